@@ -1,0 +1,312 @@
+//! The open room: header, member list, messages and composer. The message list draws only
+//! the rows in view, so a room with 100,000 messages scrolls like an empty one.
+
+use super::state::{AppState, Chat, Line};
+use crate::bridge::SessionState;
+use crate::protocol::{ChatMessage, RoomId};
+use egui::{Align, Color32, Key, Layout, Modifiers, RichText, ScrollArea, UiBuilder};
+
+/// Drawing state of the chat view: row heights and the composer's text.
+#[derive(Default)]
+pub struct ChatView {
+    /// The room and wrap width the row heights were worked out for.
+    cached_for: Option<(RoomId, u32)>,
+    /// Height of each line: estimated until the row has been drawn, then measured.
+    heights: Vec<f32>,
+    /// Text being written, per room, so switching rooms keeps drafts.
+    drafts: std::collections::HashMap<RoomId, String>,
+}
+
+/// Shape of a line's text, kept so estimates are cheap when the width changes.
+fn estimate(line: &Line, chars_per_row: f32, row: f32) -> f32 {
+    match line {
+        Line::Notice { .. } => row + 6.0,
+        Line::Chat(m) => {
+            let rows: f32 = m
+                .text
+                .split('\n')
+                .map(|p| (p.chars().count() as f32 / chars_per_row).ceil().max(1.0))
+                .sum();
+            row * (1.0 + rows) + 14.0
+        }
+    }
+}
+
+impl ChatView {
+    /// Draws the open room. Header and composer are panels; the list fills the rest.
+    pub fn show(&mut self, ui: &mut egui::Ui, state: &mut AppState, room: &RoomId) {
+        let Some(chat) = state.chats.get(room) else {
+            return;
+        };
+        let hosting = state.hosting.contains_key(room);
+        let mut leave = false;
+        egui::Panel::top("chat_header").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(&chat.room_name);
+                ui.label(RichText::new(format!("hosted by {}", chat.host_name)).weak());
+                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    let label = if hosting { "Close room" } else { "Leave" };
+                    let hint = if hosting {
+                        "Close this room for everyone"
+                    } else {
+                        "Leave this room"
+                    };
+                    leave = ui.button(label).on_hover_text(hint).clicked();
+                    state_badge(ui, &chat.state);
+                });
+            });
+        });
+        egui::Panel::right("members")
+            .default_size(160.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                members(ui, chat);
+            });
+        let mut draft = self.drafts.remove(room).unwrap_or_default();
+        let sent = egui::Panel::bottom("composer")
+            .show(ui, |ui| composer(ui, chat, &mut draft))
+            .inner;
+        egui::CentralPanel::default().show(ui, |ui| self.lines(ui, state, room));
+
+        if let Some(text) = sent
+            && state.send(&text).is_ok()
+        {
+            draft.clear();
+        }
+        self.drafts.insert(room.clone(), draft);
+        if leave {
+            state.leave(room);
+        }
+    }
+
+    fn lines(&mut self, ui: &mut egui::Ui, state: &AppState, room: &RoomId) {
+        let Some(chat) = state.chats.get(room) else {
+            return;
+        };
+        let width = ui.available_width();
+        let key = (room.clone(), width.round() as u32);
+        if self.cached_for.as_ref() != Some(&key) {
+            self.cached_for = Some(key);
+            self.heights.clear();
+        }
+        let row = ui.text_style_height(&egui::TextStyle::Body);
+        let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
+        if self.heights.len() > chat.lines.len() {
+            self.heights.clear();
+        }
+        let start = self.heights.len();
+        self.heights.extend(
+            chat.lines[start..]
+                .iter()
+                .map(|l| estimate(l, chars_per_row, row)),
+        );
+
+        if chat.lines.is_empty() && chat.pending.is_empty() {
+            ui.centered_and_justified(|ui| {
+                ui.label(RichText::new("No messages yet. Say hello!").weak());
+            });
+            return;
+        }
+        let total: f32 = self.heights.iter().sum();
+        let mut changed = false;
+        ScrollArea::vertical()
+            .id_salt(("lines", room))
+            .auto_shrink(false)
+            .stick_to_bottom(true)
+            .show_viewport(ui, |ui, viewport| {
+                ui.set_height(total);
+                // The first row that reaches into view, and where it starts.
+                let mut first = 0;
+                let mut y = 0.0;
+                while first < self.heights.len() && y + self.heights[first] < viewport.min.y {
+                    y += self.heights[first];
+                    first += 1;
+                }
+                let top = ui.max_rect().top();
+                let rect = egui::Rect::from_x_y_ranges(
+                    ui.max_rect().x_range(),
+                    top + y..=top + total.max(y),
+                );
+                ui.scope_builder(UiBuilder::new().max_rect(rect), |ui| {
+                    ui.skip_ahead_auto_ids(first);
+                    let mut i = first;
+                    while i < chat.lines.len() && y < viewport.max.y {
+                        let before = ui.cursor().top();
+                        draw_line(ui, state, &chat.lines[i]);
+                        let h = ui.cursor().top() - before;
+                        if (h - self.heights[i]).abs() > 0.5 {
+                            self.heights[i] = h;
+                            changed = true;
+                        }
+                        y += h;
+                        i += 1;
+                    }
+                });
+                let pending = egui::Rect::from_x_y_ranges(
+                    ui.max_rect().x_range(),
+                    top + total..=top + total + 1e4,
+                );
+                ui.scope_builder(UiBuilder::new().max_rect(pending), |ui| {
+                    for (_, text) in &chat.pending {
+                        message_row(ui, &state.name, None, text, true, true);
+                    }
+                });
+            });
+        if changed {
+            // Measured rows moved the ones below; draw once more with the true heights.
+            ui.ctx().request_repaint();
+        }
+    }
+}
+
+fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
+    let (text, color) = match state {
+        SessionState::Connecting => ("joining…", ui.visuals().weak_text_color()),
+        SessionState::Connected => ("● connected", Color32::from_rgb(60, 170, 90)),
+        SessionState::Waiting(_) => ("○ waiting for the host", ui.visuals().warn_fg_color),
+        SessionState::Failed(_) => ("✖ cannot join", ui.visuals().error_fg_color),
+        SessionState::Left => ("left", ui.visuals().weak_text_color()),
+    };
+    let badge = ui.label(RichText::new(text).color(color));
+    if let SessionState::Waiting(why) | SessionState::Failed(why) = state {
+        badge.on_hover_text(why);
+    }
+}
+
+fn members(ui: &mut egui::Ui, chat: &Chat) {
+    ui.add_space(4.0);
+    ui.strong(format!("In the room ({})", chat.members.len()));
+    ui.separator();
+    ScrollArea::vertical()
+        .id_salt("member_list")
+        .show(ui, |ui| {
+            for m in &chat.members {
+                let me = chat.you == Some(m.id);
+                let mut text = m.name.clone();
+                if m.host {
+                    text.push_str("  (host)");
+                }
+                if me {
+                    text.push_str("  (you)");
+                }
+                ui.label(if me {
+                    RichText::new(text).strong()
+                } else {
+                    RichText::new(text)
+                });
+            }
+        });
+}
+
+fn draw_line(ui: &mut egui::Ui, state: &AppState, line: &Line) {
+    match line {
+        Line::Notice { ts, text } => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(format!("{} · {text}", clock(*ts)))
+                        .italics()
+                        .weak(),
+                );
+            });
+            ui.add_space(2.0);
+        }
+        Line::Chat(m) => message_row(ui, &m.from, Some(m), &m.text, state.is_mine(m), false),
+    }
+}
+
+/// One message: sender and time above the wrapped text. Ours sit on a tinted card.
+fn message_row(
+    ui: &mut egui::Ui,
+    from: &str,
+    m: Option<&ChatMessage>,
+    text: &str,
+    mine: bool,
+    pending: bool,
+) {
+    let fill = if mine {
+        ui.visuals().faint_bg_color
+    } else {
+        Color32::TRANSPARENT
+    };
+    egui::Frame::new()
+        .fill(fill)
+        .corner_radius(6.0)
+        .inner_margin(egui::Margin::symmetric(8, 4))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                let who = if mine {
+                    format!("{from} (you)")
+                } else {
+                    from.to_owned()
+                };
+                let color = if mine {
+                    ui.visuals().hyperlink_color
+                } else {
+                    ui.visuals().strong_text_color()
+                };
+                ui.label(RichText::new(who).strong().color(color));
+                let when = match m {
+                    Some(m) => clock(m.ts),
+                    None if pending => "sending…".to_owned(),
+                    None => String::new(),
+                };
+                ui.label(RichText::new(when).small().weak());
+            });
+            let body = egui::Label::new(RichText::new(text))
+                .wrap()
+                .selectable(true);
+            if pending {
+                ui.add_enabled(false, body);
+            } else {
+                ui.add(body);
+            }
+        });
+    ui.add_space(2.0);
+}
+
+/// A message time as a person reads it: "14:05" today, "3 Mar 14:05" before.
+fn clock(ts: i64) -> String {
+    use chrono::{Local, TimeZone};
+    let Some(t) = Local.timestamp_millis_opt(ts).single() else {
+        return String::new();
+    };
+    if t.date_naive() == Local::now().date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%-d %b %H:%M").to_string()
+    }
+}
+
+/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send.
+fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> Option<String> {
+    ui.add_space(6.0);
+    if let Some(error) = &chat.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    let id = ui.make_persistent_id("composer");
+    let focused = ui.ctx().memory(|m| m.has_focus(id));
+    let enter = focused
+        && ui
+            .ctx()
+            .input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+    let mut send = enter;
+    ui.horizontal(|ui| {
+        let label = ui.label("Message");
+        let button_width = 70.0;
+        let edit = egui::TextEdit::multiline(draft)
+            .id(id)
+            .hint_text("Enter sends, Shift+Enter adds a line")
+            .desired_rows(2)
+            .desired_width(ui.available_width() - button_width);
+        let response = ui.add(edit).labelled_by(label.id);
+        if chat.error.is_none() && !focused && ui.ctx().memory(|m| m.focused().is_none()) {
+            response.request_focus();
+        }
+        send |= ui
+            .add_sized([button_width - 8.0, 28.0], egui::Button::new("Send"))
+            .clicked();
+    });
+    ui.add_space(6.0);
+    (send && !draft.trim().is_empty()).then(|| draft.clone())
+}

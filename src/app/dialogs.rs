@@ -1,0 +1,142 @@
+//! The two small dialogs: the display name (at first start, and when changing it) and
+//! "Host a room".
+
+use super::state::AppState;
+use egui::{Key, Modal};
+
+/// A one-field dialog's draft and its latest complaint.
+#[derive(Debug, Clone, Default)]
+pub struct Field {
+    pub text: String,
+    pub error: Option<String>,
+}
+
+/// Which dialogs are open.
+#[derive(Default)]
+pub struct Dialogs {
+    /// "Host a room", with the room name being typed.
+    pub host: Option<Field>,
+    /// "Your name", with the name being typed.
+    pub name: Option<Field>,
+}
+
+/// What a dialog's buttons said this frame.
+enum Outcome {
+    Open,
+    Confirm,
+    Cancel,
+}
+
+impl Dialogs {
+    pub fn open_host(&mut self, suggestion: String) {
+        self.host = Some(Field {
+            text: suggestion,
+            error: None,
+        });
+    }
+
+    pub fn open_name(&mut self, current: String) {
+        self.name = Some(Field {
+            text: current,
+            error: None,
+        });
+    }
+
+    pub fn show(&mut self, ctx: &egui::Context, state: &mut AppState) {
+        if state.needs_name && self.name.is_none() {
+            self.open_name(state.name.clone());
+        }
+        if let Some(field) = &mut self.name {
+            let first = state.needs_name;
+            let title = if first {
+                "Welcome to lanchat"
+            } else {
+                "Your name"
+            };
+            let text = "What should others in the rooms call you?";
+            match field_dialog(
+                ctx,
+                "name_dialog",
+                title,
+                text,
+                "Your name",
+                "Continue",
+                !first,
+                field,
+            ) {
+                Outcome::Confirm => match state.set_name(&field.text) {
+                    Ok(()) => self.name = None,
+                    Err(e) => field.error = Some(e),
+                },
+                Outcome::Cancel => self.name = None,
+                Outcome::Open => {}
+            }
+        }
+        if let Some(field) = &mut self.host {
+            let text = "Everyone on this network will see the room and can join it.";
+            match field_dialog(
+                ctx,
+                "host_dialog",
+                "Host a room",
+                text,
+                "Room name",
+                "Host",
+                true,
+                field,
+            ) {
+                Outcome::Confirm => match state.host(&field.text) {
+                    Ok(()) => self.host = None,
+                    Err(e) => field.error = Some(e),
+                },
+                Outcome::Cancel => self.host = None,
+                Outcome::Open => {}
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn field_dialog(
+    ctx: &egui::Context,
+    id: &str,
+    title: &str,
+    text: &str,
+    label: &str,
+    confirm: &str,
+    cancellable: bool,
+    field: &mut Field,
+) -> Outcome {
+    let modal = Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
+        ui.set_width(320.0);
+        ui.heading(title);
+        ui.label(text);
+        ui.add_space(8.0);
+        let label = ui.label(label);
+        let edit = ui
+            .add(egui::TextEdit::singleline(&mut field.text).desired_width(f32::INFINITY))
+            .labelled_by(label.id);
+        if ui.memory(|m| m.focused().is_none()) {
+            edit.request_focus();
+        }
+        if let Some(error) = &field.error {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            if ui.button(confirm).clicked()
+                || (edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)))
+            {
+                outcome = Outcome::Confirm;
+            }
+            if cancellable && ui.button("Cancel").clicked() {
+                outcome = Outcome::Cancel;
+            }
+        });
+        outcome
+    });
+    if cancellable && modal.should_close() && matches!(modal.inner, Outcome::Open) {
+        return Outcome::Cancel;
+    }
+    modal.inner
+}

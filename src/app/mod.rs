@@ -1,0 +1,214 @@
+//! The window. [`state`] holds what is known (no egui); the other files draw one part each.
+//! Each frame drains the runtime's events, draws, and sends the commands the user caused;
+//! nothing here waits on a socket, a file or mDNS.
+
+pub mod chat;
+pub mod dialogs;
+pub mod rooms;
+pub mod state;
+
+use crate::bridge::{self, Command, FrontEnd};
+use crate::discovery::DiscoveryConfig;
+use crate::runtime::{RuntimeOptions, RuntimeThread};
+use crate::store::{Paths, Settings};
+use chat::ChatView;
+use dialogs::Dialogs;
+use egui::RichText;
+use state::AppState;
+
+/// The window's icon, also used for installers.
+pub const ICON_PNG: &[u8] = include_bytes!("../../icons/lanchat-256.png");
+
+/// The eframe app: the bridge to the runtime, the state, and the views' drawing state.
+pub struct LanchatApp {
+    front: FrontEnd,
+    pub state: AppState,
+    /// The runtime's thread, joined at exit; `None` when a test runs the runtime itself.
+    runtime: Option<RuntimeThread>,
+    chat: ChatView,
+    dialogs: Dialogs,
+    /// The title last set, so it is only sent when it changes.
+    title: String,
+}
+
+impl LanchatApp {
+    /// Connects the app to its runtime; events from then on wake the window.
+    pub fn new(
+        ctx: &egui::Context,
+        front: FrontEnd,
+        state: AppState,
+        runtime: Option<RuntimeThread>,
+    ) -> Self {
+        let repaint = ctx.clone();
+        front.set_waker(move || repaint.request_repaint());
+        Self {
+            front,
+            state,
+            runtime,
+            chat: ChatView::default(),
+            dialogs: Dialogs::default(),
+            title: String::new(),
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Ok(event) = self.front.events.try_recv() {
+            self.state.apply(event);
+        }
+    }
+
+    fn status_bar(&self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                let net = &self.state.network;
+                if let Some(problem) = &net.problem {
+                    ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
+                } else if net.discovery {
+                    ui.label(format!(
+                        "Looking for rooms on {}",
+                        net.interfaces.join(", ")
+                    ));
+                } else {
+                    ui.label("Room discovery is off");
+                }
+                let hosting = self.state.hosting.len();
+                if hosting > 0 {
+                    ui.separator();
+                    let ports: Vec<String> = self
+                        .state
+                        .hosting
+                        .values()
+                        .map(|(_, port)| port.to_string())
+                        .collect();
+                    ui.label(format!(
+                        "hosting {hosting} room{} (port {})",
+                        if hosting == 1 { "" } else { "s" },
+                        ports.join(", ")
+                    ));
+                }
+            });
+        });
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("top").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("lanchat").strong());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Change name").clicked() {
+                        self.dialogs.open_name(self.state.name.clone());
+                    }
+                    ui.label(format!("You are {}", self.state.name));
+                });
+            });
+            if let Some(alert) = self.state.alert.clone() {
+                ui.horizontal(|ui| {
+                    ui.colored_label(ui.visuals().error_fg_color, alert);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.state.alert = None;
+                    }
+                });
+            }
+        });
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let open = self
+            .state
+            .open
+            .as_ref()
+            .and_then(|id| self.state.chats.get(id));
+        let title = match open {
+            Some(chat) => format!("{} — lanchat", chat.room_name),
+            None => "lanchat".to_owned(),
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+}
+
+impl eframe::App for LanchatApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.drain_events();
+        let ctx = ui.ctx().clone();
+        self.top_bar(ui);
+        self.status_bar(ui);
+        egui::Panel::left("rooms")
+            .default_size(250.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                rooms::show(ui, &mut self.state, &mut self.dialogs);
+            });
+        match self.state.open.clone() {
+            Some(room) if self.state.chats.contains_key(&room) => {
+                egui::CentralPanel::default()
+                    .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
+            }
+            _ => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.centered_and_justified(|ui| {
+                        ui.label(RichText::new("Pick a room on the left, or host one.").weak());
+                    });
+                });
+            }
+        }
+        self.dialogs.show(&ctx, &mut self.state);
+        self.update_title(&ctx);
+        for command in self.state.outbox.drain(..) {
+            self.front.send(command);
+        }
+    }
+
+    fn on_exit(&mut self) {
+        self.front.send(Command::Shutdown);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.join();
+        }
+    }
+}
+
+/// Opens the window with its runtime, and returns when the window is closed and the
+/// runtime has said goodbye.
+pub fn run_window(
+    paths: Paths,
+    settings: Settings,
+    discovery: DiscoveryConfig,
+    warning: Option<String>,
+) -> anyhow::Result<()> {
+    let (front, back) = bridge::channel();
+    let state = AppState::new(&settings, warning);
+    let options = RuntimeOptions {
+        paths,
+        settings,
+        discovery: Some(discovery),
+    };
+    let runtime = RuntimeThread::spawn(back, options)?;
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("lanchat")
+        .with_app_id("lanchat")
+        .with_inner_size([980.0, 640.0])
+        .with_min_inner_size([520.0, 360.0]);
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => tracing::warn!("window icon: {e}"),
+    }
+    let native = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "lanchat",
+        native,
+        Box::new(move |cc| {
+            Ok(Box::new(LanchatApp::new(
+                &cc.egui_ctx,
+                front,
+                state,
+                Some(runtime),
+            )))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}

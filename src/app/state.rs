@@ -1,0 +1,477 @@
+//! What the window knows, apart from how it is drawn: rooms on the network, the rooms we are
+//! in and their messages. Applies runtime events and turns user intentions into commands.
+//! No egui types, so all of it is testable without a window.
+
+use crate::bridge::{Command, Event, NetStatus, SessionState};
+use crate::discovery::RoomAd;
+use crate::protocol::{
+    ChatMessage, DeviceId, Member, MemberId, PROTOCOL_VERSION, RoomId, check_name, check_text,
+};
+use crate::store::{HostedRoom, Settings};
+use std::collections::{BTreeMap, HashMap};
+
+/// One line in a room's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Chat(ChatMessage),
+    /// Something that happened to the room, said in words ("Bob joined", "host left — …").
+    Notice {
+        ts: i64,
+        text: String,
+    },
+}
+
+/// A room we have joined (or are joining).
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub room_name: String,
+    pub host_name: String,
+    pub members: Vec<Member>,
+    /// Our member id, once welcomed.
+    pub you: Option<MemberId>,
+    /// Messages and notices, oldest first.
+    pub lines: Vec<Line>,
+    /// The newest message id shown, to drop repeats after a rejoin.
+    pub last_id: Option<u64>,
+    /// Our posts the host has not confirmed yet: `(seq, text)`.
+    pub pending: Vec<(u64, String)>,
+    pub state: SessionState,
+    /// The latest refusal of one of our posts, shown by the composer.
+    pub error: Option<String>,
+}
+
+impl Chat {
+    fn new(room_name: String, host_name: String) -> Self {
+        Self {
+            room_name,
+            host_name,
+            members: Vec::new(),
+            you: None,
+            lines: Vec::new(),
+            last_id: None,
+            pending: Vec::new(),
+            state: SessionState::Connecting,
+            error: None,
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        self.lines.push(Line::Notice {
+            ts: crate::net::now_ms(),
+            text,
+        });
+    }
+}
+
+/// A row of the room list: a room on the network, or one we host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRow {
+    pub id: RoomId,
+    pub name: String,
+    pub host: String,
+    pub members: u32,
+    pub locked: bool,
+    pub hosted_by_me: bool,
+    pub joined: bool,
+    /// Why this room cannot be joined (another protocol version), if so.
+    pub unjoinable: Option<String>,
+}
+
+/// Everything the window shows, minus drawing state.
+pub struct AppState {
+    /// Our installation, to tell our own messages apart.
+    pub me: DeviceId,
+    /// Our display name.
+    pub name: String,
+    /// True until the user has confirmed a display name.
+    pub needs_name: bool,
+    /// Rooms seen on the network, by id.
+    pub discovered: BTreeMap<RoomId, RoomAd>,
+    /// Rooms we host now: id → (name, port).
+    pub hosting: BTreeMap<RoomId, (String, u16)>,
+    /// Rooms we hosted before, most recent first, to host again.
+    pub remembered: Vec<HostedRoom>,
+    /// Rooms we are in.
+    pub chats: HashMap<RoomId, Chat>,
+    /// The room in the main view.
+    pub open: Option<RoomId>,
+    pub network: NetStatus,
+    /// A problem to show until dismissed (e.g. hosting failed).
+    pub alert: Option<String>,
+    /// Commands for the runtime, sent by the window after each frame.
+    pub outbox: Vec<Command>,
+    /// Our last post number.
+    seq: u64,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, warning: Option<String>) -> Self {
+        Self {
+            me: settings.device.clone(),
+            name: settings.display_name(),
+            needs_name: settings.name.is_none(),
+            discovered: BTreeMap::new(),
+            hosting: BTreeMap::new(),
+            remembered: settings.hosted.clone(),
+            chats: HashMap::new(),
+            open: None,
+            network: NetStatus::default(),
+            alert: warning,
+            outbox: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// The room list: rooms on the network and our own, by name.
+    pub fn room_rows(&self) -> Vec<RoomRow> {
+        let mut rows: Vec<RoomRow> = self
+            .discovered
+            .values()
+            .map(|ad| RoomRow {
+                id: ad.id.clone(),
+                name: ad.name.clone(),
+                host: ad.host.clone(),
+                members: ad.members,
+                locked: ad.locked,
+                hosted_by_me: self.hosting.contains_key(&ad.id),
+                joined: self.chats.contains_key(&ad.id),
+                unjoinable: (ad.protocol != PROTOCOL_VERSION).then(|| {
+                    format!(
+                        "needs lanchat protocol {} (this app speaks {PROTOCOL_VERSION})",
+                        ad.protocol
+                    )
+                }),
+            })
+            .collect();
+        for (id, (name, _)) in &self.hosting {
+            if !self.discovered.contains_key(id) {
+                rows.push(RoomRow {
+                    id: id.clone(),
+                    name: name.clone(),
+                    host: self.name.clone(),
+                    members: self.chats.get(id).map_or(0, |c| c.members.len() as u32),
+                    locked: false,
+                    hosted_by_me: true,
+                    joined: self.chats.contains_key(id),
+                    unjoinable: None,
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
+        rows
+    }
+
+    /// Remembered rooms that are not open now, to host again.
+    pub fn rehostable(&self) -> impl Iterator<Item = &HostedRoom> {
+        self.remembered
+            .iter()
+            .filter(|r| !self.hosting.contains_key(&r.id))
+    }
+
+    /// The name a new room gets by default.
+    pub fn default_room_name(&self) -> String {
+        crate::store::clamp_name(&format!("{}'s room", self.name))
+    }
+
+    // ---- user intentions ----
+
+    /// Confirms the display name. Returns the reason if it is not acceptable.
+    pub fn set_name(&mut self, name: &str) -> Result<(), String> {
+        let name = name.trim();
+        check_name("Your name", name)?;
+        self.name = name.to_owned();
+        self.needs_name = false;
+        self.outbox.push(Command::SetName(self.name.clone()));
+        Ok(())
+    }
+
+    /// Hosts a new room. Returns the reason if the name is not acceptable.
+    pub fn host(&mut self, name: &str) -> Result<(), String> {
+        let name = name.trim();
+        check_name("The room name", name)?;
+        self.outbox.push(Command::Host {
+            name: name.to_owned(),
+            id: None,
+        });
+        Ok(())
+    }
+
+    /// Hosts a remembered room again, with its id and history.
+    pub fn rehost(&mut self, room: &HostedRoom) {
+        self.outbox.push(Command::Host {
+            name: room.name.clone(),
+            id: Some(room.id.clone()),
+        });
+    }
+
+    /// Shows a room, joining it first if need be.
+    pub fn open_room(&mut self, id: &RoomId) {
+        if !self.chats.contains_key(id) {
+            let (name, host, addrs) = match (self.discovered.get(id), self.hosting.get(id)) {
+                (_, Some((name, _))) => (name.clone(), self.name.clone(), Vec::new()),
+                (Some(ad), None) => (ad.name.clone(), ad.host.clone(), ad.addrs.clone()),
+                (None, None) => return,
+            };
+            if !self.hosting.contains_key(id) {
+                self.outbox.push(Command::Join {
+                    room: id.clone(),
+                    addrs,
+                });
+            }
+            self.chats.insert(id.clone(), Chat::new(name, host));
+        }
+        self.open = Some(id.clone());
+    }
+
+    /// Leaves a room (closing it, if we host it).
+    pub fn leave(&mut self, id: &RoomId) {
+        if self.hosting.contains_key(id) {
+            self.outbox.push(Command::StopHosting(id.clone()));
+        } else {
+            self.outbox.push(Command::Leave(id.clone()));
+        }
+        self.chats.remove(id);
+        if self.open.as_ref() == Some(id) {
+            self.open = None;
+        }
+    }
+
+    /// Sends a message to the open room. On refusal the reason is shown and the caller
+    /// keeps the text.
+    pub fn send(&mut self, text: &str) -> Result<(), String> {
+        let Some(room) = self.open.clone() else {
+            return Err("open a room first".into());
+        };
+        let Some(chat) = self.chats.get_mut(&room) else {
+            return Err("open a room first".into());
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
+        if let Err(reason) = check_text(text) {
+            chat.error = Some(format!("Not sent: {reason}."));
+            return Err(reason);
+        }
+        self.seq += 1;
+        chat.error = None;
+        chat.pending.push((self.seq, text.to_owned()));
+        self.outbox.push(Command::Send {
+            room,
+            seq: self.seq,
+            text: text.to_owned(),
+        });
+        Ok(())
+    }
+
+    // ---- runtime events ----
+
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Network(status) => self.network = status,
+            Event::RoomFound(ad) => {
+                self.discovered.insert(ad.id.clone(), ad);
+            }
+            Event::RoomLost(id) => {
+                self.discovered.remove(&id);
+            }
+            Event::Hosting { room, name, port } => {
+                self.remembered.retain(|r| r.id != room);
+                self.remembered.insert(
+                    0,
+                    HostedRoom {
+                        id: room.clone(),
+                        name: name.clone(),
+                        port,
+                    },
+                );
+                self.hosting.insert(room.clone(), (name.clone(), port));
+                self.chats
+                    .entry(room.clone())
+                    .or_insert_with(|| Chat::new(name, self.name.clone()));
+                self.open = Some(room);
+            }
+            Event::HostingStopped { room } => {
+                self.hosting.remove(&room);
+            }
+            Event::HostFailed { name, error } => {
+                self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
+            }
+            Event::Session { room, state } => self.session_changed(room, state),
+            Event::Joined {
+                room,
+                room_name,
+                host_name,
+                you,
+                members,
+            } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.room_name = room_name;
+                    chat.host_name = host_name;
+                    chat.you = Some(you);
+                    chat.members = members;
+                }
+            }
+            Event::MemberJoined { room, member } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.notice(format!("{} joined", member.name));
+                    chat.members.push(member);
+                }
+            }
+            Event::MemberLeft { room, member } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.members.retain(|m| m.id != member.id);
+                    chat.notice(format!("{} left", member.name));
+                }
+            }
+            Event::Message { room, message } => {
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && chat.last_id.is_none_or(|last| message.id > last)
+                {
+                    chat.last_id = Some(message.id);
+                    chat.lines.push(Line::Chat(message));
+                }
+            }
+            Event::Accepted { room, seq, .. } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.pending.retain(|(s, _)| *s != seq);
+                }
+            }
+            Event::Rejected { room, seq, reason } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.pending.retain(|(s, _)| *s != seq);
+                    chat.error = Some(format!("Not sent: {reason}."));
+                }
+            }
+            Event::Stopped => {}
+        }
+    }
+
+    fn session_changed(&mut self, room: RoomId, state: SessionState) {
+        let Some(chat) = self.chats.get_mut(&room) else {
+            return;
+        };
+        let was = std::mem::replace(&mut chat.state, state.clone());
+        match state {
+            SessionState::Connected if matches!(was, SessionState::Waiting(_)) => {
+                chat.notice("Back in the room".into());
+            }
+            SessionState::Waiting(why) | SessionState::Failed(why) if was != chat.state => {
+                chat.members.clear();
+                chat.notice(why);
+            }
+            _ => {}
+        }
+    }
+
+    /// True if this message is ours.
+    pub fn is_mine(&self, message: &ChatMessage) -> bool {
+        message.device == self.me
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> AppState {
+        let mut settings = Settings::default();
+        settings.name = Some("Ada".into());
+        AppState::new(&settings, None)
+    }
+
+    fn ad(id: &str, name: &str) -> RoomAd {
+        RoomAd {
+            id: RoomId::parse(id).unwrap(),
+            name: name.into(),
+            host: "Bob".into(),
+            members: 2,
+            locked: false,
+            protocol: PROTOCOL_VERSION,
+            addrs: vec!["10.0.0.2:4000".parse().unwrap()],
+        }
+    }
+
+    fn message(id: u64, device: &DeviceId) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            from: "Bob".into(),
+            device: device.clone(),
+            text: format!("m{id}"),
+        }
+    }
+
+    #[test]
+    fn joining_from_the_list_sends_join_with_the_advertised_addresses() {
+        let mut s = state();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        assert_eq!(s.room_rows().len(), 1);
+        s.open_room(&RoomId::parse("r1").unwrap());
+        assert!(matches!(&s.outbox[..], [Command::Join { addrs, .. }] if addrs.len() == 1));
+        assert!(s.room_rows()[0].joined);
+        s.apply(Event::RoomLost(RoomId::parse("r1").unwrap()));
+        assert!(s.room_rows().is_empty());
+    }
+
+    #[test]
+    fn repeated_messages_after_a_rejoin_are_dropped_and_states_are_told() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        s.open_room(&room);
+        let bob = DeviceId::parse("bob").unwrap();
+        for id in [1, 2, 2, 1, 3] {
+            s.apply(Event::Message {
+                room: room.clone(),
+                message: message(id, &bob),
+            });
+        }
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::Waiting("Bob left — waiting".into()),
+        });
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::Connected,
+        });
+        let chat = &s.chats[&room];
+        let ids: Vec<u64> = chat
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Chat(m) => Some(m.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        let notices: Vec<&str> = chat
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Notice { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notices, vec!["Bob left — waiting", "Back in the room"]);
+    }
+
+    #[test]
+    fn oversized_text_is_refused_and_kept_for_the_user() {
+        let mut s = state();
+        s.apply(Event::Hosting {
+            room: RoomId::parse("r1").unwrap(),
+            name: "Mine".into(),
+            port: 1,
+        });
+        let big = "x".repeat(crate::protocol::MAX_TEXT_BYTES + 1);
+        assert!(s.send(&big).is_err());
+        let chat = s.chats.values().next().unwrap();
+        assert!(chat.error.as_deref().unwrap().contains("limit is 64 KiB"));
+        assert!(s.outbox.is_empty());
+        s.send("hello\n").unwrap();
+        assert!(matches!(&s.outbox[..], [Command::Send { text, .. }] if text == "hello"));
+    }
+}

@@ -1,0 +1,198 @@
+//! The only two message types between the UI (or a headless front end) and the runtime:
+//! [`Command`]s in, [`Event`]s out, each over an unbounded channel so that neither side
+//! ever waits for the other.
+
+use crate::discovery::RoomAd;
+use crate::protocol::{ChatMessage, Member, MemberId, RoomId};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
+
+/// What a front end asks the runtime to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Use this display name from now on, and remember it.
+    SetName(String),
+    /// Host a room and join it. `id` re-hosts a room hosted before, with its history.
+    Host { name: String, id: Option<RoomId> },
+    /// Close a room this app hosts: members are told, the advert is withdrawn.
+    StopHosting(RoomId),
+    /// Join a room at these addresses (from discovery, or typed by a headless user).
+    Join {
+        room: RoomId,
+        addrs: Vec<SocketAddr>,
+    },
+    /// Leave a joined room.
+    Leave(RoomId),
+    /// Post a chat message. `seq` is the caller's increasing number for it, echoed back in
+    /// [`Event::Accepted`] or [`Event::Rejected`].
+    Send {
+        room: RoomId,
+        seq: u64,
+        text: String,
+    },
+    /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
+    Shutdown,
+}
+
+/// What the runtime tells the front end.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// What the network side is doing now, for the status line.
+    Network(NetStatus),
+    /// A room was found on the network, or its advert changed (member count, addresses).
+    RoomFound(RoomAd),
+    /// A room's advert is gone.
+    RoomLost(RoomId),
+    /// A room this app hosts is listening and advertised.
+    Hosting {
+        room: RoomId,
+        name: String,
+        port: u16,
+    },
+    /// A room this app hosted is closed.
+    HostingStopped {
+        room: RoomId,
+    },
+    /// Hosting a room failed; `error` is for the user.
+    HostFailed {
+        name: String,
+        error: String,
+    },
+    /// How the connection to a joined room stands.
+    Session {
+        room: RoomId,
+        state: SessionState,
+    },
+    /// The host let us in. Replaces any earlier member list for that room.
+    Joined {
+        room: RoomId,
+        room_name: String,
+        host_name: String,
+        you: MemberId,
+        members: Vec<Member>,
+    },
+    MemberJoined {
+        room: RoomId,
+        member: Member,
+    },
+    MemberLeft {
+        room: RoomId,
+        member: Member,
+    },
+    /// A message in a joined room, from its history or new.
+    Message {
+        room: RoomId,
+        message: ChatMessage,
+    },
+    /// The host stored our post `seq` as message `id`.
+    Accepted {
+        room: RoomId,
+        seq: u64,
+        id: u64,
+    },
+    /// The host (or we, before sending) refused post `seq`.
+    Rejected {
+        room: RoomId,
+        seq: u64,
+        reason: String,
+    },
+    /// The runtime has finished shutting down.
+    Stopped,
+}
+
+/// The state of one joined room's connection, as a user should hear of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    /// Dialling the host.
+    Connecting,
+    /// In the room.
+    Connected,
+    /// Not connected, will rejoin by itself when the host is back; the text says why.
+    Waiting(String),
+    /// Not connected and will not retry (e.g. incompatible version); the text says why.
+    Failed(String),
+    /// We left.
+    Left,
+}
+
+/// The network side's condition, for the status line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetStatus {
+    /// Interfaces discovery uses, e.g. `["eth0 10.0.0.5", "wlan0 …"]`.
+    pub interfaces: Vec<String>,
+    /// Whether room discovery is running.
+    pub discovery: bool,
+    /// The latest problem, in words a user can act on.
+    pub problem: Option<String>,
+}
+
+/// Wakes the front end when an event is queued (for the window: `ctx.request_repaint`).
+type Waker = Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>;
+
+/// The runtime's way to send events: queues the event, then wakes the front end.
+#[derive(Clone)]
+pub struct EventSender {
+    /// The queue the front end drains.
+    tx: mpsc::UnboundedSender<Event>,
+    /// Set once by the front end; until then events just queue.
+    waker: Waker,
+}
+
+impl EventSender {
+    /// Queues an event and wakes the front end. A front end that is gone is not an error:
+    /// the runtime is then shutting down anyway.
+    pub fn send(&self, event: Event) {
+        if self.tx.send(event).is_ok()
+            && let Some(wake) = self.waker.get()
+        {
+            wake();
+        }
+    }
+}
+
+/// The front end's half of the bridge.
+pub struct FrontEnd {
+    /// Commands to the runtime.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Events from the runtime.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Shared with [`EventSender`]; set by [`FrontEnd::set_waker`].
+    waker: Waker,
+}
+
+impl FrontEnd {
+    /// Installs what wakes the front end on each event (the window's repaint request).
+    pub fn set_waker(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.waker.set(Box::new(wake));
+    }
+
+    /// Sends a command; a runtime that is gone has already said so with an event.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+}
+
+/// The runtime's half of the bridge.
+pub struct Backend {
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub events: EventSender,
+}
+
+/// A connected pair of bridge halves.
+pub fn channel() -> (FrontEnd, Backend) {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let waker: Waker = Arc::default();
+    (
+        FrontEnd {
+            commands: cmd_tx,
+            events: ev_rx,
+            waker: waker.clone(),
+        },
+        Backend {
+            commands: cmd_rx,
+            events: EventSender { tx: ev_tx, waker },
+        },
+    )
+}

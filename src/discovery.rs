@@ -1,0 +1,433 @@
+//! Finding rooms on the LAN and announcing our own, with mDNS/DNS-SD. The only module that
+//! touches `mdns-sd`: it turns adverts into [`DiscoveryEvent::Found`] and
+//! [`DiscoveryEvent::Lost`], and rooms we host into adverts.
+//!
+//! Each room is one instance of [`SERVICE_TYPE`]. Its TXT record carries `id`, `name`, `host`,
+//! `v` (protocol version), `n` (member count) and `lock` (`1` for a password room). TXT comes
+//! from anyone on the network: a record with a missing, oversized or malformed field is ignored.
+
+use crate::protocol::{MAX_MEMBERS, RoomId, check_name};
+use mdns_sd::{
+    IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{SocketAddr, SocketAddrV6};
+use tokio::sync::mpsc;
+
+/// The DNS-SD service type of a lanchat room.
+pub const SERVICE_TYPE: &str = "_lanchat._tcp.local.";
+
+/// Name prefixes of virtual adapters (containers, VMs, VPN bridges) that no LAN peer sits
+/// behind; skipped unless picked with `--interface`.
+const VIRTUAL_PREFIXES: &[&str] = &[
+    "docker",
+    "br-",
+    "veth",
+    "virbr",
+    "vboxnet",
+    "vmnet",
+    "vEthernet",
+    "VMware",
+    "VirtualBox",
+    "utun",
+    "tailscale",
+    "zt",
+    "podman",
+    "cni",
+    "flannel",
+    "lxc",
+    "lxd",
+    "tun",
+    "tap",
+];
+
+/// A room as seen on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomAd {
+    pub id: RoomId,
+    pub name: String,
+    /// The host's display name.
+    pub host: String,
+    pub members: u32,
+    /// Whether joining needs a password.
+    pub locked: bool,
+    /// The host's protocol version; a different one cannot be joined.
+    pub protocol: u16,
+    /// Every address the room was seen at, with the scope of link-local IPv6 ones.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// What discovery reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryEvent {
+    /// A room appeared or its advert changed.
+    Found(RoomAd),
+    /// A room's last advert went away.
+    Lost(RoomId),
+}
+
+/// Which interfaces to use.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryConfig {
+    /// Use exactly these interfaces (by name); empty means every suitable one.
+    pub interfaces: Vec<String>,
+}
+
+/// A room we publish.
+#[derive(Debug, Clone)]
+pub struct Advert {
+    pub id: RoomId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub members: u32,
+    pub locked: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("could not start mDNS: {0}")]
+    Start(String),
+    #[error("could not advertise the room: {0}")]
+    Advertise(String),
+}
+
+/// The mDNS daemon, our adverts and the browse task.
+pub struct Discovery {
+    /// Owns the mDNS sockets and thread; shut down explicitly in [`Discovery::shutdown`].
+    daemon: ServiceDaemon,
+    /// Our published rooms by id, kept to re-publish on member count changes and to withdraw.
+    adverts: HashMap<RoomId, ServiceInfo>,
+    /// Which interfaces are in use, as chosen at start.
+    config: DiscoveryConfig,
+}
+
+/// True for interface names that are virtual adapters.
+pub fn is_virtual(name: &str) -> bool {
+    VIRTUAL_PREFIXES
+        .iter()
+        .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+}
+
+impl Discovery {
+    /// Starts the mDNS daemon on the chosen interfaces and browses for rooms; events arrive
+    /// on the returned channel until [`Discovery::shutdown`].
+    pub fn start(
+        config: DiscoveryConfig,
+    ) -> Result<(Discovery, mpsc::UnboundedReceiver<DiscoveryEvent>), DiscoveryError> {
+        let start = |e: mdns_sd::Error| DiscoveryError::Start(e.to_string());
+        let daemon = ServiceDaemon::new().map_err(start)?;
+        if config.interfaces.is_empty() {
+            daemon
+                .disable_interface(IfKind::Predicate(IfPredicate::new(|intf| {
+                    intf.is_loopback() || is_virtual(&intf.name)
+                })))
+                .map_err(start)?;
+        } else {
+            daemon.disable_interface(IfKind::All).map_err(start)?;
+            let names: Vec<IfKind> = config.interfaces.iter().map(IfKind::from).collect();
+            daemon.enable_interface(names).map_err(start)?;
+        }
+        let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(browse_loop(browse, tx));
+        Ok((
+            Discovery {
+                daemon,
+                adverts: HashMap::new(),
+                config,
+            },
+            rx,
+        ))
+    }
+
+    /// The interfaces in use with their addresses, for the status line.
+    pub fn interfaces(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        for intf in if_addrs::get_if_addrs().unwrap_or_default() {
+            let picked = if self.config.interfaces.is_empty() {
+                !intf.is_loopback() && !is_virtual(&intf.name)
+            } else {
+                self.config.interfaces.contains(&intf.name)
+            };
+            if picked && !intf.ip().is_ipv6() {
+                seen.insert(format!("{} {}", intf.name, intf.ip()));
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// Publishes a room, or re-publishes it with a changed member count.
+    pub fn advertise(&mut self, ad: &Advert) -> Result<(), DiscoveryError> {
+        let info = service_info(ad).map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
+        self.daemon
+            .register(info.clone())
+            .map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
+        self.adverts.insert(ad.id.clone(), info);
+        Ok(())
+    }
+
+    /// Withdraws a room's advert (a goodbye packet, so browsers drop it at once).
+    pub async fn withdraw(&mut self, id: &RoomId) {
+        if let Some(info) = self.adverts.remove(id) {
+            match self.daemon.unregister(info.get_fullname()) {
+                Ok(done) => {
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(2), done.recv_async())
+                            .await;
+                }
+                Err(e) => tracing::warn!("withdrawing room {id}: {e}"),
+            }
+        }
+    }
+
+    /// Withdraws every advert and stops the daemon.
+    pub async fn shutdown(mut self) {
+        let ids: Vec<RoomId> = self.adverts.keys().cloned().collect();
+        for id in ids {
+            self.withdraw(&id).await;
+        }
+        if let Ok(done) = self.daemon.shutdown() {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), done.recv_async()).await;
+        }
+    }
+}
+
+fn service_info(ad: &Advert) -> Result<ServiceInfo, mdns_sd::Error> {
+    // The instance name is for other DNS-SD browsers' eyes; ours read the TXT. The id suffix
+    // keeps two rooms with one name apart, so name conflicts never arise.
+    let mut instance = String::new();
+    for c in ad.name.chars().filter(|c| !c.is_control() && *c != '.') {
+        if instance.len() + c.len_utf8() > 40 {
+            break;
+        }
+        instance.push(c);
+    }
+    let instance = format!("{instance} [{}]", ad.id);
+    let hostname = format!("lanchat-{}.local.", ad.id);
+    let members = ad.members.to_string();
+    let props = [
+        ("id", ad.id.as_str()),
+        ("name", ad.name.as_str()),
+        ("host", ad.host.as_str()),
+        ("v", &crate::protocol::PROTOCOL_VERSION.to_string()),
+        ("n", members.as_str()),
+        ("lock", if ad.locked { "1" } else { "0" }),
+    ];
+    let info = ServiceInfo::new(SERVICE_TYPE, &instance, &hostname, (), ad.port, &props[..])?;
+    Ok(info.enable_addr_auto())
+}
+
+/// Parses a resolved advert; `None` for anything malformed.
+fn parse_ad(svc: &ResolvedService) -> Option<RoomAd> {
+    let txt = |key: &str| svc.get_property_val_str(key);
+    let id = RoomId::parse(txt("id")?)?;
+    let name = txt("name")?.to_owned();
+    let host = txt("host")?.to_owned();
+    check_name("room name", &name).ok()?;
+    check_name("host name", &host).ok()?;
+    let protocol: u16 = txt("v")?.parse().ok()?;
+    let members: u32 = txt("n")?
+        .parse()
+        .ok()
+        .filter(|&n| n as usize <= MAX_MEMBERS)?;
+    let locked = match txt("lock")? {
+        "0" => false,
+        "1" => true,
+        _ => return None,
+    };
+    if svc.get_port() == 0 {
+        return None;
+    }
+    let mut addrs: Vec<SocketAddr> = svc
+        .get_addresses()
+        .iter()
+        .map(|ip| socket_addr(ip, svc.get_port()))
+        .collect();
+    addrs.sort();
+    Some(RoomAd {
+        id,
+        name,
+        host,
+        members,
+        locked,
+        protocol,
+        addrs,
+    })
+}
+
+/// A socket address for a resolved IP, with the interface scope for link-local IPv6.
+fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
+    match ip {
+        ScopedIp::V6(v6) => {
+            let scope = if v6.addr().is_unicast_link_local() {
+                v6.scope_id().index
+            } else {
+                0
+            };
+            SocketAddr::V6(SocketAddrV6::new(*v6.addr(), port, 0, scope))
+        }
+        other => SocketAddr::new(other.to_ip_addr(), port),
+    }
+}
+
+/// Tracks adverts per instance name and reports them per room id: a room seen under two
+/// names or on two interfaces is one room with the union of its addresses.
+#[derive(Default)]
+struct Rooms {
+    /// Parsed advert per DNS-SD instance full name.
+    by_instance: HashMap<String, RoomAd>,
+}
+
+impl Rooms {
+    /// The merged advert of one room, if any instance still carries it.
+    fn merged(&self, id: &RoomId) -> Option<RoomAd> {
+        let mut found: Option<RoomAd> = None;
+        for ad in self.by_instance.values().filter(|ad| &ad.id == id) {
+            match &mut found {
+                None => found = Some(ad.clone()),
+                Some(merged) => {
+                    merged.addrs.extend(ad.addrs.iter().copied());
+                    merged.addrs.sort();
+                    merged.addrs.dedup();
+                }
+            }
+        }
+        found
+    }
+
+    fn resolved(&mut self, fullname: String, ad: RoomAd) -> Option<DiscoveryEvent> {
+        let id = ad.id.clone();
+        let lost = self
+            .by_instance
+            .insert(fullname, ad)
+            .filter(|old| old.id != id)
+            .and_then(|old| self.gone(&old.id));
+        if let Some(lost) = lost {
+            tracing::debug!("an instance changed its room id: {lost:?}");
+        }
+        self.merged(&id).map(DiscoveryEvent::Found)
+    }
+
+    fn removed(&mut self, fullname: &str) -> Option<DiscoveryEvent> {
+        let old = self.by_instance.remove(fullname)?;
+        self.gone(&old.id)
+    }
+
+    fn gone(&self, id: &RoomId) -> Option<DiscoveryEvent> {
+        Some(match self.merged(id) {
+            Some(ad) => DiscoveryEvent::Found(ad),
+            None => DiscoveryEvent::Lost(id.clone()),
+        })
+    }
+}
+
+async fn browse_loop(
+    browse: mdns_sd::Receiver<ServiceEvent>,
+    tx: mpsc::UnboundedSender<DiscoveryEvent>,
+) {
+    let mut rooms = Rooms::default();
+    while let Ok(event) = browse.recv_async().await {
+        let out = match event {
+            ServiceEvent::ServiceResolved(svc) => match parse_ad(&svc) {
+                Some(ad) => rooms.resolved(svc.fullname.clone(), ad),
+                None => {
+                    tracing::debug!("ignoring a malformed advert: {}", svc.fullname);
+                    rooms.removed(&svc.fullname)
+                }
+            },
+            ServiceEvent::ServiceRemoved(_, fullname) => rooms.removed(&fullname),
+            _ => None,
+        };
+        if let Some(out) = out
+            && tx.send(out).is_err()
+        {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ad(id: &str, addr: &str) -> RoomAd {
+        RoomAd {
+            id: RoomId::parse(id).unwrap(),
+            name: "Lab".into(),
+            host: "Ada".into(),
+            members: 1,
+            locked: false,
+            protocol: 1,
+            addrs: vec![addr.parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn one_room_on_two_instances_is_listed_once_and_lost_with_the_last() {
+        let mut rooms = Rooms::default();
+        rooms.resolved("a".into(), ad("r1", "10.0.0.1:5000"));
+        let Some(DiscoveryEvent::Found(merged)) =
+            rooms.resolved("b".into(), ad("r1", "10.0.1.1:5000"))
+        else {
+            panic!("expected a merged room");
+        };
+        assert_eq!(merged.addrs.len(), 2);
+        assert!(
+            matches!(rooms.removed("a"), Some(DiscoveryEvent::Found(ad)) if ad.addrs.len() == 1)
+        );
+        assert_eq!(
+            rooms.removed("b"),
+            Some(DiscoveryEvent::Lost(RoomId::parse("r1").unwrap()))
+        );
+        assert_eq!(rooms.removed("b"), None);
+    }
+
+    #[test]
+    fn virtual_adapters_are_recognised() {
+        for name in [
+            "docker0",
+            "veth12ab",
+            "virbr0",
+            "vEthernet (WSL)",
+            "VMware Network Adapter VMnet8",
+        ] {
+            assert!(is_virtual(name), "{name}");
+        }
+        for name in ["eth0", "wlan0", "en0", "enp3s0", "Wi-Fi", "Ethernet"] {
+            assert!(!is_virtual(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn adverts_round_trip_through_txt_and_bad_txt_is_ignored() {
+        let advert = Advert {
+            id: RoomId::parse("abc123").unwrap(),
+            name: "Ada's room".into(),
+            host: "Ada".into(),
+            port: 4242,
+            members: 3,
+            locked: false,
+        };
+        let info = service_info(&advert).unwrap();
+        let mut svc = info.as_resolved_service();
+        let parsed = parse_ad(&svc).unwrap();
+        assert_eq!(
+            (parsed.name.as_str(), parsed.members, parsed.protocol),
+            ("Ada's room", 3, 1)
+        );
+
+        svc.txt_properties = mdns_sd::TxtProperties::from(
+            &[
+                ("id", "abc123"),
+                ("name", "x"),
+                ("host", "y"),
+                ("v", "1"),
+                ("n", "9999999"),
+                ("lock", "0"),
+            ][..],
+        );
+        assert!(parse_ad(&svc).is_none(), "absurd member count");
+    }
+}

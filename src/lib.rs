@@ -1,0 +1,26 @@
+//! lanchat: chat with the people on your local network. Rooms are found with mDNS/DNS-SD;
+//! members talk to a room's host over TCP in length-prefixed MessagePack frames.
+//!
+//! # Layout
+//! - [`protocol`]: the frames, their limits and the codec; the protocol spec is its doc.
+//! - [`bridge`]: the two message types between a front end and the runtime.
+//! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
+//! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
+//! - [`net`]: a room's host ([`net::host`]) and a member's session ([`net::session`]).
+//! - [`store`]: paths, settings, and room histories on disk.
+//! - [`app`]: the window: state that applies events (no egui) and one file per view.
+//! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
+//!
+//! One chat message travels one way: the composer returns text, the app sends
+//! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
+//! `Post` frame; the host's room task stores it, fans a `Message` frame out to every member,
+//! whose session turns it into [`bridge::Event::Message`] and wakes the window.
+
+pub mod app;
+pub mod bridge;
+pub mod discovery;
+pub mod headless;
+pub mod net;
+pub mod protocol;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,129 @@
+//! `lanchat`: the window, or a headless command. Parses arguments, sets up logging, loads the
+//! settings, and hands over to the window or to [`lanchat::headless`].
+
+use clap::{Parser, Subcommand};
+use lanchat::discovery::DiscoveryConfig;
+use lanchat::headless::{self, Setup};
+use lanchat::store::{Paths, Settings};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "Chat with the people on your local network")]
+struct Cli {
+    /// Keep settings and history in DIR instead of the system's folders (e.g. for a second profile).
+    #[arg(long, global = true, env = "LANCHAT_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Look for rooms only on this network interface (repeatable). By default every interface
+    /// except loopback and virtual adapters is used.
+    #[arg(long = "interface", global = true, value_name = "NAME")]
+    interfaces: Vec<String>,
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the rooms on the network as JSON lines.
+    Rooms {
+        /// How long to look, in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        wait: f64,
+    },
+    /// Host a room: print what happens in it, send each stdin line to it.
+    Host {
+        /// The room's name; hosting a name this data dir hosted before reopens that room.
+        #[arg(long)]
+        room: String,
+        /// Display name for this run.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Join a room: print its history and messages, send each stdin line to it.
+    Join {
+        /// The room's name or id.
+        room: String,
+        /// Display name for this run.
+        #[arg(long)]
+        name: Option<String>,
+        /// The host's address, for networks where discovery is blocked.
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// How long to look for the room, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
+    },
+}
+
+fn init_logging(verbose: u8, window: bool) {
+    let default = match (verbose, window) {
+        (0, true) => "warn,lanchat=info",
+        (0, false) => "warn",
+        (1, _) => "info",
+        _ => "debug,eframe=info,egui=info,wgpu=warn,naga=warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn seconds(s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| anyhow::anyhow!("{s} is not a number of seconds"))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.command.is_none());
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("lanchat: {e:#}");
+            1
+        }
+    };
+    // Exit now: a headless stdin reader may still be blocked in a read that would hold
+    // the process open.
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::resolve(cli.data_dir)?;
+    let (settings, warning) = Settings::load(&paths.settings_file());
+    if let Some(warning) = &warning {
+        tracing::warn!("{warning}");
+    }
+    let Some(command) = cli.command else {
+        let discovery = DiscoveryConfig {
+            interfaces: cli.interfaces,
+        };
+        return lanchat::app::run_window(paths, settings, discovery, warning);
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let setup = |name: Option<String>| Setup {
+        paths,
+        settings,
+        interfaces: cli.interfaces,
+        name,
+    };
+    rt.block_on(async {
+        match command {
+            Cmd::Rooms { wait } => headless::rooms(setup(None), seconds(wait)?).await,
+            Cmd::Host { room, name } => headless::host(setup(name), room).await,
+            Cmd::Join {
+                room,
+                name,
+                addr,
+                wait,
+            } => headless::join(setup(name), room, addr, seconds(wait)?).await,
+        }
+    })
+}

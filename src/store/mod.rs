@@ -1,0 +1,9 @@
+//! Everything lanchat keeps on disk: where it lives, the settings, and room histories.
+
+mod history;
+mod paths;
+mod settings;
+
+pub use history::{History, HistoryWriter};
+pub use paths::Paths;
+pub use settings::{HostedRoom, Settings, SettingsError, clamp_name};

@@ -1,0 +1,44 @@
+//! Where each OS keeps an app's settings and data, or one folder given on the command line.
+
+use crate::protocol::RoomId;
+use std::path::PathBuf;
+
+/// The folders lanchat writes to.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Holds `settings.json`.
+    pub config: PathBuf,
+    /// Holds one folder per hosted room, with its history.
+    pub data: PathBuf,
+}
+
+impl Paths {
+    /// The OS's folders for lanchat, or `dir/config` and `dir/data` when a data dir is given
+    /// (so several instances on one machine stay apart).
+    pub fn resolve(data_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        if let Some(dir) = data_dir {
+            return Ok(Self {
+                config: dir.join("config"),
+                data: dir.join("data"),
+            });
+        }
+        let dirs = directories::ProjectDirs::from("", "", "lanchat").ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot tell where this system keeps app data (no home folder?); pass --data-dir"
+            )
+        })?;
+        Ok(Self {
+            config: dirs.config_dir().to_path_buf(),
+            data: dirs.data_dir().to_path_buf(),
+        })
+    }
+
+    pub fn settings_file(&self) -> PathBuf {
+        self.config.join("settings.json")
+    }
+
+    /// A hosted room's folder.
+    pub fn room_dir(&self, room: &RoomId) -> PathBuf {
+        self.data.join("rooms").join(room.as_str())
+    }
+}

@@ -1,0 +1,182 @@
+//! The user's settings: display name, device id, and the rooms they host.
+
+use crate::protocol::{DeviceId, MAX_NAME_BYTES, RoomId};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What lanchat remembers between runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The display name; `None` until the user has confirmed one at first start.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// This installation's identity, so the user's own messages are told apart after a rejoin.
+    pub device: DeviceId,
+    /// Rooms this user hosted, so they can be hosted again with the same id and history.
+    #[serde(default)]
+    pub hosted: Vec<HostedRoom>,
+}
+
+/// A room this user hosted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedRoom {
+    pub id: RoomId,
+    pub name: String,
+    /// The port it last listened on: tried first when re-hosting, so members who dialled an
+    /// address by hand can come back.
+    #[serde(default)]
+    pub port: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            name: None,
+            device: DeviceId::random(),
+            hosted: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings. A missing file gives fresh settings; an unreadable one is moved
+    /// aside (so nothing is lost) and also gives fresh settings, with a warning to show.
+    pub fn load(path: &Path) -> (Settings, Option<String>) {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Settings::default(), None);
+            }
+            Err(e) => {
+                let warning = format!(
+                    "could not read {}: {e}; using fresh settings",
+                    path.display()
+                );
+                return (Settings::default(), Some(warning));
+            }
+        };
+        match serde_json::from_slice::<Settings>(&text) {
+            Ok(mut settings) => {
+                settings.name = settings
+                    .name
+                    .filter(|n| crate::protocol::check_name("name", n).is_ok());
+                (settings, None)
+            }
+            Err(e) => {
+                let aside = path.with_extension("json.broken");
+                let moved = std::fs::rename(path, &aside).is_ok();
+                let warning = format!(
+                    "settings file {} was damaged ({e}){}; using fresh settings",
+                    path.display(),
+                    if moved {
+                        format!(", kept as {}", aside.display())
+                    } else {
+                        String::new()
+                    }
+                );
+                (Settings::default(), Some(warning))
+            }
+        }
+    }
+
+    /// Writes the settings atomically: a crash leaves the old file or the new, never half.
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let io = |source| SettingsError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(self).expect("settings always serialize");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// The name to offer at first start: the OS user name, else "Guest".
+    pub fn suggested_name() -> String {
+        ["USER", "USERNAME", "LOGNAME"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .map(|n| clamp_name(n.trim()))
+            .find(|n| !n.is_empty() && n != "root")
+            .unwrap_or_else(|| "Guest".to_owned())
+    }
+
+    /// The display name, or the suggestion when none is set yet.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(Self::suggested_name)
+    }
+
+    /// Remembers (or updates) a hosted room, most recent first.
+    pub fn remember_room(&mut self, room: HostedRoom) {
+        self.hosted.retain(|r| r.id != room.id);
+        self.hosted.insert(0, room);
+    }
+
+    /// The remembered room with this name, for hosting "the same room" again by name.
+    pub fn hosted_named(&self, name: &str) -> Option<&HostedRoom> {
+        self.hosted.iter().find(|r| r.name == name)
+    }
+}
+
+/// Cuts a name to [`MAX_NAME_BYTES`] on a character boundary and drops control characters.
+pub fn clamp_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > MAX_NAME_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damaged_file_is_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let (mut s, warning) = Settings::load(&path);
+        assert!(warning.is_none());
+        s.name = Some("Ada".into());
+        s.remember_room(HostedRoom {
+            id: RoomId::random(),
+            name: "Lab".into(),
+            port: 4000,
+        });
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).0, s);
+
+        std::fs::write(&path, b"{ not json").unwrap();
+        let (fresh, warning) = Settings::load(&path);
+        assert!(warning.unwrap().contains("damaged"));
+        assert_ne!(fresh.device, s.device);
+        assert_eq!(
+            std::fs::read(path.with_extension("json.broken")).unwrap(),
+            b"{ not json"
+        );
+    }
+
+    #[test]
+    fn clamp_name_respects_char_boundaries() {
+        let long = "é".repeat(100);
+        let clamped = clamp_name(&long);
+        assert!(clamped.len() <= MAX_NAME_BYTES);
+        assert_eq!(clamped.chars().count(), MAX_NAME_BYTES / 2);
+        assert_eq!(clamp_name("a\u{7}b"), "ab");
+    }
+}
