@@ -418,16 +418,16 @@ mod tests {
             ("Ada's room", 3, 1)
         );
 
-        svc.txt_properties = mdns_sd::TxtProperties::from(
-            &[
-                ("id", "abc123"),
-                ("name", "x"),
-                ("host", "y"),
-                ("v", "1"),
-                ("n", "9999999"),
-                ("lock", "0"),
-            ][..],
-        );
+        use mdns_sd::IntoTxtProperties;
+        let absurd = [
+            ("id", "abc123"),
+            ("name", "x"),
+            ("host", "y"),
+            ("v", "1"),
+            ("n", "9999999"),
+            ("lock", "0"),
+        ];
+        svc.txt_properties = (&absurd[..]).into_txt_properties();
         assert!(parse_ad(&svc).is_none(), "absurd member count");
     }
 }

@@ -4,7 +4,7 @@
 use super::state::{AppState, Chat, Line};
 use crate::bridge::SessionState;
 use crate::protocol::{ChatMessage, RoomId};
-use egui::{Align, Color32, Key, Layout, Modifiers, RichText, ScrollArea, UiBuilder};
+use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 
 /// Drawing state of the chat view: row heights and the composer's text.
 #[derive(Default)]
@@ -162,8 +162,8 @@ impl ChatView {
 fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
     let (text, color) = match state {
         SessionState::Connecting => ("joining…", ui.visuals().weak_text_color()),
-        SessionState::Connected => ("● connected", Color32::from_rgb(60, 170, 90)),
-        SessionState::Waiting(_) => ("○ waiting for the host", ui.visuals().warn_fg_color),
+        SessionState::Connected => ("• connected", Color32::from_rgb(60, 170, 90)),
+        SessionState::Waiting(_) => ("• waiting for the host", ui.visuals().warn_fg_color),
         SessionState::Failed(_) => ("✖ cannot join", ui.visuals().error_fg_color),
         SessionState::Left => ("left", ui.visuals().weak_text_color()),
     };
@@ -286,10 +286,16 @@ fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> Option<String
     }
     let id = ui.make_persistent_id("composer");
     let focused = ui.ctx().memory(|m| m.has_focus(id));
+    // Take a plain Enter before the text field sees it; Shift+Enter stays a new line.
     let enter = focused
-        && ui
-            .ctx()
-            .input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
+        && ui.ctx().input_mut(|i| {
+            let before = i.events.len();
+            i.events.retain(|e| {
+                !matches!(e, egui::Event::Key { key: Key::Enter, pressed: true, modifiers, .. }
+                    if modifiers.is_none())
+            });
+            i.events.len() != before
+        });
     let mut send = enter;
     ui.horizontal(|ui| {
         let label = ui.label("Message");

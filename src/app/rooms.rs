@@ -41,19 +41,20 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             let lock = if row.locked { "🔒 " } else { "" };
             let who = if row.hosted_by_me { "you".to_owned() } else { row.host.clone() };
             let people = if row.members == 1 { "1 member".to_owned() } else { format!("{} members", row.members) };
-            let mut title = format!("{lock}{}", row.name);
-            if row.joined {
-                title.push_str("  ✔");
-            }
-            let button = egui::Button::selectable(selected, title).right_text(RichText::new(people).small().weak());
+            let button = egui::Button::selectable(selected, format!("{lock}{}", row.name));
             let response = ui
                 .add_enabled_ui(row.unjoinable.is_none(), |ui| ui.add_sized([ui.available_width(), 24.0], button))
                 .inner;
             let response = match &row.unjoinable {
                 Some(why) => response.on_disabled_hover_text(why),
-                None => response.on_hover_text(format!("Hosted by {who}")),
+                None => response.on_hover_text(if row.joined { "Open this room" } else { "Join this room" }),
             };
-            ui.label(RichText::new(format!("  hosted by {who}")).small().weak());
+            let mut about = format!("hosted by {who} · {people}");
+            if row.joined {
+                about.push_str(" · joined");
+            }
+            ui.label(RichText::new(about).small().weak());
+            ui.add_space(4.0);
             if response.clicked() {
                 open = Some(row.id.clone());
             }

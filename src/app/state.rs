@@ -377,8 +377,7 @@ mod tests {
     use super::*;
 
     fn state() -> AppState {
-        let mut settings = Settings::default();
-        settings.name = Some("Ada".into());
+        let settings = Settings { name: Some("Ada".into()), ..Settings::default() };
         AppState::new(&settings, None)
     }
 

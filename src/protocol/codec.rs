@@ -56,10 +56,23 @@ impl FrameCodec {
     }
 }
 
-/// Decodes and checks one frame body.
+/// Decodes and checks one frame body. A well-formed frame of a kind this version does not
+/// know is [`Frame::Unknown`], so newer peers can add kinds.
 fn decode_body(body: &[u8]) -> Result<Frame, ProtocolError> {
-    let frame: Frame =
-        rmp_serde::from_slice(body).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let frame: Frame = match rmp_serde::from_slice(body) {
+        Ok(frame) => frame,
+        Err(e) => {
+            /// Just the tag of a frame, whatever its content.
+            #[derive(serde::Deserialize)]
+            struct Tag {
+                t: String,
+            }
+            match rmp_serde::from_slice::<Tag>(body) {
+                Ok(tag) if !Frame::KINDS.contains(&tag.t.as_str()) => return Ok(Frame::Unknown),
+                _ => return Err(ProtocolError::Malformed(e.to_string())),
+            }
+        }
+    };
     frame.validate().map_err(|reason| ProtocolError::Invalid {
         kind: frame.kind(),
         reason,

@@ -176,8 +176,8 @@ pub enum Frame {
         host_name: String,
         members: u32,
     },
-    /// A frame kind from a newer version; ignored.
-    #[serde(other)]
+    /// A frame kind from a newer version; decoded from any unknown tag, never sent.
+    #[serde(skip)]
     Unknown,
 }
 
@@ -292,6 +292,25 @@ fn check_short(what: &'static str, s: &str) -> Result<(), String> {
 }
 
 impl Frame {
+    /// The tag of every frame kind this version knows, as on the wire.
+    pub const KINDS: &[&str] = &[
+        "hello",
+        "welcome",
+        "refused",
+        "post",
+        "accepted",
+        "rejected",
+        "message",
+        "member_joined",
+        "member_left",
+        "ping",
+        "pong",
+        "bye",
+        "closing",
+        "who",
+        "about",
+    ];
+
     /// Checks every limit a decoded frame must respect; the codec calls this on each frame.
     pub fn validate(&self) -> Result<(), String> {
         match self {

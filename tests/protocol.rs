@@ -1,0 +1,368 @@
+//! The codec on plain bytes, no sockets: every frame round-trips; short input is "not yet",
+//! bad input is an error of its own kind, and nothing is allocated for a lying header.
+
+use bytes::{BufMut, BytesMut};
+use lanchat::protocol::*;
+use tokio_util::codec::{Decoder, Encoder};
+
+fn device() -> DeviceId {
+    DeviceId::parse("dev1").unwrap()
+}
+
+fn room() -> RoomId {
+    RoomId::parse("0123456789abcdef").unwrap()
+}
+
+fn member(id: MemberId) -> Member {
+    Member {
+        id,
+        name: format!("m{id}"),
+        device: device(),
+        host: id == 1,
+    }
+}
+
+fn every_frame() -> Vec<Frame> {
+    let message = ChatMessage {
+        id: 7,
+        ts: 1_700_000_000_000,
+        from: "Ada".into(),
+        device: device(),
+        text: "hi\nthere ✓".into(),
+    };
+    vec![
+        Frame::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            app: APP_VERSION.into(),
+            name: "Ada".into(),
+            device: device(),
+            room: room(),
+            since: Some(3),
+            resume: 42,
+        }),
+        Frame::Welcome(Welcome {
+            room: room(),
+            room_name: "Lab".into(),
+            host_name: "Ada".into(),
+            you: 2,
+            members: vec![member(1), member(2)],
+            history: 1,
+        }),
+        Frame::Refused {
+            code: RefuseCode::Version,
+            reason: "old".into(),
+        },
+        Frame::Post {
+            seq: 1,
+            text: "hello".into(),
+        },
+        Frame::Accepted { seq: 1, id: 7 },
+        Frame::Rejected {
+            seq: 2,
+            reason: "too long".into(),
+        },
+        Frame::Message(message),
+        Frame::MemberJoined(member(3)),
+        Frame::MemberLeft(member(3)),
+        Frame::Ping,
+        Frame::Pong,
+        Frame::Bye,
+        Frame::Closing {
+            reason: "Ada closed the room".into(),
+        },
+        Frame::Who,
+        Frame::About {
+            room: room(),
+            room_name: "Lab".into(),
+            host_name: "Ada".into(),
+            members: 2,
+        },
+    ]
+}
+
+fn encoded(frames: &[Frame]) -> BytesMut {
+    let mut buf = BytesMut::new();
+    for frame in frames {
+        FrameCodec::default()
+            .encode(frame.clone(), &mut buf)
+            .unwrap();
+    }
+    buf
+}
+
+/// A frame body written by hand, with its length prefix.
+fn raw(body: &[u8]) -> BytesMut {
+    let mut buf = BytesMut::new();
+    buf.put_u32(body.len() as u32);
+    buf.put_slice(body);
+    buf
+}
+
+#[test]
+fn every_frame_round_trips() {
+    let frames = every_frame();
+    let mut buf = encoded(&frames);
+    let mut codec = FrameCodec::default();
+    for frame in &frames {
+        assert_eq!(codec.decode(&mut buf).unwrap().as_ref(), Some(frame));
+    }
+    assert!(buf.is_empty());
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn every_kind_is_known_by_its_wire_tag() {
+    for frame in every_frame() {
+        assert!(Frame::KINDS.contains(&frame.kind()), "{}", frame.kind());
+        let body = rmp_serde::to_vec_named(&frame).unwrap();
+        let tag: serde_json::Value = rmp_serde::from_slice(&body).unwrap();
+        assert_eq!(tag["t"], frame.kind());
+    }
+    assert_eq!(Frame::KINDS.len(), every_frame().len());
+}
+
+#[test]
+fn an_unknown_refusal_code_reads_as_other() {
+    #[derive(serde::Serialize)]
+    struct Refused {
+        code: &'static str,
+        reason: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct Tagged {
+        t: &'static str,
+        c: Refused,
+    }
+    let body = rmp_serde::to_vec_named(&Tagged {
+        t: "refused",
+        c: Refused {
+            code: "banned",
+            reason: "no",
+        },
+    })
+    .unwrap();
+    let frame = FrameCodec::default().decode(&mut raw(&body)).unwrap();
+    assert_eq!(
+        frame,
+        Some(Frame::Refused {
+            code: RefuseCode::Other,
+            reason: "no".into()
+        })
+    );
+}
+
+#[test]
+fn encode_frame_matches_the_codec() {
+    for frame in every_frame() {
+        assert_eq!(
+            encode_frame(&frame).unwrap()[..],
+            encoded(std::slice::from_ref(&frame))[..]
+        );
+    }
+}
+
+#[test]
+fn a_frame_split_anywhere_is_not_yet_complete_then_decodes() {
+    let frame = Frame::Post {
+        seq: 9,
+        text: "split me".into(),
+    };
+    let whole = encoded(std::slice::from_ref(&frame));
+    for cut in 0..whole.len() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::from(&whole[..cut]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None, "cut at {cut}");
+        buf.extend_from_slice(&whole[cut..]);
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(frame.clone()),
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn truncated_input_at_end_of_stream_is_an_error() {
+    let whole = encoded(&[Frame::Ping]);
+    let mut buf = BytesMut::from(&whole[..whole.len() - 1]);
+    assert!(matches!(
+        FrameCodec::default().decode_eof(&mut buf),
+        Err(ProtocolError::Truncated)
+    ));
+}
+
+#[test]
+fn a_header_claiming_4_gib_is_refused_before_allocating() {
+    let mut buf = BytesMut::new();
+    buf.put_u32(u32::MAX);
+    buf.put_slice(b"abc");
+    let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+    assert!(matches!(err, ProtocolError::TooLarge { .. }), "{err}");
+    assert!(
+        buf.capacity() < 1 << 20,
+        "reserved {} bytes",
+        buf.capacity()
+    );
+}
+
+#[test]
+fn one_byte_over_the_limit_is_refused() {
+    let mut buf = BytesMut::new();
+    buf.put_u32(MAX_FRAME_LEN as u32 + 1);
+    assert!(matches!(
+        FrameCodec::default().decode(&mut buf),
+        Err(ProtocolError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn garbage_is_malformed() {
+    for body in [
+        &b"\xc1\xc1\xc1"[..],
+        b"not msgpack at all",
+        b"",
+        b"\x93\x01\x02\x03",
+    ] {
+        let mut buf = raw(body);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Malformed(_)),
+            "{body:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_frame_kind_from_a_newer_version_decodes_as_unknown() {
+    #[derive(serde::Serialize)]
+    struct Future {
+        t: &'static str,
+        c: u32,
+    }
+    let body = rmp_serde::to_vec_named(&Future {
+        t: "reaction",
+        c: 5,
+    })
+    .unwrap();
+    let mut buf = raw(&body);
+    assert_eq!(
+        FrameCodec::default().decode(&mut buf).unwrap(),
+        Some(Frame::Unknown)
+    );
+}
+
+#[test]
+fn new_fields_from_a_newer_version_are_ignored() {
+    #[derive(serde::Serialize)]
+    struct PostV2 {
+        seq: u64,
+        text: &'static str,
+        reply_to: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Tagged {
+        t: &'static str,
+        c: PostV2,
+    }
+    let body = rmp_serde::to_vec_named(&Tagged {
+        t: "post",
+        c: PostV2 {
+            seq: 1,
+            text: "hi",
+            reply_to: 4,
+        },
+    })
+    .unwrap();
+    let mut buf = raw(&body);
+    assert_eq!(
+        FrameCodec::default().decode(&mut buf).unwrap(),
+        Some(Frame::Post {
+            seq: 1,
+            text: "hi".into()
+        })
+    );
+}
+
+#[test]
+fn frames_breaking_limits_are_invalid() {
+    let too_long = Frame::Post {
+        seq: 1,
+        text: "x".repeat(MAX_TEXT_BYTES + 1),
+    };
+    let empty_name = Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        app: "x".into(),
+        name: "  ".into(),
+        device: device(),
+        room: room(),
+        since: None,
+        resume: 0,
+    });
+    let control = Frame::MemberJoined(Member {
+        id: 1,
+        name: "evil\u{1b}[2J".into(),
+        device: device(),
+        host: false,
+    });
+    for frame in [too_long, empty_name, control] {
+        // Encode the body by hand: the codec's encoder would write it, a peer could too.
+        let body = rmp_serde::to_vec_named(&frame).unwrap();
+        let mut buf = raw(&body);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Invalid { .. }),
+            "{}: {err}",
+            frame.kind()
+        );
+    }
+}
+
+#[test]
+fn ids_from_the_network_are_checked() {
+    assert!(RoomId::parse("abc-DEF_123").is_some());
+    for bad in ["", "../etc", "a b", "x".repeat(33).as_str(), "ü"] {
+        assert!(RoomId::parse(bad).is_none(), "{bad:?}");
+    }
+    #[derive(serde::Serialize)]
+    struct Bad {
+        t: &'static str,
+        c: BadAccepted,
+    }
+    #[derive(serde::Serialize)]
+    struct BadAccepted {
+        room: &'static str,
+        room_name: &'static str,
+        host_name: &'static str,
+        members: u32,
+    }
+    let body = rmp_serde::to_vec_named(&Bad {
+        t: "about",
+        c: BadAccepted {
+            room: "../../x",
+            room_name: "Lab",
+            host_name: "Ada",
+            members: 1,
+        },
+    })
+    .unwrap();
+    assert!(matches!(
+        FrameCodec::default().decode(&mut raw(&body)),
+        Err(ProtocolError::Malformed(_))
+    ));
+}
+
+#[test]
+fn the_text_limit_is_exact() {
+    assert!(check_text(&"x".repeat(MAX_TEXT_BYTES)).is_ok());
+    let err = check_text(&"x".repeat(MAX_TEXT_BYTES + 1)).unwrap_err();
+    assert!(err.contains("64 KiB"), "{err}");
+    // The largest text still fits in a frame with room to spare.
+    let frame = Frame::Message(ChatMessage {
+        id: u64::MAX,
+        ts: i64::MAX,
+        from: "n".repeat(MAX_NAME_BYTES),
+        device: device(),
+        text: "€".repeat(MAX_TEXT_BYTES / 3),
+    });
+    assert!(encode_frame(&frame).is_ok());
+}

@@ -1,0 +1,334 @@
+//! The runtime and the member session over loopback, with discovery off: hosting through
+//! commands, chatting between two app instances, and a session that waits for its host and
+//! rejoins by itself with nothing lost.
+
+use lanchat::bridge::{self, Command, Event, EventSender, FrontEnd, SessionState};
+use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::session::{Session, SessionConfig};
+use lanchat::protocol::{DeviceId, RoomId};
+use lanchat::runtime::{self, RuntimeOptions};
+use lanchat::store::{Paths, Settings};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// Waits for the first event `pick` accepts, skipping others.
+async fn wait_for<T>(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let event = events.recv().await.expect("runtime alive");
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event within the deadline")
+}
+
+struct App {
+    front: FrontEnd,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn start_app(name: &str) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let (front, back) = bridge::channel();
+    let settings = Settings {
+        name: Some(name.into()),
+        ..Settings::default()
+    };
+    let options = RuntimeOptions {
+        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
+        settings,
+        discovery: None,
+    };
+    let task = tokio::spawn(runtime::run(back, options));
+    App {
+        front,
+        task,
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn stop(mut self) {
+        self.front.send(Command::Shutdown);
+        wait_for(&mut self.front.events, |e| {
+            matches!(e, Event::Stopped).then_some(())
+        })
+        .await;
+        self.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_apps_host_join_and_chat_both_ways() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    ada.front.send(Command::Host {
+        name: "Lab".into(),
+        id: None,
+    });
+    let (room, port) = wait_for(&mut ada.front.events, |e| match e {
+        Event::Hosting { room, port, .. } => Some((room, port)),
+        _ => None,
+    })
+    .await;
+    // The host's own user is a member of the room.
+    let members = wait_for(&mut ada.front.events, |e| match e {
+        Event::Joined { members, .. } => Some(members),
+        _ => None,
+    })
+    .await;
+    assert!(members.iter().any(|m| m.name == "Ada" && m.host));
+
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    });
+    let (room_name, members) = wait_for(&mut bob.front.events, |e| match e {
+        Event::Joined {
+            room_name, members, ..
+        } => Some((room_name, members)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(room_name, "Lab");
+    assert_eq!(members.len(), 2);
+
+    bob.front.send(Command::Send {
+        room: room.clone(),
+        seq: 1,
+        text: "hi Ada".into(),
+    });
+    let seen = |who: &'static str, text: &'static str| {
+        move |e: Event| match e {
+            Event::Message { message, .. } if message.from == who && message.text == text => {
+                Some(message)
+            }
+            _ => None,
+        }
+    };
+    let at_ada = wait_for(&mut ada.front.events, seen("Bob", "hi Ada")).await;
+    wait_for(&mut bob.front.events, |e| {
+        matches!(e, Event::Accepted { seq: 1, .. }).then_some(())
+    })
+    .await;
+    ada.front.send(Command::Send {
+        room: room.clone(),
+        seq: 1,
+        text: "hi Bob".into(),
+    });
+    let at_bob = wait_for(&mut bob.front.events, seen("Ada", "hi Bob")).await;
+    assert!(at_bob.id > at_ada.id);
+
+    // Oversized text is refused before it leaves, with a clear reason.
+    bob.front.send(Command::Send {
+        room: room.clone(),
+        seq: 2,
+        text: "x".repeat(70 * 1024),
+    });
+    let reason = wait_for(&mut bob.front.events, |e| match e {
+        Event::Rejected { seq: 2, reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("limit is 64 KiB"), "{reason}");
+
+    // Closing the room is told to the member in words.
+    ada.front.send(Command::StopHosting(room.clone()));
+    let why = wait_for(&mut bob.front.events, |e| match e {
+        Event::Session {
+            state: SessionState::Waiting(why),
+            ..
+        } => Some(why),
+        _ => None,
+    })
+    .await;
+    assert!(why.contains("Ada closed the room"), "{why}");
+    wait_for(&mut ada.front.events, |e| {
+        matches!(e, Event::HostingStopped { .. }).then_some(())
+    })
+    .await;
+    bob.stop().await;
+    ada.stop().await;
+}
+
+#[tokio::test]
+async fn hosting_an_invalid_name_fails_in_words() {
+    let mut app = start_app("Ada");
+    app.front.send(Command::Host {
+        name: "   ".into(),
+        id: None,
+    });
+    let error = wait_for(&mut app.front.events, |e| match e {
+        Event::HostFailed { error, .. } => Some(error),
+        _ => None,
+    })
+    .await;
+    assert!(error.contains("empty"), "{error}");
+    app.stop().await;
+}
+
+fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
+    HostConfig {
+        room: RoomId::parse("r00m").unwrap(),
+        room_name: "Lab".into(),
+        host_name: "Ada".into(),
+        host_device: DeviceId::parse("ada").unwrap(),
+        history: dir.join("history.jsonl"),
+        port,
+    }
+}
+
+fn session(port: u16, events: EventSender) -> Session {
+    Session::spawn(
+        SessionConfig {
+            room: RoomId::parse("r00m").unwrap(),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            name: "Bob".into(),
+            device: DeviceId::parse("bob").unwrap(),
+            resume: 7,
+        },
+        events,
+    )
+}
+
+/// A room host on a thread and runtime of its own, so a test can make it vanish.
+struct ThreadHost {
+    port: u16,
+    /// `true`: vanish (drop the runtime, no goodbye); `false`: close politely.
+    stop: std::sync::mpsc::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn thread_host(dir: &std::path::Path, port: u16) -> ThreadHost {
+    let config = host_config(dir, port);
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let (stop, stop_rx) = std::sync::mpsc::channel::<bool>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let host = rt.block_on(RoomHost::start(config)).unwrap();
+        port_tx.send(host.port).unwrap();
+        if stop_rx.recv().unwrap_or(true) {
+            drop(host);
+            rt.shutdown_background();
+        } else {
+            rt.block_on(host.close("bye".into(), DEADLINE));
+        }
+    });
+    ThreadHost {
+        port: port_rx.recv_timeout(DEADLINE).unwrap(),
+        stop,
+        thread,
+    }
+}
+
+impl ThreadHost {
+    fn stop(self, vanish: bool) {
+        self.stop.send(vanish).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
+/// The host vanishes (its runtime is dropped mid-flight, as in a crash); the member says
+/// so, keeps what is typed meanwhile, and rejoins by itself when the host is back.
+#[tokio::test]
+async fn a_vanished_host_is_waited_for_and_rejoined_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = thread_host(dir.path(), 0);
+    let port = host.port;
+    let (mut front, back) = bridge::channel();
+    let member = session(port, back.events.clone());
+    wait_for(&mut front.events, |e| {
+        matches!(e, Event::Joined { .. }).then_some(())
+    })
+    .await;
+    member.post(1, "before".into());
+    wait_for(&mut front.events, |e| {
+        matches!(e, Event::Accepted { seq: 1, .. }).then_some(())
+    })
+    .await;
+
+    host.stop(true); // gone without a goodbye
+    let why = wait_for(&mut front.events, |e| match e {
+        Event::Session {
+            state: SessionState::Waiting(why),
+            ..
+        } => Some(why),
+        _ => None,
+    })
+    .await;
+    assert!(
+        why.contains("Ada left — waiting for the room to come back"),
+        "{why}"
+    );
+    member.post(2, "typed while away".into());
+
+    let host = thread_host(dir.path(), port);
+    assert_eq!(host.port, port, "the room comes back on its port");
+    wait_for(&mut front.events, |e| {
+        matches!(e, Event::Joined { .. }).then_some(())
+    })
+    .await;
+    let message = wait_for(&mut front.events, |e| match e {
+        Event::Message { message, .. } if message.text == "typed while away" => Some(message),
+        Event::Message { message, .. } => {
+            assert_ne!(
+                message.text, "before",
+                "history already seen is not sent again"
+            );
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(message.from, "Bob");
+    member.leave(DEADLINE).await;
+    tokio::task::spawn_blocking(move || host.stop(false))
+        .await
+        .unwrap();
+}
+
+/// The host closes the room on purpose; when discovery sees it again, the session rejoins
+/// at once.
+#[tokio::test]
+async fn a_closed_room_is_rejoined_when_seen_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = RoomHost::start(host_config(dir.path(), 0)).await.unwrap();
+    let port = host.port;
+    let (mut front, back) = bridge::channel();
+    let member = session(port, back.events.clone());
+    wait_for(&mut front.events, |e| {
+        matches!(e, Event::Joined { .. }).then_some(())
+    })
+    .await;
+    host.close("Ada closed the room".into(), DEADLINE).await;
+    wait_for(&mut front.events, |e| {
+        matches!(
+            e,
+            Event::Session {
+                state: SessionState::Waiting(_),
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+
+    let host = RoomHost::start(host_config(dir.path(), 0)).await.unwrap();
+    member.redial(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
+    wait_for(&mut front.events, |e| {
+        matches!(e, Event::Joined { .. }).then_some(())
+    })
+    .await;
+    member.leave(DEADLINE).await;
+    host.close("bye".into(), DEADLINE).await;
+}

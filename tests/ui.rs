@@ -1,0 +1,237 @@
+//! The real window's UI driven through egui_kittest, with a real runtime behind it (over
+//! loopback, discovery off): naming yourself, hosting through the dialog, chatting, and
+//! joining a room from the list.
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lanchat::app::LanchatApp;
+use lanchat::app::state::AppState;
+use lanchat::bridge::{self, Command, Event, FrontEnd};
+use lanchat::discovery::RoomAd;
+use lanchat::protocol::{PROTOCOL_VERSION, RoomId};
+use lanchat::runtime::{RuntimeOptions, RuntimeThread};
+use lanchat::store::{Paths, Settings};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A window with its own runtime and data dir.
+struct Window {
+    harness: Harness<'static, LanchatApp>,
+    /// Lets a test play discovery: events sent here reach the app as if from the runtime.
+    inject: bridge::EventSender,
+    _dir: tempfile::TempDir,
+}
+
+fn window(name: Option<&str>) -> Window {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: name.map(str::to_owned),
+        ..Settings::default()
+    };
+    let state = AppState::new(&settings, None);
+    let (front, back) = bridge::channel();
+    let inject = back.events.clone();
+    let options = RuntimeOptions {
+        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
+        settings,
+        discovery: None,
+    };
+    let runtime = RuntimeThread::spawn(back, options).unwrap();
+    let harness = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .build_eframe(move |cc| LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime)));
+    Window {
+        harness,
+        inject,
+        _dir: dir,
+    }
+}
+
+impl Window {
+    /// Steps the UI until `done` holds; the runtime answers on its own thread meanwhile.
+    fn until(&mut self, what: &str, done: impl Fn(&Harness<'static, LanchatApp>) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.harness.step();
+            if done(&self.harness) {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}; the window shows:\n{:#?}",
+                self.harness.root()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn shows(&mut self, label: &'static str) {
+        // Shown at least once: a sent message can briefly show twice (pending and stored).
+        self.until(label, |h| h.query_all_by_label(label).next().is_some());
+    }
+
+    fn replace_text(&mut self, field: &str, text: &str) {
+        let node = self.harness.get_by_label(field);
+        node.focus();
+        self.harness.step();
+        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+        self.harness.get_by_label(field).type_text(text);
+        self.harness.step();
+    }
+
+    fn close(mut self) {
+        eframe::App::on_exit(self.harness.state_mut());
+    }
+}
+
+#[test]
+fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_in() {
+    let mut w = window(None);
+    w.harness.run();
+    assert!(
+        w.harness.query_by_label("Welcome to lanchat").is_some(),
+        "first start asks for a name"
+    );
+    w.replace_text("Your name", "Ada");
+    w.harness.get_by_label("Continue").click();
+    w.shows("You are Ada");
+    assert!(w.harness.query_by_label("Welcome to lanchat").is_none());
+    assert!(
+        w.harness
+            .query_by_label("No rooms on this network yet — host one.")
+            .is_some()
+    );
+
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    assert_eq!(
+        w.harness.get_by_label("Room name").value().as_deref(),
+        Some("Ada's room")
+    );
+    w.replace_text("Room name", "Lab");
+    w.harness.get_by_label("Host").click();
+    w.shows("• connected");
+    assert_eq!(
+        w.harness.query_all_by_label("Lab").count(),
+        2,
+        "the room is listed and open"
+    );
+    w.until("Ada in the member list", |h| {
+        h.query_by_label_contains("(host)  (you)").is_some()
+    });
+
+    w.harness
+        .get_by_label("Message")
+        .type_text("hello from the window");
+    w.harness.key_press(Key::Enter);
+    w.shows("hello from the window");
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some(""),
+        "the composer is cleared"
+    );
+
+    // Shift+Enter adds a line instead of sending.
+    w.harness.get_by_label("Message").type_text("two");
+    w.harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    w.harness.get_by_label("Message").type_text("lines");
+    w.harness.key_press(Key::Enter);
+    w.shows("two\nlines");
+
+    // Oversized text is refused in words and kept in the composer.
+    let big = "x".repeat(65 * 1024 + 10);
+    w.harness.get_by_label("Message").type_text(&big);
+    w.harness.key_press(Key::Enter);
+    w.until("the refusal", |h| {
+        h.query_by_label_contains("the limit is 64 KiB").is_some()
+    });
+    assert_eq!(
+        w.harness.get_by_label("Message").value().map(|v| v.len()),
+        Some(big.len())
+    );
+    w.close();
+}
+
+/// Hosts a room in a runtime of its own, as another person's app would.
+fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut front, back) = bridge::channel();
+    let settings = Settings {
+        name: Some(name.into()),
+        ..Settings::default()
+    };
+    let options = RuntimeOptions {
+        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
+        settings,
+        discovery: None,
+    };
+    let runtime = RuntimeThread::spawn(back, options).unwrap();
+    front.send(Command::Host {
+        name: room.into(),
+        id: None,
+    });
+    let start = Instant::now();
+    loop {
+        match front.events.try_recv() {
+            Ok(Event::Hosting { room, port, .. }) => return (front, runtime, room, port, dir),
+            Ok(_) => {}
+            Err(_) => {
+                assert!(start.elapsed() < DEADLINE, "the other host did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
+    let (bob, bob_runtime, room, port, _bob_dir) = other_host("Bob", "Bob's room");
+    let mut w = window(Some("Ada"));
+    w.harness.run();
+    w.inject.send(Event::RoomFound(RoomAd {
+        id: room.clone(),
+        name: "Bob's room".into(),
+        host: "Bob".into(),
+        members: 1,
+        locked: false,
+        protocol: PROTOCOL_VERSION,
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    }));
+    w.shows("Bob's room");
+    assert!(
+        w.harness
+            .query_by_label("hosted by Bob · 1 member")
+            .is_some()
+    );
+
+    w.harness.get_by_label("Bob's room").click();
+    w.shows("• connected");
+    w.until("both members", |h| {
+        h.query_by_label("Bob  (host)").is_some() && h.query_by_label("Ada  (you)").is_some()
+    });
+
+    bob.send(Command::Send {
+        room: room.clone(),
+        seq: 1,
+        text: "welcome, Ada".into(),
+    });
+    w.shows("welcome, Ada");
+    w.harness.get_by_label("Message").type_text("thanks Bob");
+    w.harness.get_by_label("Send").click();
+    w.shows("thanks Bob");
+
+    // The room's advert goes away: it leaves the list, the open chat stays.
+    w.inject.send(Event::RoomLost(room.clone()));
+    assert!(w.harness.query_by_label_contains("· joined").is_some());
+    w.until("the advert gone", |h| {
+        h.query_by_label_contains("· joined").is_none()
+    });
+    w.harness.get_by_label("Leave").click();
+    w.shows("Pick a room on the left, or host one.");
+    w.close();
+    bob.send(Command::Shutdown);
+    bob_runtime.join();
+}
