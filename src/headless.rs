@@ -42,7 +42,9 @@ fn start(setup: Setup, discovery: bool) -> (FrontEnd, DeviceId, tokio::task::Joi
     let options = RuntimeOptions {
         paths: setup.paths,
         settings,
-        discovery: discovery.then_some(DiscoveryConfig { interfaces: setup.interfaces }),
+        discovery: discovery.then_some(DiscoveryConfig {
+            interfaces: setup.interfaces,
+        }),
     };
     let task = tokio::spawn(runtime::run(back, options));
     (front, device, task)

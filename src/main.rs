@@ -114,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         interfaces: cli.interfaces,
         name,
     };
-    rt.block_on(async {
+    let result = rt.block_on(async {
         match command {
             Cmd::Rooms { wait } => headless::rooms(setup(None), seconds(wait)?).await,
             Cmd::Host { room, name } => headless::host(setup(name), room).await,
@@ -125,5 +125,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 wait,
             } => headless::join(setup(name), room, addr, seconds(wait)?).await,
         }
-    })
+    });
+    // A stdin reader may be blocked in a read that never returns; do not wait for it.
+    rt.shutdown_background();
+    result
 }

@@ -354,17 +354,24 @@ impl Runtime {
     /// Leaves every room, closes every hosted room and withdraws every advert, all within
     /// a bounded time.
     async fn shutdown(mut self) {
+        // All at once: adverts go (browsers drop the rooms), members hear the room close,
+        // and our own sessions say goodbye.
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
-        futures::future::join_all(leaving).await;
         let reason = format!("{}'s lanchat closed", self.settings.display_name());
         let closing = self
             .hosts
             .drain()
             .map(|(_, h)| h.host.close(reason.clone(), GOODBYE_LIMIT));
-        futures::future::join_all(closing).await;
-        if let Some(discovery) = self.discovery.take() {
-            discovery.shutdown().await;
-        }
+        let withdrawing = async {
+            if let Some(discovery) = self.discovery.take() {
+                discovery.shutdown().await;
+            }
+        };
+        futures::join!(
+            futures::future::join_all(leaving),
+            futures::future::join_all(closing),
+            withdrawing
+        );
         self.events.send(Event::Stopped);
     }
 }

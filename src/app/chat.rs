@@ -9,26 +9,49 @@ use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 /// Drawing state of the chat view: row heights and the composer's text.
 #[derive(Default)]
 pub struct ChatView {
-    /// The room and wrap width the row heights were worked out for.
-    cached_for: Option<(RoomId, u32)>,
-    /// Height of each line: estimated until the row has been drawn, then measured.
+    /// The room the cached rows belong to.
+    room: Option<RoomId>,
+    /// Each line's text shape, worked out once when the line arrives.
+    shapes: Vec<Shape>,
+    /// The wrap width `heights` were worked out for, in whole points.
+    width: u32,
+    /// Height of each line at that width: estimated until the row has been drawn, then
+    /// measured.
     heights: Vec<f32>,
     /// Text being written, per room, so switching rooms keeps drafts.
     drafts: std::collections::HashMap<RoomId, String>,
 }
 
-/// Shape of a line's text, kept so estimates are cheap when the width changes.
-fn estimate(line: &Line, chars_per_row: f32, row: f32) -> f32 {
-    match line {
-        Line::Notice { .. } => row + 6.0,
-        Line::Chat(m) => {
-            let rows: f32 = m
-                .text
-                .split('\n')
-                .map(|p| (p.chars().count() as f32 / chars_per_row).ceil().max(1.0))
-                .sum();
-            row * (1.0 + rows) + 14.0
+/// What a line's height depends on, so a new width costs arithmetic, not a text scan.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Lines of text the message has before wrapping; 0 for a notice.
+    paragraphs: u32,
+    /// Characters of text.
+    chars: u32,
+}
+
+impl Shape {
+    fn of(line: &Line) -> Self {
+        match line {
+            Line::Notice { .. } => Shape {
+                paragraphs: 0,
+                chars: 0,
+            },
+            Line::Chat(m) => Shape {
+                paragraphs: m.text.split('\n').count() as u32,
+                chars: m.text.chars().count() as u32,
+            },
         }
+    }
+
+    /// The height the line will probably take; rows in view are measured instead.
+    fn estimate(self, chars_per_row: f32, row: f32) -> f32 {
+        if self.paragraphs == 0 {
+            return row + 6.0;
+        }
+        let rows = self.paragraphs as f32 + (self.chars as f32 / chars_per_row).floor();
+        row * (1.0 + rows) + 14.0
     }
 }
 
@@ -84,22 +107,31 @@ impl ChatView {
             return;
         };
         let width = ui.available_width();
-        let key = (room.clone(), width.round() as u32);
-        if self.cached_for.as_ref() != Some(&key) {
-            self.cached_for = Some(key);
-            self.heights.clear();
-        }
         let row = ui.text_style_height(&egui::TextStyle::Body);
         let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
-        if self.heights.len() > chat.lines.len() {
+        if self.room.as_ref() != Some(room) || self.shapes.len() > chat.lines.len() {
+            self.room = Some(room.clone());
+            self.shapes.clear();
             self.heights.clear();
         }
-        let start = self.heights.len();
-        self.heights.extend(
-            chat.lines[start..]
+        if self.width != width.round() as u32 {
+            self.width = width.round() as u32;
+            self.heights = self
+                .shapes
                 .iter()
-                .map(|l| estimate(l, chars_per_row, row)),
-        );
+                .map(|s| s.estimate(chars_per_row, row))
+                .collect();
+        }
+        let start = self.shapes.len();
+        for line in &chat.lines[start..] {
+            let shape = Shape::of(line);
+            self.shapes.push(shape);
+            self.heights.push(shape.estimate(chars_per_row, row));
+        }
+        if start > 0 && start < chat.lines.len() {
+            // New rows below are drawn (and the list kept at the bottom) on the next pass.
+            ui.ctx().request_repaint();
+        }
 
         if chat.lines.is_empty() && chat.pending.is_empty() {
             ui.centered_and_justified(|ui| {

@@ -377,7 +377,10 @@ mod tests {
     use super::*;
 
     fn state() -> AppState {
-        let settings = Settings { name: Some("Ada".into()), ..Settings::default() };
+        let settings = Settings {
+            name: Some("Ada".into()),
+            ..Settings::default()
+        };
         AppState::new(&settings, None)
     }
 

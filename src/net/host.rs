@@ -113,21 +113,15 @@ impl RoomHost {
     pub async fn close(self, reason: String, limit: Duration) {
         let _ = self.room.send(RoomCmd::Close { reason });
         self.tasks.close();
-        // The room task ends the member sessions itself; cancel is the backstop for the
-        // accept loops and for members that do not drain their last frames in time.
-        let stop = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        // The room task ends the member sessions itself once they have written the goodbye;
+        // the token is the backstop for members that do not drain in time.
+        if tokio::time::timeout(limit, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("room tasks did not finish within {limit:?}; cutting them off");
             self.cancel.cancel();
-        };
-        let wait = self.tasks.wait();
-        tokio::pin!(wait);
-        tokio::select! {
-            _ = &mut wait => {}
-            _ = stop => {
-                if tokio::time::timeout(limit, wait).await.is_err() {
-                    tracing::warn!("room tasks did not finish within {limit:?}");
-                }
-            }
+            self.tasks.wait().await;
         }
     }
 }
@@ -175,6 +169,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
+            _ = room.closed() => return, // the room task has finished
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -451,7 +446,12 @@ async fn serve_member(
     let mut frames = FramedRead::new(read, FrameCodec::default());
     let mut write = BufWriter::new(write);
 
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()).await {
+    let first = tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = room.closed() => return,
+        first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()) => first,
+    };
+    let hello = match first {
         Ok(Some(Ok(Frame::Hello(hello)))) => hello,
         Ok(Some(Ok(Frame::Who))) => return answer_who(write, &room).await,
         Ok(Some(Ok(other))) => {

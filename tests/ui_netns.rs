@@ -1,0 +1,167 @@
+//! The window with real discovery: a room hosted by the headless binary in one network
+//! namespace appears in the room list of a window (driven by egui_kittest) in another, and
+//! is joined from the list. The test re-runs itself inside the second namespace for the
+//! window half. Skips (passes, saying so) where namespaces cannot be made.
+#![cfg(target_os = "linux")]
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use egui::Key;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lanchat::app::LanchatApp;
+use lanchat::app::state::AppState;
+use lanchat::bridge;
+use lanchat::discovery::DiscoveryConfig;
+use lanchat::runtime::{RuntimeOptions, RuntimeThread};
+use lanchat::store::{Paths, Settings};
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const INSIDE: &str = "LANCHAT_UI_TEST_INSIDE_NETNS";
+const NAME: &str = "the_window_lists_a_room_hosted_elsewhere_and_joins_it";
+
+#[test]
+fn the_window_lists_a_room_hosted_elsewhere_and_joins_it() {
+    if std::env::var_os(INSIDE).is_some() {
+        return window_half();
+    }
+    let Some(lan) = netns::Lan::new(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Killed(
+        lan.command(1, env!("CARGO_BIN_EXE_lanchat"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["host", "--room", "Lab", "--name", "Bob"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = mpsc::channel::<serde_json::Value>();
+    let stdout = host.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = lines_tx.send(v);
+            }
+        }
+    });
+    let expect = |what: &str, pick: &dyn Fn(&serde_json::Value) -> bool| {
+        let start = Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match lines.recv_timeout(left) {
+                Ok(v) if pick(&v) => return v,
+                Ok(_) => {}
+                Err(_) => panic!("the host never printed {what}"),
+            }
+        }
+    };
+    expect("hosting", &|v| v["event"] == "hosting");
+    let mut stdin = host.0.stdin.take().unwrap();
+    writeln!(stdin, "welcome to the lab").unwrap();
+    expect("its own message", &|v| {
+        v["event"] == "message" && v["text"] == "welcome to the lab"
+    });
+
+    let status = lan
+        .command(2, std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(INSIDE, "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the window half failed");
+    expect("Ada joining", &|v| {
+        v["event"] == "joined" && v["name"] == "Ada"
+    });
+    expect("Ada's message", &|v| {
+        v["event"] == "message" && v["from"] == "Ada" && v["text"] == "hello Bob"
+    });
+
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(host.0.id().to_string())
+        .status();
+    assert!(
+        host.0.wait().unwrap().success(),
+        "the host exits cleanly on SIGTERM"
+    );
+}
+
+/// A child process that is killed if the test ends early.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs inside the second namespace: a window with real discovery on that namespace's LAN.
+fn window_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    let state = AppState::new(&settings, None);
+    let (front, back) = bridge::channel();
+    let options = RuntimeOptions {
+        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
+        settings,
+        discovery: Some(DiscoveryConfig::default()),
+    };
+    let runtime = RuntimeThread::spawn(back, options).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1000.0, 700.0])
+        .build_eframe(move |cc| LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime)));
+    fn until(
+        harness: &mut Harness<'static, LanchatApp>,
+        what: &str,
+        done: &dyn Fn(&Harness<'static, LanchatApp>) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            harness.step();
+            if done(&harness) {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}:\n{:#?}",
+                harness.root()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    until(&mut harness, "the status line", &|h| {
+        h.query_by_label_contains("Looking for rooms on eth0")
+            .is_some()
+    });
+    until(&mut harness, "the room in the list", &|h| {
+        h.query_by_label("hosted by Bob · 1 member").is_some()
+    });
+    harness.get_by_label("Lab").click();
+    until(&mut harness, "joined", &|h| {
+        h.query_by_label("• connected").is_some()
+    });
+    until(&mut harness, "the history", &|h| {
+        h.query_by_label("welcome to the lab").is_some()
+    });
+    harness.get_by_label("Message").type_text("hello Bob");
+    harness.key_press(Key::Enter);
+    until(&mut harness, "the message stored by the host", &|h| {
+        h.query_all_by_label("hello Bob").next().is_some()
+            && h.state().state.chats.values().all(|c| c.pending.is_empty())
+    });
+    eframe::App::on_exit(harness.state_mut());
+}
