@@ -12,6 +12,7 @@ use mdns_sd::{
 };
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, SocketAddrV6};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// The DNS-SD service type of a lanchat room.
@@ -100,6 +101,8 @@ pub struct Discovery {
     adverts: HashMap<RoomId, ServiceInfo>,
     /// Which interfaces are in use, as chosen at start.
     config: DiscoveryConfig,
+    /// The rooms seen, shared with the browse task, to find a room's instances.
+    rooms: Arc<Mutex<Rooms>>,
 }
 
 /// True for interface names that are virtual adapters.
@@ -130,12 +133,14 @@ impl Discovery {
         }
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(browse_loop(browse, tx));
+        let rooms = Arc::new(Mutex::new(Rooms::default()));
+        tokio::spawn(browse_loop(browse, rooms.clone(), tx));
         Ok((
             Discovery {
                 daemon,
                 adverts: HashMap::new(),
                 config,
+                rooms,
             },
             rx,
         ))
@@ -165,6 +170,25 @@ impl Discovery {
             .map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
         self.adverts.insert(ad.id.clone(), info);
         Ok(())
+    }
+
+    /// Asks the network whether a room's adverts are still true (its host stopped
+    /// answering); adverts nobody confirms are dropped and the room is reported lost.
+    pub fn verify(&self, id: &RoomId) {
+        let names: Vec<String> = {
+            let rooms = self.rooms.lock().expect("rooms lock");
+            rooms
+                .by_instance
+                .iter()
+                .filter(|(_, ad)| &ad.id == id)
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in names {
+            if let Err(e) = self.daemon.verify(name, mdns_sd::VERIFY_TIMEOUT_DEFAULT) {
+                tracing::debug!("verifying room {id}: {e}");
+            }
+        }
     }
 
     /// Withdraws a room's advert (a goodbye packet, so browsers drop it at once).
@@ -325,10 +349,11 @@ impl Rooms {
 
 async fn browse_loop(
     browse: mdns_sd::Receiver<ServiceEvent>,
+    rooms: Arc<Mutex<Rooms>>,
     tx: mpsc::UnboundedSender<DiscoveryEvent>,
 ) {
-    let mut rooms = Rooms::default();
     while let Ok(event) = browse.recv_async().await {
+        let mut rooms = rooms.lock().expect("rooms lock");
         let out = match event {
             ServiceEvent::ServiceResolved(svc) => match parse_ad(&svc) {
                 Some(ad) => rooms.resolved(svc.fullname.clone(), ad),

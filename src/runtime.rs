@@ -74,6 +74,8 @@ struct Runtime {
     known: HashMap<RoomId, RoomAd>,
     /// Member counts of hosted rooms, from their watch tasks.
     counts_tx: mpsc::UnboundedSender<(RoomId, u32)>,
+    /// Sessions report here when their host vanished.
+    gone_tx: mpsc::UnboundedSender<RoomId>,
     /// Names this app run for the hosts' post de-duplication.
     resume: u64,
     status: NetStatus,
@@ -87,6 +89,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         events,
     } = backend;
     let (counts_tx, mut counts_rx) = mpsc::unbounded_channel();
+    let (gone_tx, mut gone_rx) = mpsc::unbounded_channel();
     let mut rt = Runtime {
         events,
         paths: options.paths,
@@ -96,6 +99,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         sessions: HashMap::new(),
         known: HashMap::new(),
         counts_tx,
+        gone_tx,
         resume: rand::random(),
         status: NetStatus::default(),
     };
@@ -126,6 +130,12 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
             },
             Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
             Some((room, members)) = counts_rx.recv() => rt.members_changed(room, members),
+            Some(room) = gone_rx.recv() => {
+                // Its advert may outlive the host by minutes: have discovery check it.
+                if let Some(discovery) = &rt.discovery && !rt.hosts.contains_key(&room) {
+                    discovery.verify(&room);
+                }
+            }
             _ = poll.tick() => rt.refresh_status(),
         }
     }
@@ -270,6 +280,7 @@ impl Runtime {
             name: self.settings.display_name(),
             device: self.settings.device.clone(),
             resume: self.resume,
+            host_gone: Some(self.gone_tx.clone()),
         };
         self.sessions
             .insert(room, Session::spawn(config, self.events.clone()));

@@ -196,6 +196,7 @@ fn session(port: u16, events: EventSender) -> Session {
             name: "Bob".into(),
             device: DeviceId::parse("bob").unwrap(),
             resume: 7,
+            host_gone: None,
         },
         events,
     )

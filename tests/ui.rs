@@ -96,7 +96,7 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
         "first start asks for a name"
     );
     w.replace_text("Your name", "Ada");
-    w.harness.get_by_label("Continue").click();
+    w.harness.key_press(Key::Enter);
     w.shows("You are Ada");
     assert!(w.harness.query_by_label("Welcome to lanchat").is_none());
     assert!(
@@ -111,8 +111,15 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
         w.harness.get_by_label("Room name").value().as_deref(),
         Some("Ada's room")
     );
-    w.replace_text("Room name", "Lab");
+    w.replace_text("Room name", "  ");
     w.harness.get_by_label("Host").click();
+    w.harness.run();
+    assert!(
+        w.harness.query_by_label("The room name is empty").is_some(),
+        "a bad name is refused in words"
+    );
+    w.replace_text("Room name", "Lab");
+    w.harness.key_press(Key::Enter);
     w.shows("• connected");
     assert_eq!(
         w.harness.query_all_by_label("Lab").count(),

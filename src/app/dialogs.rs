@@ -112,6 +112,8 @@ fn field_dialog(
         ui.label(text);
         ui.add_space(8.0);
         let label = ui.label(label);
+        // Read before the field, which takes the key for itself.
+        let enter = ui.input(|i| i.key_pressed(Key::Enter));
         let edit = ui
             .add(egui::TextEdit::singleline(&mut field.text).desired_width(f32::INFINITY))
             .labelled_by(label.id);
@@ -124,9 +126,7 @@ fn field_dialog(
         ui.add_space(8.0);
         let mut outcome = Outcome::Open;
         ui.horizontal(|ui| {
-            if ui.button(confirm).clicked()
-                || (edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)))
-            {
+            if ui.button(confirm).clicked() || (enter && (edit.has_focus() || edit.lost_focus())) {
                 outcome = Outcome::Confirm;
             }
             if cancellable && ui.button("Cancel").clicked() {

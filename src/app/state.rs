@@ -360,7 +360,13 @@ impl AppState {
             }
             SessionState::Waiting(why) | SessionState::Failed(why) if was != chat.state => {
                 chat.members.clear();
-                chat.notice(why);
+                let said = chat.lines.iter().rev().find_map(|l| match l {
+                    Line::Notice { text, .. } => Some(text),
+                    Line::Chat(_) => None,
+                });
+                if said != Some(&why) {
+                    chat.notice(why);
+                }
             }
             _ => {}
         }

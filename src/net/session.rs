@@ -36,6 +36,8 @@ pub struct SessionConfig {
     pub device: DeviceId,
     /// Names this app run, so the host can recognise posts resent after a reconnect.
     pub resume: u64,
+    /// Told the room's id when its host vanishes, so discovery can check the advert.
+    pub host_gone: Option<mpsc::UnboundedSender<RoomId>>,
 }
 
 /// Asks of a running session.
@@ -124,8 +126,12 @@ async fn run(
         last_id: None,
     };
     let mut backoff = Duration::from_secs(1);
+    // The reason we are waiting for the host, while we are: retries keep saying it.
+    let mut waiting: Option<String> = None;
     'dial: loop {
-        run.state(SessionState::Connecting);
+        if waiting.is_none() {
+            run.state(SessionState::Connecting);
+        }
         let joining = join(run.config.clone(), run.last_id);
         tokio::pin!(joining);
         let joined = loop {
@@ -146,6 +152,7 @@ async fn run(
         let (wait, why) = match joined {
             Ok((conn, welcome)) => {
                 backoff = Duration::from_secs(1);
+                waiting = None;
                 let host = welcome.host_name.clone();
                 run.welcomed(welcome);
                 match run.connected(conn, &mut cmds).await {
@@ -158,6 +165,9 @@ async fn run(
                     ),
                     Ended::Lost(why) => {
                         tracing::info!("room {}: {why}", run.config.room);
+                        if let Some(gone) = &run.config.host_gone {
+                            let _ = gone.send(run.config.room.clone());
+                        }
                         (
                             backoff,
                             SessionState::Waiting(format!(
@@ -177,18 +187,23 @@ async fn run(
                 (if retry { CLOSED_RETRY } else { Duration::MAX }, state)
             }
             Err(JoinError::Unreachable(why)) => {
-                tracing::info!("room {}: {why}", run.config.room);
+                tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                (
-                    wait,
-                    SessionState::Waiting(format!(
-                        "Cannot reach the room's host ({why}) — trying again"
-                    )),
-                )
+                let why = waiting
+                    .clone()
+                    .unwrap_or_else(|| "Cannot reach the room's host — trying again".into());
+                (wait, SessionState::Waiting(why))
             }
         };
-        run.state(why);
+        match &why {
+            SessionState::Waiting(text) if waiting.as_ref() == Some(text) => {}
+            SessionState::Waiting(text) => {
+                waiting = Some(text.clone());
+                run.state(why);
+            }
+            _ => run.state(why),
+        }
         // Wait for the retry time, or for discovery to see the room again.
         let retry = tokio::time::sleep(wait.min(Duration::from_secs(24 * 3600)));
         tokio::pin!(retry);
