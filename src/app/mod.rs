@@ -41,6 +41,9 @@ impl LanchatApp {
     ) -> Self {
         let repaint = ctx.clone();
         front.set_waker(move || repaint.request_repaint());
+        // A steady cursor: a blinking one would repaint twice a second forever, and an idle
+        // window should not draw at all.
+        ctx.all_styles_mut(|style| style.visuals.text_cursor.blink = false);
         Self {
             front,
             state,
