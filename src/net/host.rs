@@ -394,7 +394,7 @@ impl Room {
             return;
         };
         if let Some(slot) = self.members.get(&member)
-            && slot.out.try_send(bytes).is_err()
+            && let Err(mpsc::error::TrySendError::Full(_)) = slot.out.try_send(bytes)
         {
             self.drop_slow(vec![member]);
         }
@@ -413,7 +413,13 @@ impl Room {
         let slow: Vec<MemberId> = self
             .members
             .iter()
-            .filter(|(_, slot)| slot.out.try_send(bytes.clone()).is_err())
+            // A closed queue is a session that has ended; its leave is on the way.
+            .filter(|(_, slot)| {
+                matches!(
+                    slot.out.try_send(bytes.clone()),
+                    Err(mpsc::error::TrySendError::Full(_))
+                )
+            })
             .map(|(&id, _)| id)
             .collect();
         self.drop_slow(slow);

@@ -22,9 +22,9 @@ const DIAL_STAGGER: Duration = Duration::from_millis(150);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between rejoin attempts after the host vanished.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
-/// Wait between rejoin attempts after the host closed the room on purpose (discovery
-/// usually announces the room's return first).
-const CLOSED_RETRY: Duration = Duration::from_secs(30);
+/// Wait between attempts when the host turned us away for a reason that may pass (the room
+/// was full, or its address now runs another room).
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
 /// Who is joining which room, where.
 #[derive(Debug, Clone)]
@@ -157,8 +157,10 @@ async fn run(
                 run.welcomed(welcome);
                 match run.connected(conn, &mut cmds).await {
                     Ended::Left => return run.state(SessionState::Left),
+                    // Discovery usually announces the room's return first; the backoff covers
+                    // a return it misses (a restart within the goodbye's grace second).
                     Ended::Closed(reason) => (
-                        CLOSED_RETRY,
+                        backoff,
                         SessionState::Waiting(format!(
                             "{reason} — it will reopen here when they host it again"
                         )),
@@ -184,7 +186,7 @@ async fn run(
                 } else {
                     SessionState::Failed(format!("The host turned us away: {reason}"))
                 };
-                (if retry { CLOSED_RETRY } else { Duration::MAX }, state)
+                (if retry { REFUSED_RETRY } else { Duration::MAX }, state)
             }
             Err(JoinError::Unreachable(why)) => {
                 tracing::info!("room {}: cannot reach the host: {why}", run.config.room);

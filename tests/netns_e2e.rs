@@ -1,0 +1,557 @@
+//! End to end: the real `lanchat` binary, headless, on a LAN in a box (network namespaces
+//! joined by one bridge, see `support/netns.rs`). Rooms are found with real mDNS and members
+//! talk to the host over real TCP, but no packet leaves the namespaces these tests make.
+//!
+//! Needs root (for the namespaces); without it each test prints "SKIPPED: ..." and passes.
+
+#![cfg(target_os = "linux")]
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use netns::Lan;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long anything that should happen may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn deadline() -> Instant {
+    Instant::now() + PATIENCE
+}
+
+unsafe extern "C" {
+    /// kill(2), declared here to avoid a dependency for one call.
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+const SIGTERM: i32 = 15;
+
+/// One `lanchat` process inside a namespace: its stdout JSON lines as events, its stderr
+/// kept for failure messages, killed on drop so no process outlives a failing test.
+struct Proc {
+    /// A label for messages, e.g. "Bob (ns2)".
+    label: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Value>,
+    /// Every event seen so far, in order.
+    seen: Vec<Value>,
+    /// Which of `seen` an `expect` already matched (each event matches once).
+    used: Vec<bool>,
+    /// True once stdout reached its end (the process is gone).
+    closed: bool,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
+    started: Instant,
+}
+
+impl Proc {
+    /// Runs `lanchat --data-dir DIR ARGS...` inside host `host` of `lan`.
+    fn spawn(
+        lan: &Lan,
+        host: usize,
+        label: &str,
+        data_dir: &std::path::Path,
+        args: &[&str],
+    ) -> Proc {
+        let mut cmd = lan.command(host, env!("CARGO_BIN_EXE_lanchat"));
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .arg("-v")
+            .args(args)
+            .env_remove("LANCHAT_DATA_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning lanchat via ip netns exec");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // A line that is not JSON breaks the contract: keep it to show it.
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "event": "NOT-JSON", "line": line }));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr_text = Arc::new(Mutex::new(String::new()));
+        let sink = stderr_text.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut stderr = stderr;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Proc {
+            label: format!("{label} (ns{host})"),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            used: Vec::new(),
+            closed: false,
+            stderr: stderr_text,
+            stderr_reader: Some(stderr_reader),
+            started: Instant::now(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Moves one event from the channel into `seen`; false at the deadline or end of output.
+    fn pull(&mut self, until: Instant) -> bool {
+        if self.closed {
+            return false;
+        }
+        match self
+            .lines
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            Ok(value) => {
+                self.seen.push(value);
+                self.used.push(false);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.closed = true;
+                false
+            }
+        }
+    }
+
+    /// Waits for the first not yet matched event that satisfies `pred`, and returns it; on
+    /// timeout (or if the process ends first) panics with everything seen and the stderr.
+    fn expect(&mut self, what: &str, until: Instant, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut next = 0;
+        loop {
+            while next < self.seen.len() {
+                if !self.used[next] && pred(&self.seen[next]) {
+                    self.used[next] = true;
+                    return self.seen[next].clone();
+                }
+                next += 1;
+            }
+            if !self.pull(until) {
+                let why = if self.closed {
+                    "its output ended"
+                } else {
+                    "timed out"
+                };
+                self.fail(&format!("expected {what}, but {why}"));
+            }
+        }
+    }
+
+    /// Waits for an event with `"event": kind` whose fields include every pair in `fields`.
+    fn expect_event(&mut self, kind: &str, fields: &[(&str, &str)], until: Instant) -> Value {
+        let what = format!("{kind} {fields:?}");
+        self.expect(&what, until, |v| {
+            v["event"] == kind && fields.iter().all(|(k, want)| v[*k] == *want)
+        })
+    }
+
+    /// Makes every event seen so far unmatchable, so the next `expect` only matches what
+    /// comes after them (e.g. a "left" after this point, not an earlier one).
+    fn mark(&mut self) {
+        while let Ok(value) = self.lines.try_recv() {
+            self.seen.push(value);
+            self.used.push(false);
+        }
+        self.used.iter_mut().for_each(|u| *u = true);
+    }
+
+    fn write_line(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is still open");
+        if let Err(e) = writeln!(stdin, "{text}").and_then(|()| stdin.flush()) {
+            self.fail(&format!("writing {text:?} to stdin failed: {e}"));
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn terminate(&mut self) {
+        // SAFETY: kill has no memory preconditions; the pid is our own live child (not yet
+        // waited for, so it cannot have been reused).
+        if unsafe { libc_kill(self.pid(), SIGTERM) } != 0 {
+            self.fail(&format!(
+                "kill -TERM failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+
+    /// Waits for the process to exit (collecting its remaining output) and returns its status.
+    fn wait_exit(&mut self, until: Instant) -> ExitStatus {
+        while self.pull(until) {}
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    // Its stderr is complete once it has exited.
+                    if let Some(reader) = self.stderr_reader.take() {
+                        let _ = reader.join();
+                    }
+                    return status;
+                }
+                Ok(None) if Instant::now() < until => {
+                    // Its stdout is closed, so it is exiting: poll briefly.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => self.fail("expected it to exit, but it is still running"),
+                Err(e) => self.fail(&format!("waiting for it failed: {e}")),
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        // Let the last lines of a dying process arrive before showing them.
+        while self.pull(Instant::now() + Duration::from_millis(200)) {}
+        let seen: Vec<String> = self.seen.iter().map(Value::to_string).collect();
+        panic!(
+            "{}: {why} (after {:.1}s)\n--- stdout events ---\n{}\n--- stderr ---\n{}",
+            self.label,
+            self.started.elapsed().as_secs_f64(),
+            seen.join("\n"),
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh data dir per process (or per host that must keep its room across runs).
+fn data_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("making a temp dir")
+}
+
+#[test]
+fn discover_host_join_and_chat_both_ways() {
+    let Some(lan) = Lan::new(3) else { return };
+    let until = deadline();
+    let (ada_dir, rooms_dir, bob_dir, carol_dir) = (data_dir(), data_dir(), data_dir(), data_dir());
+
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Lab", "--name", "Ada"],
+    );
+    let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
+    let room_id = hosting["id"]
+        .as_str()
+        .expect("hosting has an id")
+        .to_owned();
+    let port = hosting["port"].as_u64().expect("hosting has a port");
+
+    // Another machine sees the room with its host and address.
+    let mut rooms = Proc::spawn(
+        &lan,
+        2,
+        "rooms",
+        rooms_dir.path(),
+        &["rooms", "--wait", "3"],
+    );
+    let status = rooms.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "rooms exited with {status}; stderr:\n{}",
+        rooms.stderr()
+    );
+    let lab = rooms.expect_event("room", &[("name", "Lab")], Instant::now());
+    assert_eq!(lab["id"], room_id.as_str(), "{lab}");
+    assert_eq!(lab["host"], "Ada", "{lab}");
+    assert_eq!(lab["locked"], false, "{lab}");
+    assert_eq!(lab["port"], port, "{lab}");
+    let addrs: Vec<&str> = lab["addrs"]
+        .as_array()
+        .expect("addrs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        addrs.contains(&"10.79.0.1"),
+        "Lab is not listed at 10.79.0.1: {lab}"
+    );
+
+    // Two members join by name, found with discovery.
+    let join = |host, name: &str, dir: &tempfile::TempDir| {
+        Proc::spawn(
+            &lan,
+            host,
+            name,
+            dir.path(),
+            &["join", "Lab", "--name", name, "--wait", "20"],
+        )
+    };
+    let mut bob = join(2, "Bob", &bob_dir);
+    let joined = bob.expect_event("joined", &[("name", "Bob"), ("room", "Lab")], until);
+    assert_eq!(joined["id"], room_id.as_str(), "{joined}");
+    assert_eq!(joined["host"], "Ada", "{joined}");
+    ada.expect_event("joined", &[("name", "Bob")], until);
+
+    let mut carol = join(3, "Carol", &carol_dir);
+    let joined = carol.expect_event("joined", &[("name", "Carol"), ("room", "Lab")], until);
+    let members: Vec<&str> = joined["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for name in ["Ada", "Bob", "Carol"] {
+        assert!(members.contains(&name), "{name} missing from {joined}");
+    }
+    ada.expect_event("joined", &[("name", "Carol")], until);
+    bob.expect_event("joined", &[("name", "Carol")], until);
+
+    // Every line reaches everyone else.
+    bob.write_line("hello from Bob");
+    for p in [&mut carol, &mut ada] {
+        p.expect_event(
+            "message",
+            &[("from", "Bob"), ("text", "hello from Bob")],
+            until,
+        );
+    }
+    carol.write_line("hi from Carol");
+    for p in [&mut bob, &mut ada] {
+        p.expect_event(
+            "message",
+            &[("from", "Carol"), ("text", "hi from Carol")],
+            until,
+        );
+    }
+    ada.write_line("welcome, says Ada");
+    for p in [&mut bob, &mut carol] {
+        p.expect_event(
+            "message",
+            &[("from", "Ada"), ("text", "welcome, says Ada")],
+            until,
+        );
+    }
+
+    // A member whose input ends leaves cleanly. (Marks first: a join can show up as a
+    // short joined-left-joined when discovery hears of a second address mid-handshake.)
+    ada.mark();
+    carol.mark();
+    bob.close_stdin();
+    let status = bob.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Bob exited with {status}; stderr:\n{}",
+        bob.stderr()
+    );
+    ada.expect_event("left", &[("name", "Bob")], deadline());
+    carol.expect_event("left", &[("name", "Bob")], deadline());
+
+    // The host stops on SIGTERM; the remaining member waits for the room to come back.
+    carol.mark();
+    ada.terminate();
+    let status = ada.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Ada exited with {status}; stderr:\n{}",
+        ada.stderr()
+    );
+    carol.expect_event("status", &[("state", "waiting")], deadline());
+}
+
+#[test]
+fn host_restart_keeps_the_room_and_members_rejoin() {
+    let Some(lan) = Lan::new(3) else { return };
+    let (ada_dir, bob_dir, carol_dir) = (data_dir(), data_dir(), data_dir());
+    let host_args = ["host", "--room", "Lab", "--name", "Ada"];
+
+    let until = deadline();
+    let mut ada = Proc::spawn(&lan, 1, "Ada", ada_dir.path(), &host_args);
+    let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
+    let room_id = hosting["id"]
+        .as_str()
+        .expect("hosting has an id")
+        .to_owned();
+
+    let mut bob = Proc::spawn(
+        &lan,
+        2,
+        "Bob",
+        bob_dir.path(),
+        &["join", "Lab", "--name", "Bob", "--wait", "20"],
+    );
+    bob.expect_event("joined", &[("name", "Bob"), ("id", &room_id)], until);
+    bob.write_line("before the restart");
+    bob.expect_event(
+        "message",
+        &[("from", "Bob"), ("text", "before the restart")],
+        until,
+    );
+    ada.expect_event(
+        "message",
+        &[("from", "Bob"), ("text", "before the restart")],
+        until,
+    );
+
+    bob.mark();
+    ada.terminate();
+    let status = ada.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Ada exited with {status}; stderr:\n{}",
+        ada.stderr()
+    );
+    bob.expect_event("status", &[("state", "waiting")], deadline());
+    bob.mark();
+
+    // Hosting the same name from the same data dir reopens the same room.
+    let until = deadline();
+    let mut ada = Proc::spawn(&lan, 1, "Ada again", ada_dir.path(), &host_args);
+    let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
+    assert_eq!(
+        hosting["id"],
+        room_id.as_str(),
+        "the room came back with another id: {hosting}"
+    );
+
+    // Bob rejoins by himself: a second "joined", after the waiting status.
+    let rejoined = bob.expect_event("joined", &[("name", "Bob")], until);
+    assert_eq!(rejoined["id"], room_id.as_str(), "{rejoined}");
+    ada.expect_event("joined", &[("name", "Bob")], until);
+    ada.write_line("after the restart");
+    bob.expect_event(
+        "message",
+        &[("from", "Ada"), ("text", "after the restart")],
+        until,
+    );
+
+    // A late joiner gets the history from before the restart.
+    let mut carol = Proc::spawn(
+        &lan,
+        3,
+        "Carol",
+        carol_dir.path(),
+        &["join", "Lab", "--name", "Carol", "--wait", "20"],
+    );
+    carol.expect_event("joined", &[("name", "Carol"), ("id", &room_id)], until);
+    let old = carol.expect_event(
+        "message",
+        &[("from", "Bob"), ("text", "before the restart")],
+        until,
+    );
+    let new = carol.expect_event(
+        "message",
+        &[("from", "Ada"), ("text", "after the restart")],
+        until,
+    );
+    assert!(
+        old["id"].as_u64() < new["id"].as_u64(),
+        "history out of order: {old} then {new}"
+    );
+}
+
+#[test]
+fn join_by_address_without_discovery() {
+    let Some(lan) = Lan::new(2) else { return };
+    let (ada_dir, bob_dir, dan_dir) = (data_dir(), data_dir(), data_dir());
+    let until = deadline();
+
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Lab", "--name", "Ada"],
+    );
+    let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
+    let room_id = hosting["id"]
+        .as_str()
+        .expect("hosting has an id")
+        .to_owned();
+    let addr = format!(
+        "{}:{}",
+        lan.addr(1),
+        hosting["port"].as_u64().expect("hosting has a port")
+    );
+
+    let mut bob = Proc::spawn(
+        &lan,
+        2,
+        "Bob",
+        bob_dir.path(),
+        &["join", "Lab", "--name", "Bob", "--addr", &addr],
+    );
+    let joined = bob.expect_event("joined", &[("name", "Bob"), ("room", "Lab")], until);
+    assert_eq!(joined["id"], room_id.as_str(), "{joined}");
+    assert_eq!(joined["host"], "Ada", "{joined}");
+    ada.expect_event("joined", &[("name", "Bob")], until);
+    bob.write_line("found you by address");
+    ada.expect_event(
+        "message",
+        &[("from", "Bob"), ("text", "found you by address")],
+        until,
+    );
+    bob.close_stdin();
+    let status = bob.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Bob exited with {status}; stderr:\n{}",
+        bob.stderr()
+    );
+
+    // The right address with the wrong room name fails, and says why.
+    let mut dan = Proc::spawn(
+        &lan,
+        2,
+        "Dan",
+        dan_dir.path(),
+        &["join", "Kitchen", "--name", "Dan", "--addr", &addr],
+    );
+    dan.close_stdin();
+    let status = dan.wait_exit(deadline());
+    let stderr = dan.stderr();
+    assert!(
+        !status.success(),
+        "joining Kitchen at {addr} succeeded; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("lanchat: {addr} runs the room \"Lab\""))
+            && stderr.contains("not \"Kitchen\""),
+        "unclear error for a wrong room name:\n{stderr}"
+    );
+    assert!(
+        !dan.seen.iter().any(|v| v["event"] == "joined"),
+        "Dan joined something: {:?}",
+        dan.seen
+    );
+}
