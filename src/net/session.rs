@@ -128,7 +128,7 @@ async fn run(
     let mut backoff = Duration::from_secs(1);
     // The reason we are waiting for the host, while we are: retries keep saying it.
     let mut waiting: Option<String> = None;
-    'dial: loop {
+    loop {
         if waiting.is_none() {
             run.state(SessionState::Connecting);
         }
@@ -139,12 +139,9 @@ async fn run(
                 joined = &mut joining => break joined,
                 cmd = cmds.recv() => match cmd {
                     Some(SessionCmd::Post { seq, text }) => run.queue(seq, text),
-                    Some(SessionCmd::Redial(addrs)) => {
-                        if addrs != run.config.addrs {
-                            run.config.addrs = addrs;
-                            continue 'dial;
-                        }
-                    }
+                    // Discovery often adds addresses while we dial: use them next time, do
+                    // not cut short an attempt that may already be in.
+                    Some(SessionCmd::Redial(addrs)) => run.config.addrs = addrs,
                     Some(SessionCmd::Leave) | None => return run.state(SessionState::Left),
                 },
             }
