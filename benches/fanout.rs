@@ -198,6 +198,8 @@ impl Host {
                     host_device: DeviceId::random(),
                     history: dir.path().join("history.jsonl"),
                     port: 0,
+                    bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                    problems: None,
                 })
                 .await
                 .expect("start lanchat host");

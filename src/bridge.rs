@@ -22,6 +22,12 @@ pub enum Command {
         room: RoomId,
         addrs: Vec<SocketAddr>,
     },
+    /// Join the room at an address typed by a person (`HOST:PORT`), for networks where
+    /// discovery cannot see it. `expect`, if given, is the room's name or id, checked first.
+    JoinAddress {
+        addr: String,
+        expect: Option<String>,
+    },
     /// Leave a joined room.
     Leave(RoomId),
     /// Post a chat message. `seq` is the caller's increasing number for it, echoed back in
@@ -51,19 +57,11 @@ pub enum Event {
         port: u16,
     },
     /// A room this app hosted is closed.
-    HostingStopped {
-        room: RoomId,
-    },
+    HostingStopped { room: RoomId },
     /// Hosting a room failed; `error` is for the user.
-    HostFailed {
-        name: String,
-        error: String,
-    },
+    HostFailed { name: String, error: String },
     /// How the connection to a joined room stands.
-    Session {
-        room: RoomId,
-        state: SessionState,
-    },
+    Session { room: RoomId, state: SessionState },
     /// The host let us in. Replaces any earlier member list for that room.
     Joined {
         room: RoomId,
@@ -72,25 +70,20 @@ pub enum Event {
         you: MemberId,
         members: Vec<Member>,
     },
-    MemberJoined {
-        room: RoomId,
-        member: Member,
-    },
-    MemberLeft {
-        room: RoomId,
-        member: Member,
-    },
+    /// Someone joined a room we are in.
+    MemberJoined { room: RoomId, member: Member },
+    /// Someone left a room we are in.
+    MemberLeft { room: RoomId, member: Member },
+    /// A member of a joined room changed their name (the member carries the new one).
+    MemberRenamed { room: RoomId, member: Member },
+    /// [`Command::JoinAddress`] found no room to join; `error` is for the user.
+    JoinFailed { error: String },
+    /// A problem the user should hear of and can act on (a full disk, say).
+    Alert(String),
     /// A message in a joined room, from its history or new.
-    Message {
-        room: RoomId,
-        message: ChatMessage,
-    },
+    Message { room: RoomId, message: ChatMessage },
     /// The host stored our post `seq` as message `id`.
-    Accepted {
-        room: RoomId,
-        seq: u64,
-        id: u64,
-    },
+    Accepted { room: RoomId, seq: u64, id: u64 },
     /// The host (or we, before sending) refused post `seq`.
     Rejected {
         room: RoomId,

@@ -10,7 +10,7 @@ use crate::protocol::{MAX_MEMBERS, RoomId, check_name};
 use mdns_sd::{
     IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -40,15 +40,22 @@ const VIRTUAL_PREFIXES: &[&str] = &[
     "lxd",
     "tun",
     "tap",
+    "wg",
+    "ppp",
+    "ipsec",
+    "nordlynx",
 ];
 
 /// A room as seen on the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomAd {
+    /// The room's identity; the same room seen twice has one id.
     pub id: RoomId,
+    /// The room's name.
     pub name: String,
     /// The host's display name.
     pub host: String,
+    /// Members in the room, as last advertised.
     pub members: u32,
     /// Whether joining needs a password.
     pub locked: bool,
@@ -76,6 +83,7 @@ pub struct DiscoveryConfig {
 
 /// A room we publish.
 #[derive(Debug, Clone)]
+/// Its fields are those of [`RoomAd`], with the port the room listens on.
 pub struct Advert {
     pub id: RoomId,
     pub name: String,
@@ -105,6 +113,16 @@ pub struct Discovery {
     rooms: Arc<Mutex<Rooms>>,
 }
 
+/// Whether discovery uses an interface: the ones picked, or else every one but loopback
+/// and virtual adapters.
+fn picked(config: &DiscoveryConfig, name: &str, loopback: bool) -> bool {
+    if config.interfaces.is_empty() {
+        !loopback && !is_virtual(name)
+    } else {
+        config.interfaces.iter().any(|n| n == name)
+    }
+}
+
 /// True for interface names that are virtual adapters.
 pub fn is_virtual(name: &str) -> bool {
     VIRTUAL_PREFIXES
@@ -120,17 +138,12 @@ impl Discovery {
     ) -> Result<(Discovery, mpsc::UnboundedReceiver<DiscoveryEvent>), DiscoveryError> {
         let start = |e: mdns_sd::Error| DiscoveryError::Start(e.to_string());
         let daemon = ServiceDaemon::new().map_err(start)?;
-        if config.interfaces.is_empty() {
-            daemon
-                .disable_interface(IfKind::Predicate(IfPredicate::new(|intf| {
-                    intf.is_loopback() || is_virtual(&intf.name)
-                })))
-                .map_err(start)?;
-        } else {
-            daemon.disable_interface(IfKind::All).map_err(start)?;
-            let names: Vec<IfKind> = config.interfaces.iter().map(IfKind::from).collect();
-            daemon.enable_interface(names).map_err(start)?;
-        }
+        let filter = config.clone();
+        daemon
+            .disable_interface(IfKind::Predicate(IfPredicate::new(move |intf| {
+                !picked(&filter, &intf.name, intf.is_loopback())
+            })))
+            .map_err(start)?;
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let rooms = Arc::new(Mutex::new(Rooms::default()));
@@ -146,20 +159,22 @@ impl Discovery {
         ))
     }
 
-    /// The interfaces in use with their addresses, for the status line.
+    /// The interfaces in use with their addresses (IPv4, else IPv6), for the status line.
     pub fn interfaces(&self) -> Vec<String> {
-        let mut seen = BTreeSet::new();
+        let mut by_name: BTreeMap<String, std::net::IpAddr> = BTreeMap::new();
         for intf in if_addrs::get_if_addrs().unwrap_or_default() {
-            let picked = if self.config.interfaces.is_empty() {
-                !intf.is_loopback() && !is_virtual(&intf.name)
-            } else {
-                self.config.interfaces.contains(&intf.name)
-            };
-            if picked && !intf.ip().is_ipv6() {
-                seen.insert(format!("{} {}", intf.name, intf.ip()));
+            if picked(&self.config, &intf.name, intf.is_loopback()) {
+                let ip = intf.ip();
+                let entry = by_name.entry(intf.name).or_insert(ip);
+                if entry.is_ipv6() && ip.is_ipv4() {
+                    *entry = ip;
+                }
             }
         }
-        seen.into_iter().collect()
+        by_name
+            .into_iter()
+            .map(|(name, ip)| format!("{name} {ip}"))
+            .collect()
     }
 
     /// Publishes a room, or re-publishes it with a changed member count.
@@ -191,16 +206,25 @@ impl Discovery {
         }
     }
 
-    /// Withdraws a room's advert (a goodbye packet, so browsers drop it at once).
-    pub async fn withdraw(&mut self, id: &RoomId) {
-        if let Some(info) = self.adverts.remove(id) {
+    /// Withdraws a room's advert now; the returned future ends when the goodbye is sent
+    /// (browsers then drop the room at once), or after a limit.
+    pub fn withdraw(
+        &mut self,
+        id: &RoomId,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let done = self.adverts.remove(id).and_then(|info| {
             match self.daemon.unregister(info.get_fullname()) {
-                Ok(done) => {
-                    let _ =
-                        tokio::time::timeout(std::time::Duration::from_secs(2), done.recv_async())
-                            .await;
+                Ok(done) => Some(done),
+                Err(e) => {
+                    tracing::warn!("withdrawing room {id}: {e}");
+                    None
                 }
-                Err(e) => tracing::warn!("withdrawing room {id}: {e}"),
+            }
+        });
+        async move {
+            if let Some(done) = done {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done.recv_async())
+                    .await;
             }
         }
     }
@@ -208,9 +232,11 @@ impl Discovery {
     /// Withdraws every advert and stops the daemon.
     pub async fn shutdown(mut self) {
         let ids: Vec<RoomId> = self.adverts.keys().cloned().collect();
-        for id in ids {
-            self.withdraw(&id).await;
+        let mut goodbyes = Vec::new();
+        for id in &ids {
+            goodbyes.push(self.withdraw(id));
         }
+        futures::future::join_all(goodbyes).await;
         if let Ok(done) = self.daemon.shutdown() {
             let _ =
                 tokio::time::timeout(std::time::Duration::from_secs(2), done.recv_async()).await;
@@ -321,17 +347,17 @@ impl Rooms {
         found
     }
 
-    fn resolved(&mut self, fullname: String, ad: RoomAd) -> Option<DiscoveryEvent> {
+    /// An instance resolved: its room is found (and a room it no longer carries may be gone).
+    fn resolved(&mut self, fullname: String, ad: RoomAd) -> Vec<DiscoveryEvent> {
         let id = ad.id.clone();
-        let lost = self
+        let old = self
             .by_instance
             .insert(fullname, ad)
-            .filter(|old| old.id != id)
-            .and_then(|old| self.gone(&old.id));
-        if let Some(lost) = lost {
-            tracing::debug!("an instance changed its room id: {lost:?}");
-        }
-        self.merged(&id).map(DiscoveryEvent::Found)
+            .filter(|old| old.id != id);
+        let was = old.and_then(|old| self.gone(&old.id));
+        was.into_iter()
+            .chain(self.merged(&id).map(DiscoveryEvent::Found))
+            .collect()
     }
 
     fn removed(&mut self, fullname: &str) -> Option<DiscoveryEvent> {
@@ -359,15 +385,16 @@ async fn browse_loop(
                 Some(ad) => rooms.resolved(svc.fullname.clone(), ad),
                 None => {
                     tracing::debug!("ignoring a malformed advert: {}", svc.fullname);
-                    rooms.removed(&svc.fullname)
+                    rooms.removed(&svc.fullname).into_iter().collect()
                 }
             },
-            ServiceEvent::ServiceRemoved(_, fullname) => rooms.removed(&fullname),
-            _ => None,
+            ServiceEvent::ServiceRemoved(_, fullname) => {
+                rooms.removed(&fullname).into_iter().collect()
+            }
+            _ => Vec::new(),
         };
-        if let Some(out) = out
-            && tx.send(out).is_err()
-        {
+        drop(rooms);
+        if out.into_iter().any(|event| tx.send(event).is_err()) {
             break;
         }
     }
@@ -393,8 +420,8 @@ mod tests {
     fn one_room_on_two_instances_is_listed_once_and_lost_with_the_last() {
         let mut rooms = Rooms::default();
         rooms.resolved("a".into(), ad("r1", "10.0.0.1:5000"));
-        let Some(DiscoveryEvent::Found(merged)) =
-            rooms.resolved("b".into(), ad("r1", "10.0.1.1:5000"))
+        let [DiscoveryEvent::Found(merged)] =
+            &rooms.resolved("b".into(), ad("r1", "10.0.1.1:5000"))[..]
         else {
             panic!("expected a merged room");
         };
@@ -407,6 +434,15 @@ mod tests {
             Some(DiscoveryEvent::Lost(RoomId::parse("r1").unwrap()))
         );
         assert_eq!(rooms.removed("b"), None);
+
+        // An instance that now carries another room: the old room is gone, the new found.
+        rooms.resolved("c".into(), ad("r2", "10.0.0.3:5000"));
+        let events = rooms.resolved("c".into(), ad("r3", "10.0.0.3:5000"));
+        assert_eq!(
+            events[0],
+            DiscoveryEvent::Lost(RoomId::parse("r2").unwrap())
+        );
+        assert!(matches!(&events[1], DiscoveryEvent::Found(ad) if ad.id.as_str() == "r3"));
     }
 
     #[test]

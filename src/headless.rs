@@ -1,16 +1,16 @@
 //! The runtime without a window: `rooms`, `host` and `join` print one JSON object per line on
 //! stdout, each with an `"event"` key, and read chat lines from stdin. Errors go to stderr and
-//! give a non-zero exit status.
+//! give a non-zero exit status. Like the window, this is only a front end: everything on the
+//! network is done by the runtime, through the bridge.
 
 use crate::bridge::{self, Command, Event, FrontEnd, SessionState};
 use crate::discovery::{DiscoveryConfig, RoomAd};
-use crate::net::session::ask_who;
-use crate::protocol::{ChatMessage, DeviceId, RoomId};
+use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
 use crate::runtime::{self, RuntimeOptions};
 use crate::store::{Paths, Settings};
+use anyhow::{Context, bail};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
@@ -25,40 +25,59 @@ pub struct Setup {
     pub name: Option<String>,
 }
 
-/// A failure that ends a headless command with a message on stderr.
-pub type Failure = anyhow::Error;
+/// A running runtime and the front end's half of its bridge.
+struct Headless {
+    front: FrontEnd,
+    /// Our installation, to leave our own joins and leaves unprinted.
+    me: DeviceId,
+    task: tokio::task::JoinHandle<()>,
+}
 
 fn emit(value: serde_json::Value) {
     println!("{value}");
 }
 
-fn start(setup: Setup, discovery: bool) -> (FrontEnd, DeviceId, tokio::task::JoinHandle<()>) {
-    let (front, back) = bridge::channel();
-    let mut settings = setup.settings;
-    if let Some(name) = setup.name {
-        settings.name = Some(name);
+impl Headless {
+    fn start(setup: Setup, discovery: bool) -> anyhow::Result<Headless> {
+        if let Some(name) = &setup.name {
+            check_name("--name", name).map_err(anyhow::Error::msg)?;
+        }
+        let (front, back) = bridge::channel();
+        let me = setup.settings.device.clone();
+        let options = RuntimeOptions {
+            paths: setup.paths,
+            settings: setup.settings,
+            name: setup.name,
+            discovery: discovery.then_some(DiscoveryConfig {
+                interfaces: setup.interfaces,
+            }),
+            bind: None,
+        };
+        let task = tokio::spawn(runtime::run(back, options));
+        Ok(Headless { front, me, task })
     }
-    let device = settings.device.clone();
-    let options = RuntimeOptions {
-        paths: setup.paths,
-        settings,
-        discovery: discovery.then_some(DiscoveryConfig {
-            interfaces: setup.interfaces,
-        }),
-    };
-    let task = tokio::spawn(runtime::run(back, options));
-    (front, device, task)
-}
 
-/// Asks the runtime to stop and waits for it.
-async fn stop(mut front: FrontEnd, task: tokio::task::JoinHandle<()>) {
-    front.send(Command::Shutdown);
-    let drain = async { while front.events.recv().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(8), async {
-        drain.await;
-        let _ = task.await;
-    })
-    .await;
+    async fn next(&mut self) -> anyhow::Result<Event> {
+        self.front
+            .events
+            .recv()
+            .await
+            .context("the runtime stopped")
+    }
+
+    /// Asks the runtime to say its goodbyes, and waits until it has.
+    async fn stop(mut self) {
+        self.front.send(Command::Shutdown);
+        let stopped = async {
+            while let Some(event) = self.front.events.recv().await {
+                if let Event::Stopped = event {
+                    break;
+                }
+            }
+            let _ = self.task.await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(8), stopped).await;
+    }
 }
 
 fn room_json(ad: &RoomAd) -> serde_json::Value {
@@ -72,7 +91,7 @@ fn room_json(ad: &RoomAd) -> serde_json::Value {
         "members": ad.members,
         "locked": ad.locked,
         "addrs": ips,
-        "port": ad.addrs.first().map(SocketAddr::port),
+        "port": ad.addrs.first().map(|a| a.port()),
     })
 }
 
@@ -81,30 +100,33 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
 }
 
 /// `lanchat rooms`: lists the rooms found within `wait`.
-pub async fn rooms(setup: Setup, wait: Duration) -> Result<(), Failure> {
-    let (mut front, _, task) = start(setup, true);
+pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
+    let mut app = Headless::start(setup, true)?;
     let mut rooms: BTreeMap<RoomId, RoomAd> = BTreeMap::new();
-    let deadline = tokio::time::sleep(wait);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            event = front.events.recv() => match event {
-                Some(Event::RoomFound(ad)) => { rooms.insert(ad.id.clone(), ad); }
-                Some(Event::RoomLost(id)) => { rooms.remove(&id); }
-                Some(Event::Network(status)) => {
-                    if let Some(problem) = status.problem { eprintln!("lanchat: {problem}"); }
-                }
-                Some(_) => {}
-                None => break,
-            },
+    let deadline = Instant::now() + wait;
+    while let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await {
+        match event? {
+            Event::RoomFound(ad) => {
+                rooms.insert(ad.id.clone(), ad);
+            }
+            Event::RoomLost(id) => {
+                rooms.remove(&id);
+            }
+            Event::Network(status) => warn_problem(&status.problem),
+            _ => {}
         }
     }
     for ad in rooms.values() {
         emit(room_json(ad));
     }
-    stop(front, task).await;
+    app.stop().await;
     Ok(())
+}
+
+fn warn_problem(problem: &Option<String>) {
+    if let Some(problem) = problem {
+        eprintln!("lanchat: {problem}");
+    }
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -122,59 +144,87 @@ async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Stdin lines as a stream that ends at end of input.
-fn stdin_lines() -> tokio::io::Lines<BufReader<tokio::io::Stdin>> {
-    BufReader::new(tokio::io::stdin()).lines()
+/// Chat lines from stdin: `Ok(None)` at its end; a read error ends the command.
+struct Input {
+    /// `None` once stdin has ended.
+    lines: Option<tokio::io::Lines<BufReader<tokio::io::Stdin>>>,
+}
+
+impl Input {
+    fn new() -> Self {
+        Input {
+            lines: Some(BufReader::new(tokio::io::stdin()).lines()),
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.lines.is_some()
+    }
+
+    /// The next non-blank line; pends forever once stdin has ended.
+    async fn next(&mut self) -> anyhow::Result<Option<String>> {
+        let Some(lines) = &mut self.lines else {
+            return std::future::pending().await;
+        };
+        loop {
+            match lines.next_line().await.context("reading stdin")? {
+                Some(line) if line.trim().is_empty() => continue,
+                Some(line) => return Ok(Some(line)),
+                None => {
+                    self.lines = None;
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 /// `lanchat host`: hosts a room (the same one, with its history, if this data dir hosted a
 /// room of that name before) until SIGINT or SIGTERM.
-pub async fn host(setup: Setup, room_name: String) -> Result<(), Failure> {
+pub async fn host(setup: Setup, room_name: String) -> anyhow::Result<()> {
     let id = setup
         .settings
         .hosted_named(&room_name)
         .map(|r| r.id.clone());
-    let (mut front, me, task) = start(setup, true);
-    front.send(Command::Host {
+    let mut app = Headless::start(setup, true)?;
+    app.front.send(Command::Host {
         name: room_name,
         id,
     });
-    let mut room: Option<RoomId> = None;
-    let mut stdin = Some(stdin_lines());
-    let mut seq = 0u64;
-    let term = terminated();
-    tokio::pin!(term);
-    let result = loop {
-        tokio::select! {
-            _ = &mut term => break Ok(()),
-            line = async { stdin.as_mut()?.next_line().await.ok().flatten() }, if stdin.is_some() => {
-                match (line, &room) {
-                    (None, _) => stdin = None, // a host keeps running without input
-                    (Some(text), Some(room)) if !text.trim().is_empty() => {
-                        seq += 1;
-                        front.send(Command::Send { room: room.clone(), seq, text });
-                    }
-                    (Some(_), _) => {}
-                }
-            }
-            event = front.events.recv() => match event {
-                None => break Err(anyhow::anyhow!("the runtime stopped")),
-                Some(Event::Hosting { room: id, name, port }) => {
-                    emit(json!({"event": "hosting", "id": id, "name": name, "port": port}));
-                    room = Some(id);
-                }
-                Some(Event::HostFailed { name, error }) => {
-                    break Err(anyhow::anyhow!("could not host {name}: {error}"));
-                }
-                Some(event) => print_room_event(&event, room.as_ref(), &me),
-            },
-        }
-    };
-    stop(front, task).await;
+    let result = host_loop(&mut app).await;
+    app.stop().await;
     result
 }
 
-/// Prints what happens in a room: members coming and going, messages, refusals.
+async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
+    let mut room: Option<RoomId> = None;
+    let mut input = Input::new();
+    let mut seq = 0u64;
+    let term = terminated();
+    tokio::pin!(term);
+    loop {
+        tokio::select! {
+            _ = &mut term => return Ok(()),
+            // Lines wait until the room is open; at the end of input the host keeps going.
+            line = input.next(), if room.is_some() => {
+                if let (Some(text), Some(room)) = (line?, &room) {
+                    seq += 1;
+                    app.front.send(Command::Send { room: room.clone(), seq, text });
+                }
+            }
+            event = app.next() => match event? {
+                Event::Hosting { room: id, name, port } => {
+                    emit(json!({"event": "hosting", "id": id, "name": name, "port": port}));
+                    room = Some(id);
+                }
+                Event::HostFailed { name, error } => bail!("could not host {name}: {error}"),
+                event => print_room_event(&event, room.as_ref(), &app.me),
+            },
+        }
+    }
+}
+
+/// Prints what happens in a room: members coming and going, messages, problems.
 fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
     match event {
         Event::MemberJoined { room: r, member } if Some(r) == room && &member.device != me => {
@@ -183,19 +233,19 @@ fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
         Event::MemberLeft { room: r, member } if Some(r) == room && &member.device != me => {
             emit(json!({"event": "left", "name": member.name}));
         }
+        Event::MemberRenamed { room: r, member } if Some(r) == room => {
+            emit(json!({"event": "renamed", "name": member.name}));
+        }
         Event::Message { room: r, message } if Some(r) == room => emit(message_json(message)),
         Event::Rejected { reason, .. } => eprintln!("lanchat: a message was not sent: {reason}"),
-        Event::Network(status) => {
-            if let Some(problem) = &status.problem {
-                eprintln!("lanchat: {problem}");
-            }
-        }
+        Event::Network(status) => warn_problem(&status.problem),
+        Event::Alert(text) => eprintln!("lanchat: {text}"),
         _ => {}
     }
 }
 
 /// Finds a room by name or id with discovery, within `wait`.
-async fn find_room(front: &mut FrontEnd, wanted: &str, wait: Duration) -> Result<RoomAd, Failure> {
+async fn find_room(app: &mut Headless, wanted: &str, wait: Duration) -> anyhow::Result<RoomAd> {
     let deadline = Instant::now() + wait;
     let mut seen: BTreeMap<RoomId, RoomAd> = BTreeMap::new();
     loop {
@@ -211,24 +261,26 @@ async fn find_room(front: &mut FrontEnd, wanted: &str, wait: Duration) -> Result
             [] => {}
             many => {
                 let ids: Vec<&str> = many.iter().map(|ad| ad.id.as_str()).collect();
-                anyhow::bail!(
+                bail!(
                     "several rooms are named {wanted:?}; join one by id: {}",
                     ids.join(", ")
                 );
             }
         }
-        match tokio::time::timeout_at(deadline, front.events.recv()).await {
-            Err(_) | Ok(None) => anyhow::bail!(
+        let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await else {
+            bail!(
                 "no room named {wanted:?} found on the network within {}s; check that the host is on this network, or use --addr HOST:PORT",
                 wait.as_secs()
-            ),
-            Ok(Some(Event::RoomFound(ad))) => {
+            );
+        };
+        match event? {
+            Event::RoomFound(ad) => {
                 seen.insert(ad.id.clone(), ad);
             }
-            Ok(Some(Event::RoomLost(id))) => {
+            Event::RoomLost(id) => {
                 seen.remove(&id);
             }
-            Ok(Some(_)) => {}
+            _ => {}
         }
     }
 }
@@ -240,108 +292,90 @@ pub async fn join(
     wanted: String,
     addr: Option<String>,
     wait: Duration,
-) -> Result<(), Failure> {
-    let (mut front, me, task) = start(setup, addr.is_none());
-    let result = join_inner(&mut front, &me, &wanted, addr, wait).await;
-    stop(front, task).await;
+) -> anyhow::Result<()> {
+    let mut app = Headless::start(setup, addr.is_none())?;
+    let result = join_loop(&mut app, &wanted, addr, wait).await;
+    app.stop().await;
     result
 }
 
-async fn join_inner(
-    front: &mut FrontEnd,
-    me: &DeviceId,
+async fn join_loop(
+    app: &mut Headless,
     wanted: &str,
     addr: Option<String>,
     wait: Duration,
-) -> Result<(), Failure> {
-    let (room, addrs) = match addr {
+) -> anyhow::Result<()> {
+    // The room: known now when found by discovery, at the welcome when joined by address.
+    let mut room: Option<RoomId> = match addr {
         Some(addr) => {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot resolve {addr}: {e}"))?
-                .collect();
-            let about = ask_who(&addrs)
-                .await
-                .map_err(|e| anyhow::anyhow!("no room at {addr}: {e}"))?;
-            if about.room.as_str() != wanted && about.room_name != wanted {
-                anyhow::bail!(
-                    "{addr} runs the room {:?} ({}), not {wanted:?}",
-                    about.room_name,
-                    about.room
-                );
-            }
-            (about.room, addrs)
+            app.front.send(Command::JoinAddress {
+                addr,
+                expect: Some(wanted.to_owned()),
+            });
+            None
         }
         None => {
-            let ad = find_room(front, wanted, wait).await?;
-            (ad.id, ad.addrs)
+            let ad = find_room(app, wanted, wait).await?;
+            app.front.send(Command::Join {
+                room: ad.id.clone(),
+                addrs: ad.addrs,
+            });
+            Some(ad.id)
         }
     };
-    front.send(Command::Join {
-        room: room.clone(),
-        addrs,
-    });
-
-    let mut stdin = Some(stdin_lines());
+    let mut input = Input::new();
     let mut seq = 0u64;
     let mut unconfirmed: BTreeSet<u64> = BTreeSet::new();
     let mut refused = 0usize;
-    let mut shown: Option<u64> = None;
     let term = terminated();
     tokio::pin!(term);
     loop {
-        if stdin.is_none() && unconfirmed.is_empty() {
-            front.send(Command::Leave(room.clone()));
+        if !input.open() && unconfirmed.is_empty() {
+            if let Some(room) = room {
+                app.front.send(Command::Leave(room));
+            }
             if refused > 0 {
-                anyhow::bail!("{refused} line(s) were refused by the room");
+                bail!("{refused} line(s) were refused by the room");
             }
             return Ok(());
         }
         tokio::select! {
             _ = &mut term => return Ok(()),
-            line = async { stdin.as_mut()?.next_line().await.ok().flatten() }, if stdin.is_some() => {
-                match line {
-                    None => stdin = None,
-                    Some(text) if text.trim().is_empty() => {}
-                    Some(text) => {
-                        seq += 1;
-                        unconfirmed.insert(seq);
-                        front.send(Command::Send { room: room.clone(), seq, text });
-                    }
+            // Lines wait until we are in; the session keeps them until the host confirms.
+            line = input.next(), if room.is_some() => {
+                if let (Some(text), Some(room)) = (line?, &room) {
+                    seq += 1;
+                    unconfirmed.insert(seq);
+                    app.front.send(Command::Send { room: room.clone(), seq, text });
                 }
             }
-            event = front.events.recv() => {
-                let Some(event) = event else { anyhow::bail!("the runtime stopped") };
+            event = app.next() => {
+                let event = event?;
                 match &event {
-                    Event::Joined { room: r, room_name, host_name, members, .. } if *r == room => {
+                    Event::JoinFailed { error } => bail!("{error}"),
+                    Event::Joined { room: r, room_name, host_name, members, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                        room = Some(r.clone());
                         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                        let mine = members.iter().find(|m| &m.device == me).map(|m| m.name.as_str());
+                        let mine = members.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
                                     "host": host_name, "members": names}));
                     }
-                    Event::Message { room: r, message } if *r == room => {
-                        // A rejoin replays nothing already shown, but be sure.
-                        if shown.is_none_or(|s| message.id > s) {
-                            shown = Some(message.id);
-                            emit(message_json(message));
-                        }
-                    }
-                    Event::Accepted { room: r, seq, .. } if *r == room => {
+                    Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
                         unconfirmed.remove(seq);
                     }
-                    Event::Rejected { room: r, seq, reason } if *r == room => {
+                    Event::Rejected { room: r, seq, reason } if Some(r) == room.as_ref() => {
                         eprintln!("lanchat: line {seq} was not sent: {reason}");
                         unconfirmed.remove(seq);
                         refused += 1;
                     }
-                    Event::Session { room: r, state } if *r == room => match state {
-                        SessionState::Failed(why) => anyhow::bail!("{why}"),
+                    Event::Session { room: r, state } if Some(r) == room.as_ref() => match state {
+                        SessionState::Failed(why) => bail!("{why}"),
                         SessionState::Waiting(why) => {
                             emit(json!({"event": "status", "state": "waiting", "detail": why}));
                         }
                         _ => {}
                     },
-                    other => print_room_event(other, Some(&room), me),
+                    other => print_room_event(other, room.as_ref(), &app.me),
                 }
             }
         }

@@ -73,14 +73,6 @@ fn init_logging(verbose: u8, window: bool) {
         .init();
 }
 
-/// Refuses a display or room name the network would refuse, before anything starts.
-fn checked(what: &'static str, name: Option<String>) -> anyhow::Result<Option<String>> {
-    if let Some(name) = &name {
-        lanchat::protocol::check_name(what, name).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(name)
-}
-
 fn seconds(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| anyhow::anyhow!("{s} is not a number of seconds"))
 }
@@ -111,24 +103,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             interfaces: cli.interfaces,
         };
         return lanchat::app::run_window(paths, settings, discovery, warning);
-    };
-    let command = match command {
-        Cmd::Host { room, name } => Cmd::Host {
-            room: checked("--room", Some(room))?.unwrap_or_default(),
-            name: checked("--name", name)?,
-        },
-        Cmd::Join {
-            room,
-            name,
-            addr,
-            wait,
-        } => Cmd::Join {
-            room,
-            name: checked("--name", name)?,
-            addr,
-            wait,
-        },
-        other => other,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,16 +1,20 @@
 //! The tokio side: routes front-end commands to hosts and sessions, discovery results to the
-//! front end and to waiting sessions, and shuts everything down in bounded time.
+//! front end and to waiting sessions, and shuts everything down in bounded time. Nothing slow
+//! runs inside its loop: goodbyes and look-ups are spawned, so one closing room never holds up
+//! a message to another.
 
 use crate::bridge::{Backend, Command, Event, EventSender, NetStatus};
-use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent, RoomAd};
-use crate::net::host::{HostConfig, RoomHost};
-use crate::net::session::{Session, SessionConfig};
+use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
+use crate::net::host::{HostConfig, ProblemSink, RoomHost};
+use crate::net::session::{Session, SessionConfig, ask_who};
 use crate::protocol::{RoomId, check_name};
 use crate::store::{HostedRoom, Paths, Settings};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::task::TaskTracker;
 
 /// Longest a room, a session or discovery gets to say goodbye at shutdown.
 const GOODBYE_LIMIT: Duration = Duration::from_secs(2);
@@ -19,11 +23,17 @@ const INTERFACE_POLL: Duration = Duration::from_secs(5);
 
 /// What the runtime starts from.
 pub struct RuntimeOptions {
+    /// Where settings and room histories live.
     pub paths: Paths,
     /// As loaded at start; the runtime owns them from then on and saves changes.
     pub settings: Settings,
+    /// A display name for this run only (headless `--name`), not saved.
+    pub name: Option<String>,
     /// `None` turns discovery off (loopback tests, and `--addr` joins).
     pub discovery: Option<DiscoveryConfig>,
+    /// Hosted rooms listen on this address only; `None` means every address. Tests use
+    /// loopback.
+    pub bind: Option<IpAddr>,
 }
 
 /// The runtime on a thread of its own, for the window.
@@ -58,26 +68,50 @@ impl RuntimeThread {
 /// One room this app hosts.
 struct Hosted {
     host: RoomHost,
-    /// What is advertised, kept to re-advertise when the member count changes.
+    /// What is advertised, kept to re-advertise when the member count or host name changes.
     advert: Advert,
+}
+
+/// What the runtime's own spawned tasks report back to its loop.
+enum Internal {
+    /// A hosted room's member count changed.
+    Members(RoomId, u32),
+    /// A room given by address was identified: join it there.
+    Found {
+        room: RoomId,
+        addrs: Vec<SocketAddr>,
+    },
 }
 
 /// The runtime's state.
 struct Runtime {
+    /// To the front end.
     events: EventSender,
+    /// Where room histories go.
     paths: Paths,
+    /// The settings as they are now; every change goes to `saver`.
     settings: Settings,
+    /// The newest settings to write; a single task writes them, so saves never interleave.
+    saver: watch::Sender<Settings>,
+    /// This run's display name, if given on the command line.
+    name_override: Option<String>,
+    /// `None` when discovery is off or could not start.
     discovery: Option<Discovery>,
+    /// Rooms this app hosts.
     hosts: HashMap<RoomId, Hosted>,
+    /// Rooms this app is in (hosted ones included).
     sessions: HashMap<RoomId, Session>,
-    /// The newest advert of each room on the network, to redial waiting sessions.
-    known: HashMap<RoomId, RoomAd>,
-    /// Member counts of hosted rooms, from their watch tasks.
-    counts_tx: mpsc::UnboundedSender<(RoomId, u32)>,
+    /// Reports from spawned tasks.
+    internal: mpsc::UnboundedSender<Internal>,
     /// Sessions report here when their host vanished.
-    gone_tx: mpsc::UnboundedSender<RoomId>,
+    host_gone: mpsc::UnboundedSender<RoomId>,
+    /// Goodbyes still being said (sessions leaving, rooms closing), awaited at shutdown.
+    goodbyes: TaskTracker,
     /// Names this app run for the hosts' post de-duplication.
     resume: u64,
+    /// Hosted rooms listen here only, if set.
+    bind: Option<IpAddr>,
+    /// What the status line says now.
     status: NetStatus,
 }
 
@@ -88,19 +122,27 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         mut commands,
         events,
     } = backend;
-    let (counts_tx, mut counts_rx) = mpsc::unbounded_channel();
-    let (gone_tx, mut gone_rx) = mpsc::unbounded_channel();
+    let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let (host_gone, mut host_gone_rx) = mpsc::unbounded_channel();
+    let (saver, saver_task) = start_saver(
+        options.paths.settings_file(),
+        options.settings.clone(),
+        events.clone(),
+    );
     let mut rt = Runtime {
         events,
         paths: options.paths,
         settings: options.settings,
+        saver,
+        name_override: options.name,
         discovery: None,
         hosts: HashMap::new(),
         sessions: HashMap::new(),
-        known: HashMap::new(),
-        counts_tx,
-        gone_tx,
+        internal,
+        host_gone,
+        goodbyes: TaskTracker::new(),
         resume: rand::random(),
+        bind: options.bind,
         status: NetStatus::default(),
     };
     let mut found = match options.discovery {
@@ -129,8 +171,8 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
                 Some(cmd) => rt.handle(cmd).await,
             },
             Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
-            Some((room, members)) = counts_rx.recv() => rt.members_changed(room, members),
-            Some(room) = gone_rx.recv() => {
+            Some(report) = internal_rx.recv() => rt.internal(report),
+            Some(room) = host_gone_rx.recv() => {
                 // Its advert may outlive the host by minutes: have discovery check it.
                 if let Some(discovery) = &rt.discovery && !rt.hosts.contains_key(&room) {
                     discovery.verify(&room);
@@ -140,23 +182,52 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         }
     }
     rt.shutdown().await;
+    let _ = tokio::time::timeout(GOODBYE_LIMIT, saver_task).await;
+}
+
+/// Starts the task that writes settings, newest first; failures reach the user as alerts.
+fn start_saver(
+    path: std::path::PathBuf,
+    initial: Settings,
+    events: EventSender,
+) -> (watch::Sender<Settings>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = watch::channel(initial);
+    let task = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let settings = rx.borrow_and_update().clone();
+            let path = path.clone();
+            match tokio::task::spawn_blocking(move || settings.save(&path)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => events.send(Event::Alert(format!("Settings were not saved: {e}"))),
+                Err(e) => events.send(Event::Alert(format!("Settings were not saved: {e}"))),
+            }
+        }
+    });
+    (tx, task)
 }
 
 impl Runtime {
+    /// The display name in use.
+    fn name(&self) -> String {
+        self.name_override
+            .clone()
+            .unwrap_or_else(|| self.settings.display_name())
+    }
+
+    fn save_settings(&self) {
+        self.saver.send_replace(self.settings.clone());
+    }
+
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::SetName(name) => {
-                if check_name("name", &name).is_ok() {
-                    self.settings.name = Some(name);
-                    self.save_settings();
-                }
-            }
+            Command::SetName(name) => self.rename(name).await,
             Command::Host { name, id } => self.host(name, id).await,
-            Command::StopHosting(room) => self.stop_hosting(&room).await,
+            Command::StopHosting(room) => self.stop_hosting(&room),
             Command::Join { room, addrs } => self.join(room, addrs),
+            Command::JoinAddress { addr, expect } => self.join_address(addr, expect),
             Command::Leave(room) => {
                 if let Some(session) = self.sessions.remove(&room) {
-                    session.leave(GOODBYE_LIMIT).await;
+                    self.goodbyes.spawn(session.leave(GOODBYE_LIMIT));
                 }
             }
             Command::Send { room, seq, text } => match self.sessions.get(&room) {
@@ -168,6 +239,29 @@ impl Runtime {
                 }),
             },
             Command::Shutdown => unreachable!("handled by the loop"),
+        }
+    }
+
+    async fn rename(&mut self, name: String) {
+        if check_name("name", &name).is_err() {
+            return;
+        }
+        self.settings.name = Some(name.clone());
+        self.save_settings();
+        if self.name_override.is_some() {
+            return;
+        }
+        for session in self.sessions.values() {
+            session.rename(name.clone());
+        }
+        for hosted in self.hosts.values_mut() {
+            hosted.host.rename_host(name.clone()).await;
+            hosted.advert.host = name.clone();
+            if let Some(discovery) = &mut self.discovery
+                && let Err(e) = discovery.advertise(&hosted.advert)
+            {
+                tracing::warn!("updating the advert of {}: {e}", hosted.advert.id);
+            }
         }
     }
 
@@ -189,14 +283,17 @@ impl Runtime {
             .iter()
             .find(|r| r.id == id)
             .map_or(0, |r| r.port);
-        let host_name = self.settings.display_name();
+        let events = self.events.clone();
+        let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
         let config = HostConfig {
             room: id.clone(),
             room_name: name.clone(),
-            host_name: host_name.clone(),
+            host_name: self.name(),
             host_device: self.settings.device.clone(),
             history: self.paths.room_dir(&id).join("history.jsonl"),
             port: remembered_port,
+            bind: self.bind,
+            problems: Some(problems),
         };
         let host = match RoomHost::start(config).await {
             Ok(host) => host,
@@ -216,12 +313,12 @@ impl Runtime {
         self.save_settings();
 
         let mut count = host.member_count();
-        let counts = self.counts_tx.clone();
+        let internal = self.internal.clone();
         let room = id.clone();
         tokio::spawn(async move {
             while count.changed().await.is_ok() {
                 let n = *count.borrow_and_update();
-                if counts.send((room.clone(), n)).is_err() {
+                if internal.send(Internal::Members(room.clone(), n)).is_err() {
                     break;
                 }
             }
@@ -230,7 +327,7 @@ impl Runtime {
         let advert = Advert {
             id: id.clone(),
             name: name.clone(),
-            host: host_name,
+            host: self.name(),
             port,
             members: 0,
             locked: false,
@@ -238,8 +335,9 @@ impl Runtime {
         if let Some(discovery) = &mut self.discovery
             && let Err(e) = discovery.advertise(&advert)
         {
-            self.status.problem = Some(format!("{e}; others can join by address (port {port})"));
-            self.events.send(Event::Network(self.status.clone()));
+            self.events.send(Event::Alert(format!(
+                "{e}; others can still join by address (port {port})"
+            )));
         }
         self.hosts.insert(id.clone(), Hosted { host, advert });
         self.events.send(Event::Hosting {
@@ -248,23 +346,34 @@ impl Runtime {
             port,
         });
         // The host's own user is a member like any other, over loopback.
-        self.join(id, vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))]);
+        let loopback = match self.bind {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        self.join(id, vec![SocketAddr::new(loopback, port)]);
     }
 
-    async fn stop_hosting(&mut self, room: &RoomId) {
+    /// Closes a hosted room: the advert goes at once, the goodbyes in the background.
+    fn stop_hosting(&mut self, room: &RoomId) {
         let Some(hosted) = self.hosts.remove(room) else {
             return;
         };
-        if let Some(session) = self.sessions.remove(room) {
-            session.leave(GOODBYE_LIMIT).await;
-        }
-        if let Some(discovery) = &mut self.discovery {
-            discovery.withdraw(room).await;
-        }
-        let reason = format!("{} closed the room", self.settings.display_name());
-        hosted.host.close(reason, GOODBYE_LIMIT).await;
-        self.events
-            .send(Event::HostingStopped { room: room.clone() });
+        let session = self.sessions.remove(room);
+        let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
+        let reason = format!("{} closed the room", self.name());
+        let events = self.events.clone();
+        let room = room.clone();
+        self.goodbyes.spawn(async move {
+            if let Some(session) = session {
+                session.leave(GOODBYE_LIMIT).await;
+            }
+            futures::join!(hosted.host.close(reason, GOODBYE_LIMIT), async {
+                if let Some(withdrawn) = withdrawn {
+                    withdrawn.await;
+                }
+            });
+            events.send(Event::HostingStopped { room });
+        });
     }
 
     fn join(&mut self, room: RoomId, addrs: Vec<SocketAddr>) {
@@ -277,13 +386,56 @@ impl Runtime {
         let config = SessionConfig {
             room: room.clone(),
             addrs,
-            name: self.settings.display_name(),
+            name: self.name(),
             device: self.settings.device.clone(),
             resume: self.resume,
-            host_gone: Some(self.gone_tx.clone()),
+            host_gone: Some(self.host_gone.clone()),
         };
         self.sessions
             .insert(room, Session::spawn(config, self.events.clone()));
+    }
+
+    /// Finds out which room runs at an address typed by a person, then joins it.
+    fn join_address(&mut self, addr: String, expect: Option<String>) {
+        let events = self.events.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let found = async {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
+                    .await
+                    .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+                    .collect();
+                let about = ask_who(&addrs)
+                    .await
+                    .map_err(|e| format!("no room at {addr}: {e}"))?;
+                if let Some(expect) = expect
+                    && about.room.as_str() != expect
+                    && about.room_name != expect
+                {
+                    return Err(format!(
+                        "{addr} runs the room {:?} ({}), not {expect:?}",
+                        about.room_name, about.room
+                    ));
+                }
+                Ok(Internal::Found {
+                    room: about.room,
+                    addrs,
+                })
+            };
+            match found.await {
+                Ok(found) => {
+                    let _ = internal.send(found);
+                }
+                Err(error) => events.send(Event::JoinFailed { error }),
+            }
+        });
+    }
+
+    fn internal(&mut self, report: Internal) {
+        match report {
+            Internal::Members(room, members) => self.members_changed(room, members),
+            Internal::Found { room, addrs } => self.join(room, addrs),
+        }
     }
 
     fn discovered(&mut self, event: DiscoveryEvent) {
@@ -295,13 +447,9 @@ impl Runtime {
                 {
                     session.redial(ad.addrs.clone());
                 }
-                self.known.insert(ad.id.clone(), ad.clone());
                 self.events.send(Event::RoomFound(ad));
             }
-            DiscoveryEvent::Lost(id) => {
-                self.known.remove(&id);
-                self.events.send(Event::RoomLost(id));
-            }
+            DiscoveryEvent::Lost(id) => self.events.send(Event::RoomLost(id)),
         }
     }
 
@@ -318,6 +466,7 @@ impl Runtime {
     }
 
     fn refresh_status(&mut self) {
+        const NO_NETWORK: &str = "No network connection found: connect to Wi-Fi or a cable (or pick an interface with --interface).";
         let mut status = NetStatus {
             interfaces: self
                 .discovery
@@ -328,15 +477,8 @@ impl Runtime {
             problem: self.status.problem.clone(),
         };
         if status.discovery && status.interfaces.is_empty() {
-            status.problem = Some(
-                "No network connection found: connect to Wi-Fi or a cable (or pick an interface with --interface)."
-                    .into(),
-            );
-        } else if status
-            .problem
-            .as_deref()
-            .is_some_and(|p| p.starts_with("No network connection"))
-        {
+            status.problem = Some(NO_NETWORK.into());
+        } else if status.problem.as_deref() == Some(NO_NETWORK) {
             status.problem = None;
         }
         if status != self.status {
@@ -345,30 +487,11 @@ impl Runtime {
         }
     }
 
-    /// Saves the settings off the async threads; a failure is shown in the status line.
-    fn save_settings(&self) {
-        let settings = self.settings.clone();
-        let path = self.paths.settings_file();
-        let events = self.events.clone();
-        let status = self.status.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = settings.save(&path) {
-                tracing::error!("{e}");
-                events.send(Event::Network(NetStatus {
-                    problem: Some(format!("Settings were not saved: {e}")),
-                    ..status
-                }));
-            }
-        });
-    }
-
-    /// Leaves every room, closes every hosted room and withdraws every advert, all within
-    /// a bounded time.
+    /// Leaves every room, closes every hosted room and withdraws every advert, all at once
+    /// and within a bounded time.
     async fn shutdown(mut self) {
-        // All at once: adverts go (browsers drop the rooms), members hear the room close,
-        // and our own sessions say goodbye.
+        let reason = format!("{}'s lanchat closed", self.name());
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
-        let reason = format!("{}'s lanchat closed", self.settings.display_name());
         let closing = self
             .hosts
             .drain()
@@ -378,10 +501,12 @@ impl Runtime {
                 discovery.shutdown().await;
             }
         };
+        self.goodbyes.close();
         futures::join!(
             futures::future::join_all(leaving),
             futures::future::join_all(closing),
-            withdrawing
+            withdrawing,
+            self.goodbyes.wait()
         );
         self.events.send(Event::Stopped);
     }

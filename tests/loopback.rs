@@ -27,6 +27,8 @@ async fn start_host(dir: &Path) -> RoomHost {
         host_device: DeviceId::parse("ada").unwrap(),
         history: dir.join("history.jsonl"),
         port: 0,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        problems: None,
     })
     .await
     .expect("host starts")

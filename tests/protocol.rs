@@ -64,6 +64,10 @@ fn every_frame() -> Vec<Frame> {
         Frame::Message(message),
         Frame::MemberJoined(member(3)),
         Frame::MemberLeft(member(3)),
+        Frame::Rename {
+            name: "Ada L.".into(),
+        },
+        Frame::MemberRenamed(member(2)),
         Frame::Ping,
         Frame::Pong,
         Frame::Bye,

@@ -45,6 +45,8 @@ fn start_app(name: &str) -> App {
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        name: None,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: None,
@@ -185,6 +187,8 @@ fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
         host_device: DeviceId::parse("ada").unwrap(),
         history: dir.join("history.jsonl"),
         port,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        problems: None,
     }
 }
 

@@ -35,6 +35,8 @@ fn window(name: Option<&str>) -> Window {
     let (front, back) = bridge::channel();
     let inject = back.events.clone();
     let options = RuntimeOptions {
+        name: None,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: None,
@@ -171,6 +173,8 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        name: None,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: None,

@@ -116,6 +116,8 @@ fn window_half() {
     let state = AppState::new(&settings, None);
     let (front, back) = bridge::channel();
     let options = RuntimeOptions {
+        name: None,
+        bind: None,
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: Some(DiscoveryConfig::default()),

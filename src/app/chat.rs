@@ -3,7 +3,7 @@
 
 use super::state::{AppState, Chat, Line};
 use crate::bridge::SessionState;
-use crate::protocol::{ChatMessage, RoomId};
+use crate::protocol::RoomId;
 use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 
 /// Drawing state of the chat view: row heights and the composer's text.
@@ -38,9 +38,9 @@ impl Shape {
                 paragraphs: 0,
                 chars: 0,
             },
-            Line::Chat(m) => Shape {
-                paragraphs: m.text.split('\n').count() as u32,
-                chars: m.text.chars().count() as u32,
+            Line::Chat { message, .. } => Shape {
+                paragraphs: message.text.split('\n').count() as u32,
+                chars: message.text.chars().count() as u32,
             },
         }
     }
@@ -180,7 +180,7 @@ impl ChatView {
                 );
                 ui.scope_builder(UiBuilder::new().max_rect(pending), |ui| {
                     for (_, text) in &chat.pending {
-                        message_row(ui, &state.name, None, text, true, true);
+                        message_row(ui, &state.name, "sending…", text, true, true);
                     }
                 });
             });
@@ -232,29 +232,26 @@ fn members(ui: &mut egui::Ui, chat: &Chat) {
 
 fn draw_line(ui: &mut egui::Ui, state: &AppState, line: &Line) {
     match line {
-        Line::Notice { ts, text } => {
+        Line::Notice { when, text } => {
             ui.horizontal_wrapped(|ui| {
-                ui.label(
-                    RichText::new(format!("{} · {text}", clock(*ts)))
-                        .italics()
-                        .weak(),
-                );
+                ui.label(RichText::new(format!("{when} · {text}")).italics().weak());
             });
             ui.add_space(2.0);
         }
-        Line::Chat(m) => message_row(ui, &m.from, Some(m), &m.text, state.is_mine(m), false),
+        Line::Chat { message, when } => message_row(
+            ui,
+            &message.from,
+            when,
+            &message.text,
+            state.is_mine(message),
+            false,
+        ),
     }
 }
 
 /// One message: sender and time above the wrapped text. Ours sit on a tinted card.
-fn message_row(
-    ui: &mut egui::Ui,
-    from: &str,
-    m: Option<&ChatMessage>,
-    text: &str,
-    mine: bool,
-    pending: bool,
-) {
+/// `when` is the time shown beside the sender; a pending message is greyed out.
+fn message_row(ui: &mut egui::Ui, from: &str, when: &str, text: &str, mine: bool, pending: bool) {
     let fill = if mine {
         ui.visuals().faint_bg_color
     } else {
@@ -278,11 +275,6 @@ fn message_row(
                     ui.visuals().strong_text_color()
                 };
                 ui.label(RichText::new(who).strong().color(color));
-                let when = match m {
-                    Some(m) => clock(m.ts),
-                    None if pending => "sending…".to_owned(),
-                    None => String::new(),
-                };
                 ui.label(RichText::new(when).small().weak());
             });
             let body = egui::Label::new(RichText::new(text))
@@ -295,19 +287,6 @@ fn message_row(
             }
         });
     ui.add_space(2.0);
-}
-
-/// A message time as a person reads it: "14:05" today, "3 Mar 14:05" before.
-fn clock(ts: i64) -> String {
-    use chrono::{Local, TimeZone};
-    let Some(t) = Local.timestamp_millis_opt(ts).single() else {
-        return String::new();
-    };
-    if t.date_naive() == Local::now().date_naive() {
-        t.format("%H:%M").to_string()
-    } else {
-        t.format("%-d %b %H:%M").to_string()
-    }
 }
 
 /// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send.

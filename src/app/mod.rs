@@ -185,7 +185,9 @@ pub fn run_window(
     let options = RuntimeOptions {
         paths,
         settings,
+        name: None,
         discovery: Some(discovery),
+        bind: None,
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

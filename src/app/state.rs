@@ -13,12 +13,26 @@ use std::collections::{BTreeMap, HashMap};
 /// One line in a room's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    Chat(ChatMessage),
-    /// Something that happened to the room, said in words ("Bob joined", "host left — …").
-    Notice {
-        ts: i64,
-        text: String,
+    Chat {
+        message: ChatMessage,
+        /// When it was stored, as a person reads it, worked out once.
+        when: String,
     },
+    /// Something that happened to the room, said in words ("Bob joined", "host left — …").
+    Notice { when: String, text: String },
+}
+
+/// A time as a person reads it: "14:05" today, "3 Mar 14:05" before.
+pub fn clock(ts: i64) -> String {
+    use chrono::{Local, TimeZone};
+    let Some(t) = Local.timestamp_millis_opt(ts).single() else {
+        return String::new();
+    };
+    if t.date_naive() == Local::now().date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%-d %b %H:%M").to_string()
+    }
 }
 
 /// A room we have joined (or are joining).
@@ -26,15 +40,15 @@ pub enum Line {
 pub struct Chat {
     pub room_name: String,
     pub host_name: String,
+    /// Who is in the room now, as the host last said.
     pub members: Vec<Member>,
     /// Our member id, once welcomed.
     pub you: Option<MemberId>,
     /// Messages and notices, oldest first.
     pub lines: Vec<Line>,
-    /// The newest message id shown, to drop repeats after a rejoin.
-    pub last_id: Option<u64>,
     /// Our posts the host has not confirmed yet: `(seq, text)`.
     pub pending: Vec<(u64, String)>,
+    /// How the connection stands, for the badge in the header.
     pub state: SessionState,
     /// The latest refusal of one of our posts, shown by the composer.
     pub error: Option<String>,
@@ -48,7 +62,6 @@ impl Chat {
             members: Vec::new(),
             you: None,
             lines: Vec::new(),
-            last_id: None,
             pending: Vec::new(),
             state: SessionState::Connecting,
             error: None,
@@ -57,7 +70,7 @@ impl Chat {
 
     fn notice(&mut self, text: String) {
         self.lines.push(Line::Notice {
-            ts: crate::net::now_ms(),
+            when: clock(crate::net::now_ms()),
             text,
         });
     }
@@ -327,13 +340,24 @@ impl AppState {
                 }
             }
             Event::Message { room, message } => {
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && chat.last_id.is_none_or(|last| message.id > last)
-                {
-                    chat.last_id = Some(message.id);
-                    chat.lines.push(Line::Chat(message));
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    let when = clock(message.ts);
+                    chat.lines.push(Line::Chat { message, when });
                 }
             }
+            Event::MemberRenamed { room, member } => {
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && let Some(known) = chat.members.iter_mut().find(|m| m.id == member.id)
+                {
+                    let old = std::mem::replace(&mut known.name, member.name.clone());
+                    if member.host {
+                        chat.host_name = member.name.clone();
+                    }
+                    chat.notice(format!("{old} is now called {}", member.name));
+                }
+            }
+            Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
+            Event::Alert(text) => self.alert = Some(text),
             Event::Accepted { room, seq, .. } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.pending.retain(|(s, _)| *s != seq);
@@ -362,7 +386,7 @@ impl AppState {
                 chat.members.clear();
                 let said = chat.lines.iter().rev().find_map(|l| match l {
                     Line::Notice { text, .. } => Some(text),
-                    Line::Chat(_) => None,
+                    Line::Chat { .. } => None,
                 });
                 if said != Some(&why) {
                     chat.notice(why);
@@ -425,13 +449,13 @@ mod tests {
     }
 
     #[test]
-    fn repeated_messages_after_a_rejoin_are_dropped_and_states_are_told() {
+    fn a_lost_host_and_its_return_are_told_once() {
         let mut s = state();
         let room = RoomId::parse("r1").unwrap();
         s.apply(Event::RoomFound(ad("r1", "Lab")));
         s.open_room(&room);
         let bob = DeviceId::parse("bob").unwrap();
-        for id in [1, 2, 2, 1, 3] {
+        for id in [1, 2, 3] {
             s.apply(Event::Message {
                 room: room.clone(),
                 message: message(id, &bob),
@@ -450,7 +474,7 @@ mod tests {
             .lines
             .iter()
             .filter_map(|l| match l {
-                Line::Chat(m) => Some(m.id),
+                Line::Chat { message, .. } => Some(message.id),
                 _ => None,
             })
             .collect();

@@ -1,33 +1,50 @@
-//! The host side of a room: listeners on an ephemeral port (IPv4 and IPv6), one task per
-//! member, and one room task that owns the member list and the history and fans each message
-//! out as bytes encoded once.
+//! The host side of a room: listeners on an ephemeral port (IPv4 and IPv6), a reader and a
+//! writer task per member, and one room task that owns the member list and the history and
+//! fans each message out as bytes encoded once.
+//!
+//! Reading and writing a member's socket are separate tasks, so a member that stops reading
+//! never stops the host from reading it (and two full send buffers cannot wait on each other),
+//! and every write has a deadline.
 
 use crate::net::now_ms;
 use crate::protocol::{
     ChatMessage, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT, MAX_MEMBERS,
-    Member, MemberId, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, Welcome, encode_frame,
+    Member, MemberId, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
+    encode_frame,
 };
 use crate::store::{History, HistoryWriter};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Frames queued for one member before it counts as too slow and is dropped.
 const MEMBER_QUEUE: usize = 2048;
+/// Commands queued for the room task; a member flooding it waits, it does not grow memory.
+const ROOM_QUEUE: usize = 1024;
+/// Connections allowed to be in their handshake at once; more are closed at once.
+const MAX_HANDSHAKES: usize = 64;
+
+/// Called with a problem the hosting user should hear of (e.g. the history cannot be saved).
+pub type ProblemSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// What a room needs to start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostConfig {
+    /// The room's identity, checked against each member's hello.
     pub room: RoomId,
+    /// The room's name, sent in the welcome.
     pub room_name: String,
     /// The hosting user's display name, shown as the room's host.
     pub host_name: String,
@@ -37,6 +54,11 @@ pub struct HostConfig {
     pub history: PathBuf,
     /// Port to try first (the room's previous one); 0 or a taken port means any free port.
     pub port: u16,
+    /// Listen on this address only; `None` means every address, IPv4 and IPv6 (tests use
+    /// loopback).
+    pub bind: Option<IpAddr>,
+    /// Hears of problems the hosting user should know about.
+    pub problems: Option<ProblemSink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +76,7 @@ pub struct RoomHost {
     /// The number of members, for the room's advert.
     members: watch::Receiver<u32>,
     /// Commands to the room task.
-    room: mpsc::UnboundedSender<RoomCmd>,
+    room: mpsc::Sender<RoomCmd>,
     /// Stops the accept loops and every member task.
     cancel: CancellationToken,
     /// Every task of this room, to wait for them at close.
@@ -65,18 +87,20 @@ impl RoomHost {
     /// Opens the history, binds the listeners and starts accepting members.
     pub async fn start(config: HostConfig) -> Result<RoomHost, HostError> {
         let path = config.history.clone();
-        let (history, writer) = tokio::task::spawn_blocking(move || History::open(&path))
+        let problems = config.problems.clone();
+        let (history, writer) = tokio::task::spawn_blocking(move || History::open(&path, problems))
             .await
-            .expect("history open does not panic")
+            .map_err(|e| HostError::History(std::io::Error::other(e)))?
             .map_err(HostError::History)?;
-        let listeners = bind(config.port).map_err(HostError::Listen)?;
+        let listeners = bind(config.bind, config.port).map_err(HostError::Listen)?;
         let port = listeners[0].local_addr().map_err(HostError::Listen)?.port();
 
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let (count_tx, count_rx) = watch::channel(0);
-        let (room_tx, room_rx) = mpsc::unbounded_channel();
+        let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
         let room = Room {
+            pong: encode_frame(&Frame::Pong).expect("a pong encodes"),
             config,
             members: BTreeMap::new(),
             next_member: 1,
@@ -86,13 +110,15 @@ impl RoomHost {
             count: count_tx,
         };
         tasks.spawn(room.run(room_rx));
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         for listener in listeners {
-            tasks.spawn(accept_loop(
-                listener,
-                room_tx.clone(),
-                cancel.clone(),
-                tasks.clone(),
-            ));
+            let accept = Accept {
+                room: room_tx.clone(),
+                cancel: cancel.clone(),
+                tasks: tasks.clone(),
+                handshakes: handshakes.clone(),
+            };
+            tasks.spawn(accept.run(listener));
         }
         tracing::info!("room listening on port {port}");
         Ok(RoomHost {
@@ -109,12 +135,17 @@ impl RoomHost {
         self.members.clone()
     }
 
+    /// Changes the host's display name as the room shows it.
+    pub async fn rename_host(&self, name: String) {
+        let _ = self.room.send(RoomCmd::RenameHost { name }).await;
+    }
+
     /// Tells every member the room is closing, stores the history and stops, within `limit`.
     pub async fn close(self, reason: String, limit: Duration) {
-        let _ = self.room.send(RoomCmd::Close { reason });
+        let _ = self.room.send(RoomCmd::Close { reason }).await;
         self.tasks.close();
-        // The room task ends the member sessions itself once they have written the goodbye;
-        // the token is the backstop for members that do not drain in time.
+        // The room task ends each session once it has written the goodbye; the token cuts
+        // off whatever has not finished by the limit.
         if tokio::time::timeout(limit, self.tasks.wait())
             .await
             .is_err()
@@ -126,21 +157,24 @@ impl RoomHost {
     }
 }
 
-/// Binds the same port on IPv4 and IPv6 (IPv6 only where the system has it).
-fn bind(port: u16) -> std::io::Result<Vec<TcpListener>> {
-    let v4 = match listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))) {
-        Ok(l) => l,
+/// Binds one address, or the same port on IPv4 and IPv6 (IPv6 only where the system has it).
+fn bind(only: Option<IpAddr>, port: u16) -> std::io::Result<Vec<TcpListener>> {
+    let first = only.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let first = match listen(SocketAddr::new(first, port)) {
+        Ok(listener) => listener,
         Err(e) if port != 0 => {
             tracing::debug!("port {port} is taken ({e}); using any free port");
-            return bind(0);
+            return bind(only, 0);
         }
         Err(e) => return Err(e),
     };
-    let port = v4.local_addr()?.port();
-    let mut listeners = vec![v4];
-    match listen(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
-        Ok(v6) => listeners.push(v6),
-        Err(e) => tracing::info!("no IPv6 listener on port {port}: {e}"),
+    let port = first.local_addr()?.port();
+    let mut listeners = vec![first];
+    if only.is_none() {
+        match listen(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
+            Ok(v6) => listeners.push(v6),
+            Err(e) => tracing::info!("no IPv6 listener on port {port}: {e}"),
+        }
     }
     Ok(listeners)
 }
@@ -160,31 +194,47 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    room: mpsc::UnboundedSender<RoomCmd>,
+/// Numbers connections, so a leave from a replaced connection is told apart.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// What an accept loop hands each new connection.
+struct Accept {
+    room: mpsc::Sender<RoomCmd>,
+    /// The room's cancel token; each connection gets a child.
     cancel: CancellationToken,
     tasks: TaskTracker,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = room.closed() => return, // the room task has finished
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tasks.spawn(serve_member(
-                    stream,
-                    peer,
-                    room.clone(),
-                    cancel.child_token(),
-                ));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: pause rather than spin.
-                tracing::warn!("accepting a member failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Places for connections still in their handshake.
+    handshakes: Arc<Semaphore>,
+}
+
+impl Accept {
+    async fn run(self, listener: TcpListener) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = self.room.closed() => return, // the room task has finished
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
+                        tracing::warn!("{peer}: too many connections in their handshake; closing");
+                        continue;
+                    };
+                    let conn = Conn {
+                        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+                        peer,
+                        room: self.room.clone(),
+                        token: self.cancel.child_token(),
+                        tasks: self.tasks.clone(),
+                    };
+                    self.tasks.spawn(conn.serve(stream, permit));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("accepting a member failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         }
     }
@@ -195,7 +245,10 @@ enum RoomCmd {
     /// A member finished its hello; `reply` gets its id or a refusal.
     Join {
         hello: Hello,
+        conn: u64,
         out: mpsc::Sender<Bytes>,
+        /// Ends the member's connection when the room drops it.
+        kick: CancellationToken,
         reply: oneshot::Sender<Result<MemberId, (RefuseCode, String)>>,
     },
     Post {
@@ -203,29 +256,54 @@ enum RoomCmd {
         seq: u64,
         text: String,
     },
-    /// A member's session ended.
-    Leave { member: MemberId },
+    Ping {
+        member: MemberId,
+    },
+    Rename {
+        member: MemberId,
+        name: String,
+    },
+    /// The hosting user changed their name.
+    RenameHost {
+        name: String,
+    },
+    /// Connection `conn` of a member ended.
+    Leave {
+        member: MemberId,
+        conn: u64,
+    },
     /// Someone asked which room this is.
-    About { reply: oneshot::Sender<Frame> },
+    About {
+        reply: oneshot::Sender<Frame>,
+    },
     /// The room is closing.
-    Close { reason: String },
+    Close {
+        reason: String,
+    },
 }
 
 /// One member, as the room task keeps it.
 struct Slot {
+    /// The member as others see it.
     member: Member,
-    /// Identifies the member's app run, to recognise resent posts.
+    /// Identifies the member's app run, to recognise resent posts and rejoins.
     resume: u64,
-    /// Encoded frames for the member's session; dropping it ends the session.
+    /// The connection in use; a leave from an older one is ignored.
+    conn: u64,
+    /// Encoded frames for the member's writer; dropping it ends the session after the queue.
     out: mpsc::Sender<Bytes>,
+    /// Ends the connection at once (for members too slow to keep up, or replaced).
+    kick: CancellationToken,
 }
 
 /// The room task's state: everything about the room, owned by one task, so no locks.
 struct Room {
     config: HostConfig,
+    /// The members now, by id.
     members: BTreeMap<MemberId, Slot>,
     /// The id the next member gets.
     next_member: MemberId,
+    /// The newest messages and the next message id.
     history: History,
     /// Appends to the history file; taken at close.
     writer: Option<HistoryWriter>,
@@ -234,20 +312,38 @@ struct Room {
     posted: HashMap<(DeviceId, u64), BTreeMap<u64, u64>>,
     /// Publishes the member count.
     count: watch::Sender<u32>,
+    /// A pong, encoded once.
+    pong: Bytes,
 }
 
 /// How many posts per app run are remembered for de-duplication.
 const POSTED_MEMORY: usize = 256;
 
 impl Room {
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<RoomCmd>) {
+    async fn run(mut self, mut cmds: mpsc::Receiver<RoomCmd>) {
         while let Some(cmd) = cmds.recv().await {
             match cmd {
-                RoomCmd::Join { hello, out, reply } => {
-                    let _ = reply.send(self.join(hello, out));
+                RoomCmd::Join {
+                    hello,
+                    conn,
+                    out,
+                    kick,
+                    reply,
+                } => {
+                    let _ = reply.send(self.join(hello, conn, out, kick));
                 }
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
-                RoomCmd::Leave { member } => self.leave(member),
+                RoomCmd::Ping { member } => {
+                    let pong = self.pong.clone();
+                    self.send_bytes(member, pong);
+                }
+                RoomCmd::Rename { member, name } => self.rename(member, name),
+                RoomCmd::RenameHost { name } => self.config.host_name = name,
+                RoomCmd::Leave { member, conn } => {
+                    if self.members.get(&member).is_some_and(|s| s.conn == conn) {
+                        self.leave(member);
+                    }
+                }
                 RoomCmd::About { reply } => {
                     let _ = reply.send(Frame::About {
                         room: self.config.room.clone(),
@@ -269,7 +365,9 @@ impl Room {
     fn join(
         &mut self,
         hello: Hello,
+        conn: u64,
         out: mpsc::Sender<Bytes>,
+        kick: CancellationToken,
     ) -> Result<MemberId, (RefuseCode, String)> {
         if hello.room != self.config.room {
             return Err((
@@ -277,14 +375,23 @@ impl Room {
                 "this host no longer runs that room".into(),
             ));
         }
-        if self.members.len() >= MAX_MEMBERS {
+        // The same app run coming back (its old connection not yet timed out) takes its old
+        // place: nobody sees it leave and join again.
+        let returning = self
+            .members
+            .iter()
+            .find(|(_, s)| s.member.device == hello.device && s.resume == hello.resume)
+            .map(|(&id, _)| id);
+        if returning.is_none() && self.members.len() >= MAX_MEMBERS {
             return Err((
                 RefuseCode::Full,
                 format!("the room is full ({MAX_MEMBERS} members)"),
             ));
         }
-        let id = self.next_member;
-        self.next_member += 1;
+        let id = returning.unwrap_or_else(|| {
+            self.next_member += 1;
+            self.next_member - 1
+        });
         let member = Member {
             id,
             name: hello.name,
@@ -292,7 +399,8 @@ impl Room {
             device: hello.device,
         };
         let history: Vec<&ChatMessage> = self.history.after(hello.since).collect();
-        let mut members: Vec<Member> = self.members.values().map(|s| s.member.clone()).collect();
+        let others = self.members.values().filter(|s| s.member.id != id);
+        let mut members: Vec<Member> = others.map(|s| s.member.clone()).collect();
         members.push(member.clone());
         let welcome = Frame::Welcome(Welcome {
             room: self.config.room.clone(),
@@ -310,17 +418,27 @@ impl Room {
                 let _ = out.try_send(bytes);
             }
         }
-        self.broadcast(&Frame::MemberJoined(member.clone()));
-        tracing::info!("{} joined as member {id}", member.name);
-        self.members.insert(
-            id,
-            Slot {
-                member,
-                resume: hello.resume,
-                out,
-            },
-        );
-        self.count.send_replace(self.members.len() as u32);
+        let slot = Slot {
+            member: member.clone(),
+            resume: hello.resume,
+            conn,
+            out,
+            kick,
+        };
+        match self.members.insert(id, slot) {
+            Some(old) => {
+                old.kick.cancel();
+                if old.member.name != member.name {
+                    self.broadcast(&Frame::MemberRenamed(member));
+                }
+                tracing::info!("member {id} is back on a new connection");
+            }
+            None => {
+                tracing::info!("{} joined as member {id}", member.name);
+                self.broadcast_except(id, &Frame::MemberJoined(member));
+                self.count.send_replace(self.members.len() as u32);
+            }
+        }
         Ok(id)
     }
 
@@ -367,9 +485,25 @@ impl Room {
         }
     }
 
+    fn rename(&mut self, member: MemberId, name: String) {
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        if slot.member.name == name {
+            return;
+        }
+        slot.member.name = name;
+        if slot.member.host {
+            self.config.host_name = slot.member.name.clone();
+        }
+        let renamed = Frame::MemberRenamed(slot.member.clone());
+        self.broadcast(&renamed);
+    }
+
     fn leave(&mut self, member: MemberId) {
         if let Some(slot) = self.members.remove(&member) {
             tracing::info!("{} left", slot.member.name);
+            slot.kick.cancel();
             self.count.send_replace(self.members.len() as u32);
             self.broadcast(&Frame::MemberLeft(slot.member));
         }
@@ -381,18 +515,35 @@ impl Room {
         self.members.clear();
         self.count.send_replace(0);
         if let Some(writer) = self.writer.take() {
-            match tokio::task::spawn_blocking(move || writer.close()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("saving the room's history failed: {e}"),
-                Err(e) => tracing::error!("history writer task failed: {e}"),
+            let result = tokio::task::spawn_blocking(move || writer.close()).await;
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = failure {
+                self.problem(format!(
+                    "The history of {} was not fully saved: {e}",
+                    self.config.room_name
+                ));
             }
         }
     }
 
+    fn problem(&self, text: String) {
+        match &self.config.problems {
+            Some(sink) => sink(text),
+            None => tracing::error!("{text}"),
+        }
+    }
+
     fn send_to(&mut self, member: MemberId, frame: &Frame) {
-        let Ok(bytes) = encode_frame(frame) else {
-            return;
-        };
+        if let Ok(bytes) = encode_frame(frame) {
+            self.send_bytes(member, bytes);
+        }
+    }
+
+    fn send_bytes(&mut self, member: MemberId, bytes: Bytes) {
         if let Some(slot) = self.members.get(&member)
             && let Err(mpsc::error::TrySendError::Full(_)) = slot.out.try_send(bytes)
         {
@@ -403,16 +554,18 @@ impl Room {
     /// Queues one encoding of `frame` for every member; members whose queue is full are
     /// dropped (they rejoin and catch up from history) rather than holding up the room.
     fn broadcast(&mut self, frame: &Frame) {
+        self.broadcast_except(MemberId::MAX, frame);
+    }
+
+    fn broadcast_except(&mut self, except: MemberId, frame: &Frame) {
         let bytes = match encode_frame(frame) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::error!("cannot encode a {} frame: {e}", frame.kind());
-                return;
-            }
+            Err(e) => return tracing::error!("cannot encode a {} frame: {e}", frame.kind()),
         };
         let slow: Vec<MemberId> = self
             .members
             .iter()
+            .filter(|&(&id, _)| id != except)
             // A closed queue is a session that has ended; its leave is on the way.
             .filter(|(_, slot)| {
                 matches!(
@@ -438,149 +591,198 @@ impl Room {
     }
 }
 
-/// One member's session: handshake, then frames in (to the room task) and queued frames out.
-async fn serve_member(
-    stream: TcpStream,
+/// One member's connection, from accept to close.
+struct Conn {
+    /// Tells this connection's leave apart from an older one of the same member.
+    id: u64,
     peer: SocketAddr,
-    room: mpsc::UnboundedSender<RoomCmd>,
-    cancel: CancellationToken,
-) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!("{peer}: cannot set TCP_NODELAY: {e}");
-    }
-    let (read, write) = stream.into_split();
-    let mut frames = FramedRead::new(read, FrameCodec::default());
-    let mut write = BufWriter::new(write);
+    room: mpsc::Sender<RoomCmd>,
+    /// Ends this connection's reader and writer; a child of the room's token.
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
 
-    let first = tokio::select! {
-        _ = cancel.cancelled() => return,
-        _ = room.closed() => return,
-        first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()) => first,
-    };
-    let hello = match first {
-        Ok(Some(Ok(Frame::Hello(hello)))) => hello,
-        Ok(Some(Ok(Frame::Who))) => return answer_who(write, &room).await,
-        Ok(Some(Ok(other))) => {
-            return tracing::info!("{peer}: closing: sent {} before hello", other.kind());
+impl Conn {
+    /// Handshake, then frames in (to the room task) while a writer task sends queued frames.
+    async fn serve(self, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+        let peer = self.peer;
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("{peer}: cannot set TCP_NODELAY: {e}");
         }
-        Ok(Some(Err(e))) => return tracing::info!("{peer}: closing: {e}"),
-        Ok(None) => return tracing::debug!("{peer}: left before hello"),
-        Err(_) => return tracing::info!("{peer}: closing: no hello within {HANDSHAKE_TIMEOUT:?}"),
-    };
-    if hello.protocol != PROTOCOL_VERSION {
-        let reason = format!(
-            "this room speaks lanchat protocol {PROTOCOL_VERSION} and your app (lanchat {}) speaks {}; update lanchat on the older side",
-            hello.app, hello.protocol
-        );
-        return refuse(write, RefuseCode::Version, reason, peer).await;
-    }
-    let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
-    let (reply_tx, reply_rx) = oneshot::channel();
-    let name = hello.name.clone();
-    if room
-        .send(RoomCmd::Join {
+        let (read, write) = stream.into_split();
+        let mut frames = FramedRead::new(read, FrameCodec::default());
+
+        let first = tokio::select! {
+            _ = self.token.cancelled() => return,
+            _ = self.room.closed() => return,
+            first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()) => first,
+        };
+        let hello = match first {
+            Ok(Some(Ok(Frame::Hello(hello)))) => hello,
+            Ok(Some(Ok(Frame::Who))) => {
+                let (reply, about) = oneshot::channel();
+                if self.room.send(RoomCmd::About { reply }).await.is_ok()
+                    && let Ok(about) = about.await
+                {
+                    send_and_close(write, about).await;
+                }
+                return;
+            }
+            Ok(Some(Ok(other))) => {
+                return tracing::info!("{peer}: closing: sent {} before hello", other.kind());
+            }
+            Ok(Some(Err(e))) => return tracing::info!("{peer}: closing: {e}"),
+            Ok(None) => return tracing::debug!("{peer}: left before hello"),
+            Err(_) => {
+                return tracing::info!("{peer}: closing: no hello within {HANDSHAKE_TIMEOUT:?}");
+            }
+        };
+        if hello.protocol != PROTOCOL_VERSION {
+            let reason = format!(
+                "this room speaks lanchat protocol {PROTOCOL_VERSION} and your app (lanchat {}) speaks {}; update lanchat on the older side",
+                hello.app, hello.protocol
+            );
+            tracing::info!("{peer}: refused: {reason}");
+            return send_and_close(
+                write,
+                Frame::Refused {
+                    code: RefuseCode::Version,
+                    reason,
+                },
+            )
+            .await;
+        }
+        let (out_tx, out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let name = hello.name.clone();
+        let join = RoomCmd::Join {
             hello,
+            conn: self.id,
             out: out_tx,
+            kick: self.token.clone(),
             reply: reply_tx,
-        })
-        .is_err()
-    {
-        return; // the room is closing
-    }
-    let member = match reply_rx.await {
-        Ok(Ok(id)) => id,
-        Ok(Err((code, reason))) => return refuse(write, code, reason, peer).await,
-        Err(_) => return,
-    };
-
-    let ended = member_loop(&mut frames, &mut write, &mut out_rx, member, &room, &cancel).await;
-    match &ended {
-        Ok(()) => tracing::debug!("{peer} ({name}): session ended"),
-        Err(e) => tracing::info!("{peer} ({name}): closing session: {e}"),
-    }
-    let _ = room.send(RoomCmd::Leave { member });
-    let _ = write.shutdown().await;
-}
-
-async fn member_loop(
-    frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, FrameCodec>,
-    write: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    out: &mut mpsc::Receiver<Bytes>,
-    member: MemberId,
-    room: &mpsc::UnboundedSender<RoomCmd>,
-    cancel: &CancellationToken,
-) -> Result<(), ProtocolError> {
-    let pong = encode_frame(&Frame::Pong)?;
-    let idle = tokio::time::sleep(IDLE_TIMEOUT);
-    tokio::pin!(idle);
-    loop {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Ok(()),
-            _ = &mut idle => {
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "member went silent").into());
+        };
+        if self.room.send(join).await.is_err() {
+            return; // the room is closing
+        }
+        let member = match reply_rx.await {
+            Ok(Ok(id)) => id,
+            Ok(Err((code, reason))) => {
+                tracing::info!("{peer}: refused: {reason}");
+                return send_and_close(write, Frame::Refused { code, reason }).await;
             }
-            queued = out.recv() => {
-                let Some(first) = queued else {
-                    // The room dropped us (closing, or too slow): send what is queued, end.
-                    write.flush().await?;
-                    return Ok(());
-                };
-                write.write_all(&first).await?;
-                while let Ok(more) = out.try_recv() {
-                    write.write_all(&more).await?;
+            Err(_) => return,
+        };
+        drop(permit);
+        self.tasks
+            .spawn(write_queued(write, out_rx, self.token.clone(), peer));
+
+        let ended = self.read_member(&mut frames, member).await;
+        match &ended {
+            Ok(()) => tracing::debug!("{peer} ({name}): session ended"),
+            Err(e) => tracing::info!("{peer} ({name}): closing session: {e}"),
+        }
+        self.token.cancel();
+        let _ = self
+            .room
+            .send(RoomCmd::Leave {
+                member,
+                conn: self.id,
+            })
+            .await;
+    }
+
+    async fn read_member(
+        &self,
+        frames: &mut FramedRead<OwnedReadHalf, FrameCodec>,
+        member: MemberId,
+    ) -> Result<(), ProtocolError> {
+        let idle = tokio::time::sleep(IDLE_TIMEOUT);
+        tokio::pin!(idle);
+        loop {
+            let frame = tokio::select! {
+                _ = self.token.cancelled() => return Ok(()),
+                _ = &mut idle => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "member went silent").into());
                 }
-                write.flush().await?;
-            }
-            frame = frames.next() => {
-                let Some(frame) = frame else { return Ok(()) };
-                let frame = frame?;
-                idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
-                match frame {
-                    Frame::Post { seq, text } => {
-                        let _ = room.send(RoomCmd::Post { member, seq, text });
-                    }
-                    Frame::Ping => {
-                        write.write_all(&pong).await?;
-                        write.flush().await?;
-                    }
-                    Frame::Bye => return Ok(()),
-                    Frame::Unknown => tracing::debug!("ignoring a frame kind from a newer version"),
-                    other => {
-                        return Err(ProtocolError::OutOfOrder { kind: other.kind(), context: "from a member" });
-                    }
+                frame = frames.next() => match frame {
+                    None => return Ok(()),
+                    Some(frame) => frame?,
+                },
+            };
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+            let cmd = match frame {
+                Frame::Post { seq, text } => RoomCmd::Post { member, seq, text },
+                Frame::Ping => RoomCmd::Ping { member },
+                Frame::Rename { name } => RoomCmd::Rename { member, name },
+                Frame::Bye => return Ok(()),
+                Frame::Unknown => {
+                    tracing::debug!("ignoring a frame kind from a newer version");
+                    continue;
                 }
+                other => {
+                    return Err(ProtocolError::OutOfOrder {
+                        kind: other.kind(),
+                        context: "from a member",
+                    });
+                }
+            };
+            if self.room.send(cmd).await.is_err() {
+                return Ok(()); // the room is closing
             }
         }
     }
 }
 
-async fn answer_who(
-    write: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    room: &mpsc::UnboundedSender<RoomCmd>,
-) {
-    let (reply, about) = oneshot::channel();
-    if room.send(RoomCmd::About { reply }).is_err() {
-        return;
-    }
-    let Ok(about) = about.await else { return };
-    let mut sink = FramedWrite::new(write, FrameCodec::default());
-    let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(about)).await;
-    let _ = sink.into_inner().shutdown().await;
-}
-
-async fn refuse(
-    write: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    code: RefuseCode,
-    reason: String,
+/// Writes a member's queued frames, a batch at a time, until the room drops the queue, the
+/// connection ends, or a write misses its deadline.
+async fn write_queued(
+    write: OwnedWriteHalf,
+    mut out: mpsc::Receiver<Bytes>,
+    token: CancellationToken,
     peer: SocketAddr,
 ) {
-    tracing::info!("{peer}: refused: {reason}");
+    let mut write = BufWriter::new(write);
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            first = out.recv() => match first {
+                Some(first) => first,
+                None => break, // dropped by the room: what was queued is written
+            },
+        };
+        let batch = async {
+            write.write_all(&first).await?;
+            while let Ok(more) = out.try_recv() {
+                write.write_all(&more).await?;
+            }
+            write.flush().await
+        };
+        let written = tokio::select! {
+            _ = token.cancelled() => break,
+            written = tokio::time::timeout(WRITE_TIMEOUT, batch) => written,
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::info!("{peer}: write failed: {e}");
+                break;
+            }
+            Err(_) => {
+                tracing::info!("{peer}: not reading for {WRITE_TIMEOUT:?}; closing");
+                break;
+            }
+        }
+    }
+    token.cancel(); // ends the reader too
+    let _ = tokio::time::timeout(Duration::from_secs(1), write.shutdown()).await;
+}
+
+/// Sends one frame and closes: answers and refusals before a session exists.
+async fn send_and_close(write: OwnedWriteHalf, frame: Frame) {
     let mut sink = FramedWrite::new(write, FrameCodec::default());
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        sink.send(Frame::Refused { code, reason }),
-    )
-    .await;
-    let _ = sink.into_inner().shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown()).await;
 }

@@ -5,7 +5,8 @@
 use crate::bridge::{Event, EventSender, SessionState};
 use crate::protocol::{
     APP_VERSION, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT,
-    PING_INTERVAL, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
+    PING_INTERVAL, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
+    check_text,
 };
 use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
@@ -49,6 +50,15 @@ enum SessionCmd {
     },
     /// The room was seen (again) at these addresses; rejoin now if waiting.
     Redial(Vec<SocketAddr>),
+    /// Our display name changed.
+    Rename(String),
+    Leave,
+}
+
+/// What a command that arrived while not connected means for the loop that got it.
+enum Offline {
+    Stay,
+    Redialled,
     Leave,
 }
 
@@ -69,6 +79,11 @@ impl Session {
     /// Queues a post; it is sent now or after the next rejoin.
     pub fn post(&self, seq: u64, text: String) {
         let _ = self.tx.send(SessionCmd::Post { seq, text });
+    }
+
+    /// Changes our name in the room (now if connected, else at the next join).
+    pub fn rename(&self, name: String) {
+        let _ = self.tx.send(SessionCmd::Rename(name));
     }
 
     /// Tells a waiting session where its room is now.
@@ -137,12 +152,10 @@ async fn run(
         let joined = loop {
             tokio::select! {
                 joined = &mut joining => break joined,
-                cmd = cmds.recv() => match cmd {
-                    Some(SessionCmd::Post { seq, text }) => run.queue(seq, text),
-                    // Discovery often adds addresses while we dial: use them next time, do
-                    // not cut short an attempt that may already be in.
-                    Some(SessionCmd::Redial(addrs)) => run.config.addrs = addrs,
-                    Some(SessionCmd::Leave) | None => return run.state(SessionState::Left),
+                // Discovery often adds addresses while we dial: they are used next time, and
+                // an attempt that may already be in is not cut short.
+                cmd = cmds.recv() => if let Offline::Leave = run.offline(cmd) {
+                    return run.state(SessionState::Left);
                 },
             }
         };
@@ -209,13 +222,10 @@ async fn run(
         loop {
             tokio::select! {
                 _ = &mut retry => break,
-                cmd = cmds.recv() => match cmd {
-                    Some(SessionCmd::Post { seq, text }) => run.queue(seq, text),
-                    Some(SessionCmd::Redial(addrs)) => {
-                        run.config.addrs = addrs;
-                        break;
-                    }
-                    Some(SessionCmd::Leave) | None => return run.state(SessionState::Left),
+                cmd = cmds.recv() => match run.offline(cmd) {
+                    Offline::Stay => {}
+                    Offline::Redialled => break,
+                    Offline::Leave => return run.state(SessionState::Left),
                 },
             }
         }
@@ -238,7 +248,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Conn, Welcom
         resume: config.resume,
     });
     let unreachable = |e: ProtocolError| JoinError::Unreachable(e.to_string());
-    conn.send(hello).await.map_err(unreachable)?;
+    send(&mut conn, hello).await.map_err(unreachable)?;
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.next()).await {
         Ok(Some(Ok(Frame::Welcome(welcome)))) if welcome.room == config.room => Ok((conn, welcome)),
         Ok(Some(Ok(Frame::Welcome(_)))) => Err(JoinError::Refused(
@@ -326,7 +336,33 @@ pub async fn ask_who(addrs: &[SocketAddr]) -> Result<About, String> {
     }
 }
 
+/// Sends one frame, giving up if the host has not taken it within [`WRITE_TIMEOUT`].
+async fn send(conn: &mut Conn, frame: Frame) -> Result<(), ProtocolError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, conn.send(frame)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the host stopped reading",
+        )
+        .into()),
+    }
+}
+
 impl Run {
+    /// Handles a command while not connected.
+    fn offline(&mut self, cmd: Option<SessionCmd>) -> Offline {
+        match cmd {
+            Some(SessionCmd::Post { seq, text }) => self.queue(seq, text),
+            Some(SessionCmd::Rename(name)) => self.config.name = name,
+            Some(SessionCmd::Redial(addrs)) => {
+                self.config.addrs = addrs;
+                return Offline::Redialled;
+            }
+            Some(SessionCmd::Leave) | None => return Offline::Leave,
+        }
+        Offline::Stay
+    }
+
     fn state(&self, state: SessionState) {
         self.events.send(Event::Session {
             room: self.config.room.clone(),
@@ -363,13 +399,16 @@ impl Run {
         cmds: &mut mpsc::UnboundedReceiver<SessionCmd>,
     ) -> Ended {
         let lost = |e: ProtocolError| Ended::Lost(e.to_string());
-        for (seq, text) in self.outbox.clone() {
-            if let Err(e) = conn.feed(Frame::Post { seq, text }).await {
-                return lost(e);
+        let replay = async {
+            for (seq, text) in self.outbox.clone() {
+                conn.feed(Frame::Post { seq, text }).await?;
             }
-        }
-        if let Err(e) = conn.flush().await {
-            return lost(e);
+            conn.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, replay).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return lost(e),
+            Err(_) => return Ended::Lost("the host stopped reading".into()),
         }
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
@@ -392,7 +431,13 @@ impl Run {
                     Some(SessionCmd::Post { seq, text }) => {
                         let sendable = check_text(&text).is_ok();
                         self.queue(seq, text.clone());
-                        if sendable && let Err(e) = conn.send(Frame::Post { seq, text }).await {
+                        if sendable && let Err(e) = send(&mut conn, Frame::Post { seq, text }).await {
+                            return lost(e);
+                        }
+                    }
+                    Some(SessionCmd::Rename(name)) => {
+                        self.config.name = name.clone();
+                        if let Err(e) = send(&mut conn, Frame::Rename { name }).await {
                             return lost(e);
                         }
                     }
@@ -403,7 +448,7 @@ impl Run {
                     }
                 },
                 _ = ping.tick() => {
-                    if let Err(e) = conn.send(Frame::Ping).await {
+                    if let Err(e) = send(&mut conn, Frame::Ping).await {
                         return lost(e);
                     }
                 }
@@ -416,10 +461,12 @@ impl Run {
     fn on_frame(&mut self, frame: Frame) -> Option<Ended> {
         let room = self.config.room.clone();
         match frame {
-            Frame::Message(message) => {
-                self.last_id = Some(self.last_id.map_or(message.id, |l| l.max(message.id)));
+            // Only news: a rejoin asks for history after `last_id`, but be sure.
+            Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
+                self.last_id = Some(message.id);
                 self.events.send(Event::Message { room, message });
             }
+            Frame::Message(_) => {}
             Frame::Accepted { seq, id } => {
                 self.outbox.retain(|(s, _)| *s != seq);
                 self.events.send(Event::Accepted { room, seq, id });
@@ -430,6 +477,7 @@ impl Run {
             }
             Frame::MemberJoined(member) => self.events.send(Event::MemberJoined { room, member }),
             Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
+            Frame::MemberRenamed(member) => self.events.send(Event::MemberRenamed { room, member }),
             Frame::Pong | Frame::Unknown => {}
             Frame::Closing { reason } => return Some(Ended::Closed(reason)),
             other => {

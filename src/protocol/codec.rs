@@ -119,9 +119,12 @@ fn encode_into(frame: &Frame, dst: &mut BytesMut) -> Result<(), ProtocolError> {
     let start = dst.len();
     dst.put_u32(0);
     let mut writer = dst.writer();
-    rmp_serde::encode::write_named(&mut writer, frame)
-        .map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let written = rmp_serde::encode::write_named(&mut writer, frame);
     let dst = writer.into_inner();
+    if let Err(e) = written {
+        dst.truncate(start); // leave nothing half-written behind
+        return Err(ProtocolError::Malformed(e.to_string()));
+    }
     let len = dst.len() - start - 4;
     if len > MAX_FRAME_LEN {
         dst.truncate(start);

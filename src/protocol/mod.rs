@@ -25,6 +25,8 @@
 //!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, reason})
 //!                                        ◄─ Message{id, ts, from, device, text}   (to everyone)
 //!                                        ◄─ MemberJoined / MemberLeft
+//!   Rename{name}                          ─►
+//!                                        ◄─ MemberRenamed       (to everyone)
 //!   Ping                                  ─►  (every 5 s)
 //!                                        ◄─ Pong
 //!   Bye                                   ─►  (leaving; the host then closes)
@@ -50,8 +52,9 @@ use std::time::Duration;
 
 /// Bumped when a change would make an older peer misread a newer one.
 pub const PROTOCOL_VERSION: u16 = 1;
-/// Largest frame either side accepts; small, because the codec reserves this much per header.
-pub const MAX_FRAME_LEN: usize = 1024 * 1024;
+/// Largest frame either side accepts: room for the largest chat message with margin, and
+/// small, because the codec reserves the declared length as soon as it reads a header.
+pub const MAX_FRAME_LEN: usize = 128 * 1024;
 /// Largest chat message, in bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Largest display name or room name, in bytes of UTF-8.
@@ -66,6 +69,8 @@ pub const HISTORY_TAIL: usize = 500;
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Silence after which either side gives the other up.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a write to a peer may take before the peer counts as gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a new connection gets to complete its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -159,6 +164,10 @@ pub enum Frame {
     MemberJoined(Member),
     /// Host → members: someone left.
     MemberLeft(Member),
+    /// Member → host: call me this from now on.
+    Rename { name: String },
+    /// Host → members: a member changed their display name.
+    MemberRenamed(Member),
     /// Member → host: keep-alive.
     Ping,
     /// Host → member: keep-alive answer.
@@ -303,6 +312,8 @@ impl Frame {
         "message",
         "member_joined",
         "member_left",
+        "rename",
+        "member_renamed",
         "ping",
         "pong",
         "bye",
@@ -337,7 +348,8 @@ impl Frame {
                 check_name("sender name", &m.from)?;
                 check_text(&m.text)
             }
-            Frame::MemberJoined(m) | Frame::MemberLeft(m) => m.validate(),
+            Frame::MemberJoined(m) | Frame::MemberLeft(m) | Frame::MemberRenamed(m) => m.validate(),
+            Frame::Rename { name } => check_name("display name", name),
             Frame::About {
                 room_name,
                 host_name,
@@ -367,6 +379,8 @@ impl Frame {
             Frame::Message(_) => "message",
             Frame::MemberJoined(_) => "member_joined",
             Frame::MemberLeft(_) => "member_left",
+            Frame::Rename { .. } => "rename",
+            Frame::MemberRenamed(_) => "member_renamed",
             Frame::Ping => "ping",
             Frame::Pong => "pong",
             Frame::Bye => "bye",

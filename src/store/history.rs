@@ -1,7 +1,8 @@
 //! A hosted room's history: one JSON line per message, appended by a writer thread, of which
 //! only the tail is read back (a room with a million messages opens as fast as a new one).
 
-use crate::protocol::{ChatMessage, HISTORY_TAIL};
+use crate::net::host::ProblemSink;
+use crate::protocol::{ChatMessage, HISTORY_TAIL, check_name, check_text};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -18,9 +19,13 @@ pub struct History {
 }
 
 impl History {
-    /// Reads the tail of the history file (creating it if needed) and starts its writer.
-    /// Blocking: call it off the async threads. Damaged lines are skipped with a warning.
-    pub fn open(path: &Path) -> io::Result<(History, HistoryWriter)> {
+    /// Reads the tail of the history file (creating it if needed) and starts its writer,
+    /// which tells `problems` if it cannot write. Blocking: call it off the async threads.
+    /// Damaged lines, and lines a member could not accept, are skipped with a warning.
+    pub fn open(
+        path: &Path,
+        problems: Option<ProblemSink>,
+    ) -> io::Result<(History, HistoryWriter)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -36,12 +41,22 @@ impl History {
         }
         let mut history = History::default();
         for line in lines {
-            match serde_json::from_slice::<ChatMessage>(&line) {
+            let msg = serde_json::from_slice::<ChatMessage>(&line)
+                .map_err(|e| e.to_string())
+                .and_then(|m| {
+                    check_name("sender name", &m.from)
+                        .and(check_text(&m.text))
+                        .map(|()| m)
+                });
+            match msg {
                 Ok(msg) => history.push(msg),
                 Err(e) => tracing::warn!("skipping a damaged line in {}: {e}", path.display()),
             }
         }
-        Ok((history, HistoryWriter::start(file)))
+        Ok((
+            history,
+            HistoryWriter::start(file, path.display().to_string(), problems),
+        ))
     }
 
     /// The id for a new message.
@@ -51,7 +66,7 @@ impl History {
 
     /// Adds a message to the in-memory tail.
     pub fn push(&mut self, msg: ChatMessage) {
-        self.next_id = self.next_id.max(msg.id + 1);
+        self.next_id = self.next_id.max(msg.id.saturating_add(1));
         if self.tail.len() == HISTORY_TAIL {
             self.tail.pop_front();
         }
@@ -71,17 +86,20 @@ fn read_tail_lines(file: &mut File, n: usize) -> io::Result<(Vec<Vec<u8>>, bool)
     const BLOCK: u64 = 64 * 1024;
     let len = file.seek(SeekFrom::End(0))?;
     let mut pos = len;
-    let mut buf: Vec<u8> = Vec::new();
-    // Read backwards until the buffer holds n+1 newlines (n whole lines) or the start.
-    while pos > 0 && buf.iter().filter(|&&b| b == b'\n').count() <= n {
+    // Blocks read so far, last first, and the newlines in them.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
+    // Read backwards until there are n+1 newlines (n whole lines) or the start.
+    while pos > 0 && newlines <= n {
         let step = BLOCK.min(pos);
         pos -= step;
         file.seek(SeekFrom::Start(pos))?;
         let mut block = vec![0; step as usize];
         file.read_exact(&mut block)?;
-        block.extend_from_slice(&buf);
-        buf = block;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(block);
     }
+    let buf: Vec<u8> = blocks.into_iter().rev().flatten().collect();
     let ends_cleanly = buf.last().is_none_or(|&b| b == b'\n');
     let mut lines: Vec<Vec<u8>> = buf
         .split(|&b| b == b'\n')
@@ -109,20 +127,30 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    fn start(file: File) -> Self {
+    fn start(file: File, name: String, problems: Option<ProblemSink>) -> Self {
         let (tx, rx) = mpsc::channel::<ChatMessage>();
         let thread = std::thread::Builder::new()
             .name("history-writer".into())
             .spawn(move || {
                 let mut out = BufWriter::new(file);
-                while let Ok(first) = rx.recv() {
-                    for msg in std::iter::once(first).chain(rx.try_iter()) {
-                        serde_json::to_writer(&mut out, &msg)?;
-                        out.write_all(b"\n")?;
+                let written = (|| {
+                    while let Ok(first) = rx.recv() {
+                        for msg in std::iter::once(first).chain(rx.try_iter()) {
+                            serde_json::to_writer(&mut out, &msg)?;
+                            out.write_all(b"\n")?;
+                        }
+                        out.flush()?;
                     }
-                    out.flush()?;
+                    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+                })();
+                match (written, &problems) {
+                    (Err(e), Some(problems)) => {
+                        // Said now, while the room runs, so the host can make room on the disk.
+                        problems(format!("Messages are no longer saved to {name}: {e}"));
+                        Ok(())
+                    }
+                    (written, _) => written,
                 }
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()
             })
             .expect("spawning a thread");
         Self { tx, thread }
@@ -162,7 +190,7 @@ mod tests {
     fn keeps_the_tail_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("room/history.jsonl");
-        let (mut h, w) = History::open(&path).unwrap();
+        let (mut h, w) = History::open(&path, None).unwrap();
         assert_eq!(h.next_id(), 0);
         for id in 0..(HISTORY_TAIL as u64 + 700) {
             h.push(msg(id));
@@ -170,7 +198,7 @@ mod tests {
         }
         w.close().unwrap();
 
-        let (h2, w2) = History::open(&path).unwrap();
+        let (h2, w2) = History::open(&path, None).unwrap();
         w2.close().unwrap();
         let ids: Vec<u64> = h2.after(None).map(|m| m.id).collect();
         assert_eq!(ids.len(), HISTORY_TAIL);
@@ -191,7 +219,7 @@ mod tests {
         text.extend_from_slice(b"garbage line\n{\"id\":3,\"ts\":");
         std::fs::write(&path, &text).unwrap();
 
-        let (mut h, w) = History::open(&path).unwrap();
+        let (mut h, w) = History::open(&path, None).unwrap();
         assert_eq!(
             h.after(None).map(|m| m.id).collect::<Vec<_>>(),
             vec![0, 1, 2]
@@ -199,7 +227,7 @@ mod tests {
         h.push(msg(3));
         w.append(msg(3));
         w.close().unwrap();
-        let (h, w) = History::open(&path).unwrap();
+        let (h, w) = History::open(&path, None).unwrap();
         w.close().unwrap();
         assert_eq!(
             h.after(None).map(|m| m.id).collect::<Vec<_>>(),
