@@ -307,11 +307,7 @@ async fn read_loop(
     window: Arc<Semaphore>,
 ) {
     let mut local: Vec<(u8, u64, u64)> = Vec::new();
-    loop {
-        let frame = match stream.next().await {
-            Some(Ok(frame)) => frame,
-            _ => break,
-        };
+    while let Some(Ok(frame)) = stream.next().await {
         let now = now_ns();
         match frame {
             Frame::Message(m) => {

@@ -168,7 +168,9 @@ impl FrontEnd {
 
 /// The runtime's half of the bridge.
 pub struct Backend {
+    /// Commands from the front end.
     pub commands: mpsc::UnboundedReceiver<Command>,
+    /// Events to the front end.
     pub events: EventSender,
 }
 

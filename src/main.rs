@@ -95,15 +95,16 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir)?;
     let (settings, warning) = Settings::load(&paths.settings_file());
-    if let Some(warning) = &warning {
-        tracing::warn!("{warning}");
-    }
     let Some(command) = cli.command else {
         let discovery = DiscoveryConfig {
             interfaces: cli.interfaces,
         };
         return lanchat::app::run_window(paths, settings, discovery, warning);
     };
+    // The window shows a settings warning as an alert; headless, it goes to stderr.
+    if let Some(warning) = &warning {
+        eprintln!("lanchat: {warning}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -119,7 +119,10 @@ async fn post(conn: &mut Conn, seq: u64, text: &str) -> u64 {
     loop {
         match next(conn).await {
             Frame::Accepted { seq: s, id } if s == seq => return id,
-            Frame::Message(_) | Frame::MemberJoined(_) | Frame::MemberLeft(_) => {}
+            Frame::Message(_)
+            | Frame::MemberJoined(_)
+            | Frame::MemberLeft(_)
+            | Frame::MemberRenamed(_) => {}
             other => panic!("expected accepted, got {other:?}"),
         }
     }
@@ -309,6 +312,13 @@ async fn misbehaving_peers_lose_only_their_own_session() {
     let mut raw = conn.into_inner();
     raw.write_all(&[0, 0, 0, 50, 1, 2]).await.unwrap();
     drop(raw);
+    loop {
+        if let Frame::MemberLeft(m) = next(&mut good).await
+            && m.name == "Cut"
+        {
+            break;
+        }
+    }
 
     // The good member saw joins and leaves, and chats on.
     let id = post(&mut good, 1, "still fine").await;
@@ -374,4 +384,69 @@ async fn who_names_the_room_without_joining_it() {
     .unwrap();
     assert!(matches!(next(&mut a).await, Frame::Message(_)));
     host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn the_same_app_coming_back_takes_its_place_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut watcher, _, _) = join(addr(&host), "Wat").await;
+    let (mut first, welcome, _) = join(addr(&host), "Ann").await;
+    assert!(matches!(next(&mut watcher).await, Frame::MemberJoined(m) if m.name == "Ann"));
+    // The same device and app run, on a new connection, before the old one timed out.
+    let (_second, again, _) = join(addr(&host), "Ann").await;
+    assert_eq!(again.you, welcome.you, "Ann keeps her member id");
+    assert_eq!(again.members.iter().filter(|m| m.name == "Ann").count(), 1);
+    closed(&mut first).await;
+    // The watcher saw no leave and no join: the next thing it hears is a post.
+    let (mut other, _, _) = join(addr(&host), "Ben").await;
+    assert!(matches!(next(&mut watcher).await, Frame::MemberJoined(m) if m.name == "Ben"));
+    post(&mut other, 1, "hi").await;
+    assert!(matches!(next(&mut watcher).await, Frame::Message(_)));
+    assert_eq!(*host.member_count().borrow(), 3);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_rename_is_told_to_everyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut ann, _, _) = join(addr(&host), "Ann").await;
+    let (mut ben, _, _) = join(addr(&host), "Ben").await;
+    ben.send(Frame::Rename {
+        name: "Benjamin".into(),
+    })
+    .await
+    .unwrap();
+    let Frame::MemberRenamed(m) = next_kind(&mut ann, "member_renamed").await else {
+        unreachable!()
+    };
+    assert_eq!(m.name, "Benjamin");
+    let id = post(&mut ben, 1, "new name").await;
+    let Frame::Message(m) = next_kind(&mut ann, "message").await else {
+        unreachable!()
+    };
+    assert_eq!((m.id, m.from.as_str()), (id, "Benjamin"));
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A member that stops reading while the room is busy neither slows the others nor keeps
+/// the room from closing.
+#[tokio::test]
+async fn a_member_that_stops_reading_cannot_hold_up_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (_stuck, _, _) = join(addr(&host), "Zed").await; // never read again
+    let (mut ann, _, _) = join(addr(&host), "Ann").await;
+    let text = "x".repeat(60 * 1024);
+    for seq in 1..=200 {
+        // Far more than the stuck member's socket buffers hold.
+        post(&mut ann, seq, &text).await;
+    }
+    tokio::time::timeout(
+        DEADLINE,
+        host.close("bye".into(), Duration::from_millis(500)),
+    )
+    .await
+    .expect("close finishes although a member stopped reading");
 }

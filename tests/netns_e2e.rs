@@ -270,6 +270,8 @@ fn discover_host_join_and_chat_both_ways() {
         ada_dir.path(),
         &["host", "--room", "Lab", "--name", "Ada"],
     );
+    // A line typed before the room is open is sent once it is.
+    ada.write_line("early bird");
     let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
     let room_id = hosting["id"]
         .as_str()
@@ -321,6 +323,7 @@ fn discover_host_join_and_chat_both_ways() {
     let joined = bob.expect_event("joined", &[("name", "Bob"), ("room", "Lab")], until);
     assert_eq!(joined["id"], room_id.as_str(), "{joined}");
     assert_eq!(joined["host"], "Ada", "{joined}");
+    bob.expect_event("message", &[("from", "Ada"), ("text", "early bird")], until);
     ada.expect_event("joined", &[("name", "Bob")], until);
 
     let mut carol = join(3, "Carol", &carol_dir);

@@ -34,10 +34,15 @@ async fn wait_for<T>(
 struct App {
     front: FrontEnd,
     task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn start_app(name: &str) -> App {
+    start_app_as(name, None)
+}
+
+/// An app whose saved name is `name`, running as `for_this_run` if given.
+fn start_app_as(name: &str, for_this_run: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let (front, back) = bridge::channel();
     let settings = Settings {
@@ -45,29 +50,103 @@ fn start_app(name: &str) -> App {
         ..Settings::default()
     };
     let options = RuntimeOptions {
-        name: None,
+        name: for_this_run.map(str::to_owned),
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: None,
     };
     let task = tokio::spawn(runtime::run(back, options));
-    App {
-        front,
-        task,
-        _dir: dir,
-    }
+    App { front, task, dir }
 }
 
 impl App {
-    async fn stop(mut self) {
+    async fn stop(mut self) -> tempfile::TempDir {
         self.front.send(Command::Shutdown);
         wait_for(&mut self.front.events, |e| {
             matches!(e, Event::Stopped).then_some(())
         })
         .await;
         self.task.await.unwrap();
+        self.dir
     }
+
+    /// Hosts a room and waits until it is open; returns its id and port.
+    async fn host(&mut self, name: &str) -> (RoomId, u16) {
+        self.front.send(Command::Host {
+            name: name.into(),
+            id: None,
+        });
+        wait_for(&mut self.front.events, |e| match e {
+            Event::Hosting { room, port, .. } => Some((room, port)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Joins a room on loopback and waits for the welcome.
+    async fn join(&mut self, room: &RoomId, port: u16) {
+        self.front.send(Command::Join {
+            room: room.clone(),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        });
+        wait_for(&mut self.front.events, |e| {
+            matches!(e, Event::Joined { .. }).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_name_reaches_the_rooms_and_a_name_for_this_run_is_not_saved() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+
+    bob.front.send(Command::SetName("Bobby".into()));
+    let renamed = wait_for(&mut ada.front.events, |e| match e {
+        Event::MemberRenamed { member, .. } => Some(member),
+        _ => None,
+    })
+    .await;
+    assert_eq!((renamed.name.as_str(), renamed.host), ("Bobby", false));
+    ada.front.send(Command::SetName("Ada L.".into()));
+    let renamed = wait_for(&mut bob.front.events, |e| match e {
+        Event::MemberRenamed { member, .. } if member.host => Some(member),
+        _ => None,
+    })
+    .await;
+    assert_eq!((renamed.name.as_str(), renamed.host), ("Ada L.", true));
+    let dir = bob.stop().await;
+    let (saved, _) = Settings::load(
+        &Paths::resolve(Some(dir.path().into()))
+            .unwrap()
+            .settings_file(),
+    );
+    assert_eq!(saved.name.as_deref(), Some("Bobby"));
+    ada.stop().await;
+
+    let mut carol = start_app_as("Carol", Some("Carol (laptop)"));
+    let (room, _) = carol.host("Kitchen").await;
+    let members = wait_for(&mut carol.front.events, |e| match e {
+        Event::Joined { members, .. } => Some(members),
+        _ => None,
+    })
+    .await;
+    assert_eq!(members[0].name, "Carol (laptop)");
+    let dir = carol.stop().await;
+    let (saved, _) = Settings::load(
+        &Paths::resolve(Some(dir.path().into()))
+            .unwrap()
+            .settings_file(),
+    );
+    assert_eq!(
+        saved.name.as_deref(),
+        Some("Carol"),
+        "a name for this run is not saved"
+    );
+    assert_eq!(saved.hosted[0].id, room, "the hosted room is remembered");
 }
 
 #[tokio::test]

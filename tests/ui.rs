@@ -2,96 +2,42 @@
 //! loopback, discovery off): naming yourself, hosting through the dialog, chatting, and
 //! joining a room from the list.
 
+#[path = "support/window.rs"]
+mod window;
+
 use egui::{Key, Modifiers};
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use lanchat::app::LanchatApp;
-use lanchat::app::state::AppState;
 use lanchat::bridge::{self, Command, Event, FrontEnd};
 use lanchat::discovery::RoomAd;
 use lanchat::protocol::{PROTOCOL_VERSION, RoomId};
 use lanchat::runtime::{RuntimeOptions, RuntimeThread};
 use lanchat::store::{Paths, Settings};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use window::TestWindow;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A window with its own runtime and data dir.
-struct Window {
-    harness: Harness<'static, LanchatApp>,
-    /// Lets a test play discovery: events sent here reach the app as if from the runtime.
-    inject: bridge::EventSender,
-    _dir: tempfile::TempDir,
-}
-
-fn window(name: Option<&str>) -> Window {
+/// A window with its own runtime (discovery off, rooms on loopback) and data dir.
+fn window(name: Option<&str>) -> (TestWindow, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         name: name.map(str::to_owned),
         ..Settings::default()
     };
-    let state = AppState::new(&settings, None);
-    let (front, back) = bridge::channel();
-    let inject = back.events.clone();
     let options = RuntimeOptions {
-        name: None,
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
+        name: None,
         discovery: None,
+        bind: Some(Ipv4Addr::LOCALHOST.into()),
     };
-    let runtime = RuntimeThread::spawn(back, options).unwrap();
-    let harness = Harness::builder()
-        .with_size([1000.0, 700.0])
-        .build_eframe(move |cc| LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime)));
-    Window {
-        harness,
-        inject,
-        _dir: dir,
-    }
-}
-
-impl Window {
-    /// Steps the UI until `done` holds; the runtime answers on its own thread meanwhile.
-    fn until(&mut self, what: &str, done: impl Fn(&Harness<'static, LanchatApp>) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.harness.step();
-            if done(&self.harness) {
-                return;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}; the window shows:\n{:#?}",
-                self.harness.root()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn shows(&mut self, label: &'static str) {
-        // Shown at least once: a sent message can briefly show twice (pending and stored).
-        self.until(label, |h| h.query_all_by_label(label).next().is_some());
-    }
-
-    fn replace_text(&mut self, field: &str, text: &str) {
-        let node = self.harness.get_by_label(field);
-        node.focus();
-        self.harness.step();
-        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-        self.harness.get_by_label(field).type_text(text);
-        self.harness.step();
-    }
-
-    fn close(mut self) {
-        eframe::App::on_exit(self.harness.state_mut());
-    }
+    (TestWindow::open(options), dir)
 }
 
 #[test]
 fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_in() {
-    let mut w = window(None);
+    let (mut w, _dir) = window(None);
     w.harness.run();
     assert!(
         w.harness.query_by_label("Welcome to lanchat").is_some(),
@@ -136,7 +82,7 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
         .get_by_label("Message")
         .type_text("hello from the window");
     w.harness.key_press(Key::Enter);
-    w.shows("hello from the window");
+    w.shows_stored("hello from the window");
     assert_eq!(
         w.harness.get_by_label("Message").value().as_deref(),
         Some(""),
@@ -148,7 +94,7 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
     w.harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
     w.harness.get_by_label("Message").type_text("lines");
     w.harness.key_press(Key::Enter);
-    w.shows("two\nlines");
+    w.shows_stored("two\nlines");
 
     // Oversized text is refused in words and kept in the composer.
     let big = "x".repeat(65 * 1024 + 10);
@@ -174,33 +120,36 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
     };
     let options = RuntimeOptions {
         name: None,
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        bind: Some(Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         discovery: None,
     };
     let runtime = RuntimeThread::spawn(back, options).unwrap();
+    let (wake, wakes) = std::sync::mpsc::channel();
+    front.set_waker(move || {
+        let _ = wake.send(());
+    });
     front.send(Command::Host {
         name: room.into(),
         id: None,
     });
     let start = Instant::now();
     loop {
-        match front.events.try_recv() {
-            Ok(Event::Hosting { room, port, .. }) => return (front, runtime, room, port, dir),
-            Ok(_) => {}
-            Err(_) => {
-                assert!(start.elapsed() < DEADLINE, "the other host did not start");
-                std::thread::sleep(Duration::from_millis(10));
+        while let Ok(event) = front.events.try_recv() {
+            if let Event::Hosting { room, port, .. } = event {
+                return (front, runtime, room, port, dir);
             }
         }
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        wakes.recv_timeout(left).expect("the other host starts");
     }
 }
 
 #[test]
 fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     let (bob, bob_runtime, room, port, _bob_dir) = other_host("Bob", "Bob's room");
-    let mut w = window(Some("Ada"));
+    let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
     w.inject.send(Event::RoomFound(RoomAd {
         id: room.clone(),
@@ -232,7 +181,7 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     w.shows("welcome, Ada");
     w.harness.get_by_label("Message").type_text("thanks Bob");
     w.harness.get_by_label("Send").click();
-    w.shows("thanks Bob");
+    w.shows_stored("thanks Bob");
 
     // The room's advert goes away: it leaves the list, the open chat stays.
     w.inject.send(Event::RoomLost(room.clone()));

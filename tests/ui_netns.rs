@@ -7,19 +7,19 @@
 #[path = "support/netns.rs"]
 mod netns;
 
+#[path = "support/window.rs"]
+mod window;
+
 use egui::Key;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use lanchat::app::LanchatApp;
-use lanchat::app::state::AppState;
-use lanchat::bridge;
 use lanchat::discovery::DiscoveryConfig;
-use lanchat::runtime::{RuntimeOptions, RuntimeThread};
+use lanchat::runtime::RuntimeOptions;
 use lanchat::store::{Paths, Settings};
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use window::TestWindow;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const INSIDE: &str = "LANCHAT_UI_TEST_INSIDE_NETNS";
@@ -113,57 +113,24 @@ fn window_half() {
         name: Some("Ada".into()),
         ..Settings::default()
     };
-    let state = AppState::new(&settings, None);
-    let (front, back) = bridge::channel();
     let options = RuntimeOptions {
-        name: None,
-        bind: None,
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
+        name: None,
         discovery: Some(DiscoveryConfig::default()),
+        bind: None,
     };
-    let runtime = RuntimeThread::spawn(back, options).unwrap();
-    let mut harness = Harness::builder()
-        .with_size([1000.0, 700.0])
-        .build_eframe(move |cc| LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime)));
-    fn until(
-        harness: &mut Harness<'static, LanchatApp>,
-        what: &str,
-        done: &dyn Fn(&Harness<'static, LanchatApp>) -> bool,
-    ) {
-        let start = Instant::now();
-        loop {
-            harness.step();
-            if done(&harness) {
-                return;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}:\n{:#?}",
-                harness.root()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-    until(&mut harness, "the status line", &|h| {
+    let mut w = TestWindow::open(options);
+    w.until("the status line", |h| {
         h.query_by_label_contains("Looking for rooms on eth0")
             .is_some()
     });
-    until(&mut harness, "the room in the list", &|h| {
-        h.query_by_label("hosted by Bob · 1 member").is_some()
-    });
-    harness.get_by_label("Lab").click();
-    until(&mut harness, "joined", &|h| {
-        h.query_by_label("• connected").is_some()
-    });
-    until(&mut harness, "the history", &|h| {
-        h.query_by_label("welcome to the lab").is_some()
-    });
-    harness.get_by_label("Message").type_text("hello Bob");
-    harness.key_press(Key::Enter);
-    until(&mut harness, "the message stored by the host", &|h| {
-        h.query_all_by_label("hello Bob").next().is_some()
-            && h.state().state.chats.values().all(|c| c.pending.is_empty())
-    });
-    eframe::App::on_exit(harness.state_mut());
+    w.shows("hosted by Bob · 1 member");
+    w.harness.get_by_label("Lab").click();
+    w.shows("• connected");
+    w.shows("welcome to the lab");
+    w.harness.get_by_label("Message").type_text("hello Bob");
+    w.harness.key_press(Key::Enter);
+    w.shows_stored("hello Bob");
+    w.close();
 }

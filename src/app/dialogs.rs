@@ -7,7 +7,9 @@ use egui::{Key, Modal};
 /// A one-field dialog's draft and its latest complaint.
 #[derive(Debug, Clone, Default)]
 pub struct Field {
+    /// What is typed.
     pub text: String,
+    /// Why the last confirmation was refused, shown under the field.
     pub error: Option<String>,
 }
 

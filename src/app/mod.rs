@@ -21,11 +21,15 @@ pub const ICON_PNG: &[u8] = include_bytes!("../../icons/lanchat-256.png");
 
 /// The eframe app: the bridge to the runtime, the state, and the views' drawing state.
 pub struct LanchatApp {
+    /// Commands out, events in.
     front: FrontEnd,
+    /// What is known; public so tests can look.
     pub state: AppState,
     /// The runtime's thread, joined at exit; `None` when a test runs the runtime itself.
     runtime: Option<RuntimeThread>,
+    /// The open room's drawing state (row heights, drafts).
     chat: ChatView,
+    /// Which dialogs are open, and what is typed in them.
     dialogs: Dialogs,
     /// The title last set, so it is only sent when it changes.
     title: String,

@@ -38,7 +38,9 @@ pub fn clock(ts: i64) -> String {
 /// A room we have joined (or are joining).
 #[derive(Debug, Clone)]
 pub struct Chat {
+    /// The room's name, as its host last said.
     pub room_name: String,
+    /// The host's display name, as last said.
     pub host_name: String,
     /// Who is in the room now, as the host last said.
     pub members: Vec<Member>,
@@ -108,6 +110,7 @@ pub struct AppState {
     pub chats: HashMap<RoomId, Chat>,
     /// The room in the main view.
     pub open: Option<RoomId>,
+    /// What the network side is doing, for the status line.
     pub network: NetStatus,
     /// A problem to show until dismissed (e.g. hosting failed).
     pub alert: Option<String>,

@@ -30,10 +30,13 @@ const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// Who is joining which room, where.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// The room to join; a host running another room refuses.
     pub room: RoomId,
     /// The host's addresses, tried together.
     pub addrs: Vec<SocketAddr>,
+    /// Our display name in the room.
     pub name: String,
+    /// Our installation, so our own messages are told apart after a rejoin.
     pub device: DeviceId,
     /// Names this app run, so the host can recognise posts resent after a reconnect.
     pub resume: u64,
@@ -64,7 +67,9 @@ enum Offline {
 
 /// A handle on one joined room's session task.
 pub struct Session {
+    /// Commands to the session task.
     tx: mpsc::UnboundedSender<SessionCmd>,
+    /// The session task, awaited (or aborted) when leaving.
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -121,7 +126,9 @@ enum JoinError {
 
 /// The session task's state.
 struct Run {
+    /// Who joins where; the addresses and name change as discovery and the user say.
     config: SessionConfig,
+    /// To the front end.
     events: EventSender,
     /// Posts not yet confirmed by the host, oldest first: resent after a rejoin.
     outbox: VecDeque<(u64, String)>,

@@ -155,9 +155,19 @@ pub enum Frame {
         text: String,
     },
     /// Host → member: post `seq` is stored as message `id`.
-    Accepted { seq: u64, id: u64 },
+    Accepted {
+        /// The post's number.
+        seq: u64,
+        /// The stored message's id.
+        id: u64,
+    },
     /// Host → member: post `seq` was not stored, and why.
-    Rejected { seq: u64, reason: String },
+    Rejected {
+        /// The post's number.
+        seq: u64,
+        /// Why, for the user.
+        reason: String,
+    },
     /// Host → member: a message of the room (from history or new).
     Message(ChatMessage),
     /// Host → members: someone joined.
@@ -212,8 +222,11 @@ pub struct Hello {
 /// The host's welcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
+    /// The room joined (the one the hello named).
     pub room: RoomId,
+    /// The room's name, which the member may have seen older in an advert.
     pub room_name: String,
+    /// The host's display name now.
     pub host_name: String,
     /// This member's id in the room.
     pub you: MemberId,
@@ -226,8 +239,11 @@ pub struct Welcome {
 /// One member of a room, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    /// Unique in the room while it runs; kept when the same app run rejoins.
     pub id: MemberId,
+    /// Display name.
     pub name: String,
+    /// The member's installation.
     pub device: DeviceId,
     /// True for the host's own user.
     pub host: bool,
@@ -244,6 +260,7 @@ pub struct ChatMessage {
     pub from: String,
     /// Sender's installation.
     pub device: DeviceId,
+    /// The message, at most [`MAX_TEXT_BYTES`].
     pub text: String,
 }
 

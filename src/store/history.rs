@@ -216,6 +216,11 @@ mod tests {
             serde_json::to_writer(&mut text, &msg(id)).unwrap();
             text.push(b'\n');
         }
+        // Lines no member could accept are as bad as garbage.
+        let mut too_long = msg(9);
+        too_long.text = "x".repeat(crate::protocol::MAX_TEXT_BYTES + 1);
+        serde_json::to_writer(&mut text, &too_long).unwrap();
+        text.push(b'\n');
         text.extend_from_slice(b"garbage line\n{\"id\":3,\"ts\":");
         std::fs::write(&path, &text).unwrap();
 

@@ -29,7 +29,9 @@ pub struct Settings {
 /// A room this user hosted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostedRoom {
+    /// Kept, so the room comes back as itself (members rejoin, history continues).
     pub id: RoomId,
+    /// Its name, shown in "Your rooms" and matched by `lanchat host --room`.
     pub name: String,
     /// The port it last listened on: tried first when re-hosting, so members who dialled an
     /// address by hand can come back.

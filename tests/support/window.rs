@@ -1,0 +1,98 @@
+//! The real window driven through egui_kittest with a real runtime behind it, for UI tests.
+//! Waiting for something means stepping the UI each time the runtime wakes the window, until
+//! it shows, or a deadline passes.
+
+#![allow(dead_code)]
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lanchat::app::LanchatApp;
+use lanchat::app::state::AppState;
+use lanchat::bridge::{self, EventSender};
+use lanchat::runtime::{RuntimeOptions, RuntimeThread};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct TestWindow {
+    pub harness: Harness<'static, LanchatApp>,
+    /// Lets a test play discovery: events sent here reach the app as if from the runtime.
+    pub inject: EventSender,
+    /// A tick for each event the runtime sends the window.
+    wakes: mpsc::Receiver<()>,
+}
+
+impl TestWindow {
+    /// Opens the window on the runtime `options` describe (their settings are the app's).
+    pub fn open(options: RuntimeOptions) -> TestWindow {
+        let state = AppState::new(&options.settings, None);
+        let (front, back) = bridge::channel();
+        let inject = back.events.clone();
+        let runtime = RuntimeThread::spawn(back, options).unwrap();
+        let (wake, wakes) = mpsc::channel();
+        let harness = Harness::builder()
+            .with_size([1000.0, 700.0])
+            .build_eframe(move |cc| {
+                // As the app would, plus a tick for the test (the app's own waker then stays unset).
+                let ctx = cc.egui_ctx.clone();
+                front.set_waker(move || {
+                    ctx.request_repaint();
+                    let _ = wake.send(());
+                });
+                LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime))
+            });
+        TestWindow {
+            harness,
+            inject,
+            wakes,
+        }
+    }
+
+    /// Steps the UI until `done` holds, each time the runtime has said something.
+    pub fn until(&mut self, what: &str, done: impl Fn(&Harness<'static, LanchatApp>) -> bool) {
+        let start = Instant::now();
+        loop {
+            let _ = self.harness.try_run();
+            if done(&self.harness) {
+                return;
+            }
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            if self.wakes.recv_timeout(left).is_err() {
+                panic!(
+                    "timed out waiting for {what}; the window shows:\n{:#?}",
+                    self.harness.root()
+                );
+            }
+            while self.wakes.try_recv().is_ok() {}
+        }
+    }
+
+    /// Waits until a label with this text is on screen.
+    pub fn shows(&mut self, label: &str) {
+        self.until(label, |h| h.query_all_by_label(label).next().is_some());
+    }
+
+    /// Waits until a message we sent is on screen and the host has stored it (no longer
+    /// pending, which is drawn with the same text).
+    pub fn shows_stored(&mut self, text: &str) {
+        self.until(&format!("{text} stored"), |h| {
+            h.query_all_by_label(text).next().is_some()
+                && h.state().state.chats.values().all(|c| c.pending.is_empty())
+        });
+    }
+
+    pub fn replace_text(&mut self, field: &str, text: &str) {
+        self.harness.get_by_label(field).focus();
+        self.harness.step();
+        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+        self.harness.get_by_label(field).type_text(text);
+        self.harness.step();
+    }
+
+    /// Closes the window as a user would: the runtime says its goodbyes first.
+    pub fn close(mut self) {
+        eframe::App::on_exit(self.harness.state_mut());
+    }
+}
