@@ -127,6 +127,7 @@ impl Room {
             from: SENDERS[who].to_owned(),
             device,
             text: text(&mut self.rng, i),
+            file: None,
         }
     }
 }

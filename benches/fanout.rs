@@ -200,6 +200,7 @@ impl Host {
                     port: 0,
                     bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                     problems: None,
+                    files: lanchat::store::FileStore::new(dir.path().join("files"), 0),
                 })
                 .await
                 .expect("start lanchat host");
@@ -296,6 +297,7 @@ fn frame_for(kind: Kind, sender: usize, device: &DeviceId, seq: u64) -> Frame {
             from: format!("member {sender}"),
             device: device.clone(),
             text,
+            file: None,
         }),
     }
 }

@@ -8,7 +8,7 @@ use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
 use crate::net::host::{HostConfig, ProblemSink, RoomHost};
 use crate::net::session::{Session, SessionConfig, ask_who};
 use crate::protocol::{RoomId, check_name};
-use crate::store::{HostedRoom, Paths, Settings};
+use crate::store::{FileStore, HostedRoom, Paths, Settings};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -294,6 +294,10 @@ impl Runtime {
             port: remembered_port,
             bind: self.bind,
             problems: Some(problems),
+            files: FileStore::new(
+                self.paths.room_dir(&id).join("files"),
+                self.settings.files_limit,
+            ),
         };
         let host = match RoomHost::start(config).await {
             Ok(host) => host,

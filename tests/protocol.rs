@@ -22,6 +22,20 @@ fn member(id: MemberId) -> Member {
     }
 }
 
+fn hash() -> FileHash {
+    FileHash::from_bytes(blake3::hash(b"photo").as_bytes())
+}
+
+fn offer() -> FileOffer {
+    FileOffer {
+        name: "photo.jpg".into(),
+        size: 600_000,
+        hash: hash(),
+        piece_len: 262144,
+        cvs: vec![1; 3 * 32],
+    }
+}
+
 fn every_frame() -> Vec<Frame> {
     let message = ChatMessage {
         id: 7,
@@ -29,6 +43,7 @@ fn every_frame() -> Vec<Frame> {
         from: "Ada".into(),
         device: device(),
         text: "hi\nthere ✓".into(),
+        file: None,
     };
     vec![
         Frame::Hello(Hello {
@@ -75,6 +90,42 @@ fn every_frame() -> Vec<Frame> {
             reason: "Ada closed the room".into(),
         },
         Frame::Who,
+        Frame::Upload(Upload {
+            room: room(),
+            device: device(),
+            from: "Ada".into(),
+            offer: offer(),
+        }),
+        Frame::UploadFrom { offset: 262144 },
+        Frame::Download {
+            room: room(),
+            hash: hash(),
+            offset: 0,
+        },
+        Frame::FileHeader {
+            offer: offer(),
+            offset: 0,
+        },
+        Frame::Data {
+            offset: 65536,
+            bytes: vec![7; DATA_LEN],
+        },
+        Frame::Stored { id: 9 },
+        Frame::Cancel {
+            reason: "the sender cancelled".into(),
+        },
+        Frame::Message(ChatMessage {
+            id: 8,
+            ts: 1,
+            from: "Ada".into(),
+            device: device(),
+            text: String::new(),
+            file: Some(FileRef {
+                hash: hash(),
+                name: "photo.jpg".into(),
+                size: 1234,
+            }),
+        }),
         Frame::About {
             room: room(),
             room_name: "Lab".into(),
@@ -119,10 +170,19 @@ fn every_kind_is_known_by_its_wire_tag() {
     for frame in every_frame() {
         assert!(Frame::KINDS.contains(&frame.kind()), "{}", frame.kind());
         let body = rmp_serde::to_vec_named(&frame).unwrap();
-        let tag: serde_json::Value = rmp_serde::from_slice(&body).unwrap();
-        assert_eq!(tag["t"], frame.kind());
+        #[derive(serde::Deserialize)]
+        struct Tag {
+            t: String,
+        }
+        let tag: Tag = rmp_serde::from_slice(&body).unwrap();
+        assert_eq!(tag.t, frame.kind());
     }
-    assert_eq!(Frame::KINDS.len(), every_frame().len());
+    let kinds: std::collections::BTreeSet<&str> = every_frame().iter().map(Frame::kind).collect();
+    assert_eq!(
+        Frame::KINDS.len(),
+        kinds.len(),
+        "every kind is in the table"
+    );
 }
 
 #[test]
@@ -367,6 +427,72 @@ fn the_text_limit_is_exact() {
         from: "n".repeat(MAX_NAME_BYTES),
         device: device(),
         text: "€".repeat(MAX_TEXT_BYTES / 3),
+        file: None,
     });
     assert!(encode_frame(&frame).is_ok());
+}
+
+#[test]
+fn file_frames_breaking_limits_are_invalid() {
+    let too_much = Frame::Data {
+        offset: 0,
+        bytes: vec![0; DATA_LEN + 1],
+    };
+    let bad_piece = Frame::FileHeader {
+        offer: FileOffer {
+            piece_len: 1000,
+            ..offer()
+        },
+        offset: 0,
+    };
+    let ragged = Frame::FileHeader {
+        offer: FileOffer {
+            cvs: vec![0; 33],
+            ..offer()
+        },
+        offset: 0,
+    };
+    let nameless = Frame::Upload(Upload {
+        room: room(),
+        device: device(),
+        from: "Ada".into(),
+        offer: FileOffer {
+            name: String::new(),
+            ..offer()
+        },
+    });
+    let textless = Frame::Message(ChatMessage {
+        id: 1,
+        ts: 0,
+        from: "Ada".into(),
+        device: device(),
+        text: String::new(),
+        file: None,
+    });
+    for frame in [too_much, bad_piece, ragged, nameless, textless] {
+        let body = rmp_serde::to_vec_named(&frame).unwrap();
+        let err = FrameCodec::default().decode(&mut raw(&body)).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Invalid { .. }),
+            "{}: {err}",
+            frame.kind()
+        );
+    }
+}
+
+#[test]
+fn file_hashes_are_checked() {
+    let good = hash();
+    assert_eq!(FileHash::parse(good.as_str()), Some(good.clone()));
+    assert_eq!(FileHash::from_bytes(&good.bytes()), good);
+    for bad in [
+        "",
+        "abc",
+        &"A".repeat(64),
+        &"g".repeat(64),
+        &"0".repeat(63),
+        "../../etc/passwd",
+    ] {
+        assert!(FileHash::parse(bad).is_none(), "{bad:?}");
+    }
 }

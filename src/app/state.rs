@@ -436,6 +436,7 @@ mod tests {
             from: "Bob".into(),
             device: device.clone(),
             text: format!("m{id}"),
+            file: None,
         }
     }
 

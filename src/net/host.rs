@@ -7,12 +7,14 @@
 //! and every write has a deadline.
 
 use crate::net::now_ms;
+use crate::net::transfer::{self, HostFiles};
+use crate::protocol::FileRef;
 use crate::protocol::{
     ChatMessage, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT, MAX_MEMBERS,
     Member, MemberId, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
     encode_frame,
 };
-use crate::store::{History, HistoryWriter};
+use crate::store::{FileStore, History, HistoryWriter};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +61,8 @@ pub struct HostConfig {
     pub bind: Option<IpAddr>,
     /// Hears of problems the hosting user should know about.
     pub problems: Option<ProblemSink>,
+    /// Where the room keeps the files shared in it, within a size limit.
+    pub files: FileStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +103,8 @@ impl RoomHost {
         let tasks = TaskTracker::new();
         let (count_tx, count_rx) = watch::channel(0);
         let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
+        let room_config_id = config.room.clone();
+        let files_store = config.files.clone();
         let room = Room {
             pong: encode_frame(&Frame::Pong).expect("a pong encodes"),
             config,
@@ -111,8 +117,13 @@ impl RoomHost {
         };
         tasks.spawn(room.run(room_rx));
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let files = Arc::new(HostFiles {
+            room: room_config_id,
+            store: files_store,
+        });
         for listener in listeners {
             let accept = Accept {
+                files: files.clone(),
                 room: room_tx.clone(),
                 cancel: cancel.clone(),
                 tasks: tasks.clone(),
@@ -205,6 +216,8 @@ struct Accept {
     tasks: TaskTracker,
     /// Places for connections still in their handshake.
     handshakes: Arc<Semaphore>,
+    /// The room's kept files, for file connections.
+    files: Arc<HostFiles>,
 }
 
 impl Accept {
@@ -227,6 +240,7 @@ impl Accept {
                         room: self.room.clone(),
                         token: self.cancel.child_token(),
                         tasks: self.tasks.clone(),
+                        files: self.files.clone(),
                     };
                     self.tasks.spawn(conn.serve(stream, permit));
                 }
@@ -258,6 +272,13 @@ enum RoomCmd {
     },
     Ping {
         member: MemberId,
+    },
+    /// An upload is kept: post it to the room; `reply` gets the message id.
+    PostFile {
+        from: String,
+        device: DeviceId,
+        file: FileRef,
+        reply: oneshot::Sender<u64>,
     },
     Rename {
         member: MemberId,
@@ -338,6 +359,14 @@ impl Room {
                     self.send_bytes(member, pong);
                 }
                 RoomCmd::Rename { member, name } => self.rename(member, name),
+                RoomCmd::PostFile {
+                    from,
+                    device,
+                    file,
+                    reply,
+                } => {
+                    let _ = reply.send(self.store(from, device, String::new(), Some(file)));
+                }
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
                 RoomCmd::Leave { member, conn } => {
                     if self.members.get(&member).is_some_and(|s| s.conn == conn) {
@@ -451,21 +480,39 @@ impl Room {
             self.send_to(member, &Frame::Accepted { seq, id });
             return;
         }
+        let id = self.store(
+            slot.member.name.clone(),
+            slot.member.device.clone(),
+            text,
+            None,
+        );
+        self.remember_post(key, seq, id);
+        self.send_to(member, &Frame::Accepted { seq, id });
+    }
+
+    /// Stores a message, tells everyone, and returns its id.
+    fn store(
+        &mut self,
+        from: String,
+        device: DeviceId,
+        text: String,
+        file: Option<FileRef>,
+    ) -> u64 {
         let message = ChatMessage {
             id: self.history.next_id(),
             ts: now_ms(),
-            from: slot.member.name.clone(),
-            device: slot.member.device.clone(),
+            from,
+            device,
             text,
+            file,
         };
         let id = message.id;
         self.history.push(message.clone());
         if let Some(writer) = &self.writer {
             writer.append(message.clone());
         }
-        self.remember_post(key, seq, id);
         self.broadcast(&Frame::Message(message));
-        self.send_to(member, &Frame::Accepted { seq, id });
+        id
     }
 
     fn remember_post(&mut self, key: (DeviceId, u64), seq: u64, id: u64) {
@@ -600,6 +647,8 @@ struct Conn {
     /// Ends this connection's reader and writer; a child of the room's token.
     token: CancellationToken,
     tasks: TaskTracker,
+    /// The room's kept files, for uploads and downloads.
+    files: Arc<HostFiles>,
 }
 
 impl Conn {
@@ -619,6 +668,24 @@ impl Conn {
         };
         let hello = match first {
             Ok(Some(Ok(Frame::Hello(hello)))) => hello,
+            Ok(Some(Ok(Frame::Upload(upload)))) => {
+                drop(permit);
+                return self.keep_upload(frames, write, upload).await;
+            }
+            Ok(Some(Ok(Frame::Download { room, hash, offset }))) => {
+                drop(permit);
+                let mut sink = FramedWrite::new(write, FrameCodec::default());
+                let served = tokio::select! {
+                    _ = self.token.cancelled() => return,
+                    served = transfer::serve_download(&mut sink, room, hash, offset, &self.files) => served,
+                };
+                if let Err(e) = served {
+                    tracing::info!("{peer}: download stopped: {e}");
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown())
+                    .await;
+                return;
+            }
             Ok(Some(Ok(Frame::Who))) => {
                 let (reply, about) = oneshot::channel();
                 if self.room.send(RoomCmd::About { reply }).await.is_ok()
@@ -690,6 +757,45 @@ impl Conn {
                 conn: self.id,
             })
             .await;
+    }
+
+    /// Keeps an upload, then posts it to the room and tells the uploader its message id.
+    async fn keep_upload(
+        &self,
+        mut frames: FramedRead<OwnedReadHalf, FrameCodec>,
+        write: OwnedWriteHalf,
+        upload: crate::protocol::Upload,
+    ) {
+        let peer = self.peer;
+        let (from, device) = (upload.from.clone(), upload.device.clone());
+        let mut sink = FramedWrite::new(write, FrameCodec::default());
+        let kept = tokio::select! {
+            _ = self.token.cancelled() => return,
+            kept = transfer::receive_upload(&mut frames, &mut sink, upload, &self.files) => kept,
+        };
+        match kept {
+            Ok(file) => {
+                tracing::info!("{peer}: kept {} ({} bytes)", file.name, file.size);
+                let (reply, id) = oneshot::channel();
+                if self
+                    .room
+                    .send(RoomCmd::PostFile {
+                        from,
+                        device,
+                        file,
+                        reply,
+                    })
+                    .await
+                    .is_ok()
+                    && let Ok(id) = id.await
+                {
+                    let _ =
+                        tokio::time::timeout(WRITE_TIMEOUT, sink.send(Frame::Stored { id })).await;
+                }
+            }
+            Err(e) => tracing::info!("{peer}: upload stopped: {e}"),
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown()).await;
     }
 
     async fn read_member(

@@ -2,6 +2,7 @@
 
 pub mod host;
 pub mod session;
+pub mod transfer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -274,7 +274,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Conn, Welcom
 }
 
 /// Connects to the first address that answers, starting one attempt every [`DIAL_STAGGER`].
-async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, String> {
+pub(crate) async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, String> {
     if addrs.is_empty() {
         return Err("no known address".into());
     }

@@ -44,8 +44,10 @@
 //! is the newest message id the member already has, so a rejoin fetches only what it missed.
 
 mod codec;
+mod files;
 
 pub use codec::{FrameCodec, ProtocolError, encode_frame};
+pub use files::{DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -195,6 +197,28 @@ pub enum Frame {
         host_name: String,
         members: u32,
     },
+    /// Uploader → host, first frame of a file connection: keep this file for the room.
+    Upload(Upload),
+    /// Host → uploader: send the file from this offset (where an earlier try stopped).
+    UploadFrom { offset: u64 },
+    /// Downloader → host, first frame of a file connection: send this file from `offset`.
+    Download {
+        room: RoomId,
+        hash: FileHash,
+        offset: u64,
+    },
+    /// Host → downloader: the file's hashes; data follows from `offset`, a piece boundary.
+    FileHeader { offer: FileOffer, offset: u64 },
+    /// Either way on a file connection: file bytes at `offset`, at most [`DATA_LEN`].
+    Data {
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Host → uploader: the file is verified, kept, and posted as message `id`.
+    Stored { id: u64 },
+    /// Either way on a file connection: this transfer stops, and why.
+    Cancel { reason: String },
     /// A frame kind from a newer version; decoded from any unknown tag, never sent.
     #[serde(skip)]
     Unknown,
@@ -260,8 +284,23 @@ pub struct ChatMessage {
     pub from: String,
     /// Sender's installation.
     pub device: DeviceId,
-    /// The message, at most [`MAX_TEXT_BYTES`].
+    /// The message, at most [`MAX_TEXT_BYTES`]; may be empty when a file is attached.
     pub text: String,
+    /// A file shared with the message, kept by the host for later joiners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileRef>,
+}
+
+impl ChatMessage {
+    /// Checks a message from the network or from a file.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("sender name", &self.from)?;
+        match &self.file {
+            Some(file) if self.text.is_empty() => file.validate(),
+            Some(file) => file.validate().and(check_text(&self.text)),
+            None => check_text(&self.text),
+        }
+    }
 }
 
 /// Why a host turned a member away.
@@ -276,6 +315,12 @@ pub enum RefuseCode {
     WrongRoom,
     /// The hello itself was unacceptable (e.g. an empty name).
     BadHello,
+    /// The host has no room on its disk for the file.
+    NoSpace,
+    /// The host no longer keeps the file asked for.
+    Gone,
+    /// The file offer was unacceptable.
+    BadOffer,
     /// Any cause a newer host may add.
     #[serde(other)]
     Other,
@@ -337,6 +382,13 @@ impl Frame {
         "closing",
         "who",
         "about",
+        "upload",
+        "upload_from",
+        "download",
+        "file_header",
+        "data",
+        "stored",
+        "cancel",
     ];
 
     /// Checks every limit a decoded frame must respect; the codec calls this on each frame.
@@ -361,10 +413,13 @@ impl Frame {
             | Frame::Rejected { reason, .. }
             | Frame::Closing { reason } => check_short("reason", reason),
             Frame::Post { text, .. } => check_text(text),
-            Frame::Message(m) => {
-                check_name("sender name", &m.from)?;
-                check_text(&m.text)
-            }
+            Frame::Message(m) => m.validate(),
+            Frame::Upload(upload) => files::check_upload(upload),
+            Frame::FileHeader { offer, .. } => offer.validate(),
+            Frame::Data { bytes, .. } if bytes.len() > DATA_LEN => Err(format!(
+                "more than {DATA_LEN} bytes of file data in one frame"
+            )),
+            Frame::Cancel { reason } => check_short("reason", reason),
             Frame::MemberJoined(m) | Frame::MemberLeft(m) | Frame::MemberRenamed(m) => m.validate(),
             Frame::Rename { name } => check_name("display name", name),
             Frame::About {
@@ -380,6 +435,10 @@ impl Frame {
             | Frame::Pong
             | Frame::Bye
             | Frame::Who
+            | Frame::UploadFrom { .. }
+            | Frame::Download { .. }
+            | Frame::Data { .. }
+            | Frame::Stored { .. }
             | Frame::Unknown => Ok(()),
         }
     }
@@ -404,6 +463,13 @@ impl Frame {
             Frame::Closing { .. } => "closing",
             Frame::Who => "who",
             Frame::About { .. } => "about",
+            Frame::Upload(_) => "upload",
+            Frame::UploadFrom { .. } => "upload_from",
+            Frame::Download { .. } => "download",
+            Frame::FileHeader { .. } => "file_header",
+            Frame::Data { .. } => "data",
+            Frame::Stored { .. } => "stored",
+            Frame::Cancel { .. } => "cancel",
             Frame::Unknown => "unknown",
         }
     }

@@ -2,7 +2,7 @@
 //! only the tail is read back (a room with a million messages opens as fast as a new one).
 
 use crate::net::host::ProblemSink;
-use crate::protocol::{ChatMessage, HISTORY_TAIL, check_name, check_text};
+use crate::protocol::{ChatMessage, HISTORY_TAIL};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -43,11 +43,7 @@ impl History {
         for line in lines {
             let msg = serde_json::from_slice::<ChatMessage>(&line)
                 .map_err(|e| e.to_string())
-                .and_then(|m| {
-                    check_name("sender name", &m.from)
-                        .and(check_text(&m.text))
-                        .map(|()| m)
-                });
+                .and_then(|m| m.validate().map(|()| m));
             match msg {
                 Ok(msg) => history.push(msg),
                 Err(e) => tracing::warn!("skipping a damaged line in {}: {e}", path.display()),
@@ -183,6 +179,7 @@ mod tests {
             from: "Ada".into(),
             device: DeviceId::parse("d1").unwrap(),
             text: format!("message number {id}"),
+            file: None,
         }
     }
 

@@ -8,8 +8,11 @@ use std::path::PathBuf;
 pub struct Paths {
     /// Holds `settings.json`.
     pub config: PathBuf,
-    /// Holds one folder per hosted room, with its history.
+    /// Holds one folder per hosted room, with its history and kept files.
     pub data: PathBuf,
+    /// Where received files go unless the settings say otherwise: the OS's downloads folder,
+    /// or `dir/downloads` with a data dir (so profiles stay apart).
+    pub downloads: PathBuf,
 }
 
 impl Paths {
@@ -20,6 +23,7 @@ impl Paths {
             return Ok(Self {
                 config: dir.join("config"),
                 data: dir.join("data"),
+                downloads: dir.join("downloads"),
             });
         }
         let dirs = directories::ProjectDirs::from("", "", "lanchat").ok_or_else(|| {
@@ -27,9 +31,13 @@ impl Paths {
                 "cannot tell where this system keeps app data (no home folder?); pass --data-dir"
             )
         })?;
+        let downloads = directories::UserDirs::new()
+            .and_then(|u| u.download_dir().map(PathBuf::from))
+            .unwrap_or_else(|| dirs.data_dir().join("downloads"));
         Ok(Self {
             config: dirs.config_dir().to_path_buf(),
             data: dirs.data_dir().to_path_buf(),
+            downloads,
         })
     }
 

@@ -2,7 +2,7 @@
 
 use crate::protocol::{DeviceId, MAX_NAME_BYTES, RoomId};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -24,6 +24,18 @@ pub struct Settings {
     /// Rooms this user hosted, so they can be hosted again with the same id and history.
     #[serde(default)]
     pub hosted: Vec<HostedRoom>,
+    /// Where received files go; `None` means the default for this profile.
+    #[serde(default)]
+    pub downloads: Option<PathBuf>,
+    /// Most bytes of shared files each hosted room keeps for later joiners; the oldest go
+    /// past it.
+    #[serde(default = "default_files_limit")]
+    pub files_limit: u64,
+}
+
+/// 10 GiB: room for plenty of photos and a few videos, on any disk of today.
+fn default_files_limit() -> u64 {
+    10 << 30
 }
 
 /// A room this user hosted.
@@ -45,6 +57,8 @@ impl Default for Settings {
             name: None,
             device: DeviceId::random(),
             hosted: Vec::new(),
+            downloads: None,
+            files_limit: default_files_limit(),
         }
     }
 }

@@ -1,0 +1,662 @@
+//! File transfers, each on a connection of its own (see [`crate::protocol`]'s file frames):
+//! the host keeping an upload and serving downloads, and a member uploading or downloading.
+//!
+//! Data arrives in order; each piece is checked against its hash before it is written, so a
+//! partial file only ever holds verified pieces and a broken transfer resumes after the last
+//! one. Hashing and disk writes run on blocking threads, one piece behind the network, so the
+//! two overlap.
+
+use crate::protocol::{
+    DATA_LEN, DeviceId, FileHash, FileOffer, FileRef, Frame, FrameCodec, ProtocolError, RefuseCode,
+    RoomId, Upload, WRITE_TIMEOUT,
+};
+use crate::store::{FileStore, PieceHashes, clean_file_name, create_unique, free_space};
+use futures::{SinkExt, StreamExt};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+/// Bytes read from disk at a time when sending.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Why a transfer stopped, in words for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("the host refused: {0}")]
+    Refused(String),
+    #[error("not enough disk space: {need} needed, {free} free")]
+    NoSpace { need: String, free: String },
+    #[error("the disk filled up; the partial file was removed")]
+    DiskFull,
+    #[error("piece {0} does not match the file's hash")]
+    Mismatch(u64),
+    #[error("the other side sent more than the file's announced size")]
+    Overrun,
+    #[error("the other side stopped the transfer: {0}")]
+    Stopped(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("unexpected {0} frame")]
+    Unexpected(&'static str),
+    #[error("the connection ended before the transfer did")]
+    Ended,
+}
+
+/// A byte count as a person reads it: "1.4 GB".
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+type Reader<R> = FramedRead<R, FrameCodec>;
+type Writer<W> = FramedWrite<W, FrameCodec>;
+
+async fn send<W: AsyncWrite + Unpin>(
+    sink: &mut Writer<W>,
+    frame: Frame,
+) -> Result<(), TransferError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
+        Ok(sent) => Ok(sent?),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the other side stopped reading",
+        )
+        .into()),
+    }
+}
+
+/// The next frame, or why there is none.
+async fn next<R: AsyncRead + Unpin>(frames: &mut Reader<R>) -> Result<Frame, TransferError> {
+    match tokio::time::timeout(crate::protocol::IDLE_TIMEOUT, frames.next()).await {
+        Ok(Some(frame)) => Ok(frame?),
+        Ok(None) => Err(TransferError::Ended),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the other side went silent",
+        )
+        .into()),
+    }
+}
+
+/// Piece hashes from an offer, tied to its announced hash.
+fn hashes_of(offer: &FileOffer) -> Result<PieceHashes, String> {
+    let cvs = offer
+        .cvs
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32 bytes"))
+        .collect();
+    PieceHashes::from_offer(offer.size, offer.piece_len, cvs, offer.hash.bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// Receives a file's bytes in order, checks each piece, and appends the verified pieces to a
+/// file, one piece behind on a blocking thread.
+struct PieceSink {
+    hashes: Arc<PieceHashes>,
+    /// The next byte expected.
+    next: u64,
+    /// The piece being gathered.
+    piece: Vec<u8>,
+    /// The file, or the blocking task that has it while it checks and writes a piece.
+    file: Slot,
+    /// Told the count of bytes verified and written.
+    progress: watch::Sender<u64>,
+}
+
+enum Slot {
+    Idle(std::fs::File),
+    Busy(tokio::task::JoinHandle<Result<std::fs::File, TransferError>>),
+    Gone,
+}
+
+impl PieceSink {
+    /// Appends to `file`, which holds the verified pieces before `offset`.
+    fn new(
+        hashes: Arc<PieceHashes>,
+        file: std::fs::File,
+        offset: u64,
+        progress: watch::Sender<u64>,
+    ) -> Self {
+        progress.send_replace(offset);
+        let piece = Vec::with_capacity(hashes.piece_len() as usize);
+        Self {
+            hashes,
+            next: offset,
+            piece,
+            file: Slot::Idle(file),
+            progress,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.next == self.hashes.size()
+    }
+
+    /// Takes data at `offset`; more than the file's size is an overrun (the excess is dropped).
+    async fn push(&mut self, offset: u64, mut bytes: &[u8]) -> Result<(), TransferError> {
+        if offset != self.next {
+            return Err(TransferError::Unexpected("out-of-order data"));
+        }
+        let room = self.hashes.size() - self.next;
+        let overrun = bytes.len() as u64 > room;
+        if overrun {
+            bytes = &bytes[..room as usize];
+        }
+        while !bytes.is_empty() {
+            let index = self.next / self.hashes.piece_len();
+            let piece_end = self.hashes.piece_range(index).end;
+            let take = ((piece_end - self.next) as usize).min(bytes.len());
+            self.piece.extend_from_slice(&bytes[..take]);
+            self.next += take as u64;
+            bytes = &bytes[take..];
+            if self.next == piece_end {
+                self.write_piece(index).await?;
+            }
+        }
+        if overrun {
+            Err(TransferError::Overrun)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Hands the gathered piece to a blocking thread to check and write, after the previous
+    /// one is written.
+    async fn write_piece(&mut self, index: u64) -> Result<(), TransferError> {
+        let mut file = self.take_file().await?;
+        let data = std::mem::replace(
+            &mut self.piece,
+            Vec::with_capacity(self.hashes.piece_len() as usize),
+        );
+        let hashes = self.hashes.clone();
+        let progress = self.progress.clone();
+        let end = self.next;
+        self.file = Slot::Busy(tokio::task::spawn_blocking(move || {
+            if !hashes.verify_piece(index, &data) {
+                return Err(TransferError::Mismatch(index));
+            }
+            file.write_all(&data).map_err(disk_error)?;
+            progress.send_replace(end);
+            Ok(file)
+        }));
+        Ok(())
+    }
+
+    async fn take_file(&mut self) -> Result<std::fs::File, TransferError> {
+        match std::mem::replace(&mut self.file, Slot::Gone) {
+            Slot::Idle(file) => Ok(file),
+            Slot::Busy(task) => task
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+            Slot::Gone => Err(TransferError::Ended),
+        }
+    }
+
+    /// Waits for the last piece and makes the file durable.
+    async fn finish(mut self) -> Result<(), TransferError> {
+        let file = self.take_file().await?;
+        tokio::task::spawn_blocking(move || file.sync_all().map_err(disk_error))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+fn disk_error(e: std::io::Error) -> TransferError {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        TransferError::DiskFull
+    } else {
+        TransferError::Io(e)
+    }
+}
+
+/// Opens a partial file and cuts it to its last whole piece: only verified pieces are ever
+/// written, but a crash can leave half of one.
+fn open_partial(path: &Path, piece_len: u64) -> std::io::Result<(std::fs::File, u64)> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let whole = file.metadata()?.len() / piece_len * piece_len;
+    file.set_len(whole)?;
+    file.seek(SeekFrom::Start(whole))?;
+    Ok((file, whole))
+}
+
+/// Sends `size - offset` bytes of a file as `Data` frames, reading ahead on a blocking thread.
+async fn send_data<W: AsyncWrite + Unpin>(
+    sink: &mut Writer<W>,
+    path: &Path,
+    offset: u64,
+    size: u64,
+    progress: &watch::Sender<u64>,
+    cancel: &CancellationToken,
+) -> Result<(), TransferError> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let read = |mut file: std::fs::File, want: usize| {
+        tokio::task::spawn_blocking(move || {
+            let mut block = vec![0; want];
+            file.read_exact(&mut block)?;
+            Ok::<_, std::io::Error>((file, block))
+        })
+    };
+    let mut at = offset;
+    let mut ahead = (at < size).then(|| read(file, READ_BLOCK.min((size - at) as usize)));
+    progress.send_replace(at);
+    while let Some(task) = ahead.take() {
+        let (file, block) = task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let after = at + block.len() as u64;
+        if after < size {
+            ahead = Some(read(file, READ_BLOCK.min((size - after) as usize)));
+        }
+        for chunk in block.chunks(DATA_LEN) {
+            if cancel.is_cancelled() {
+                return Err(TransferError::Cancelled);
+            }
+            let frame = Frame::Data {
+                offset: at,
+                bytes: chunk.to_vec(),
+            };
+            match tokio::time::timeout(WRITE_TIMEOUT, sink.feed(frame)).await {
+                Ok(fed) => fed?,
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the other side stopped reading",
+                    )
+                    .into());
+                }
+            }
+            at += chunk.len() as u64;
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await {
+            Ok(flushed) => flushed?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the other side stopped reading",
+                )
+                .into());
+            }
+        }
+        progress.send_replace(at);
+    }
+    Ok(())
+}
+
+// ---- the host's side ----
+
+/// What the host needs to take and give files for one room.
+#[derive(Debug, Clone)]
+pub struct HostFiles {
+    /// Uploads and downloads must name this room.
+    pub room: RoomId,
+    pub store: FileStore,
+}
+
+/// Keeps an upload: answers where to start, receives and checks it, and makes it a kept file.
+/// Returns the file for the room to post; any error has already been told to the uploader.
+pub async fn receive_upload<R, W>(
+    frames: &mut Reader<R>,
+    sink: &mut Writer<W>,
+    upload: Upload,
+    files: &HostFiles,
+) -> Result<FileRef, TransferError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let refuse = |code, reason: String| Frame::Refused { code, reason };
+    if upload.room != files.room {
+        send(
+            sink,
+            refuse(
+                RefuseCode::WrongRoom,
+                "this host does not run that room".into(),
+            ),
+        )
+        .await?;
+        return Err(TransferError::Refused("wrong room".into()));
+    }
+    let offer = upload.offer;
+    let hashes = match hashes_of(&offer) {
+        Ok(hashes) => Arc::new(hashes),
+        Err(e) => {
+            send(sink, refuse(RefuseCode::BadOffer, e.clone())).await?;
+            return Err(TransferError::Refused(e));
+        }
+    };
+    let store = files.store.clone();
+    let hash = offer.hash.clone();
+    let piece_len = offer.piece_len;
+    let size = offer.size;
+    // Already kept (sent before, or by someone else): nothing to send.
+    let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        store.prepare()?;
+        if store.get(&hash).is_some() {
+            return Ok(None);
+        }
+        let (file, offset) = open_partial(&store.partial(&hash), piece_len)?;
+        let free = free_space(store.dir())?;
+        Ok(Some((file, offset, free)))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let Some((file, offset, free)) = prepared else {
+        send(sink, Frame::UploadFrom { offset: size }).await?;
+        return Ok(offer.file_ref());
+    };
+    if free < size - offset {
+        let reason = format!(
+            "the host has {} free and the file needs {}",
+            human_size(free),
+            human_size(size - offset)
+        );
+        send(sink, refuse(RefuseCode::NoSpace, reason.clone())).await?;
+        return Err(TransferError::Refused(reason));
+    }
+    send(sink, Frame::UploadFrom { offset }).await?;
+
+    let (progress, _) = watch::channel(offset);
+    let mut pieces = PieceSink::new(hashes, file, offset, progress);
+    let received = async {
+        while !pieces.done() {
+            match next(frames).await? {
+                Frame::Data { offset, bytes } => match pieces.push(offset, &bytes).await {
+                    // The announced size is all that is taken; the rest is not read.
+                    Err(TransferError::Overrun) => break,
+                    other => other?,
+                },
+                Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
+                other => return Err(TransferError::Unexpected(other.kind())),
+            }
+        }
+        pieces.finish().await?;
+        let (store, kept) = (files.store.clone(), offer.clone());
+        let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        if !removed.is_empty() {
+            tracing::info!(
+                "removed {} older file(s) to stay within the room's file limit",
+                removed.len()
+            );
+        }
+        Ok(offer.file_ref())
+    };
+    let error = match received.await {
+        Ok(file) => return Ok(file),
+        Err(e) => e,
+    };
+    if let TransferError::DiskFull = error {
+        let partial = files.store.partial(&offer.hash);
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+    }
+    if !matches!(error, TransferError::Stopped(_) | TransferError::Ended) {
+        let reason = match &error {
+            TransferError::DiskFull => "the host's disk is full".to_owned(),
+            other => other.to_string(),
+        };
+        let _ = send(sink, Frame::Cancel { reason }).await;
+    }
+    Err(error)
+}
+
+/// Serves a kept file from `offset` (rounded down to a whole piece).
+pub async fn serve_download<W: AsyncWrite + Unpin>(
+    sink: &mut Writer<W>,
+    room: RoomId,
+    hash: FileHash,
+    offset: u64,
+    files: &HostFiles,
+) -> Result<(), TransferError> {
+    let store = files.store.clone();
+    let lookup = hash.clone();
+    let kept = tokio::task::spawn_blocking(move || store.get(&lookup))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let Some((path, offer)) = kept.filter(|_| room == files.room) else {
+        let reason = "the host no longer keeps this file".to_owned();
+        send(
+            sink,
+            Frame::Refused {
+                code: RefuseCode::Gone,
+                reason: reason.clone(),
+            },
+        )
+        .await?;
+        return Err(TransferError::Refused(reason));
+    };
+    let offset = offset.min(offer.size) / offer.piece_len * offer.piece_len;
+    let size = offer.size;
+    send(sink, Frame::FileHeader { offer, offset }).await?;
+    let (progress, _) = watch::channel(offset);
+    send_data(
+        sink,
+        &path,
+        offset,
+        size,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+// ---- a member's side ----
+
+/// Where a member's transfers go, and who they are from.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The room's host, dialled like a chat session.
+    pub addrs: Vec<SocketAddr>,
+    pub room: RoomId,
+    pub device: DeviceId,
+    /// Our display name, shown with what we send.
+    pub name: String,
+}
+
+/// Uploads a file to the room's host; `progress` tells the bytes the host has. Returns the
+/// file and the id of the message the host posted it as.
+pub async fn upload(
+    peer: &Peer,
+    path: &Path,
+    hashes: &PieceHashes,
+    progress: &watch::Sender<u64>,
+    cancel: &CancellationToken,
+) -> Result<(FileRef, u64), TransferError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let offer = FileOffer {
+        name: clean_file_name(&name),
+        size: hashes.size(),
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    };
+    let stream = super::session::dial(&peer.addrs)
+        .await
+        .map_err(std::io::Error::other)?;
+    let (read, write) = stream.into_split();
+    let mut frames = FramedRead::new(read, FrameCodec::default());
+    let mut sink = FramedWrite::new(write, FrameCodec::default());
+    let upload = Upload {
+        room: peer.room.clone(),
+        device: peer.device.clone(),
+        from: peer.name.clone(),
+        offer: offer.clone(),
+    };
+    send(&mut sink, Frame::Upload(upload)).await?;
+    let offset = match next(&mut frames).await? {
+        Frame::UploadFrom { offset } if offset <= offer.size => offset,
+        Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
+        other => return Err(TransferError::Unexpected(other.kind())),
+    };
+    let sending = send_data(&mut sink, path, offset, offer.size, progress, cancel);
+    tokio::select! {
+        sent = sending => {
+            if let Err(e) = sent {
+                if matches!(e, TransferError::Cancelled) {
+                    let _ = send(&mut sink, Frame::Cancel { reason: "the sender cancelled".into() }).await;
+                }
+                return Err(e);
+            }
+        }
+        // The host may stop us early (a bad piece, a full disk).
+        frame = next(&mut frames) => return Err(match frame? {
+            Frame::Cancel { reason } => TransferError::Stopped(reason),
+            other => TransferError::Unexpected(other.kind()),
+        }),
+    }
+    let stored = tokio::select! {
+        _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+        frame = next(&mut frames) => frame?,
+    };
+    match stored {
+        Frame::Stored { id } => Ok((offer.file_ref(), id)),
+        Frame::Cancel { reason } => Err(TransferError::Stopped(reason)),
+        other => Err(TransferError::Unexpected(other.kind())),
+    }
+}
+
+/// The hidden partial file of a download, in the downloads folder it will end up in.
+pub fn partial_path(dir: &Path, hash: &FileHash) -> PathBuf {
+    dir.join(format!(".{}.lanchat-part", &hash.as_str()[..16]))
+}
+
+/// Downloads a file from the room's host into `dir`, resuming a partial file left by an
+/// earlier try; `progress` tells the bytes verified. Returns where the file was saved.
+pub async fn download(
+    peer: &Peer,
+    file: &FileRef,
+    dir: &Path,
+    progress: &watch::Sender<u64>,
+    cancel: &CancellationToken,
+) -> Result<PathBuf, TransferError> {
+    let partial = partial_path(dir, &file.hash);
+    let result = tokio::select! {
+        _ = cancel.cancelled() => Err(TransferError::Cancelled),
+        result = download_inner(peer, file, dir, &partial, progress) => result,
+    };
+    if matches!(
+        result,
+        Err(TransferError::Cancelled | TransferError::DiskFull | TransferError::NoSpace { .. })
+    ) {
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+    }
+    result
+}
+
+async fn download_inner(
+    peer: &Peer,
+    file: &FileRef,
+    dir: &Path,
+    partial: &Path,
+    progress: &watch::Sender<u64>,
+) -> Result<PathBuf, TransferError> {
+    let have = tokio::fs::metadata(partial)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let stream = super::session::dial(&peer.addrs)
+        .await
+        .map_err(std::io::Error::other)?;
+    let (read, write) = stream.into_split();
+    let mut frames = FramedRead::new(read, FrameCodec::default());
+    let mut sink = FramedWrite::new(write, FrameCodec::default());
+    send(
+        &mut sink,
+        Frame::Download {
+            room: peer.room.clone(),
+            hash: file.hash.clone(),
+            offset: have,
+        },
+    )
+    .await?;
+    let (offer, offset) = match next(&mut frames).await? {
+        Frame::FileHeader { offer, offset } if offer.hash == file.hash && offset <= offer.size => {
+            (offer, offset)
+        }
+        Frame::FileHeader { .. } => {
+            return Err(TransferError::Unexpected("mismatched file header"));
+        }
+        Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
+        other => return Err(TransferError::Unexpected(other.kind())),
+    };
+    let hashes = Arc::new(hashes_of(&offer).map_err(TransferError::Refused)?);
+    let (path, piece_len, size) = (partial.to_path_buf(), offer.piece_len, offer.size);
+    let dir_owned = dir.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        std::fs::create_dir_all(&dir_owned)?;
+        let (file, whole) = open_partial(&path, piece_len)?;
+        let file = if whole > offset {
+            file.set_len(offset)?;
+            let mut file = file;
+            file.seek(SeekFrom::Start(offset))?;
+            file
+        } else {
+            file
+        };
+        Ok((file, whole.min(offset), free_space(&dir_owned)?))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let (out, kept, free) = opened;
+    if kept < offset {
+        // Our partial file is shorter than where the host starts; ask again from ours.
+        return Err(TransferError::Unexpected("a start beyond the partial file"));
+    }
+    if free < size - offset {
+        return Err(TransferError::NoSpace {
+            need: human_size(size - offset),
+            free: human_size(free),
+        });
+    }
+    let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
+    while !pieces.done() {
+        match next(&mut frames).await? {
+            Frame::Data { offset, bytes } => pieces.push(offset, &bytes).await?,
+            Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
+            other => return Err(TransferError::Unexpected(other.kind())),
+        }
+    }
+    pieces.finish().await?;
+    let (dir, partial, name) = (
+        dir.to_path_buf(),
+        partial.to_path_buf(),
+        clean_file_name(&offer.name),
+    );
+    let saved = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+        // The empty file create_unique makes holds the name; ours replaces it.
+        let (_, path) = create_unique(&dir, &name)?;
+        std::fs::rename(&partial, &path)?;
+        Ok(path)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    Ok(saved)
+}

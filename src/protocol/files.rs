@@ -1,0 +1,170 @@
+//! The parts of the protocol that carry files.
+//!
+//! A file moves on a connection of its own, opened to the room's port, so chat frames never
+//! wait behind file data. The first frame says which way it goes:
+//! ```text
+//! uploader                               host
+//!   Upload{room, device, from, offer}     ─►     offer: name, size, hash, piece length,
+//!                                        ◄─ UploadFrom{offset}   piece hashes
+//!   Data{offset, bytes} …                 ─►     (≤ 64 KiB each, in order, up to size)
+//!                                        ◄─ Stored{id}           verified, kept, and posted
+//!                                                                 to the room as message id
+//! downloader                             host
+//!   Download{room, hash, offset}          ─►
+//!                                        ◄─ FileHeader{offer, offset}   (offset rounded down
+//!                                        ◄─ Data{offset, bytes} …        to a whole piece)
+//! ```
+//! Either side may send `Cancel{reason}` and close; a host that will not take or give a file
+//! answers `Refused` instead. The file's identity is the BLAKE3 hash of its content; the offer
+//! carries the chaining value of each piece (a power-of-two span of the file), which combine
+//! to that hash, so each piece is checked as soon as it has arrived and an interrupted
+//! transfer resumes from the last whole piece.
+
+use super::{DeviceId, MAX_SHORT_BYTES, RoomId, check_name};
+use serde::{Deserialize, Serialize};
+
+/// File bytes per `Data` frame.
+pub const DATA_LEN: usize = 64 * 1024;
+/// Largest file a room takes (1 TiB): far above any LAN use, and keeps size arithmetic safe.
+pub const MAX_FILE_SIZE: u64 = 1 << 40;
+/// Most pieces a file is cut into; bounds the piece hashes in an offer to 64 KiB.
+pub const MAX_PIECES: u64 = 2048;
+
+/// A file's identity: the BLAKE3 hash of its content as 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FileHash(String);
+
+impl FileHash {
+    /// Accepts exactly 64 lowercase hex digits: hashes come from the network and name files.
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    pub fn from_bytes(hash: &[u8; 32]) -> Self {
+        Self(hash.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hash as bytes.
+    pub fn bytes(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&self.0[2 * i..2 * i + 2], 16).expect("checked hex");
+        }
+        out
+    }
+}
+
+impl TryFrom<String> for FileHash {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| "invalid file hash".to_owned())
+    }
+}
+
+impl From<FileHash> for String {
+    fn from(hash: FileHash) -> String {
+        hash.0
+    }
+}
+
+impl std::fmt::Display for FileHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A file shared in a room, as its chat message carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// What to ask the host for, and what the received bytes must hash to.
+    pub hash: FileHash,
+    /// The name the sender gave it; cleaned before it names anything on disk.
+    pub name: String,
+    pub size: u64,
+}
+
+/// What an uploader announces, and a host repeats to each downloader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOffer {
+    pub name: String,
+    pub size: u64,
+    pub hash: FileHash,
+    /// The length of every piece but the last.
+    pub piece_len: u64,
+    /// The pieces' BLAKE3 chaining values, 32 bytes each (none for a one-piece file).
+    #[serde(with = "serde_bytes")]
+    pub cvs: Vec<u8>,
+}
+
+/// The first frame of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The room to post the file to.
+    pub room: RoomId,
+    /// The sender's installation, as in their hello.
+    pub device: DeviceId,
+    /// The sender's display name, shown with the file.
+    pub from: String,
+    pub offer: FileOffer,
+}
+
+impl FileRef {
+    pub fn validate(&self) -> Result<(), String> {
+        check_file_name(&self.name)?;
+        check_size(self.size)
+    }
+}
+
+impl FileOffer {
+    pub fn validate(&self) -> Result<(), String> {
+        check_file_name(&self.name)?;
+        check_size(self.size)?;
+        if !self.piece_len.is_power_of_two() || self.piece_len < 1024 {
+            return Err("piece length is not a power of two of at least 1 KiB".into());
+        }
+        if self.cvs.len() % 32 != 0 || self.cvs.len() as u64 > MAX_PIECES * 32 {
+            return Err("malformed piece hashes".into());
+        }
+        Ok(())
+    }
+
+    /// The file as a chat message refers to it.
+    pub fn file_ref(&self) -> FileRef {
+        FileRef {
+            hash: self.hash.clone(),
+            name: self.name.clone(),
+            size: self.size,
+        }
+    }
+}
+
+fn check_file_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_SHORT_BYTES {
+        return Err(format!("file name is longer than {MAX_SHORT_BYTES} bytes"));
+    }
+    if name.is_empty() {
+        return Err("file name is empty".into());
+    }
+    Ok(())
+}
+
+fn check_size(size: u64) -> Result<(), String> {
+    if size > MAX_FILE_SIZE {
+        return Err("file is larger than 1 TiB".into());
+    }
+    Ok(())
+}
+
+/// Checks the sender's name of an upload.
+pub(super) fn check_upload(upload: &Upload) -> Result<(), String> {
+    check_name("sender name", &upload.from)?;
+    upload.offer.validate()
+}

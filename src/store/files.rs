@@ -1,0 +1,148 @@
+//! The copies of shared files a host keeps for its room, named by their BLAKE3 hash, within a
+//! size limit: past it, the least recently stored go first. Blocking: call off async threads.
+
+use crate::protocol::{FileHash, FileOffer};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One room's kept files.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    /// Holds `<hash>` (the file), `<hash>.part` (an upload under way) and `<hash>.offer` (its
+    /// name and piece hashes, to give downloaders).
+    dir: PathBuf,
+    /// Most bytes of files kept; the oldest go past it.
+    limit: u64,
+}
+
+impl FileStore {
+    pub fn new(dir: PathBuf, limit: u64) -> Self {
+        Self { dir, limit }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where an upload of this file is written until it is whole.
+    pub fn partial(&self, hash: &FileHash) -> PathBuf {
+        self.dir.join(format!("{hash}.part"))
+    }
+
+    fn complete_path(&self, hash: &FileHash) -> PathBuf {
+        self.dir.join(hash.as_str())
+    }
+
+    fn offer_path(&self, hash: &FileHash) -> PathBuf {
+        self.dir.join(format!("{hash}.offer"))
+    }
+
+    /// The kept file and its offer, if this host still has it.
+    pub fn get(&self, hash: &FileHash) -> Option<(PathBuf, FileOffer)> {
+        let path = self.complete_path(hash);
+        let offer: FileOffer =
+            rmp_serde::from_slice(&fs::read(self.offer_path(hash)).ok()?).ok()?;
+        (offer.hash == *hash && offer.validate().is_ok() && path.is_file()).then_some((path, offer))
+    }
+
+    /// Creates the folder if needed.
+    pub fn prepare(&self) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)
+    }
+
+    /// Makes a whole, verified upload a kept file, then trims the store to its limit (never
+    /// removing this file). Returns the hashes removed to make room.
+    pub fn keep(&self, offer: &FileOffer) -> io::Result<Vec<FileHash>> {
+        let offer_bytes = rmp_serde::to_vec_named(offer).map_err(io::Error::other)?;
+        fs::write(self.offer_path(&offer.hash), offer_bytes)?;
+        fs::rename(self.partial(&offer.hash), self.complete_path(&offer.hash))?;
+        self.trim(&offer.hash)
+    }
+
+    /// Removes the least recently kept files until the store fits its limit.
+    fn trim(&self, keep: &FileHash) -> io::Result<Vec<FileHash>> {
+        let mut files: Vec<(std::time::SystemTime, u64, FileHash)> = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let Some(hash) = entry.file_name().to_str().and_then(FileHash::parse) else {
+                continue;
+            };
+            let meta = entry.metadata()?;
+            files.push((meta.modified()?, meta.len(), hash));
+        }
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        files.sort();
+        let mut removed = Vec::new();
+        for (_, len, hash) in files {
+            if total <= self.limit {
+                break;
+            }
+            if &hash == keep {
+                continue;
+            }
+            fs::remove_file(self.complete_path(&hash))?;
+            let _ = fs::remove_file(self.offer_path(&hash));
+            total -= len;
+            removed.push(hash);
+        }
+        Ok(removed)
+    }
+}
+
+/// Bytes free for a new file in `dir` (or its nearest existing parent).
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let mut probe = dir;
+    while !probe.exists() {
+        probe = probe.parent().unwrap_or(Path::new("."));
+    }
+    fs4::available_space(probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::FileHash;
+
+    fn offer(content: &[u8], name: &str) -> FileOffer {
+        FileOffer {
+            name: name.into(),
+            size: content.len() as u64,
+            hash: FileHash::from_bytes(blake3::hash(content).as_bytes()),
+            piece_len: 256 * 1024,
+            cvs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keeps_files_and_drops_the_oldest_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("files"), 25);
+        store.prepare().unwrap();
+        let mut offers = Vec::new();
+        for (i, content) in [&b"0123456789"[..], b"abcdefghij", b"ABCDEFGHIJ"]
+            .into_iter()
+            .enumerate()
+        {
+            let o = offer(content, &format!("f{i}"));
+            fs::write(store.partial(&o.hash), content).unwrap();
+            // Distinct modification times, oldest first.
+            let removed = store.keep(&o).unwrap();
+            let file = fs::File::options()
+                .write(true)
+                .open(store.complete_path(&o.hash))
+                .unwrap();
+            file.set_modified(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i as u64 + 1),
+            )
+            .unwrap();
+            offers.push((o, removed));
+        }
+        // 30 bytes > 25: the oldest (f0) went when f2 was kept.
+        assert_eq!(offers[2].1, vec![offers[0].0.hash.clone()]);
+        assert!(store.get(&offers[0].0.hash).is_none());
+        let (path, got) = store.get(&offers[2].0.hash).unwrap();
+        assert_eq!(got, offers[2].0);
+        assert_eq!(fs::read(path).unwrap(), b"ABCDEFGHIJ");
+    }
+}

@@ -1,0 +1,532 @@
+//! File transfers over loopback with a real room host: a file arrives identical, a transfer
+//! cut half-way resumes, a sender that sends too much is cut off at the announced size, a bad
+//! piece is refused, a late joiner fetches an earlier file, old files go past the size limit,
+//! and (as root, in a small tmpfs) a disk that fills up costs only the partial file.
+
+use futures::{SinkExt, StreamExt};
+use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::transfer::{self, Peer, TransferError};
+use lanchat::protocol::*;
+use lanchat::store::{FileStore, PieceHashes};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn room() -> RoomId {
+    RoomId::parse("f11e5").unwrap()
+}
+
+async fn start_host(dir: &Path, limit: u64) -> RoomHost {
+    RoomHost::start(HostConfig {
+        room: room(),
+        room_name: "Files".into(),
+        host_name: "Ada".into(),
+        host_device: DeviceId::parse("ada").unwrap(),
+        history: dir.join("history.jsonl"),
+        port: 0,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        problems: None,
+        files: FileStore::new(dir.join("files"), limit),
+    })
+    .await
+    .expect("host starts")
+}
+
+fn peer(host: &RoomHost, name: &str) -> Peer {
+    Peer {
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], host.port))],
+        room: room(),
+        device: DeviceId::parse(&name.to_lowercase()).unwrap(),
+        name: name.into(),
+    }
+}
+
+/// A file of pseudo-random bytes (seeded, so runs repeat).
+fn make_file(dir: &Path, name: &str, size: usize, seed: u64) -> PathBuf {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn hashes(path: &Path) -> PieceHashes {
+    let size = std::fs::metadata(path).unwrap().len();
+    PieceHashes::compute(std::fs::File::open(path).unwrap(), size).unwrap()
+}
+
+async fn upload(host: &RoomHost, path: &Path) -> Result<(FileRef, u64), TransferError> {
+    let (progress, _) = watch::channel(0);
+    let hashes = hashes(path);
+    tokio::time::timeout(
+        DEADLINE,
+        transfer::upload(
+            &peer(host, "Bob"),
+            path,
+            &hashes,
+            &progress,
+            &CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the upload ends")
+}
+
+async fn download(host: &RoomHost, file: &FileRef, dir: &Path) -> Result<PathBuf, TransferError> {
+    let (progress, _) = watch::channel(0);
+    tokio::time::timeout(
+        DEADLINE,
+        transfer::download(
+            &peer(host, "Cat"),
+            file,
+            dir,
+            &progress,
+            &CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the download ends")
+}
+
+fn same_content(a: &Path, b: &Path) {
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "contents differ");
+}
+
+/// Joins the room as a chat member and returns the history it is welcomed with.
+async fn history(host: &RoomHost) -> Vec<ChatMessage> {
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+        .await
+        .unwrap();
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    conn.send(Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        app: "test".into(),
+        name: "Late".into(),
+        device: DeviceId::parse("late").unwrap(),
+        room: room(),
+        since: None,
+        resume: 1,
+    }))
+    .await
+    .unwrap();
+    let Some(Ok(Frame::Welcome(welcome))) = conn.next().await else {
+        panic!("no welcome")
+    };
+    let mut messages = Vec::new();
+    for _ in 0..welcome.history {
+        if let Some(Ok(Frame::Message(m))) = conn.next().await {
+            messages.push(m);
+        }
+    }
+    messages
+}
+
+#[tokio::test]
+async fn a_file_arrives_identical_and_a_late_joiner_can_still_fetch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    // Several pieces and a short last one.
+    let sent = make_file(dir.path(), "holiday video.mp4", 3 * 256 * 1024 + 12345, 1);
+    let (file, id) = upload(&host, &sent).await.unwrap();
+    assert_eq!(file.name, "holiday video.mp4");
+    assert_eq!(
+        file.hash.as_str(),
+        blake3::hash(&std::fs::read(&sent).unwrap())
+            .to_hex()
+            .as_str()
+    );
+
+    let late = history(&host).await;
+    let posted = late
+        .iter()
+        .find(|m| m.id == id)
+        .expect("the file is in the history");
+    assert_eq!(posted.file.as_ref(), Some(&file));
+    assert_eq!(posted.from, "Bob");
+
+    let downloads = dir.path().join("downloads");
+    let saved = download(&host, &file, &downloads).await.unwrap();
+    assert_eq!(saved, downloads.join("holiday video.mp4"));
+    same_content(&sent, &saved);
+    // A second copy never overwrites the first.
+    let again = download(&host, &file, &downloads).await.unwrap();
+    assert_eq!(again, downloads.join("holiday video (1).mp4"));
+    same_content(&sent, &again);
+    let leftovers: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lanchat-part"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial file is left behind");
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn empty_and_tiny_files_go_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    for (name, size) in [("empty.txt", 0), ("one.bin", 1), ("note.txt", 1000)] {
+        let sent = make_file(dir.path(), name, size, 2);
+        let (file, _) = upload(&host, &sent).await.unwrap();
+        let saved = download(&host, &file, &dir.path().join("downloads"))
+            .await
+            .unwrap();
+        same_content(&sent, &saved);
+    }
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_download_cut_half_way_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let sent = make_file(dir.path(), "big.bin", 8 * 256 * 1024, 3);
+    let (file, _) = upload(&host, &sent).await.unwrap();
+    let downloads = dir.path().join("downloads");
+
+    // Cut the connection (drop the transfer) once half is verified.
+    let (progress, mut seen) = watch::channel(0);
+    let cat = peer(&host, "Cat");
+    let (file2, dl) = (file.clone(), downloads.clone());
+    let task = tokio::spawn(async move {
+        let _ = transfer::download(&cat, &file2, &dl, &progress, &CancellationToken::new()).await;
+    });
+    tokio::time::timeout(DEADLINE, seen.wait_for(|&done| done >= file.size / 2))
+        .await
+        .unwrap()
+        .unwrap();
+    task.abort();
+    let _ = task.await;
+    let partial = transfer::partial_path(&downloads, &file.hash);
+    let kept = std::fs::metadata(&partial)
+        .expect("the partial file stays for a resume")
+        .len();
+    assert!(kept >= file.size / 2 && kept < file.size);
+
+    let (progress, start) = watch::channel(0);
+    let saved = transfer::download(
+        &peer(&host, "Cat"),
+        &file,
+        &downloads,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    drop(start);
+    same_content(&sent, &saved);
+    assert!(!partial.exists());
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let sent = make_file(dir.path(), "upload.bin", 8 * 256 * 1024, 4);
+    let hashes = hashes(&sent);
+    let cancel = CancellationToken::new();
+    let (progress, mut seen) = watch::channel(0);
+    let bob = peer(&host, "Bob");
+    let (path, h, c) = (sent.clone(), hashes.clone(), cancel.clone());
+    let task = tokio::spawn(async move { transfer::upload(&bob, &path, &h, &progress, &c).await });
+    tokio::time::timeout(DEADLINE, seen.wait_for(|&sent| sent >= hashes.size() / 2))
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.cancel();
+    assert!(matches!(task.await.unwrap(), Err(TransferError::Cancelled)));
+
+    // Sent again, it starts where the host's verified copy ends.
+    let (progress, mut first) = watch::channel(u64::MAX);
+    let bob = peer(&host, "Bob");
+    let (path, h) = (sent.clone(), hashes.clone());
+    let task = tokio::spawn(async move {
+        transfer::upload(&bob, &path, &h, &progress, &CancellationToken::new()).await
+    });
+    let resumed_at = *tokio::time::timeout(DEADLINE, first.wait_for(|&v| v != u64::MAX))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        resumed_at > 0,
+        "the second upload resumed instead of starting over"
+    );
+    let (file, _) = task.await.unwrap().unwrap();
+
+    // A download the user cancels removes its partial file.
+    let downloads = dir.path().join("downloads");
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let (progress, _) = watch::channel(0);
+    let cancelled =
+        transfer::download(&peer(&host, "Cat"), &file, &downloads, &progress, &cancel).await;
+    assert!(matches!(cancelled, Err(TransferError::Cancelled)));
+    assert!(!transfer::partial_path(&downloads, &file.hash).exists());
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A raw uploader: sends the offer for `content`, then `data` as it likes.
+async fn raw_upload(host: &RoomHost, content: &[u8], data: &[u8]) -> Vec<Frame> {
+    let hashes = PieceHashes::compute(content, content.len() as u64).unwrap();
+    let offer = FileOffer {
+        name: "raw.bin".into(),
+        size: content.len() as u64,
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    };
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+        .await
+        .unwrap();
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    let upload = Upload {
+        room: room(),
+        device: DeviceId::parse("raw").unwrap(),
+        from: "Raw".into(),
+        offer,
+    };
+    conn.send(Frame::Upload(upload)).await.unwrap();
+    let Some(Ok(Frame::UploadFrom { offset: 0 })) = conn.next().await else {
+        panic!("no upload_from")
+    };
+    for (i, chunk) in data.chunks(DATA_LEN).enumerate() {
+        let frame = Frame::Data {
+            offset: (i * DATA_LEN) as u64,
+            bytes: chunk.to_vec(),
+        };
+        if conn.send(frame).await.is_err() {
+            break; // cut off
+        }
+    }
+    let mut answers = Vec::new();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(DEADLINE, conn.next()).await {
+        answers.push(frame);
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_sender_that_overruns_is_cut_off_at_the_announced_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let content = std::fs::read(make_file(dir.path(), "c.bin", 300_000, 5)).unwrap();
+    let mut data = content.clone();
+    data.extend_from_slice(&[0xAB; 200_000]);
+    let answers = raw_upload(&host, &content, &data).await;
+    let Some(Frame::Stored { id }) = answers.first() else {
+        panic!("expected stored, got {answers:?}")
+    };
+    let late = history(&host).await;
+    let file = late
+        .iter()
+        .find(|m| m.id == *id)
+        .and_then(|m| m.file.clone())
+        .unwrap();
+    let saved = download(&host, &file, &dir.path().join("downloads"))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(saved).unwrap(),
+        content,
+        "exactly the announced bytes"
+    );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_piece_that_does_not_match_is_refused_and_nothing_is_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let content = std::fs::read(make_file(dir.path(), "d.bin", 700_000, 6)).unwrap();
+    let mut data = content.clone();
+    data[300_000] ^= 1; // in the second piece
+    let answers = raw_upload(&host, &content, &data).await;
+    assert!(
+        matches!(answers.first(), Some(Frame::Cancel { reason }) if reason.contains("piece 1 does not match")),
+        "{answers:?}"
+    );
+    assert!(history(&host).await.is_empty());
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn past_the_size_limit_the_oldest_files_go_and_a_download_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1_000_000).await;
+    let first = make_file(dir.path(), "first.bin", 600_000, 7);
+    let second = make_file(dir.path(), "second.bin", 600_000, 8);
+    let (old, _) = upload(&host, &first).await.unwrap();
+    let (new, _) = upload(&host, &second).await.unwrap();
+    let gone = download(&host, &old, &dir.path().join("downloads")).await;
+    assert!(
+        matches!(&gone, Err(TransferError::Refused(why)) if why.contains("no longer keeps")),
+        "{gone:?}"
+    );
+    let saved = download(&host, &new, &dir.path().join("downloads"))
+        .await
+        .unwrap();
+    same_content(&second, &saved);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A small tmpfs mounted for one test (root only), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(size: &str) -> Option<SmallDisk> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { geteuid() } != 0 {
+            eprintln!("SKIPPED: mounting a small tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match mounted {
+            Ok(status) if status.success() => Some(SmallDisk { dir }),
+            other => {
+                eprintln!("SKIPPED: cannot mount a tmpfs: {other:?}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk up with a file.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+unsafe extern "C" {
+    fn geteuid() -> u32;
+}
+
+#[tokio::test]
+async fn a_download_bigger_than_the_free_space_is_refused_up_front() {
+    let Some(disk) = SmallDisk::new("1m") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let (file, _) = upload(&host, &make_file(dir.path(), "huge.bin", 3 << 20, 9))
+        .await
+        .unwrap();
+    let refused = download(&host, &file, disk.path()).await;
+    assert!(
+        matches!(&refused, Err(TransferError::NoSpace { .. })),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("not enough disk space")
+    );
+    assert!(!transfer::partial_path(disk.path(), &file.hash).exists());
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
+    let Some(disk) = SmallDisk::new("4m") else {
+        return;
+    };
+    let host = start_host(disk.path(), 1 << 30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = std::fs::read(make_file(dir.path(), "e.bin", 2 << 20, 10)).unwrap();
+    let hashes = PieceHashes::compute(&content[..], content.len() as u64).unwrap();
+    let offer = FileOffer {
+        name: "e.bin".into(),
+        size: content.len() as u64,
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    };
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+        .await
+        .unwrap();
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    let upload = Upload {
+        room: room(),
+        device: DeviceId::parse("raw").unwrap(),
+        from: "Raw".into(),
+        offer: offer.clone(),
+    };
+    conn.send(Frame::Upload(upload)).await.unwrap();
+    let Some(Ok(Frame::UploadFrom { offset: 0 })) = conn.next().await else {
+        panic!("no upload_from")
+    };
+    // Half, then the disk fills, then the rest.
+    let half = content.len() / 2;
+    for (i, chunk) in content[..half].chunks(DATA_LEN).enumerate() {
+        conn.send(Frame::Data {
+            offset: (i * DATA_LEN) as u64,
+            bytes: chunk.to_vec(),
+        })
+        .await
+        .unwrap();
+    }
+    disk.fill();
+    for (i, chunk) in content[half..].chunks(DATA_LEN).enumerate() {
+        if conn
+            .send(Frame::Data {
+                offset: (half + i * DATA_LEN) as u64,
+                bytes: chunk.to_vec(),
+            })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let answer = tokio::time::timeout(DEADLINE, conn.next()).await.unwrap();
+    assert!(
+        matches!(&answer, Some(Ok(Frame::Cancel { reason })) if reason.contains("disk is full")),
+        "{answer:?}"
+    );
+    let store = FileStore::new(disk.path().join("files"), 1 << 30);
+    assert!(
+        !store.partial(&offer.hash).exists(),
+        "the partial file is removed"
+    );
+    // The room itself carries on.
+    assert!(history(&host).await.is_empty());
+    host.close("bye".into(), DEADLINE).await;
+}
