@@ -181,6 +181,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
     for i in 0..n {
         let message = room.message(i);
         state.apply(BridgeEvent::Message {
+            live: true,
             room: room.id.clone(),
             message,
         });
@@ -300,6 +301,7 @@ fn newest_check(harness: &mut Harness<'_, LanchatApp>, back: &Backend, room: &mu
     room.next += 1;
     let message = room.message(i);
     harness.state_mut().state.apply(BridgeEvent::Message {
+        live: true,
         room: room.id.clone(),
         message,
     });
@@ -353,6 +355,7 @@ fn run_kittest(n: usize, frames: usize) -> Stats {
                 room.next += 1;
                 let message = room.message(i);
                 back.events.send(BridgeEvent::Message {
+                    live: true,
                     room: room.id.clone(),
                     message,
                 });
@@ -430,6 +433,7 @@ fn run_bare(n: usize, frames: usize) -> Stats {
                 room.next += 1;
                 let message = room.message(i);
                 back.events.send(BridgeEvent::Message {
+                    live: true,
                     room: room.id.clone(),
                     message,
                 });

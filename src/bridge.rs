@@ -3,8 +3,9 @@
 //! ever waits for the other.
 
 use crate::discovery::RoomAd;
-use crate::protocol::{ChatMessage, Member, MemberId, RoomId};
+use crate::protocol::{ChatMessage, FileHash, FileRef, Member, MemberId, RoomId};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
@@ -37,6 +38,22 @@ pub enum Command {
         seq: u64,
         text: String,
     },
+    /// Send files to a room we are in.
+    SendFiles { room: RoomId, paths: Vec<PathBuf> },
+    /// Ask the user for files with the system's file dialog, then send them to the room.
+    PickFiles { room: RoomId },
+    /// Download a file shared in a room we are in, into the downloads folder.
+    Download { room: RoomId, file: FileRef },
+    /// Stop a transfer; a download's partial file is removed.
+    CancelTransfer(TransferId),
+    /// Open a received file with the system's default app.
+    Open(PathBuf),
+    /// Show a received file in the system's file manager.
+    Reveal(PathBuf),
+    /// Ask the user for the downloads folder with the system's dialog, and use it.
+    PickDownloads,
+    /// Keep at most this many bytes of files in each room we host.
+    SetFilesLimit(u64),
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -80,8 +97,12 @@ pub enum Event {
     JoinFailed { error: String },
     /// A problem the user should hear of and can act on (a full disk, say).
     Alert(String),
-    /// A message in a joined room, from its history or new.
-    Message { room: RoomId, message: ChatMessage },
+    /// A message in a joined room; `live` is false for the history sent on joining.
+    Message {
+        room: RoomId,
+        message: ChatMessage,
+        live: bool,
+    },
     /// The host stored our post `seq` as message `id`.
     Accepted { room: RoomId, seq: u64, id: u64 },
     /// The host (or we, before sending) refused post `seq`.
@@ -90,8 +111,70 @@ pub enum Event {
         seq: u64,
         reason: String,
     },
+    /// How a file transfer stands (sent a few times a second while it runs).
+    Transfer(Transfer),
+    /// A small picture of a received image, to show in its message.
+    Thumbnail {
+        hash: FileHash,
+        image: Arc<Thumbnail>,
+    },
+    /// The downloads folder changed.
+    Downloads(PathBuf),
     /// The runtime has finished shutting down.
     Stopped,
+}
+
+/// Names one transfer for as long as the app runs.
+pub type TransferId = u64;
+
+/// One file on its way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub id: TransferId,
+    pub room: RoomId,
+    /// True for a file we send.
+    pub upload: bool,
+    pub name: String,
+    pub size: u64,
+    /// Bytes sent, or received and verified.
+    pub done: u64,
+    /// Bytes per second lately.
+    pub rate: f64,
+    /// For downloads, and for uploads once hashed: the file's identity.
+    pub hash: Option<FileHash>,
+    pub state: TransferState,
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferState {
+    /// Reading the file to hash it before sending.
+    Preparing,
+    Running,
+    /// Finished: a download's saved path; an upload's message id.
+    Done {
+        path: Option<PathBuf>,
+        message: Option<u64>,
+    },
+    /// Stopped by a problem, in words for the user.
+    Failed(String),
+    Cancelled,
+}
+
+impl Transfer {
+    /// Seconds left at the current rate, if it can be told.
+    pub fn eta(&self) -> Option<f64> {
+        (self.rate > 1.0 && matches!(self.state, TransferState::Running))
+            .then(|| (self.size.saturating_sub(self.done)) as f64 / self.rate)
+    }
+}
+
+/// An image made small, as RGBA pixels.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
 }
 
 /// The state of one joined room's connection, as a user should hear of it.

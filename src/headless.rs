@@ -3,7 +3,7 @@
 //! give a non-zero exit status. Like the window, this is only a front end: everything on the
 //! network is done by the runtime, through the bridge.
 
-use crate::bridge::{self, Command, Event, FrontEnd, SessionState};
+use crate::bridge::{self, Command, Event, FrontEnd, SessionState, TransferId, TransferState};
 use crate::discovery::{DiscoveryConfig, RoomAd};
 use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
 use crate::runtime::{self, RuntimeOptions};
@@ -23,11 +23,15 @@ pub struct Setup {
     pub interfaces: Vec<String>,
     /// `--name`: a display name for this run only.
     pub name: Option<String>,
+    /// `--downloads`: receive every file shared in the room into this folder.
+    pub downloads: Option<std::path::PathBuf>,
 }
 
 /// A running runtime and the front end's half of its bridge.
 struct Headless {
     front: FrontEnd,
+    /// Whether files shared in the room are downloaded (`--downloads`).
+    receives: bool,
     /// Our installation, to leave our own joins and leaves unprinted.
     me: DeviceId,
     task: tokio::task::JoinHandle<()>,
@@ -44,6 +48,7 @@ impl Headless {
         }
         let (front, back) = bridge::channel();
         let me = setup.settings.device.clone();
+        let receives = setup.downloads.is_some();
         let options = RuntimeOptions {
             paths: setup.paths,
             settings: setup.settings,
@@ -52,9 +57,15 @@ impl Headless {
                 interfaces: setup.interfaces,
             }),
             bind: None,
+            downloads: setup.downloads,
         };
         let task = tokio::spawn(runtime::run(back, options));
-        Ok(Headless { front, me, task })
+        Ok(Headless {
+            front,
+            receives,
+            me,
+            task,
+        })
     }
 
     async fn next(&mut self) -> anyhow::Result<Event> {
@@ -96,7 +107,12 @@ fn room_json(ad: &RoomAd) -> serde_json::Value {
 }
 
 fn message_json(m: &ChatMessage) -> serde_json::Value {
-    json!({"event": "message", "from": m.from, "text": m.text, "id": m.id, "ts": m.ts})
+    let mut value =
+        json!({"event": "message", "from": m.from, "text": m.text, "id": m.id, "ts": m.ts});
+    if let Some(file) = &m.file {
+        value["file"] = json!({"name": file.name, "size": file.size, "blake3": file.hash});
+    }
+    value
 }
 
 /// `lanchat rooms`: lists the rooms found within `wait`.
@@ -236,7 +252,9 @@ fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
         Event::MemberRenamed { room: r, member } if Some(r) == room => {
             emit(json!({"event": "renamed", "name": member.name}));
         }
-        Event::Message { room: r, message } if Some(r) == room => emit(message_json(message)),
+        Event::Message {
+            room: r, message, ..
+        } if Some(r) == room => emit(message_json(message)),
         Event::Rejected { reason, .. } => eprintln!("lanchat: a message was not sent: {reason}"),
         Event::Network(status) => warn_problem(&status.problem),
         Event::Alert(text) => eprintln!("lanchat: {text}"),
@@ -299,20 +317,21 @@ pub async fn join(
     result
 }
 
-async fn join_loop(
+/// Asks the runtime to join the room, by address or by discovery; returns its id when
+/// known now (found by discovery) or `None` (by address: the welcome will tell).
+async fn start_join(
     app: &mut Headless,
     wanted: &str,
     addr: Option<String>,
     wait: Duration,
-) -> anyhow::Result<()> {
-    // The room: known now when found by discovery, at the welcome when joined by address.
-    let mut room: Option<RoomId> = match addr {
+) -> anyhow::Result<Option<RoomId>> {
+    match addr {
         Some(addr) => {
             app.front.send(Command::JoinAddress {
                 addr,
                 expect: Some(wanted.to_owned()),
             });
-            None
+            Ok(None)
         }
         None => {
             let ad = find_room(app, wanted, wait).await?;
@@ -320,17 +339,30 @@ async fn join_loop(
                 room: ad.id.clone(),
                 addrs: ad.addrs,
             });
-            Some(ad.id)
+            Ok(Some(ad.id))
         }
-    };
+    }
+}
+
+async fn join_loop(
+    app: &mut Headless,
+    wanted: &str,
+    addr: Option<String>,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    // The room: known now when found by discovery, at the welcome when joined by address.
+    let mut room = start_join(app, wanted, addr, wait).await?;
     let mut input = Input::new();
     let mut seq = 0u64;
     let mut unconfirmed: BTreeSet<u64> = BTreeSet::new();
     let mut refused = 0usize;
+    // Downloads under way: the session keeps the end of stdin from ending the command.
+    let mut receiving: BTreeSet<TransferId> = BTreeSet::new();
+    let receive = app.receives;
     let term = terminated();
     tokio::pin!(term);
     loop {
-        if !input.open() && unconfirmed.is_empty() {
+        if !input.open() && unconfirmed.is_empty() && receiving.is_empty() {
             if let Some(room) = room {
                 app.front.send(Command::Leave(room));
             }
@@ -360,6 +392,28 @@ async fn join_loop(
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
                                     "host": host_name, "members": names}));
                     }
+                    Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
+                        emit(message_json(message));
+                        if let (true, Some(file)) = (receive, &message.file) {
+                            app.front.send(Command::Download { room: r.clone(), file: file.clone() });
+                        }
+                    }
+                    Event::Transfer(t) if !t.upload && Some(&t.room) == room.as_ref() => match &t.state {
+                        TransferState::Done { path: Some(path), .. } => {
+                            receiving.remove(&t.id);
+                            emit(json!({"event": "file", "name": t.name, "path": path, "size": t.size, "blake3": t.hash}));
+                        }
+                        TransferState::Failed(why) => {
+                            receiving.remove(&t.id);
+                            eprintln!("lanchat: {} was not received: {why}", t.name);
+                        }
+                        TransferState::Cancelled | TransferState::Done { .. } => {
+                            receiving.remove(&t.id);
+                        }
+                        TransferState::Preparing | TransferState::Running => {
+                            receiving.insert(t.id);
+                        }
+                    },
                     Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
                         unconfirmed.remove(seq);
                     }
@@ -380,4 +434,92 @@ async fn join_loop(
             }
         }
     }
+}
+
+/// `lanchat send`: sends files to a room; exits once the host holds a verified copy of each.
+pub async fn send(
+    setup: Setup,
+    wanted: String,
+    paths: Vec<std::path::PathBuf>,
+    addr: Option<String>,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    for path in &paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot send {}", path.display()))?;
+        if !meta.is_file() {
+            bail!("cannot send {}: not a file", path.display());
+        }
+    }
+    let mut app = Headless::start(setup, addr.is_none())?;
+    let result = send_loop(&mut app, &wanted, paths, addr, wait).await;
+    app.stop().await;
+    result
+}
+
+async fn send_loop(
+    app: &mut Headless,
+    wanted: &str,
+    paths: Vec<std::path::PathBuf>,
+    addr: Option<String>,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let mut room = start_join(app, wanted, addr, wait).await?;
+    let mut to_send = Some(paths.clone());
+    let (mut finished, mut failed) = (0, 0);
+    let term = terminated();
+    tokio::pin!(term);
+    while finished < paths.len() {
+        let event = tokio::select! {
+            _ = &mut term => bail!("interrupted"),
+            event = app.next() => event?,
+        };
+        match event {
+            Event::JoinFailed { error } => bail!("{error}"),
+            Event::Joined { room: r, .. } if room.as_ref().is_none_or(|id| *id == r) => {
+                // Once in: the files go (a rejoin does not send them again).
+                if let Some(paths) = to_send.take() {
+                    app.front.send(Command::SendFiles {
+                        room: r.clone(),
+                        paths,
+                    });
+                }
+                room = Some(r);
+            }
+            Event::Session {
+                room: r,
+                state: SessionState::Failed(why),
+            } if Some(&r) == room.as_ref() => bail!("{why}"),
+            Event::Transfer(t) if t.upload => match &t.state {
+                TransferState::Running => emit(
+                    json!({"event": "progress", "name": t.name, "sent": t.done, "size": t.size}),
+                ),
+                TransferState::Done { .. } => {
+                    finished += 1;
+                    emit(
+                        json!({"event": "sent", "name": t.name, "size": t.size, "blake3": t.hash}),
+                    );
+                }
+                TransferState::Failed(why) => {
+                    finished += 1;
+                    failed += 1;
+                    eprintln!("lanchat: {} was not sent: {why}", t.name);
+                }
+                TransferState::Cancelled => {
+                    finished += 1;
+                    failed += 1;
+                }
+                TransferState::Preparing => {}
+            },
+            Event::Alert(text) => eprintln!("lanchat: {text}"),
+            _ => {}
+        }
+    }
+    if let Some(room) = room {
+        app.front.send(Command::Leave(room));
+    }
+    if failed > 0 {
+        bail!("{failed} of {} file(s) were not sent", paths.len());
+    }
+    Ok(())
 }

@@ -7,7 +7,8 @@
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
 //! - [`net`]: a room's host ([`net::host`]) and a member's session ([`net::session`]).
-//! - [`store`]: paths, settings, and room histories on disk.
+//! - [`store`]: paths, settings, room histories, kept files, piece hashes and file-name cleaning.
+//! - [`transfers`]: the runtime's uploads and downloads, with progress, retries and thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
 //!
@@ -24,3 +25,4 @@ pub mod net;
 pub mod protocol;
 pub mod runtime;
 pub mod store;
+pub mod transfers;

@@ -55,6 +55,26 @@ enum Cmd {
         /// How long to look for the room, in seconds.
         #[arg(long, default_value_t = 10.0)]
         wait: f64,
+        /// Receive every file shared in the room into this folder.
+        #[arg(long, value_name = "DIR")]
+        downloads: Option<PathBuf>,
+    },
+    /// Send files to a room; exits once the host holds a verified copy of each.
+    Send {
+        /// The room's name or id.
+        room: String,
+        /// The files to send.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Display name for this run.
+        #[arg(long)]
+        name: Option<String>,
+        /// The host's address, for networks where discovery is blocked.
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// How long to look for the room, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
     },
 }
 
@@ -109,22 +129,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let setup = |name: Option<String>| Setup {
+    let setup = |name: Option<String>, downloads: Option<PathBuf>| Setup {
         paths,
         settings,
         interfaces: cli.interfaces,
         name,
+        downloads,
     };
     let result = rt.block_on(async {
         match command {
-            Cmd::Rooms { wait } => headless::rooms(setup(None), seconds(wait)?).await,
-            Cmd::Host { room, name } => headless::host(setup(name), room).await,
+            Cmd::Rooms { wait } => headless::rooms(setup(None, None), seconds(wait)?).await,
+            Cmd::Host { room, name } => headless::host(setup(name, None), room).await,
             Cmd::Join {
                 room,
                 name,
                 addr,
                 wait,
-            } => headless::join(setup(name), room, addr, seconds(wait)?).await,
+                downloads,
+            } => headless::join(setup(name, downloads), room, addr, seconds(wait)?).await,
+            Cmd::Send {
+                room,
+                paths,
+                name,
+                addr,
+                wait,
+            } => headless::send(setup(name, None), room, paths, addr, seconds(wait)?).await,
         }
     });
     // A stdin reader may be blocked in a read that never returns; do not wait for it.

@@ -7,8 +7,10 @@ use crate::bridge::{Backend, Command, Event, EventSender, NetStatus};
 use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
 use crate::net::host::{HostConfig, ProblemSink, RoomHost};
 use crate::net::session::{Session, SessionConfig, ask_who};
+use crate::net::transfer::Peer;
 use crate::protocol::{RoomId, check_name};
 use crate::store::{FileStore, HostedRoom, Paths, Settings};
+use crate::transfers::{self, Transfers};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct RuntimeOptions {
     /// Hosted rooms listen on this address only; `None` means every address. Tests use
     /// loopback.
     pub bind: Option<IpAddr>,
+    /// Save received files here for this run (headless `--downloads`), whatever the settings say.
+    pub downloads: Option<std::path::PathBuf>,
 }
 
 /// The runtime on a thread of its own, for the window.
@@ -81,6 +85,13 @@ enum Internal {
         room: RoomId,
         addrs: Vec<SocketAddr>,
     },
+    /// The user picked files to send.
+    Send {
+        room: RoomId,
+        paths: Vec<std::path::PathBuf>,
+    },
+    /// The user picked a downloads folder.
+    Downloads(std::path::PathBuf),
 }
 
 /// The runtime's state.
@@ -101,6 +112,10 @@ struct Runtime {
     hosts: HashMap<RoomId, Hosted>,
     /// Rooms this app is in (hosted ones included).
     sessions: HashMap<RoomId, Session>,
+    /// Where each room we are in was last reached, for file transfers.
+    room_addrs: HashMap<RoomId, Vec<SocketAddr>>,
+    /// Files on their way.
+    transfers: Transfers,
     /// Reports from spawned tasks.
     internal: mpsc::UnboundedSender<Internal>,
     /// Sessions report here when their host vanished.
@@ -129,6 +144,13 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         options.settings.clone(),
         events.clone(),
     );
+    let downloads = options
+        .downloads
+        .clone()
+        .or_else(|| options.settings.downloads.clone())
+        .unwrap_or_else(|| options.paths.downloads.clone());
+    events.send(Event::Downloads(downloads.clone()));
+    let transfers = Transfers::new(events.clone(), downloads);
     let mut rt = Runtime {
         events,
         paths: options.paths,
@@ -138,6 +160,8 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         discovery: None,
         hosts: HashMap::new(),
         sessions: HashMap::new(),
+        room_addrs: HashMap::new(),
+        transfers,
         internal,
         host_gone,
         goodbyes: TaskTracker::new(),
@@ -225,7 +249,50 @@ impl Runtime {
             Command::StopHosting(room) => self.stop_hosting(&room),
             Command::Join { room, addrs } => self.join(room, addrs),
             Command::JoinAddress { addr, expect } => self.join_address(addr, expect),
+            Command::SendFiles { room, paths } => self.send_files(room, paths),
+            Command::PickFiles { room } => {
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    let picked = rfd::AsyncFileDialog::new()
+                        .set_title("Send files to the room")
+                        .pick_files()
+                        .await;
+                    if let Some(files) = picked {
+                        let paths = files.iter().map(|f| f.path().to_path_buf()).collect();
+                        let _ = internal.send(Internal::Send { room, paths });
+                    }
+                });
+            }
+            Command::PickDownloads => {
+                let internal = self.internal.clone();
+                let start = self.transfers.downloads().to_path_buf();
+                tokio::spawn(async move {
+                    let picked = rfd::AsyncFileDialog::new()
+                        .set_title("Save received files in")
+                        .set_directory(start)
+                        .pick_folder()
+                        .await;
+                    if let Some(dir) = picked {
+                        let _ = internal.send(Internal::Downloads(dir.path().to_path_buf()));
+                    }
+                });
+            }
+            Command::Download { room, file } => match self.peer(&room) {
+                Some(peer) => self.transfers.download(peer, file),
+                None => self.events.send(Event::Alert(format!(
+                    "Join the room to download {}.",
+                    file.name
+                ))),
+            },
+            Command::CancelTransfer(id) => self.transfers.cancel(id),
+            Command::Open(path) => self.spawn_opener(path, transfers::open),
+            Command::Reveal(path) => self.spawn_opener(path, transfers::reveal),
+            Command::SetFilesLimit(limit) => {
+                self.settings.files_limit = limit;
+                self.save_settings();
+            }
             Command::Leave(room) => {
+                self.room_addrs.remove(&room);
                 if let Some(session) = self.sessions.remove(&room) {
                     self.goodbyes.spawn(session.leave(GOODBYE_LIMIT));
                 }
@@ -380,7 +447,56 @@ impl Runtime {
         });
     }
 
+    /// Who we are in a room we are in, and where its host is, for a transfer.
+    fn peer(&self, room: &RoomId) -> Option<Peer> {
+        let addrs = self.room_addrs.get(room)?.clone();
+        Some(Peer {
+            addrs,
+            room: room.clone(),
+            device: self.settings.device.clone(),
+            name: self.name(),
+        })
+    }
+
+    fn send_files(&mut self, room: RoomId, paths: Vec<std::path::PathBuf>) {
+        let Some(peer) = self.peer(&room) else {
+            return self.events.send(Event::Alert(
+                "Join the room before sending files to it.".into(),
+            ));
+        };
+        for path in paths {
+            if path.is_dir() {
+                self.events.send(Event::Alert(format!(
+                    "{} is a folder; send the files in it instead.",
+                    path.display()
+                )));
+                continue;
+            }
+            self.transfers.upload(peer.clone(), path);
+        }
+    }
+
+    /// Opens or reveals a file off the async threads; a failure is said to the user.
+    fn spawn_opener(
+        &self,
+        path: std::path::PathBuf,
+        how: fn(&std::path::Path) -> std::io::Result<()>,
+    ) {
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = how(&path) {
+                events.send(Event::Alert(format!(
+                    "Could not open {}: {e}",
+                    path.display()
+                )));
+            }
+        });
+    }
+
     fn join(&mut self, room: RoomId, addrs: Vec<SocketAddr>) {
+        if !addrs.is_empty() {
+            self.room_addrs.insert(room.clone(), addrs.clone());
+        }
         if let Some(session) = self.sessions.get(&room) {
             if !addrs.is_empty() {
                 session.redial(addrs);
@@ -439,6 +555,13 @@ impl Runtime {
         match report {
             Internal::Members(room, members) => self.members_changed(room, members),
             Internal::Found { room, addrs } => self.join(room, addrs),
+            Internal::Send { room, paths } => self.send_files(room, paths),
+            Internal::Downloads(dir) => {
+                self.settings.downloads = Some(dir.clone());
+                self.save_settings();
+                self.transfers.set_downloads(dir.clone());
+                self.events.send(Event::Downloads(dir));
+            }
         }
     }
 
@@ -450,6 +573,7 @@ impl Runtime {
                     && !self.hosts.contains_key(&ad.id)
                 {
                     session.redial(ad.addrs.clone());
+                    self.room_addrs.insert(ad.id.clone(), ad.addrs.clone());
                 }
                 self.events.send(Event::RoomFound(ad));
             }
@@ -505,6 +629,7 @@ impl Runtime {
                 discovery.shutdown().await;
             }
         };
+        self.transfers.shutdown();
         self.goodbyes.close();
         futures::join!(
             futures::future::join_all(leaving),

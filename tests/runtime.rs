@@ -50,6 +50,7 @@ fn start_app_as(name: &str, for_this_run: Option<&str>) -> App {
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        downloads: None,
         name: for_this_run.map(str::to_owned),
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),

@@ -26,6 +26,7 @@ fn window(name: Option<&str>) -> (TestWindow, tempfile::TempDir) {
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        downloads: None,
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         name: None,
@@ -119,6 +120,7 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        downloads: None,
         name: None,
         bind: Some(Ipv4Addr::LOCALHOST.into()),
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),

@@ -114,6 +114,7 @@ fn window_half() {
         ..Settings::default()
     };
     let options = RuntimeOptions {
+        downloads: None,
         paths: Paths::resolve(Some(dir.path().into())).unwrap(),
         settings,
         name: None,

@@ -192,6 +192,7 @@ pub fn run_window(
         name: None,
         discovery: Some(discovery),
         bind: None,
+        downloads: None,
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

@@ -2,13 +2,18 @@
 //! in and their messages. Applies runtime events and turns user intentions into commands.
 //! No egui types, so all of it is testable without a window.
 
-use crate::bridge::{Command, Event, NetStatus, SessionState};
+use crate::bridge::{
+    Command, Event, NetStatus, SessionState, Thumbnail, Transfer, TransferId, TransferState,
+};
 use crate::discovery::RoomAd;
 use crate::protocol::{
     ChatMessage, DeviceId, Member, MemberId, PROTOCOL_VERSION, RoomId, check_name, check_text,
 };
+use crate::protocol::{FileHash, FileRef};
 use crate::store::{HostedRoom, Settings};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One line in a room's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +121,16 @@ pub struct AppState {
     pub alert: Option<String>,
     /// Commands for the runtime, sent by the window after each frame.
     pub outbox: Vec<Command>,
+    /// Every transfer of this run, as last reported.
+    pub transfers: BTreeMap<TransferId, Transfer>,
+    /// The latest download of each file, to show on its message.
+    pub downloads: HashMap<FileHash, TransferId>,
+    /// Small pictures of received images.
+    pub thumbnails: HashMap<FileHash, Arc<Thumbnail>>,
+    /// Where received files are saved.
+    pub downloads_dir: Option<PathBuf>,
+    /// The most bytes of files each hosted room keeps, as the settings say.
+    pub files_limit: u64,
     /// Our last post number.
     seq: u64,
 }
@@ -134,8 +149,75 @@ impl AppState {
             network: NetStatus::default(),
             alert: warning,
             outbox: Vec::new(),
+            transfers: BTreeMap::new(),
+            downloads: HashMap::new(),
+            thumbnails: HashMap::new(),
+            downloads_dir: None,
+            files_limit: settings.files_limit,
             seq: 0,
         }
+    }
+
+    /// Sends files to the open room.
+    pub fn send_files(&mut self, paths: Vec<PathBuf>) {
+        if let Some(room) = self.open.clone()
+            && !paths.is_empty()
+        {
+            self.outbox.push(Command::SendFiles { room, paths });
+        }
+    }
+
+    /// Opens the system's file dialog to send files to the open room.
+    pub fn pick_files(&mut self) {
+        if let Some(room) = self.open.clone() {
+            self.outbox.push(Command::PickFiles { room });
+        }
+    }
+
+    /// Downloads a file shared in the open room.
+    pub fn download(&mut self, file: &FileRef) {
+        if let Some(room) = self.open.clone() {
+            self.outbox.push(Command::Download {
+                room,
+                file: file.clone(),
+            });
+        }
+    }
+
+    /// The transfer of a file shown with its message, if any.
+    pub fn download_of(&self, file: &FileRef) -> Option<&Transfer> {
+        self.downloads
+            .get(&file.hash)
+            .and_then(|id| self.transfers.get(id))
+    }
+
+    /// Our uploads to a room that are not done yet (or failed and not dismissed).
+    pub fn uploads_to(&self, room: &RoomId) -> impl Iterator<Item = &Transfer> {
+        self.transfers.values().filter(move |t| {
+            t.upload
+                && &t.room == room
+                && !matches!(
+                    t.state,
+                    TransferState::Done { .. } | TransferState::Cancelled
+                )
+        })
+    }
+
+    /// Forgets a failed upload.
+    pub fn dismiss(&mut self, id: TransferId) {
+        self.transfers.remove(&id);
+    }
+
+    pub fn cancel(&mut self, id: TransferId) {
+        self.outbox.push(Command::CancelTransfer(id));
+    }
+
+    pub fn open_file(&mut self, path: PathBuf) {
+        self.outbox.push(Command::Open(path));
+    }
+
+    pub fn reveal_file(&mut self, path: PathBuf) {
+        self.outbox.push(Command::Reveal(path));
     }
 
     /// The room list: rooms on the network and our own, by name.
@@ -342,7 +424,20 @@ impl AppState {
                     chat.notice(format!("{} left", member.name));
                 }
             }
-            Event::Message { room, message } => {
+            Event::Message {
+                room,
+                message,
+                live,
+            } => {
+                // Files others share while we are here come by themselves; older ones on request.
+                if let (true, Some(file)) = (live, &message.file)
+                    && message.device != self.me
+                {
+                    self.outbox.push(Command::Download {
+                        room: room.clone(),
+                        file: file.clone(),
+                    });
+                }
                 if let Some(chat) = self.chats.get_mut(&room) {
                     let when = clock(message.ts);
                     chat.lines.push(Line::Chat { message, when });
@@ -372,6 +467,20 @@ impl AppState {
                     chat.error = Some(format!("Not sent: {reason}."));
                 }
             }
+            Event::Transfer(transfer) => {
+                if let (false, Some(hash)) = (transfer.upload, &transfer.hash) {
+                    self.downloads.insert(hash.clone(), transfer.id);
+                }
+                if transfer.upload && matches!(transfer.state, TransferState::Done { .. }) {
+                    self.transfers.remove(&transfer.id);
+                } else {
+                    self.transfers.insert(transfer.id, transfer);
+                }
+            }
+            Event::Thumbnail { hash, image } => {
+                self.thumbnails.insert(hash, image);
+            }
+            Event::Downloads(dir) => self.downloads_dir = Some(dir),
             Event::Stopped => {}
         }
     }
@@ -461,6 +570,7 @@ mod tests {
         let bob = DeviceId::parse("bob").unwrap();
         for id in [1, 2, 3] {
             s.apply(Event::Message {
+                live: true,
                 room: room.clone(),
                 message: message(id, &bob),
             });

@@ -134,6 +134,8 @@ struct Run {
     outbox: VecDeque<(u64, String)>,
     /// The newest message id seen, so a rejoin fetches only newer history.
     last_id: Option<u64>,
+    /// History messages still to come after the welcome; the ones after are live.
+    history_left: u32,
 }
 
 async fn run(
@@ -146,6 +148,7 @@ async fn run(
         events,
         outbox: VecDeque::new(),
         last_id: None,
+        history_left: 0,
     };
     let mut backoff = Duration::from_secs(1);
     // The reason we are waiting for the host, while we are: retries keep saying it.
@@ -388,7 +391,8 @@ impl Run {
         }
     }
 
-    fn welcomed(&self, welcome: Welcome) {
+    fn welcomed(&mut self, welcome: Welcome) {
+        self.history_left = welcome.history;
         self.events.send(Event::Joined {
             room: self.config.room.clone(),
             room_name: welcome.room_name,
@@ -471,9 +475,15 @@ impl Run {
             // Only news: a rejoin asks for history after `last_id`, but be sure.
             Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
                 self.last_id = Some(message.id);
-                self.events.send(Event::Message { room, message });
+                let live = self.history_left == 0;
+                self.history_left = self.history_left.saturating_sub(1);
+                self.events.send(Event::Message {
+                    room,
+                    message,
+                    live,
+                });
             }
-            Frame::Message(_) => {}
+            Frame::Message(_) => self.history_left = self.history_left.saturating_sub(1),
             Frame::Accepted { seq, id } => {
                 self.outbox.retain(|(s, _)| *s != seq);
                 self.events.send(Event::Accepted { room, seq, id });
