@@ -197,3 +197,95 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     bob.send(Command::Shutdown);
     bob_runtime.join();
 }
+
+/// A file dropped on the window, as the OS hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives() {
+    let (mut w, dir) = window(Some("Ada"));
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.replace_text("Room name", "Lab");
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+
+    // Drop a file: it is offered at once, with a progress bar, then posted to the room.
+    let path = dir.path().join("holiday.bin");
+    std::fs::write(&path, vec![42u8; 3_000_000]).unwrap();
+    w.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path.clone())));
+    w.until("the upload's progress bar", |h| {
+        h.query_all_by_role(egui::accesskit::Role::ProgressIndicator)
+            .next()
+            .is_some()
+            && h.query_all_by_label("holiday.bin").next().is_some()
+    });
+    w.until("the file in the room, and the upload row gone", |h| {
+        h.query_by_label("You sent this file").is_some()
+            && h.query_all_by_role(egui::accesskit::Role::ProgressIndicator)
+                .next()
+                .is_none()
+    });
+
+    // Someone else shares a file: it downloads by itself and can be opened or shown.
+    let room = w.harness.state().state.open.clone().unwrap();
+    let port = w.harness.state().state.hosting[&room].1;
+    let bob_dir = tempfile::tempdir().unwrap();
+    let (bob, back) = bridge::channel();
+    let options = RuntimeOptions {
+        downloads: None,
+        paths: Paths::resolve(Some(bob_dir.path().into())).unwrap(),
+        settings: Settings {
+            name: Some("Bob".into()),
+            ..Settings::default()
+        },
+        name: None,
+        discovery: None,
+        bind: Some(Ipv4Addr::LOCALHOST.into()),
+    };
+    let bob_runtime = RuntimeThread::spawn(back, options).unwrap();
+    bob.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    });
+    w.until("Bob joining", |h| {
+        h.query_by_label_contains("Bob joined").is_some()
+    });
+    let photo = bob_dir.path().join("notes.txt");
+    std::fs::write(&photo, b"meeting at noon").unwrap();
+    bob.send(Command::SendFiles {
+        room: room.clone(),
+        paths: vec![photo],
+    });
+    w.until("the received file", |h| {
+        h.query_by_label("Open").is_some() && h.query_by_label("Show in folder").is_some()
+    });
+    let saved = w
+        .harness
+        .state()
+        .state
+        .downloads_dir
+        .clone()
+        .unwrap()
+        .join("notes.txt");
+    assert_eq!(std::fs::read(saved).unwrap(), b"meeting at noon");
+
+    bob.send(Command::Shutdown);
+    bob_runtime.join();
+    w.close();
+}

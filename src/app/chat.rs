@@ -1,6 +1,7 @@
 //! The open room: header, member list, messages and composer. The message list draws only
 //! the rows in view, so a room with 100,000 messages scrolls like an empty one.
 
+use super::files::{FileAction, Thumbnails, file_card, upload_row};
 use super::state::{AppState, Chat, Line};
 use crate::bridge::SessionState;
 use crate::protocol::RoomId;
@@ -20,6 +21,8 @@ pub struct ChatView {
     heights: Vec<f32>,
     /// Text being written, per room, so switching rooms keeps drafts.
     drafts: std::collections::HashMap<RoomId, String>,
+    /// Thumbnails of received images, as textures.
+    thumbnails: Thumbnails,
 }
 
 /// What a line's height depends on, so a new width costs arithmetic, not a text scan.
@@ -36,6 +39,11 @@ impl Shape {
         match line {
             Line::Notice { .. } => Shape {
                 paragraphs: 0,
+                chars: 0,
+            },
+            // A file's card takes about three rows; its thumbnail is measured when drawn.
+            Line::Chat { message, .. } if message.file.is_some() => Shape {
+                paragraphs: 4,
                 chars: 0,
             },
             Line::Chat { message, .. } => Shape {
@@ -86,10 +94,18 @@ impl ChatView {
                 members(ui, chat);
             });
         let mut draft = self.drafts.remove(room).unwrap_or_default();
-        let sent = egui::Panel::bottom("composer")
+        let (sent, attach) = egui::Panel::bottom("composer")
             .show(ui, |ui| composer(ui, chat, &mut draft))
             .inner;
-        egui::CentralPanel::default().show(ui, |ui| self.lines(ui, state, room));
+        let actions = egui::CentralPanel::default()
+            .show(ui, |ui| self.lines(ui, state, room))
+            .inner;
+        for action in actions {
+            action.apply(state);
+        }
+        if attach {
+            state.pick_files();
+        }
 
         if let Some(text) = sent
             && state.send(&text).is_ok()
@@ -102,9 +118,12 @@ impl ChatView {
         }
     }
 
-    fn lines(&mut self, ui: &mut egui::Ui, state: &AppState, room: &RoomId) {
+    /// Draws the room's lines (only those in view) and our uploads under way; returns what
+    /// the user asked of the files shown.
+    fn lines(&mut self, ui: &mut egui::Ui, state: &AppState, room: &RoomId) -> Vec<FileAction> {
+        let mut actions = Vec::new();
         let Some(chat) = state.chats.get(room) else {
-            return;
+            return actions;
         };
         let width = ui.available_width();
         let row = ui.text_style_height(&egui::TextStyle::Body);
@@ -133,11 +152,17 @@ impl ChatView {
             ui.ctx().request_repaint();
         }
 
-        if chat.lines.is_empty() && chat.pending.is_empty() {
+        if chat.lines.is_empty()
+            && chat.pending.is_empty()
+            && state.uploads_to(room).next().is_none()
+        {
             ui.centered_and_justified(|ui| {
-                ui.label(RichText::new("No messages yet. Say hello!").weak());
+                ui.label(
+                    RichText::new("No messages yet. Say hello, or drop files here to share them.")
+                        .weak(),
+                );
             });
-            return;
+            return actions;
         }
         let total: f32 = self.heights.iter().sum();
         let mut changed = false;
@@ -164,7 +189,13 @@ impl ChatView {
                     let mut i = first;
                     while i < chat.lines.len() && y < viewport.max.y {
                         let before = ui.cursor().top();
-                        draw_line(ui, state, &chat.lines[i]);
+                        draw_line(
+                            ui,
+                            state,
+                            &mut self.thumbnails,
+                            &chat.lines[i],
+                            &mut actions,
+                        );
                         let h = ui.cursor().top() - before;
                         if (h - self.heights[i]).abs() > 0.5 {
                             self.heights[i] = h;
@@ -180,7 +211,12 @@ impl ChatView {
                 );
                 ui.scope_builder(UiBuilder::new().max_rect(pending), |ui| {
                     for (_, text) in &chat.pending {
-                        message_row(ui, &state.name, "sending…", text, true, true);
+                        message_row(ui, &state.name, "sending…", true, |ui| {
+                            text_body(ui, text, true)
+                        });
+                    }
+                    for upload in state.uploads_to(room) {
+                        upload_row(ui, upload, &mut actions);
                     }
                 });
             });
@@ -188,6 +224,7 @@ impl ChatView {
             // Measured rows moved the ones below; draw once more with the true heights.
             ui.ctx().request_repaint();
         }
+        actions
     }
 }
 
@@ -230,7 +267,13 @@ fn members(ui: &mut egui::Ui, chat: &Chat) {
         });
 }
 
-fn draw_line(ui: &mut egui::Ui, state: &AppState, line: &Line) {
+fn draw_line(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    thumbnails: &mut Thumbnails,
+    line: &Line,
+    actions: &mut Vec<FileAction>,
+) {
     match line {
         Line::Notice { when, text } => {
             ui.horizontal_wrapped(|ui| {
@@ -238,20 +281,41 @@ fn draw_line(ui: &mut egui::Ui, state: &AppState, line: &Line) {
             });
             ui.add_space(2.0);
         }
-        Line::Chat { message, when } => message_row(
-            ui,
-            &message.from,
-            when,
-            &message.text,
-            state.is_mine(message),
-            false,
-        ),
+        Line::Chat { message, when } => {
+            let mine = state.is_mine(message);
+            message_row(ui, &message.from, when, mine, |ui| {
+                if !message.text.is_empty() {
+                    text_body(ui, &message.text, false);
+                }
+                if let Some(file) = &message.file {
+                    file_card(ui, state, thumbnails, file, mine, actions);
+                }
+            });
+        }
     }
 }
 
-/// One message: sender and time above the wrapped text. Ours sit on a tinted card.
-/// `when` is the time shown beside the sender; a pending message is greyed out.
-fn message_row(ui: &mut egui::Ui, from: &str, when: &str, text: &str, mine: bool, pending: bool) {
+/// A message's text, wrapped and selectable; greyed out while pending.
+fn text_body(ui: &mut egui::Ui, text: &str, pending: bool) {
+    let body = egui::Label::new(RichText::new(text))
+        .wrap()
+        .selectable(true);
+    if pending {
+        ui.add_enabled(false, body);
+    } else {
+        ui.add(body);
+    }
+}
+
+/// One message: sender and time above its body. Ours sit on a tinted card.
+/// `when` is the time shown beside the sender.
+fn message_row(
+    ui: &mut egui::Ui,
+    from: &str,
+    when: &str,
+    mine: bool,
+    body: impl FnOnce(&mut egui::Ui),
+) {
     let fill = if mine {
         ui.visuals().faint_bg_color
     } else {
@@ -277,20 +341,14 @@ fn message_row(ui: &mut egui::Ui, from: &str, when: &str, text: &str, mine: bool
                 ui.label(RichText::new(who).strong().color(color));
                 ui.label(RichText::new(when).small().weak());
             });
-            let body = egui::Label::new(RichText::new(text))
-                .wrap()
-                .selectable(true);
-            if pending {
-                ui.add_enabled(false, body);
-            } else {
-                ui.add(body);
-            }
+            body(ui);
         });
     ui.add_space(2.0);
 }
 
-/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send.
-fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> Option<String> {
+/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, and
+/// whether the user asked to attach files.
+fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> (Option<String>, bool) {
     ui.add_space(6.0);
     if let Some(error) = &chat.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
@@ -308,7 +366,12 @@ fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> Option<String
             i.events.len() != before
         });
     let mut send = enter;
+    let mut attach = false;
     ui.horizontal(|ui| {
+        attach = ui
+            .add_sized([70.0, 28.0], egui::Button::new("Attach…"))
+            .on_hover_text("Send files to the room (or drop them on the window)")
+            .clicked();
         let label = ui.label("Message");
         let button_width = 70.0;
         let edit = egui::TextEdit::multiline(draft)
@@ -325,5 +388,8 @@ fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> Option<String
             .clicked();
     });
     ui.add_space(6.0);
-    (send && !draft.trim().is_empty()).then(|| draft.clone())
+    (
+        (send && !draft.trim().is_empty()).then(|| draft.clone()),
+        attach,
+    )
 }

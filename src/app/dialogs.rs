@@ -20,6 +20,8 @@ pub struct Dialogs {
     pub host: Option<Field>,
     /// "Your name", with the name being typed.
     pub name: Option<Field>,
+    /// "Settings", with the file limit being set, in GB.
+    pub settings: Option<f64>,
 }
 
 /// What a dialog's buttons said this frame.
@@ -35,6 +37,10 @@ impl Dialogs {
             text: suggestion,
             error: None,
         });
+    }
+
+    pub fn open_settings(&mut self, files_limit: u64) {
+        self.settings = Some(files_limit as f64 / 1e9);
     }
 
     pub fn open_name(&mut self, current: String) {
@@ -71,6 +77,22 @@ impl Dialogs {
                     Err(e) => field.error = Some(e),
                 },
                 Outcome::Cancel => self.name = None,
+                Outcome::Open => {}
+            }
+        }
+        if let Some(limit_gb) = &mut self.settings {
+            match settings_dialog(ctx, state, limit_gb) {
+                Outcome::Confirm => {
+                    let limit = (*limit_gb * 1e9) as u64;
+                    if limit != state.files_limit {
+                        state.files_limit = limit;
+                        state
+                            .outbox
+                            .push(crate::bridge::Command::SetFilesLimit(limit));
+                    }
+                    self.settings = None;
+                }
+                Outcome::Cancel => self.settings = None,
                 Outcome::Open => {}
             }
         }
@@ -138,6 +160,53 @@ fn field_dialog(
         outcome
     });
     if cancellable && modal.should_close() && matches!(modal.inner, Outcome::Open) {
+        return Outcome::Cancel;
+    }
+    modal.inner
+}
+
+fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64) -> Outcome {
+    let modal = Modal::new(egui::Id::unique("settings_dialog")).show(ctx, |ui| {
+        ui.set_width(420.0);
+        ui.heading("Settings");
+        ui.add_space(8.0);
+        ui.strong("Received files are saved in");
+        ui.horizontal(|ui| {
+            let dir = state
+                .downloads_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            ui.label(dir);
+            if ui.button("Change…").clicked() {
+                state.outbox.push(crate::bridge::Command::PickDownloads);
+            }
+        });
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            let label = ui.label("Rooms you host keep up to");
+            ui.add(
+                egui::DragValue::new(limit_gb)
+                    .range(0.1..=10_000.0)
+                    .speed(0.5)
+                    .suffix(" GB"),
+            )
+            .labelled_by(label.id);
+            ui.label("of shared files for people who join later; the oldest go first.");
+        });
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            if ui.button("Done").clicked() {
+                outcome = Outcome::Confirm;
+            }
+            if ui.button("Cancel").clicked() {
+                outcome = Outcome::Cancel;
+            }
+        });
+        outcome
+    });
+    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
         return Outcome::Cancel;
     }
     modal.inner

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod dialogs;
+pub mod files;
 pub mod rooms;
 pub mod state;
 
@@ -102,6 +103,9 @@ impl LanchatApp {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("lanchat").strong());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Settings").clicked() {
+                        self.dialogs.open_settings(self.state.files_limit);
+                    }
                     if ui.button("Change name").clicked() {
                         self.dialogs.open_name(self.state.name.clone());
                     }
@@ -117,6 +121,51 @@ impl LanchatApp {
                 });
             }
         });
+    }
+
+    /// Files dropped on the window go to the open room; while they hover, the window says so.
+    fn take_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<std::path::PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        let room = self
+            .state
+            .open
+            .as_ref()
+            .and_then(|id| self.state.chats.get(id))
+            .map(|c| c.room_name.clone());
+        if !dropped.is_empty() {
+            match &room {
+                Some(_) => self.state.send_files(dropped),
+                None => {
+                    self.state.alert =
+                        Some("Open a room first, then drop files on it to share them.".into())
+                }
+            }
+        }
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            let text = match &room {
+                Some(name) => format!("Drop to send to {name}"),
+                None => "Open a room to send files to it".to_owned(),
+            };
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop"),
+            ));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                text,
+                egui::FontId::proportional(24.0),
+                egui::Color32::WHITE,
+            );
+        }
     }
 
     fn update_title(&mut self, ctx: &egui::Context) {
@@ -140,6 +189,7 @@ impl eframe::App for LanchatApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.drain_events();
         let ctx = ui.ctx().clone();
+        self.take_dropped_files(&ctx);
         self.top_bar(ui);
         self.status_bar(ui);
         egui::Panel::left("rooms")

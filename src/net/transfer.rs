@@ -6,6 +6,7 @@
 //! one. Hashing and disk writes run on blocking threads, one piece behind the network, so the
 //! two overlap.
 
+use crate::bridge::human_size;
 use crate::protocol::{
     DATA_LEN, DeviceId, FileHash, FileOffer, FileRef, Frame, FrameCodec, ProtocolError, RefuseCode,
     RoomId, Upload, WRITE_TIMEOUT,
@@ -49,22 +50,6 @@ pub enum TransferError {
     Unexpected(&'static str),
     #[error("the connection ended before the transfer did")]
     Ended,
-}
-
-/// A byte count as a person reads it: "1.4 GB".
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 type Reader<R> = FramedRead<R, FrameCodec>;

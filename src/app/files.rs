@@ -1,0 +1,199 @@
+//! Files in the chat view: the card a shared file is shown as (with its download's progress,
+//! or Open and Show in folder once saved, and a thumbnail for images), and the rows of our
+//! own uploads under way.
+
+use super::state::AppState;
+use crate::bridge::{Thumbnail, Transfer, TransferId, TransferState, human_duration, human_size};
+use crate::protocol::{FileHash, FileRef};
+use egui::{Color32, RichText};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// What the user asked of a file while the view was drawn; applied after drawing.
+pub enum FileAction {
+    Download(FileRef),
+    Cancel(TransferId),
+    Open(PathBuf),
+    Reveal(PathBuf),
+    Dismiss(TransferId),
+}
+
+impl FileAction {
+    pub fn apply(self, state: &mut AppState) {
+        match self {
+            FileAction::Download(file) => state.download(&file),
+            FileAction::Cancel(id) => state.cancel(id),
+            FileAction::Open(path) => state.open_file(path),
+            FileAction::Reveal(path) => state.reveal_file(path),
+            FileAction::Dismiss(id) => state.dismiss(id),
+        }
+    }
+}
+
+/// Thumbnails uploaded to the GPU, made once per image.
+#[derive(Default)]
+pub struct Thumbnails {
+    textures: HashMap<FileHash, egui::TextureHandle>,
+}
+
+impl Thumbnails {
+    fn get(
+        &mut self,
+        ctx: &egui::Context,
+        hash: &FileHash,
+        image: &Thumbnail,
+    ) -> &egui::TextureHandle {
+        self.textures.entry(hash.clone()).or_insert_with(|| {
+            let size = [image.width as usize, image.height as usize];
+            let pixels = egui::ColorImage::from_rgba_unmultiplied(size, &image.rgba);
+            ctx.load_texture(
+                format!("thumbnail-{hash}"),
+                pixels,
+                egui::TextureOptions::LINEAR,
+            )
+        })
+    }
+}
+
+/// A shared file inside its message.
+pub fn file_card(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    thumbnails: &mut Thumbnails,
+    file: &FileRef,
+    mine: bool,
+    actions: &mut Vec<FileAction>,
+) {
+    let name = crate::store::clean_file_name(&file.name);
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("📄").size(18.0));
+            ui.label(RichText::new(&name).strong());
+            ui.label(RichText::new(human_size(file.size)).weak());
+        });
+        if let Some(image) = state.thumbnails.get(&file.hash) {
+            let texture = thumbnails.get(ui.ctx(), &file.hash, image);
+            let size = texture.size_vec2();
+            ui.add(
+                egui::Image::new(texture)
+                    .max_size(size)
+                    .alt_text(format!("Picture: {name}")),
+            );
+        }
+        let transfer = state.download_of(file);
+        match transfer.map(|t| &t.state) {
+            Some(TransferState::Running | TransferState::Preparing) => {
+                let t = transfer.expect("matched");
+                ui.horizontal(|ui| {
+                    progress(ui, t);
+                    if ui
+                        .button("Cancel")
+                        .on_hover_text("Stop this download")
+                        .clicked()
+                    {
+                        actions.push(FileAction::Cancel(t.id));
+                    }
+                });
+            }
+            Some(TransferState::Done {
+                path: Some(path), ..
+            }) => {
+                ui.horizontal(|ui| {
+                    if ui
+                        .button("Open")
+                        .on_hover_text(path.display().to_string())
+                        .clicked()
+                    {
+                        actions.push(FileAction::Open(path.clone()));
+                    }
+                    if ui.button("Show in folder").clicked() {
+                        actions.push(FileAction::Reveal(path.clone()));
+                    }
+                    let saved = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    ui.label(RichText::new(format!("saved as {saved}")).small().weak());
+                });
+            }
+            Some(TransferState::Failed(why)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Not received: {why}"));
+                if ui.button("Try again").clicked() {
+                    actions.push(FileAction::Download(file.clone()));
+                }
+            }
+            _ if mine => {
+                ui.label(RichText::new("You sent this file").small().weak());
+            }
+            _ => {
+                if ui
+                    .button("Download")
+                    .on_hover_text("Save it in your downloads folder")
+                    .clicked()
+                {
+                    actions.push(FileAction::Download(file.clone()));
+                }
+            }
+        }
+    });
+}
+
+/// One of our uploads under way (or failed), below the room's messages.
+pub fn upload_row(ui: &mut egui::Ui, t: &Transfer, actions: &mut Vec<FileAction>) {
+    egui::Frame::group(ui.style())
+        .fill(ui.visuals().faint_bg_color)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("📤").size(18.0));
+                ui.label(RichText::new(crate::store::clean_file_name(&t.name)).strong());
+                ui.label(RichText::new(human_size(t.size)).weak());
+            });
+            ui.horizontal(|ui| match &t.state {
+                TransferState::Failed(why) => {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("Not sent: {why}"));
+                    if ui.button("Dismiss").clicked() {
+                        actions.push(FileAction::Dismiss(t.id));
+                    }
+                }
+                _ => {
+                    progress(ui, t);
+                    if ui
+                        .button("Cancel")
+                        .on_hover_text("Stop sending this file")
+                        .clicked()
+                    {
+                        actions.push(FileAction::Cancel(t.id));
+                    }
+                }
+            });
+        });
+    ui.add_space(2.0);
+}
+
+/// A progress bar that says how far, how fast, and how long is left.
+fn progress(ui: &mut egui::Ui, t: &Transfer) {
+    let fraction = if t.size == 0 {
+        1.0
+    } else {
+        t.done as f32 / t.size as f32
+    };
+    let text = match t.state {
+        TransferState::Preparing => "Preparing…".to_owned(),
+        _ => {
+            let mut text = format!("{} of {}", human_size(t.done), human_size(t.size));
+            if t.rate > 0.0 {
+                text.push_str(&format!(" · {}/s", human_size(t.rate as u64)));
+            }
+            if let Some(eta) = t.eta() {
+                text.push_str(&format!(" · {} left", human_duration(eta)));
+            }
+            text
+        }
+    };
+    let bar = egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
+        .desired_width(ui.available_width().min(360.0) - 70.0)
+        .fill(Color32::from_rgb(60, 130, 200))
+        .text(text);
+    ui.add(bar);
+}
