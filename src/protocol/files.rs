@@ -130,7 +130,7 @@ impl FileOffer {
         if !self.piece_len.is_power_of_two() || self.piece_len < 1024 {
             return Err("piece length is not a power of two of at least 1 KiB".into());
         }
-        if self.cvs.len() % 32 != 0 || self.cvs.len() as u64 > MAX_PIECES * 32 {
+        if !self.cvs.len().is_multiple_of(32) || self.cvs.len() as u64 > MAX_PIECES * 32 {
             return Err("malformed piece hashes".into());
         }
         Ok(())
