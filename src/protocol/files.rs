@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 pub const DATA_LEN: usize = 64 * 1024;
 /// Largest file a room takes (1 TiB): far above any LAN use, and keeps size arithmetic safe.
 pub const MAX_FILE_SIZE: u64 = 1 << 40;
-/// Most pieces a file is cut into; bounds the piece hashes in an offer to 64 KiB.
+/// Most pieces a file is cut into; bounds the piece hashes in an offer to 64 KiB, so the
+/// offer fits in one frame.
 pub const MAX_PIECES: u64 = 2048;
 
 /// A file's identity: the BLAKE3 hash of its content as 64 lowercase hex digits.

@@ -11,8 +11,8 @@ use blake3::hazmat::{HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_ro
 use std::io::{self, Read};
 use std::ops::Range;
 
-/// The most pieces a file is split into: bounds the CV list to 64 KiB so it fits in one frame.
-pub const MAX_PIECES: u64 = 2048;
+/// The most pieces a file is split into: the protocol's bound on an offer's piece hashes.
+pub use crate::protocol::MAX_PIECES;
 
 /// The smallest piece length: small files still get pieces big enough that per-piece overhead
 /// (a request, a CV, a verification) stays negligible.
