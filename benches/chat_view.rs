@@ -173,6 +173,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
         host_name: "Ada".into(),
         you: 1,
         members,
+        history: 0,
     });
     state.apply(BridgeEvent::Session {
         room: room.id.clone(),

@@ -86,6 +86,8 @@ pub enum Event {
         host_name: String,
         you: MemberId,
         members: Vec<Member>,
+        /// How many history messages follow (as `Message` events that are not live).
+        history: u32,
     },
     /// Someone joined a room we are in.
     MemberJoined { room: RoomId, member: Member },

@@ -3,9 +3,9 @@
 //! give a non-zero exit status. Like the window, this is only a front end: everything on the
 //! network is done by the runtime, through the bridge.
 
-use crate::bridge::{self, Command, Event, FrontEnd, SessionState, TransferId, TransferState};
+use crate::bridge::{self, Command, Event, FrontEnd, SessionState, TransferState};
 use crate::discovery::{DiscoveryConfig, RoomAd};
-use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
+use crate::protocol::{ChatMessage, DeviceId, FileHash, RoomId, check_name};
 use crate::runtime::{self, RuntimeOptions};
 use crate::store::{Paths, Settings};
 use anyhow::{Context, bail};
@@ -357,12 +357,20 @@ async fn join_loop(
     let mut unconfirmed: BTreeSet<u64> = BTreeSet::new();
     let mut refused = 0usize;
     // Downloads under way: the session keeps the end of stdin from ending the command.
-    let mut receiving: BTreeSet<TransferId> = BTreeSet::new();
+    let mut receiving: BTreeSet<FileHash> = BTreeSet::new();
     let receive = app.receives;
+    // The end of stdin ends the command only once we are in and have the history (and so
+    // know every file to receive).
+    let (mut welcomed, mut history_left) = (false, 0u32);
     let term = terminated();
     tokio::pin!(term);
     loop {
-        if !input.open() && unconfirmed.is_empty() && receiving.is_empty() {
+        if !input.open()
+            && unconfirmed.is_empty()
+            && welcomed
+            && history_left == 0
+            && receiving.is_empty()
+        {
             if let Some(room) = room {
                 app.front.send(Command::Leave(room));
             }
@@ -385,35 +393,37 @@ async fn join_loop(
                 let event = event?;
                 match &event {
                     Event::JoinFailed { error } => bail!("{error}"),
-                    Event::Joined { room: r, room_name, host_name, members, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                    Event::Joined { room: r, room_name, host_name, members, history, .. } if room.as_ref().is_none_or(|id| id == r) => {
                         room = Some(r.clone());
+                        (welcomed, history_left) = (true, *history);
                         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
                         let mine = members.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
                                     "host": host_name, "members": names}));
                     }
-                    Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
+                    Event::Message { room: r, message, live } if Some(r) == room.as_ref() => {
                         emit(message_json(message));
+                        if !live {
+                            history_left = history_left.saturating_sub(1);
+                        }
                         if let (true, Some(file)) = (receive, &message.file) {
+                            receiving.insert(file.hash.clone());
                             app.front.send(Command::Download { room: r.clone(), file: file.clone() });
                         }
                     }
-                    Event::Transfer(t) if !t.upload && Some(&t.room) == room.as_ref() => match &t.state {
-                        TransferState::Done { path: Some(path), .. } => {
-                            receiving.remove(&t.id);
-                            emit(json!({"event": "file", "name": t.name, "path": path, "size": t.size, "blake3": t.hash}));
+                    Event::Transfer(t) if !t.upload && Some(&t.room) == room.as_ref() => {
+                        let finished = !matches!(t.state, TransferState::Preparing | TransferState::Running);
+                        if let (true, Some(hash)) = (finished, &t.hash) {
+                            receiving.remove(hash);
                         }
-                        TransferState::Failed(why) => {
-                            receiving.remove(&t.id);
-                            eprintln!("lanchat: {} was not received: {why}", t.name);
+                        match &t.state {
+                            TransferState::Done { path: Some(path), .. } => {
+                                emit(json!({"event": "file", "name": t.name, "path": path, "size": t.size, "blake3": t.hash}));
+                            }
+                            TransferState::Failed(why) => eprintln!("lanchat: {} was not received: {why}", t.name),
+                            _ => {}
                         }
-                        TransferState::Cancelled | TransferState::Done { .. } => {
-                            receiving.remove(&t.id);
-                        }
-                        TransferState::Preparing | TransferState::Running => {
-                            receiving.insert(t.id);
-                        }
-                    },
+                    }
                     Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
                         unconfirmed.remove(seq);
                     }

@@ -558,3 +558,233 @@ fn join_by_address_without_discovery() {
         dan.seen
     );
 }
+
+#[test]
+fn files_sent_by_one_member_reach_two_receivers_identical() {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    let Some(lan) = Lan::new(3) else { return };
+    let (ada_dir, bob_dir, carol_dir, dan_dir, erin_dir) =
+        (data_dir(), data_dir(), data_dir(), data_dir(), data_dir());
+    let (bob_dl, carol_dl, erin_dl, outbox) = (data_dir(), data_dir(), data_dir(), data_dir());
+
+    // Two files: one of many pieces whose length is no multiple of a piece (pseudo-random, so
+    // a misplaced piece cannot go unnoticed), and a small one whose name has a space.
+    let big_name = "ünïcødé.bin";
+    let small_name = "report final.txt";
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let big: Vec<u8> = (0..5 * 1024 * 1024 + 4321)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let small = b"Quarterly figures, final.\nNot a path: ../../etc/x.txt\n".to_vec();
+    let big_path = outbox.path().join(big_name);
+    let small_path = outbox.path().join(small_name);
+    std::fs::write(&big_path, &big).expect("writing the big file");
+    std::fs::write(&small_path, &small).expect("writing the small file");
+    // (name, contents, blake3 hex) of each original.
+    let originals: Vec<(&str, &[u8], String)> = vec![
+        (big_name, &big, blake3::hash(&big).to_hex().to_string()),
+        (
+            small_name,
+            &small,
+            blake3::hash(&small).to_hex().to_string(),
+        ),
+    ];
+
+    let until = deadline();
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Lab", "--name", "Ada"],
+    );
+    let hosting = ada.expect_event("hosting", &[("name", "Lab")], until);
+    let room_id = hosting["id"]
+        .as_str()
+        .expect("hosting has an id")
+        .to_owned();
+
+    let receiver = |host, name: &str, dir: &tempfile::TempDir, dl: &tempfile::TempDir| {
+        Proc::spawn(
+            &lan,
+            host,
+            name,
+            dir.path(),
+            &[
+                "join",
+                "Lab",
+                "--name",
+                name,
+                "--wait",
+                "20",
+                "--downloads",
+                dl.path().to_str().expect("a UTF-8 temp dir"),
+            ],
+        )
+    };
+    let mut bob = receiver(2, "Bob", &bob_dir, &bob_dl);
+    let mut carol = receiver(3, "Carol", &carol_dir, &carol_dl);
+    bob.expect_event("joined", &[("name", "Bob"), ("id", &room_id)], until);
+    carol.expect_event("joined", &[("name", "Carol"), ("id", &room_id)], until);
+    ada.expect_event("joined", &[("name", "Bob")], until);
+    ada.expect_event("joined", &[("name", "Carol")], until);
+
+    // Dan, on the host's machine with a data dir of his own, sends both and is done once the
+    // host holds verified copies.
+    let big_arg = big_path.to_str().expect("a UTF-8 path");
+    let small_arg = small_path.to_str().expect("a UTF-8 path");
+    let mut dan = Proc::spawn(
+        &lan,
+        1,
+        "Dan",
+        dan_dir.path(),
+        &[
+            "send", "Lab", big_arg, small_arg, "--name", "Dan", "--wait", "20",
+        ],
+    );
+    dan.close_stdin();
+    let status = dan.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Dan exited with {status}; events: {:?}\nstderr:\n{}",
+        dan.seen,
+        dan.stderr()
+    );
+    for (name, bytes, hash) in &originals {
+        let sent = dan.expect_event("sent", &[("name", name)], Instant::now());
+        assert_eq!(sent["size"], bytes.len() as u64, "{sent}");
+        assert_eq!(sent["blake3"], hash.as_str(), "{sent}");
+    }
+    assert_eq!(
+        dan.seen.iter().filter(|v| v["event"] == "sent").count(),
+        2,
+        "Dan sent something twice: {:?}",
+        dan.seen
+    );
+    // Progress never runs backwards or past the end.
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    for p in dan.seen.iter().filter(|v| v["event"] == "progress") {
+        let (name, sent, size) = (
+            p["name"].as_str().expect("progress has a name").to_owned(),
+            p["sent"].as_u64().expect("progress has sent"),
+            p["size"].as_u64().expect("progress has a size"),
+        );
+        assert!(sent <= size, "progress past the end: {p}");
+        let before = last.insert(name, sent).unwrap_or(0);
+        assert!(before <= sent, "progress went back from {before}: {p}");
+    }
+    assert!(
+        !dan.seen.iter().any(|v| v["event"] == "NOT-JSON"),
+        "Dan printed something that is not JSON: {:?}",
+        dan.seen
+    );
+
+    /// Waits for `p` to announce and save each original, and checks the saved copies.
+    fn receives_all(p: &mut Proc, dl: &Path, originals: &[(&str, &[u8], String)], until: Instant) {
+        let dl = dl.canonicalize().expect("the downloads dir exists");
+        for (name, bytes, hash) in originals {
+            let message = p.expect(&format!("a message from Dan with {name}"), until, |v| {
+                v["event"] == "message" && v["from"] == "Dan" && v["file"]["name"] == *name
+            });
+            assert_eq!(message["file"]["size"], bytes.len() as u64, "{message}");
+            assert_eq!(message["file"]["blake3"], hash.as_str(), "{message}");
+        }
+        for (name, bytes, hash) in originals {
+            let file = p.expect_event("file", &[("name", name)], until);
+            assert_eq!(file["size"], bytes.len() as u64, "{} got {file}", p.label);
+            assert_eq!(file["blake3"], hash.as_str(), "{} got {file}", p.label);
+            let path = Path::new(file["path"].as_str().expect("file has a path"));
+            let path = path
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{}: {file}: {e}", p.label));
+            assert_eq!(path.parent(), Some(dl.as_path()), "{} got {file}", p.label);
+            assert_eq!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some(*name),
+                "{} got {file}",
+                p.label
+            );
+            let saved = std::fs::read(&path).expect("reading a received file");
+            assert!(
+                saved == *bytes,
+                "{}: {} differs from the original ({} bytes, blake3 {} instead of {hash})",
+                p.label,
+                path.display(),
+                saved.len(),
+                blake3::hash(&saved).to_hex()
+            );
+        }
+    }
+
+    receives_all(&mut bob, bob_dl.path(), &originals, deadline());
+    receives_all(&mut carol, carol_dl.path(), &originals, deadline());
+    // The host saw them posted too.
+    for (name, _, hash) in &originals {
+        let message = ada.expect(
+            &format!("a message from Dan with {name}"),
+            deadline(),
+            |v| v["event"] == "message" && v["from"] == "Dan" && v["file"]["name"] == *name,
+        );
+        assert_eq!(message["file"]["blake3"], hash.as_str(), "{message}");
+    }
+
+    // A late joiner gets both from the history it is welcomed with.
+    let until = deadline();
+    let mut erin = receiver(2, "Erin", &erin_dir, &erin_dl);
+    erin.expect_event("joined", &[("name", "Erin"), ("id", &room_id)], until);
+    receives_all(&mut erin, erin_dl.path(), &originals, deadline());
+
+    // A joiner whose input has already ended still waits for the history's files.
+    let (fay_dir, fay_dl) = (data_dir(), data_dir());
+    let mut fay = receiver(3, "Fay", &fay_dir, &fay_dl);
+    fay.close_stdin();
+    let status = fay.wait_exit(deadline());
+    if !status.success() {
+        fay.fail(&format!("exited with {status}"));
+    }
+    let files = fay.seen.iter().filter(|v| v["event"] == "file").count();
+    if files != 2 {
+        fay.fail(&format!("saved {files} files instead of 2 before leaving"));
+    }
+
+    // Everyone's input ends: each leaves cleanly, with nothing left to download.
+    for p in [&mut bob, &mut carol, &mut erin] {
+        p.close_stdin();
+    }
+    for p in [&mut bob, &mut carol, &mut erin] {
+        let status = p.wait_exit(deadline());
+        if !status.success() {
+            p.fail(&format!("exited with {status}"));
+        }
+        let files = p.seen.iter().filter(|v| v["event"] == "file").count();
+        if files != 2 {
+            p.fail(&format!("saved {files} files instead of 2"));
+        }
+    }
+
+    // Each downloads dir holds exactly the two files: no second copy, no partial file.
+    let want: BTreeSet<String> = originals.iter().map(|(n, _, _)| n.to_string()).collect();
+    for (who, dl) in [("Bob", &bob_dl), ("Carol", &carol_dl), ("Erin", &erin_dl)] {
+        let names: BTreeSet<String> = std::fs::read_dir(dl.path())
+            .expect("listing a downloads dir")
+            .map(|e| {
+                e.expect("a dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".lanchat-part")),
+            "{who} has partial files left: {names:?}"
+        );
+        assert_eq!(names, want, "{who}'s downloads dir");
+    }
+}

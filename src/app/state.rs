@@ -404,6 +404,7 @@ impl AppState {
                 host_name,
                 you,
                 members,
+                ..
             } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.room_name = room_name;

@@ -399,6 +399,7 @@ impl Run {
             host_name: welcome.host_name,
             you: welcome.you,
             members: welcome.members,
+            history: welcome.history,
         });
         self.state(SessionState::Connected);
     }
