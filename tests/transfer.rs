@@ -530,3 +530,84 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     assert!(history(&host).await.is_empty());
     host.close("bye".into(), DEADLINE).await;
 }
+
+#[tokio::test]
+async fn an_upload_sent_again_is_posted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let sent = make_file(dir.path(), "twice.bin", 300_000, 11);
+    // As when the first confirmation was lost and the sender tries again.
+    let (_, first) = upload(&host, &sent).await.unwrap();
+    let (_, again) = upload(&host, &sent).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        history(&host)
+            .await
+            .iter()
+            .filter(|m| m.file.is_some())
+            .count(),
+        1
+    );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// Relays a connection to `to`, passing at most `rate` bytes a second from the client.
+async fn slow_proxy(to: SocketAddr, rate: usize) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(to).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0; rate / 10];
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    match client_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = server_write.shutdown().await;
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A healthy upload may take longer than the idle limit: the host says nothing meanwhile.
+#[tokio::test]
+async fn a_slow_upload_outlasts_the_idle_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let rate = 1 << 20;
+    let size = (IDLE_TIMEOUT.as_secs() as usize + 4) * rate;
+    let sent = make_file(dir.path(), "slow.bin", size, 12);
+    let proxy = slow_proxy(SocketAddr::from(([127, 0, 0, 1], host.port)), rate).await;
+    let peer = Peer {
+        addrs: vec![proxy],
+        ..peer(&host, "Bob")
+    };
+    let (progress, _) = watch::channel(0);
+    let hashes = hashes(&sent);
+    let limit = IDLE_TIMEOUT * 3;
+    let uploaded = tokio::time::timeout(
+        limit,
+        transfer::upload(&peer, &sent, &hashes, &progress, &CancellationToken::new()),
+    )
+    .await
+    .expect("the upload ends");
+    let (file, _) = uploaded.expect("a slow but steady upload succeeds");
+    assert_eq!(file.size as usize, size);
+    host.close("bye".into(), DEADLINE).await;
+}

@@ -106,6 +106,7 @@ impl RoomHost {
         let room_config_id = config.room.clone();
         let files_store = config.files.clone();
         let room = Room {
+            recent_files: HashMap::new(),
             pong: encode_frame(&Frame::Pong).expect("a pong encodes"),
             config,
             members: BTreeMap::new(),
@@ -335,7 +336,13 @@ struct Room {
     count: watch::Sender<u32>,
     /// A pong, encoded once.
     pong: Bytes,
+    /// Files posted lately, by sender and content, with their message id: an upload retried
+    /// after its confirmation was lost is answered with the first post, not posted twice.
+    recent_files: HashMap<(DeviceId, crate::protocol::FileHash), (u64, std::time::Instant)>,
 }
+
+/// How long a posted file counts as recent for [`Room::recent_files`].
+const RECENT_FILE: Duration = Duration::from_secs(600);
 
 /// How many posts per app run are remembered for de-duplication.
 const POSTED_MEMORY: usize = 256;
@@ -365,7 +372,7 @@ impl Room {
                     file,
                     reply,
                 } => {
-                    let _ = reply.send(self.store(from, device, String::new(), Some(file)));
+                    let _ = reply.send(self.post_file(from, device, file));
                 }
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
                 RoomCmd::Leave { member, conn } => {
@@ -488,6 +495,20 @@ impl Room {
         );
         self.remember_post(key, seq, id);
         self.send_to(member, &Frame::Accepted { seq, id });
+    }
+
+    /// Posts a kept file, unless the same sender posted the same file lately (a retry).
+    fn post_file(&mut self, from: String, device: DeviceId, file: FileRef) -> u64 {
+        let now = std::time::Instant::now();
+        self.recent_files
+            .retain(|_, (_, at)| now.duration_since(*at) < RECENT_FILE);
+        let key = (device.clone(), file.hash.clone());
+        if let Some((id, _)) = self.recent_files.get(&key) {
+            return *id;
+        }
+        let id = self.store(from, device, String::new(), Some(file));
+        self.recent_files.insert(key, (id, now));
+        id
     }
 
     /// Stores a message, tells everyone, and returns its id.

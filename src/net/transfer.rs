@@ -241,8 +241,15 @@ async fn send_data<W: AsyncWrite + Unpin>(
     file.seek(SeekFrom::Start(offset))?;
     let read = |mut file: std::fs::File, want: usize| {
         tokio::task::spawn_blocking(move || {
-            let mut block = vec![0; want];
-            file.read_exact(&mut block)?;
+            // Read into spare capacity: zeroing a megabyte first would be wasted work.
+            let mut block = Vec::with_capacity(want);
+            (&mut file).take(want as u64).read_to_end(&mut block)?;
+            if block.len() < want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while sending",
+                ));
+            }
             Ok::<_, std::io::Error>((file, block))
         })
     };
@@ -511,10 +518,13 @@ pub async fn upload(
                 return Err(e);
             }
         }
-        // The host may stop us early (a bad piece, a full disk).
-        frame = next(&mut frames) => return Err(match frame? {
-            Frame::Cancel { reason } => TransferError::Stopped(reason),
-            other => TransferError::Unexpected(other.kind()),
+        // The host may stop us early (a bad piece, a full disk). It says nothing while all is
+        // well, however long that takes: no idle limit here; every write has its own deadline.
+        frame = frames.next() => return Err(match frame {
+            Some(Ok(Frame::Cancel { reason })) => TransferError::Stopped(reason),
+            Some(Ok(other)) => TransferError::Unexpected(other.kind()),
+            Some(Err(e)) => e.into(),
+            None => TransferError::Ended,
         }),
     }
     let stored = tokio::select! {
