@@ -201,36 +201,51 @@ async fn a_download_cut_half_way_resumes_where_it_stopped() {
     let (file, _) = upload(&host, &sent).await.unwrap();
     let downloads = dir.path().join("downloads");
 
-    // Cut the connection (drop the transfer) once half is verified.
-    let (progress, mut seen) = watch::channel(0);
-    let cat = peer(&host, "Cat");
-    let (file2, dl) = (file.clone(), downloads.clone());
-    let task = tokio::spawn(async move {
-        let _ = transfer::download(&cat, &file2, &dl, &progress, &CancellationToken::new()).await;
-    });
-    tokio::time::timeout(DEADLINE, seen.wait_for(|&done| done >= file.size / 2))
-        .await
-        .unwrap()
-        .unwrap();
-    task.abort();
-    let _ = task.await;
+    // The connection breaks after about half the file.
+    let proxy = cutting_proxy(
+        SocketAddr::from(([127, 0, 0, 1], host.port)),
+        file.size as usize / 2,
+        false,
+    )
+    .await;
+    let cat = Peer {
+        addrs: vec![proxy],
+        ..peer(&host, "Cat")
+    };
+    let (progress, _) = watch::channel(0);
+    let cut = transfer::download(
+        &cat,
+        &file,
+        &downloads,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(cut.is_err(), "the cut download fails");
     let partial = transfer::partial_path(&downloads, &file.hash);
-    let kept = std::fs::metadata(&partial)
-        .expect("the partial file stays for a resume")
-        .len();
-    assert!(kept >= file.size / 2 && kept < file.size);
+    assert!(partial.exists(), "the partial file stays for a resume");
 
-    let (progress, start) = watch::channel(0);
+    // Resumed, it needs well under the whole file: through a link cut at three quarters it
+    // still completes, which a download starting over could not.
+    let proxy = cutting_proxy(
+        SocketAddr::from(([127, 0, 0, 1], host.port)),
+        file.size as usize * 3 / 4,
+        false,
+    )
+    .await;
+    let (progress, _) = watch::channel(0);
     let saved = transfer::download(
-        &peer(&host, "Cat"),
+        &Peer {
+            addrs: vec![proxy],
+            ..peer(&host, "Cat")
+        },
         &file,
         &downloads,
         &progress,
         &CancellationToken::new(),
     )
     .await
-    .unwrap();
-    drop(start);
+    .expect("the resumed download completes");
     same_content(&sent, &saved);
     assert!(!partial.exists());
     host.close("bye".into(), DEADLINE).await;
@@ -242,34 +257,32 @@ async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing(
     let host = start_host(&dir.path().join("host"), 1 << 30).await;
     let sent = make_file(dir.path(), "upload.bin", 8 * 256 * 1024, 4);
     let hashes = hashes(&sent);
-    let cancel = CancellationToken::new();
-    let (progress, mut seen) = watch::channel(0);
-    let bob = peer(&host, "Bob");
-    let (path, h, c) = (sent.clone(), hashes.clone(), cancel.clone());
-    let task = tokio::spawn(async move { transfer::upload(&bob, &path, &h, &progress, &c).await });
-    tokio::time::timeout(DEADLINE, seen.wait_for(|&sent| sent >= hashes.size() / 2))
-        .await
-        .unwrap()
-        .unwrap();
-    cancel.cancel();
-    assert!(matches!(task.await.unwrap(), Err(TransferError::Cancelled)));
+    // The connection breaks after about half the file.
+    let proxy = cutting_proxy(SocketAddr::from(([127, 0, 0, 1], host.port)), 1 << 20, true).await;
+    let bob = Peer {
+        addrs: vec![proxy],
+        ..peer(&host, "Bob")
+    };
+    let (progress, _) = watch::channel(0);
+    let cut = transfer::upload(&bob, &sent, &hashes, &progress, &CancellationToken::new()).await;
+    assert!(cut.is_err(), "the cut upload fails");
 
-    // Sent again, it starts where the host's verified copy ends.
-    let (progress, mut first) = watch::channel(u64::MAX);
-    let bob = peer(&host, "Bob");
-    let (path, h) = (sent.clone(), hashes.clone());
-    let task = tokio::spawn(async move {
-        transfer::upload(&bob, &path, &h, &progress, &CancellationToken::new()).await
-    });
-    let resumed_at = *tokio::time::timeout(DEADLINE, first.wait_for(|&v| v != u64::MAX))
+    // Sent again, it starts where the host's verified copy ends: through a link cut at
+    // three quarters it still completes, which an upload starting over could not.
+    let proxy = cutting_proxy(
+        SocketAddr::from(([127, 0, 0, 1], host.port)),
+        hashes.size() as usize * 3 / 4,
+        true,
+    )
+    .await;
+    let bob = Peer {
+        addrs: vec![proxy],
+        ..peer(&host, "Bob")
+    };
+    let (progress, _) = watch::channel(0);
+    let (file, _) = transfer::upload(&bob, &sent, &hashes, &progress, &CancellationToken::new())
         .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        resumed_at > 0,
-        "the second upload resumed instead of starting over"
-    );
-    let (file, _) = task.await.unwrap().unwrap();
+        .expect("the resumed upload completes");
 
     // A download the user cancels removes its partial file.
     let downloads = dir.path().join("downloads");
@@ -551,35 +564,90 @@ async fn an_upload_sent_again_is_posted_once() {
     host.close("bye".into(), DEADLINE).await;
 }
 
-/// Relays a connection to `to`, passing at most `rate` bytes a second from the client.
-async fn slow_proxy(to: SocketAddr, rate: usize) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Relays connections to `to`, and cuts each one (both ways) once `limit` bytes have gone
+/// one way: `upward` from the client, else from the server.
+async fn cutting_proxy(to: SocketAddr, limit: usize, upward: bool) -> SocketAddr {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    type Reader = Box<dyn AsyncRead + Unpin + Send>;
+    type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+    async fn limited(mut from: Reader, mut to: Writer, limit: usize) {
+        let mut left = limit;
+        let mut buf = vec![0; 16 * 1024];
+        while left > 0 {
+            let n = match from.read(&mut buf[..left.min(16 * 1024)]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+            left -= n;
+        }
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let server = TcpStream::connect(to).await.unwrap();
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            let (cut_from, cut_to, free_from, mut free_to): (Reader, Writer, Reader, Writer) =
+                if upward {
+                    (
+                        Box::new(client_read),
+                        Box::new(server_write),
+                        Box::new(server_read),
+                        Box::new(client_write),
+                    )
+                } else {
+                    (
+                        Box::new(server_read),
+                        Box::new(client_write),
+                        Box::new(client_read),
+                        Box::new(server_write),
+                    )
+                };
             tokio::spawn(async move {
-                let mut buf = vec![0; rate / 10];
-                let mut tick = tokio::time::interval(Duration::from_millis(100));
-                loop {
-                    tick.tick().await;
-                    match client_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if server_write.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
+                let mut free_from = free_from;
+                // The other way flows freely until the cut; dropping every half is the cut.
+                tokio::select! {
+                    _ = limited(cut_from, cut_to, limit) => {}
+                    _ = tokio::io::copy(&mut free_from, &mut free_to) => std::future::pending::<()>().await,
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Relays connections to `to`, passing at most `rate` bytes a second each way.
+async fn slow_proxy(to: SocketAddr, rate: usize) -> SocketAddr {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, rate: usize) {
+        let mut buf = vec![0; rate / 10];
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).await.is_err() {
+                        break;
                     }
                 }
-                let _ = server_write.shutdown().await;
-            });
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-            });
+            }
+        }
+        let _ = to.shutdown().await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(to).await.unwrap();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(pump(client_read, server_write, rate));
+            tokio::spawn(pump(server_read, client_write, rate));
         }
     });
     addr

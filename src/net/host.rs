@@ -118,10 +118,7 @@ impl RoomHost {
         };
         tasks.spawn(room.run(room_rx));
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let files = Arc::new(HostFiles {
-            room: room_config_id,
-            store: files_store,
-        });
+        let files = Arc::new(HostFiles::new(room_config_id, files_store));
         for listener in listeners {
             let accept = Accept {
                 files: files.clone(),

@@ -13,6 +13,7 @@ use crate::protocol::{
 };
 use crate::store::{FileStore, PieceHashes, clean_file_name, create_unique, free_space};
 use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -302,11 +303,34 @@ async fn send_data<W: AsyncWrite + Unpin>(
 // ---- the host's side ----
 
 /// What the host needs to take and give files for one room.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HostFiles {
     /// Uploads and downloads must name this room.
     pub room: RoomId,
     pub store: FileStore,
+    /// One lock per file being uploaded: two uploads of one file (two senders, or a retry
+    /// while the broken try is still winding down) take turns on its partial file.
+    uploading: std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl HostFiles {
+    pub fn new(room: RoomId, store: FileStore) -> Self {
+        Self {
+            room,
+            store,
+            uploading: Default::default(),
+        }
+    }
+
+    /// Waits for this file's turn to be written.
+    async fn lock(&self, hash: &FileHash) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.uploading.lock().expect("upload locks");
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            locks.entry(hash.clone()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
 }
 
 /// Keeps an upload: answers where to start, receives and checks it, and makes it a kept file.
@@ -341,6 +365,7 @@ where
             return Err(TransferError::Refused(e));
         }
     };
+    let _turn = files.lock(&offer.hash).await;
     let store = files.store.clone();
     let hash = offer.hash.clone();
     let piece_len = offer.piece_len;
@@ -521,6 +546,8 @@ pub async fn upload(
         // The host may stop us early (a bad piece, a full disk). It says nothing while all is
         // well, however long that takes: no idle limit here; every write has its own deadline.
         frame = frames.next() => return Err(match frame {
+            // Nothing was left to send: the host had the file already.
+            Some(Ok(Frame::Stored { id })) => return Ok((offer.file_ref(), id)),
             Some(Ok(Frame::Cancel { reason })) => TransferError::Stopped(reason),
             Some(Ok(other)) => TransferError::Unexpected(other.kind()),
             Some(Err(e)) => e.into(),
