@@ -401,10 +401,12 @@ async fn past_the_size_limit_the_oldest_files_go_and_a_download_says_so() {
 }
 
 /// A small tmpfs mounted for one test (root only), unmounted when dropped.
+#[cfg(target_os = "linux")]
 struct SmallDisk {
     dir: tempfile::TempDir,
 }
 
+#[cfg(target_os = "linux")]
 impl SmallDisk {
     fn new(size: &str) -> Option<SmallDisk> {
         // SAFETY: geteuid has no preconditions.
@@ -439,6 +441,7 @@ impl SmallDisk {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
@@ -447,10 +450,12 @@ impl Drop for SmallDisk {
     }
 }
 
+#[cfg(target_os = "linux")]
 unsafe extern "C" {
     fn geteuid() -> u32;
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_download_bigger_than_the_free_space_is_refused_up_front() {
     let Some(disk) = SmallDisk::new("1m") else {
@@ -476,6 +481,7 @@ async fn a_download_bigger_than_the_free_space_is_refused_up_front() {
     host.close("bye".into(), DEADLINE).await;
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     let Some(disk) = SmallDisk::new("4m") else {
