@@ -89,6 +89,8 @@ pub enum Event {
         /// How many history messages follow (as `Message` events that are not live).
         history: u32,
     },
+    /// The history sent on joining has all arrived.
+    HistoryDone { room: RoomId },
     /// Someone joined a room we are in.
     MemberJoined { room: RoomId, member: Member },
     /// Someone left a room we are in.
@@ -122,6 +124,8 @@ pub enum Event {
     },
     /// The downloads folder changed.
     Downloads(PathBuf),
+    /// A file saved by an earlier download (told at start, so its message offers Open).
+    Saved { hash: FileHash, path: PathBuf },
     /// The runtime has finished shutting down.
     Stopped,
 }

@@ -361,16 +361,11 @@ async fn join_loop(
     let receive = app.receives;
     // The end of stdin ends the command only once we are in and have the history (and so
     // know every file to receive).
-    let (mut welcomed, mut history_left) = (false, 0u32);
+    let mut caught_up = false;
     let term = terminated();
     tokio::pin!(term);
     loop {
-        if !input.open()
-            && unconfirmed.is_empty()
-            && welcomed
-            && history_left == 0
-            && receiving.is_empty()
-        {
+        if !input.open() && unconfirmed.is_empty() && caught_up && receiving.is_empty() {
             if let Some(room) = room {
                 app.front.send(Command::Leave(room));
             }
@@ -393,19 +388,16 @@ async fn join_loop(
                 let event = event?;
                 match &event {
                     Event::JoinFailed { error } => bail!("{error}"),
-                    Event::Joined { room: r, room_name, host_name, members, history, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                    Event::Joined { room: r, room_name, host_name, members, .. } if room.as_ref().is_none_or(|id| id == r) => {
                         room = Some(r.clone());
-                        (welcomed, history_left) = (true, *history);
+                        caught_up = false; // until its history is all here
                         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
                         let mine = members.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
                                     "host": host_name, "members": names}));
                     }
-                    Event::Message { room: r, message, live } if Some(r) == room.as_ref() => {
+                    Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
                         emit(message_json(message));
-                        if !live {
-                            history_left = history_left.saturating_sub(1);
-                        }
                         if let (true, Some(file)) = (receive, &message.file) {
                             receiving.insert(file.hash.clone());
                             app.front.send(Command::Download { room: r.clone(), file: file.clone() });
@@ -424,6 +416,7 @@ async fn join_loop(
                             _ => {}
                         }
                     }
+                    Event::HistoryDone { room: r } if Some(r) == room.as_ref() => caught_up = true,
                     Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
                         unconfirmed.remove(seq);
                     }

@@ -150,7 +150,12 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         .or_else(|| options.settings.downloads.clone())
         .unwrap_or_else(|| options.paths.downloads.clone());
     events.send(Event::Downloads(downloads.clone()));
-    let transfers = Transfers::new(events.clone(), downloads);
+    let transfers = Transfers::new(
+        events.clone(),
+        downloads,
+        options.paths.data.join("saved.json"),
+    )
+    .await;
     let mut rt = Runtime {
         events,
         paths: options.paths,
@@ -279,10 +284,9 @@ impl Runtime {
             }
             Command::Download { room, file } => match self.peer(&room) {
                 Some(peer) => self.transfers.download(peer, file),
-                None => self.events.send(Event::Alert(format!(
-                    "Join the room to download {}.",
-                    file.name
-                ))),
+                None => self
+                    .transfers
+                    .refuse(room, file, "join the room to download it"),
             },
             Command::CancelTransfer(id) => self.transfers.cancel(id),
             Command::Open(path) => self.spawn_opener(path, transfers::open),
@@ -290,9 +294,13 @@ impl Runtime {
             Command::SetFilesLimit(limit) => {
                 self.settings.files_limit = limit;
                 self.save_settings();
+                for hosted in self.hosts.values() {
+                    hosted.host.set_files_limit(limit);
+                }
             }
             Command::Leave(room) => {
                 self.room_addrs.remove(&room);
+                self.transfers.cancel_room(&room);
                 if let Some(session) = self.sessions.remove(&room) {
                     self.goodbyes.spawn(session.leave(GOODBYE_LIMIT));
                 }
@@ -429,6 +437,7 @@ impl Runtime {
         let Some(hosted) = self.hosts.remove(room) else {
             return;
         };
+        self.transfers.cancel_room(room);
         let session = self.sessions.remove(room);
         let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
         let reason = format!("{} closed the room", self.name());

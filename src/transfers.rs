@@ -1,14 +1,15 @@
 //! The runtime's file transfers: each upload or download runs as a task of its own that
 //! reports progress a few times a second, retries (resuming) when a connection breaks, and
-//! can be cancelled. Received images get a thumbnail. Nothing here touches the window.
+//! can be cancelled. Files already downloaded are remembered, so asking again opens the saved
+//! copy instead of fetching another. Nothing here touches the window.
 
-use crate::bridge::{Event, EventSender, Thumbnail, Transfer, TransferId, TransferState};
+use crate::bridge::{Event, EventSender, Transfer, TransferId, TransferState};
 use crate::net::transfer::{self, Peer, TransferError};
 use crate::protocol::{FileHash, FileRef, RoomId};
 use crate::store::PieceHashes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -16,14 +17,15 @@ use tokio_util::sync::CancellationToken;
 /// How often a running transfer reports.
 const REPORT_EVERY: Duration = Duration::from_millis(250);
 /// Tries after a broken connection before a transfer gives up.
-const ATTEMPTS: u32 = 6;
-/// Images larger than this get no thumbnail (decoding would take too long).
-const MAX_THUMBNAIL_SOURCE: u64 = 64 << 20;
-/// The longest side of a thumbnail, in pixels.
-const THUMBNAIL_SIDE: u32 = 320;
+const ATTEMPTS: u32 = 8;
+
+mod media;
+pub use media::{open, reveal, thumbnail};
 
 /// One running transfer, as the runtime keeps it.
 struct Running {
+    /// The room it belongs to, so leaving the room stops it.
+    room: RoomId,
     /// Cancels it as the user asked (a download's partial file is removed).
     cancel: CancellationToken,
     /// Stops it at shutdown, leaving partial files for a resume.
@@ -37,87 +39,205 @@ pub struct Transfers {
     events: EventSender,
     /// The number the next transfer gets.
     next_id: TransferId,
-    running: Arc<std::sync::Mutex<HashMap<TransferId, Running>>>,
+    /// Transfers under way; each task removes itself when it ends.
+    running: Arc<Mutex<HashMap<TransferId, Running>>>,
     /// Where downloads are saved.
     downloads: PathBuf,
+    /// Files saved by earlier downloads, kept in `saved.json` so a restart remembers them.
+    saved: Arc<Mutex<Saved>>,
+}
+
+/// Downloads that were saved, by file, and where that is recorded.
+struct Saved {
+    files: HashMap<FileHash, PathBuf>,
+    record: PathBuf,
+}
+
+impl Saved {
+    /// Writes the record off the async threads; a failure only costs the memory of it.
+    fn store(&self) {
+        let (files, record) = (self.files.clone(), self.record.clone());
+        tokio::task::spawn_blocking(move || {
+            let write = || -> std::io::Result<()> {
+                if let Some(dir) = record.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let tmp = record.with_extension("json.tmp");
+                std::fs::write(
+                    &tmp,
+                    serde_json::to_vec(&files).map_err(std::io::Error::other)?,
+                )?;
+                std::fs::rename(&tmp, &record)
+            };
+            if let Err(e) = write() {
+                tracing::warn!("could not record saved files in {}: {e}", record.display());
+            }
+        });
+    }
 }
 
 impl Transfers {
-    pub fn new(events: EventSender, downloads: PathBuf) -> Self {
+    /// Starts with the saved files recorded in `record` (read here: call it off the UI thread)
+    /// and tells the front end about them.
+    pub async fn new(events: EventSender, downloads: PathBuf, record: PathBuf) -> Self {
+        let path = record.clone();
+        let files: HashMap<FileHash, PathBuf> = tokio::task::spawn_blocking(move || {
+            std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default();
+        for (hash, path) in &files {
+            events.send(Event::Saved {
+                hash: hash.clone(),
+                path: path.clone(),
+            });
+        }
+        let saved = Arc::new(Mutex::new(Saved { files, record }));
         Self {
             events,
             next_id: 1,
             running: Arc::default(),
             downloads,
+            saved,
         }
     }
 
+    /// The folder downloads are saved in.
     pub fn downloads(&self) -> &Path {
         &self.downloads
     }
 
+    /// Saves later downloads in `dir`.
     pub fn set_downloads(&mut self, dir: PathBuf) {
         self.downloads = dir;
     }
 
+    fn next_id(&mut self) -> TransferId {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
     fn start(
         &mut self,
+        room: RoomId,
         hash: Option<FileHash>,
         job: impl FnOnce(TransferId, CancellationToken) -> Job,
-    ) -> TransferId {
-        let id = self.next_id;
-        self.next_id += 1;
+    ) {
+        let id = self.next_id();
         let cancel = CancellationToken::new();
         let job = job(id, cancel.clone());
-        let running = self.running.clone();
+        // Held while spawning, so the task cannot remove its entry before it is in.
+        let mut running = self.running.lock().expect("transfers lock");
+        let all = self.running.clone();
         let task = tokio::spawn(async move {
             job.run().await;
-            running.lock().expect("transfers lock").remove(&id);
+            all.lock().expect("transfers lock").remove(&id);
         });
-        self.running
-            .lock()
-            .expect("transfers lock")
-            .insert(id, Running { cancel, task, hash });
-        id
+        running.insert(
+            id,
+            Running {
+                room,
+                cancel,
+                task,
+                hash,
+            },
+        );
     }
 
     /// Sends a file to a room.
     pub fn upload(&mut self, peer: Peer, path: PathBuf) {
         let events = self.events.clone();
-        self.start(None, |id, cancel| Job {
+        let room = peer.room.clone();
+        let saved = self.saved.clone();
+        self.start(room, None, |id, cancel| Job {
             id,
             peer,
             events,
             cancel,
+            saved,
             kind: Kind::Upload { path },
         });
     }
 
-    /// Fetches a file shared in a room, unless it is already on its way.
+    /// Fetches a file shared in a room, unless it is on its way or was saved already (then
+    /// the saved copy is reported as done).
     pub fn download(&mut self, peer: Peer, file: FileRef) {
-        let already = self
+        let on_its_way = self
             .running
             .lock()
             .expect("transfers lock")
             .values()
             .any(|r| r.hash.as_ref() == Some(&file.hash));
-        if already {
+        if on_its_way {
             return;
+        }
+        let saved = self
+            .saved
+            .lock()
+            .expect("saved lock")
+            .files
+            .get(&file.hash)
+            .cloned();
+        if let Some(path) =
+            saved.filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == file.size))
+        {
+            let id = self.next_id();
+            let state = TransferState::Done {
+                path: Some(path),
+                message: None,
+            };
+            let transfer = transfer_of(id, peer.room, false, &file, state);
+            return self.events.send(Event::Transfer(transfer));
         }
         let events = self.events.clone();
         let dir = self.downloads.clone();
-        let hash = Some(file.hash.clone());
-        self.start(hash, |id, cancel| Job {
+        let (room, hash, saved) = (
+            peer.room.clone(),
+            Some(file.hash.clone()),
+            self.saved.clone(),
+        );
+        self.start(room, hash, |id, cancel| Job {
             id,
             peer,
             events,
             cancel,
+            saved,
             kind: Kind::Download { file, dir },
         });
     }
 
+    /// Reports a download that cannot start, and why.
+    pub fn refuse(&mut self, room: RoomId, file: FileRef, why: &str) {
+        let id = self.next_id();
+        let transfer = transfer_of(
+            id,
+            room,
+            false,
+            &file,
+            TransferState::Failed(why.to_owned()),
+        );
+        self.events.send(Event::Transfer(transfer));
+    }
+
+    /// Stops a transfer as the user asked.
     pub fn cancel(&mut self, id: TransferId) {
         if let Some(running) = self.running.lock().expect("transfers lock").get(&id) {
+            running.cancel.cancel();
+        }
+    }
+
+    /// Stops every transfer of a room we leave.
+    pub fn cancel_room(&mut self, room: &RoomId) {
+        for running in self
+            .running
+            .lock()
+            .expect("transfers lock")
+            .values()
+            .filter(|r| &r.room == room)
+        {
             running.cancel.cancel();
         }
     }
@@ -130,45 +250,113 @@ impl Transfers {
     }
 }
 
+fn transfer_of(
+    id: TransferId,
+    room: RoomId,
+    upload: bool,
+    file: &FileRef,
+    state: TransferState,
+) -> Transfer {
+    Transfer {
+        id,
+        room,
+        upload,
+        name: file.name.clone(),
+        size: file.size,
+        done: if matches!(state, TransferState::Done { .. }) {
+            file.size
+        } else {
+            0
+        },
+        rate: 0.0,
+        hash: Some(file.hash.clone()),
+        state,
+    }
+}
+
 /// What a transfer does.
 enum Kind {
+    /// Send the file at this path.
     Upload { path: PathBuf },
+    /// Fetch this file into this folder.
     Download { file: FileRef, dir: PathBuf },
 }
 
 /// One transfer's task.
 struct Job {
     id: TransferId,
+    /// Who we are in the room, and where its host is.
     peer: Peer,
     events: EventSender,
+    /// Set when the user cancels.
     cancel: CancellationToken,
+    /// Where a finished download is recorded.
+    saved: Arc<Mutex<Saved>>,
     kind: Kind,
 }
 
 /// What a transfer reports, kept between reports.
 struct Report {
+    /// As last sent.
     transfer: Transfer,
-    /// The last measure of progress, for the rate.
-    last: (Instant, u64),
+    /// The last measure of progress, for the rate; `None` until the first since (re)starting.
+    last: Option<(Instant, u64)>,
 }
 
 impl Report {
-    fn new(
-        id: TransferId,
-        room: RoomId,
-        upload: bool,
-        name: String,
-        size: u64,
-        hash: Option<FileHash>,
-    ) -> Self {
+    fn send(&self, events: &EventSender) {
+        events.send(Event::Transfer(self.transfer.clone()));
+    }
+
+    /// Updates progress and the rate, smoothed so the time left does not jump about. The first
+    /// measure after a (re)start only sets the baseline: bytes resumed are not speed.
+    fn progress(&mut self, done: u64) {
+        let now = Instant::now();
+        if let Some((then, before)) = self.last {
+            let secs = now.duration_since(then).as_secs_f64();
+            if secs > 0.0 && done >= before {
+                let rate = (done - before) as f64 / secs;
+                self.transfer.rate = if self.transfer.rate == 0.0 {
+                    rate
+                } else {
+                    0.7 * self.transfer.rate + 0.3 * rate
+                };
+            }
+        }
+        self.last = Some((now, done));
+        self.transfer.done = done;
+    }
+}
+
+/// The name to show for a file to send.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into())
+}
+
+impl Job {
+    async fn run(self) {
+        let (upload, name, size, hash) = match &self.kind {
+            Kind::Upload { path } => {
+                let size = tokio::fs::metadata(path)
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                (true, file_name(path), size, None)
+            }
+            Kind::Download { file, .. } => {
+                (false, file.name.clone(), file.size, Some(file.hash.clone()))
+            }
+        };
         let state = if upload {
             TransferState::Preparing
         } else {
             TransferState::Running
         };
         let transfer = Transfer {
-            id,
-            room,
+            id: self.id,
+            room: self.peer.room.clone(),
             upload,
             name,
             size,
@@ -177,53 +365,10 @@ impl Report {
             hash,
             state,
         };
-        Self {
+        let mut report = Report {
             transfer,
-            last: (Instant::now(), 0),
-        }
-    }
-
-    fn send(&self, events: &EventSender) {
-        events.send(Event::Transfer(self.transfer.clone()));
-    }
-
-    /// Updates progress and the rate (smoothed, so the time left does not jump about).
-    fn progress(&mut self, done: u64) {
-        let now = Instant::now();
-        let (then, before) = self.last;
-        let secs = now.duration_since(then).as_secs_f64();
-        if secs > 0.0 && done >= before {
-            let rate = (done - before) as f64 / secs;
-            self.transfer.rate = if self.transfer.rate == 0.0 {
-                rate
-            } else {
-                0.7 * self.transfer.rate + 0.3 * rate
-            };
-        }
-        self.last = (now, done);
-        self.transfer.done = done;
-    }
-}
-
-impl Job {
-    async fn run(self) {
-        let (upload, name, size, hash) = match &self.kind {
-            Kind::Upload { path } => {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let size = tokio::fs::metadata(path)
-                    .await
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                (true, name, size, None)
-            }
-            Kind::Download { file, .. } => {
-                (false, file.name.clone(), file.size, Some(file.hash.clone()))
-            }
+            last: None,
         };
-        let mut report = Report::new(self.id, self.peer.room.clone(), upload, name, size, hash);
         report.send(&self.events);
         let hashes = match self.hash_upload().await {
             Ok(hashes) => hashes,
@@ -248,12 +393,13 @@ impl Job {
             tokio::select! {
                 outcome = &mut work => break outcome,
                 _ = tick.tick() => {
-                    if seen.has_changed().unwrap_or(false) {
-                        let done = *seen.borrow_and_update();
-                        report.progress(done);
-                        report.transfer.state = TransferState::Running;
-                        report.send(&self.events);
+                    // Every tick, moving or not: a stalled transfer's speed falls to nothing.
+                    let done = *seen.borrow_and_update();
+                    if done < report.transfer.done {
+                        report.last = None; // restarted below where it was
                     }
+                    report.progress(done);
+                    report.send(&self.events);
                 }
             }
         };
@@ -261,24 +407,34 @@ impl Job {
         report.transfer.state = match outcome {
             Ok(done) => {
                 report.transfer.done = report.transfer.size;
-                if let TransferState::Done {
-                    path: Some(path), ..
-                } = &done
-                    && let Some(hash) = &report.transfer.hash
-                {
-                    spawn_thumbnail(
-                        self.events.clone(),
-                        hash.clone(),
-                        path.clone(),
-                        report.transfer.size,
-                    );
-                }
+                self.finished(&report.transfer, &done);
                 done
             }
             Err(TransferError::Cancelled) => TransferState::Cancelled,
             Err(e) => TransferState::Failed(e.to_string()),
         };
         report.send(&self.events);
+    }
+
+    /// A finished transfer: a download is recorded; either way an image gets a thumbnail.
+    fn finished(&self, transfer: &Transfer, done: &TransferState) {
+        let Some(hash) = &transfer.hash else { return };
+        let path = match (&self.kind, done) {
+            (
+                Kind::Download { .. },
+                TransferState::Done {
+                    path: Some(path), ..
+                },
+            ) => {
+                let mut saved = self.saved.lock().expect("saved lock");
+                saved.files.insert(hash.clone(), path.clone());
+                saved.store();
+                path.clone()
+            }
+            (Kind::Upload { path }, _) => path.clone(),
+            _ => return,
+        };
+        media::spawn_thumbnail(self.events.clone(), hash.clone(), path, transfer.size);
     }
 
     /// Reads an upload once to hash its pieces; `None` for a download.
@@ -301,7 +457,8 @@ impl Job {
         ))
     }
 
-    /// Does the transfer, retrying (and so resuming) after a broken connection.
+    /// Does the transfer, retrying (and so resuming) after a broken connection. Cancelling
+    /// stops it wherever it is: dialling, waiting for the host, or sending.
     async fn work(
         &self,
         hashes: Option<PieceHashes>,
@@ -309,24 +466,31 @@ impl Job {
     ) -> Result<TransferState, TransferError> {
         let mut wait = Duration::from_secs(1);
         for attempt in 1..=ATTEMPTS {
-            let result = match (&self.kind, &hashes) {
-                (Kind::Upload { path }, Some(hashes)) => {
-                    transfer::upload(&self.peer, path, hashes, &progress, &self.cancel)
-                        .await
-                        .map(|(_, id)| TransferState::Done {
-                            path: None,
-                            message: Some(id),
-                        })
+            let attempt_once = async {
+                match (&self.kind, &hashes) {
+                    (Kind::Upload { path }, Some(hashes)) => {
+                        transfer::upload(&self.peer, path, hashes, &progress, &self.cancel)
+                            .await
+                            .map(|(_, id)| TransferState::Done {
+                                path: None,
+                                message: Some(id),
+                            })
+                    }
+                    (Kind::Download { file, dir }, _) => {
+                        transfer::download(&self.peer, file, dir, &progress, &self.cancel)
+                            .await
+                            .map(|path| TransferState::Done {
+                                path: Some(path),
+                                message: None,
+                            })
+                    }
+                    (Kind::Upload { .. }, None) => unreachable!("uploads are hashed first"),
                 }
-                (Kind::Download { file, dir }, _) => {
-                    transfer::download(&self.peer, file, dir, &progress, &self.cancel)
-                        .await
-                        .map(|path| TransferState::Done {
-                            path: Some(path),
-                            message: None,
-                        })
-                }
-                (Kind::Upload { .. }, None) => unreachable!("uploads are hashed first"),
+            };
+            let result = tokio::select! {
+                // A download removes its partial file itself when it sees the cancel.
+                _ = self.cancel.cancelled(), if matches!(self.kind, Kind::Upload { .. }) => Err(TransferError::Cancelled),
+                result = attempt_once => result,
             };
             match result {
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
@@ -335,7 +499,7 @@ impl Job {
                         _ = self.cancel.cancelled() => return Err(TransferError::Cancelled),
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    wait = (wait * 2).min(Duration::from_secs(15));
+                    wait = (wait * 2).min(Duration::from_secs(30));
                 }
                 other => return other,
             }
@@ -346,72 +510,14 @@ impl Job {
 
 /// Errors a new connection may cure: the transfer resumes where it stopped.
 fn retryable(e: &TransferError) -> bool {
-    matches!(
-        e,
-        TransferError::Io(_) | TransferError::Ended | TransferError::Protocol(_)
-    )
-}
-
-/// Makes a thumbnail of a received image, off the async threads.
-fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf, size: u64) {
-    let image = matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp")
-    );
-    if !image || size > MAX_THUMBNAIL_SOURCE {
-        return;
-    }
-    tokio::task::spawn_blocking(move || match thumbnail(&path) {
-        Ok(image) => events.send(Event::Thumbnail {
-            hash,
-            image: Arc::new(image),
-        }),
-        Err(e) => tracing::debug!("no thumbnail for {}: {e}", path.display()),
-    });
-}
-
-/// Decodes an image file and scales it to fit [`THUMBNAIL_SIDE`].
-pub fn thumbnail(path: &Path) -> Result<Thumbnail, image::ImageError> {
-    let image = image::ImageReader::open(path)?
-        .with_guessed_format()?
-        .decode()?;
-    let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).into_rgba8();
-    Ok(Thumbnail {
-        width: small.width(),
-        height: small.height(),
-        rgba: small.into_raw(),
-    })
-}
-
-/// Opens a file with the system's default app, without waiting for it.
-pub fn open(path: &Path) -> std::io::Result<()> {
-    open::that_detached(path)
-}
-
-/// Shows a file in the system's file manager (its folder, where the manager cannot select it).
-pub fn reveal(path: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "windows")]
-    {
-        let mut select = std::ffi::OsString::from("/select,");
-        select.push(path);
-        std::process::Command::new("explorer")
-            .arg(select)
-            .spawn()
-            .map(drop)
-    }
-    #[cfg(target_os = "macos")]
-    {
-        std::process::Command::new("open")
-            .arg("-R")
-            .arg(path)
-            .spawn()
-            .map(drop)
-    }
-    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
-    {
-        open::that_detached(path.parent().unwrap_or(path))
+    match e {
+        TransferError::Io(io) => !matches!(
+            io.kind(),
+            std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        TransferError::Ended | TransferError::Protocol(_) => true,
+        _ => false,
     }
 }

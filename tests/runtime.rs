@@ -43,7 +43,11 @@ fn start_app(name: &str) -> App {
 
 /// An app whose saved name is `name`, running as `for_this_run` if given.
 fn start_app_as(name: &str, for_this_run: Option<&str>) -> App {
-    let dir = tempfile::tempdir().unwrap();
+    start_app_in(name, for_this_run, tempfile::tempdir().unwrap())
+}
+
+/// An app on a data dir of its own, maybe used before.
+fn start_app_in(name: &str, for_this_run: Option<&str>, dir: tempfile::TempDir) -> App {
     let (front, back) = bridge::channel();
     let settings = Settings {
         name: Some(name.into()),
@@ -417,4 +421,61 @@ async fn a_closed_room_is_rejoined_when_seen_again() {
     .await;
     member.leave(DEADLINE).await;
     host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_saved_download_is_remembered_and_not_fetched_twice() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    let path = ada.dir.path().join("minutes.txt");
+    std::fs::write(&path, b"we agreed on everything").unwrap();
+    ada.front.send(Command::SendFiles {
+        room: room.clone(),
+        paths: vec![path],
+    });
+    let file = wait_for(&mut bob.front.events, |e| match e {
+        Event::Message { message, .. } => message.file,
+        _ => None,
+    })
+    .await;
+    let done = |e: Event| match e {
+        Event::Transfer(t) => match t.state {
+            lanchat::bridge::TransferState::Done {
+                path: Some(path), ..
+            } => Some(path),
+            _ => None,
+        },
+        _ => None,
+    };
+    bob.front.send(Command::Download {
+        room: room.clone(),
+        file: file.clone(),
+    });
+    let saved = wait_for(&mut bob.front.events, done).await;
+    assert_eq!(std::fs::read(&saved).unwrap(), b"we agreed on everything");
+    bob.front.send(Command::Download {
+        room: room.clone(),
+        file: file.clone(),
+    });
+    assert_eq!(
+        wait_for(&mut bob.front.events, done).await,
+        saved,
+        "asked again: the saved copy"
+    );
+    let files = std::fs::read_dir(saved.parent().unwrap()).unwrap().count();
+    assert_eq!(files, 1, "no second copy");
+
+    // After a restart the app still knows where the file is.
+    let dir = bob.stop().await;
+    let mut bob = start_app_in("Bob", None, dir);
+    let remembered = wait_for(&mut bob.front.events, |e| match e {
+        Event::Saved { hash, path } if hash == file.hash => Some(path),
+        _ => None,
+    })
+    .await;
+    assert_eq!(remembered, saved);
+    bob.stop().await;
+    ada.stop().await;
 }

@@ -16,6 +16,10 @@ use tokio::sync::watch;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
+#[path = "support/proxy.rs"]
+mod proxy;
+use proxy::{cutting_proxy, slow_proxy};
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn room() -> RoomId {
@@ -388,6 +392,13 @@ async fn past_the_size_limit_the_oldest_files_go_and_a_download_says_so() {
     let second = make_file(dir.path(), "second.bin", 600_000, 8);
     let (old, _) = upload(&host, &first).await.unwrap();
     let (new, _) = upload(&host, &second).await.unwrap();
+    // The room says which files went.
+    let said = history(&host).await;
+    assert!(
+        said.iter()
+            .any(|m| m.from == "Ada" && m.text.contains("no longer keeps: first.bin")),
+        "{said:?}"
+    );
     let gone = download(&host, &old, &dir.path().join("downloads")).await;
     assert!(
         matches!(&gone, Err(TransferError::Refused(why)) if why.contains("no longer keeps")),
@@ -570,95 +581,6 @@ async fn an_upload_sent_again_is_posted_once() {
     host.close("bye".into(), DEADLINE).await;
 }
 
-/// Relays connections to `to`, and cuts each one (both ways) once `limit` bytes have gone
-/// one way: `upward` from the client, else from the server.
-async fn cutting_proxy(to: SocketAddr, limit: usize, upward: bool) -> SocketAddr {
-    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-    type Reader = Box<dyn AsyncRead + Unpin + Send>;
-    type Writer = Box<dyn AsyncWrite + Unpin + Send>;
-    async fn limited(mut from: Reader, mut to: Writer, limit: usize) {
-        let mut left = limit;
-        let mut buf = vec![0; 16 * 1024];
-        while left > 0 {
-            let n = match from.read(&mut buf[..left.min(16 * 1024)]).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if to.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-            left -= n;
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = TcpStream::connect(to).await.unwrap();
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            let (cut_from, cut_to, free_from, mut free_to): (Reader, Writer, Reader, Writer) =
-                if upward {
-                    (
-                        Box::new(client_read),
-                        Box::new(server_write),
-                        Box::new(server_read),
-                        Box::new(client_write),
-                    )
-                } else {
-                    (
-                        Box::new(server_read),
-                        Box::new(client_write),
-                        Box::new(client_read),
-                        Box::new(server_write),
-                    )
-                };
-            tokio::spawn(async move {
-                let mut free_from = free_from;
-                // The other way flows freely until the cut; dropping every half is the cut.
-                tokio::select! {
-                    _ = limited(cut_from, cut_to, limit) => {}
-                    _ = tokio::io::copy(&mut free_from, &mut free_to) => std::future::pending::<()>().await,
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// Relays connections to `to`, passing at most `rate` bytes a second each way.
-async fn slow_proxy(to: SocketAddr, rate: usize) -> SocketAddr {
-    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-    async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, rate: usize) {
-        let mut buf = vec![0; rate / 10];
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tick.tick().await;
-            match from.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = to.shutdown().await;
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = TcpStream::connect(to).await.unwrap();
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            tokio::spawn(pump(client_read, server_write, rate));
-            tokio::spawn(pump(server_read, client_write, rate));
-        }
-    });
-    addr
-}
-
 /// A healthy upload may take longer than the idle limit: the host says nothing meanwhile.
 #[tokio::test]
 async fn a_slow_upload_outlasts_the_idle_limit() {
@@ -683,5 +605,73 @@ async fn a_slow_upload_outlasts_the_idle_limit() {
     .expect("the upload ends");
     let (file, _) = uploaded.expect("a slow but steady upload succeeds");
     assert_eq!(file.size as usize, size);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_file_larger_than_the_room_keeps_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1_000_000).await;
+    let big = make_file(dir.path(), "big.bin", 1_500_000, 13);
+    let refused = upload(&host, &big).await;
+    assert!(
+        matches!(&refused, Err(TransferError::Refused(why)) if why.contains("at most 1.0 MB")),
+        "{refused:?}"
+    );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn an_empty_file_must_hash_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let offer = FileOffer {
+        name: "empty.txt".into(),
+        size: 0,
+        hash: FileHash::from_bytes(blake3::hash(b"not empty").as_bytes()),
+        piece_len: PieceHashes::piece_len_for(0),
+        cvs: Vec::new(),
+    };
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+        .await
+        .unwrap();
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    let upload = Upload {
+        room: room(),
+        device: DeviceId::parse("raw").unwrap(),
+        from: "Raw".into(),
+        offer,
+    };
+    conn.send(Frame::Upload(upload)).await.unwrap();
+    let answer = tokio::time::timeout(DEADLINE, conn.next()).await.unwrap();
+    assert!(
+        matches!(
+            &answer,
+            Some(Ok(Frame::Refused {
+                code: RefuseCode::BadOffer,
+                ..
+            }))
+        ),
+        "{answer:?}"
+    );
+    assert!(history(&host).await.is_empty());
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn the_same_content_shared_under_another_name_is_saved_under_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let first = make_file(dir.path(), "draft.pdf", 400_000, 14);
+    let second = dir.path().join("report.pdf");
+    std::fs::copy(&first, &second).unwrap();
+    upload(&host, &first).await.unwrap();
+    let (file, _) = upload(&host, &second).await.unwrap();
+    assert_eq!(file.name, "report.pdf");
+    let saved = download(&host, &file, &dir.path().join("downloads"))
+        .await
+        .unwrap();
+    assert_eq!(saved.file_name().unwrap(), "report.pdf");
+    same_content(&first, &saved);
     host.close("bye".into(), DEADLINE).await;
 }

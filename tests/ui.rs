@@ -5,6 +5,9 @@
 #[path = "support/window.rs"]
 mod window;
 
+#[path = "support/proxy.rs"]
+mod proxy;
+
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use lanchat::bridge::{self, Command, Event, FrontEnd};
@@ -214,12 +217,26 @@ impl egui::DroppedFile for Dropped {
 
 #[test]
 fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives() {
+    // Bob hosts; Ada reaches his room over a slow link (1 MiB/s), so transfers take seconds.
+    let (bob, bob_runtime, room, port, bob_dir) = other_host("Bob", "Bob's room");
+    let net = tokio::runtime::Runtime::new().unwrap();
+    let link = net.block_on(proxy::slow_proxy(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        1 << 20,
+    ));
     let (mut w, dir) = window(Some("Ada"));
     w.harness.run();
-    w.harness.get_by_label("Host a room").click();
-    w.harness.run();
-    w.replace_text("Room name", "Lab");
-    w.harness.key_press(Key::Enter);
+    w.inject.send(Event::RoomFound(RoomAd {
+        id: room.clone(),
+        name: "Bob's room".into(),
+        host: "Bob".into(),
+        members: 1,
+        locked: false,
+        protocol: PROTOCOL_VERSION,
+        addrs: vec![link],
+    }));
+    w.shows("Bob's room");
+    w.harness.get_by_label("Bob's room").click();
     w.shows("• connected");
 
     // Drop a file: it is offered at once, with a progress bar, then posted to the room.
@@ -233,7 +250,7 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
         h.query_all_by_role(egui::accesskit::Role::ProgressIndicator)
             .next()
             .is_some()
-            && h.query_all_by_label("holiday.bin").next().is_some()
+            && h.query_all_by_label_contains(" of 3.0 MB").next().is_some()
     });
     w.until("the file in the room, and the upload row gone", |h| {
         h.query_by_label("You sent this file").is_some()
@@ -242,35 +259,15 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
                 .is_none()
     });
 
-    // Someone else shares a file: it downloads by itself and can be opened or shown.
-    let room = w.harness.state().state.open.clone().unwrap();
-    let port = w.harness.state().state.hosting[&room].1;
-    let bob_dir = tempfile::tempdir().unwrap();
-    let (bob, back) = bridge::channel();
-    let options = RuntimeOptions {
-        downloads: None,
-        paths: Paths::resolve(Some(bob_dir.path().into())).unwrap(),
-        settings: Settings {
-            name: Some("Bob".into()),
-            ..Settings::default()
-        },
-        name: None,
-        discovery: None,
-        bind: Some(Ipv4Addr::LOCALHOST.into()),
-    };
-    let bob_runtime = RuntimeThread::spawn(back, options).unwrap();
-    bob.send(Command::Join {
-        room: room.clone(),
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
-    });
-    w.until("Bob joining", |h| {
-        h.query_by_label_contains("Bob joined").is_some()
-    });
-    let photo = bob_dir.path().join("notes.txt");
-    std::fs::write(&photo, b"meeting at noon").unwrap();
+    // Bob shares a file: it downloads by itself, with its progress, and can be opened.
+    let notes = bob_dir.path().join("notes.bin");
+    std::fs::write(&notes, vec![7u8; 2_000_000]).unwrap();
     bob.send(Command::SendFiles {
         room: room.clone(),
-        paths: vec![photo],
+        paths: vec![notes],
+    });
+    w.until("the download's progress bar", |h| {
+        h.query_all_by_label_contains(" of 2.0 MB").next().is_some()
     });
     w.until("the received file", |h| {
         h.query_by_label("Open").is_some() && h.query_by_label("Show in folder").is_some()
@@ -282,10 +279,10 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
         .downloads_dir
         .clone()
         .unwrap()
-        .join("notes.txt");
-    assert_eq!(std::fs::read(saved).unwrap(), b"meeting at noon");
+        .join("notes.bin");
+    assert_eq!(std::fs::read(saved).unwrap(), vec![7u8; 2_000_000]);
 
+    w.close();
     bob.send(Command::Shutdown);
     bob_runtime.join();
-    w.close();
 }

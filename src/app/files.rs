@@ -81,6 +81,34 @@ pub fn file_card(
             );
         }
         let transfer = state.download_of(file);
+        // Saved now, or by an earlier run.
+        let saved = match transfer.map(|t| &t.state) {
+            Some(TransferState::Done {
+                path: Some(path), ..
+            }) => Some(path),
+            Some(_) => None,
+            None => state.saved.get(&file.hash),
+        };
+        if let Some(path) = saved {
+            ui.horizontal(|ui| {
+                if ui
+                    .button("Open")
+                    .on_hover_text(path.display().to_string())
+                    .clicked()
+                {
+                    actions.push(FileAction::Open(path.clone()));
+                }
+                if ui.button("Show in folder").clicked() {
+                    actions.push(FileAction::Reveal(path.clone()));
+                }
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                ui.label(RichText::new(format!("saved as {name}")).small().weak());
+            });
+            return;
+        }
         match transfer.map(|t| &t.state) {
             Some(TransferState::Running | TransferState::Preparing) => {
                 let t = transfer.expect("matched");
@@ -95,27 +123,7 @@ pub fn file_card(
                     }
                 });
             }
-            Some(TransferState::Done {
-                path: Some(path), ..
-            }) => {
-                ui.horizontal(|ui| {
-                    if ui
-                        .button("Open")
-                        .on_hover_text(path.display().to_string())
-                        .clicked()
-                    {
-                        actions.push(FileAction::Open(path.clone()));
-                    }
-                    if ui.button("Show in folder").clicked() {
-                        actions.push(FileAction::Reveal(path.clone()));
-                    }
-                    let saved = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    ui.label(RichText::new(format!("saved as {saved}")).small().weak());
-                });
-            }
+
             Some(TransferState::Failed(why)) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("Not received: {why}"));
                 if ui.button("Try again").clicked() {

@@ -129,6 +129,8 @@ pub struct AppState {
     pub thumbnails: HashMap<FileHash, Arc<Thumbnail>>,
     /// Where received files are saved.
     pub downloads_dir: Option<PathBuf>,
+    /// Files saved by downloads of earlier runs.
+    pub saved: HashMap<FileHash, PathBuf>,
     /// The most bytes of files each hosted room keeps, as the settings say.
     pub files_limit: u64,
     /// Our last post number.
@@ -153,6 +155,7 @@ impl AppState {
             downloads: HashMap::new(),
             thumbnails: HashMap::new(),
             downloads_dir: None,
+            saved: HashMap::new(),
             files_limit: settings.files_limit,
             seq: 0,
         }
@@ -482,6 +485,10 @@ impl AppState {
                 self.thumbnails.insert(hash, image);
             }
             Event::Downloads(dir) => self.downloads_dir = Some(dir),
+            Event::Saved { hash, path } => {
+                self.saved.insert(hash, path);
+            }
+            Event::HistoryDone { .. } => {}
             Event::Stopped => {}
         }
     }

@@ -85,6 +85,8 @@ pub struct RoomHost {
     cancel: CancellationToken,
     /// Every task of this room, to wait for them at close.
     tasks: TaskTracker,
+    /// The room's kept files, to change their limit.
+    files: Arc<HostFiles>,
 }
 
 impl RoomHost {
@@ -136,12 +138,18 @@ impl RoomHost {
             room: room_tx,
             cancel,
             tasks,
+            files,
         })
     }
 
     /// Watches the member count.
     pub fn member_count(&self) -> watch::Receiver<u32> {
         self.members.clone()
+    }
+
+    /// Changes how many bytes of files the room keeps, from the next kept file on.
+    pub fn set_files_limit(&self, limit: u64) {
+        self.files.store.set_limit(limit);
     }
 
     /// Changes the host's display name as the room shows it.
@@ -282,6 +290,10 @@ enum RoomCmd {
         member: MemberId,
         name: String,
     },
+    /// The room says something in the host's name (e.g. which kept files went).
+    HostSays {
+        text: String,
+    },
     /// The hosting user changed their name.
     RenameHost {
         name: String,
@@ -335,7 +347,7 @@ struct Room {
     pong: Bytes,
     /// Files posted lately, by sender and content, with their message id: an upload retried
     /// after its confirmation was lost is answered with the first post, not posted twice.
-    recent_files: HashMap<(DeviceId, crate::protocol::FileHash), (u64, std::time::Instant)>,
+    recent_files: HashMap<(DeviceId, crate::protocol::FileHash, String), (u64, std::time::Instant)>,
 }
 
 /// How long a posted file counts as recent for [`Room::recent_files`].
@@ -372,6 +384,13 @@ impl Room {
                     let _ = reply.send(self.post_file(from, device, file));
                 }
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
+                RoomCmd::HostSays { text } => {
+                    let (from, device) = (
+                        self.config.host_name.clone(),
+                        self.config.host_device.clone(),
+                    );
+                    self.store(from, device, crate::store::clamp_text(&text), None);
+                }
                 RoomCmd::Leave { member, conn } => {
                     if self.members.get(&member).is_some_and(|s| s.conn == conn) {
                         self.leave(member);
@@ -499,7 +518,7 @@ impl Room {
         let now = std::time::Instant::now();
         self.recent_files
             .retain(|_, (_, at)| now.duration_since(*at) < RECENT_FILE);
-        let key = (device.clone(), file.hash.clone());
+        let key = (device.clone(), file.hash.clone(), file.name.clone());
         if let Some((id, _)) = self.recent_files.get(&key) {
             return *id;
         }
@@ -686,23 +705,21 @@ impl Conn {
         };
         let hello = match first {
             Ok(Some(Ok(Frame::Hello(hello)))) => hello,
-            Ok(Some(Ok(Frame::Upload(upload)))) => {
+            Ok(Some(Ok(frame @ (Frame::Upload(_) | Frame::Download { .. })))) => {
                 drop(permit);
-                return self.keep_upload(frames, write, upload).await;
-            }
-            Ok(Some(Ok(Frame::Download { room, hash, offset }))) => {
-                drop(permit);
-                let mut sink = FramedWrite::new(write, FrameCodec::default());
-                let served = tokio::select! {
-                    _ = self.token.cancelled() => return,
-                    served = transfer::serve_download(&mut sink, room, hash, offset, &self.files) => served,
-                };
-                if let Err(e) = served {
-                    tracing::info!("{peer}: download stopped: {e}");
-                }
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown())
+                let Ok(_slot) = self.files.slots.clone().try_acquire_owned() else {
+                    let reason =
+                        "the host is busy with other files; try again in a moment".to_owned();
+                    return send_and_close(
+                        write,
+                        Frame::Refused {
+                            code: RefuseCode::Other,
+                            reason,
+                        },
+                    )
                     .await;
-                return;
+                };
+                return self.serve_file(frame, frames, write).await;
             }
             Ok(Some(Ok(Frame::Who))) => {
                 let (reply, about) = oneshot::channel();
@@ -777,6 +794,31 @@ impl Conn {
             .await;
     }
 
+    /// Runs a file connection: an upload to keep, or a download to serve.
+    async fn serve_file(
+        &self,
+        first: Frame,
+        frames: FramedRead<OwnedReadHalf, FrameCodec>,
+        write: OwnedWriteHalf,
+    ) {
+        match first {
+            Frame::Upload(upload) => self.keep_upload(frames, write, upload).await,
+            Frame::Download { room, hash, offset } => {
+                let mut sink = FramedWrite::new(write, FrameCodec::default());
+                let served = tokio::select! {
+                    _ = self.token.cancelled() => return,
+                    served = transfer::serve_download(&mut sink, room, hash, offset, &self.files) => served,
+                };
+                if let Err(e) = served {
+                    tracing::info!("{}: download stopped: {e}", self.peer);
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown())
+                    .await;
+            }
+            _ => unreachable!("only file frames come here"),
+        }
+    }
+
     /// Keeps an upload, then posts it to the room and tells the uploader its message id.
     async fn keep_upload(
         &self,
@@ -792,7 +834,7 @@ impl Conn {
             kept = transfer::receive_upload(&mut frames, &mut sink, upload, &self.files) => kept,
         };
         match kept {
-            Ok(file) => {
+            Ok(transfer::Kept { file, removed }) => {
                 tracing::info!("{peer}: kept {} ({} bytes)", file.name, file.size);
                 let (reply, id) = oneshot::channel();
                 if self
@@ -809,6 +851,14 @@ impl Conn {
                 {
                     let _ =
                         tokio::time::timeout(WRITE_TIMEOUT, sink.send(Frame::Stored { id })).await;
+                }
+                if !removed.is_empty() {
+                    let text = format!(
+                        "To stay within this room's {} of files, it no longer keeps: {}",
+                        crate::bridge::human_size(self.files.store.limit()),
+                        removed.join(", ")
+                    );
+                    let _ = self.room.send(RoomCmd::HostSays { text }).await;
                 }
             }
             Err(e) => tracing::info!("{peer}: upload stopped: {e}"),

@@ -136,6 +136,8 @@ struct Run {
     last_id: Option<u64>,
     /// History messages still to come after the welcome; the ones after are live.
     history_left: u32,
+    /// Whether the history being received is news to us (after a rejoin: what we missed).
+    history_is_news: bool,
 }
 
 async fn run(
@@ -149,6 +151,7 @@ async fn run(
         outbox: VecDeque::new(),
         last_id: None,
         history_left: 0,
+        history_is_news: false,
     };
     let mut backoff = Duration::from_secs(1);
     // The reason we are waiting for the host, while we are: retries keep saying it.
@@ -391,8 +394,19 @@ impl Run {
         }
     }
 
+    /// Counts a history message off; after the last, says the history is complete.
+    fn history_read(&mut self, room: RoomId) {
+        if self.history_left > 0 {
+            self.history_left -= 1;
+            if self.history_left == 0 {
+                self.events.send(Event::HistoryDone { room });
+            }
+        }
+    }
+
     fn welcomed(&mut self, welcome: Welcome) {
         self.history_left = welcome.history;
+        self.history_is_news = self.last_id.is_some();
         self.events.send(Event::Joined {
             room: self.config.room.clone(),
             room_name: welcome.room_name,
@@ -401,6 +415,11 @@ impl Run {
             members: welcome.members,
             history: welcome.history,
         });
+        if welcome.history == 0 {
+            self.events.send(Event::HistoryDone {
+                room: self.config.room.clone(),
+            });
+        }
         self.state(SessionState::Connected);
     }
 
@@ -476,15 +495,16 @@ impl Run {
             // Only news: a rejoin asks for history after `last_id`, but be sure.
             Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
                 self.last_id = Some(message.id);
-                let live = self.history_left == 0;
-                self.history_left = self.history_left.saturating_sub(1);
+                // What was said while we were away counts as live: its files come by themselves.
+                let live = self.history_left == 0 || self.history_is_news;
                 self.events.send(Event::Message {
-                    room,
+                    room: room.clone(),
                     message,
                     live,
                 });
+                self.history_read(room);
             }
-            Frame::Message(_) => self.history_left = self.history_left.saturating_sub(1),
+            Frame::Message(_) => self.history_read(room),
             Frame::Accepted { seq, id } => {
                 self.outbox.retain(|(s, _)| *s != seq);
                 self.events.send(Event::Accepted { room, seq, id });

@@ -214,16 +214,27 @@ fn disk_error(e: std::io::Error) -> TransferError {
     }
 }
 
-/// Opens a partial file and cuts it to its last whole piece: only verified pieces are ever
-/// written, but a crash can leave half of one.
-fn open_partial(path: &Path, piece_len: u64) -> std::io::Result<(std::fs::File, u64)> {
+/// Opens a partial file of a `size`-byte file and cuts it to its last whole piece below `cap`
+/// (only verified pieces are ever written, but a crash can leave half of one). A partial
+/// longer than the file is not this file's: it starts over.
+fn open_partial(
+    path: &Path,
+    piece_len: u64,
+    size: u64,
+    cap: u64,
+) -> std::io::Result<(std::fs::File, u64)> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
-    let whole = file.metadata()?.len() / piece_len * piece_len;
+    let len = file.metadata()?.len();
+    let whole = if len > size {
+        0
+    } else {
+        len.min(cap) / piece_len * piece_len
+    };
     file.set_len(whole)?;
     file.seek(SeekFrom::Start(whole))?;
     Ok((file, whole))
@@ -311,7 +322,12 @@ pub struct HostFiles {
     /// One lock per file being uploaded: two uploads of one file (two senders, or a retry
     /// while the broken try is still winding down) take turns on its partial file.
     uploading: std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>,
+    /// Places for transfers running at once: each holds up to two pieces in memory.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Transfers a room serves at once; more are asked to try again shortly.
+const MAX_TRANSFERS: usize = 16;
 
 impl HostFiles {
     pub fn new(room: RoomId, store: FileStore) -> Self {
@@ -319,6 +335,7 @@ impl HostFiles {
             room,
             store,
             uploading: Default::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS)),
         }
     }
 
@@ -333,6 +350,16 @@ impl HostFiles {
     }
 }
 
+/// How long an upload waits for another upload of the same file to finish.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A kept upload, for the room to post.
+pub struct Kept {
+    pub file: FileRef,
+    /// Names of older files removed to keep within the room's limit, to tell the room.
+    pub removed: Vec<String>,
+}
+
 /// Keeps an upload: answers where to start, receives and checks it, and makes it a kept file.
 /// Returns the file for the room to post; any error has already been told to the uploader.
 pub async fn receive_upload<R, W>(
@@ -340,7 +367,7 @@ pub async fn receive_upload<R, W>(
     sink: &mut Writer<W>,
     upload: Upload,
     files: &HostFiles,
-) -> Result<FileRef, TransferError>
+) -> Result<Kept, TransferError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -365,26 +392,50 @@ where
             return Err(TransferError::Refused(e));
         }
     };
-    let _turn = files.lock(&offer.hash).await;
+    if offer.size > files.store.limit() {
+        let reason = format!(
+            "the room keeps files of at most {}",
+            human_size(files.store.limit())
+        );
+        send(sink, refuse(RefuseCode::NoSpace, reason.clone())).await?;
+        return Err(TransferError::Refused(reason));
+    }
+    // One upload of a file at a time; a broken try's task ends as soon as it sees the cut.
+    let Ok(_turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
+        let reason = "the host is receiving this file from someone else right now".to_owned();
+        send(sink, refuse(RefuseCode::Other, reason.clone())).await?;
+        return Err(TransferError::Refused(reason));
+    };
     let store = files.store.clone();
     let hash = offer.hash.clone();
     let piece_len = offer.piece_len;
     let size = offer.size;
-    // Already kept (sent before, or by someone else): nothing to send.
     let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         store.prepare()?;
-        if store.get(&hash).is_some() {
-            return Ok(None);
+        if let Some((_, kept)) = store.get(&hash) {
+            return Ok(Err(kept));
         }
-        let (file, offset) = open_partial(&store.partial(&hash), piece_len)?;
+        let (file, offset) = open_partial(&store.partial(&hash), piece_len, size, size)?;
         let free = free_space(store.dir())?;
-        Ok(Some((file, offset, free)))
+        Ok(Ok((file, offset, free)))
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))??;
-    let Some((file, offset, free)) = prepared else {
-        send(sink, Frame::UploadFrom { offset: size }).await?;
-        return Ok(offer.file_ref());
+    let (file, offset, free) = match prepared {
+        Ok(fresh) => fresh,
+        // Already kept (sent before, or by someone else): nothing to send, if it is the same.
+        Err(kept) if kept.size == offer.size => {
+            send(sink, Frame::UploadFrom { offset: size }).await?;
+            return Ok(Kept {
+                file: offer.file_ref(),
+                removed: Vec::new(),
+            });
+        }
+        Err(_) => {
+            let reason = "this file's hash belongs to another file".to_owned();
+            send(sink, refuse(RefuseCode::BadOffer, reason.clone())).await?;
+            return Err(TransferError::Refused(reason));
+        }
     };
     if free < size - offset {
         let reason = format!(
@@ -416,13 +467,10 @@ where
         let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
-        if !removed.is_empty() {
-            tracing::info!(
-                "removed {} older file(s) to stay within the room's file limit",
-                removed.len()
-            );
-        }
-        Ok(offer.file_ref())
+        Ok(Kept {
+            file: offer.file_ref(),
+            removed,
+        })
     };
     let error = match received.await {
         Ok(file) => return Ok(file),
@@ -584,9 +632,10 @@ pub async fn download(
         _ = cancel.cancelled() => Err(TransferError::Cancelled),
         result = download_inner(peer, file, dir, &partial, progress) => result,
     };
+    // A partial file stays for a resume, unless the user gave up on it or the disk is full.
     if matches!(
         result,
-        Err(TransferError::Cancelled | TransferError::DiskFull | TransferError::NoSpace { .. })
+        Err(TransferError::Cancelled | TransferError::DiskFull)
     ) {
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
     }
@@ -620,7 +669,10 @@ async fn download_inner(
     )
     .await?;
     let (offer, offset) = match next(&mut frames).await? {
-        Frame::FileHeader { offer, offset } if offer.hash == file.hash && offset <= offer.size => {
+        // The host's offer must be the file the message announced, size and all.
+        Frame::FileHeader { offer, offset }
+            if offer.hash == file.hash && offer.size == file.size && offset <= offer.size =>
+        {
             (offer, offset)
         }
         Frame::FileHeader { .. } => {
@@ -629,30 +681,31 @@ async fn download_inner(
         Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
         other => return Err(TransferError::Unexpected(other.kind())),
     };
-    let hashes = Arc::new(hashes_of(&offer).map_err(TransferError::Refused)?);
+    let hashes = Arc::new(
+        hashes_of(&offer)
+            .map_err(|_| TransferError::Unexpected("a file header that does not add up"))?,
+    );
     let (path, piece_len, size) = (partial.to_path_buf(), offer.piece_len, offer.size);
     let dir_owned = dir.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         std::fs::create_dir_all(&dir_owned)?;
-        let (file, whole) = open_partial(&path, piece_len)?;
-        let file = if whole > offset {
-            file.set_len(offset)?;
-            let mut file = file;
-            file.seek(SeekFrom::Start(offset))?;
-            file
-        } else {
-            file
-        };
-        Ok((file, whole.min(offset), free_space(&dir_owned)?))
+        let (file, kept) = open_partial(&path, piece_len, size, offset)?;
+        Ok((file, kept, free_space(&dir_owned)?))
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))??;
     let (out, kept, free) = opened;
     if kept < offset {
         // Our partial file is shorter than where the host starts; ask again from ours.
-        return Err(TransferError::Unexpected("a start beyond the partial file"));
+        return Err(TransferError::Ended);
     }
     if free < size - offset {
+        if kept == 0 {
+            // Nothing to resume: leave nothing behind.
+            drop(out);
+            let partial = partial.to_path_buf();
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+        }
         return Err(TransferError::NoSpace {
             need: human_size(size - offset),
             free: human_size(free),
@@ -667,15 +720,19 @@ async fn download_inner(
         }
     }
     pieces.finish().await?;
+    // Saved under the name its message shows (the same content may have come with another).
     let (dir, partial, name) = (
         dir.to_path_buf(),
         partial.to_path_buf(),
-        clean_file_name(&offer.name),
+        clean_file_name(&file.name),
     );
     let saved = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
         // The empty file create_unique makes holds the name; ours replaces it.
         let (_, path) = create_unique(&dir, &name)?;
-        std::fs::rename(&partial, &path)?;
+        if let Err(e) = std::fs::rename(&partial, &path) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(path)
     })
     .await

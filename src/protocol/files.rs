@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 
 /// File bytes per `Data` frame.
 pub const DATA_LEN: usize = 64 * 1024;
-/// Largest file a room takes (1 TiB): far above any LAN use, and keeps size arithmetic safe.
-pub const MAX_FILE_SIZE: u64 = 1 << 40;
+/// Largest file a room takes (64 GiB): far above a long video, and it bounds a piece (and so
+/// the memory a transfer holds) to 32 MiB.
+pub const MAX_FILE_SIZE: u64 = 64 << 30;
 /// Most pieces a file is cut into; bounds the piece hashes in an offer to 64 KiB, so the
 /// offer fits in one frame.
 pub const MAX_PIECES: u64 = 2048;
@@ -159,7 +160,7 @@ fn check_file_name(name: &str) -> Result<(), String> {
 
 fn check_size(size: u64) -> Result<(), String> {
     if size > MAX_FILE_SIZE {
-        return Err("file is larger than 1 TiB".into());
+        return Err("file is larger than 64 GiB".into());
     }
     Ok(())
 }

@@ -5,6 +5,9 @@ use crate::protocol::{FileHash, FileOffer};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// One room's kept files.
 #[derive(Debug, Clone)]
@@ -12,17 +15,36 @@ pub struct FileStore {
     /// Holds `<hash>` (the file), `<hash>.part` (an upload under way) and `<hash>.offer` (its
     /// name and piece hashes, to give downloaders).
     dir: PathBuf,
-    /// Most bytes of files kept; the oldest go past it.
-    limit: u64,
+    /// Most bytes of files kept; the oldest go past it. Shared by the store's clones, so a
+    /// new setting reaches a running room.
+    limit: Arc<AtomicU64>,
 }
 
+/// A partial upload untouched this long was given up: it is removed.
+const STALE_PARTIAL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl FileStore {
+    /// A store in `dir` keeping at most `limit` bytes of files.
     pub fn new(dir: PathBuf, limit: u64) -> Self {
-        Self { dir, limit }
+        Self {
+            dir,
+            limit: Arc::new(AtomicU64::new(limit)),
+        }
     }
 
+    /// The folder the files are kept in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Most bytes of files kept.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes the limit; it applies from the next kept file.
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// Where an upload of this file is written until it is whole.
@@ -46,14 +68,24 @@ impl FileStore {
         (offer.hash == *hash && offer.validate().is_ok() && path.is_file()).then_some((path, offer))
     }
 
-    /// Creates the folder if needed.
+    /// Creates the folder if needed, and removes partial uploads given up long ago.
     pub fn prepare(&self) -> io::Result<()> {
-        fs::create_dir_all(&self.dir)
+        fs::create_dir_all(&self.dir)?;
+        for entry in fs::read_dir(&self.dir)?.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_PARTIAL));
+            if stale && entry.file_name().to_string_lossy().ends_with(".part") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 
     /// Makes a whole, verified upload a kept file, then trims the store to its limit (never
-    /// removing this file). Returns the hashes removed to make room.
-    pub fn keep(&self, offer: &FileOffer) -> io::Result<Vec<FileHash>> {
+    /// removing this file). Returns the names of the files removed to make room.
+    pub fn keep(&self, offer: &FileOffer) -> io::Result<Vec<String>> {
         let offer_bytes = rmp_serde::to_vec_named(offer).map_err(io::Error::other)?;
         fs::write(self.offer_path(&offer.hash), offer_bytes)?;
         fs::rename(self.partial(&offer.hash), self.complete_path(&offer.hash))?;
@@ -61,7 +93,7 @@ impl FileStore {
     }
 
     /// Removes the least recently kept files until the store fits its limit.
-    fn trim(&self, keep: &FileHash) -> io::Result<Vec<FileHash>> {
+    fn trim(&self, keep: &FileHash) -> io::Result<Vec<String>> {
         let mut files: Vec<(std::time::SystemTime, u64, FileHash)> = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -75,16 +107,19 @@ impl FileStore {
         files.sort();
         let mut removed = Vec::new();
         for (_, len, hash) in files {
-            if total <= self.limit {
+            if total <= self.limit() {
                 break;
             }
             if &hash == keep {
                 continue;
             }
+            let name = self
+                .get(&hash)
+                .map_or_else(|| hash.to_string(), |(_, offer)| offer.name);
             fs::remove_file(self.complete_path(&hash))?;
             let _ = fs::remove_file(self.offer_path(&hash));
             total -= len;
-            removed.push(hash);
+            removed.push(name);
         }
         Ok(removed)
     }
@@ -139,7 +174,7 @@ mod tests {
             offers.push((o, removed));
         }
         // 30 bytes > 25: the oldest (f0) went when f2 was kept.
-        assert_eq!(offers[2].1, vec![offers[0].0.hash.clone()]);
+        assert_eq!(offers[2].1, vec!["f0".to_owned()]);
         assert!(store.get(&offers[0].0.hash).is_none());
         let (path, got) = store.get(&offers[2].0.hash).unwrap();
         assert_eq!(got, offers[2].0);

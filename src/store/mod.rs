@@ -12,4 +12,4 @@ pub use history::{History, HistoryWriter};
 pub use names::{clean_file_name, create_unique, free_path};
 pub use paths::Paths;
 pub use pieces::{MAX_PIECES, MIN_PIECE_LEN, PieceError, PieceHashes};
-pub use settings::{HostedRoom, Settings, SettingsError, clamp_name};
+pub use settings::{HostedRoom, Settings, SettingsError, clamp_name, clamp_text};

@@ -176,6 +176,10 @@ impl PieceHashes {
         if pieces > 1 && root_from_cvs(size, piece_len, &cvs) != root {
             return Err(PieceError::Mismatch);
         }
+        // An empty file has no piece to check later: its hash is checked now.
+        if size == 0 && blake3::hash(b"").as_bytes() != &root {
+            return Err(PieceError::Mismatch);
+        }
         Ok(PieceHashes {
             size,
             piece_len,
@@ -478,6 +482,12 @@ mod tests {
                 swapped.swap(0, 1);
                 assert_eq!(
                     offer(h.piece_len(), swapped, h.root()),
+                    Err(PieceError::Mismatch)
+                );
+            } else if size == 0 {
+                // An empty file has no piece to check later, so its hash is checked at once.
+                assert_eq!(
+                    offer(h.piece_len(), vec![], wrong_root),
                     Err(PieceError::Mismatch)
                 );
             } else {

@@ -196,3 +196,12 @@ mod tests {
         assert_eq!(clamp_name("a\u{7}b"), "ab");
     }
 }
+
+/// Cuts a text to [`crate::protocol::MAX_TEXT_BYTES`] on a character boundary.
+pub fn clamp_text(text: &str) -> String {
+    let mut end = text.len().min(crate::protocol::MAX_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

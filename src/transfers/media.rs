@@ -1,0 +1,76 @@
+//! What happens to a file once it is here: a thumbnail for images, and handing it to the
+//! system to open or to show in its folder.
+
+use crate::bridge::{Event, EventSender, Thumbnail};
+use crate::protocol::FileHash;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Images larger than this get no thumbnail (decoding would take too long).
+const MAX_THUMBNAIL_SOURCE: u64 = 64 << 20;
+/// The longest side of a thumbnail, in pixels.
+const THUMBNAIL_SIDE: u32 = 320;
+
+/// Makes a thumbnail of an image file, off the async threads, and sends it to the front end.
+pub(super) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf, size: u64) {
+    let image = matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp")
+    );
+    if !image || size > MAX_THUMBNAIL_SOURCE {
+        return;
+    }
+    tokio::task::spawn_blocking(move || match thumbnail(&path) {
+        Ok(image) => events.send(Event::Thumbnail {
+            hash,
+            image: Arc::new(image),
+        }),
+        Err(e) => tracing::debug!("no thumbnail for {}: {e}", path.display()),
+    });
+}
+
+/// Decodes an image file and scales it to fit [`THUMBNAIL_SIDE`].
+pub fn thumbnail(path: &Path) -> Result<Thumbnail, image::ImageError> {
+    let image = image::ImageReader::open(path)?
+        .with_guessed_format()?
+        .decode()?;
+    let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).into_rgba8();
+    Ok(Thumbnail {
+        width: small.width(),
+        height: small.height(),
+        rgba: small.into_raw(),
+    })
+}
+
+/// Opens a file with the system's default app, without waiting for it.
+pub fn open(path: &Path) -> std::io::Result<()> {
+    open::that_detached(path)
+}
+
+/// Shows a file in the system's file manager (its folder, where the manager cannot select it).
+pub fn reveal(path: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "windows")]
+    {
+        let mut select = std::ffi::OsString::from("/select,");
+        select.push(path);
+        std::process::Command::new("explorer")
+            .arg(select)
+            .spawn()
+            .map(drop)
+    }
+    #[cfg(target_os = "macos")]
+    {
+        std::process::Command::new("open")
+            .arg("-R")
+            .arg(path)
+            .spawn()
+            .map(drop)
+    }
+    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
+    {
+        open::that_detached(path.parent().unwrap_or(path))
+    }
+}
