@@ -197,6 +197,33 @@ impl PieceSink {
         }
     }
 
+    /// Receives `Data` frames until the file is whole. More than the announced size is taken
+    /// as the end (`cut_off`) or refused. On any failure it waits for the piece being
+    /// written, so the partial file is settled for whoever resumes it.
+    async fn receive<R: AsyncRead + Unpin>(&mut self, frames: &mut Reader<R>, cut_off: bool) -> Result<(), TransferError> {
+        let result = async {
+            while !self.done() {
+                match next(frames).await? {
+                    Frame::Data { offset, bytes } => match self.push(offset, &bytes).await {
+                        // The announced size is all that is taken; the rest is not read.
+                        Err(TransferError::Overrun) if cut_off => break,
+                        other => other?,
+                    },
+                    Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
+                    other => return Err(TransferError::Unexpected(other.kind())),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err()
+            && let Slot::Busy(task) = std::mem::replace(&mut self.file, Slot::Gone)
+        {
+            let _ = task.await;
+        }
+        result
+    }
+
     /// Waits for the last piece and makes the file durable.
     async fn finish(mut self) -> Result<(), TransferError> {
         let file = self.take_file().await?;
@@ -451,17 +478,7 @@ where
     let (progress, _) = watch::channel(offset);
     let mut pieces = PieceSink::new(hashes, file, offset, progress);
     let received = async {
-        while !pieces.done() {
-            match next(frames).await? {
-                Frame::Data { offset, bytes } => match pieces.push(offset, &bytes).await {
-                    // The announced size is all that is taken; the rest is not read.
-                    Err(TransferError::Overrun) => break,
-                    other => other?,
-                },
-                Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
-                other => return Err(TransferError::Unexpected(other.kind())),
-            }
-        }
+        pieces.receive(frames, true).await?;
         pieces.finish().await?;
         let (store, kept) = (files.store.clone(), offer.clone());
         let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
@@ -712,13 +729,7 @@ async fn download_inner(
         });
     }
     let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
-    while !pieces.done() {
-        match next(&mut frames).await? {
-            Frame::Data { offset, bytes } => pieces.push(offset, &bytes).await?,
-            Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
-            other => return Err(TransferError::Unexpected(other.kind())),
-        }
-    }
+    pieces.receive(&mut frames, false).await?;
     pieces.finish().await?;
     // Saved under the name its message shows (the same content may have come with another).
     let (dir, partial, name) = (

@@ -158,6 +158,15 @@ pub fn clamp_name(name: &str) -> String {
     out
 }
 
+/// Cuts a text to [`crate::protocol::MAX_TEXT_BYTES`] on a character boundary.
+pub fn clamp_text(text: &str) -> String {
+    let mut end = text.len().min(crate::protocol::MAX_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,13 +204,4 @@ mod tests {
         assert_eq!(clamped.chars().count(), MAX_NAME_BYTES / 2);
         assert_eq!(clamp_name("a\u{7}b"), "ab");
     }
-}
-
-/// Cuts a text to [`crate::protocol::MAX_TEXT_BYTES`] on a character boundary.
-pub fn clamp_text(text: &str) -> String {
-    let mut end = text.len().min(crate::protocol::MAX_TEXT_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
