@@ -136,11 +136,15 @@ pub type TransferId = u64;
 /// One file on its way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transfer {
+    /// Names this transfer in later reports and in a cancel.
     pub id: TransferId,
+    /// The room the file belongs to.
     pub room: RoomId,
     /// True for a file we send.
     pub upload: bool,
+    /// The file's name, as sent.
     pub name: String,
+    /// The file's bytes.
     pub size: u64,
     /// Bytes sent, or received and verified.
     pub done: u64,
@@ -148,6 +152,7 @@ pub struct Transfer {
     pub rate: f64,
     /// For downloads, and for uploads once hashed: the file's identity.
     pub hash: Option<FileHash>,
+    /// Where it is now.
     pub state: TransferState,
 }
 
@@ -178,8 +183,11 @@ impl Transfer {
 /// An image made small, as RGBA pixels.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Thumbnail {
+    /// Pixels across.
     pub width: u32,
+    /// Pixels down.
     pub height: u32,
+    /// `width × height` pixels, 4 bytes each, row by row.
     pub rgba: Vec<u8>,
 }
 

@@ -474,13 +474,6 @@ impl Runtime {
             ));
         };
         for path in paths {
-            if path.is_dir() {
-                self.events.send(Event::Alert(format!(
-                    "{} is a folder; send the files in it instead.",
-                    path.display()
-                )));
-                continue;
-            }
             self.transfers.upload(peer.clone(), path);
         }
     }

@@ -445,8 +445,13 @@ impl Job {
         let path = path.clone();
         let hashing = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path)?;
-            let size = file.metadata()?.len();
-            PieceHashes::compute(file, size)
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(std::io::Error::other(
+                    "it is a folder; send the files in it instead",
+                ));
+            }
+            PieceHashes::compute(file, meta.len())
         });
         let hashes = tokio::select! {
             _ = self.cancel.cancelled() => return Err(TransferError::Cancelled),

@@ -11,10 +11,15 @@ use std::path::PathBuf;
 
 /// What the user asked of a file while the view was drawn; applied after drawing.
 pub enum FileAction {
+    /// Fetch a shared file (again).
     Download(FileRef),
+    /// Stop a transfer.
     Cancel(TransferId),
+    /// Open a saved file with the system.
     Open(PathBuf),
+    /// Show a saved file in its folder.
     Reveal(PathBuf),
+    /// Forget a failed upload's row.
     Dismiss(TransferId),
 }
 
@@ -33,6 +38,7 @@ impl FileAction {
 /// Thumbnails uploaded to the GPU, made once per image.
 #[derive(Default)]
 pub struct Thumbnails {
+    /// One texture per image, kept while the window runs.
     textures: HashMap<FileHash, egui::TextureHandle>,
 }
 

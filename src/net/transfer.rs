@@ -60,8 +60,15 @@ async fn send<W: AsyncWrite + Unpin>(
     sink: &mut Writer<W>,
     frame: Frame,
 ) -> Result<(), TransferError> {
-    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
-        Ok(sent) => Ok(sent?),
+    within_deadline(sink.send(frame)).await
+}
+
+/// A write to the other side, given up after [`WRITE_TIMEOUT`].
+async fn within_deadline(
+    write: impl std::future::Future<Output = Result<(), ProtocolError>>,
+) -> Result<(), TransferError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(written) => Ok(written?),
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "the other side stopped reading",
@@ -97,6 +104,7 @@ fn hashes_of(offer: &FileOffer) -> Result<PieceHashes, String> {
 /// Receives a file's bytes in order, checks each piece, and appends the verified pieces to a
 /// file, one piece behind on a blocking thread.
 struct PieceSink {
+    /// What each piece must hash to.
     hashes: Arc<PieceHashes>,
     /// The next byte expected.
     next: u64,
@@ -200,7 +208,11 @@ impl PieceSink {
     /// Receives `Data` frames until the file is whole. More than the announced size is taken
     /// as the end (`cut_off`) or refused. On any failure it waits for the piece being
     /// written, so the partial file is settled for whoever resumes it.
-    async fn receive<R: AsyncRead + Unpin>(&mut self, frames: &mut Reader<R>, cut_off: bool) -> Result<(), TransferError> {
+    async fn receive<R: AsyncRead + Unpin>(
+        &mut self,
+        frames: &mut Reader<R>,
+        cut_off: bool,
+    ) -> Result<(), TransferError> {
         let result = async {
             while !self.done() {
                 match next(frames).await? {
@@ -276,10 +288,22 @@ async fn send_data<W: AsyncWrite + Unpin>(
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(), TransferError> {
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    let read = |mut file: std::fs::File, want: usize| {
+    /// Reads the next block (opening the file for the first), on a blocking thread.
+    fn read(
+        file: Option<std::fs::File>,
+        path: PathBuf,
+        at: u64,
+        want: usize,
+    ) -> tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>> {
         tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => {
+                    let mut file = std::fs::File::open(&path)?;
+                    file.seek(SeekFrom::Start(at))?;
+                    file
+                }
+            };
             // Read into spare capacity: zeroing a megabyte first would be wasted work.
             let mut block = Vec::with_capacity(want);
             (&mut file).take(want as u64).read_to_end(&mut block)?;
@@ -289,11 +313,18 @@ async fn send_data<W: AsyncWrite + Unpin>(
                     "the file got shorter while sending",
                 ));
             }
-            Ok::<_, std::io::Error>((file, block))
+            Ok((file, block))
         })
-    };
+    }
     let mut at = offset;
-    let mut ahead = (at < size).then(|| read(file, READ_BLOCK.min((size - at) as usize)));
+    let mut ahead = (at < size).then(|| {
+        read(
+            None,
+            path.to_path_buf(),
+            at,
+            READ_BLOCK.min((size - at) as usize),
+        )
+    });
     progress.send_replace(at);
     while let Some(task) = ahead.take() {
         let (file, block) = task
@@ -301,38 +332,25 @@ async fn send_data<W: AsyncWrite + Unpin>(
             .map_err(|e| std::io::Error::other(e.to_string()))??;
         let after = at + block.len() as u64;
         if after < size {
-            ahead = Some(read(file, READ_BLOCK.min((size - after) as usize)));
+            ahead = Some(read(
+                Some(file),
+                path.to_path_buf(),
+                after,
+                READ_BLOCK.min((size - after) as usize),
+            ));
         }
         for chunk in block.chunks(DATA_LEN) {
             if cancel.is_cancelled() {
                 return Err(TransferError::Cancelled);
             }
-            let frame = Frame::Data {
+            within_deadline(sink.feed(Frame::Data {
                 offset: at,
                 bytes: chunk.to_vec(),
-            };
-            match tokio::time::timeout(WRITE_TIMEOUT, sink.feed(frame)).await {
-                Ok(fed) => fed?,
-                Err(_) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the other side stopped reading",
-                    )
-                    .into());
-                }
-            }
+            }))
+            .await?;
             at += chunk.len() as u64;
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await {
-            Ok(flushed) => flushed?,
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the other side stopped reading",
-                )
-                .into());
-            }
-        }
+        within_deadline(sink.flush()).await?;
         progress.send_replace(at);
     }
     Ok(())
@@ -345,6 +363,7 @@ async fn send_data<W: AsyncWrite + Unpin>(
 pub struct HostFiles {
     /// Uploads and downloads must name this room.
     pub room: RoomId,
+    /// Where the room's files are kept.
     pub store: FileStore,
     /// One lock per file being uploaded: two uploads of one file (two senders, or a retry
     /// while the broken try is still winding down) take turns on its partial file.
@@ -357,6 +376,7 @@ pub struct HostFiles {
 const MAX_TRANSFERS: usize = 16;
 
 impl HostFiles {
+    /// The files of `room`, kept in `store`.
     pub fn new(room: RoomId, store: FileStore) -> Self {
         Self {
             room,
@@ -554,7 +574,9 @@ pub async fn serve_download<W: AsyncWrite + Unpin>(
 pub struct Peer {
     /// The room's host, dialled like a chat session.
     pub addrs: Vec<SocketAddr>,
+    /// The room the files are for.
     pub room: RoomId,
+    /// Our installation, as in our hello.
     pub device: DeviceId,
     /// Our display name, shown with what we send.
     pub name: String,

@@ -46,10 +46,12 @@ impl FileHash {
         ok.then(|| Self(s.to_owned()))
     }
 
+    /// The hash of these 32 bytes, as text.
     pub fn from_bytes(hash: &[u8; 32]) -> Self {
         Self(hash.iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// The 64 hex digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -90,14 +92,18 @@ pub struct FileRef {
     pub hash: FileHash,
     /// The name the sender gave it; cleaned before it names anything on disk.
     pub name: String,
+    /// Bytes, shown with the file and checked against what arrives.
     pub size: u64,
 }
 
 /// What an uploader announces, and a host repeats to each downloader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOffer {
+    /// The sender's name for the file.
     pub name: String,
+    /// Bytes: fixes the pieces, and where data must end.
     pub size: u64,
+    /// The whole file's BLAKE3 hash, which the piece hashes must combine to.
     pub hash: FileHash,
     /// The length of every piece but the last.
     pub piece_len: u64,
@@ -115,10 +121,12 @@ pub struct Upload {
     pub device: DeviceId,
     /// The sender's display name, shown with the file.
     pub from: String,
+    /// The file and its piece hashes.
     pub offer: FileOffer,
 }
 
 impl FileRef {
+    /// Checks the limits of a file reference from the network.
     pub fn validate(&self) -> Result<(), String> {
         check_file_name(&self.name)?;
         check_size(self.size)
@@ -126,6 +134,7 @@ impl FileRef {
 }
 
 impl FileOffer {
+    /// Checks the limits of an offer from the network (not yet its hashes: see `PieceHashes`).
     pub fn validate(&self) -> Result<(), String> {
         check_file_name(&self.name)?;
         check_size(self.size)?;
