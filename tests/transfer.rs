@@ -369,7 +369,7 @@ async fn a_sender_that_overruns_is_cut_off_at_the_announced_size() {
 }
 
 #[tokio::test]
-async fn a_piece_that_does_not_match_is_refused_and_nothing_is_posted() {
+async fn a_piece_that_does_not_match_is_refused_and_the_room_is_told() {
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(&dir.path().join("host"), 1 << 30).await;
     let content = std::fs::read(make_file(dir.path(), "d.bin", 700_000, 6)).unwrap();
@@ -380,7 +380,13 @@ async fn a_piece_that_does_not_match_is_refused_and_nothing_is_posted() {
         matches!(answers.first(), Some(Frame::Cancel { reason }) if reason.contains("piece 1 does not match")),
         "{answers:?}"
     );
-    assert!(history(&host).await.is_empty());
+    // The file was posted when it started coming; the room is told it did not make it.
+    let said = history(&host).await;
+    assert!(
+        said.iter()
+            .any(|m| m.from == "Ada" && m.text.contains("raw.bin from Raw could not be kept")),
+        "{said:?}"
+    );
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -557,7 +563,13 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
         "the partial file is removed"
     );
     // The room itself carries on.
-    assert!(history(&host).await.is_empty());
+    // The room itself carries on, and says what happened.
+    let said = history(&host).await;
+    assert!(
+        said.iter()
+            .any(|m| m.text.contains("the host's disk is full")),
+        "{said:?}"
+    );
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -673,5 +685,126 @@ async fn the_same_content_shared_under_another_name_is_saved_under_that_name() {
         .unwrap();
     assert_eq!(saved.file_name().unwrap(), "report.pdf");
     same_content(&first, &saved);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A chat member that waits for the next file posted to the room.
+async fn member(host: &RoomHost) -> Framed<TcpStream, FrameCodec> {
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+        .await
+        .unwrap();
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    conn.send(Frame::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        app: "test".into(),
+        name: "Cat".into(),
+        device: DeviceId::parse("cat").unwrap(),
+        room: room(),
+        since: None,
+        resume: 1,
+    }))
+    .await
+    .unwrap();
+    conn
+}
+
+async fn next_file(conn: &mut Framed<TcpStream, FrameCodec>) -> FileRef {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, conn.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Frame::Message(ChatMessage {
+            file: Some(file), ..
+        }) = frame
+        {
+            return file;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_download_follows_an_upload_still_on_its_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let mut cat = member(&host).await;
+    let sent = make_file(dir.path(), "live.bin", 3 << 20, 15);
+    // The sender's link is slow: the file takes about three seconds to arrive.
+    let link = slow_proxy(SocketAddr::from(([127, 0, 0, 1], host.port)), 1 << 20).await;
+    let bob = Peer {
+        addrs: vec![link],
+        ..peer(&host, "Bob")
+    };
+    let (path, h) = (sent.clone(), hashes(&sent));
+    let uploading = tokio::spawn(async move {
+        let (progress, _) = watch::channel(0);
+        transfer::upload(&bob, &path, &h, &progress, &CancellationToken::new()).await
+    });
+
+    // The file is in the room as soon as it starts coming, and can be followed in.
+    let file = next_file(&mut cat).await;
+    let (progress, mut seen) = watch::channel(0);
+    let downloads = dir.path().join("downloads");
+    let (cat_peer, f, d) = (peer(&host, "Cat"), file.clone(), downloads.clone());
+    let following = tokio::spawn(async move {
+        transfer::download(&cat_peer, &f, &d, &progress, &CancellationToken::new()).await
+    });
+    tokio::time::timeout(DEADLINE, seen.wait_for(|&done| done > 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !uploading.is_finished(),
+        "part of the file arrived before the upload ended"
+    );
+    uploading.await.unwrap().unwrap();
+    let saved = following.await.unwrap().unwrap();
+    same_content(&sent, &saved);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_senders_cancel_reaches_those_following_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let mut cat = member(&host).await;
+    // Far bigger than what socket buffers hold, so a cancel comes before the end.
+    let sent = make_file(dir.path(), "stopped.bin", 40 << 20, 16);
+    let link = slow_proxy(SocketAddr::from(([127, 0, 0, 1], host.port)), 4 << 20).await;
+    let bob = Peer {
+        addrs: vec![link],
+        ..peer(&host, "Bob")
+    };
+    let cancel = CancellationToken::new();
+    let (path, h, c) = (sent.clone(), hashes(&sent), cancel.clone());
+    let uploading = tokio::spawn(async move {
+        let (progress, _) = watch::channel(0);
+        transfer::upload(&bob, &path, &h, &progress, &c).await
+    });
+    let file = next_file(&mut cat).await;
+    let (progress, mut seen) = watch::channel(0);
+    let downloads = dir.path().join("downloads");
+    let (cat_peer, f, d) = (peer(&host, "Cat"), file.clone(), downloads.clone());
+    let following = tokio::spawn(async move {
+        transfer::download(&cat_peer, &f, &d, &progress, &CancellationToken::new()).await
+    });
+    tokio::time::timeout(DEADLINE, seen.wait_for(|&done| done > 0))
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.cancel();
+    assert!(matches!(
+        uploading.await.unwrap(),
+        Err(TransferError::Cancelled)
+    ));
+    let stopped = tokio::time::timeout(DEADLINE, following)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&stopped, Err(TransferError::Stopped(why)) if why.contains("stopped sending")),
+        "{stopped:?}"
+    );
     host.close("bye".into(), DEADLINE).await;
 }

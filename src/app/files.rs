@@ -136,9 +136,23 @@ pub fn file_card(
                     actions.push(FileAction::Download(file.clone()));
                 }
             }
-            _ if mine => {
-                ui.label(RichText::new("You sent this file").small().weak());
-            }
+            _ if mine => match state.upload_of(file) {
+                Some(t) => {
+                    ui.horizontal(|ui| {
+                        progress(ui, t);
+                        if ui
+                            .button("Cancel")
+                            .on_hover_text("Stop sending this file")
+                            .clicked()
+                        {
+                            actions.push(FileAction::Cancel(t.id));
+                        }
+                    });
+                }
+                None => {
+                    ui.label(RichText::new("You sent this file").small().weak());
+                }
+            },
             _ => {
                 if ui
                     .button("Download")

@@ -53,6 +53,8 @@ pub struct Chat {
     pub you: Option<MemberId>,
     /// Messages and notices, oldest first.
     pub lines: Vec<Line>,
+    /// The files shared in the room, so an upload's row gives way to its message.
+    pub files: std::collections::HashSet<FileHash>,
     /// Our posts the host has not confirmed yet: `(seq, text)`.
     pub pending: Vec<(u64, String)>,
     /// How the connection stands, for the badge in the header.
@@ -69,6 +71,7 @@ impl Chat {
             members: Vec::new(),
             you: None,
             lines: Vec::new(),
+            files: Default::default(),
             pending: Vec::new(),
             state: SessionState::Connecting,
             error: None,
@@ -194,8 +197,10 @@ impl AppState {
             .and_then(|id| self.transfers.get(id))
     }
 
-    /// Our uploads to a room that are not done yet (or failed and not dismissed).
+    /// Our uploads to a room that are not done yet (or failed and not dismissed), and not
+    /// yet shown as a message (which then shows their progress).
     pub fn uploads_to(&self, room: &RoomId) -> impl Iterator<Item = &Transfer> {
+        let posted = self.chats.get(room).map(|c| &c.files);
         self.transfers.values().filter(move |t| {
             t.upload
                 && &t.room == room
@@ -203,6 +208,19 @@ impl AppState {
                     t.state,
                     TransferState::Done { .. } | TransferState::Cancelled
                 )
+                && !(matches!(t.state, TransferState::Running)
+                    && t.hash
+                        .as_ref()
+                        .is_some_and(|h| posted.is_some_and(|p| p.contains(h))))
+        })
+    }
+
+    /// Our upload of a file still on its way, shown with its message.
+    pub fn upload_of(&self, file: &FileRef) -> Option<&Transfer> {
+        self.transfers.values().find(|t| {
+            t.upload
+                && t.hash.as_ref() == Some(&file.hash)
+                && matches!(t.state, TransferState::Running)
         })
     }
 
@@ -443,6 +461,9 @@ impl AppState {
                     });
                 }
                 if let Some(chat) = self.chats.get_mut(&room) {
+                    if let Some(file) = &message.file {
+                        chat.files.insert(file.hash.clone());
+                    }
                     let when = clock(message.ts);
                     chat.lines.push(Line::Chat { message, when });
                 }

@@ -829,29 +829,47 @@ impl Conn {
         let peer = self.peer;
         let (from, device) = (upload.from.clone(), upload.device.clone());
         let mut sink = FramedWrite::new(write, FrameCodec::default());
-        let kept = tokio::select! {
+        let accepted = tokio::select! {
             _ = self.token.cancelled() => return,
-            kept = transfer::receive_upload(&mut frames, &mut sink, upload, &self.files) => kept,
+            accepted = transfer::accept_upload(&mut frames, &mut sink, upload, &self.files) => accepted,
+        };
+        // The file is posted as soon as it starts coming, so everyone can follow it in.
+        let receiving = match accepted {
+            Ok(transfer::Accepted::Kept(file)) => Ok((file, None)),
+            Ok(transfer::Accepted::Receiving(receiving)) => Ok((receiving.file(), Some(receiving))),
+            Err(e) => Err(e),
+        };
+        let (file, receiving) = match receiving {
+            Ok(started) => started,
+            Err(e) => return tracing::info!("{peer}: upload refused: {e}"),
+        };
+        let (reply, id) = oneshot::channel();
+        let name = file.name.clone();
+        let post = RoomCmd::PostFile {
+            from: from.clone(),
+            device,
+            file,
+            reply,
+        };
+        let Ok(id) = async {
+            self.room.send(post).await.ok()?;
+            id.await.ok()
+        }
+        .await
+        .ok_or(()) else {
+            return;
+        };
+        let kept = match receiving {
+            None => Ok(Vec::new()),
+            Some(receiving) => tokio::select! {
+                _ = self.token.cancelled() => return,
+                kept = receiving.finish(&mut frames, &mut sink, &self.files) => kept.map(|k| k.removed),
+            },
         };
         match kept {
-            Ok(transfer::Kept { file, removed }) => {
-                tracing::info!("{peer}: kept {} ({} bytes)", file.name, file.size);
-                let (reply, id) = oneshot::channel();
-                if self
-                    .room
-                    .send(RoomCmd::PostFile {
-                        from,
-                        device,
-                        file,
-                        reply,
-                    })
-                    .await
-                    .is_ok()
-                    && let Ok(id) = id.await
-                {
-                    let _ =
-                        tokio::time::timeout(WRITE_TIMEOUT, sink.send(Frame::Stored { id })).await;
-                }
+            Ok(removed) => {
+                tracing::info!("{peer}: kept {name}");
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Frame::Stored { id })).await;
                 if !removed.is_empty() {
                     let text = format!(
                         "To stay within this room's {} of files, it no longer keeps: {}",
@@ -861,7 +879,26 @@ impl Conn {
                     let _ = self.room.send(RoomCmd::HostSays { text }).await;
                 }
             }
-            Err(e) => tracing::info!("{peer}: upload stopped: {e}"),
+            // A broken link: the sender resumes, and whoever follows the file waits.
+            Err(
+                e @ (transfer::TransferError::Ended
+                | transfer::TransferError::Io(_)
+                | transfer::TransferError::Protocol(_)),
+            ) => {
+                tracing::info!("{peer}: upload of {name} broke off: {e}");
+            }
+            Err(e) => {
+                let text = match e {
+                    transfer::TransferError::Stopped(_) => {
+                        format!("{from} stopped sending {name}; it is not kept in this room.")
+                    }
+                    transfer::TransferError::DiskFull => {
+                        format!("{name} from {from} could not be kept: the host's disk is full.")
+                    }
+                    e => format!("{name} from {from} could not be kept: {e}."),
+                };
+                let _ = self.room.send(RoomCmd::HostSays { text }).await;
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown()).await;
     }

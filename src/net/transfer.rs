@@ -279,65 +279,113 @@ fn open_partial(
     Ok((file, whole))
 }
 
-/// Sends `size - offset` bytes of a file as `Data` frames, reading ahead on a blocking thread.
+/// Where a download that started before its file was whole is: it may only send what the
+/// upload has verified, and stops if the upload stops for good.
+struct Follow {
+    verified: watch::Receiver<u64>,
+    end: watch::Receiver<Option<Result<(), String>>>,
+}
+
+/// What `send_data` reads from.
+struct Source {
+    /// The file's path, opened on the first read unless `file` is already open.
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    /// Set for a file still arriving.
+    follow: Option<Follow>,
+}
+
+/// Reads `want` bytes at `at` (opening the file for the first read), on a blocking thread.
+fn read_block(
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    at: u64,
+    want: usize,
+) -> tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>> {
+    tokio::task::spawn_blocking(move || {
+        let mut file = match file {
+            Some(file) => file,
+            None => std::fs::File::open(&path)?,
+        };
+        file.seek(SeekFrom::Start(at))?;
+        // Read into spare capacity: zeroing a megabyte first would be wasted work.
+        let mut block = Vec::with_capacity(want);
+        (&mut file).take(want as u64).read_to_end(&mut block)?;
+        if block.len() < want {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file got shorter while sending",
+            ));
+        }
+        Ok((file, block))
+    })
+}
+
+/// Sends `size - offset` bytes of a file as `Data` frames, reading the next block while one
+/// is sent. With `follow`, only what the upload has verified so far, waiting for more.
 async fn send_data<W: AsyncWrite + Unpin>(
     sink: &mut Writer<W>,
-    path: &Path,
+    source: Source,
     offset: u64,
     size: u64,
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(), TransferError> {
-    /// Reads the next block (opening the file for the first), on a blocking thread.
-    fn read(
-        file: Option<std::fs::File>,
-        path: PathBuf,
-        at: u64,
-        want: usize,
-    ) -> tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>> {
-        tokio::task::spawn_blocking(move || {
-            let mut file = match file {
-                Some(file) => file,
-                None => {
-                    let mut file = std::fs::File::open(&path)?;
-                    file.seek(SeekFrom::Start(at))?;
-                    file
-                }
-            };
-            // Read into spare capacity: zeroing a megabyte first would be wasted work.
-            let mut block = Vec::with_capacity(want);
-            (&mut file).take(want as u64).read_to_end(&mut block)?;
-            if block.len() < want {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file got shorter while sending",
-                ));
-            }
-            Ok((file, block))
-        })
-    }
+    let Source {
+        path,
+        mut file,
+        mut follow,
+    } = source;
+    let path = path.as_path();
+    let available =
+        |follow: &Option<Follow>| follow.as_ref().map_or(size, |f| *f.verified.borrow());
     let mut at = offset;
-    let mut ahead = (at < size).then(|| {
-        read(
-            None,
-            path.to_path_buf(),
-            at,
-            READ_BLOCK.min((size - at) as usize),
-        )
-    });
+    let mut next = offset; // where the next read starts;
+    let mut ahead = None;
     progress.send_replace(at);
-    while let Some(task) = ahead.take() {
-        let (file, block) = task
+    while at < size {
+        if ahead.is_none() {
+            let ready = available(&follow);
+            if next < ready {
+                let want = READ_BLOCK.min((ready - next) as usize);
+                ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
+                next += want as u64;
+            } else if let Some(f) = &mut follow {
+                // Caught up with the upload: wait for more, or for its end.
+                let open = tokio::select! {
+                    changed = f.verified.changed() => changed.is_ok(),
+                    changed = f.end.changed() => changed.is_ok(),
+                };
+                // The end is told before the upload lets go of its channels: read it first.
+                let ended = f.end.borrow().clone();
+                match ended {
+                    Some(Err(why)) => {
+                        let _ = send(
+                            sink,
+                            Frame::Cancel {
+                                reason: why.clone(),
+                            },
+                        )
+                        .await;
+                        return Err(TransferError::Stopped(why));
+                    }
+                    None if !open => return Err(TransferError::Ended),
+                    _ => {}
+                }
+                continue;
+            }
+        }
+        let Some(task) = ahead.take() else { break };
+        let (handle, block) = task
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
-        let after = at + block.len() as u64;
-        if after < size {
-            ahead = Some(read(
-                Some(file),
-                path.to_path_buf(),
-                after,
-                READ_BLOCK.min((size - after) as usize),
-            ));
+        file = Some(handle);
+        // Start reading the next block before sending this one.
+        let ready = available(&follow);
+        if next < ready {
+            let want = READ_BLOCK.min((ready - next) as usize);
+            ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
+            next += want as u64;
         }
         for chunk in block.chunks(DATA_LEN) {
             if cancel.is_cancelled() {
@@ -370,6 +418,8 @@ pub struct HostFiles {
     uploading: std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>,
     /// Places for transfers running at once: each holds up to two pieces in memory.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Uploads under way, for downloads that start before a file is whole.
+    live: std::sync::Mutex<HashMap<FileHash, Live>>,
 }
 
 /// Transfers a room serves at once; more are asked to try again shortly.
@@ -383,6 +433,7 @@ impl HostFiles {
             store,
             uploading: Default::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS)),
+            live: Default::default(),
         }
     }
 
@@ -400,21 +451,50 @@ impl HostFiles {
 /// How long an upload waits for another upload of the same file to finish.
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A kept upload, for the room to post.
+/// A kept upload.
 pub struct Kept {
+    /// The file, as the room posts it.
     pub file: FileRef,
     /// Names of older files removed to keep within the room's limit, to tell the room.
     pub removed: Vec<String>,
 }
 
-/// Keeps an upload: answers where to start, receives and checks it, and makes it a kept file.
-/// Returns the file for the room to post; any error has already been told to the uploader.
-pub async fn receive_upload<R, W>(
-    frames: &mut Reader<R>,
+/// An upload the host has agreed to take: the room can post it at once, and downloads may
+/// start while it arrives.
+pub struct Receiving {
+    offer: FileOffer,
+    pieces: PieceSink,
+    /// Holds this file's turn to be written.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// How an upload starts.
+pub enum Accepted {
+    /// The host has this file already: nothing to send.
+    Kept(FileRef),
+    /// The data is coming.
+    Receiving(Receiving),
+}
+
+/// An upload under way, as downloads that start before it is whole follow it.
+#[derive(Debug)]
+struct Live {
+    offer: FileOffer,
+    /// Bytes verified and written to the partial file.
+    verified: watch::Sender<u64>,
+    /// Set when the upload ends: `Ok` once the file is kept, `Err` (why) if it stopped for
+    /// good. A broken connection is neither: the sender comes back and resumes.
+    end: watch::Sender<Option<Result<(), String>>>,
+}
+
+/// Takes an upload's offer: checks it, answers where to start, and registers it so downloads
+/// can follow it. Any refusal has already been told to the uploader.
+pub async fn accept_upload<R, W>(
+    _frames: &mut Reader<R>,
     sink: &mut Writer<W>,
     upload: Upload,
     files: &HostFiles,
-) -> Result<Kept, TransferError>
+) -> Result<Accepted, TransferError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -448,7 +528,7 @@ where
         return Err(TransferError::Refused(reason));
     }
     // One upload of a file at a time; a broken try's task ends as soon as it sees the cut.
-    let Ok(_turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
+    let Ok(turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
         let reason = "the host is receiving this file from someone else right now".to_owned();
         send(sink, refuse(RefuseCode::Other, reason.clone())).await?;
         return Err(TransferError::Refused(reason));
@@ -473,10 +553,7 @@ where
         // Already kept (sent before, or by someone else): nothing to send, if it is the same.
         Err(kept) if kept.size == offer.size => {
             send(sink, Frame::UploadFrom { offset: size }).await?;
-            return Ok(Kept {
-                file: offer.file_ref(),
-                removed: Vec::new(),
-            });
+            return Ok(Accepted::Kept(offer.file_ref()));
         }
         Err(_) => {
             let reason = "this file's hash belongs to another file".to_owned();
@@ -494,37 +571,88 @@ where
         return Err(TransferError::Refused(reason));
     }
     send(sink, Frame::UploadFrom { offset }).await?;
+    // A resumed upload carries on the live entry its broken try left, for the downloads
+    // that wait on it.
+    let verified = {
+        let mut live = files.live.lock().expect("live uploads");
+        let entry = live.entry(offer.hash.clone()).or_insert_with(|| Live {
+            offer: offer.clone(),
+            verified: watch::channel(offset).0,
+            end: watch::channel(None).0,
+        });
+        entry.verified.send_replace(offset);
+        entry.verified.clone()
+    };
+    let pieces = PieceSink::new(hashes, file, offset, verified);
+    Ok(Accepted::Receiving(Receiving {
+        offer,
+        pieces,
+        _turn: turn,
+    }))
+}
 
-    let (progress, _) = watch::channel(offset);
-    let mut pieces = PieceSink::new(hashes, file, offset, progress);
-    let received = async {
-        pieces.receive(frames, true).await?;
-        pieces.finish().await?;
-        let (store, kept) = (files.store.clone(), offer.clone());
-        let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
-        Ok(Kept {
-            file: offer.file_ref(),
-            removed,
-        })
-    };
-    let error = match received.await {
-        Ok(file) => return Ok(file),
-        Err(e) => e,
-    };
-    if let TransferError::DiskFull = error {
-        let partial = files.store.partial(&offer.hash);
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+impl Receiving {
+    /// The file, as the room posts it.
+    pub fn file(&self) -> FileRef {
+        self.offer.file_ref()
     }
-    if !matches!(error, TransferError::Stopped(_) | TransferError::Ended) {
-        let reason = match &error {
-            TransferError::DiskFull => "the host's disk is full".to_owned(),
-            other => other.to_string(),
+
+    /// Receives the data, checks it, and keeps the file. Any error has already been told to
+    /// the uploader, and to the downloads following it when the upload stopped for good.
+    pub async fn finish<R, W>(
+        mut self,
+        frames: &mut Reader<R>,
+        sink: &mut Writer<W>,
+        files: &HostFiles,
+    ) -> Result<Kept, TransferError>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let offer = self.offer.clone();
+        let received = async {
+            self.pieces.receive(frames, true).await?;
+            self.pieces.finish().await?;
+            let (store, kept) = (files.store.clone(), offer.clone());
+            let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            Ok(Kept {
+                file: offer.file_ref(),
+                removed,
+            })
         };
-        let _ = send(sink, Frame::Cancel { reason }).await;
+        let result = received.await;
+        let end = match &result {
+            Ok(_) => Some(Ok(())),
+            // The sender's link broke: it comes back and resumes; followers wait.
+            Err(TransferError::Ended | TransferError::Io(_) | TransferError::Protocol(_)) => None,
+            Err(TransferError::Stopped(_)) => Some(Err("the sender stopped sending it".to_owned())),
+            Err(e) => Some(Err(e.to_string())),
+        };
+        if let Some(end) = end
+            && let Some(live) = files.live.lock().expect("live uploads").remove(&offer.hash)
+        {
+            live.end.send_replace(Some(end));
+        }
+        let error = match result {
+            Ok(kept) => return Ok(kept),
+            Err(e) => e,
+        };
+        if matches!(error, TransferError::DiskFull | TransferError::Stopped(_)) {
+            // Given up on: no resume will want it.
+            let partial = files.store.partial(&offer.hash);
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+        }
+        if !matches!(error, TransferError::Stopped(_) | TransferError::Ended) {
+            let reason = match &error {
+                TransferError::DiskFull => "the host's disk is full".to_owned(),
+                other => other.to_string(),
+            };
+            let _ = send(sink, Frame::Cancel { reason }).await;
+        }
+        Err(error)
     }
-    Err(error)
 }
 
 /// Serves a kept file from `offset` (rounded down to a whole piece).
@@ -539,26 +667,59 @@ pub async fn serve_download<W: AsyncWrite + Unpin>(
     let lookup = hash.clone();
     let kept = tokio::task::spawn_blocking(move || store.get(&lookup))
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let Some((path, offer)) = kept.filter(|_| room == files.room) else {
-        let reason = "the host no longer keeps this file".to_owned();
-        send(
-            sink,
-            Frame::Refused {
-                code: RefuseCode::Gone,
-                reason: reason.clone(),
-            },
-        )
-        .await?;
-        return Err(TransferError::Refused(reason));
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .filter(|_| room == files.room);
+    // Kept whole, or still arriving: then this download follows the upload.
+    let (path, offer, follow) = match kept {
+        Some((path, offer)) => (path, offer, None),
+        None => {
+            let live = files
+                .live
+                .lock()
+                .expect("live uploads")
+                .get(&hash)
+                .map(|live| {
+                    let follow = Follow {
+                        verified: live.verified.subscribe(),
+                        end: live.end.subscribe(),
+                    };
+                    (files.store.partial(&hash), live.offer.clone(), Some(follow))
+                });
+            match live.filter(|_| room == files.room) {
+                Some(live) => live,
+                None => {
+                    let reason = "the host no longer keeps this file".to_owned();
+                    send(
+                        sink,
+                        Frame::Refused {
+                            code: RefuseCode::Gone,
+                            reason: reason.clone(),
+                        },
+                    )
+                    .await?;
+                    return Err(TransferError::Refused(reason));
+                }
+            }
+        }
     };
-    let offset = offset.min(offer.size) / offer.piece_len * offer.piece_len;
+    // Opened now: a partial file is renamed when whole, and this handle keeps reading it.
+    let opening = path.clone();
+    let file = tokio::task::spawn_blocking(move || std::fs::File::open(opening))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let ready = follow.as_ref().map_or(offer.size, |f| *f.verified.borrow());
+    let offset = offset.min(ready) / offer.piece_len * offer.piece_len;
     let size = offer.size;
     send(sink, Frame::FileHeader { offer, offset }).await?;
     let (progress, _) = watch::channel(offset);
+    let source = Source {
+        path,
+        file: Some(file),
+        follow,
+    };
     send_data(
         sink,
-        &path,
+        source,
         offset,
         size,
         &progress,
@@ -620,7 +781,12 @@ pub async fn upload(
         Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
         other => return Err(TransferError::Unexpected(other.kind())),
     };
-    let sending = send_data(&mut sink, path, offset, offer.size, progress, cancel);
+    let source = Source {
+        path: path.to_path_buf(),
+        file: None,
+        follow: None,
+    };
+    let sending = send_data(&mut sink, source, offset, offer.size, progress, cancel);
     tokio::select! {
         sent = sending => {
             if let Err(e) = sent {
