@@ -200,7 +200,7 @@ impl Host {
                     port: 0,
                     bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                     problems: None,
-                    files: lanchat::store::FileStore::new(dir.path().join("files"), 0),
+                    files: lanchat::files::FileStore::new(dir.path().join("files"), 0),
                 })
                 .await
                 .expect("start lanchat host");

@@ -17,7 +17,7 @@
 //!   like lanchat's (read ahead, write behind), without frames, copies into frames, or hashes.
 //! - hashing: `PieceHashes::compute` over the file (what a sender does before offering it);
 //!   plain `blake3` over the same file is printed beside it.
-//! - upload: `lanchat::net::transfer::upload` to a real `RoomHost` (files kept in a `FileStore`
+//! - upload: `lanchat::files::transfer::upload` to a real `RoomHost` (files kept in a `FileStore`
 //!   in the same folder, no size limit), timed until the host answers `Stored` (it has verified
 //!   every piece, written, synced and kept the file).
 //! - download: `transfer::download` of the kept file into another folder, timed until the
@@ -57,12 +57,12 @@
 
 use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
+use lanchat::files::transfer::{self, Peer};
+use lanchat::files::{FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
-use lanchat::net::transfer::{self, Peer};
 use lanchat::protocol::{
     APP_VERSION, DeviceId, FileRef, Frame, FrameCodec, Hello, PROTOCOL_VERSION, RoomId,
 };
-use lanchat::store::{FileStore, PieceHashes};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -138,7 +138,7 @@ fn work_dir(size: u64) -> (tempfile::TempDir, String) {
     let need = 4 * size + (256 << 20);
     if shm.is_dir()
         && fs_type(shm) == "tmpfs"
-        && lanchat::store::free_space(shm).is_ok_and(|free| free >= need)
+        && lanchat::files::disk::free_space(shm).is_ok_and(|free| free >= need)
         && let Ok(dir) = tempfile::Builder::new()
             .prefix("lanchat-transfer-bench-")
             .tempdir_in(shm)

@@ -7,8 +7,10 @@
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
 //! - [`net`]: a room's host ([`net::host`]) and a member's session ([`net::session`]).
-//! - [`store`]: paths, settings, room histories, kept files, piece hashes and file-name cleaning.
-//! - [`transfers`]: the runtime's uploads and downloads, with progress, retries and thumbnails.
+//! - [`files`]: the file feature in one place: wire types, piece hashes, transfers and their
+//!   retries, the host's kept files, where downloads are saved and how names are cleaned.
+//! - [`store`]: paths, settings and room histories.
+//! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
 //!
@@ -19,10 +21,11 @@
 
 pub mod app;
 pub mod bridge;
+pub mod desktop;
 pub mod discovery;
+pub mod files;
 pub mod headless;
 pub mod net;
 pub mod protocol;
 pub mod runtime;
 pub mod store;
-pub mod transfers;

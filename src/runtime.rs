@@ -4,13 +4,13 @@
 //! a message to another.
 
 use crate::bridge::{Backend, Command, Event, EventSender, NetStatus};
+use crate::desktop;
 use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
-use crate::net::host::{HostConfig, ProblemSink, RoomHost};
+use crate::files::{FileStore, Peer, Transfers};
+use crate::net::host::{HostConfig, RoomHost};
 use crate::net::session::{Session, SessionConfig, ask_who};
-use crate::net::transfer::Peer;
 use crate::protocol::{RoomId, check_name};
-use crate::store::{FileStore, HostedRoom, Paths, Settings};
-use crate::transfers::{self, Transfers};
+use crate::store::{HostedRoom, Paths, ProblemSink, Settings};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -289,8 +289,8 @@ impl Runtime {
                     .refuse(room, file, "join the room to download it"),
             },
             Command::CancelTransfer(id) => self.transfers.cancel(id),
-            Command::Open(path) => self.spawn_opener(path, transfers::open),
-            Command::Reveal(path) => self.spawn_opener(path, transfers::reveal),
+            Command::Open(path) => self.spawn_opener(path, desktop::open),
+            Command::Reveal(path) => self.spawn_opener(path, desktop::reveal),
             Command::SetFilesLimit(limit) => {
                 self.settings.files_limit = limit;
                 self.save_settings();

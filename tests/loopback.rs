@@ -29,7 +29,7 @@ async fn start_host(dir: &Path) -> RoomHost {
         port: 0,
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         problems: None,
-        files: lanchat::store::FileStore::new(dir.join("files"), 0),
+        files: lanchat::files::FileStore::new(dir.join("files"), 0),
     })
     .await
     .expect("host starts")

@@ -273,7 +273,7 @@ fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
         port,
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         problems: None,
-        files: lanchat::store::FileStore::new(dir.join("files"), 0),
+        files: lanchat::files::FileStore::new(dir.join("files"), 0),
     }
 }
 

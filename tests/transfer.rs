@@ -4,10 +4,10 @@
 //! and (as root, in a small tmpfs) a disk that fills up costs only the partial file.
 
 use futures::{SinkExt, StreamExt};
+use lanchat::files::transfer::{self, Peer, TransferError};
+use lanchat::files::{FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
-use lanchat::net::transfer::{self, Peer, TransferError};
 use lanchat::protocol::*;
-use lanchat::store::{FileStore, PieceHashes};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -226,7 +226,7 @@ async fn a_download_cut_half_way_resumes_where_it_stopped() {
     )
     .await;
     assert!(cut.is_err(), "the cut download fails");
-    let partial = transfer::partial_path(&downloads, &file.hash);
+    let partial = lanchat::files::disk::partial_path(&downloads, &file.hash);
     assert!(partial.exists(), "the partial file stays for a resume");
 
     // Resumed, it needs well under the whole file: through a link cut at three quarters it
@@ -296,7 +296,7 @@ async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing(
     let cancelled =
         transfer::download(&peer(&host, "Cat"), &file, &downloads, &progress, &cancel).await;
     assert!(matches!(cancelled, Err(TransferError::Cancelled)));
-    assert!(!transfer::partial_path(&downloads, &file.hash).exists());
+    assert!(!lanchat::files::disk::partial_path(&downloads, &file.hash).exists());
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -494,7 +494,7 @@ async fn a_download_bigger_than_the_free_space_is_refused_up_front() {
             .to_string()
             .contains("not enough disk space")
     );
-    assert!(!transfer::partial_path(disk.path(), &file.hash).exists());
+    assert!(!lanchat::files::disk::partial_path(disk.path(), &file.hash).exists());
     host.close("bye".into(), DEADLINE).await;
 }
 

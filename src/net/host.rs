@@ -6,15 +6,16 @@
 //! never stops the host from reading it (and two full send buffers cannot wait on each other),
 //! and every write has a deadline.
 
+use crate::files::FileStore;
+use crate::files::transfer::{self, HostFiles};
 use crate::net::now_ms;
-use crate::net::transfer::{self, HostFiles};
 use crate::protocol::FileRef;
 use crate::protocol::{
     ChatMessage, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT, MAX_MEMBERS,
     Member, MemberId, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
     encode_frame,
 };
-use crate::store::{FileStore, History, HistoryWriter};
+use crate::store::{History, HistoryWriter, ProblemSink};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashMap};
@@ -37,9 +38,6 @@ const MEMBER_QUEUE: usize = 2048;
 const ROOM_QUEUE: usize = 1024;
 /// Connections allowed to be in their handshake at once; more are closed at once.
 const MAX_HANDSHAKES: usize = 64;
-
-/// Called with a problem the hosting user should hear of (e.g. the history cannot be saved).
-pub type ProblemSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// What a room needs to start.
 #[derive(Clone)]

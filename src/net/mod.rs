@@ -2,7 +2,6 @@
 
 pub mod host;
 pub mod session;
-pub mod transfer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

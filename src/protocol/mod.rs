@@ -44,10 +44,11 @@
 //! is the newest message id the member already has, so a rejoin fetches only what it missed.
 
 mod codec;
-mod files;
 
+pub use crate::files::wire::{
+    DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
+};
 pub use codec::{FrameCodec, ProtocolError, encode_frame};
-pub use files::{DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -414,7 +415,7 @@ impl Frame {
             | Frame::Closing { reason } => check_short("reason", reason),
             Frame::Post { text, .. } => check_text(text),
             Frame::Message(m) => m.validate(),
-            Frame::Upload(upload) => files::check_upload(upload),
+            Frame::Upload(upload) => crate::files::wire::check_upload(upload),
             Frame::FileHeader { offer, .. } => offer.validate(),
             Frame::Data { bytes, .. } if bytes.len() > DATA_LEN => Err(format!(
                 "more than {DATA_LEN} bytes of file data in one frame"

@@ -1,13 +1,15 @@
 //! A hosted room's history: one JSON line per message, appended by a writer thread, of which
 //! only the tail is read back (a room with a million messages opens as fast as a new one).
 
-use crate::net::host::ProblemSink;
 use crate::protocol::{ChatMessage, HISTORY_TAIL};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::mpsc;
+
+/// Called with a problem the hosting user should hear of (e.g. the history cannot be saved).
+pub type ProblemSink = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 
 /// The part of a room's history the host keeps in memory.
 #[derive(Debug, Default)]

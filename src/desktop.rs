@@ -12,7 +12,7 @@ const MAX_THUMBNAIL_SOURCE: u64 = 64 << 20;
 const THUMBNAIL_SIDE: u32 = 320;
 
 /// Makes a thumbnail of an image file, off the async threads, and sends it to the front end.
-pub(super) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf, size: u64) {
+pub(crate) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf, size: u64) {
     let image = matches!(
         path.extension()
             .and_then(|e| e.to_str())

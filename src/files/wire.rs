@@ -20,7 +20,7 @@
 //! to that hash, so each piece is checked as soon as it has arrived and an interrupted
 //! transfer resumes from the last whole piece.
 
-use super::{DeviceId, MAX_SHORT_BYTES, RoomId, check_name};
+use crate::protocol::{DeviceId, MAX_SHORT_BYTES, RoomId, check_name};
 use serde::{Deserialize, Serialize};
 
 /// File bytes per `Data` frame.
@@ -175,7 +175,7 @@ fn check_size(size: u64) -> Result<(), String> {
 }
 
 /// Checks the sender's name of an upload.
-pub(super) fn check_upload(upload: &Upload) -> Result<(), String> {
+pub(crate) fn check_upload(upload: &Upload) -> Result<(), String> {
     check_name("sender name", &upload.from)?;
     upload.offer.validate()
 }

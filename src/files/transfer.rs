@@ -7,11 +7,12 @@
 //! two overlap.
 
 use crate::bridge::human_size;
+use crate::files::disk::{free_space, open_partial, partial_path};
+use crate::files::{FileStore, PieceHashes, clean_file_name, create_unique};
 use crate::protocol::{
     DATA_LEN, DeviceId, FileHash, FileOffer, FileRef, Frame, FrameCodec, ProtocolError, RefuseCode,
     RoomId, Upload, WRITE_TIMEOUT,
 };
-use crate::store::{FileStore, PieceHashes, clean_file_name, create_unique, free_space};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -251,32 +252,6 @@ fn disk_error(e: std::io::Error) -> TransferError {
     } else {
         TransferError::Io(e)
     }
-}
-
-/// Opens a partial file of a `size`-byte file and cuts it to its last whole piece below `cap`
-/// (only verified pieces are ever written, but a crash can leave half of one). A partial
-/// longer than the file is not this file's: it starts over.
-fn open_partial(
-    path: &Path,
-    piece_len: u64,
-    size: u64,
-    cap: u64,
-) -> std::io::Result<(std::fs::File, u64)> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    let len = file.metadata()?.len();
-    let whole = if len > size {
-        0
-    } else {
-        len.min(cap) / piece_len * piece_len
-    };
-    file.set_len(whole)?;
-    file.seek(SeekFrom::Start(whole))?;
-    Ok((file, whole))
 }
 
 /// Where a download that started before its file was whole is: it may only send what the
@@ -663,50 +638,49 @@ pub async fn serve_download<W: AsyncWrite + Unpin>(
     offset: u64,
     files: &HostFiles,
 ) -> Result<(), TransferError> {
+    if room != files.room {
+        return refuse_gone(sink).await;
+    }
+    // Still arriving: this download follows the upload. The live entry goes only after the
+    // file is kept, so with no entry (or its partial already renamed) the kept file is there.
+    let live = files
+        .live
+        .lock()
+        .expect("live uploads")
+        .get(&hash)
+        .map(|live| {
+            let follow = Follow {
+                verified: live.verified.subscribe(),
+                end: live.end.subscribe(),
+            };
+            (live.offer.clone(), follow)
+        });
+    let partial = files.store.partial(&hash);
     let store = files.store.clone();
-    let lookup = hash.clone();
-    let kept = tokio::task::spawn_blocking(move || store.get(&lookup))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?
-        .filter(|_| room == files.room);
-    // Kept whole, or still arriving: then this download follows the upload.
-    let (path, offer, follow) = match kept {
-        Some((path, offer)) => (path, offer, None),
-        None => {
-            let live = files
-                .live
-                .lock()
-                .expect("live uploads")
-                .get(&hash)
-                .map(|live| {
-                    let follow = Follow {
-                        verified: live.verified.subscribe(),
-                        end: live.end.subscribe(),
-                    };
-                    (files.store.partial(&hash), live.offer.clone(), Some(follow))
-                });
-            match live.filter(|_| room == files.room) {
-                Some(live) => live,
-                None => {
-                    let reason = "the host no longer keeps this file".to_owned();
-                    send(
-                        sink,
-                        Frame::Refused {
-                            code: RefuseCode::Gone,
-                            reason: reason.clone(),
-                        },
-                    )
-                    .await?;
-                    return Err(TransferError::Refused(reason));
-                }
+    // Opened now: a partial file is renamed when whole, and this handle keeps reading it.
+    let opened = tokio::task::spawn_blocking(move || {
+        if let Some((offer, follow)) = live {
+            match std::fs::File::open(&partial) {
+                Ok(file) => return Ok(Some((partial, file, offer, Some(follow)))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
+        match store.get(&hash) {
+            Some((path, offer)) => Ok(Some((
+                path.clone(),
+                std::fs::File::open(path)?,
+                offer,
+                None,
+            ))),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let Some((path, file, offer, follow)) = opened else {
+        return refuse_gone(sink).await;
     };
-    // Opened now: a partial file is renamed when whole, and this handle keeps reading it.
-    let opening = path.clone();
-    let file = tokio::task::spawn_blocking(move || std::fs::File::open(opening))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
     let ready = follow.as_ref().map_or(offer.size, |f| *f.verified.borrow());
     let offset = offset.min(ready) / offer.piece_len * offer.piece_len;
     let size = offer.size;
@@ -726,6 +700,21 @@ pub async fn serve_download<W: AsyncWrite + Unpin>(
         &CancellationToken::new(),
     )
     .await
+}
+
+/// Tells a downloader the file is not here, and returns why.
+async fn refuse_gone<W: AsyncWrite + Unpin>(sink: &mut Writer<W>) -> Result<(), TransferError> {
+    let reason = "the host no longer keeps this file".to_owned();
+    let code = RefuseCode::Gone;
+    send(
+        sink,
+        Frame::Refused {
+            code,
+            reason: reason.clone(),
+        },
+    )
+    .await?;
+    Err(TransferError::Refused(reason))
 }
 
 // ---- a member's side ----
@@ -763,7 +752,7 @@ pub async fn upload(
         piece_len: hashes.piece_len(),
         cvs: hashes.cvs().concat(),
     };
-    let stream = super::session::dial(&peer.addrs)
+    let stream = crate::net::session::dial(&peer.addrs)
         .await
         .map_err(std::io::Error::other)?;
     let (read, write) = stream.into_split();
@@ -818,11 +807,6 @@ pub async fn upload(
     }
 }
 
-/// The hidden partial file of a download, in the downloads folder it will end up in.
-pub fn partial_path(dir: &Path, hash: &FileHash) -> PathBuf {
-    dir.join(format!(".{}.lanchat-part", &hash.as_str()[..16]))
-}
-
 /// Downloads a file from the room's host into `dir`, resuming a partial file left by an
 /// earlier try; `progress` tells the bytes verified. Returns where the file was saved.
 pub async fn download(
@@ -858,7 +842,7 @@ async fn download_inner(
         .await
         .map(|m| m.len())
         .unwrap_or(0);
-    let stream = super::session::dial(&peer.addrs)
+    let stream = crate::net::session::dial(&peer.addrs)
         .await
         .map_err(std::io::Error::other)?;
     let (read, write) = stream.into_split();

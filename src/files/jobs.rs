@@ -4,9 +4,10 @@
 //! copy instead of fetching another. Nothing here touches the window.
 
 use crate::bridge::{Event, EventSender, Transfer, TransferId, TransferState};
-use crate::net::transfer::{self, Peer, TransferError};
+use crate::desktop;
+use crate::files::PieceHashes;
+use crate::files::transfer::{self, Peer, TransferError};
 use crate::protocol::{FileHash, FileRef, RoomId};
-use crate::store::PieceHashes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,9 +19,6 @@ use tokio_util::sync::CancellationToken;
 const REPORT_EVERY: Duration = Duration::from_millis(250);
 /// Tries after a broken connection before a transfer gives up.
 const ATTEMPTS: u32 = 8;
-
-mod media;
-pub use media::{open, reveal, thumbnail};
 
 /// One running transfer, as the runtime keeps it.
 struct Running {
@@ -434,7 +432,7 @@ impl Job {
             (Kind::Upload { path }, _) => path.clone(),
             _ => return,
         };
-        media::spawn_thumbnail(self.events.clone(), hash.clone(), path, transfer.size);
+        desktop::spawn_thumbnail(self.events.clone(), hash.clone(), path, transfer.size);
     }
 
     /// Reads an upload once to hash its pieces; `None` for a download.

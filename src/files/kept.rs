@@ -125,15 +125,6 @@ impl FileStore {
     }
 }
 
-/// Bytes free for a new file in `dir` (or its nearest existing parent).
-pub fn free_space(dir: &Path) -> io::Result<u64> {
-    let mut probe = dir;
-    while !probe.exists() {
-        probe = probe.parent().unwrap_or(Path::new("."));
-    }
-    fs4::available_space(probe)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,32 @@
+//! The file feature in one place: a file shared in a room goes from a member's disk to the
+//! host's, and from there to every member who wants it.
+//!
+//! # Layout
+//! - [`wire`]: what a file looks like on the wire (its hash, offer, and the file frames'
+//!   conversation); the frames themselves are in [`crate::protocol::Frame`].
+//! - [`pieces`]: BLAKE3 piece hashes, so each piece is checked as it arrives and a broken
+//!   transfer resumes from the last verified one.
+//! - [`transfer`]: one transfer on one connection: a member uploading or downloading, and
+//!   the host keeping an upload or serving a download.
+//! - [`jobs`]: the runtime's transfers: progress reports, the retry policy, cancelling, and
+//!   the record of files already saved.
+//! - [`kept`]: the copies a host keeps for its room, within a size limit.
+//! - [`names`]: file names from the network made safe, and files created without ever
+//!   overwriting another.
+//! - [`disk`]: where a download is saved: its hidden partial file, opened safely, and the
+//!   free space check.
+
+pub mod disk;
+pub mod jobs;
+pub mod kept;
+pub mod names;
+pub mod pieces;
+pub mod transfer;
+pub mod wire;
+
+pub use jobs::Transfers;
+pub use kept::FileStore;
+pub use names::{clean_file_name, create_unique, free_path};
+pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
+pub use transfer::{Peer, TransferError};
+pub use wire::{DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload};
