@@ -138,11 +138,14 @@ fn filled_state(n: usize) -> (AppState, Room) {
         name: Some("Ada".into()),
         ..Default::default()
     };
-    let mut state = AppState::new(&settings, None);
+    let me = lanchat::net::identity::Identity::generate();
+    let mut state = AppState::new(&settings, me.device(), None);
     let mut room = Room {
         id: RoomId::random(),
-        me: settings.device.clone(),
-        others: (0..SENDERS.len()).map(|_| DeviceId::random()).collect(),
+        me: me.device(),
+        others: (0..SENDERS.len())
+            .map(|_| lanchat::net::identity::Identity::generate().device())
+            .collect(),
         rng: Rng(0x9E37_79B9_7F4A_7C15),
         next: n,
         now_ms: std::time::SystemTime::now()
@@ -154,6 +157,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
         room: room.id.clone(),
         name: "Bench room".into(),
         port: 40000,
+        locked: false,
     });
     let members = (0..SENDERS.len())
         .map(|i| Member {
@@ -174,6 +178,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
         you: 1,
         members,
         history: 0,
+        host_key: me.public(),
     });
     state.apply(BridgeEvent::Session {
         room: room.id.clone(),

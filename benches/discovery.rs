@@ -565,9 +565,9 @@ async fn browse() {
                     println!("found {} name={} id={}", t0.elapsed().as_nanos(), ad.name, ad.id);
                     names.insert(ad.id.clone(), ad.name.clone());
                 }
-                Some(DiscoveryEvent::Lost(id)) => {
-                    let name = names.get(&id).cloned().unwrap_or_default();
-                    println!("lost {} name={name} id={id}", t0.elapsed().as_nanos());
+                Some(DiscoveryEvent::Lost(key)) => {
+                    let name = names.get(&key.id).cloned().unwrap_or_default();
+                    println!("lost {} name={name} id={}", t0.elapsed().as_nanos(), key.id);
                 }
                 None => break,
             },

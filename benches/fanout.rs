@@ -15,13 +15,16 @@
 //!   at most 32 of its own messages not yet seen back (a bounded window); deliveries/s counts
 //!   every message received by every member during 3 s.
 //!
-//! The members are plain clients in this process speaking the real wire protocol over tokio
-//! (`Framed<TcpStream, FrameCodec>`): `Hello`, `Welcome`, then `Post` out and `Message` in.
-//! lanchat's own `net::session::Session` is not used, because it cannot talk to the baseline
-//! host and would add its bridge queue to one side only; with the same client on both sides
-//! the comparison is host against host. The baseline members send the same MessagePack
-//! `Message` frames (the minimal host forwards bytes without decoding them), so the members
-//! do identical work for both hosts.
+//! The members are clients in this process speaking the real wire protocol over tokio:
+//! `Hello`, `Welcome`, then `Post` out and `Message` in. To lanchat's host they connect
+//! through lanchat's link (version, Noise handshake, AES-GCM on every frame), each from an
+//! address of its own (127.0.0.2, .3, …) as members on a LAN would; to the baseline they send
+//! the same MessagePack frames in plaintext (`Framed<TcpStream, FrameCodec>`; the minimal
+//! host forwards bytes without decoding them). So the ratio is the cost of lanchat's host and
+//! of encryption, on both ends, together. lanchat's per-member post limits are lifted for the
+//! bench: the load phase posts far faster than a person, on purpose. lanchat's own
+//! `net::session::Session` is not used, because it cannot talk to the baseline host and
+//! would add its bridge queue to one side only.
 //!
 //! The minimal host: accept loop, one task per member (TCP_NODELAY on), frames read with
 //! `LengthDelimitedCodec`, each frame re-queued as bytes to every member's unbounded queue, and
@@ -36,8 +39,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::identity::Identity;
+use lanchat::net::limits::{Limits, Rate};
+use lanchat::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
 use lanchat::protocol::{
-    APP_VERSION, ChatMessage, DeviceId, Frame, FrameCodec, Hello, PROTOCOL_VERSION, RoomId,
+    APP_VERSION, ChatMessage, DeviceId, Frame, FrameCodec, Hello, ProtocolError, RoomId,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -191,16 +197,25 @@ impl Host {
             Kind::Lanchat => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let room = RoomId::random();
+                let unlimited = Rate {
+                    per_second: 1e12,
+                    burst: 1e12,
+                };
                 let host = RoomHost::start(HostConfig {
-                    room: room.clone(),
-                    room_name: "bench".into(),
-                    host_name: "bench host".into(),
-                    host_device: DeviceId::random(),
-                    history: dir.path().join("history.jsonl"),
-                    port: 0,
                     bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-                    problems: None,
-                    files: lanchat::files::FileStore::new(dir.path().join("files"), 0),
+                    limits: Limits {
+                        posts: unlimited,
+                        post_bytes: unlimited,
+                        ..Limits::default()
+                    },
+                    ..HostConfig::new(
+                        room.clone(),
+                        "bench".into(),
+                        "bench host".into(),
+                        Identity::generate(),
+                        dir.path().to_path_buf(),
+                        0,
+                    )
                 })
                 .await
                 .expect("start lanchat host");
@@ -245,6 +260,52 @@ impl Host {
 
 type Conn = Framed<TcpStream, FrameCodec>;
 
+/// A member's sending half: through lanchat's link, or plain to the baseline.
+enum Sink {
+    Plain(SplitSink<Conn, Frame>),
+    Link(LinkWriter),
+}
+
+impl Sink {
+    async fn send(&mut self, frame: Frame) -> Result<(), String> {
+        match self {
+            Sink::Plain(sink) => sink.send(frame).await.map_err(|e| e.to_string()),
+            Sink::Link(writer) => writer.send(frame).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn feed(&mut self, frame: Frame) -> Result<(), String> {
+        match self {
+            Sink::Plain(sink) => sink.feed(frame).await.map_err(|e| e.to_string()),
+            Sink::Link(writer) => writer.feed(frame).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        match self {
+            Sink::Plain(sink) => SinkExt::<Frame>::flush(sink)
+                .await
+                .map_err(|e| e.to_string()),
+            Sink::Link(writer) => writer.flush().await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A member's receiving half.
+enum Stream {
+    Plain(SplitStream<Conn>),
+    Link(Box<LinkReader>),
+}
+
+impl Stream {
+    async fn next(&mut self) -> Option<Result<Frame, ProtocolError>> {
+        match self {
+            Stream::Plain(stream) => stream.next().await,
+            Stream::Link(reader) => reader.recv().await,
+        }
+    }
+}
+
 /// What the bench is doing now; receipts are filed by phase.
 const WARMUP: u8 = 0;
 const LATENCY: u8 = 1;
@@ -262,7 +323,7 @@ struct Shared {
 }
 
 struct Member {
-    sink: tokio::sync::Mutex<SplitSink<Conn, Frame>>,
+    sink: tokio::sync::Mutex<Sink>,
     /// Permits for this member's own messages on their way (load window).
     window: Arc<Semaphore>,
     device: DeviceId,
@@ -302,12 +363,7 @@ fn frame_for(kind: Kind, sender: usize, device: &DeviceId, seq: u64) -> Frame {
     }
 }
 
-async fn read_loop(
-    me: usize,
-    mut stream: SplitStream<Conn>,
-    shared: Arc<Shared>,
-    window: Arc<Semaphore>,
-) {
+async fn read_loop(me: usize, mut stream: Stream, shared: Arc<Shared>, window: Arc<Semaphore>) {
     let mut local: Vec<(u8, u64, u64)> = Vec::new();
     while let Some(Ok(frame)) = stream.next().await {
         let now = now_ns();
@@ -348,28 +404,43 @@ fn flush_receipts(shared: &Shared, local: &mut Vec<(u8, u64, u64)>) {
 }
 
 async fn connect(host: &Host, me: usize, shared: &Arc<Shared>) -> Member {
-    let stream = TcpStream::connect(host.addr()).await.expect("connect");
+    // Each member from an address of its own, as on a LAN (lanchat counts per address).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    let from = std::net::Ipv4Addr::new(127, 0, 1 + (me / 250) as u8, 2 + (me % 250) as u8);
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .expect("bind a loopback address");
+    let stream = socket.connect(host.addr()).await.expect("connect");
     stream.set_nodelay(true).unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
-    let device = DeviceId::random();
-    if let Host::Lanchat { room, .. } = host {
-        conn.send(Frame::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
-            app: APP_VERSION.into(),
-            name: format!("member {me}"),
-            device: device.clone(),
-            room: room.clone(),
-            since: None,
-            resume: rand_u64(),
-        }))
-        .await
-        .expect("hello");
-        match conn.next().await {
-            Some(Ok(Frame::Welcome(_))) => {}
-            other => panic!("expected welcome, got {other:?}"),
+    let identity = Identity::generate();
+    let device = identity.device();
+    let (sink, stream) = match host {
+        Host::Lanchat { room, .. } => {
+            let mut conn = link::connect(stream, &identity, Expect::Anyone, &Timeouts::default())
+                .await
+                .expect("link");
+            conn.writer
+                .send(Frame::Hello(Hello {
+                    app: APP_VERSION.into(),
+                    name: format!("member {me}"),
+                    room: room.clone(),
+                    since: None,
+                    resume: rand_u64(),
+                    password: None,
+                }))
+                .await
+                .expect("hello");
+            match conn.reader.recv().await {
+                Some(Ok(Frame::Welcome(_))) => {}
+                other => panic!("expected welcome, got {other:?}"),
+            }
+            (Sink::Link(conn.writer), Stream::Link(Box::new(conn.reader)))
         }
-    }
-    let (sink, stream) = conn.split();
+        Host::Minimal(_) => {
+            let (sink, stream) = Framed::new(stream, FrameCodec::default()).split();
+            (Sink::Plain(sink), Stream::Plain(stream))
+        }
+    };
     let window = Arc::new(Semaphore::new(0));
     let reader = tokio::spawn(read_loop(me, stream, shared.clone(), window.clone()));
     Member {

@@ -22,13 +22,16 @@
 //!   every piece, written, synced and kept the file).
 //! - download: `transfer::download` of the kept file into another folder, timed until the
 //!   verified file is saved; its blake3 is then checked against the original's.
-//! - chat latency: two chat members of the same room (raw protocol clients as in
+//! - chat latency: two chat members of the same room (link clients as in
 //!   `benches/fanout.rs`: `Hello`/`Welcome`, then `Post` out and `Message` in) post one message
 //!   every 10 ms, in turn, for the whole life of the host; each message is stamped with its
 //!   send time and phase, and each receipt (by the sender and by the other member) gives one
 //!   latency. Phases: idle (2 s with no transfer, the baseline), during the raw file copy (the
 //!   raw copies run while the room is open: the same load on the machine without lanchat's
 //!   transfer code), during the upload, during the download.
+//!
+//! Every connection is an encrypted link (Noise, AES-GCM), as in the app; the raw copies are
+//! plain TCP, so the ratio is what verification and encryption cost together.
 //!
 //! The host runs on its own 2-worker tokio runtime (as in the app), the uploading/downloading
 //! member on another, the chat members on a third; the raw copies use the host runtime for the
@@ -55,14 +58,13 @@
 //! ```
 //! (release builds have no frame pointers, so `-g` alone gives broken stacks).
 
-use futures::stream::SplitStream;
-use futures::{SinkExt, StreamExt};
+use lanchat::files::PieceHashes;
 use lanchat::files::transfer::{self, Peer};
-use lanchat::files::{FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
-use lanchat::protocol::{
-    APP_VERSION, DeviceId, FileRef, Frame, FrameCodec, Hello, PROTOCOL_VERSION, RoomId,
-};
+use lanchat::net::identity::Identity;
+use lanchat::net::limits::{Limits, Rate};
+use lanchat::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
+use lanchat::protocol::{APP_VERSION, FileRef, Frame, Hello, RoomId};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -73,7 +75,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 /// Block size of the raw copies and of the generated file's writes.
@@ -93,7 +94,7 @@ const WARM_SLACK: u64 = 128 << 20;
 
 /// Goals printed beside the figures.
 const GOAL_MBPS: f64 = 1000.0;
-const GOAL_RATIO: f64 = 0.40;
+const GOAL_RATIO: f64 = 0.50;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -366,8 +367,6 @@ struct ChatShared {
     receipts: Mutex<Vec<(u8, u64, bool)>>,
 }
 
-type Conn = Framed<TcpStream, FrameCodec>;
-
 fn stamp(sender: usize, seq: u64, phase: u8) -> String {
     let mut s = format!("{sender}|{seq}|{phase}|{}|", now_ns());
     while s.len() < TEXT_LEN {
@@ -385,9 +384,9 @@ fn parse_stamp(text: &str) -> Option<(usize, u8, u64)> {
     Some((sender, phase, sent))
 }
 
-async fn chat_read(me: usize, mut stream: SplitStream<Conn>, shared: Arc<ChatShared>) {
+async fn chat_read(me: usize, mut stream: LinkReader, shared: Arc<ChatShared>) {
     let mut local = Vec::new();
-    while let Some(frame) = stream.next().await {
+    while let Some(frame) = stream.recv().await {
         let now = now_ns();
         match frame {
             Ok(Frame::Message(m)) => {
@@ -406,25 +405,46 @@ async fn chat_read(me: usize, mut stream: SplitStream<Conn>, shared: Arc<ChatSha
     shared.receipts.lock().unwrap().extend(local);
 }
 
-async fn chat_connect(addr: SocketAddr, room: &RoomId, me: usize) -> Conn {
-    let stream = TcpStream::connect(addr).await.expect("chat connect");
-    stream.set_nodelay(true).unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
-    conn.send(Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        app: APP_VERSION.into(),
-        name: format!("chatter {me}"),
-        device: DeviceId::random(),
-        room: room.clone(),
-        since: None,
-        resume: now_ns() ^ (me as u64) << 48,
-    }))
-    .await
-    .expect("hello");
-    match conn.next().await {
-        Some(Ok(Frame::Welcome(_))) => conn,
+/// Joins the room as `identity` over an encrypted link, as the app does.
+async fn chat_connect(
+    addr: SocketAddr,
+    room: &RoomId,
+    identity: &Identity,
+    name: String,
+) -> (LinkReader, LinkWriter) {
+    let timeouts = Timeouts::default();
+    let mut conn = link::dial(&[addr], identity, Expect::Anyone, &timeouts)
+        .await
+        .expect("chat connect");
+    conn.writer
+        .send(Frame::Hello(Hello {
+            app: APP_VERSION.into(),
+            name,
+            room: room.clone(),
+            since: None,
+            resume: now_ns(),
+            password: None,
+        }))
+        .await
+        .expect("hello");
+    match conn.reader.recv().await {
+        Some(Ok(Frame::Welcome(_))) => (conn.reader, conn.writer),
         other => panic!("expected welcome, got {other:?}"),
     }
+}
+
+/// Keeps `identity` in the room (files are for members) until the connection ends.
+async fn stay_in(addr: SocketAddr, room: &RoomId, identity: &Identity) {
+    let (mut reader, mut writer) = chat_connect(addr, room, identity, "uploader".into()).await;
+    tokio::spawn(async move {
+        let mut ping = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                frame = reader.recv() => if !matches!(frame, Some(Ok(_))) { return },
+                _ = ping.tick() => if writer.send(Frame::Ping).await.is_err() { return },
+            }
+        }
+    });
 }
 
 /// The room's chat: members that post in turn every CHAT_INTERVAL until stopped.
@@ -439,7 +459,9 @@ impl Chat {
         let mut sinks = Vec::new();
         let mut readers = Vec::new();
         for me in 0..CHAT_MEMBERS {
-            let (sink, stream) = chat_connect(addr, &room, me).await.split();
+            let identity = Identity::generate();
+            let (stream, sink) =
+                chat_connect(addr, &room, &identity, format!("chatter {me}")).await;
             sinks.push(sink);
             readers.push(tokio::spawn(chat_read(me, stream, shared.clone())));
         }
@@ -597,18 +619,29 @@ fn run_round(
     // A real room, bound to loopback only, keeping files in the work folder.
     let room_dir = work.join("room");
     let room = RoomId::random();
+    let host_identity = Identity::generate();
+    // The chat posts far faster than a person would, to measure latency finely.
+    let unlimited = Rate {
+        per_second: 1e12,
+        burst: 1e12,
+    };
     let host = rts
         .host
         .block_on(RoomHost::start(HostConfig {
-            room: room.clone(),
-            room_name: "bench".into(),
-            host_name: "bench host".into(),
-            host_device: DeviceId::random(),
-            history: room_dir.join("history.jsonl"),
-            port: 0,
             bind: Some(localhost()),
-            problems: None,
-            files: FileStore::new(room_dir.join("files"), u64::MAX),
+            limits: Limits {
+                posts: unlimited,
+                post_bytes: unlimited,
+                ..Limits::default()
+            },
+            ..HostConfig::new(
+                room.clone(),
+                "bench".into(),
+                "bench host".into(),
+                host_identity.clone(),
+                room_dir.clone(),
+                u64::MAX,
+            )
         }))
         .expect("start host");
     let addr = SocketAddr::new(localhost(), host.port);
@@ -632,11 +665,14 @@ fn run_round(
     chat.phase.store(BETWEEN, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(100));
 
+    let uploader = Identity::generate();
+    rts.xfer.block_on(stay_in(addr, &room, &uploader));
     let peer = Peer {
         addrs: vec![addr],
         room,
-        device: DeviceId::random(),
-        name: "uploader".into(),
+        host: host_identity.public(),
+        identity: uploader,
+        timeouts: Timeouts::default(),
     };
     let hashes = Arc::new(hashes);
 

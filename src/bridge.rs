@@ -2,7 +2,8 @@
 //! [`Command`]s in, [`Event`]s out, each over an unbounded channel so that neither side
 //! ever waits for the other.
 
-use crate::discovery::RoomAd;
+use crate::discovery::{AdKey, RoomAd};
+use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, FileHash, FileRef, Member, MemberId, RoomId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,19 +16,33 @@ pub enum Command {
     /// Use this display name from now on, and remember it.
     SetName(String),
     /// Host a room and join it. `id` re-hosts a room hosted before, with its history.
-    Host { name: String, id: Option<RoomId> },
+    /// `password`: `Some("")` makes the room open, `Some(p)` locks it with `p`, `None` keeps
+    /// what the room had (a new room is open).
+    Host {
+        name: String,
+        id: Option<RoomId>,
+        password: Option<String>,
+    },
     /// Close a room this app hosts: members are told, the advert is withdrawn.
     StopHosting(RoomId),
-    /// Join a room at these addresses (from discovery, or typed by a headless user).
+    /// Join a room at these addresses (from discovery, or typed by a headless user), with
+    /// its password if it is locked.
     Join {
         room: RoomId,
         addrs: Vec<SocketAddr>,
+        password: Option<String>,
     },
+    /// Try a room's password (after [`SessionState::NeedsPassword`]).
+    Unlock { room: RoomId, password: String },
+    /// Trust the new key a room's host presented (after [`SessionState::KeyChanged`]) and
+    /// join it.
+    TrustHostKey { room: RoomId, key: PublicKey },
     /// Join the room at an address typed by a person (`HOST:PORT`), for networks where
     /// discovery cannot see it. `expect`, if given, is the room's name or id, checked first.
     JoinAddress {
         addr: String,
         expect: Option<String>,
+        password: Option<String>,
     },
     /// Leave a joined room.
     Leave(RoomId),
@@ -65,13 +80,17 @@ pub enum Event {
     Network(NetStatus),
     /// A room was found on the network, or its advert changed (member count, addresses).
     RoomFound(RoomAd),
-    /// A room's advert is gone.
-    RoomLost(RoomId),
+    /// The host keys pinned for rooms joined before (told once at start).
+    KnownHosts(Vec<(RoomId, String)>),
+    /// A room's advert is gone (told apart by id and claimed key, as found).
+    RoomLost(AdKey),
     /// A room this app hosts is listening and advertised.
     Hosting {
         room: RoomId,
         name: String,
         port: u16,
+        /// Whether joining needs its password.
+        locked: bool,
     },
     /// A room this app hosted is closed.
     HostingStopped { room: RoomId },
@@ -88,6 +107,8 @@ pub enum Event {
         members: Vec<Member>,
         /// How many history messages follow (as `Message` events that are not live).
         history: u32,
+        /// The host's key, as its handshake proved it (and now pinned for the room).
+        host_key: PublicKey,
     },
     /// The history sent on joining has all arrived.
     HistoryDone { room: RoomId },
@@ -202,6 +223,18 @@ pub enum SessionState {
     Waiting(String),
     /// Not connected and will not retry (e.g. incompatible version); the text says why.
     Failed(String),
+    /// The host presented another key than the one this room had: it may be a different
+    /// machine pretending to be the room. Nothing was sent to it; the session waits for the
+    /// user to trust the new key ([`Command::TrustHostKey`]) or to leave.
+    KeyChanged {
+        /// The fingerprint pinned for the room.
+        known: String,
+        /// The key presented now (its fingerprint is what the user compares).
+        presented: PublicKey,
+    },
+    /// The room needs its password, or the one given was wrong, or tries are paused; the text
+    /// says which. The session waits for [`Command::Unlock`] or a leave.
+    NeedsPassword(String),
     /// We left.
     Left,
 }

@@ -3,8 +3,11 @@
 //! [`DiscoveryEvent::Lost`], and rooms we host into adverts.
 //!
 //! Each room is one instance of [`SERVICE_TYPE`]. Its TXT record carries `id`, `name`, `host`,
-//! `v` (protocol version), `n` (member count) and `lock` (`1` for a password room). TXT comes
-//! from anyone on the network: a record with a missing, oversized or malformed field is ignored.
+//! `v` (protocol version), `n` (member count), `lock` (`1` for a password room) and `fp` (the
+//! fingerprint of the host's key). TXT comes from anyone on the network: a record with a
+//! missing, oversized or malformed field is ignored, and `fp` is only a hint for the list —
+//! the handshake proves the key. Two hosts advertising one room id with different keys are
+//! two rooms here, never merged.
 
 use crate::protocol::{MAX_MEMBERS, RoomId, check_name};
 use mdns_sd::{
@@ -63,6 +66,25 @@ pub struct RoomAd {
     pub protocol: u16,
     /// Every address the room was seen at, with the scope of link-local IPv6 ones.
     pub addrs: Vec<SocketAddr>,
+    /// The fingerprint of the host's key, as the advert claims it (older versions send none).
+    pub fingerprint: Option<String>,
+}
+
+/// A room as the list tells rooms apart: by id and by the host key its advert claims.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AdKey {
+    pub id: RoomId,
+    pub fingerprint: Option<String>,
+}
+
+impl RoomAd {
+    /// Which list entry this advert is.
+    pub fn key(&self) -> AdKey {
+        AdKey {
+            id: self.id.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
 }
 
 /// What discovery reports.
@@ -71,7 +93,7 @@ pub enum DiscoveryEvent {
     /// A room appeared or its advert changed.
     Found(RoomAd),
     /// A room's last advert went away.
-    Lost(RoomId),
+    Lost(AdKey),
 }
 
 /// Which interfaces to use.
@@ -91,6 +113,8 @@ pub struct Advert {
     pub port: u16,
     pub members: u32,
     pub locked: bool,
+    /// The fingerprint of this device's key.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +288,7 @@ fn service_info(ad: &Advert) -> Result<ServiceInfo, mdns_sd::Error> {
         ("v", &crate::protocol::PROTOCOL_VERSION.to_string()),
         ("n", members.as_str()),
         ("lock", if ad.locked { "1" } else { "0" }),
+        ("fp", ad.fingerprint.as_str()),
     ];
     let info = ServiceInfo::new(SERVICE_TYPE, &instance, &hostname, (), ad.port, &props[..])?;
     Ok(info.enable_addr_auto())
@@ -287,6 +312,11 @@ fn parse_ad(svc: &ResolvedService) -> Option<RoomAd> {
         "1" => true,
         _ => return None,
     };
+    let fingerprint = match txt("fp") {
+        None => None,
+        Some(fp) if is_fingerprint(fp) => Some(fp.to_owned()),
+        Some(_) => return None,
+    };
     if svc.get_port() == 0 {
         return None;
     }
@@ -304,7 +334,20 @@ fn parse_ad(svc: &ResolvedService) -> Option<RoomAd> {
         locked,
         protocol,
         addrs,
+        fingerprint,
     })
+}
+
+/// Whether an advert's `fp` has the shape of a fingerprint (`XXXX-XXXX-XXXX-XXXX`).
+fn is_fingerprint(fp: &str) -> bool {
+    fp.len() == 19
+        && fp.bytes().enumerate().all(|(i, b)| {
+            if i % 5 == 4 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit() || b.is_ascii_uppercase()
+            }
+        })
 }
 
 /// A socket address for a resolved IP, with the interface scope for link-local IPv6.
@@ -322,8 +365,9 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     }
 }
 
-/// Tracks adverts per instance name and reports them per room id: a room seen under two
-/// names or on two interfaces is one room with the union of its addresses.
+/// Tracks adverts per instance name and reports them per room id and claimed key: a room seen
+/// under two names or on two interfaces is one room with the union of its addresses, but one
+/// room id claimed by two keys is two rooms.
 #[derive(Default)]
 struct Rooms {
     /// Parsed advert per DNS-SD instance full name.
@@ -332,9 +376,9 @@ struct Rooms {
 
 impl Rooms {
     /// The merged advert of one room, if any instance still carries it.
-    fn merged(&self, id: &RoomId) -> Option<RoomAd> {
+    fn merged(&self, key: &AdKey) -> Option<RoomAd> {
         let mut found: Option<RoomAd> = None;
-        for ad in self.by_instance.values().filter(|ad| &ad.id == id) {
+        for ad in self.by_instance.values().filter(|ad| &ad.key() == key) {
             match &mut found {
                 None => found = Some(ad.clone()),
                 Some(merged) => {
@@ -349,26 +393,26 @@ impl Rooms {
 
     /// An instance resolved: its room is found (and a room it no longer carries may be gone).
     fn resolved(&mut self, fullname: String, ad: RoomAd) -> Vec<DiscoveryEvent> {
-        let id = ad.id.clone();
+        let key = ad.key();
         let old = self
             .by_instance
             .insert(fullname, ad)
-            .filter(|old| old.id != id);
-        let was = old.and_then(|old| self.gone(&old.id));
+            .filter(|old| old.key() != key);
+        let was = old.and_then(|old| self.gone(&old.key()));
         was.into_iter()
-            .chain(self.merged(&id).map(DiscoveryEvent::Found))
+            .chain(self.merged(&key).map(DiscoveryEvent::Found))
             .collect()
     }
 
     fn removed(&mut self, fullname: &str) -> Option<DiscoveryEvent> {
         let old = self.by_instance.remove(fullname)?;
-        self.gone(&old.id)
+        self.gone(&old.key())
     }
 
-    fn gone(&self, id: &RoomId) -> Option<DiscoveryEvent> {
-        Some(match self.merged(id) {
+    fn gone(&self, key: &AdKey) -> Option<DiscoveryEvent> {
+        Some(match self.merged(key) {
             Some(ad) => DiscoveryEvent::Found(ad),
-            None => DiscoveryEvent::Lost(id.clone()),
+            None => DiscoveryEvent::Lost(key.clone()),
         })
     }
 }
@@ -413,7 +457,15 @@ mod tests {
             locked: false,
             protocol: 1,
             addrs: vec![addr.parse().unwrap()],
+            fingerprint: Some("AAAA-BBBB-CCCC-DDDD".into()),
         }
+    }
+
+    fn lost(id: &str) -> Option<DiscoveryEvent> {
+        Some(DiscoveryEvent::Lost(AdKey {
+            id: RoomId::parse(id).unwrap(),
+            fingerprint: Some("AAAA-BBBB-CCCC-DDDD".into()),
+        }))
     }
 
     #[test]
@@ -429,20 +481,31 @@ mod tests {
         assert!(
             matches!(rooms.removed("a"), Some(DiscoveryEvent::Found(ad)) if ad.addrs.len() == 1)
         );
-        assert_eq!(
-            rooms.removed("b"),
-            Some(DiscoveryEvent::Lost(RoomId::parse("r1").unwrap()))
-        );
+        assert_eq!(rooms.removed("b"), lost("r1"));
         assert_eq!(rooms.removed("b"), None);
 
         // An instance that now carries another room: the old room is gone, the new found.
         rooms.resolved("c".into(), ad("r2", "10.0.0.3:5000"));
         let events = rooms.resolved("c".into(), ad("r3", "10.0.0.3:5000"));
-        assert_eq!(
-            events[0],
-            DiscoveryEvent::Lost(RoomId::parse("r2").unwrap())
-        );
+        assert_eq!(Some(events[0].clone()), lost("r2"));
         assert!(matches!(&events[1], DiscoveryEvent::Found(ad) if ad.id.as_str() == "r3"));
+    }
+
+    #[test]
+    fn one_room_id_claimed_by_two_keys_is_two_rooms() {
+        let mut rooms = Rooms::default();
+        rooms.resolved("a".into(), ad("r1", "10.0.0.1:5000"));
+        let impostor = RoomAd {
+            fingerprint: Some("ZZZZ-BBBB-CCCC-DDDD".into()),
+            ..ad("r1", "10.0.0.66:5000")
+        };
+        let [DiscoveryEvent::Found(second)] = &rooms.resolved("b".into(), impostor)[..] else {
+            panic!("expected the impostor as a room of its own");
+        };
+        assert_eq!(second.addrs, vec!["10.0.0.66:5000".parse().unwrap()]);
+        assert!(
+            matches!(rooms.removed("b"), Some(DiscoveryEvent::Lost(key)) if key.fingerprint.as_deref() == Some("ZZZZ-BBBB-CCCC-DDDD"))
+        );
     }
 
     #[test]
@@ -469,15 +532,18 @@ mod tests {
             host: "Ada".into(),
             port: 4242,
             members: 3,
-            locked: false,
+            locked: true,
+            fingerprint: "K7QF-M2XA-PL9D-3RTW".into(),
         };
         let info = service_info(&advert).unwrap();
         let mut svc = info.as_resolved_service();
         let parsed = parse_ad(&svc).unwrap();
         assert_eq!(
-            (parsed.name.as_str(), parsed.members, parsed.protocol),
-            ("Ada's room", 3, 1)
+            (parsed.name.as_str(), parsed.members, parsed.locked),
+            ("Ada's room", 3, true)
         );
+        assert_eq!(parsed.protocol, crate::protocol::PROTOCOL_VERSION);
+        assert_eq!(parsed.fingerprint.as_deref(), Some("K7QF-M2XA-PL9D-3RTW"));
 
         use mdns_sd::IntoTxtProperties;
         let absurd = [

@@ -4,8 +4,12 @@
 //! network is done by the runtime, through the bridge.
 
 use crate::bridge::{self, Command, Event, FrontEnd, SessionState, TransferState};
-use crate::discovery::{DiscoveryConfig, RoomAd};
-use crate::protocol::{ChatMessage, DeviceId, FileHash, RoomId, check_name};
+use crate::discovery::{AdKey, DiscoveryConfig, RoomAd};
+use crate::net::identity::Identity;
+use crate::net::limits::Limits;
+use crate::net::link::Timeouts;
+use crate::net::trust::KnownHosts;
+use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, RoomId, check_name};
 use crate::runtime::{self, RuntimeOptions};
 use crate::store::{Paths, Settings};
 use anyhow::{Context, bail};
@@ -25,6 +29,12 @@ pub struct Setup {
     pub name: Option<String>,
     /// `--downloads`: receive every file shared in the room into this folder.
     pub downloads: Option<std::path::PathBuf>,
+    /// This device's key.
+    pub identity: Identity,
+    /// `--password`: the room's password (to host a locked room, or to join one).
+    pub password: Option<String>,
+    /// `--accept-new-key`: join even if the room's host presents another key than before.
+    pub accept_new_key: bool,
 }
 
 /// A running runtime and the front end's half of its bridge.
@@ -32,8 +42,14 @@ struct Headless {
     front: FrontEnd,
     /// Whether files shared in the room are downloaded (`--downloads`).
     receives: bool,
-    /// Our installation, to leave our own joins and leaves unprinted.
+    /// Our device, to leave our own joins and leaves unprinted.
     me: DeviceId,
+    /// The room's password, if given.
+    password: Option<String>,
+    /// Whether a changed host key is trusted without asking.
+    accept_new_key: bool,
+    /// The data dir's pinned host keys, to pick the room we know among look-alikes.
+    known: std::path::PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,9 +62,15 @@ impl Headless {
         if let Some(name) = &setup.name {
             check_name("--name", name).map_err(anyhow::Error::msg)?;
         }
+        if let Some(password) = &setup.password
+            && password.is_empty()
+        {
+            bail!("--password is empty");
+        }
         let (front, back) = bridge::channel();
-        let me = setup.settings.device.clone();
+        let me = setup.identity.device();
         let receives = setup.downloads.is_some();
+        let known = setup.paths.data.join("known_hosts.json");
         let options = RuntimeOptions {
             paths: setup.paths,
             settings: setup.settings,
@@ -58,14 +80,51 @@ impl Headless {
             }),
             bind: None,
             downloads: setup.downloads,
+            identity: setup.identity,
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
         };
         let task = tokio::spawn(runtime::run(back, options));
         Ok(Headless {
             front,
             receives,
             me,
+            password: setup.password,
+            accept_new_key: setup.accept_new_key,
+            known,
             task,
         })
+    }
+
+    /// This device's fingerprint.
+    fn fingerprint(&self) -> String {
+        self.me.fingerprint().unwrap_or_default()
+    }
+
+    /// Acts on how a joined room's session stands: a changed host key is trusted only with
+    /// `--accept-new-key`; a password problem or a hopeless failure ends the command.
+    fn session_state(&self, room: &RoomId, state: &SessionState) -> anyhow::Result<()> {
+        match state {
+            SessionState::KeyChanged { known, presented } if self.accept_new_key => {
+                emit(json!({"event": "status", "state": "trusting_new_key",
+                            "was": known, "fingerprint": presented.fingerprint()}));
+                self.front.send(Command::TrustHostKey {
+                    room: room.clone(),
+                    key: *presented,
+                });
+                Ok(())
+            }
+            SessionState::KeyChanged { known, presented } => bail!(
+                "the host of this room now presents the key {} instead of {known}: it may be a different machine pretending to be the room, so nothing was sent to it. If the host confirms the new fingerprint, run again with --accept-new-key",
+                presented.fingerprint()
+            ),
+            SessionState::NeedsPassword(reason) if self.password.is_none() => {
+                bail!("{reason}; give it with --password or LANCHAT_PASSWORD")
+            }
+            SessionState::NeedsPassword(reason) => bail!("{reason}"),
+            SessionState::Failed(why) => bail!("{why}"),
+            _ => Ok(()),
+        }
     }
 
     async fn next(&mut self) -> anyhow::Result<Event> {
@@ -101,14 +160,33 @@ fn room_json(ad: &RoomAd) -> serde_json::Value {
         "host": ad.host,
         "members": ad.members,
         "locked": ad.locked,
+        "fingerprint": ad.fingerprint,
         "addrs": ips,
         "port": ad.addrs.first().map(|a| a.port()),
     })
 }
 
+/// Each member's name and fingerprint.
+fn fingerprints(members: &[Member]) -> serde_json::Value {
+    members
+        .iter()
+        .map(|m| json!({"name": m.name, "fingerprint": m.device.fingerprint(), "host": m.host}))
+        .collect()
+}
+
+/// `lanchat whoami`: this profile's name, device id and fingerprint.
+pub fn whoami(setup: Setup) {
+    emit(json!({
+        "event": "whoami",
+        "name": setup.name.unwrap_or_else(|| setup.settings.display_name()),
+        "device": setup.identity.device(),
+        "fingerprint": setup.identity.fingerprint(),
+    }));
+}
+
 fn message_json(m: &ChatMessage) -> serde_json::Value {
-    let mut value =
-        json!({"event": "message", "from": m.from, "text": m.text, "id": m.id, "ts": m.ts});
+    let mut value = json!({"event": "message", "from": m.from, "text": m.text, "id": m.id,
+                           "ts": m.ts, "fingerprint": m.device.fingerprint()});
     if let Some(file) = &m.file {
         value["file"] = json!({"name": file.name, "size": file.size, "blake3": file.hash});
     }
@@ -118,15 +196,15 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
 /// `lanchat rooms`: lists the rooms found within `wait`.
 pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
     let mut app = Headless::start(setup, true)?;
-    let mut rooms: BTreeMap<RoomId, RoomAd> = BTreeMap::new();
+    let mut rooms: BTreeMap<AdKey, RoomAd> = BTreeMap::new();
     let deadline = Instant::now() + wait;
     while let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await {
         match event? {
             Event::RoomFound(ad) => {
-                rooms.insert(ad.id.clone(), ad);
+                rooms.insert(ad.key(), ad);
             }
-            Event::RoomLost(id) => {
-                rooms.remove(&id);
+            Event::RoomLost(key) => {
+                rooms.remove(&key);
             }
             Event::Network(status) => warn_problem(&status.problem),
             _ => {}
@@ -202,10 +280,12 @@ pub async fn host(setup: Setup, room_name: String) -> anyhow::Result<()> {
         .settings
         .hosted_named(&room_name)
         .map(|r| r.id.clone());
+    let password = setup.password.clone();
     let mut app = Headless::start(setup, true)?;
     app.front.send(Command::Host {
         name: room_name,
         id,
+        password,
     });
     let result = host_loop(&mut app).await;
     app.stop().await;
@@ -229,8 +309,9 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
                 }
             }
             event = app.next() => match event? {
-                Event::Hosting { room: id, name, port } => {
-                    emit(json!({"event": "hosting", "id": id, "name": name, "port": port}));
+                Event::Hosting { room: id, name, port, locked } => {
+                    emit(json!({"event": "hosting", "id": id, "name": name, "port": port,
+                                "locked": locked, "fingerprint": app.fingerprint()}));
                     room = Some(id);
                 }
                 Event::HostFailed { name, error } => bail!("could not host {name}: {error}"),
@@ -244,7 +325,9 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
 fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
     match event {
         Event::MemberJoined { room: r, member } if Some(r) == room && &member.device != me => {
-            emit(json!({"event": "joined", "name": member.name}));
+            emit(
+                json!({"event": "joined", "name": member.name, "fingerprint": member.device.fingerprint()}),
+            );
         }
         Event::MemberLeft { room: r, member } if Some(r) == room && &member.device != me => {
             emit(json!({"event": "left", "name": member.name}));
@@ -262,41 +345,71 @@ fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
     }
 }
 
-/// Finds a room by name or id with discovery, within `wait`.
+/// Finds a room by name or id with discovery, within `wait`. Of adverts claiming one room
+/// id, the one with the host key pinned for it wins; one that contradicts the pin is taken
+/// only if nothing else shows up (the join then stops at the key check).
 async fn find_room(app: &mut Headless, wanted: &str, wait: Duration) -> anyhow::Result<RoomAd> {
+    let known = app.known.clone();
+    let (pins, _) = tokio::task::spawn_blocking(move || KnownHosts::load(known)).await?;
     let deadline = Instant::now() + wait;
-    let mut seen: BTreeMap<RoomId, RoomAd> = BTreeMap::new();
+    let mut seen: BTreeMap<AdKey, RoomAd> = BTreeMap::new();
     loop {
-        let matching: Vec<&RoomAd> = seen
+        let by_id: Vec<&RoomAd> = seen
             .values()
-            .filter(|ad| ad.id.as_str() == wanted || ad.name == wanted)
+            .filter(|ad| ad.id.as_str() == wanted)
             .collect();
-        if let Some(by_id) = matching.iter().find(|ad| ad.id.as_str() == wanted) {
-            return Ok((*by_id).clone());
+        let matching: Vec<&RoomAd> = if by_id.is_empty() {
+            seen.values().filter(|ad| ad.name == wanted).collect()
+        } else {
+            by_id
+        };
+        let ids: BTreeSet<&str> = matching.iter().map(|ad| ad.id.as_str()).collect();
+        if ids.len() > 1 {
+            bail!(
+                "several rooms are named {wanted:?}; join one by id: {}",
+                ids.into_iter().collect::<Vec<_>>().join(", ")
+            );
         }
-        match matching.as_slice() {
-            [one] => return Ok((*one).clone()),
-            [] => {}
-            many => {
-                let ids: Vec<&str> = many.iter().map(|ad| ad.id.as_str()).collect();
-                bail!(
-                    "several rooms are named {wanted:?}; join one by id: {}",
-                    ids.join(", ")
-                );
+        let expired = Instant::now() >= deadline;
+        if let Some(first) = matching.first() {
+            match pins.pin(&first.id) {
+                Some(pin) => {
+                    let fingerprint = Some(pin.key.fingerprint());
+                    if let Some(ad) = matching.iter().find(|ad| ad.fingerprint == fingerprint) {
+                        return Ok((*ad).clone());
+                    }
+                    if expired {
+                        return Ok((*first).clone());
+                    }
+                }
+                None if matching.len() == 1 => return Ok((*first).clone()),
+                None => {
+                    let fingerprints: Vec<&str> = matching
+                        .iter()
+                        .map(|ad| ad.fingerprint.as_deref().unwrap_or("none"))
+                        .collect();
+                    bail!(
+                        "several hosts claim to be room {} (fingerprints {}); one may be pretending — ask the host which fingerprint is theirs",
+                        first.id,
+                        fingerprints.join(", ")
+                    );
+                }
             }
-        }
-        let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await else {
+        } else if expired {
             bail!(
                 "no room named {wanted:?} found on the network within {}s; check that the host is on this network, or use --addr HOST:PORT",
                 wait.as_secs()
             );
+        }
+        let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await else {
+            continue; // the deadline: decide with what was seen
         };
         match event? {
             Event::RoomFound(ad) => {
-                seen.insert(ad.id.clone(), ad);
+                seen.insert(ad.key(), ad);
             }
-            Event::RoomLost(id) => {
-                seen.remove(&id);
+            Event::RoomLost(key) => {
+                seen.remove(&key);
             }
             _ => {}
         }
@@ -330,6 +443,7 @@ async fn start_join(
             app.front.send(Command::JoinAddress {
                 addr,
                 expect: Some(wanted.to_owned()),
+                password: app.password.clone(),
             });
             Ok(None)
         }
@@ -338,6 +452,7 @@ async fn start_join(
             app.front.send(Command::Join {
                 room: ad.id.clone(),
                 addrs: ad.addrs,
+                password: app.password.clone(),
             });
             Ok(Some(ad.id))
         }
@@ -388,13 +503,16 @@ async fn join_loop(
                 let event = event?;
                 match &event {
                     Event::JoinFailed { error } => bail!("{error}"),
-                    Event::Joined { room: r, room_name, host_name, members, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                    Event::Joined { room: r, room_name, host_name, members, host_key, .. } if room.as_ref().is_none_or(|id| id == r) => {
                         room = Some(r.clone());
                         caught_up = false; // until its history is all here
                         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
                         let mine = members.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
-                                    "host": host_name, "members": names}));
+                                    "host": host_name, "members": names,
+                                    "host_fingerprint": host_key.fingerprint(),
+                                    "fingerprint": app.fingerprint(),
+                                    "member_fingerprints": fingerprints(members)}));
                     }
                     Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
                         emit(message_json(message));
@@ -425,13 +543,12 @@ async fn join_loop(
                         unconfirmed.remove(seq);
                         refused += 1;
                     }
-                    Event::Session { room: r, state } if Some(r) == room.as_ref() => match state {
-                        SessionState::Failed(why) => bail!("{why}"),
-                        SessionState::Waiting(why) => {
+                    Event::Session { room: r, state } if Some(r) == room.as_ref() => {
+                        app.session_state(r, state)?;
+                        if let SessionState::Waiting(why) = state {
                             emit(json!({"event": "status", "state": "waiting", "detail": why}));
                         }
-                        _ => {}
-                    },
+                    }
                     other => print_room_event(other, room.as_ref(), &app.me),
                 }
             }
@@ -489,10 +606,9 @@ async fn send_loop(
                 }
                 room = Some(r);
             }
-            Event::Session {
-                room: r,
-                state: SessionState::Failed(why),
-            } if Some(&r) == room.as_ref() => bail!("{why}"),
+            Event::Session { room: r, state } if Some(&r) == room.as_ref() => {
+                app.session_state(&r, &state)?
+            }
             Event::Transfer(t) if t.upload => match &t.state {
                 TransferState::Running => emit(
                     json!({"event": "progress", "name": t.name, "sent": t.done, "size": t.size}),

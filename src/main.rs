@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use lanchat::discovery::DiscoveryConfig;
 use lanchat::headless::{self, Setup};
+use lanchat::net::identity::Identity;
 use lanchat::store::{Paths, Settings};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +42,10 @@ enum Cmd {
         /// Display name for this run.
         #[arg(long)]
         name: Option<String>,
+        /// Lock the room with this password ("" opens it again). Without it, a room hosted
+        /// before keeps its password.
+        #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
     /// Join a room: print its history and messages, send each stdin line to it.
     Join {
@@ -58,6 +63,13 @@ enum Cmd {
         /// Receive every file shared in the room into this folder.
         #[arg(long, value_name = "DIR")]
         downloads: Option<PathBuf>,
+        /// The room's password, if it is locked.
+        #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Join even if the room's host presents another key than when this profile joined
+        /// it before (only after comparing the new fingerprint with the host).
+        #[arg(long)]
+        accept_new_key: bool,
     },
     /// Send files to a room; exits once the host holds a verified copy of each.
     Send {
@@ -75,7 +87,15 @@ enum Cmd {
         /// How long to look for the room, in seconds.
         #[arg(long, default_value_t = 10.0)]
         wait: f64,
+        /// The room's password, if it is locked.
+        #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Send even if the room's host presents another key than before.
+        #[arg(long)]
+        accept_new_key: bool,
     },
+    /// Print this profile's name, device id and key fingerprint, as JSON.
+    Whoami,
 }
 
 fn init_logging(verbose: u8, window: bool) {
@@ -115,11 +135,16 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir)?;
     let (settings, warning) = Settings::load(&paths.settings_file());
+    let (identity, key_warning) = Identity::load_or_create(&paths.identity_file())?;
+    let warning = match (warning, key_warning) {
+        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+        (a, b) => a.or(b),
+    };
     let Some(command) = cli.command else {
         let discovery = DiscoveryConfig {
             interfaces: cli.interfaces,
         };
-        return lanchat::app::run_window(paths, settings, discovery, warning);
+        return lanchat::app::run_window(paths, settings, identity, discovery, warning);
     };
     // The window shows a settings warning as an alert; headless, it goes to stderr.
     if let Some(warning) = &warning {
@@ -129,31 +154,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let setup = |name: Option<String>, downloads: Option<PathBuf>| Setup {
+    let setup = |name: Option<String>,
+                 downloads: Option<PathBuf>,
+                 password: Option<String>,
+                 accept_new_key: bool| Setup {
         paths,
         settings,
         interfaces: cli.interfaces,
         name,
         downloads,
+        identity,
+        password,
+        accept_new_key,
     };
     let result = rt.block_on(async {
         match command {
-            Cmd::Rooms { wait } => headless::rooms(setup(None, None), seconds(wait)?).await,
-            Cmd::Host { room, name } => headless::host(setup(name, None), room).await,
+            Cmd::Rooms { wait } => {
+                headless::rooms(setup(None, None, None, false), seconds(wait)?).await
+            }
+            Cmd::Host {
+                room,
+                name,
+                password,
+            } => headless::host(setup(name, None, password, false), room).await,
             Cmd::Join {
                 room,
                 name,
                 addr,
                 wait,
                 downloads,
-            } => headless::join(setup(name, downloads), room, addr, seconds(wait)?).await,
+                password,
+                accept_new_key,
+            } => {
+                let setup = setup(name, downloads, password, accept_new_key);
+                headless::join(setup, room, addr, seconds(wait)?).await
+            }
             Cmd::Send {
                 room,
                 paths,
                 name,
                 addr,
                 wait,
-            } => headless::send(setup(name, None), room, paths, addr, seconds(wait)?).await,
+                password,
+                accept_new_key,
+            } => {
+                let setup = setup(name, None, password, accept_new_key);
+                headless::send(setup, room, paths, addr, seconds(wait)?).await
+            }
+            Cmd::Whoami => {
+                headless::whoami(setup(None, None, None, false));
+                Ok(())
+            }
         }
     });
     // A stdin reader may be blocked in a read that never returns; do not wait for it.

@@ -8,7 +8,12 @@ use crate::desktop;
 use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
 use crate::files::{FileStore, Peer, Transfers};
 use crate::net::host::{HostConfig, RoomHost};
+use crate::net::identity::{Identity, PublicKey};
+use crate::net::limits::Limits;
+use crate::net::link::{Expect, Timeouts};
+use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig, ask_who};
+use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
 use crate::store::{HostedRoom, Paths, ProblemSink, Settings};
 use std::collections::HashMap;
@@ -38,6 +43,31 @@ pub struct RuntimeOptions {
     pub bind: Option<IpAddr>,
     /// Save received files here for this run (headless `--downloads`), whatever the settings say.
     pub downloads: Option<std::path::PathBuf>,
+    /// This device's key: every link proves it.
+    pub identity: Identity,
+    /// Deadlines for every connection (tests shorten them).
+    pub timeouts: Timeouts,
+    /// What rooms this app hosts let one address or member take.
+    pub limits: Limits,
+}
+
+impl RuntimeOptions {
+    /// A profile's runtime with its own key (made at first start), no discovery, listening
+    /// everywhere, with the default deadlines and limits: tests change what they need.
+    pub fn profile(paths: Paths, settings: Settings) -> anyhow::Result<Self> {
+        let (identity, _) = Identity::load_or_create(&paths.identity_file())?;
+        Ok(Self {
+            paths,
+            settings,
+            name: None,
+            discovery: None,
+            bind: None,
+            downloads: None,
+            identity,
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+        })
+    }
 }
 
 /// The runtime on a thread of its own, for the window.
@@ -84,6 +114,7 @@ enum Internal {
     Found {
         room: RoomId,
         addrs: Vec<SocketAddr>,
+        password: Option<RoomSecret>,
     },
     /// The user picked files to send.
     Send {
@@ -92,6 +123,8 @@ enum Internal {
     },
     /// The user picked a downloads folder.
     Downloads(std::path::PathBuf),
+    /// A room's new host key is pinned: its session may try again.
+    Trusted(RoomId),
 }
 
 /// The runtime's state.
@@ -128,6 +161,14 @@ struct Runtime {
     bind: Option<IpAddr>,
     /// What the status line says now.
     status: NetStatus,
+    /// This device's key.
+    identity: Identity,
+    /// The host key pinned for each room we joined.
+    trust: Arc<KnownHosts>,
+    /// Deadlines for every connection.
+    timeouts: Timeouts,
+    /// Limits of the rooms we host.
+    limits: Limits,
 }
 
 /// Runs until [`Command::Shutdown`] or until the front end is gone, then says goodbye
@@ -156,6 +197,14 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         options.paths.data.join("saved.json"),
     )
     .await;
+    let known = options.paths.data.join("known_hosts.json");
+    let (trust, warning) = tokio::task::spawn_blocking(move || KnownHosts::load(known))
+        .await
+        .expect("loading known hosts does not panic");
+    if let Some(warning) = warning {
+        events.send(Event::Alert(warning));
+    }
+    events.send(Event::KnownHosts(trust.fingerprints()));
     let mut rt = Runtime {
         events,
         paths: options.paths,
@@ -173,6 +222,10 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         resume: rand::random(),
         bind: options.bind,
         status: NetStatus::default(),
+        identity: options.identity,
+        trust,
+        timeouts: options.timeouts,
+        limits: options.limits,
     };
     let mut found = match options.discovery {
         Some(config) => match Discovery::start(config) {
@@ -250,10 +303,27 @@ impl Runtime {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::SetName(name) => self.rename(name).await,
-            Command::Host { name, id } => self.host(name, id).await,
+            Command::Host { name, id, password } => self.host(name, id, password).await,
             Command::StopHosting(room) => self.stop_hosting(&room),
-            Command::Join { room, addrs } => self.join(room, addrs),
-            Command::JoinAddress { addr, expect } => self.join_address(addr, expect),
+            Command::Join {
+                room,
+                addrs,
+                password,
+            } => {
+                let secret = password.map(|p| RoomSecret::derive(&room, &p));
+                self.join(room, addrs, secret)
+            }
+            Command::JoinAddress {
+                addr,
+                expect,
+                password,
+            } => self.join_address(addr, expect, password),
+            Command::Unlock { room, password } => {
+                if let Some(session) = self.sessions.get(&room) {
+                    session.password(RoomSecret::derive(&room, &password));
+                }
+            }
+            Command::TrustHostKey { room, key } => self.trust_key(room, key),
             Command::SendFiles { room, paths } => self.send_files(room, paths),
             Command::PickFiles { room } => {
                 let internal = self.internal.clone();
@@ -340,7 +410,7 @@ impl Runtime {
         }
     }
 
-    async fn host(&mut self, name: String, id: Option<RoomId>) {
+    async fn host(&mut self, name: String, id: Option<RoomId>, password: Option<String>) {
         let name = name.trim().to_owned();
         if let Err(e) = check_name("The room name", &name) {
             return self.events.send(Event::HostFailed { name, error: e });
@@ -358,13 +428,45 @@ impl Runtime {
             .iter()
             .find(|r| r.id == id)
             .map_or(0, |r| r.port);
+        // The room's password, kept owner-only in its folder; and its own key pinned, so the
+        // room we host is a known room to us too.
+        let secret_file = self.paths.room_dir(&id).join("password");
+        let secret = password.map(|p| (!p.is_empty()).then(|| RoomSecret::derive(&id, &p)));
+        let (trust, key, room, room_name) = (
+            self.trust.clone(),
+            self.identity.public(),
+            id.clone(),
+            name.clone(),
+        );
+        let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            trust.trust(&room, key, &room_name)?;
+            match secret {
+                Some(secret) => {
+                    RoomSecret::store(secret.as_ref(), &secret_file)?;
+                    Ok(secret)
+                }
+                None => RoomSecret::load(&secret_file),
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        let secret = match prepared {
+            Ok(secret) => secret,
+            Err(e) => {
+                return self.events.send(Event::HostFailed {
+                    name,
+                    error: format!("cannot keep the room's password: {e}"),
+                });
+            }
+        };
         let events = self.events.clone();
         let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
         let config = HostConfig {
             room: id.clone(),
             room_name: name.clone(),
             host_name: self.name(),
-            host_device: self.settings.device.clone(),
+            identity: self.identity.clone(),
             history: self.paths.room_dir(&id).join("history.jsonl"),
             port: remembered_port,
             bind: self.bind,
@@ -373,6 +475,9 @@ impl Runtime {
                 self.paths.room_dir(&id).join("files"),
                 self.settings.files_limit,
             ),
+            password: secret.clone(),
+            limits: self.limits,
+            timeouts: self.timeouts,
         };
         let host = match RoomHost::start(config).await {
             Ok(host) => host,
@@ -409,7 +514,8 @@ impl Runtime {
             host: self.name(),
             port,
             members: 0,
-            locked: false,
+            locked: secret.is_some(),
+            fingerprint: self.identity.fingerprint(),
         };
         if let Some(discovery) = &mut self.discovery
             && let Err(e) = discovery.advertise(&advert)
@@ -423,13 +529,14 @@ impl Runtime {
             room: id.clone(),
             name,
             port,
+            locked: secret.is_some(),
         });
         // The host's own user is a member like any other, over loopback.
         let loopback = match self.bind {
             Some(ip) if !ip.is_unspecified() => ip,
             _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
         };
-        self.join(id, vec![SocketAddr::new(loopback, port)]);
+        self.join(id, vec![SocketAddr::new(loopback, port)], secret);
     }
 
     /// Closes a hosted room: the advert goes at once, the goodbyes in the background.
@@ -456,15 +563,36 @@ impl Runtime {
         });
     }
 
-    /// Who we are in a room we are in, and where its host is, for a transfer.
+    /// Who we are in a room we are in, and where and who its host is, for a transfer.
     fn peer(&self, room: &RoomId) -> Option<Peer> {
         let addrs = self.room_addrs.get(room)?.clone();
+        let Expect::Key(host) = self.trust.expect(room) else {
+            return None; // not in yet: the key is pinned on joining
+        };
         Some(Peer {
             addrs,
             room: room.clone(),
-            device: self.settings.device.clone(),
-            name: self.name(),
+            host,
+            identity: self.identity.clone(),
+            timeouts: self.timeouts,
         })
+    }
+
+    /// Pins the new key a room's host presented, then lets its session try again.
+    fn trust_key(&mut self, room: RoomId, key: PublicKey) {
+        let (trust, internal) = (self.trust.clone(), self.internal.clone());
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let name = trust.pin(&room).map(|p| p.room_name).unwrap_or_default();
+            let (pinning, id) = (trust.clone(), room.clone());
+            let saved = tokio::task::spawn_blocking(move || pinning.trust(&id, key, &name)).await;
+            if let Ok(Err(e)) = saved {
+                events.send(Event::Alert(format!(
+                    "The room's new key is trusted for now but could not be saved: {e}"
+                )));
+            }
+            let _ = internal.send(Internal::Trusted(room));
+        });
     }
 
     fn send_files(&mut self, room: RoomId, paths: Vec<std::path::PathBuf>) {
@@ -495,11 +623,14 @@ impl Runtime {
         });
     }
 
-    fn join(&mut self, room: RoomId, addrs: Vec<SocketAddr>) {
+    fn join(&mut self, room: RoomId, addrs: Vec<SocketAddr>, password: Option<RoomSecret>) {
         if !addrs.is_empty() {
             self.room_addrs.insert(room.clone(), addrs.clone());
         }
         if let Some(session) = self.sessions.get(&room) {
+            if let Some(secret) = password {
+                session.password(secret);
+            }
             if !addrs.is_empty() {
                 session.redial(addrs);
             }
@@ -509,25 +640,29 @@ impl Runtime {
             room: room.clone(),
             addrs,
             name: self.name(),
-            device: self.settings.device.clone(),
+            identity: self.identity.clone(),
+            trust: self.trust.clone(),
+            password,
             resume: self.resume,
             host_gone: Some(self.host_gone.clone()),
+            timeouts: self.timeouts,
         };
         self.sessions
             .insert(room, Session::spawn(config, self.events.clone()));
     }
 
     /// Finds out which room runs at an address typed by a person, then joins it.
-    fn join_address(&mut self, addr: String, expect: Option<String>) {
+    fn join_address(&mut self, addr: String, expect: Option<String>, password: Option<String>) {
         let events = self.events.clone();
         let internal = self.internal.clone();
+        let (identity, timeouts) = (self.identity.clone(), self.timeouts);
         tokio::spawn(async move {
             let found = async {
                 let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
                     .await
                     .map_err(|e| format!("cannot resolve {addr}: {e}"))?
                     .collect();
-                let about = ask_who(&addrs)
+                let about = ask_who(&addrs, &identity, &timeouts)
                     .await
                     .map_err(|e| format!("no room at {addr}: {e}"))?;
                 if let Some(expect) = expect
@@ -539,9 +674,11 @@ impl Runtime {
                         about.room_name, about.room
                     ));
                 }
+                let password = password.map(|p| RoomSecret::derive(&about.room, &p));
                 Ok(Internal::Found {
                     room: about.room,
                     addrs,
+                    password,
                 })
             };
             match found.await {
@@ -556,7 +693,16 @@ impl Runtime {
     fn internal(&mut self, report: Internal) {
         match report {
             Internal::Members(room, members) => self.members_changed(room, members),
-            Internal::Found { room, addrs } => self.join(room, addrs),
+            Internal::Found {
+                room,
+                addrs,
+                password,
+            } => self.join(room, addrs, password),
+            Internal::Trusted(room) => {
+                if let Some(session) = self.sessions.get(&room) {
+                    session.retry();
+                }
+            }
             Internal::Send { room, paths } => self.send_files(room, paths),
             Internal::Downloads(dir) => {
                 self.settings.downloads = Some(dir.clone());
@@ -570,16 +716,21 @@ impl Runtime {
     fn discovered(&mut self, event: DiscoveryEvent) {
         match event {
             DiscoveryEvent::Found(ad) => {
-                // Our own rooms are reached over loopback; others are redialled where seen.
+                // Our own rooms are reached over loopback; others are redialled where seen,
+                // unless the advert names another key than the one pinned (an impostor, or
+                // a new host the user has not trusted): the session is not sent there.
+                let pinned = self.trust.pin(&ad.id).map(|p| p.key.fingerprint());
+                let same_host = pinned.is_none() || pinned == ad.fingerprint;
                 if let Some(session) = self.sessions.get(&ad.id)
                     && !self.hosts.contains_key(&ad.id)
+                    && same_host
                 {
                     session.redial(ad.addrs.clone());
                     self.room_addrs.insert(ad.id.clone(), ad.addrs.clone());
                 }
                 self.events.send(Event::RoomFound(ad));
             }
-            DiscoveryEvent::Lost(id) => self.events.send(Event::RoomLost(id)),
+            DiscoveryEvent::Lost(key) => self.events.send(Event::RoomLost(key)),
         }
     }
 

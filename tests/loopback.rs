@@ -1,35 +1,58 @@
-//! A real room host on 127.0.0.1 with real clients, no mDNS: joining, fan-out, history,
-//! leaving, closing, restarting, and peers that misbehave.
+//! A real room host on 127.0.0.1 with real clients through the real link, no mDNS: joining,
+//! fan-out, history, leaving, closing, restarting, who is who, and peers that misbehave.
 
-use futures::{SinkExt, StreamExt};
+#[path = "support/client.rs"]
+mod client;
+
+use client::{Client, identity};
+use futures::StreamExt;
 use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::limits::{Limits, Rate};
 use lanchat::protocol::*;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use tokio_util::codec::FramedRead;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-type Conn = Framed<TcpStream, FrameCodec>;
+type Conn = Client;
 
 fn room_id() -> RoomId {
     RoomId::parse("feedbeef00000001").unwrap()
 }
 
+/// Ada's room, with no limit on posts (tests that flood on purpose set their own).
 async fn start_host(dir: &Path) -> RoomHost {
+    let unlimited = Rate {
+        per_second: 1e12,
+        burst: 1e12,
+    };
+    start_host_with(
+        dir,
+        Limits {
+            posts: unlimited,
+            post_bytes: unlimited,
+            ..Limits::default()
+        },
+    )
+    .await
+}
+
+async fn start_host_with(dir: &Path, limits: Limits) -> RoomHost {
     RoomHost::start(HostConfig {
-        room: room_id(),
-        room_name: "Lab".into(),
-        host_name: "Ada".into(),
-        host_device: DeviceId::parse("ada").unwrap(),
-        history: dir.join("history.jsonl"),
-        port: 0,
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        problems: None,
-        files: lanchat::files::FileStore::new(dir.join("files"), 0),
+        limits,
+        ..HostConfig::new(
+            room_id(),
+            "Lab".into(),
+            "Ada".into(),
+            identity("Ada"),
+            dir.to_path_buf(),
+            0,
+        )
     })
     .await
     .expect("host starts")
@@ -41,30 +64,32 @@ fn addr(host: &RoomHost) -> SocketAddr {
 
 fn hello(name: &str, since: Option<u64>) -> Hello {
     Hello {
-        protocol: PROTOCOL_VERSION,
         app: APP_VERSION.into(),
         name: name.into(),
-        device: DeviceId::parse(&name.to_lowercase()).unwrap(),
         room: room_id(),
         since,
         resume: 1,
+        password: None,
     }
 }
 
-async fn connect(addr: SocketAddr) -> Conn {
-    Framed::new(
-        TcpStream::connect(addr).await.unwrap(),
-        FrameCodec::default(),
-    )
+/// A connection as the device called `name`, that has said nothing yet.
+async fn connect(addr: SocketAddr, name: &str) -> Conn {
+    Client::connect(addr, &identity(name)).await
 }
 
-/// Joins and returns the connection, the welcome, and the history that followed it.
+/// Joins as the device called `name` and returns the connection, the welcome, and the
+/// history that followed it.
 async fn join(addr: SocketAddr, name: &str) -> (Conn, Welcome, Vec<ChatMessage>) {
     join_with(addr, hello(name, None)).await
 }
 
 async fn join_with(addr: SocketAddr, hello: Hello) -> (Conn, Welcome, Vec<ChatMessage>) {
-    let mut conn = connect(addr).await;
+    let conn = connect(addr, &hello.name).await;
+    join_on(conn, hello).await
+}
+
+async fn join_on(mut conn: Conn, hello: Hello) -> (Conn, Welcome, Vec<ChatMessage>) {
     conn.send(Frame::Hello(hello)).await.unwrap();
     let Frame::Welcome(welcome) = next(&mut conn).await else {
         panic!("expected welcome")
@@ -160,7 +185,7 @@ async fn join_fan_out_to_three_members_and_acknowledge() {
             (m.id, m.from.as_str(), m.text.as_str()),
             (id, "Ben", "hello all")
         );
-        assert_eq!(m.device.as_str(), "ben");
+        assert_eq!(m.device, identity("Ben").device());
     }
     assert_eq!(*host.member_count().borrow(), 3);
     host.close("bye".into(), DEADLINE).await;
@@ -267,6 +292,17 @@ async fn a_post_resent_after_a_reconnect_is_stored_once() {
     host.close("bye".into(), DEADLINE).await;
 }
 
+/// Waits until the host closes a raw connection.
+async fn raw_closed(raw: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    let end = tokio::time::timeout(DEADLINE, async {
+        while let Ok(n) = raw.read(&mut buf).await
+            && n > 0
+        {}
+    });
+    end.await.expect("the host closes the connection");
+}
+
 /// Bad peers: each is cut off with the others unaffected.
 #[tokio::test]
 async fn misbehaving_peers_lose_only_their_own_session() {
@@ -274,21 +310,16 @@ async fn misbehaving_peers_lose_only_their_own_session() {
     let host = start_host(dir.path()).await;
     let (mut good, _, _) = join(addr(&host), "Ann").await;
 
-    // Garbage instead of a hello.
+    // Garbage instead of a handshake.
     let mut raw = TcpStream::connect(addr(&host)).await.unwrap();
-    raw.write_all(&[0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1])
-        .await
-        .unwrap();
-    let mut conn = Framed::new(raw, FrameCodec::default());
-    closed(&mut conn).await;
+    raw.write_all(&[0xc1; 64]).await.unwrap();
+    raw_closed(&mut raw).await;
 
-    // A header claiming 4 GiB after joining.
-    let (conn, _, _) = join(addr(&host), "Big").await;
-    let mut raw = conn.into_inner();
-    raw.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+    // A header claiming 4 GiB after joining, inside the encrypted link.
+    let (mut conn, _, _) = join(addr(&host), "Big").await;
+    conn.send_plain(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
         .await
         .unwrap();
-    let mut conn = Framed::new(raw, FrameCodec::default());
     closed(&mut conn).await;
 
     // A host's frame from a member, and a second hello.
@@ -299,7 +330,7 @@ async fn misbehaving_peers_lose_only_their_own_session() {
     }
 
     // A post before the hello.
-    let mut conn = connect(addr(&host)).await;
+    let mut conn = connect(addr(&host), "Sly").await;
     conn.send(Frame::Post {
         seq: 1,
         text: "sneaky".into(),
@@ -309,10 +340,9 @@ async fn misbehaving_peers_lose_only_their_own_session() {
     closed(&mut conn).await;
 
     // A frame cut off by a hang-up.
-    let (conn, _, _) = join(addr(&host), "Cut").await;
-    let mut raw = conn.into_inner();
-    raw.write_all(&[0, 0, 0, 50, 1, 2]).await.unwrap();
-    drop(raw);
+    let (mut conn, _, _) = join(addr(&host), "Cut").await;
+    conn.send_plain(&[0, 0, 0, 50, 1, 2]).await.unwrap();
+    drop(conn);
     loop {
         if let Frame::MemberLeft(m) = next(&mut good).await
             && m.name == "Cut"
@@ -329,25 +359,164 @@ async fn misbehaving_peers_lose_only_their_own_session() {
     host.close("bye".into(), DEADLINE).await;
 }
 
+/// Ciphertext that is garbage, replayed, or cut short ends only that member's session.
 #[tokio::test]
-async fn an_incompatible_version_or_wrong_room_is_refused_in_words() {
+async fn damaged_replayed_or_truncated_ciphertext_closes_only_that_session() {
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(dir.path()).await;
-    let mut conn = connect(addr(&host)).await;
-    conn.send(Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION + 1,
-        ..hello("Fut", None)
+    let (mut good, _, _) = join(addr(&host), "Ann").await;
+    type Tamper = fn(&client::Tap) -> Vec<u8>;
+    let tampered: [(&str, Tamper); 3] = [
+        // A well-framed message of random bytes.
+        ("Gar", |_| {
+            let mut garbage = vec![0u8, 48];
+            garbage.extend((0..48).map(|i| (i * 37 + 11) as u8));
+            garbage
+        }),
+        // The hello again, byte for byte: its nonce is spent.
+        ("Rep", |tap| tap.message(2)),
+        // The start of a message, then nothing more.
+        ("Cut", |tap| tap.message(2)[..20].to_vec()),
+    ];
+    for (name, bytes) in tampered {
+        let conn = Client::tapped(addr(&host), &identity(name)).await;
+        let (mut conn, _, _) = join_on(conn, hello(name, None)).await;
+        assert!(matches!(next(&mut good).await, Frame::MemberJoined(m) if m.name == name));
+        let tap = conn.tap.take().unwrap();
+        tap.inject(bytes(&tap));
+        if name == "Cut" {
+            tap.hang_up();
+        }
+        closed(&mut conn).await;
+        assert!(matches!(next(&mut good).await, Frame::MemberLeft(m) if m.name == name));
+        post(&mut good, 1, "the room carries on").await;
+    }
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// Who a member is comes from the key it proved, never from what it says: a member calling
+/// itself by the host's name gets neither the host's badge nor its messages' attribution.
+#[tokio::test]
+async fn a_member_cannot_wear_the_hosts_badge_or_post_as_someone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut ann, _, _) = join(addr(&host), "Ann").await;
+    // Mallory joins calling herself Ada, like the host.
+    let (mut mallory, welcome, _) =
+        join_on(connect(addr(&host), "Mallory").await, hello("Ada", None)).await;
+    let me = welcome
+        .members
+        .iter()
+        .find(|m| m.id == welcome.you)
+        .unwrap();
+    assert!(!me.host, "no host badge for a name");
+    assert_eq!(me.device, identity("Mallory").device());
+    let id = post(&mut mallory, 1, "I am the host").await;
+    let Frame::Message(m) = next_kind(&mut ann, "message").await else {
+        unreachable!()
+    };
+    assert_eq!(m.id, id);
+    assert_eq!(
+        m.device,
+        identity("Mallory").device(),
+        "attributed to her key"
+    );
+    assert_ne!(m.device, identity("Ada").device());
+    // The real host's device is the host, whatever it is called.
+    let (_ada, welcome, _) =
+        join_on(connect(addr(&host), "Ada").await, hello("Someone", None)).await;
+    let ada = welcome
+        .members
+        .iter()
+        .find(|m| m.id == welcome.you)
+        .unwrap();
+    assert!(ada.host);
+    // And two members of one name are two devices, told apart by fingerprint.
+    let fingerprints: std::collections::BTreeSet<_> = welcome
+        .members
+        .iter()
+        .filter(|m| m.name == "Ada" || m.name == "Someone")
+        .map(|m| m.device.fingerprint().unwrap())
+        .collect();
+    assert_eq!(fingerprints.len(), 2);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A member posting as fast as it can is turned away with a reason; the others are not
+/// pushed out, and the room keeps what it accepted.
+#[tokio::test]
+async fn a_flood_is_turned_away_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host_with(dir.path(), Limits::default()).await;
+    let (mut flood, _, _) = join(addr(&host), "Fld").await;
+    let (mut calm, _, _) = join(addr(&host), "Calm").await;
+    let sent = 500u64;
+    for seq in 1..=sent {
+        flood
+            .feed(Frame::Post {
+                seq,
+                text: format!("flood {seq}"),
+            })
+            .await
+            .unwrap();
+    }
+    flood.flush().await.unwrap();
+    let (mut accepted, mut rejected) = (0, 0);
+    while accepted + rejected < sent {
+        match next(&mut flood).await {
+            Frame::Accepted { .. } => accepted += 1,
+            Frame::Rejected { reason, .. } => {
+                assert!(reason.contains("faster than this room allows"), "{reason}");
+                rejected += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(rejected > 0, "the flood was slowed");
+    assert!(accepted >= 30, "the burst allowance was honoured");
+    // The calm member is still in, and still hears the room.
+    post(&mut calm, 1, "still here").await;
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// An older lanchat gets a refusal it can read; another version's preamble is answered with
+/// ours, so the other side knows which of us is older.
+#[tokio::test]
+async fn another_protocol_version_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    // A version 1 app opens with its hello frame.
+    let mut raw = TcpStream::connect(addr(&host)).await.unwrap();
+    let v1_hello = rmp_serde::to_vec_named(&serde_json::json!({
+        "t": "hello",
+        "c": {"protocol": 1, "app": "0.1.0", "name": "Old", "device": "old",
+              "room": room_id().as_str(), "since": null, "resume": 1}
     }))
-    .await
     .unwrap();
-    let Frame::Refused { code, reason } = next(&mut conn).await else {
-        panic!("expected a refusal")
+    let mut frame = (v1_hello.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&v1_hello);
+    raw.write_all(&frame).await.unwrap();
+    let mut v1 = FramedRead::new(raw, FrameCodec::default());
+    let answer = tokio::time::timeout(DEADLINE, v1.next()).await.unwrap();
+    let Some(Ok(Frame::Refused { code, reason })) = answer else {
+        panic!("expected a refusal, got {answer:?}")
     };
     assert_eq!(code, RefuseCode::Version);
     assert!(reason.contains("update lanchat"), "{reason}");
-    closed(&mut conn).await;
 
-    let mut conn = connect(addr(&host)).await;
+    // A future version: the host says its own and hangs up.
+    let mut raw = TcpStream::connect(addr(&host)).await.unwrap();
+    let mut future = b"LCHT".to_vec();
+    future.extend_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
+    raw.write_all(&future).await.unwrap();
+    let mut answer = [0u8; 6];
+    raw.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer[..4], b"LCHT");
+    assert_eq!(u16::from_be_bytes([answer[4], answer[5]]), PROTOCOL_VERSION);
+    raw_closed(&mut raw).await;
+
+    // A room id this host does not run.
+    let mut conn = connect(addr(&host), "Lost").await;
     conn.send(Frame::Hello(Hello {
         room: RoomId::parse("other").unwrap(),
         ..hello("Lost", None)
@@ -369,9 +538,14 @@ async fn who_names_the_room_without_joining_it() {
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(dir.path()).await;
     let (mut a, _, _) = join(addr(&host), "Ann").await;
-    let about = lanchat::net::session::ask_who(&[addr(&host)])
-        .await
-        .unwrap();
+    let about = lanchat::net::session::ask_who(
+        &[addr(&host)],
+        &identity("Who"),
+        &lanchat::net::link::Timeouts::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(about.key, identity("Ada").public());
     assert_eq!(
         (about.room, about.room_name.as_str(), about.members),
         (room_id(), "Lab", 1)

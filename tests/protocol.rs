@@ -47,14 +47,18 @@ fn every_frame() -> Vec<Frame> {
     };
     vec![
         Frame::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
             app: APP_VERSION.into(),
             name: "Ada".into(),
-            device: device(),
             room: room(),
             since: Some(3),
             resume: 42,
+            password: Some(vec![9; 33]),
         }),
+        Frame::Spake {
+            msg: vec![1; 33],
+            proof: vec![2; 32],
+        },
+        Frame::Proof { proof: vec![3; 32] },
         Frame::Welcome(Welcome {
             room: room(),
             room_name: "Lab".into(),
@@ -92,8 +96,6 @@ fn every_frame() -> Vec<Frame> {
         Frame::Who,
         Frame::Upload(Upload {
             room: room(),
-            device: device(),
-            from: "Ada".into(),
             offer: offer(),
         }),
         Frame::UploadFrom { offset: 262144 },
@@ -110,6 +112,7 @@ fn every_frame() -> Vec<Frame> {
             offset: 65536,
             bytes: vec![7; DATA_LEN],
         },
+        Frame::Received { offset: 1 << 20 },
         Frame::Stored { id: 9 },
         Frame::Cancel {
             reason: "the sender cancelled".into(),
@@ -131,6 +134,7 @@ fn every_frame() -> Vec<Frame> {
             room_name: "Lab".into(),
             host_name: "Ada".into(),
             members: 2,
+            locked: true,
         },
     ]
 }
@@ -354,13 +358,12 @@ fn frames_breaking_limits_are_invalid() {
         text: "x".repeat(MAX_TEXT_BYTES + 1),
     };
     let empty_name = Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
         app: "x".into(),
         name: "  ".into(),
-        device: device(),
         room: room(),
         since: None,
         resume: 0,
+        password: None,
     });
     let control = Frame::MemberJoined(Member {
         id: 1,
@@ -454,8 +457,6 @@ fn file_frames_breaking_limits_are_invalid() {
     };
     let nameless = Frame::Upload(Upload {
         room: room(),
-        device: device(),
-        from: "Ada".into(),
         offer: FileOffer {
             name: String::new(),
             ..offer()

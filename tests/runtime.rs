@@ -4,8 +4,11 @@
 
 use lanchat::bridge::{self, Command, Event, EventSender, FrontEnd, SessionState};
 use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::identity::Identity;
+use lanchat::net::link::Timeouts;
 use lanchat::net::session::{Session, SessionConfig};
-use lanchat::protocol::{DeviceId, RoomId};
+use lanchat::net::trust::KnownHosts;
+use lanchat::protocol::RoomId;
 use lanchat::runtime::{self, RuntimeOptions};
 use lanchat::store::{Paths, Settings};
 use std::net::SocketAddr;
@@ -57,9 +60,9 @@ fn start_app_in(name: &str, for_this_run: Option<&str>, dir: tempfile::TempDir) 
         downloads: None,
         name: for_this_run.map(str::to_owned),
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
-        settings,
         discovery: None,
+        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+            .unwrap()
     };
     let task = tokio::spawn(runtime::run(back, options));
     App { front, task, dir }
@@ -81,6 +84,7 @@ impl App {
         self.front.send(Command::Host {
             name: name.into(),
             id: None,
+            password: None,
         });
         wait_for(&mut self.front.events, |e| match e {
             Event::Hosting { room, port, .. } => Some((room, port)),
@@ -94,6 +98,7 @@ impl App {
         self.front.send(Command::Join {
             room: room.clone(),
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            password: None,
         });
         wait_for(&mut self.front.events, |e| {
             matches!(e, Event::Joined { .. }).then_some(())
@@ -161,6 +166,7 @@ async fn two_apps_host_join_and_chat_both_ways() {
     ada.front.send(Command::Host {
         name: "Lab".into(),
         id: None,
+        password: None,
     });
     let (room, port) = wait_for(&mut ada.front.events, |e| match e {
         Event::Hosting { room, port, .. } => Some((room, port)),
@@ -178,6 +184,7 @@ async fn two_apps_host_join_and_chat_both_ways() {
     bob.front.send(Command::Join {
         room: room.clone(),
         addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        password: None,
     });
     let (room_name, members) = wait_for(&mut bob.front.events, |e| match e {
         Event::Joined {
@@ -253,6 +260,7 @@ async fn hosting_an_invalid_name_fails_in_words() {
     app.front.send(Command::Host {
         name: "   ".into(),
         id: None,
+        password: None,
     });
     let error = wait_for(&mut app.front.events, |e| match e {
         Event::HostFailed { error, .. } => Some(error),
@@ -263,29 +271,36 @@ async fn hosting_an_invalid_name_fails_in_words() {
     app.stop().await;
 }
 
+/// A room kept in `dir`, with the host's key kept there too (so a restart is the same host).
 fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
+    let (identity, _) = Identity::load_or_create(&dir.join("identity.key")).unwrap();
     HostConfig {
-        room: RoomId::parse("r00m").unwrap(),
-        room_name: "Lab".into(),
-        host_name: "Ada".into(),
-        host_device: DeviceId::parse("ada").unwrap(),
-        history: dir.join("history.jsonl"),
         port,
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        problems: None,
-        files: lanchat::files::FileStore::new(dir.join("files"), 0),
+        ..HostConfig::new(
+            RoomId::parse("r00m").unwrap(),
+            "Lab".into(),
+            "Ada".into(),
+            identity,
+            dir.to_path_buf(),
+            0,
+        )
     }
 }
 
-fn session(port: u16, events: EventSender) -> Session {
+/// Bob's session, with the host keys he pins kept in `dir`.
+fn session(dir: &std::path::Path, port: u16, events: EventSender) -> Session {
     Session::spawn(
         SessionConfig {
             room: RoomId::parse("r00m").unwrap(),
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
             name: "Bob".into(),
-            device: DeviceId::parse("bob").unwrap(),
+            identity: Identity::generate(),
+            trust: KnownHosts::load(dir.join("bob_known_hosts.json")).0,
+            password: None,
             resume: 7,
             host_gone: None,
+            timeouts: Timeouts::default(),
         },
         events,
     )
@@ -336,7 +351,7 @@ async fn a_vanished_host_is_waited_for_and_rejoined_with_nothing_lost() {
     let host = thread_host(dir.path(), 0);
     let port = host.port;
     let (mut front, back) = bridge::channel();
-    let member = session(port, back.events.clone());
+    let member = session(dir.path(), port, back.events.clone());
     wait_for(&mut front.events, |e| {
         matches!(e, Event::Joined { .. }).then_some(())
     })
@@ -395,7 +410,7 @@ async fn a_closed_room_is_rejoined_when_seen_again() {
     let host = RoomHost::start(host_config(dir.path(), 0)).await.unwrap();
     let port = host.port;
     let (mut front, back) = bridge::channel();
-    let member = session(port, back.events.clone());
+    let member = session(dir.path(), port, back.events.clone());
     wait_for(&mut front.events, |e| {
         matches!(e, Event::Joined { .. }).then_some(())
     })

@@ -3,22 +3,24 @@
 //! piece is refused, a late joiner fetches an earlier file, old files go past the size limit,
 //! and (as root, in a small tmpfs) a disk that fills up costs only the partial file.
 
-use futures::{SinkExt, StreamExt};
 use lanchat::files::transfer::{self, Peer, TransferError};
 use lanchat::files::{FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
+use lanchat::net::link::Timeouts;
 use lanchat::protocol::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 #[path = "support/proxy.rs"]
 mod proxy;
 use proxy::{cutting_proxy, slow_proxy};
+
+#[path = "support/client.rs"]
+mod client;
+use client::{Client, identity};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -26,28 +28,87 @@ fn room() -> RoomId {
     RoomId::parse("f11e5").unwrap()
 }
 
+/// Ada's room keeping up to `limit` bytes of files, with Bob, Cat and Raw in it (files are
+/// for members only).
 async fn start_host(dir: &Path, limit: u64) -> RoomHost {
-    RoomHost::start(HostConfig {
-        room: room(),
-        room_name: "Files".into(),
-        host_name: "Ada".into(),
-        host_device: DeviceId::parse("ada").unwrap(),
-        history: dir.join("history.jsonl"),
-        port: 0,
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        problems: None,
-        files: FileStore::new(dir.join("files"), limit),
-    })
-    .await
-    .expect("host starts")
+    start_host_with(dir, limit, Timeouts::default()).await
 }
 
+async fn start_host_with(dir: &Path, limit: u64, timeouts: Timeouts) -> RoomHost {
+    let host = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        timeouts,
+        ..HostConfig::new(
+            room(),
+            "Files".into(),
+            "Ada".into(),
+            identity("Ada"),
+            dir.to_path_buf(),
+            limit,
+        )
+    })
+    .await
+    .expect("host starts");
+    for name in ["Bob", "Cat", "Raw"] {
+        stay_in(&host, name).await;
+    }
+    host
+}
+
+fn addr(host: &RoomHost) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], host.port))
+}
+
+fn hello(name: &str) -> Hello {
+    Hello {
+        app: "test".into(),
+        name: name.into(),
+        room: room(),
+        since: None,
+        resume: 1,
+        password: None,
+    }
+}
+
+/// Joins as `name` and returns the connection, its welcome, and the history after it.
+async fn join(host: &RoomHost, name: &str) -> (Client, Welcome, Vec<ChatMessage>) {
+    let mut conn = Client::connect(addr(host), &identity(name)).await;
+    conn.send(Frame::Hello(hello(name))).await.unwrap();
+    let Ok(Some(Ok(Frame::Welcome(welcome)))) = tokio::time::timeout(DEADLINE, conn.next()).await
+    else {
+        panic!("no welcome")
+    };
+    let mut messages = Vec::new();
+    for _ in 0..welcome.history {
+        if let Ok(Some(Ok(Frame::Message(m)))) = tokio::time::timeout(DEADLINE, conn.next()).await {
+            messages.push(m);
+        }
+    }
+    (conn, welcome, messages)
+}
+
+/// Joins as `name` and stays in the room (pinging) until the room closes.
+async fn stay_in(host: &RoomHost, name: &str) {
+    let (mut conn, _, _) = join(host, name).await;
+    tokio::spawn(async move {
+        let mut ping = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                frame = conn.next() => if !matches!(frame, Some(Ok(_))) { return },
+                _ = ping.tick() => if conn.send(Frame::Ping).await.is_err() { return },
+            }
+        }
+    });
+}
+
+/// A member's file connections to Ada's room, as `name`.
 fn peer(host: &RoomHost, name: &str) -> Peer {
     Peer {
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], host.port))],
+        addrs: vec![addr(host)],
         room: room(),
-        device: DeviceId::parse(&name.to_lowercase()).unwrap(),
-        name: name.into(),
+        host: identity("Ada").public(),
+        identity: identity(name),
+        timeouts: Timeouts::default(),
     }
 }
 
@@ -115,31 +176,7 @@ fn same_content(a: &Path, b: &Path) {
 
 /// Joins the room as a chat member and returns the history it is welcomed with.
 async fn history(host: &RoomHost) -> Vec<ChatMessage> {
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
-        .await
-        .unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
-    conn.send(Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        app: "test".into(),
-        name: "Late".into(),
-        device: DeviceId::parse("late").unwrap(),
-        room: room(),
-        since: None,
-        resume: 1,
-    }))
-    .await
-    .unwrap();
-    let Some(Ok(Frame::Welcome(welcome))) = conn.next().await else {
-        panic!("no welcome")
-    };
-    let mut messages = Vec::new();
-    for _ in 0..welcome.history {
-        if let Some(Ok(Frame::Message(m))) = conn.next().await {
-            messages.push(m);
-        }
-    }
-    messages
+    join(host, "Late").await.2
 }
 
 #[tokio::test]
@@ -310,14 +347,9 @@ async fn raw_upload(host: &RoomHost, content: &[u8], data: &[u8]) -> Vec<Frame> 
         piece_len: hashes.piece_len(),
         cvs: hashes.cvs().concat(),
     };
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
-        .await
-        .unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
+    let mut conn = Client::connect(addr(host), &identity("Raw")).await;
     let upload = Upload {
         room: room(),
-        device: DeviceId::parse("raw").unwrap(),
-        from: "Raw".into(),
         offer,
     };
     conn.send(Frame::Upload(upload)).await.unwrap();
@@ -515,14 +547,9 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
         piece_len: hashes.piece_len(),
         cvs: hashes.cvs().concat(),
     };
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
-        .await
-        .unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
+    let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
     let upload = Upload {
         room: room(),
-        device: DeviceId::parse("raw").unwrap(),
-        from: "Raw".into(),
         offer: offer.clone(),
     };
     conn.send(Frame::Upload(upload)).await.unwrap();
@@ -597,18 +624,23 @@ async fn an_upload_sent_again_is_posted_once() {
 #[tokio::test]
 async fn a_slow_upload_outlasts_the_idle_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let timeouts = Timeouts {
+        idle: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    let host = start_host_with(&dir.path().join("host"), 1 << 30, timeouts).await;
     let rate = 1 << 20;
-    let size = (IDLE_TIMEOUT.as_secs() as usize + 4) * rate;
+    let size = (timeouts.idle.as_secs() as usize + 3) * rate;
     let sent = make_file(dir.path(), "slow.bin", size, 12);
     let proxy = slow_proxy(SocketAddr::from(([127, 0, 0, 1], host.port)), rate).await;
     let peer = Peer {
         addrs: vec![proxy],
+        timeouts,
         ..peer(&host, "Bob")
     };
     let (progress, _) = watch::channel(0);
     let hashes = hashes(&sent);
-    let limit = IDLE_TIMEOUT * 3;
+    let limit = DEADLINE;
     let uploaded = tokio::time::timeout(
         limit,
         transfer::upload(&peer, &sent, &hashes, &progress, &CancellationToken::new()),
@@ -644,14 +676,9 @@ async fn an_empty_file_must_hash_as_empty() {
         piece_len: PieceHashes::piece_len_for(0),
         cvs: Vec::new(),
     };
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
-        .await
-        .unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
+    let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
     let upload = Upload {
         room: room(),
-        device: DeviceId::parse("raw").unwrap(),
-        from: "Raw".into(),
         offer,
     };
     conn.send(Frame::Upload(upload)).await.unwrap();
@@ -689,26 +716,11 @@ async fn the_same_content_shared_under_another_name_is_saved_under_that_name() {
 }
 
 /// A chat member that waits for the next file posted to the room.
-async fn member(host: &RoomHost) -> Framed<TcpStream, FrameCodec> {
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
-        .await
-        .unwrap();
-    let mut conn = Framed::new(stream, FrameCodec::default());
-    conn.send(Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        app: "test".into(),
-        name: "Cat".into(),
-        device: DeviceId::parse("cat").unwrap(),
-        room: room(),
-        since: None,
-        resume: 1,
-    }))
-    .await
-    .unwrap();
-    conn
+async fn member(host: &RoomHost) -> Client {
+    join(host, "Eve").await.0
 }
 
-async fn next_file(conn: &mut Framed<TcpStream, FrameCodec>) -> FileRef {
+async fn next_file(conn: &mut Client) -> FileRef {
     loop {
         let frame = tokio::time::timeout(DEADLINE, conn.next())
             .await
@@ -806,5 +818,53 @@ async fn a_senders_cancel_reaches_those_following_the_file() {
         matches!(&stopped, Err(TransferError::Stopped(why)) if why.contains("stopped sending")),
         "{stopped:?}"
     );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// Files are for members: a device that has not joined can neither upload, nor download a
+/// kept file, nor re-post one the host already keeps; a member re-posting a kept file posts
+/// it under its own key and name.
+#[tokio::test]
+async fn file_connections_are_for_members_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let sent = make_file(dir.path(), "kept.bin", 300_000, 17);
+    let (file, _) = upload(&host, &sent).await.unwrap();
+    let hashes = hashes(&sent);
+    let (progress, _) = watch::channel(0);
+    let never = CancellationToken::new();
+
+    // Mallory never joined.
+    let mallory = peer(&host, "Mallory");
+    let refused = transfer::upload(&mallory, &sent, &hashes, &progress, &never).await;
+    assert!(
+        matches!(&refused, Err(TransferError::Later(why)) if why.contains("join the room")),
+        "{refused:?}"
+    );
+    let downloads = dir.path().join("mallory");
+    let refused = transfer::download(&mallory, &file, &downloads, &progress, &never).await;
+    assert!(
+        matches!(&refused, Err(TransferError::Later(_))),
+        "{refused:?}"
+    );
+    assert!(!downloads.join("kept.bin").exists());
+    assert_eq!(
+        history(&host)
+            .await
+            .iter()
+            .filter(|m| m.file.is_some())
+            .count(),
+        1,
+        "nothing was posted for her"
+    );
+
+    // Cat, a member, re-posts the kept file without sending it: it is hers now.
+    let (_, id) = transfer::upload(&peer(&host, "Cat"), &sent, &hashes, &progress, &never)
+        .await
+        .unwrap();
+    let late = history(&host).await;
+    let repost = late.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(repost.from, "Cat");
+    assert_eq!(repost.device, identity("Cat").device());
     host.close("bye".into(), DEADLINE).await;
 }

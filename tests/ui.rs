@@ -30,11 +30,11 @@ fn window(name: Option<&str>) -> (TestWindow, tempfile::TempDir) {
     };
     let options = RuntimeOptions {
         downloads: None,
-        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
-        settings,
         name: None,
         discovery: None,
         bind: Some(Ipv4Addr::LOCALHOST.into()),
+        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+            .unwrap()
     };
     (TestWindow::open(options), dir)
 }
@@ -114,8 +114,44 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
     w.close();
 }
 
+/// Another person's app hosting a room in a runtime of its own.
+struct OtherHost {
+    front: FrontEnd,
+    runtime: RuntimeThread,
+    room: RoomId,
+    port: u16,
+    dir: tempfile::TempDir,
+    /// The fingerprint its adverts carry.
+    fingerprint: String,
+}
+
+impl OtherHost {
+    /// Its advert, as discovery would report it, reached at `addr`.
+    fn advert(&self, name: &str, addr: SocketAddr) -> RoomAd {
+        RoomAd {
+            id: self.room.clone(),
+            name: name.into(),
+            host: "Bob".into(),
+            members: 1,
+            locked: false,
+            protocol: PROTOCOL_VERSION,
+            addrs: vec![addr],
+            fingerprint: Some(self.fingerprint.clone()),
+        }
+    }
+
+    fn stop(self) {
+        self.front.send(Command::Shutdown);
+        self.runtime.join();
+    }
+}
+
 /// Hosts a room in a runtime of its own, as another person's app would.
-fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, tempfile::TempDir) {
+fn other_host(name: &str, room: &str) -> OtherHost {
+    other_host_locked(name, room, None)
+}
+
+fn other_host_locked(name: &str, room: &str, password: Option<&str>) -> OtherHost {
     let dir = tempfile::tempdir().unwrap();
     let (mut front, back) = bridge::channel();
     let settings = Settings {
@@ -126,10 +162,11 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
         downloads: None,
         name: None,
         bind: Some(Ipv4Addr::LOCALHOST.into()),
-        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
-        settings,
         discovery: None,
+        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+            .unwrap()
     };
+    let fingerprint = options.identity.fingerprint();
     let runtime = RuntimeThread::spawn(back, options).unwrap();
     let (wake, wakes) = std::sync::mpsc::channel();
     front.set_waker(move || {
@@ -138,12 +175,20 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
     front.send(Command::Host {
         name: room.into(),
         id: None,
+        password: password.map(str::to_owned),
     });
     let start = Instant::now();
     loop {
         while let Ok(event) = front.events.try_recv() {
             if let Event::Hosting { room, port, .. } = event {
-                return (front, runtime, room, port, dir);
+                return OtherHost {
+                    front,
+                    runtime,
+                    room,
+                    port,
+                    dir,
+                    fingerprint,
+                };
             }
         }
         let left = DEADLINE.saturating_sub(start.elapsed());
@@ -153,18 +198,12 @@ fn other_host(name: &str, room: &str) -> (FrontEnd, RuntimeThread, RoomId, u16, 
 
 #[test]
 fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
-    let (bob, bob_runtime, room, port, _bob_dir) = other_host("Bob", "Bob's room");
+    let bob = other_host("Bob", "Bob's room");
+    let room = bob.room.clone();
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
-    w.inject.send(Event::RoomFound(RoomAd {
-        id: room.clone(),
-        name: "Bob's room".into(),
-        host: "Bob".into(),
-        members: 1,
-        locked: false,
-        protocol: PROTOCOL_VERSION,
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
-    }));
+    let advert = bob.advert("Bob's room", SocketAddr::from(([127, 0, 0, 1], bob.port)));
+    w.inject.send(Event::RoomFound(advert.clone()));
     w.shows("Bob's room");
     assert!(
         w.harness
@@ -178,7 +217,13 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
         h.query_by_label("Bob  (host)").is_some() && h.query_by_label("Ada  (you)").is_some()
     });
 
-    bob.send(Command::Send {
+    // The host's key is shown, to compare with Bob's.
+    assert!(
+        w.harness
+            .query_by_label(&format!("🔑 {}", bob.fingerprint))
+            .is_some()
+    );
+    bob.front.send(Command::Send {
         room: room.clone(),
         seq: 1,
         text: "welcome, Ada".into(),
@@ -189,7 +234,7 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     w.shows_stored("thanks Bob");
 
     // The room's advert goes away: it leaves the list, the open chat stays.
-    w.inject.send(Event::RoomLost(room.clone()));
+    w.inject.send(Event::RoomLost(advert.key()));
     assert!(w.harness.query_by_label_contains("· joined").is_some());
     w.until("the advert gone", |h| {
         h.query_by_label_contains("· joined").is_none()
@@ -197,8 +242,7 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     w.harness.get_by_label("Leave").click();
     w.shows("Pick a room on the left, or host one.");
     w.close();
-    bob.send(Command::Shutdown);
-    bob_runtime.join();
+    bob.stop();
 }
 
 /// A file dropped on the window, as the OS hands it over.
@@ -218,23 +262,17 @@ impl egui::DroppedFile for Dropped {
 #[test]
 fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives() {
     // Bob hosts; Ada reaches his room over a slow link (1 MiB/s), so transfers take seconds.
-    let (bob, bob_runtime, room, port, bob_dir) = other_host("Bob", "Bob's room");
+    let bob = other_host("Bob", "Bob's room");
+    let room = bob.room.clone();
     let net = tokio::runtime::Runtime::new().unwrap();
     let link = net.block_on(proxy::slow_proxy(
-        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from(([127, 0, 0, 1], bob.port)),
         1 << 20,
     ));
     let (mut w, dir) = window(Some("Ada"));
     w.harness.run();
-    w.inject.send(Event::RoomFound(RoomAd {
-        id: room.clone(),
-        name: "Bob's room".into(),
-        host: "Bob".into(),
-        members: 1,
-        locked: false,
-        protocol: PROTOCOL_VERSION,
-        addrs: vec![link],
-    }));
+    w.inject
+        .send(Event::RoomFound(bob.advert("Bob's room", link)));
     w.shows("Bob's room");
     w.harness.get_by_label("Bob's room").click();
     w.shows("• connected");
@@ -260,9 +298,9 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
     });
 
     // Bob shares a file: it downloads by itself, with its progress, and can be opened.
-    let notes = bob_dir.path().join("notes.bin");
+    let notes = bob.dir.path().join("notes.bin");
     std::fs::write(&notes, vec![7u8; 2_000_000]).unwrap();
-    bob.send(Command::SendFiles {
+    bob.front.send(Command::SendFiles {
         room: room.clone(),
         paths: vec![notes],
     });
@@ -283,6 +321,5 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
     assert_eq!(std::fs::read(saved).unwrap(), vec![7u8; 2_000_000]);
 
     w.close();
-    bob.send(Command::Shutdown);
-    bob_runtime.join();
+    bob.stop();
 }

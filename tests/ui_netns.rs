@@ -115,11 +115,11 @@ fn window_half() {
     };
     let options = RuntimeOptions {
         downloads: None,
-        paths: Paths::resolve(Some(dir.path().into())).unwrap(),
-        settings,
         name: None,
         discovery: Some(DiscoveryConfig::default()),
         bind: None,
+        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+            .unwrap()
     };
     let mut w = TestWindow::open(options);
     w.until("the status line", |h| {

@@ -3,6 +3,7 @@
 
 use super::files::{FileAction, Thumbnails, file_card, upload_row};
 use super::state::{AppState, Chat, Line};
+use super::text;
 use crate::bridge::SessionState;
 use crate::protocol::RoomId;
 use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
@@ -73,8 +74,16 @@ impl ChatView {
         let mut leave = false;
         egui::Panel::top("chat_header").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.heading(&chat.room_name);
-                ui.label(RichText::new(format!("hosted by {}", chat.host_name)).weak());
+                ui.heading(text::name(&chat.room_name));
+                let host = ui.label(
+                    RichText::new(format!("hosted by {}", text::name(&chat.host_name))).weak(),
+                );
+                if let Some(fp) = &chat.host_fingerprint {
+                    let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
+                    host.on_hover_text(hint);
+                    ui.label(RichText::new(format!("🔑 {fp}")).small().monospace().weak())
+                        .on_hover_text(hint);
+                }
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                     let label = if hosting { "Close room" } else { "Leave" };
                     let hint = if hosting {
@@ -234,10 +243,15 @@ fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
         SessionState::Connected => ("• connected", Color32::from_rgb(60, 170, 90)),
         SessionState::Waiting(_) => ("• waiting for the host", ui.visuals().warn_fg_color),
         SessionState::Failed(_) => ("✖ cannot join", ui.visuals().error_fg_color),
+        SessionState::KeyChanged { .. } => ("⚠ host key changed", ui.visuals().error_fg_color),
+        SessionState::NeedsPassword(_) => ("🔒 password needed", ui.visuals().warn_fg_color),
         SessionState::Left => ("left", ui.visuals().weak_text_color()),
     };
     let badge = ui.label(RichText::new(text).color(color));
-    if let SessionState::Waiting(why) | SessionState::Failed(why) = state {
+    if let SessionState::Waiting(why)
+    | SessionState::Failed(why)
+    | SessionState::NeedsPassword(why) = state
+    {
         badge.on_hover_text(why);
     }
 }
@@ -246,23 +260,41 @@ fn members(ui: &mut egui::Ui, chat: &Chat) {
     ui.add_space(4.0);
     ui.strong(format!("In the room ({})", chat.members.len()));
     ui.separator();
+    let alike = text::look_alikes(&chat.members);
     ScrollArea::vertical()
         .id_salt("member_list")
         .show(ui, |ui| {
             for m in &chat.members {
                 let me = chat.you == Some(m.id);
-                let mut text = m.name.clone();
+                let fingerprint = m.device.fingerprint().unwrap_or_else(|| "unknown".into());
+                let confusable = alike.confusable.contains(&m.id);
+                let mut label = String::new();
+                if confusable {
+                    label.push_str("⚠ ");
+                }
+                label.push_str(&text::name(&m.name));
+                // Two members of one name, or look-alike names, are told apart by their keys.
+                if confusable || alike.same_name.contains(&m.id) {
+                    label.push_str(&format!(" · {}", &fingerprint[..4]));
+                }
                 if m.host {
-                    text.push_str("  (host)");
+                    label.push_str("  (host)");
                 }
                 if me {
-                    text.push_str("  (you)");
+                    label.push_str("  (you)");
                 }
-                ui.label(if me {
-                    RichText::new(text).strong()
-                } else {
-                    RichText::new(text)
-                });
+                let text = RichText::new(label);
+                let text = if me { text.strong() } else { text };
+                let text = if confusable { text.color(ui.visuals().warn_fg_color) } else { text };
+                let mut hint = format!("Fingerprint {fingerprint}");
+                if confusable {
+                    hint.push_str(
+                        "\nThis name looks like another member's: compare fingerprints to know who is who.",
+                    );
+                } else if !me {
+                    hint.push_str("\nCompare it with theirs aloud to be sure who this is.");
+                }
+                ui.label(text).on_hover_text(hint);
             }
         });
 }
@@ -283,9 +315,10 @@ fn draw_line(
         }
         Line::Chat { message, when } => {
             let mine = state.is_mine(message);
-            message_row(ui, &message.from, when, mine, |ui| {
+            let from = text::name(&message.from);
+            message_row(ui, &from, when, mine, |ui| {
                 if !message.text.is_empty() {
-                    text_body(ui, &message.text, false);
+                    text_body(ui, &text::message(&message.text), false);
                 }
                 if let Some(file) = &message.file {
                     file_card(ui, state, thumbnails, file, mine, actions);

@@ -1,8 +1,13 @@
-//! The two small dialogs: the display name (at first start, and when changing it) and
-//! "Host a room".
+//! The dialogs: the display name (at first start, and when changing it), "Host a room"
+//! (with an optional password), settings, and the two questions a room can ask on joining:
+//! its password, and whether to trust a host whose key changed.
 
 use super::state::AppState;
-use egui::{Key, Modal};
+use super::text;
+use crate::bridge::SessionState;
+use crate::net::identity::PublicKey;
+use crate::protocol::RoomId;
+use egui::{Key, Modal, RichText};
 
 /// A one-field dialog's draft and its latest complaint.
 #[derive(Debug, Clone, Default)]
@@ -13,11 +18,22 @@ pub struct Field {
     pub error: Option<String>,
 }
 
+/// "Host a room" as it is being filled in.
+#[derive(Debug, Clone, Default)]
+pub struct HostDraft {
+    /// The room's name.
+    pub name: Field,
+    /// An optional password; empty for an open room.
+    pub password: String,
+}
+
 /// Which dialogs are open.
 #[derive(Default)]
 pub struct Dialogs {
-    /// "Host a room", with the room name being typed.
-    pub host: Option<Field>,
+    /// "Host a room", with the room name and password being typed.
+    pub host: Option<HostDraft>,
+    /// The password being typed for the open room, while it asks for one.
+    pub password: Option<(RoomId, String)>,
     /// "Your name", with the name being typed.
     pub name: Option<Field>,
     /// "Settings", with the file limit being set, in GB.
@@ -33,9 +49,12 @@ enum Outcome {
 
 impl Dialogs {
     pub fn open_host(&mut self, suggestion: String) {
-        self.host = Some(Field {
-            text: suggestion,
-            error: None,
+        self.host = Some(HostDraft {
+            name: Field {
+                text: suggestion,
+                error: None,
+            },
+            password: String::new(),
         });
     }
 
@@ -96,26 +115,214 @@ impl Dialogs {
                 Outcome::Open => {}
             }
         }
-        if let Some(field) = &mut self.host {
-            let text = "Everyone on this network will see the room and can join it.";
-            match field_dialog(
-                ctx,
-                "host_dialog",
-                "Host a room",
-                text,
-                "Room name",
-                "Host",
-                true,
-                field,
-            ) {
-                Outcome::Confirm => match state.host(&field.text) {
+        if let Some(draft) = &mut self.host {
+            match host_dialog(ctx, draft) {
+                Outcome::Confirm => match state.host(&draft.name.text, &draft.password) {
                     Ok(()) => self.host = None,
-                    Err(e) => field.error = Some(e),
+                    Err(e) => draft.name.error = Some(e),
                 },
                 Outcome::Cancel => self.host = None,
                 Outcome::Open => {}
             }
         }
+        self.room_questions(ctx, state);
+    }
+
+    /// What the open room asks before it can be joined: its password, or whether to trust
+    /// its host's new key.
+    fn room_questions(&mut self, ctx: &egui::Context, state: &mut AppState) {
+        let Some(room) = state.open.clone() else {
+            self.password = None;
+            return;
+        };
+        let Some(chat) = state.chats.get(&room) else {
+            return;
+        };
+        let room_name = text::name(&chat.room_name).into_owned();
+        match chat.state.clone() {
+            SessionState::NeedsPassword(reason) => {
+                if self.password.as_ref().is_none_or(|(r, _)| *r != room) {
+                    self.password = Some((room.clone(), String::new()));
+                }
+                let Some((_, typed)) = &mut self.password else {
+                    return;
+                };
+                match password_dialog(ctx, &room_name, &reason, typed) {
+                    Outcome::Confirm => {
+                        if state.give_password(&room, typed).is_ok() {
+                            typed.clear();
+                        }
+                    }
+                    Outcome::Cancel => {
+                        self.password = None;
+                        state.leave(&room);
+                    }
+                    Outcome::Open => {}
+                }
+            }
+            SessionState::KeyChanged { known, presented } => {
+                match key_dialog(ctx, &room_name, &known, &presented) {
+                    Outcome::Confirm => state.trust_new_key(&room, presented),
+                    Outcome::Cancel => state.leave(&room),
+                    Outcome::Open => {}
+                }
+            }
+            _ => self.password = None,
+        }
+    }
+}
+
+/// "Host a room": its name, and an optional password.
+fn host_dialog(ctx: &egui::Context, draft: &mut HostDraft) -> Outcome {
+    let modal = Modal::new(egui::Id::unique("host_dialog")).show(ctx, |ui| {
+        ui.set_width(340.0);
+        ui.heading("Host a room");
+        ui.label("Everyone on this network will see the room.");
+        ui.add_space(8.0);
+        let enter = ui.input(|i| i.key_pressed(Key::Enter));
+        let label = ui.label("Room name");
+        let name = ui
+            .add(egui::TextEdit::singleline(&mut draft.name.text).desired_width(f32::INFINITY))
+            .labelled_by(label.id);
+        if ui.memory(|m| m.focused().is_none()) {
+            name.request_focus();
+        }
+        if let Some(error) = &draft.name.error {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        ui.add_space(6.0);
+        let label = ui.label("Password (optional)");
+        let password = ui
+            .add(
+                egui::TextEdit::singleline(&mut draft.password)
+                    .password(true)
+                    .hint_text("anyone can join")
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+        ui.label(
+            RichText::new(if draft.password.is_empty() {
+                "Without a password, anyone on this network can join."
+            } else {
+                "Only people who know the password can join. It never crosses the network."
+            })
+            .small()
+            .weak(),
+        );
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            let typed = name.has_focus()
+                || name.lost_focus()
+                || password.has_focus()
+                || password.lost_focus();
+            if ui.button("Host").clicked() || (enter && typed) {
+                outcome = Outcome::Confirm;
+            }
+            if ui.button("Cancel").clicked() {
+                outcome = Outcome::Cancel;
+            }
+        });
+        outcome
+    });
+    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
+        return Outcome::Cancel;
+    }
+    modal.inner
+}
+
+/// Asks for a locked room's password; `reason` says why (first ask, wrong, or wait).
+fn password_dialog(ctx: &egui::Context, room: &str, reason: &str, typed: &mut String) -> Outcome {
+    let modal = Modal::new(egui::Id::unique("password_dialog")).show(ctx, |ui| {
+        ui.set_width(340.0);
+        ui.heading(format!("🔒 {room}"));
+        ui.label("This room needs a password.");
+        if reason != "this room needs a password" {
+            ui.colored_label(ui.visuals().error_fg_color, capitalized(reason));
+        }
+        ui.add_space(8.0);
+        let enter = ui.input(|i| i.key_pressed(Key::Enter));
+        let label = ui.label("Password");
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(typed)
+                    .password(true)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+        if ui.memory(|m| m.focused().is_none()) {
+            edit.request_focus();
+        }
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            let ready = !typed.is_empty();
+            if ui.add_enabled(ready, egui::Button::new("Join")).clicked()
+                || (ready && enter && (edit.has_focus() || edit.lost_focus()))
+            {
+                outcome = Outcome::Confirm;
+            }
+            if ui.button("Stay out").clicked() {
+                outcome = Outcome::Cancel;
+            }
+        });
+        outcome
+    });
+    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
+        return Outcome::Cancel;
+    }
+    modal.inner
+}
+
+/// Warns that a room's host presents another key than before, with both fingerprints, and
+/// asks whether to trust the new one.
+fn key_dialog(ctx: &egui::Context, room: &str, known: &str, presented: &PublicKey) -> Outcome {
+    let modal = Modal::new(egui::Id::unique("key_dialog")).show(ctx, |ui| {
+        ui.set_width(420.0);
+        ui.heading(format!("⚠ {room} may not be the room you know"));
+        ui.add_space(4.0);
+        ui.label(
+            "Its host now proves a different key than when you joined before. It may be a \
+             different machine pretending to be this room, or the host may have reinstalled \
+             lanchat or moved to another computer. Nothing has been sent to it.",
+        );
+        ui.add_space(8.0);
+        egui::Grid::new("fingerprints").num_columns(2).show(ui, |ui| {
+            ui.label("Before");
+            ui.label(RichText::new(known).monospace().strong());
+            ui.end_row();
+            ui.label("Now");
+            ui.label(
+                RichText::new(presented.fingerprint())
+                    .monospace()
+                    .strong()
+                    .color(ui.visuals().warn_fg_color),
+            );
+            ui.end_row();
+        });
+        ui.add_space(8.0);
+        ui.label("Ask the host to read their fingerprint to you (it is shown at the top of their window). Trust the new key only if it matches.");
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            if ui.button("Stay out").clicked() {
+                outcome = Outcome::Cancel;
+            }
+            if ui.button("Trust the new key").clicked() {
+                outcome = Outcome::Confirm;
+            }
+        });
+        outcome
+    });
+    modal.inner
+}
+
+/// A reason with its first letter capitalized, as a sentence.
+fn capitalized(reason: &str) -> String {
+    let mut chars = reason.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

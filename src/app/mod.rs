@@ -7,9 +7,13 @@ pub mod dialogs;
 pub mod files;
 pub mod rooms;
 pub mod state;
+pub mod text;
 
 use crate::bridge::{self, Command, FrontEnd};
 use crate::discovery::DiscoveryConfig;
+use crate::net::identity::Identity;
+use crate::net::limits::Limits;
+use crate::net::link::Timeouts;
 use crate::runtime::{RuntimeOptions, RuntimeThread};
 use crate::store::{Paths, Settings};
 use chat::ChatView;
@@ -86,7 +90,7 @@ impl LanchatApp {
                         .state
                         .hosting
                         .values()
-                        .map(|(_, port)| port.to_string())
+                        .map(|(_, port, _)| port.to_string())
                         .collect();
                     ui.label(format!(
                         "hosting {hosting} room{} (port {})",
@@ -109,7 +113,16 @@ impl LanchatApp {
                     if ui.button("Change name").clicked() {
                         self.dialogs.open_name(self.state.name.clone());
                     }
-                    ui.label(format!("You are {}", self.state.name));
+                    let hint = "Your fingerprint: others see it beside your name and can compare it with yours aloud";
+                    ui.label(
+                        RichText::new(format!("🔑 {}", self.state.fingerprint))
+                            .small()
+                            .monospace()
+                            .weak(),
+                    )
+                    .on_hover_text(hint);
+                    ui.label(format!("You are {}", text::name(&self.state.name)))
+                        .on_hover_text(hint);
                 });
             });
             if let Some(alert) = self.state.alert.clone() {
@@ -231,11 +244,12 @@ impl eframe::App for LanchatApp {
 pub fn run_window(
     paths: Paths,
     settings: Settings,
+    identity: Identity,
     discovery: DiscoveryConfig,
     warning: Option<String>,
 ) -> anyhow::Result<()> {
     let (front, back) = bridge::channel();
-    let state = AppState::new(&settings, warning);
+    let state = AppState::new(&settings, identity.device(), warning);
     let options = RuntimeOptions {
         paths,
         settings,
@@ -243,6 +257,9 @@ pub fn run_window(
         discovery: Some(discovery),
         bind: None,
         downloads: None,
+        identity,
+        timeouts: Timeouts::default(),
+        limits: Limits::default(),
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

@@ -5,7 +5,8 @@
 use crate::bridge::{
     Command, Event, NetStatus, SessionState, Thumbnail, Transfer, TransferId, TransferState,
 };
-use crate::discovery::RoomAd;
+use crate::discovery::{AdKey, RoomAd};
+use crate::net::identity::PublicKey;
 use crate::protocol::{
     ChatMessage, DeviceId, Member, MemberId, PROTOCOL_VERSION, RoomId, check_name, check_text,
 };
@@ -61,6 +62,12 @@ pub struct Chat {
     pub state: SessionState,
     /// The latest refusal of one of our posts, shown by the composer.
     pub error: Option<String>,
+    /// The host key's fingerprint, as the handshake proved it (once in).
+    pub host_fingerprint: Option<String>,
+    /// Where to join, kept until the password for a locked room is given.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// Whether the runtime has been asked to join (a locked room waits for its password).
+    pub asked_to_join: bool,
 }
 
 impl Chat {
@@ -75,6 +82,9 @@ impl Chat {
             pending: Vec::new(),
             state: SessionState::Connecting,
             error: None,
+            host_fingerprint: None,
+            addrs: Vec::new(),
+            asked_to_join: true,
         }
     }
 
@@ -86,9 +96,25 @@ impl Chat {
     }
 }
 
+/// How a listed room's host key stands with us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostTrust {
+    /// We host it.
+    Mine,
+    /// Its advert names the key we pinned when we first joined it.
+    Known,
+    /// Never joined: its key will be pinned on the first join.
+    New,
+    /// Its advert names another key than the one we pinned: another machine may be
+    /// pretending to be the room.
+    Different,
+}
+
 /// A row of the room list: a room on the network, or one we host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRow {
+    /// Which list entry this is (one room id claimed by two keys is two rows).
+    pub key: AdKey,
     pub id: RoomId,
     pub name: String,
     pub host: String,
@@ -98,20 +124,28 @@ pub struct RoomRow {
     pub joined: bool,
     /// Why this room cannot be joined (another protocol version), if so.
     pub unjoinable: Option<String>,
+    /// The fingerprint of the host key its advert claims.
+    pub fingerprint: Option<String>,
+    /// How that key stands with what we pinned.
+    pub trust: HostTrust,
 }
 
 /// Everything the window shows, minus drawing state.
 pub struct AppState {
-    /// Our installation, to tell our own messages apart.
+    /// Our device, from our key, to tell our own messages apart.
     pub me: DeviceId,
+    /// Our fingerprint, for others to compare aloud.
+    pub fingerprint: String,
+    /// The fingerprint of the host key pinned for each room we joined.
+    pub pinned: HashMap<RoomId, String>,
     /// Our display name.
     pub name: String,
     /// True until the user has confirmed a display name.
     pub needs_name: bool,
-    /// Rooms seen on the network, by id.
-    pub discovered: BTreeMap<RoomId, RoomAd>,
-    /// Rooms we host now: id → (name, port).
-    pub hosting: BTreeMap<RoomId, (String, u16)>,
+    /// Rooms seen on the network, by id and claimed key.
+    pub discovered: BTreeMap<AdKey, RoomAd>,
+    /// Rooms we host now: id → (name, port, locked).
+    pub hosting: BTreeMap<RoomId, (String, u16, bool)>,
     /// Rooms we hosted before, most recent first, to host again.
     pub remembered: Vec<HostedRoom>,
     /// Rooms we are in.
@@ -141,9 +175,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: &Settings, warning: Option<String>) -> Self {
+    /// The state at start, for the device `me`.
+    pub fn new(settings: &Settings, me: DeviceId, warning: Option<String>) -> Self {
         Self {
-            me: settings.device.clone(),
+            fingerprint: me.fingerprint().unwrap_or_default(),
+            pinned: HashMap::new(),
+            me,
             name: settings.display_name(),
             needs_name: settings.name.is_none(),
             discovered: BTreeMap::new(),
@@ -247,6 +284,9 @@ impl AppState {
             .discovered
             .values()
             .map(|ad| RoomRow {
+                key: ad.key(),
+                trust: self.trust_of(ad),
+                fingerprint: ad.fingerprint.clone(),
                 id: ad.id.clone(),
                 name: ad.name.clone(),
                 host: ad.host.clone(),
@@ -262,17 +302,21 @@ impl AppState {
                 }),
             })
             .collect();
-        for (id, (name, _)) in &self.hosting {
-            if !self.discovered.contains_key(id) {
+        for (id, (name, _, locked)) in &self.hosting {
+            let key = self.my_key(id);
+            if !self.discovered.contains_key(&key) {
                 rows.push(RoomRow {
+                    key,
                     id: id.clone(),
                     name: name.clone(),
                     host: self.name.clone(),
                     members: self.chats.get(id).map_or(0, |c| c.members.len() as u32),
-                    locked: false,
+                    locked: *locked,
                     hosted_by_me: true,
                     joined: self.chats.contains_key(id),
                     unjoinable: None,
+                    fingerprint: Some(self.fingerprint.clone()),
+                    trust: HostTrust::Mine,
                 });
             }
         }
@@ -281,8 +325,29 @@ impl AppState {
                 .to_lowercase()
                 .cmp(&b.name.to_lowercase())
                 .then(a.id.cmp(&b.id))
+                .then(a.fingerprint.cmp(&b.fingerprint))
         });
         rows
+    }
+
+    /// The list entry of a room we host.
+    fn my_key(&self, id: &RoomId) -> AdKey {
+        AdKey {
+            id: id.clone(),
+            fingerprint: Some(self.fingerprint.clone()),
+        }
+    }
+
+    /// How an advert's claimed key stands with the key pinned for its room.
+    fn trust_of(&self, ad: &RoomAd) -> HostTrust {
+        if self.hosting.contains_key(&ad.id) && ad.fingerprint.as_ref() == Some(&self.fingerprint) {
+            return HostTrust::Mine;
+        }
+        match self.pinned.get(&ad.id) {
+            None => HostTrust::New,
+            Some(pinned) if ad.fingerprint.as_ref() == Some(pinned) => HostTrust::Known,
+            Some(_) => HostTrust::Different,
+        }
     }
 
     /// Remembered rooms that are not open now, to host again.
@@ -309,42 +374,101 @@ impl AppState {
         Ok(())
     }
 
-    /// Hosts a new room. Returns the reason if the name is not acceptable.
-    pub fn host(&mut self, name: &str) -> Result<(), String> {
+    /// Hosts a new room, locked with `password` unless it is empty. Returns the reason if the
+    /// name is not acceptable.
+    pub fn host(&mut self, name: &str, password: &str) -> Result<(), String> {
         let name = name.trim();
         check_name("The room name", name)?;
         self.outbox.push(Command::Host {
             name: name.to_owned(),
             id: None,
+            password: Some(password.to_owned()),
         });
         Ok(())
     }
 
-    /// Hosts a remembered room again, with its id and history.
+    /// Hosts a remembered room again, with its id, history and password.
     pub fn rehost(&mut self, room: &HostedRoom) {
         self.outbox.push(Command::Host {
             name: room.name.clone(),
             id: Some(room.id.clone()),
+            password: None,
         });
     }
 
-    /// Shows a room, joining it first if need be.
-    pub fn open_room(&mut self, id: &RoomId) {
+    /// Shows a room, joining it first if need be. A locked room waits for its password
+    /// (see [`AppState::give_password`]).
+    pub fn open_room(&mut self, key: &AdKey) {
+        let id = &key.id;
         if !self.chats.contains_key(id) {
-            let (name, host, addrs) = match (self.discovered.get(id), self.hosting.get(id)) {
-                (_, Some((name, _))) => (name.clone(), self.name.clone(), Vec::new()),
-                (Some(ad), None) => (ad.name.clone(), ad.host.clone(), ad.addrs.clone()),
+            let (name, host, addrs, locked) = match (self.discovered.get(key), self.hosting.get(id))
+            {
+                (_, Some((name, _, _))) => (name.clone(), self.name.clone(), Vec::new(), false),
+                (Some(ad), None) => (
+                    ad.name.clone(),
+                    ad.host.clone(),
+                    ad.addrs.clone(),
+                    ad.locked,
+                ),
                 (None, None) => return,
             };
-            if !self.hosting.contains_key(id) {
+            let mut chat = Chat::new(name, host);
+            if locked {
+                chat.state = SessionState::NeedsPassword("this room needs a password".into());
+                chat.addrs = addrs;
+                chat.asked_to_join = false;
+            } else if !self.hosting.contains_key(id) {
                 self.outbox.push(Command::Join {
                     room: id.clone(),
                     addrs,
+                    password: None,
                 });
             }
-            self.chats.insert(id.clone(), Chat::new(name, host));
+            self.chats.insert(id.clone(), chat);
         }
         self.open = Some(id.clone());
+    }
+
+    /// Tries a room's password: joins with it, or retries a join the host refused.
+    pub fn give_password(&mut self, room: &RoomId, password: &str) -> Result<(), String> {
+        if password.is_empty() {
+            return Err("Type the room's password".into());
+        }
+        let Some(chat) = self.chats.get_mut(room) else {
+            return Err("this room is closed".into());
+        };
+        chat.state = SessionState::Connecting;
+        let password = password.to_owned();
+        if chat.asked_to_join {
+            self.outbox.push(Command::Unlock {
+                room: room.clone(),
+                password,
+            });
+        } else {
+            chat.asked_to_join = true;
+            self.outbox.push(Command::Join {
+                room: room.clone(),
+                addrs: std::mem::take(&mut chat.addrs),
+                password: Some(password),
+            });
+        }
+        Ok(())
+    }
+
+    /// Trusts the new key a room's host presented, and joins.
+    pub fn trust_new_key(&mut self, room: &RoomId, key: PublicKey) {
+        self.pinned.insert(room.clone(), key.fingerprint());
+        if let Some(chat) = self.chats.get_mut(room) {
+            chat.state = SessionState::Connecting;
+            chat.notice(format!(
+                "You trusted the host's new key {}",
+                key.fingerprint()
+            ));
+        }
+        self.outbox.push(Command::TrustHostKey {
+            room: room.clone(),
+            key,
+        });
     }
 
     /// Leaves a room (closing it, if we host it).
@@ -391,12 +515,19 @@ impl AppState {
         match event {
             Event::Network(status) => self.network = status,
             Event::RoomFound(ad) => {
-                self.discovered.insert(ad.id.clone(), ad);
+                self.discovered.insert(ad.key(), ad);
             }
-            Event::RoomLost(id) => {
-                self.discovered.remove(&id);
+            Event::RoomLost(key) => {
+                self.discovered.remove(&key);
             }
-            Event::Hosting { room, name, port } => {
+            Event::KnownHosts(pins) => self.pinned.extend(pins),
+            Event::Hosting {
+                room,
+                name,
+                port,
+                locked,
+            } => {
+                self.pinned.insert(room.clone(), self.fingerprint.clone());
                 self.remembered.retain(|r| r.id != room);
                 self.remembered.insert(
                     0,
@@ -406,7 +537,8 @@ impl AppState {
                         port,
                     },
                 );
-                self.hosting.insert(room.clone(), (name.clone(), port));
+                self.hosting
+                    .insert(room.clone(), (name.clone(), port, locked));
                 self.chats
                     .entry(room.clone())
                     .or_insert_with(|| Chat::new(name, self.name.clone()));
@@ -425,13 +557,16 @@ impl AppState {
                 host_name,
                 you,
                 members,
+                host_key,
                 ..
             } => {
+                self.pinned.insert(room.clone(), host_key.fingerprint());
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.room_name = room_name;
                     chat.host_name = host_name;
                     chat.you = Some(you);
                     chat.members = members;
+                    chat.host_fingerprint = Some(host_key.fingerprint());
                 }
             }
             Event::MemberJoined { room, member } => {
@@ -523,6 +658,13 @@ impl AppState {
             SessionState::Connected if matches!(was, SessionState::Waiting(_)) => {
                 chat.notice("Back in the room".into());
             }
+            SessionState::KeyChanged { known, presented } if was != chat.state => {
+                chat.members.clear();
+                chat.notice(format!(
+                    "Not joined: the host presents the key {} instead of {known}. It may be a different machine pretending to be this room.",
+                    presented.fingerprint()
+                ));
+            }
             SessionState::Waiting(why) | SessionState::Failed(why) if was != chat.state => {
                 chat.members.clear();
                 let said = chat.lines.iter().rev().find_map(|l| match l {
@@ -552,7 +694,11 @@ mod tests {
             name: Some("Ada".into()),
             ..Settings::default()
         };
-        AppState::new(&settings, None)
+        AppState::new(
+            &settings,
+            crate::net::identity::Identity::generate().device(),
+            None,
+        )
     }
 
     fn ad(id: &str, name: &str) -> RoomAd {
@@ -564,6 +710,7 @@ mod tests {
             locked: false,
             protocol: PROTOCOL_VERSION,
             addrs: vec!["10.0.0.2:4000".parse().unwrap()],
+            fingerprint: Some("BBBB-BBBB-BBBB-BBBB".into()),
         }
     }
 
@@ -583,10 +730,10 @@ mod tests {
         let mut s = state();
         s.apply(Event::RoomFound(ad("r1", "Lab")));
         assert_eq!(s.room_rows().len(), 1);
-        s.open_room(&RoomId::parse("r1").unwrap());
+        s.open_room(&ad("r1", "Lab").key());
         assert!(matches!(&s.outbox[..], [Command::Join { addrs, .. }] if addrs.len() == 1));
         assert!(s.room_rows()[0].joined);
-        s.apply(Event::RoomLost(RoomId::parse("r1").unwrap()));
+        s.apply(Event::RoomLost(ad("r1", "Lab").key()));
         assert!(s.room_rows().is_empty());
     }
 
@@ -595,7 +742,7 @@ mod tests {
         let mut s = state();
         let room = RoomId::parse("r1").unwrap();
         s.apply(Event::RoomFound(ad("r1", "Lab")));
-        s.open_room(&room);
+        s.open_room(&ad("r1", "Lab").key());
         let bob = DeviceId::parse("bob").unwrap();
         for id in [1, 2, 3] {
             s.apply(Event::Message {
@@ -634,12 +781,65 @@ mod tests {
     }
 
     #[test]
+    fn a_locked_room_waits_for_its_password_and_a_second_key_is_flagged() {
+        let mut s = state();
+        let locked = RoomAd {
+            locked: true,
+            ..ad("r1", "Lab")
+        };
+        s.apply(Event::RoomFound(locked.clone()));
+        s.open_room(&locked.key());
+        assert!(s.outbox.is_empty(), "nothing is sent before the password");
+        let room = locked.id.clone();
+        assert!(matches!(
+            s.chats[&room].state,
+            SessionState::NeedsPassword(_)
+        ));
+        assert!(s.give_password(&room, "").is_err());
+        s.give_password(&room, "tulip").unwrap();
+        assert!(matches!(&s.outbox[..], [Command::Join { password: Some(p), .. }] if p == "tulip"));
+        s.outbox.clear();
+        // Refused: the same session is given the next try.
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::NeedsPassword("wrong password".into()),
+        });
+        s.give_password(&room, "tulips").unwrap();
+        assert!(
+            matches!(&s.outbox[..], [Command::Unlock { password, .. }] if password == "tulips")
+        );
+
+        // Pinned on joining; a second host claiming the room is its own, flagged row.
+        let key = crate::net::identity::Identity::generate().public();
+        s.apply(Event::Joined {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+            you: 2,
+            members: Vec::new(),
+            history: 0,
+            host_key: key,
+        });
+        let real = RoomAd {
+            fingerprint: Some(key.fingerprint()),
+            ..locked.clone()
+        };
+        s.apply(Event::RoomLost(locked.key()));
+        s.apply(Event::RoomFound(real));
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        let trust: Vec<HostTrust> = s.room_rows().iter().map(|r| r.trust).collect();
+        assert_eq!(trust.len(), 2);
+        assert!(trust.contains(&HostTrust::Known) && trust.contains(&HostTrust::Different));
+    }
+
+    #[test]
     fn oversized_text_is_refused_and_kept_for_the_user() {
         let mut s = state();
         s.apply(Event::Hosting {
             room: RoomId::parse("r1").unwrap(),
             name: "Mine".into(),
             port: 1,
+            locked: false,
         });
         let big = "x".repeat(crate::protocol::MAX_TEXT_BYTES + 1);
         assert!(s.send(&big).is_err());

@@ -7,6 +7,7 @@ use crate::bridge::{Event, EventSender, Transfer, TransferId, TransferState};
 use crate::desktop;
 use crate::files::PieceHashes;
 use crate::files::transfer::{self, Peer, TransferError};
+use crate::net::link::LinkError;
 use crate::protocol::{FileHash, FileRef, RoomId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -520,7 +521,14 @@ fn retryable(e: &TransferError) -> bool {
                 | std::io::ErrorKind::NotFound
                 | std::io::ErrorKind::UnexpectedEof
         ),
-        TransferError::Ended | TransferError::Protocol(_) => true,
+        TransferError::Ended | TransferError::Protocol(_) | TransferError::Later(_) => true,
+        TransferError::Link(link) => !matches!(
+            link,
+            LinkError::KeyChanged { .. }
+                | LinkError::Version { .. }
+                | LinkError::NotLanchat
+                | LinkError::OldPeer
+        ),
         _ => false,
     }
 }

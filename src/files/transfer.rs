@@ -9,19 +9,18 @@
 use crate::bridge::human_size;
 use crate::files::disk::{free_space, open_partial, partial_path};
 use crate::files::{FileStore, PieceHashes, clean_file_name, create_unique};
+use crate::net::identity::{Identity, PublicKey};
+use crate::net::limits::{AddressPlace, Limits, PerAddress};
+use crate::net::link::{self, Expect, LinkError, LinkReader, LinkWriter, Timeouts};
 use crate::protocol::{
-    DATA_LEN, DeviceId, FileHash, FileOffer, FileRef, Frame, FrameCodec, ProtocolError, RefuseCode,
-    RoomId, Upload, WRITE_TIMEOUT,
+    DATA_LEN, FileHash, FileOffer, FileRef, Frame, ProtocolError, RefuseCode, RoomId, Upload,
 };
-use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes read from disk at a time when sending.
@@ -36,6 +35,10 @@ pub enum TransferError {
     Protocol(#[from] ProtocolError),
     #[error("the host refused: {0}")]
     Refused(String),
+    #[error("the host cannot take it now: {0}")]
+    Later(String),
+    #[error("the other side sent too slowly")]
+    TooSlow,
     #[error("not enough disk space: {need} needed, {free} free")]
     NoSpace { need: String, free: String },
     #[error("the disk filled up; the partial file was removed")]
@@ -52,43 +55,37 @@ pub enum TransferError {
     Unexpected(&'static str),
     #[error("the connection ended before the transfer did")]
     Ended,
+    #[error("{0}")]
+    Link(LinkError),
 }
 
-type Reader<R> = FramedRead<R, FrameCodec>;
-type Writer<W> = FramedWrite<W, FrameCodec>;
-
-async fn send<W: AsyncWrite + Unpin>(
-    sink: &mut Writer<W>,
-    frame: Frame,
-) -> Result<(), TransferError> {
-    within_deadline(sink.send(frame)).await
-}
-
-/// A write to the other side, given up after [`WRITE_TIMEOUT`].
-async fn within_deadline(
-    write: impl std::future::Future<Output = Result<(), ProtocolError>>,
-) -> Result<(), TransferError> {
-    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-        Ok(written) => Ok(written?),
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the other side stopped reading",
-        )
-        .into()),
+/// A host's refusal: one for non-members may pass once our session has (re)joined, and a
+/// busy host has room again shortly.
+fn refused(code: RefuseCode, reason: String) -> TransferError {
+    match code {
+        RefuseCode::NotMember | RefuseCode::Busy => TransferError::Later(reason),
+        _ => TransferError::Refused(reason),
     }
 }
 
-/// The next frame, or why there is none.
-async fn next<R: AsyncRead + Unpin>(frames: &mut Reader<R>) -> Result<Frame, TransferError> {
-    match tokio::time::timeout(crate::protocol::IDLE_TIMEOUT, frames.next()).await {
-        Ok(Some(frame)) => Ok(frame?),
-        Ok(None) => Err(TransferError::Ended),
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the other side went silent",
-        )
-        .into()),
+impl From<LinkError> for TransferError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Io(e) => TransferError::Io(e),
+            LinkError::Protocol(e) => TransferError::Protocol(e),
+            LinkError::Ended => TransferError::Ended,
+            other => TransferError::Link(other),
+        }
     }
+}
+
+async fn send(sink: &mut LinkWriter, frame: Frame) -> Result<(), TransferError> {
+    Ok(sink.send(frame).await?)
+}
+
+/// The next frame within the idle deadline, or why there is none.
+async fn next(frames: &mut LinkReader) -> Result<Frame, TransferError> {
+    Ok(frames.next().await?)
 }
 
 /// Piece hashes from an offer, tied to its announced hash.
@@ -100,6 +97,16 @@ fn hashes_of(offer: &FileOffer) -> Result<PieceHashes, String> {
         .collect();
     PieceHashes::from_offer(offer.size, offer.piece_len, cvs, offer.hash.bytes())
         .map_err(|e| e.to_string())
+}
+
+/// How often the host tells an uploader how far it has got.
+const ACK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The least an uploader must send in each period, so a trickle cannot hold a transfer place.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    min: u64,
+    every: std::time::Duration,
 }
 
 /// Receives a file's bytes in order, checks each piece, and appends the verified pieces to a
@@ -206,22 +213,48 @@ impl PieceSink {
         }
     }
 
-    /// Receives `Data` frames until the file is whole. More than the announced size is taken
-    /// as the end (`cut_off`) or refused. On any failure it waits for the piece being
-    /// written, so the partial file is settled for whoever resumes it.
-    async fn receive<R: AsyncRead + Unpin>(
+    /// Receives `Data` frames until the file is whole. On the host (`pace` given), more than
+    /// the announced size is taken as the end, and a sender slower than the pace is dropped;
+    /// a downloader refuses an overrun. On any failure it waits for the piece being written,
+    /// so the partial file is settled for whoever resumes it.
+    async fn receive(
         &mut self,
-        frames: &mut Reader<R>,
-        cut_off: bool,
+        frames: &mut LinkReader,
+        mut uploader: Option<(&mut LinkWriter, Pace)>,
     ) -> Result<(), TransferError> {
+        let pace = uploader.as_ref().map(|(_, pace)| *pace);
         let result = async {
+            let (mut since, mut moved) = (tokio::time::Instant::now(), 0u64);
+            let mut told = tokio::time::Instant::now();
             while !self.done() {
                 match next(frames).await? {
-                    Frame::Data { offset, bytes } => match self.push(offset, &bytes).await {
-                        // The announced size is all that is taken; the rest is not read.
-                        Err(TransferError::Overrun) if cut_off => break,
-                        other => other?,
-                    },
+                    Frame::Data { offset, bytes } => {
+                        // The uploader hears how far we are, so it knows we are working
+                        // through what it sent, however much is still on its way.
+                        if let Some((sink, _)) = &mut uploader
+                            && told.elapsed() >= ACK_EVERY
+                        {
+                            told = tokio::time::Instant::now();
+                            let offset = *self.progress.borrow();
+                            // A sender that hung up may still have said why (a cancel):
+                            // read on, and let the reading tell how it ended.
+                            let _ = send(sink, Frame::Received { offset }).await;
+                        }
+                        if let Some(pace) = pace {
+                            moved += bytes.len() as u64;
+                            if since.elapsed() >= pace.every {
+                                if moved < pace.min {
+                                    return Err(TransferError::TooSlow);
+                                }
+                                (since, moved) = (tokio::time::Instant::now(), 0);
+                            }
+                        }
+                        match self.push(offset, &bytes).await {
+                            // The announced size is all that is taken; the rest is not read.
+                            Err(TransferError::Overrun) if pace.is_some() => break,
+                            other => other?,
+                        }
+                    }
                     Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
                     other => return Err(TransferError::Unexpected(other.kind())),
                 }
@@ -298,8 +331,8 @@ fn read_block(
 
 /// Sends `size - offset` bytes of a file as `Data` frames, reading the next block while one
 /// is sent. With `follow`, only what the upload has verified so far, waiting for more.
-async fn send_data<W: AsyncWrite + Unpin>(
-    sink: &mut Writer<W>,
+async fn send_data(
+    sink: &mut LinkWriter,
     source: Source,
     offset: u64,
     size: u64,
@@ -366,14 +399,14 @@ async fn send_data<W: AsyncWrite + Unpin>(
             if cancel.is_cancelled() {
                 return Err(TransferError::Cancelled);
             }
-            within_deadline(sink.feed(Frame::Data {
+            sink.feed(Frame::Data {
                 offset: at,
                 bytes: chunk.to_vec(),
-            }))
+            })
             .await?;
             at += chunk.len() as u64;
         }
-        within_deadline(sink.flush()).await?;
+        sink.flush().await?;
         progress.send_replace(at);
     }
     Ok(())
@@ -392,24 +425,43 @@ pub struct HostFiles {
     /// while the broken try is still winding down) take turns on its partial file.
     uploading: std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>,
     /// Places for transfers running at once: each holds up to two pieces in memory.
-    pub slots: Arc<tokio::sync::Semaphore>,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// The same places, counted per address: one machine cannot take them all.
+    per_address: Arc<PerAddress>,
+    /// Bytes an upload must bring in each idle period, or it is dropped.
+    min_per_idle: u64,
     /// Uploads under way, for downloads that start before a file is whole.
     live: std::sync::Mutex<HashMap<FileHash, Live>>,
 }
 
-/// Transfers a room serves at once; more are asked to try again shortly.
-const MAX_TRANSFERS: usize = 16;
+/// A transfer's place on the host, given back when dropped.
+pub struct TransferPlace {
+    _all: tokio::sync::OwnedSemaphorePermit,
+    _address: AddressPlace,
+}
 
 impl HostFiles {
-    /// The files of `room`, kept in `store`.
-    pub fn new(room: RoomId, store: FileStore) -> Self {
+    /// The files of `room`, kept in `store`, served within `limits`.
+    pub fn new(room: RoomId, store: FileStore, limits: &Limits) -> Self {
         Self {
             room,
             store,
             uploading: Default::default(),
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS)),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.transfers)),
+            per_address: PerAddress::new(limits.transfers_per_address),
+            min_per_idle: limits.min_upload_per_idle,
             live: Default::default(),
         }
+    }
+
+    /// A place for one more transfer from `ip`, if there is one.
+    pub fn take_place(&self, ip: std::net::IpAddr) -> Option<TransferPlace> {
+        let address = self.per_address.take(ip)?;
+        let all = self.slots.clone().try_acquire_owned().ok()?;
+        Some(TransferPlace {
+            _all: all,
+            _address: address,
+        })
     }
 
     /// Waits for this file's turn to be written.
@@ -464,16 +516,11 @@ struct Live {
 
 /// Takes an upload's offer: checks it, answers where to start, and registers it so downloads
 /// can follow it. Any refusal has already been told to the uploader.
-pub async fn accept_upload<R, W>(
-    _frames: &mut Reader<R>,
-    sink: &mut Writer<W>,
+pub async fn accept_upload(
+    sink: &mut LinkWriter,
     upload: Upload,
     files: &HostFiles,
-) -> Result<Accepted, TransferError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> Result<Accepted, TransferError> {
     let refuse = |code, reason: String| Frame::Refused { code, reason };
     if upload.room != files.room {
         send(
@@ -574,19 +621,21 @@ impl Receiving {
 
     /// Receives the data, checks it, and keeps the file. Any error has already been told to
     /// the uploader, and to the downloads following it when the upload stopped for good.
-    pub async fn finish<R, W>(
+    pub async fn finish(
         mut self,
-        frames: &mut Reader<R>,
-        sink: &mut Writer<W>,
+        frames: &mut LinkReader,
+        sink: &mut LinkWriter,
         files: &HostFiles,
-    ) -> Result<Kept, TransferError>
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
+    ) -> Result<Kept, TransferError> {
         let offer = self.offer.clone();
         let received = async {
-            self.pieces.receive(frames, true).await?;
+            let pace = Pace {
+                min: files.min_per_idle,
+                every: frames.idle(),
+            };
+            self.pieces
+                .receive(frames, Some((&mut *sink, pace)))
+                .await?;
             self.pieces.finish().await?;
             let (store, kept) = (files.store.clone(), offer.clone());
             let removed = tokio::task::spawn_blocking(move || store.keep(&kept))
@@ -601,7 +650,12 @@ impl Receiving {
         let end = match &result {
             Ok(_) => Some(Ok(())),
             // The sender's link broke: it comes back and resumes; followers wait.
-            Err(TransferError::Ended | TransferError::Io(_) | TransferError::Protocol(_)) => None,
+            Err(
+                TransferError::Ended
+                | TransferError::Io(_)
+                | TransferError::Protocol(_)
+                | TransferError::Link(_),
+            ) => None,
             Err(TransferError::Stopped(_)) => Some(Err("the sender stopped sending it".to_owned())),
             Err(e) => Some(Err(e.to_string())),
         };
@@ -631,8 +685,8 @@ impl Receiving {
 }
 
 /// Serves a kept file from `offset` (rounded down to a whole piece).
-pub async fn serve_download<W: AsyncWrite + Unpin>(
-    sink: &mut Writer<W>,
+pub async fn serve_download(
+    sink: &mut LinkWriter,
     room: RoomId,
     hash: FileHash,
     offset: u64,
@@ -702,8 +756,37 @@ pub async fn serve_download<W: AsyncWrite + Unpin>(
     .await
 }
 
+/// What the room is told when keeping a file made older ones go.
+pub fn removed_notice(limit: u64, removed: &[String]) -> Option<String> {
+    (!removed.is_empty()).then(|| {
+        format!(
+            "To stay within this room's {} of files, it no longer keeps: {}",
+            human_size(limit),
+            removed.join(", ")
+        )
+    })
+}
+
+/// What the room is told when an upload posted to it stopped for good; nothing for a broken
+/// connection, which the sender resumes.
+pub fn failed_notice(from: &str, name: &str, error: &TransferError) -> Option<String> {
+    match error {
+        TransferError::Ended
+        | TransferError::Io(_)
+        | TransferError::Protocol(_)
+        | TransferError::Link(_) => None,
+        TransferError::Stopped(_) => Some(format!(
+            "{from} stopped sending {name}; it is not kept in this room."
+        )),
+        TransferError::DiskFull => Some(format!(
+            "{name} from {from} could not be kept: the host's disk is full."
+        )),
+        e => Some(format!("{name} from {from} could not be kept: {e}.")),
+    }
+}
+
 /// Tells a downloader the file is not here, and returns why.
-async fn refuse_gone<W: AsyncWrite + Unpin>(sink: &mut Writer<W>) -> Result<(), TransferError> {
+async fn refuse_gone(sink: &mut LinkWriter) -> Result<(), TransferError> {
     let reason = "the host no longer keeps this file".to_owned();
     let code = RefuseCode::Gone;
     send(
@@ -726,10 +809,26 @@ pub struct Peer {
     pub addrs: Vec<SocketAddr>,
     /// The room the files are for.
     pub room: RoomId,
-    /// Our installation, as in our hello.
-    pub device: DeviceId,
-    /// Our display name, shown with what we send.
-    pub name: String,
+    /// The host's key, pinned when we joined: files go to and come from that host only.
+    pub host: PublicKey,
+    /// Who we are: the host posts what we send under this key's name in the room.
+    pub identity: Identity,
+    /// Deadlines for the connection.
+    pub timeouts: Timeouts,
+}
+
+impl Peer {
+    /// Opens a file connection to the room's host.
+    async fn connect(&self) -> Result<(LinkReader, LinkWriter), TransferError> {
+        let link = link::dial(
+            &self.addrs,
+            &self.identity,
+            Expect::Key(self.host),
+            &self.timeouts,
+        )
+        .await?;
+        Ok((link.reader, link.writer))
+    }
 }
 
 /// Uploads a file to the room's host; `progress` tells the bytes the host has. Returns the
@@ -752,22 +851,15 @@ pub async fn upload(
         piece_len: hashes.piece_len(),
         cvs: hashes.cvs().concat(),
     };
-    let stream = crate::net::session::dial(&peer.addrs)
-        .await
-        .map_err(std::io::Error::other)?;
-    let (read, write) = stream.into_split();
-    let mut frames = FramedRead::new(read, FrameCodec::default());
-    let mut sink = FramedWrite::new(write, FrameCodec::default());
+    let (mut frames, mut sink) = peer.connect().await?;
     let upload = Upload {
         room: peer.room.clone(),
-        device: peer.device.clone(),
-        from: peer.name.clone(),
         offer: offer.clone(),
     };
     send(&mut sink, Frame::Upload(upload)).await?;
     let offset = match next(&mut frames).await? {
         Frame::UploadFrom { offset } if offset <= offer.size => offset,
-        Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
+        Frame::Refused { code, reason } => return Err(refused(code, reason)),
         other => return Err(TransferError::Unexpected(other.kind())),
     };
     let source = Source {
@@ -775,35 +867,62 @@ pub async fn upload(
         file: None,
         follow: None,
     };
-    let sending = send_data(&mut sink, source, offset, offer.size, progress, cancel);
-    tokio::select! {
-        sent = sending => {
-            if let Err(e) = sent {
+    // Progress is what the host says it has verified; what our socket took is not shown.
+    progress.send_replace(offset);
+    let (written, _) = watch::channel(offset);
+    /// What happened next while sending.
+    enum Step {
+        Sent(Result<(), TransferError>),
+        Heard(Result<Frame, TransferError>),
+    }
+    let mut sending = Some(Box::pin(send_data(
+        &mut sink, source, offset, offer.size, &written, cancel,
+    )));
+    loop {
+        let step = match sending.as_mut() {
+            // The host may stop us early (a bad piece, a full disk), or tell how far it got.
+            // While we send, it may also say nothing for long: every write has its deadline.
+            Some(task) => tokio::select! {
+                sent = task => Step::Sent(sent),
+                frame = frames.recv() => Step::Heard(match frame {
+                    Some(frame) => frame.map_err(TransferError::from),
+                    None => Err(TransferError::Ended),
+                }),
+            },
+            // All sent: the host says how far it is at least every idle period.
+            None => tokio::select! {
+                _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+                frame = next(&mut frames) => Step::Heard(frame),
+            },
+        };
+        match step {
+            Step::Sent(Ok(())) => sending = None,
+            Step::Sent(Err(e)) => {
+                drop(sending); // lets go of the sink
                 if matches!(e, TransferError::Cancelled) {
-                    let _ = send(&mut sink, Frame::Cancel { reason: "the sender cancelled".into() }).await;
+                    let reason = "the sender cancelled".to_owned();
+                    let _ = send(&mut sink, Frame::Cancel { reason }).await;
+                    // Hang up cleanly: closing with the host's last words unread would reset
+                    // the connection, and the host could lose the cancel with it.
+                    sink.close().await;
+                    let drain = async { while let Some(Ok(_)) = frames.recv().await {} };
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
                 }
                 return Err(e);
             }
+            Step::Heard(frame) => match frame? {
+                Frame::Received { offset } => {
+                    progress.send_replace(offset.min(offer.size));
+                }
+                // Nothing may have been left to send: the host had the file already.
+                Frame::Stored { id } => {
+                    progress.send_replace(offer.size);
+                    return Ok((offer.file_ref(), id));
+                }
+                Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
+                other => return Err(TransferError::Unexpected(other.kind())),
+            },
         }
-        // The host may stop us early (a bad piece, a full disk). It says nothing while all is
-        // well, however long that takes: no idle limit here; every write has its own deadline.
-        frame = frames.next() => return Err(match frame {
-            // Nothing was left to send: the host had the file already.
-            Some(Ok(Frame::Stored { id })) => return Ok((offer.file_ref(), id)),
-            Some(Ok(Frame::Cancel { reason })) => TransferError::Stopped(reason),
-            Some(Ok(other)) => TransferError::Unexpected(other.kind()),
-            Some(Err(e)) => e.into(),
-            None => TransferError::Ended,
-        }),
-    }
-    let stored = tokio::select! {
-        _ = cancel.cancelled() => return Err(TransferError::Cancelled),
-        frame = next(&mut frames) => frame?,
-    };
-    match stored {
-        Frame::Stored { id } => Ok((offer.file_ref(), id)),
-        Frame::Cancel { reason } => Err(TransferError::Stopped(reason)),
-        other => Err(TransferError::Unexpected(other.kind())),
     }
 }
 
@@ -842,12 +961,7 @@ async fn download_inner(
         .await
         .map(|m| m.len())
         .unwrap_or(0);
-    let stream = crate::net::session::dial(&peer.addrs)
-        .await
-        .map_err(std::io::Error::other)?;
-    let (read, write) = stream.into_split();
-    let mut frames = FramedRead::new(read, FrameCodec::default());
-    let mut sink = FramedWrite::new(write, FrameCodec::default());
+    let (mut frames, mut sink) = peer.connect().await?;
     send(
         &mut sink,
         Frame::Download {
@@ -867,7 +981,7 @@ async fn download_inner(
         Frame::FileHeader { .. } => {
             return Err(TransferError::Unexpected("mismatched file header"));
         }
-        Frame::Refused { reason, .. } => return Err(TransferError::Refused(reason)),
+        Frame::Refused { code, reason } => return Err(refused(code, reason)),
         other => return Err(TransferError::Unexpected(other.kind())),
     };
     let hashes = Arc::new(
@@ -901,7 +1015,7 @@ async fn download_inner(
         });
     }
     let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
-    pieces.receive(&mut frames, false).await?;
+    pieces.receive(&mut frames, None).await?;
     pieces.finish().await?;
     // Saved under the name its message shows (the same content may have come with another).
     let (dir, partial, name) = (

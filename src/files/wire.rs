@@ -4,9 +4,11 @@
 //! wait behind file data. The first frame says which way it goes:
 //! ```text
 //! uploader                               host
-//!   Upload{room, device, from, offer}     ─►     offer: name, size, hash, piece length,
+//!   Upload{room, offer}                   ─►     offer: name, size, hash, piece length,
 //!                                        ◄─ UploadFrom{offset}   piece hashes
 //!   Data{offset, bytes} …                 ─►     (≤ 64 KiB each, in order, up to size)
+//!                                        ◄─ Received{offset} …   (about once a second:
+//!                                                                 verified so far)
 //!                                        ◄─ Stored{id}           verified, kept, and posted
 //!                                                                 to the room as message id
 //! downloader                             host
@@ -14,13 +16,15 @@
 //!                                        ◄─ FileHeader{offer, offset}   (offset rounded down
 //!                                        ◄─ Data{offset, bytes} …        to a whole piece)
 //! ```
+//! Like every connection, a file connection goes through the link (version, Noise handshake,
+//! encrypted frames), and the host serves it only to a device that has joined the room.
 //! Either side may send `Cancel{reason}` and close; a host that will not take or give a file
 //! answers `Refused` instead. The file's identity is the BLAKE3 hash of its content; the offer
 //! carries the chaining value of each piece (a power-of-two span of the file), which combine
 //! to that hash, so each piece is checked as soon as it has arrived and an interrupted
 //! transfer resumes from the last whole piece.
 
-use crate::protocol::{DeviceId, MAX_SHORT_BYTES, RoomId, check_name};
+use crate::protocol::{MAX_SHORT_BYTES, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// File bytes per `Data` frame.
@@ -112,15 +116,12 @@ pub struct FileOffer {
     pub cvs: Vec<u8>,
 }
 
-/// The first frame of an upload.
+/// The first frame of an upload. Who sends it is the device the link proved, posting under
+/// the name it has in the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     /// The room to post the file to.
     pub room: RoomId,
-    /// The sender's installation, as in their hello.
-    pub device: DeviceId,
-    /// The sender's display name, shown with the file.
-    pub from: String,
     /// The file and its piece hashes.
     pub offer: FileOffer,
 }
@@ -174,8 +175,7 @@ fn check_size(size: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the sender's name of an upload.
+/// Checks the limits of an upload from the network.
 pub(crate) fn check_upload(upload: &Upload) -> Result<(), String> {
-    check_name("sender name", &upload.from)?;
     upload.offer.validate()
 }

@@ -8,27 +8,26 @@
 
 use crate::files::FileStore;
 use crate::files::transfer::{self, HostFiles};
+use crate::net::identity::Identity;
+use crate::net::limits::{AddressPlace, Bucket, Limits, PerAddress};
+use crate::net::link::{self, Link, LinkError, LinkReader, LinkWriter, Timeouts};
 use crate::net::now_ms;
-use crate::protocol::FileRef;
+use crate::net::password::{Guesses, HostAnswer, RoomSecret};
 use crate::protocol::{
-    ChatMessage, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT, MAX_MEMBERS,
-    Member, MemberId, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
-    encode_frame,
+    ChatMessage, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId, ProtocolError,
+    RefuseCode, RoomId, Upload, Welcome, encode_frame,
 };
 use crate::store::{History, HistoryWriter, ProblemSink};
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,8 +35,6 @@ use tokio_util::task::TaskTracker;
 const MEMBER_QUEUE: usize = 2048;
 /// Commands queued for the room task; a member flooding it waits, it does not grow memory.
 const ROOM_QUEUE: usize = 1024;
-/// Connections allowed to be in their handshake at once; more are closed at once.
-const MAX_HANDSHAKES: usize = 64;
 
 /// What a room needs to start.
 #[derive(Clone)]
@@ -48,8 +45,8 @@ pub struct HostConfig {
     pub room_name: String,
     /// The hosting user's display name, shown as the room's host.
     pub host_name: String,
-    /// The hosting user's device, to mark their member entry as the host.
-    pub host_device: DeviceId,
+    /// The hosting device's key: every link proves it, and the member holding it is the host.
+    pub identity: Identity,
     /// The room's history file.
     pub history: PathBuf,
     /// Port to try first (the room's previous one); 0 or a taken port means any free port.
@@ -61,6 +58,39 @@ pub struct HostConfig {
     pub problems: Option<ProblemSink>,
     /// Where the room keeps the files shared in it, within a size limit.
     pub files: FileStore,
+    /// The room's password secret; `None` for an open room.
+    pub password: Option<RoomSecret>,
+    /// What one address or one member may take.
+    pub limits: Limits,
+    /// Deadlines for every connection.
+    pub timeouts: Timeouts,
+}
+
+impl HostConfig {
+    /// A room with the default limits and deadlines, open to anyone who finds it.
+    pub fn new(
+        room: RoomId,
+        room_name: String,
+        host_name: String,
+        identity: Identity,
+        dir: PathBuf,
+        files_limit: u64,
+    ) -> Self {
+        Self {
+            room,
+            room_name,
+            host_name,
+            identity,
+            history: dir.join("history.jsonl"),
+            port: 0,
+            bind: None,
+            problems: None,
+            files: FileStore::new(dir.join("files"), files_limit),
+            password: None,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,11 +133,29 @@ impl RoomHost {
         let tasks = TaskTracker::new();
         let (count_tx, count_rx) = watch::channel(0);
         let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
-        let room_config_id = config.room.clone();
-        let files_store = config.files.clone();
+        let gates = Arc::new(Gates {
+            handshakes: Arc::new(Semaphore::new(config.limits.handshakes)),
+            handshakes_per_address: PerAddress::new(config.limits.handshakes_per_address),
+            connections_per_address: PerAddress::new(config.limits.connections_per_address),
+            guesses: Guesses::new(config.limits.password_wait, config.limits.password_wait_max),
+        });
+        let files = Arc::new(HostFiles::new(
+            config.room.clone(),
+            config.files.clone(),
+            &config.limits,
+        ));
+        let shared = Arc::new(Shared {
+            identity: config.identity.clone(),
+            password: config.password.clone(),
+            timeouts: config.timeouts,
+            files: files.clone(),
+            gates,
+        });
+        let host_device = config.identity.device();
         let room = Room {
             recent_files: HashMap::new(),
             pong: encode_frame(&Frame::Pong).expect("a pong encodes"),
+            host_device,
             config,
             members: BTreeMap::new(),
             next_member: 1,
@@ -117,15 +165,12 @@ impl RoomHost {
             count: count_tx,
         };
         tasks.spawn(room.run(room_rx));
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let files = Arc::new(HostFiles::new(room_config_id, files_store));
         for listener in listeners {
             let accept = Accept {
-                files: files.clone(),
+                shared: shared.clone(),
                 room: room_tx.clone(),
                 cancel: cancel.clone(),
                 tasks: tasks.clone(),
-                handshakes: handshakes.clone(),
             };
             tasks.spawn(accept.run(listener));
         }
@@ -212,57 +257,102 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Numbers connections, so a leave from a replaced connection is told apart.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
+/// What every connection of a room shares.
+struct Shared {
+    /// The host's key, proved to every member.
+    identity: Identity,
+    /// The room's password secret, for locked rooms.
+    password: Option<RoomSecret>,
+    timeouts: Timeouts,
+    /// The room's kept files, for file connections.
+    files: Arc<HostFiles>,
+    /// How many connections may be where at once, and from whom.
+    gates: Arc<Gates>,
+}
+
+/// The host's limits on connections, shared by its listeners.
+struct Gates {
+    /// Places for connections still in their handshake, from everyone.
+    handshakes: Arc<Semaphore>,
+    /// The same, per address: one machine cannot take every place.
+    handshakes_per_address: Arc<PerAddress>,
+    /// Connections of any kind, per address.
+    connections_per_address: Arc<PerAddress>,
+    /// Password tries per address.
+    guesses: Arc<Guesses>,
+}
+
+/// What a connection holds while it is in its handshake, given back when it is through.
+struct HandshakePlaces {
+    _all: OwnedSemaphorePermit,
+    _address: AddressPlace,
+}
+
 /// What an accept loop hands each new connection.
 struct Accept {
+    shared: Arc<Shared>,
     room: mpsc::Sender<RoomCmd>,
     /// The room's cancel token; each connection gets a child.
     cancel: CancellationToken,
     tasks: TaskTracker,
-    /// Places for connections still in their handshake.
-    handshakes: Arc<Semaphore>,
-    /// The room's kept files, for file connections.
-    files: Arc<HostFiles>,
 }
 
 impl Accept {
     async fn run(self, listener: TcpListener) {
+        let gates = &self.shared.gates;
         loop {
             let accepted = tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = self.room.closed() => return, // the room task has finished
                 accepted = listener.accept() => accepted,
             };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
-                        tracing::warn!("{peer}: too many connections in their handshake; closing");
-                        continue;
-                    };
-                    let conn = Conn {
-                        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-                        peer,
-                        room: self.room.clone(),
-                        token: self.cancel.child_token(),
-                        tasks: self.tasks.clone(),
-                        files: self.files.clone(),
-                    };
-                    self.tasks.spawn(conn.serve(stream, permit));
-                }
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: pause rather than spin.
                     tracing::warn!("accepting a member failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-            }
+            };
+            // Over a limit, the connection is closed at once: it costs nobody else a place.
+            let ip = peer.ip().to_canonical();
+            let Some(connection) = gates.connections_per_address.take(ip) else {
+                tracing::debug!("{peer}: too many connections from {ip}; closing");
+                continue;
+            };
+            let Some(address) = gates.handshakes_per_address.take(ip) else {
+                tracing::debug!("{peer}: too many handshakes from {ip}; closing");
+                continue;
+            };
+            let Ok(all) = gates.handshakes.clone().try_acquire_owned() else {
+                tracing::warn!("{peer}: too many connections in their handshake; closing");
+                continue;
+            };
+            let conn = Conn {
+                id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+                peer,
+                room: self.room.clone(),
+                token: self.cancel.child_token(),
+                tasks: self.tasks.clone(),
+                shared: self.shared.clone(),
+                _connection: connection,
+            };
+            let places = HandshakePlaces {
+                _all: all,
+                _address: address,
+            };
+            self.tasks.spawn(conn.serve(stream, places));
         }
     }
 }
-
 /// What the room task is asked to do.
 enum RoomCmd {
     /// A member finished its hello; `reply` gets its id or a refusal.
     Join {
         hello: Hello,
+        /// The device the member's link proved.
+        device: DeviceId,
         conn: u64,
         out: mpsc::Sender<Bytes>,
         /// Ends the member's connection when the room drops it.
@@ -301,6 +391,12 @@ enum RoomCmd {
         member: MemberId,
         conn: u64,
     },
+    /// A file connection from `device`: `reply` gets its name in the room, or `None` if it
+    /// is not a member.
+    WhoIs {
+        device: DeviceId,
+        reply: oneshot::Sender<Option<String>>,
+    },
     /// Someone asked which room this is.
     About {
         reply: oneshot::Sender<Frame>,
@@ -323,11 +419,16 @@ struct Slot {
     out: mpsc::Sender<Bytes>,
     /// Ends the connection at once (for members too slow to keep up, or replaced).
     kick: CancellationToken,
+    /// Posts this member may still make now, and bytes of text: a flood is turned away.
+    posts: Bucket,
+    post_bytes: Bucket,
 }
 
 /// The room task's state: everything about the room, owned by one task, so no locks.
 struct Room {
     config: HostConfig,
+    /// The host's own device: its member is marked as the host.
+    host_device: DeviceId,
     /// The members now, by id.
     members: BTreeMap<MemberId, Slot>,
     /// The id the next member gets.
@@ -360,12 +461,17 @@ impl Room {
             match cmd {
                 RoomCmd::Join {
                     hello,
+                    device,
                     conn,
                     out,
                     kick,
                     reply,
                 } => {
-                    let _ = reply.send(self.join(hello, conn, out, kick));
+                    let _ = reply.send(self.join(hello, device, conn, out, kick));
+                }
+                RoomCmd::WhoIs { device, reply } => {
+                    let member = self.members.values().find(|s| s.member.device == device);
+                    let _ = reply.send(member.map(|s| s.member.name.clone()));
                 }
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
                 RoomCmd::Ping { member } => {
@@ -383,10 +489,7 @@ impl Room {
                 }
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
                 RoomCmd::HostSays { text } => {
-                    let (from, device) = (
-                        self.config.host_name.clone(),
-                        self.config.host_device.clone(),
-                    );
+                    let (from, device) = (self.config.host_name.clone(), self.host_device.clone());
                     self.store(from, device, crate::store::clamp_text(&text), None);
                 }
                 RoomCmd::Leave { member, conn } => {
@@ -400,6 +503,7 @@ impl Room {
                         room_name: self.config.room_name.clone(),
                         host_name: self.config.host_name.clone(),
                         members: self.members.len() as u32,
+                        locked: self.config.password.is_some(),
                     });
                 }
                 RoomCmd::Close { reason } => {
@@ -415,6 +519,7 @@ impl Room {
     fn join(
         &mut self,
         hello: Hello,
+        device: DeviceId,
         conn: u64,
         out: mpsc::Sender<Bytes>,
         kick: CancellationToken,
@@ -430,7 +535,7 @@ impl Room {
         let returning = self
             .members
             .iter()
-            .find(|(_, s)| s.member.device == hello.device && s.resume == hello.resume)
+            .find(|(_, s)| s.member.device == device && s.resume == hello.resume)
             .map(|(&id, _)| id);
         if returning.is_none() && self.members.len() >= MAX_MEMBERS {
             return Err((
@@ -445,8 +550,8 @@ impl Room {
         let member = Member {
             id,
             name: hello.name,
-            host: hello.device == self.config.host_device,
-            device: hello.device,
+            host: device == self.host_device,
+            device,
         };
         let history: Vec<&ChatMessage> = self.history.after(hello.since).collect();
         let others = self.members.values().filter(|s| s.member.id != id);
@@ -468,15 +573,22 @@ impl Room {
                 let _ = out.try_send(bytes);
             }
         }
-        let slot = Slot {
+        let limits = &self.config.limits;
+        let mut slot = Slot {
             member: member.clone(),
             resume: hello.resume,
             conn,
             out,
             kick,
+            posts: Bucket::new(limits.posts),
+            post_bytes: Bucket::new(limits.post_bytes),
         };
-        match self.members.insert(id, slot) {
+        match self.members.remove(&id) {
             Some(old) => {
+                // Coming back does not refill what the member had spent.
+                slot.posts = old.posts;
+                slot.post_bytes = old.post_bytes;
+                self.members.insert(id, slot);
                 old.kick.cancel();
                 if old.member.name != member.name {
                     self.broadcast(&Frame::MemberRenamed(member));
@@ -484,6 +596,7 @@ impl Room {
                 tracing::info!("member {id} is back on a new connection");
             }
             None => {
+                self.members.insert(id, slot);
                 tracing::info!("{} joined as member {id}", member.name);
                 self.broadcast_except(id, &Frame::MemberJoined(member));
                 self.count.send_replace(self.members.len() as u32);
@@ -493,7 +606,7 @@ impl Room {
     }
 
     fn post(&mut self, member: MemberId, seq: u64, text: String) {
-        let Some(slot) = self.members.get(&member) else {
+        let Some(slot) = self.members.get_mut(&member) else {
             return;
         };
         let key = (slot.member.device.clone(), slot.resume);
@@ -501,6 +614,14 @@ impl Room {
             self.send_to(member, &Frame::Accepted { seq, id });
             return;
         }
+        if !(slot.posts.take(1.0) && slot.post_bytes.take(text.len() as f64)) {
+            let reason =
+                "you are sending faster than this room allows; wait a moment and send it again"
+                    .to_owned();
+            self.send_to(member, &Frame::Rejected { seq, reason });
+            return;
+        }
+        let slot = &self.members[&member];
         let id = self.store(
             slot.member.name.clone(),
             slot.member.device.clone(),
@@ -672,8 +793,7 @@ impl Room {
         }
     }
 }
-
-/// One member's connection, from accept to close.
+/// One connection, from accept to close.
 struct Conn {
     /// Tells this connection's leave apart from an older one of the same member.
     id: u64,
@@ -682,81 +802,79 @@ struct Conn {
     /// Ends this connection's reader and writer; a child of the room's token.
     token: CancellationToken,
     tasks: TaskTracker,
-    /// The room's kept files, for uploads and downloads.
-    files: Arc<HostFiles>,
+    shared: Arc<Shared>,
+    /// This connection's place among its address's, held for its whole life.
+    _connection: AddressPlace,
 }
 
 impl Conn {
-    /// Handshake, then frames in (to the room task) while a writer task sends queued frames.
-    async fn serve(self, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+    /// Handshake, then whatever the first frame asks for: to join (frames in to the room task
+    /// while a writer task sends queued frames), a file, or which room this is.
+    async fn serve(self, stream: TcpStream, places: HandshakePlaces) {
         let peer = self.peer;
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("{peer}: cannot set TCP_NODELAY: {e}");
-        }
-        let (read, write) = stream.into_split();
-        let mut frames = FramedRead::new(read, FrameCodec::default());
-
-        let first = tokio::select! {
+        let _ = stream.set_nodelay(true);
+        let timeouts = &self.shared.timeouts;
+        // Everything up to the first frame counts against the handshake deadline.
+        let deadline = Instant::now() + timeouts.handshake;
+        let opened = async {
+            let mut link = link::accept(stream, &self.shared.identity, timeouts).await?;
+            match tokio::time::timeout_at(deadline, link.reader.recv()).await {
+                Ok(Some(first)) => Ok((link, first?)),
+                Ok(None) => Err(LinkError::Ended),
+                Err(_) => Err(LinkError::TimedOut("no first frame in time")),
+            }
+        };
+        let (link, first) = tokio::select! {
             _ = self.token.cancelled() => return,
             _ = self.room.closed() => return,
-            first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next()) => first,
+            opened = opened => match opened {
+                Ok(opened) => opened,
+                Err(LinkError::Ended) => return tracing::debug!("{peer}: left during the handshake"),
+                Err(e) => return tracing::info!("{peer}: closing: {e}"),
+            },
         };
-        let hello = match first {
-            Ok(Some(Ok(Frame::Hello(hello)))) => hello,
-            Ok(Some(Ok(frame @ (Frame::Upload(_) | Frame::Download { .. })))) => {
-                drop(permit);
-                let Ok(_slot) = self.files.slots.clone().try_acquire_owned() else {
-                    let reason =
-                        "the host is busy with other files; try again in a moment".to_owned();
-                    return send_and_close(
-                        write,
-                        Frame::Refused {
-                            code: RefuseCode::Other,
-                            reason,
-                        },
-                    )
-                    .await;
-                };
-                return self.serve_file(frame, frames, write).await;
+        match first {
+            Frame::Hello(hello) => self.serve_member(link, hello, places, deadline).await,
+            frame @ (Frame::Upload(_) | Frame::Download { .. }) => {
+                drop(places);
+                self.serve_file(link, frame).await;
             }
-            Ok(Some(Ok(Frame::Who))) => {
+            Frame::Who => {
                 let (reply, about) = oneshot::channel();
                 if self.room.send(RoomCmd::About { reply }).await.is_ok()
                     && let Ok(about) = about.await
                 {
-                    send_and_close(write, about).await;
+                    link.answer_and_close(about).await;
                 }
-                return;
             }
-            Ok(Some(Ok(other))) => {
-                return tracing::info!("{peer}: closing: sent {} before hello", other.kind());
-            }
-            Ok(Some(Err(e))) => return tracing::info!("{peer}: closing: {e}"),
-            Ok(None) => return tracing::debug!("{peer}: left before hello"),
-            Err(_) => {
-                return tracing::info!("{peer}: closing: no hello within {HANDSHAKE_TIMEOUT:?}");
-            }
-        };
-        if hello.protocol != PROTOCOL_VERSION {
-            let reason = format!(
-                "this room speaks lanchat protocol {PROTOCOL_VERSION} and your app (lanchat {}) speaks {}; update lanchat on the older side",
-                hello.app, hello.protocol
-            );
-            tracing::info!("{peer}: refused: {reason}");
-            return send_and_close(
-                write,
-                Frame::Refused {
-                    code: RefuseCode::Version,
-                    reason,
-                },
-            )
-            .await;
+            other => tracing::info!("{peer}: closing: sent {} first", other.kind()),
         }
+    }
+
+    /// A member: the password (in a locked room), the join, then its frames until it ends.
+    async fn serve_member(
+        self,
+        mut link: Link,
+        hello: Hello,
+        places: HandshakePlaces,
+        deadline: Instant,
+    ) {
+        let peer = self.peer;
+        if let Some(secret) = &self.shared.password
+            && let Err((code, reason)) = self
+                .check_password(&mut link, &hello, secret, deadline)
+                .await
+        {
+            tracing::info!("{peer}: refused: {reason}");
+            return link.answer_and_close(Frame::Refused { code, reason }).await;
+        }
+        let device = link.remote.device();
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
         let (reply_tx, reply_rx) = oneshot::channel();
         let name = hello.name.clone();
         let join = RoomCmd::Join {
             hello,
+            device,
             conn: self.id,
             out: out_tx,
             kick: self.token.clone(),
@@ -769,15 +887,18 @@ impl Conn {
             Ok(Ok(id)) => id,
             Ok(Err((code, reason))) => {
                 tracing::info!("{peer}: refused: {reason}");
-                return send_and_close(write, Frame::Refused { code, reason }).await;
+                return link.answer_and_close(Frame::Refused { code, reason }).await;
             }
             Err(_) => return,
         };
-        drop(permit);
+        drop(places);
+        let Link {
+            mut reader, writer, ..
+        } = link;
         self.tasks
-            .spawn(write_queued(write, out_rx, self.token.clone(), peer));
+            .spawn(write_queued(writer, out_rx, self.token.clone(), peer));
 
-        let ended = self.read_member(&mut frames, member).await;
+        let ended = self.read_member(&mut reader, member).await;
         match &ended {
             Ok(()) => tracing::debug!("{peer} ({name}): session ended"),
             Err(e) => tracing::info!("{peer} ({name}): closing session: {e}"),
@@ -792,53 +913,109 @@ impl Conn {
             .await;
     }
 
-    /// Runs a file connection: an upload to keep, or a download to serve.
-    async fn serve_file(
+    /// Runs the password exchange of a locked room (see [`crate::net::password`]); a wrong
+    /// password, or none, is refused in words. Tries from one address are slowed down.
+    async fn check_password(
         &self,
-        first: Frame,
-        frames: FramedRead<OwnedReadHalf, FrameCodec>,
-        write: OwnedWriteHalf,
-    ) {
+        link: &mut Link,
+        hello: &Hello,
+        secret: &RoomSecret,
+        deadline: Instant,
+    ) -> Result<(), (RefuseCode, String)> {
+        let Some(message) = &hello.password else {
+            return Err((RefuseCode::Password, "this room needs a password".into()));
+        };
+        let ip = self.peer.ip().to_canonical();
+        let attempt = self.shared.gates.guesses.begin(ip).map_err(|wait| {
+            let secs = wait.as_secs_f64().ceil().max(1.0);
+            (
+                RefuseCode::Slow,
+                format!("too many wrong passwords from this computer; try again in {secs} s"),
+            )
+        })?;
+        let wrong = || (RefuseCode::Password, "wrong password".to_owned());
+        let answer = HostAnswer::new(secret, link.handshake_hash, message).map_err(|_| wrong())?;
+        let spake = Frame::Spake {
+            msg: answer.message.clone(),
+            proof: answer.proof.clone(),
+        };
+        link.writer.send(spake).await.map_err(|_| wrong())?;
+        match tokio::time::timeout_at(deadline, link.reader.recv()).await {
+            Ok(Some(Ok(Frame::Proof { proof }))) if answer.admits(&proof) => {
+                attempt.right();
+                Ok(())
+            }
+            _ => Err(wrong()),
+        }
+    }
+
+    /// Runs a file connection for a member of the room: an upload to keep, or a download to
+    /// serve. Anyone else is turned away before any file is looked at.
+    async fn serve_file(&self, link: Link, first: Frame) {
+        let (reply, name) = oneshot::channel();
+        let device = link.remote.device();
+        let asked = RoomCmd::WhoIs {
+            device: device.clone(),
+            reply,
+        };
+        if self.room.send(asked).await.is_err() {
+            return;
+        }
+        let Ok(Some(from)) = name.await else {
+            let reason = "join the room before sending or fetching its files".to_owned();
+            tracing::info!("{}: file connection refused: not a member", self.peer);
+            let code = RefuseCode::NotMember;
+            return link.answer_and_close(Frame::Refused { code, reason }).await;
+        };
+        let files = &self.shared.files;
+        let Some(_place) = files.take_place(self.peer.ip().to_canonical()) else {
+            let reason = "the host is busy with other files; try again in a moment".to_owned();
+            let code = RefuseCode::Busy;
+            return link.answer_and_close(Frame::Refused { code, reason }).await;
+        };
+        let Link {
+            mut reader,
+            mut writer,
+            ..
+        } = link;
         match first {
-            Frame::Upload(upload) => self.keep_upload(frames, write, upload).await,
+            Frame::Upload(upload) => {
+                self.keep_upload(&mut reader, &mut writer, upload, from, device)
+                    .await
+            }
             Frame::Download { room, hash, offset } => {
-                let mut sink = FramedWrite::new(write, FrameCodec::default());
                 let served = tokio::select! {
                     _ = self.token.cancelled() => return,
-                    served = transfer::serve_download(&mut sink, room, hash, offset, &self.files) => served,
+                    served = transfer::serve_download(&mut writer, room, hash, offset, files) => served,
                 };
                 if let Err(e) = served {
                     tracing::info!("{}: download stopped: {e}", self.peer);
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown())
-                    .await;
             }
             _ => unreachable!("only file frames come here"),
         }
+        writer.close().await;
     }
 
-    /// Keeps an upload, then posts it to the room and tells the uploader its message id.
+    /// Keeps an upload, posted to the room (under the sender's key and name) as soon as it
+    /// starts coming, and tells the uploader its message id once it is whole.
     async fn keep_upload(
         &self,
-        mut frames: FramedRead<OwnedReadHalf, FrameCodec>,
-        write: OwnedWriteHalf,
-        upload: crate::protocol::Upload,
+        frames: &mut LinkReader,
+        sink: &mut LinkWriter,
+        upload: Upload,
+        from: String,
+        device: DeviceId,
     ) {
         let peer = self.peer;
-        let (from, device) = (upload.from.clone(), upload.device.clone());
-        let mut sink = FramedWrite::new(write, FrameCodec::default());
+        let files = &self.shared.files;
         let accepted = tokio::select! {
             _ = self.token.cancelled() => return,
-            accepted = transfer::accept_upload(&mut frames, &mut sink, upload, &self.files) => accepted,
+            accepted = transfer::accept_upload(sink, upload, files) => accepted,
         };
-        // The file is posted as soon as it starts coming, so everyone can follow it in.
-        let receiving = match accepted {
-            Ok(transfer::Accepted::Kept(file)) => Ok((file, None)),
-            Ok(transfer::Accepted::Receiving(receiving)) => Ok((receiving.file(), Some(receiving))),
-            Err(e) => Err(e),
-        };
-        let (file, receiving) = match receiving {
-            Ok(started) => started,
+        let (file, receiving) = match accepted {
+            Ok(transfer::Accepted::Kept(file)) => (file, None),
+            Ok(transfer::Accepted::Receiving(receiving)) => (receiving.file(), Some(receiving)),
             Err(e) => return tracing::info!("{peer}: upload refused: {e}"),
         };
         let (reply, id) = oneshot::channel();
@@ -861,52 +1038,32 @@ impl Conn {
             None => Ok(Vec::new()),
             Some(receiving) => tokio::select! {
                 _ = self.token.cancelled() => return,
-                kept = receiving.finish(&mut frames, &mut sink, &self.files) => kept.map(|k| k.removed),
+                kept = receiving.finish(frames, sink, files) => kept.map(|k| k.removed),
             },
         };
-        match kept {
+        let notice = match kept {
             Ok(removed) => {
                 tracing::info!("{peer}: kept {name}");
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Frame::Stored { id })).await;
-                if !removed.is_empty() {
-                    let text = format!(
-                        "To stay within this room's {} of files, it no longer keeps: {}",
-                        crate::bridge::human_size(self.files.store.limit()),
-                        removed.join(", ")
-                    );
-                    let _ = self.room.send(RoomCmd::HostSays { text }).await;
-                }
-            }
-            // A broken link: the sender resumes, and whoever follows the file waits.
-            Err(
-                e @ (transfer::TransferError::Ended
-                | transfer::TransferError::Io(_)
-                | transfer::TransferError::Protocol(_)),
-            ) => {
-                tracing::info!("{peer}: upload of {name} broke off: {e}");
+                let _ = sink.send(Frame::Stored { id }).await;
+                transfer::removed_notice(files.store.limit(), &removed)
             }
             Err(e) => {
-                let text = match e {
-                    transfer::TransferError::Stopped(_) => {
-                        format!("{from} stopped sending {name}; it is not kept in this room.")
-                    }
-                    transfer::TransferError::DiskFull => {
-                        format!("{name} from {from} could not be kept: the host's disk is full.")
-                    }
-                    e => format!("{name} from {from} could not be kept: {e}."),
-                };
-                let _ = self.room.send(RoomCmd::HostSays { text }).await;
+                tracing::info!("{peer}: upload of {name} stopped: {e}");
+                transfer::failed_notice(&from, &name, &e)
             }
+        };
+        if let Some(text) = notice {
+            let _ = self.room.send(RoomCmd::HostSays { text }).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown()).await;
     }
 
     async fn read_member(
         &self,
-        frames: &mut FramedRead<OwnedReadHalf, FrameCodec>,
+        frames: &mut LinkReader,
         member: MemberId,
     ) -> Result<(), ProtocolError> {
-        let idle = tokio::time::sleep(IDLE_TIMEOUT);
+        let idle_limit = self.shared.timeouts.idle;
+        let idle = tokio::time::sleep(idle_limit);
         tokio::pin!(idle);
         loop {
             let frame = tokio::select! {
@@ -914,13 +1071,12 @@ impl Conn {
                 _ = &mut idle => {
                     return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "member went silent").into());
                 }
-                frame = frames.next() => match frame {
+                frame = frames.recv() => match frame {
                     None => return Ok(()),
                     Some(frame) => frame?,
                 },
             };
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+            idle.as_mut().reset(Instant::now() + idle_limit);
             let cmd = match frame {
                 Frame::Post { seq, text } => RoomCmd::Post { member, seq, text },
                 Frame::Ping => RoomCmd::Ping { member },
@@ -944,15 +1100,14 @@ impl Conn {
     }
 }
 
-/// Writes a member's queued frames, a batch at a time, until the room drops the queue, the
-/// connection ends, or a write misses its deadline.
+/// Writes a member's queued frames, a batch at a time (each encrypted for this member), until
+/// the room drops the queue, the connection ends, or a write misses its deadline.
 async fn write_queued(
-    write: OwnedWriteHalf,
+    mut writer: LinkWriter,
     mut out: mpsc::Receiver<Bytes>,
     token: CancellationToken,
     peer: SocketAddr,
 ) {
-    let mut write = BufWriter::new(write);
     loop {
         let first = tokio::select! {
             biased;
@@ -963,35 +1118,21 @@ async fn write_queued(
             },
         };
         let batch = async {
-            write.write_all(&first).await?;
+            writer.feed_encoded(first).await?;
             while let Ok(more) = out.try_recv() {
-                write.write_all(&more).await?;
+                writer.feed_encoded(more).await?;
             }
-            write.flush().await
+            writer.flush().await
         };
         let written = tokio::select! {
             _ = token.cancelled() => break,
-            written = tokio::time::timeout(WRITE_TIMEOUT, batch) => written,
+            written = batch => written,
         };
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::info!("{peer}: write failed: {e}");
-                break;
-            }
-            Err(_) => {
-                tracing::info!("{peer}: not reading for {WRITE_TIMEOUT:?}; closing");
-                break;
-            }
+        if let Err(e) = written {
+            tracing::info!("{peer}: closing: {e}");
+            break;
         }
     }
     token.cancel(); // ends the reader too
-    let _ = tokio::time::timeout(Duration::from_secs(1), write.shutdown()).await;
-}
-
-/// Sends one frame and closes: answers and refusals before a session exists.
-async fn send_and_close(write: OwnedWriteHalf, frame: Frame) {
-    let mut sink = FramedWrite::new(write, FrameCodec::default());
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.into_inner().shutdown()).await;
+    writer.close().await;
 }

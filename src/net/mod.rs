@@ -1,7 +1,17 @@
-//! TCP sessions: the host side of a room ([`host`]) and the member side ([`session`]).
+//! Everything on the network but discovery: the one seam every connection goes through
+//! ([`link`]: dialling, accepting, the version check, the Noise handshake, deadlines and the
+//! encrypted codec), the device identity it proves ([`identity`]) and the host keys members
+//! pin ([`trust`]), the password exchange of locked rooms ([`password`]), the host's limits
+//! on what one address or one member may take ([`limits`]), and the two sides of a room: its
+//! host ([`host`]) and a member's session ([`session`]).
 
 pub mod host;
+pub mod identity;
+pub mod limits;
+pub mod link;
+pub mod password;
 pub mod session;
+pub mod trust;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

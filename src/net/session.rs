@@ -3,24 +3,19 @@
 //! and rejoins by itself, resending posts the host never confirmed.
 
 use crate::bridge::{Event, EventSender, SessionState};
+use crate::net::identity::{Identity, PublicKey};
+use crate::net::link::{self, Expect, Link, LinkError, Timeouts};
+use crate::net::password::{MemberExchange, RoomSecret};
+use crate::net::trust::KnownHosts;
 use crate::protocol::{
-    APP_VERSION, DeviceId, Frame, FrameCodec, HANDSHAKE_TIMEOUT, Hello, IDLE_TIMEOUT,
-    PING_INTERVAL, PROTOCOL_VERSION, ProtocolError, RefuseCode, RoomId, WRITE_TIMEOUT, Welcome,
-    check_text,
+    APP_VERSION, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
 };
-use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
-use tokio_util::codec::Framed;
 
-/// Delay between starting connection attempts to a room's successive addresses.
-const DIAL_STAGGER: Duration = Duration::from_millis(150);
-/// Longest a single connection attempt may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between rejoin attempts after the host vanished.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
 /// Wait between attempts when the host turned us away for a reason that may pass (the room
@@ -36,12 +31,18 @@ pub struct SessionConfig {
     pub addrs: Vec<SocketAddr>,
     /// Our display name in the room.
     pub name: String,
-    /// Our installation, so our own messages are told apart after a rejoin.
-    pub device: DeviceId,
+    /// Our device key, proved to the host: what we post is attributed to it.
+    pub identity: Identity,
+    /// The host keys pinned per room: a host presenting another is not joined.
+    pub trust: Arc<KnownHosts>,
+    /// The room's password secret, for a locked room.
+    pub password: Option<RoomSecret>,
     /// Names this app run, so the host can recognise posts resent after a reconnect.
     pub resume: u64,
     /// Told the room's id when its host vanishes, so discovery can check the advert.
     pub host_gone: Option<mpsc::UnboundedSender<RoomId>>,
+    /// Deadlines for the connection.
+    pub timeouts: Timeouts,
 }
 
 /// Asks of a running session.
@@ -55,6 +56,10 @@ enum SessionCmd {
     Redial(Vec<SocketAddr>),
     /// Our display name changed.
     Rename(String),
+    /// The user gave the room's password: try it now.
+    Password(RoomSecret),
+    /// The user trusted the host's new key (it is pinned now): try again now.
+    Retry,
     Leave,
 }
 
@@ -91,6 +96,16 @@ impl Session {
         let _ = self.tx.send(SessionCmd::Rename(name));
     }
 
+    /// Tries joining again with this password (after the host asked for one).
+    pub fn password(&self, secret: RoomSecret) {
+        let _ = self.tx.send(SessionCmd::Password(secret));
+    }
+
+    /// Tries joining again now (after the user trusted the host's new key).
+    pub fn retry(&self) {
+        let _ = self.tx.send(SessionCmd::Retry);
+    }
+
     /// Tells a waiting session where its room is now.
     pub fn redial(&self, addrs: Vec<SocketAddr>) {
         let _ = self.tx.send(SessionCmd::Redial(addrs));
@@ -122,6 +137,16 @@ enum JoinError {
     Refused(RefuseCode, String),
     /// Nobody answered, or the answer was not a welcome.
     Unreachable(String),
+    /// The host presented another key than the one pinned for the room: nothing of ours
+    /// reached it.
+    KeyChanged {
+        pinned: PublicKey,
+        presented: PublicKey,
+    },
+    /// The room wants a (right) password, or a pause after wrong ones; the text says which.
+    Password(String),
+    /// Retrying cannot help (another protocol version); the text says why.
+    Hopeless(String),
 }
 
 /// The session task's state.
@@ -177,7 +202,7 @@ async fn run(
                 backoff = Duration::from_secs(1);
                 waiting = None;
                 let host = welcome.host_name.clone();
-                run.welcomed(welcome);
+                run.welcomed(welcome, conn.remote).await;
                 match run.connected(conn, &mut cmds).await {
                     Ended::Left => return run.state(SessionState::Left),
                     // Discovery usually announces the room's return first; the backoff covers
@@ -211,6 +236,24 @@ async fn run(
                 };
                 (if retry { REFUSED_RETRY } else { Duration::MAX }, state)
             }
+            Err(JoinError::KeyChanged { pinned, presented }) => {
+                tracing::warn!(
+                    "room {}: the host presented key {} instead of {}",
+                    run.config.room,
+                    presented.fingerprint(),
+                    pinned.fingerprint()
+                );
+                let state = SessionState::KeyChanged {
+                    known: pinned.fingerprint(),
+                    presented,
+                };
+                // Nothing more until the user decides (trust it, or leave).
+                (Duration::MAX, state)
+            }
+            Err(JoinError::Password(reason)) => {
+                (Duration::MAX, SessionState::NeedsPassword(reason))
+            }
+            Err(JoinError::Hopeless(reason)) => (Duration::MAX, SessionState::Failed(reason)),
             Err(JoinError::Unreachable(why)) => {
                 tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
                 let wait = backoff;
@@ -245,75 +288,87 @@ async fn run(
     }
 }
 
-type Conn = Framed<TcpStream, FrameCodec>;
-
-/// Dials the room and exchanges hello and welcome.
-async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Conn, Welcome), JoinError> {
-    let stream = dial(&config.addrs).await.map_err(JoinError::Unreachable)?;
-    let mut conn = Framed::new(stream, FrameCodec::default());
+/// Dials the room, proves who we are (and, in a locked room, that we know the password),
+/// and gets the welcome.
+async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcome), JoinError> {
+    let expect = config.trust.expect(&config.room);
+    let mut link = link::dial(&config.addrs, &config.identity, expect, &config.timeouts)
+        .await
+        .map_err(|e| match e {
+            LinkError::KeyChanged { pinned, presented } => {
+                JoinError::KeyChanged { pinned, presented }
+            }
+            e @ LinkError::Version { .. } => {
+                JoinError::Hopeless(format!("This room cannot be joined: {e}"))
+            }
+            e => JoinError::Unreachable(e.to_string()),
+        })?;
+    let (mut exchange, password) = match &config.password {
+        Some(secret) => {
+            let (exchange, message) = MemberExchange::start(secret, link.handshake_hash);
+            (Some(exchange), Some(message))
+        }
+        None => (None, None),
+    };
     let hello = Frame::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
         app: APP_VERSION.to_owned(),
         name: config.name.clone(),
-        device: config.device.clone(),
         room: config.room.clone(),
         since,
         resume: config.resume,
+        password,
     });
-    let unreachable = |e: ProtocolError| JoinError::Unreachable(e.to_string());
-    send(&mut conn, hello).await.map_err(unreachable)?;
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.next()).await {
-        Ok(Some(Ok(Frame::Welcome(welcome)))) if welcome.room == config.room => Ok((conn, welcome)),
-        Ok(Some(Ok(Frame::Welcome(_)))) => Err(JoinError::Refused(
-            RefuseCode::WrongRoom,
-            "that address now runs another room".into(),
-        )),
-        Ok(Some(Ok(Frame::Refused { code, reason }))) => Err(JoinError::Refused(code, reason)),
-        Ok(Some(Ok(other))) => Err(JoinError::Unreachable(format!(
-            "the host sent {} before welcome",
-            other.kind()
-        ))),
-        Ok(Some(Err(e))) => Err(unreachable(e)),
-        Ok(None) => Err(JoinError::Unreachable("the host hung up".into())),
-        Err(_) => Err(JoinError::Unreachable("the host did not answer".into())),
-    }
-}
-
-/// Connects to the first address that answers, starting one attempt every [`DIAL_STAGGER`].
-pub(crate) async fn dial(addrs: &[SocketAddr]) -> Result<TcpStream, String> {
-    if addrs.is_empty() {
-        return Err("no known address".into());
-    }
-    let mut ordered = addrs.to_vec();
-    // IPv4 and routable IPv6 before link-local IPv6, which needs the right scope to work.
-    ordered.sort_by_key(|a| match a {
-        SocketAddr::V4(_) => 0,
-        SocketAddr::V6(v6) if v6.ip().is_unicast_link_local() => 2,
-        SocketAddr::V6(_) => 1,
-    });
-    let mut attempts = JoinSet::new();
-    for (i, addr) in ordered.into_iter().enumerate() {
-        attempts.spawn(async move {
-            tokio::time::sleep(DIAL_STAGGER * i as u32).await;
-            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(e)) => Err(format!("{addr}: {e}")),
-                Err(_) => Err(format!("{addr}: timed out")),
+    let unreachable = |e: LinkError| JoinError::Unreachable(e.to_string());
+    link.writer.send(hello).await.map_err(unreachable)?;
+    let deadline = config.timeouts.handshake;
+    loop {
+        match link.reader.next_within(deadline).await {
+            Ok(Frame::Welcome(welcome)) if welcome.room == config.room => {
+                return Ok((link, welcome));
             }
-        });
-    }
-    let mut last_error = String::new();
-    while let Some(result) = attempts.join_next().await {
-        match result {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
+            Ok(Frame::Welcome(_)) => {
+                return Err(JoinError::Refused(
+                    RefuseCode::WrongRoom,
+                    "that address now runs another room".into(),
+                ));
             }
-            Ok(Err(e)) => last_error = e,
-            Err(e) => last_error = e.to_string(),
+            Ok(Frame::Spake { msg, proof }) => {
+                let Some(exchange) = exchange.take() else {
+                    return Err(JoinError::Unreachable(
+                        "the host sent spake out of turn".into(),
+                    ));
+                };
+                // A host whose proof fails has another password: we say nothing more to it.
+                let proof = exchange
+                    .finish(&msg, &proof)
+                    .map_err(|_| JoinError::Password("wrong password".into()))?;
+                link.writer
+                    .send(Frame::Proof { proof })
+                    .await
+                    .map_err(unreachable)?;
+            }
+            Ok(Frame::Refused {
+                code: RefuseCode::Password | RefuseCode::Slow,
+                reason,
+            }) => return Err(JoinError::Password(reason)),
+            Ok(Frame::Refused {
+                code: RefuseCode::Version,
+                reason,
+            }) => return Err(JoinError::Hopeless(reason)),
+            Ok(Frame::Refused { code, reason }) => return Err(JoinError::Refused(code, reason)),
+            Ok(other) => {
+                return Err(JoinError::Unreachable(format!(
+                    "the host sent {} before welcome",
+                    other.kind()
+                )));
+            }
+            Err(LinkError::Ended) => return Err(JoinError::Unreachable("the host hung up".into())),
+            Err(LinkError::TimedOut(_)) => {
+                return Err(JoinError::Unreachable("the host did not answer".into()));
+            }
+            Err(e) => return Err(unreachable(e)),
         }
     }
-    Err(last_error)
 }
 
 /// What a host says about the room it runs at an address given by hand.
@@ -323,41 +378,44 @@ pub struct About {
     pub room_name: String,
     pub host_name: String,
     pub members: u32,
+    /// Whether joining needs the password.
+    pub locked: bool,
+    /// The host's key, as its handshake proved it.
+    pub key: PublicKey,
 }
 
 /// Asks the host at these addresses which room it runs, without joining it.
-pub async fn ask_who(addrs: &[SocketAddr]) -> Result<About, String> {
-    let stream = dial(addrs).await?;
-    let mut conn = Framed::new(stream, FrameCodec::default());
-    conn.send(Frame::Who).await.map_err(|e| e.to_string())?;
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.next()).await {
-        Ok(Some(Ok(Frame::About {
+pub async fn ask_who(
+    addrs: &[SocketAddr],
+    identity: &Identity,
+    timeouts: &Timeouts,
+) -> Result<About, String> {
+    let mut link = link::dial(addrs, identity, Expect::Anyone, timeouts)
+        .await
+        .map_err(|e| e.to_string())?;
+    link.writer
+        .send(Frame::Who)
+        .await
+        .map_err(|e| e.to_string())?;
+    match link.reader.next_within(timeouts.handshake).await {
+        Ok(Frame::About {
             room,
             room_name,
             host_name,
             members,
-        }))) => Ok(About {
+            locked,
+        }) => Ok(About {
             room,
             room_name,
             host_name,
             members,
+            locked,
+            key: link.remote,
         }),
-        Ok(Some(Ok(other))) => Err(format!("the host answered with {}", other.kind())),
-        Ok(Some(Err(e))) => Err(e.to_string()),
-        Ok(None) => Err("the host hung up without answering".into()),
-        Err(_) => Err("the host did not answer".into()),
-    }
-}
-
-/// Sends one frame, giving up if the host has not taken it within [`WRITE_TIMEOUT`].
-async fn send(conn: &mut Conn, frame: Frame) -> Result<(), ProtocolError> {
-    match tokio::time::timeout(WRITE_TIMEOUT, conn.send(frame)).await {
-        Ok(sent) => sent,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the host stopped reading",
-        )
-        .into()),
+        Ok(other) => Err(format!("the host answered with {}", other.kind())),
+        Err(LinkError::Ended) => Err("the host hung up without answering".into()),
+        Err(LinkError::TimedOut(_)) => Err("the host did not answer".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -371,6 +429,11 @@ impl Run {
                 self.config.addrs = addrs;
                 return Offline::Redialled;
             }
+            Some(SessionCmd::Password(secret)) => {
+                self.config.password = Some(secret);
+                return Offline::Redialled;
+            }
+            Some(SessionCmd::Retry) => return Offline::Redialled,
             Some(SessionCmd::Leave) | None => return Offline::Leave,
         }
         Offline::Stay
@@ -404,7 +467,18 @@ impl Run {
         }
     }
 
-    fn welcomed(&mut self, welcome: Welcome) {
+    /// In: the host's key is pinned for the room (trust on first use), and the front end hears
+    /// who is here.
+    async fn welcomed(&mut self, welcome: Welcome, host: PublicKey) {
+        let (trust, room, name) = (
+            self.config.trust.clone(),
+            self.config.room.clone(),
+            welcome.room_name.clone(),
+        );
+        let pinned = tokio::task::spawn_blocking(move || trust.trust(&room, host, &name)).await;
+        if let Ok(Err(e)) = pinned {
+            tracing::warn!("could not save the host key of {}: {e}", self.config.room);
+        }
         self.history_left = welcome.history;
         self.history_is_news = self.last_id.is_some();
         self.events.send(Event::Joined {
@@ -414,6 +488,7 @@ impl Run {
             you: welcome.you,
             members: welcome.members,
             history: welcome.history,
+            host_key: host,
         });
         if welcome.history == 0 {
             self.events.send(Event::HistoryDone {
@@ -426,34 +501,38 @@ impl Run {
     /// Runs a joined session until it ends.
     async fn connected(
         &mut self,
-        mut conn: Conn,
+        link: Link,
         cmds: &mut mpsc::UnboundedReceiver<SessionCmd>,
     ) -> Ended {
-        let lost = |e: ProtocolError| Ended::Lost(e.to_string());
+        let Link {
+            mut reader,
+            mut writer,
+            ..
+        } = link;
+        let lost = |e: LinkError| Ended::Lost(e.to_string());
         let replay = async {
             for (seq, text) in self.outbox.clone() {
-                conn.feed(Frame::Post { seq, text }).await?;
+                writer.feed(Frame::Post { seq, text }).await?;
             }
-            conn.flush().await
+            writer.flush().await
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, replay).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return lost(e),
-            Err(_) => return Ended::Lost("the host stopped reading".into()),
+        if let Err(e) = replay.await {
+            return lost(e);
         }
+        let timeouts = self.config.timeouts;
         let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
-        let idle = tokio::time::sleep(IDLE_TIMEOUT);
+            tokio::time::interval_at(tokio::time::Instant::now() + timeouts.ping, timeouts.ping);
+        let idle = tokio::time::sleep(timeouts.idle);
         tokio::pin!(idle);
         loop {
             tokio::select! {
-                frame = conn.next() => {
+                frame = reader.recv() => {
                     let frame = match frame {
                         None => return Ended::Lost("the host hung up".into()),
-                        Some(Err(e)) => return lost(e),
+                        Some(Err(e)) => return Ended::Lost(e.to_string()),
                         Some(Ok(frame)) => frame,
                     };
-                    idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                    idle.as_mut().reset(tokio::time::Instant::now() + timeouts.idle);
                     if let Some(ended) = self.on_frame(frame) {
                         return ended;
                     }
@@ -462,24 +541,27 @@ impl Run {
                     Some(SessionCmd::Post { seq, text }) => {
                         let sendable = check_text(&text).is_ok();
                         self.queue(seq, text.clone());
-                        if sendable && let Err(e) = send(&mut conn, Frame::Post { seq, text }).await {
+                        if sendable && let Err(e) = writer.send(Frame::Post { seq, text }).await {
                             return lost(e);
                         }
                     }
                     Some(SessionCmd::Rename(name)) => {
                         self.config.name = name.clone();
-                        if let Err(e) = send(&mut conn, Frame::Rename { name }).await {
+                        if let Err(e) = writer.send(Frame::Rename { name }).await {
                             return lost(e);
                         }
                     }
-                    Some(SessionCmd::Redial(_)) => {}
+                    // In already: the new password or key is for the next join.
+                    Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
+                    Some(SessionCmd::Redial(_) | SessionCmd::Retry) => {}
                     Some(SessionCmd::Leave) | None => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), conn.send(Frame::Bye)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::Bye)).await;
+                        writer.close().await;
                         return Ended::Left;
                     }
                 },
                 _ = ping.tick() => {
-                    if let Err(e) = send(&mut conn, Frame::Ping).await {
+                    if let Err(e) = writer.send(Frame::Ping).await {
                         return lost(e);
                     }
                 }

@@ -14,6 +14,8 @@ pub enum ProtocolError {
     TooLarge { max: usize },
     #[error("connection ended in the middle of a frame")]
     Truncated,
+    #[error("a message failed its integrity check (damaged, replayed or forged)")]
+    Decrypt,
     #[error("undecodable frame: {0}")]
     Malformed(String),
     #[error("invalid {kind} frame: {reason}")]
@@ -115,7 +117,7 @@ pub fn encode_frame(frame: &Frame) -> Result<Bytes, ProtocolError> {
     Ok(buf.freeze())
 }
 
-fn encode_into(frame: &Frame, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+pub(crate) fn encode_into(frame: &Frame, dst: &mut BytesMut) -> Result<(), ProtocolError> {
     let start = dst.len();
     dst.put_u32(0);
     let mut writer = dst.writer();

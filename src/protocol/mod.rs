@@ -1,24 +1,49 @@
 //! The wire protocol between a room's host and its members.
 //!
 //! # Transport
-//! One TCP connection per member, opened by the member to the host's advertised port, with
-//! `TCP_NODELAY` set on both ends. Each frame is a 4-byte big-endian length followed by that
-//! many bytes of MessagePack: one [`Frame`], encoded with named fields (`rmp_serde::to_vec_named`)
-//! and tagged adjacently (`{"t": "post", "c": {...}}`), so that later versions can add fields and
-//! frame kinds. A frame kind this version does not know decodes as [`Frame::Unknown`] and is
-//! ignored; a frame that is not MessagePack, not a frame, or breaks a limit ends that session.
+//! Every connection is TCP, opened by a member to the host's advertised port, with
+//! `TCP_NODELAY` on both ends, and goes through [`crate::net::link`]:
+//! 1. **Version.** The member sends 6 bytes, `LCHT` and its [`PROTOCOL_VERSION`] as a big-endian
+//!    `u16`; the host answers with its own 6 bytes. Nothing else is decoded before this. A
+//!    side that sees another version closes; the member tells its user which side is newer.
+//!    A version 1 member (whose first bytes are a frame's length) gets a version 1 `Refused`
+//!    frame saying the room runs a newer lanchat.
+//! 2. **Noise.** `Noise_XX_25519_AESGCM_SHA256`, member as initiator, with the two version
+//!    preambles as prologue. Handshake messages are a 2-byte big-endian length and the
+//!    message. The static keys are the devices' identities
+//!    ([`crate::net::identity`]); a member checks the host's key against the one it pinned
+//!    for the room after the second message and, if it differs, closes before sending the
+//!    third: nothing of its own reaches a host it does not trust.
+//! 3. **Frames.** Each frame is a 4-byte big-endian length and that many bytes of MessagePack:
+//!    one [`Frame`], encoded with named fields (`rmp_serde::to_vec_named`) and tagged
+//!    adjacently (`{"t": "post", "c": {...}}`), so later versions can add fields and kinds.
+//!    These bytes are cut into Noise transport messages of at most 65,535 bytes (tag
+//!    included), each sent as a 2-byte length and the ciphertext, with one nonce counter per
+//!    direction. A message that fails to decrypt (garbage, replayed, reordered) ends that
+//!    connection, as does a connection cut in the middle of one.
+//!
+//! A frame kind this version does not know decodes as [`Frame::Unknown`] and is ignored; a
+//! frame that is not MessagePack, not a frame, or breaks a limit ends that session.
+//!
+//! # Identity
+//! A member's device id ([`DeviceId::of_key`]) is derived from the key it proved in the
+//! handshake; the host attributes every post, file and name to it, and marks the member whose
+//! key is its own as the host. Nothing a peer writes in a frame names its device.
 //!
 //! # Limits
 //! A frame is at most [`MAX_FRAME_LEN`] bytes, a chat text at most [`MAX_TEXT_BYTES`], a display
 //! or room name at most [`MAX_NAME_BYTES`], any other string at most [`MAX_SHORT_BYTES`], and a
 //! room holds at most [`MAX_MEMBERS`] members. The length cap is checked before anything is
-//! allocated for the frame.
+//! allocated for the frame. A host limits each member's posts (messages and bytes per second,
+//! with a burst) and answers the excess with `Rejected`.
 //!
 //! # Conversation
 //! ```text
 //! member                                host
-//!   Hello{protocol, app, name, device,    ─►
-//!         room, since, resume}
+//!   Hello{app, name, room, since,         ─►
+//!         resume, password}
+//!                                        ◄─ Spake{msg, proof}   (password rooms only)
+//!   Proof{proof}                          ─►
 //!                                        ◄─ Welcome{room, room_name, host_name, you, members, history}
 //!                                        ◄─ Message × history   (the tail after `since`, ≤ 500)
 //!   Post{seq, text}                       ─►
@@ -32,29 +57,44 @@
 //!   Bye                                   ─►  (leaving; the host then closes)
 //!                                        ◄─ Closing{reason}     (the host is closing the room)
 //! ```
-//! The first frame each way must be `Hello` and then `Welcome` (or `Refused`, after which the
-//! host closes). Instead of `Hello`, a client may send `Who` to learn which room runs at an
-//! address it was given by hand; the host answers `About` and closes, and nobody sees a join. A host frame sent by a member, a second `Hello`, or anything before the
-//! handshake is a protocol error and ends that session only. A member that sends nothing for
-//! [`IDLE_TIMEOUT`] is dropped, and a member that hears nothing from its host for as long
-//! treats the host as gone.
+//! The first frame from the member is `Hello`, `Who`, `Upload` or `Download`; the host's
+//! first answer is `Welcome`, `Spake` or `Refused` (after which it closes). Instead of
+//! `Hello`, a client may send `Who` to learn which room runs at an address it was given by
+//! hand; the host answers `About` and closes, and nobody sees a join. A host frame sent by a
+//! member, a second `Hello`, or anything else out of turn is a protocol error and ends that
+//! session only. A member that sends nothing for [`IDLE_TIMEOUT`] is dropped, and a member
+//! that hears nothing from its host for as long treats the host as gone.
+//!
+//! # Password rooms
+//! The password never crosses the network. The member starts SPAKE2 (Ed25519 group) with a
+//! key derived from the room id and the password, the two sides' identities being "member" and
+//! "host" each followed by the Noise handshake hash, and puts its message in `Hello.password`.
+//! The host answers `Spake` with its SPAKE2 message and a proof (a BLAKE3 MAC, under the
+//! shared key, of "host" and the handshake hash); the member checks it and answers `Proof`
+//! ("member" likewise). Only then is the member admitted. Each session tests one guess, and
+//! a recorded session tests none: the key is bound to that Noise handshake. A host slows
+//! down repeated failures from one address (`Refused{code: slow}` until the wait is over).
 //!
 //! `seq` numbers a member's posts within one app run; `resume` names that run, so after a
 //! reconnect the host acknowledges, without storing twice, a post it already stored. `since`
 //! is the newest message id the member already has, so a rejoin fetches only what it missed.
+//!
+//! File connections (see [`crate::files::wire`]) are admitted only from devices that have
+//! joined the room while the host runs.
 
 mod codec;
 
 pub use crate::files::wire::{
     DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
 };
+pub(crate) use codec::encode_into;
 pub use codec::{FrameCodec, ProtocolError, encode_frame};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Bumped when a change would make an older peer misread a newer one.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame either side accepts: room for the largest chat message with margin, and
 /// small, because the codec reserves the declared length as soon as it reads a header.
 pub const MAX_FRAME_LEN: usize = 128 * 1024;
@@ -82,7 +122,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[serde(try_from = "String", into = "String")]
 pub struct RoomId(String);
 
-/// An installation's identity: random, chosen at first start, kept in the config dir.
+/// A device's identity on the network: derived from its public key ([`DeviceId::of_key`]),
+/// so it cannot be claimed without that key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeviceId(String);
@@ -131,6 +172,36 @@ macro_rules! token_id {
 }
 token_id!(RoomId);
 token_id!(DeviceId);
+
+/// Crockford's base32 alphabet: no I, L, O or U, so a fingerprint read aloud is not misheard.
+const FINGERPRINT_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl DeviceId {
+    /// The device id of a public key: 128 bits of its BLAKE3 hash, in hex.
+    pub fn of_key(key: &[u8; 32]) -> DeviceId {
+        let hash = blake3::derive_key("lanchat 2026-12 device id", key);
+        DeviceId(hash[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The first 80 bits of the device id as four groups of four characters, for two people
+    /// to compare aloud (`K7QF-M2XA-PL9D-3RTW`). `None` for ids not made by [`Self::of_key`].
+    pub fn fingerprint(&self) -> Option<String> {
+        let s = &self.0;
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bits = u128::from_str_radix(&s[..20], 16).ok()?; // 80 bits
+        let mut out = String::with_capacity(19);
+        for i in 0..16 {
+            if i > 0 && i % 4 == 0 {
+                out.push('-');
+            }
+            let digit = (bits >> (75 - 5 * i)) & 31;
+            out.push(FINGERPRINT_ALPHABET[digit as usize] as char);
+        }
+        Some(out)
+    }
+}
 
 /// The host's id for one member of one room, unique while the room runs.
 pub type MemberId = u32;
@@ -189,6 +260,19 @@ pub enum Frame {
     Bye,
     /// Host → members: the room is closing; the connection ends next.
     Closing { reason: String },
+    /// Host → member, in a password room: the host's SPAKE2 message and its proof of the
+    /// shared key.
+    Spake {
+        #[serde(with = "serde_bytes")]
+        msg: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
+    /// Member → host, in a password room: the member's proof of the shared key.
+    Proof {
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
     /// Client → host, instead of `Hello`: which room is this?
     Who,
     /// Host → client, the answer to `Who`; the host closes next.
@@ -197,6 +281,9 @@ pub enum Frame {
         room_name: String,
         host_name: String,
         members: u32,
+        /// Whether joining needs the room's password.
+        #[serde(default)]
+        locked: bool,
     },
     /// Uploader → host, first frame of a file connection: keep this file for the room.
     Upload(Upload),
@@ -216,6 +303,8 @@ pub enum Frame {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Host → uploader, about once a second while data arrives: verified up to `offset`.
+    Received { offset: u64 },
     /// Host → uploader: the file is verified, kept, and posted as message `id`.
     Stored { id: u64 },
     /// Either way on a file connection: this transfer stops, and why.
@@ -225,23 +314,23 @@ pub enum Frame {
     Unknown,
 }
 
-/// The member's introduction.
+/// The member's introduction. Its device is not in it: the host takes it from the key the
+/// member proved in the handshake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
-    /// [`PROTOCOL_VERSION`] of the member.
-    pub protocol: u16,
-    /// The member's app version, for the host's logs and refusals.
+    /// The member's app version, for the host's logs.
     pub app: String,
     /// Display name.
     pub name: String,
-    /// The member's installation, so its own messages can be told apart after a rejoin.
-    pub device: DeviceId,
     /// The room the member means to join; a host that runs another room on that port refuses.
     pub room: RoomId,
     /// Newest message id the member already has; the host sends only newer history.
     pub since: Option<u64>,
     /// Names the member's app run, for de-duplicating posts resent after a reconnect.
     pub resume: u64,
+    /// In a password room, the member's SPAKE2 message (see the module docs).
+    #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
+    pub password: Option<Vec<u8>>,
 }
 
 /// The host's welcome.
@@ -268,7 +357,7 @@ pub struct Member {
     pub id: MemberId,
     /// Display name.
     pub name: String,
-    /// The member's installation.
+    /// The member's device, from the key it proved: its fingerprint tells it apart.
     pub device: DeviceId,
     /// True for the host's own user.
     pub host: bool,
@@ -283,7 +372,7 @@ pub struct ChatMessage {
     pub ts: i64,
     /// Sender's display name at the time.
     pub from: String,
-    /// Sender's installation.
+    /// Sender's device, from the key of the session it was posted on.
     pub device: DeviceId,
     /// The message, at most [`MAX_TEXT_BYTES`]; may be empty when a file is attached.
     pub text: String,
@@ -322,6 +411,14 @@ pub enum RefuseCode {
     Gone,
     /// The file offer was unacceptable.
     BadOffer,
+    /// The room needs a password, or the one given was wrong.
+    Password,
+    /// Too many wrong passwords from this address lately: wait, then try again.
+    Slow,
+    /// File connections are for members: join the room first.
+    NotMember,
+    /// The host has no place for this now: try again in a moment.
+    Busy,
     /// Any cause a newer host may add.
     #[serde(other)]
     Other,
@@ -356,7 +453,8 @@ pub fn check_text(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_short(what: &'static str, s: &str) -> Result<(), String> {
+fn check_short(what: &'static str, s: impl AsRef<[u8]>) -> Result<(), String> {
+    let s = s.as_ref();
     if s.len() > MAX_SHORT_BYTES {
         return Err(format!("{what} is longer than {MAX_SHORT_BYTES} bytes"));
     }
@@ -381,6 +479,8 @@ impl Frame {
         "pong",
         "bye",
         "closing",
+        "spake",
+        "proof",
         "who",
         "about",
         "upload",
@@ -388,6 +488,7 @@ impl Frame {
         "download",
         "file_header",
         "data",
+        "received",
         "stored",
         "cancel",
     ];
@@ -397,8 +498,17 @@ impl Frame {
         match self {
             Frame::Hello(h) => {
                 check_short("app version", &h.app)?;
+                check_short(
+                    "password message",
+                    h.password.as_deref().unwrap_or_default(),
+                )?;
                 check_name("display name", &h.name)
             }
+            Frame::Spake { msg, proof } => {
+                check_short("password message", msg)?;
+                check_short("proof", proof)
+            }
+            Frame::Proof { proof } => check_short("proof", proof),
             Frame::Welcome(w) => {
                 check_name("room name", &w.room_name)?;
                 check_name("host name", &w.host_name)?;
@@ -439,6 +549,7 @@ impl Frame {
             | Frame::UploadFrom { .. }
             | Frame::Download { .. }
             | Frame::Data { .. }
+            | Frame::Received { .. }
             | Frame::Stored { .. }
             | Frame::Unknown => Ok(()),
         }
@@ -462,6 +573,8 @@ impl Frame {
             Frame::Pong => "pong",
             Frame::Bye => "bye",
             Frame::Closing { .. } => "closing",
+            Frame::Spake { .. } => "spake",
+            Frame::Proof { .. } => "proof",
             Frame::Who => "who",
             Frame::About { .. } => "about",
             Frame::Upload(_) => "upload",
@@ -469,6 +582,7 @@ impl Frame {
             Frame::Download { .. } => "download",
             Frame::FileHeader { .. } => "file_header",
             Frame::Data { .. } => "data",
+            Frame::Received { .. } => "received",
             Frame::Stored { .. } => "stored",
             Frame::Cancel { .. } => "cancel",
             Frame::Unknown => "unknown",

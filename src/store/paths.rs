@@ -41,6 +41,11 @@ impl Paths {
         })
     }
 
+    /// This device's private key (see [`crate::net::identity`]).
+    pub fn identity_file(&self) -> PathBuf {
+        self.data.join("identity.key")
+    }
+
     pub fn settings_file(&self) -> PathBuf {
         self.config.join("settings.json")
     }

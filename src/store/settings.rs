@@ -1,6 +1,7 @@
-//! The user's settings: display name, device id, and the rooms they host.
+//! The user's settings: display name, the rooms they host, where files go. (The device's
+//! identity is its key: see [`crate::net::identity`].)
 
-use crate::protocol::{DeviceId, MAX_NAME_BYTES, RoomId};
+use crate::protocol::{MAX_NAME_BYTES, RoomId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,8 +20,6 @@ pub struct Settings {
     /// The display name; `None` until the user has confirmed one at first start.
     #[serde(default)]
     pub name: Option<String>,
-    /// This installation's identity, so the user's own messages are told apart after a rejoin.
-    pub device: DeviceId,
     /// Rooms this user hosted, so they can be hosted again with the same id and history.
     #[serde(default)]
     pub hosted: Vec<HostedRoom>,
@@ -55,7 +54,6 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             name: None,
-            device: DeviceId::random(),
             hosted: Vec::new(),
             downloads: None,
             files_limit: default_files_limit(),
@@ -189,7 +187,7 @@ mod tests {
         std::fs::write(&path, b"{ not json").unwrap();
         let (fresh, warning) = Settings::load(&path);
         assert!(warning.unwrap().contains("damaged"));
-        assert_ne!(fresh.device, s.device);
+        assert_eq!(fresh.name, None);
         assert_eq!(
             std::fs::read(path.with_extension("json.broken")).unwrap(),
             b"{ not json"

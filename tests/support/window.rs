@@ -27,7 +27,7 @@ pub struct TestWindow {
 impl TestWindow {
     /// Opens the window on the runtime `options` describe (their settings are the app's).
     pub fn open(options: RuntimeOptions) -> TestWindow {
-        let state = AppState::new(&options.settings, None);
+        let state = AppState::new(&options.settings, options.identity.device(), None);
         let (front, back) = bridge::channel();
         let inject = back.events.clone();
         let runtime = RuntimeThread::spawn(back, options).unwrap();

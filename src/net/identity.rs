@@ -1,0 +1,260 @@
+//! A device's identity: the static X25519 key its links present in every Noise handshake.
+//! The device id and the fingerprint people compare aloud both come from the public key, so
+//! neither can be claimed without the private key behind it.
+//!
+//! The key is made at first start and kept in the data dir, readable by its owner only.
+
+use crate::protocol::DeviceId;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A device's public key: its identity on the network.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// The key from its 32 bytes (as a handshake hands them over).
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// The raw key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The device id this key stands for: hosts attribute everything to it.
+    pub fn device(&self) -> DeviceId {
+        DeviceId::of_key(&self.0)
+    }
+
+    /// The short form people compare aloud, e.g. `K7QF-M2XA-PL9D-3RTW`.
+    pub fn fingerprint(&self) -> String {
+        self.device()
+            .fingerprint()
+            .expect("a key's device id has a fingerprint")
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+impl TryFrom<String> for PublicKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bytes = hex32(s.trim()).ok_or("a key is 64 hex digits")?;
+        Ok(Self(bytes))
+    }
+}
+
+impl From<PublicKey> for String {
+    fn from(key: PublicKey) -> String {
+        hex(&key.0)
+    }
+}
+
+/// This device's key pair. Cheap to clone; the private half never leaves this module but
+/// for the Noise handshake.
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Keys>,
+}
+
+struct Keys {
+    private: [u8; 32],
+    public: PublicKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot read or write the device key {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Identity {
+    /// A new random identity (for tests, and the first start).
+    pub fn generate() -> Self {
+        let mut private = [0u8; 32];
+        rand::fill(&mut private);
+        Self::from_private(private)
+    }
+
+    /// The identity whose private key is these bytes (as a key file holds them; tests make
+    /// stable identities this way).
+    pub fn from_secret(private: [u8; 32]) -> Self {
+        Self::from_private(private)
+    }
+
+    fn from_private(private: [u8; 32]) -> Self {
+        let public = curve25519_dalek::MontgomeryPoint::mul_base_clamped(private).to_bytes();
+        Self {
+            inner: Arc::new(Keys {
+                private,
+                public: PublicKey(public),
+            }),
+        }
+    }
+
+    /// Reads the device key at `path`, or makes one there at first start (owner-only on
+    /// Unix). A damaged key file is set aside and replaced, with a warning to show: the old
+    /// identity is lost, and members of rooms this device hosts will be told its key changed.
+    pub fn load_or_create(path: &Path) -> Result<(Identity, Option<String>), IdentityError> {
+        let io = |source| IdentityError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Some(private) = hex32(text.trim()) {
+                    tighten_permissions(path).map_err(io)?;
+                    return Ok((Self::from_private(private), None));
+                }
+                let aside = path.with_extension("key.broken");
+                std::fs::rename(path, &aside).map_err(io)?;
+                let identity = Self::generate();
+                identity.save(path).map_err(io)?;
+                let warning = format!(
+                    "The device key {} was damaged and was replaced (the old file is {}). Rooms you host will show members a new key.",
+                    path.display(),
+                    aside.display()
+                );
+                Ok((identity, Some(warning)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let identity = Self::generate();
+                identity.save(path).map_err(io)?;
+                Ok((identity, None))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Writes the private key to a new owner-only file, durably.
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = owner_only_new(path)?;
+        file.write_all(hex(&self.inner.private).as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    }
+
+    /// The public half: what others see.
+    pub fn public(&self) -> PublicKey {
+        self.inner.public
+    }
+
+    /// This device's id, derived from its key.
+    pub fn device(&self) -> DeviceId {
+        self.inner.public.device()
+    }
+
+    /// This device's fingerprint, to compare aloud.
+    pub fn fingerprint(&self) -> String {
+        self.inner.public.fingerprint()
+    }
+
+    /// The private key, for the Noise handshake only.
+    pub(crate) fn private(&self) -> &[u8; 32] {
+        &self.inner.private
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", self.fingerprint())
+    }
+}
+
+/// Creates a new file only its owner can read, failing if something (a file, a symlink) is
+/// already there.
+pub(crate) fn owner_only_new(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes an existing secret file owner-only again, in case it was copied with looser rights.
+pub(crate) fn tighten_permissions(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path; // the profile folder's own access rights protect it
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_made_once_kept_owner_only_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("identity.key");
+        let (made, warning) = Identity::load_or_create(&path).unwrap();
+        assert!(warning.is_none());
+        let (read, _) = Identity::load_or_create(&path).unwrap();
+        assert_eq!(made.public(), read.public());
+        assert_eq!(made.device(), read.device());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let fp = made.fingerprint();
+        assert_eq!(fp.len(), 19, "{fp}");
+        assert_ne!(Identity::generate().fingerprint(), fp);
+
+        std::fs::write(&path, "not a key").unwrap();
+        let (fresh, warning) = Identity::load_or_create(&path).unwrap();
+        assert!(warning.unwrap().contains("damaged"));
+        assert_ne!(fresh.public(), made.public());
+    }
+
+    #[test]
+    fn the_public_key_is_the_one_noise_presents() {
+        let identity = Identity::generate();
+        let builder = snow::Builder::new(crate::net::link::NOISE_PARAMS.parse().unwrap());
+        let keys = builder.generate_keypair().unwrap();
+        let again = Identity::from_private(keys.private.as_slice().try_into().unwrap());
+        assert_eq!(again.public().as_bytes().as_slice(), keys.public.as_slice());
+        assert_ne!(identity.public(), again.public());
+    }
+}
