@@ -625,3 +625,68 @@ async fn a_member_that_stops_reading_cannot_hold_up_the_room() {
     .await
     .expect("close finishes although a member stopped reading");
 }
+
+/// A TCP connection to the host from the loopback address `from`, as from another machine.
+async fn tcp_from(from: [u8; 4], host: &RoomHost) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(addr(host)).await
+}
+
+/// One machine opening hundreds of connections and saying nothing cannot keep a member on
+/// another machine out.
+#[tokio::test]
+async fn hundreds_of_idle_connections_from_one_machine_do_not_lock_others_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        if let Ok(stream) = tcp_from([127, 0, 0, 2], &host).await {
+            idle.push(stream);
+        }
+    }
+    assert!(idle.len() > 100, "the flood got its connections opened");
+    // A member on another machine joins, well within the handshake deadline.
+    let stream = tcp_from([127, 0, 0, 3], &host).await.unwrap();
+    let started = std::time::Instant::now();
+    let (ann, timeouts) = (identity("Ann"), lanchat::net::link::Timeouts::default());
+    let link =
+        lanchat::net::link::connect(stream, &ann, lanchat::net::link::Expect::Anyone, &timeouts);
+    let link = tokio::time::timeout(Duration::from_secs(5), link)
+        .await
+        .expect("the handshake is not held up")
+        .unwrap();
+    let conn = Client {
+        reader: link.reader,
+        writer: link.writer,
+        host_key: link.remote,
+        handshake_hash: link.handshake_hash,
+        tap: None,
+    };
+    let (mut ann, _, _) =
+        tokio::time::timeout(Duration::from_secs(5), join_on(conn, hello("Ann", None)))
+            .await
+            .expect("joined within seconds");
+    post(&mut ann, 1, "in").await;
+    eprintln!(
+        "joined in {:?} beside {} idle connections",
+        started.elapsed(),
+        idle.len()
+    );
+    // Most of the flood was closed at once; what is left of it is only its own places.
+    let mut closed_at_once = 0;
+    for stream in &mut idle {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(20), stream.read(&mut byte)).await
+        {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once > 200,
+        "{closed_at_once} of {} closed",
+        idle.len()
+    );
+    host.close("bye".into(), DEADLINE).await;
+}

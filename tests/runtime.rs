@@ -494,3 +494,170 @@ async fn a_saved_download_is_remembered_and_not_fetched_twice() {
     bob.stop().await;
     ada.stop().await;
 }
+
+/// A password room: no password and a wrong one are refused in words, a retry right after a
+/// wrong one must wait, and the right one gets in. The password itself never crosses the
+/// network (see the namespace capture test); here, what the user sees.
+#[tokio::test]
+async fn a_password_room_lets_in_only_the_right_password_and_slows_down_guessing() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    ada.front.send(Command::Host {
+        name: "Locked".into(),
+        id: None,
+        password: Some("tulip".into()),
+    });
+    let (room, port, locked) = wait_for(&mut ada.front.events, |e| match e {
+        Event::Hosting {
+            room, port, locked, ..
+        } => Some((room, port, locked)),
+        _ => None,
+    })
+    .await;
+    assert!(locked);
+    // The host's own user is let in with the password the host keeps.
+    wait_for(&mut ada.front.events, |e| {
+        matches!(e, Event::Joined { .. }).then_some(())
+    })
+    .await;
+
+    async fn needs(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> String {
+        wait_for(events, |e| match e {
+            Event::Session {
+                state: SessionState::NeedsPassword(why),
+                ..
+            } => Some(why),
+            Event::Joined { .. } => panic!("joined without the right password"),
+            _ => None,
+        })
+        .await
+    }
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        password: None,
+    });
+    assert_eq!(
+        needs(&mut bob.front.events).await,
+        "this room needs a password"
+    );
+    bob.front.send(Command::Unlock {
+        room: room.clone(),
+        password: "tulips".into(),
+    });
+    assert_eq!(needs(&mut bob.front.events).await, "wrong password");
+    // Even the right password waits after a wrong one.
+    bob.front.send(Command::Unlock {
+        room: room.clone(),
+        password: "tulip".into(),
+    });
+    let why = needs(&mut bob.front.events).await;
+    assert!(why.contains("too many wrong passwords"), "{why}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    bob.front.send(Command::Unlock {
+        room: room.clone(),
+        password: "tulip".into(),
+    });
+    let members = wait_for(&mut bob.front.events, |e| match e {
+        Event::Joined { members, .. } => Some(members),
+        _ => None,
+    })
+    .await;
+    assert_eq!(members.len(), 2);
+    bob.stop().await;
+    ada.stop().await;
+}
+
+/// Bob joined Ada's room before; now another machine runs a room with its id. Bob's app
+/// stops after the host's key: the impostor gets nothing past the first handshake message
+/// (no name, no message, no password material), and Bob is asked. Trusting the new key, he
+/// joins it.
+#[tokio::test]
+async fn a_room_whose_host_key_changed_is_not_joined_until_trusted() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    bob.front.send(Command::Send {
+        room: room.clone(),
+        seq: 1,
+        text: "hello Ada".into(),
+    });
+    wait_for(&mut bob.front.events, |e| {
+        matches!(e, Event::Accepted { .. }).then_some(())
+    })
+    .await;
+    let ada_fingerprint = Identity::load_or_create(&ada.dir.path().join("data/identity.key"))
+        .unwrap()
+        .0
+        .fingerprint();
+    ada.stop().await;
+
+    // An impostor that only runs the host's side of the handshake, and tells what it got.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let impostor_addr = listener.local_addr().unwrap();
+    let impostor = Identity::generate();
+    let (got, mut gotten) = tokio::sync::mpsc::unbounded_channel();
+    let key = impostor.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let accepted = lanchat::net::link::accept(stream, &key, &Timeouts::default()).await;
+            let _ = got.send(accepted.map(|_| ()).map_err(|e| e.to_string()));
+        }
+    });
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![impostor_addr],
+        password: None,
+    });
+    let (known, presented) = wait_for(&mut bob.front.events, |e| match e {
+        Event::Session {
+            state: SessionState::KeyChanged { known, presented },
+            ..
+        } => Some((known, presented)),
+        Event::Joined { .. } => panic!("joined an impostor"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(known, ada_fingerprint);
+    assert_eq!(presented, impostor.public());
+    let seen = tokio::time::timeout(DEADLINE, gotten.recv()).await.unwrap();
+    assert_eq!(
+        seen,
+        Some(Err("the connection ended".into())),
+        "the impostor's handshake never finished: Bob sent nothing of his own"
+    );
+
+    // A real host with the impostor's key: once Bob trusts it, he is in.
+    let dir = tempfile::tempdir().unwrap();
+    let other = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ..HostConfig::new(
+            room.clone(),
+            "Lab".into(),
+            "Eve".into(),
+            impostor.clone(),
+            dir.path().to_path_buf(),
+            0,
+        )
+    })
+    .await
+    .unwrap();
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], other.port))],
+        password: None,
+    });
+    bob.front.send(Command::TrustHostKey {
+        room: room.clone(),
+        key: impostor.public(),
+    });
+    let host_key = wait_for(&mut bob.front.events, |e| match e {
+        Event::Joined { host_key, .. } => Some(host_key),
+        _ => None,
+    })
+    .await;
+    assert_eq!(host_key, impostor.public());
+    bob.stop().await;
+    other.close("bye".into(), DEADLINE).await;
+}

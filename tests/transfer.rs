@@ -868,3 +868,94 @@ async fn file_connections_are_for_members_only() {
     assert_eq!(repost.device, identity("Cat").device());
     host.close("bye".into(), DEADLINE).await;
 }
+
+/// Someone who can write to the downloads folder plants a link where the hidden partial file
+/// of a download will be: the download goes ahead, and nothing outside the folder changes.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_planted_where_a_partial_file_goes_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let sent = make_file(dir.path(), "doc.bin", 700_000, 18);
+    let (file, _) = upload(&host, &sent).await.unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let precious = outside.join("precious.txt");
+    for plant in ["symlink", "hard link"] {
+        std::fs::write(&precious, b"keep me").unwrap();
+        let downloads = dir.path().join(format!("downloads {plant}"));
+        std::fs::create_dir(&downloads).unwrap();
+        let partial = lanchat::files::disk::partial_path(&downloads, &file.hash);
+        match plant {
+            "symlink" => std::os::unix::fs::symlink(&precious, &partial).unwrap(),
+            _ => std::fs::hard_link(&precious, &partial).unwrap(),
+        }
+        let saved = download(&host, &file, &downloads).await.unwrap();
+        same_content(&sent, &saved);
+        assert_eq!(std::fs::read(&precious).unwrap(), b"keep me", "{plant}");
+        assert!(saved.starts_with(&downloads));
+    }
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// An upload that trickles in (a member holding a transfer place with a byte now and then)
+/// is dropped, and its place freed.
+#[tokio::test]
+async fn a_trickling_upload_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeouts = Timeouts {
+        idle: Duration::from_secs(1),
+        ..Timeouts::default()
+    };
+    let host = start_host_with(&dir.path().join("host"), 1 << 30, timeouts).await;
+    let content = std::fs::read(make_file(dir.path(), "t.bin", 300_000, 19)).unwrap();
+    let hashes = PieceHashes::compute(&content[..], content.len() as u64).unwrap();
+    let offer = FileOffer {
+        name: "t.bin".into(),
+        size: content.len() as u64,
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    };
+    let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
+    conn.send(Frame::Upload(Upload {
+        room: room(),
+        offer,
+    }))
+    .await
+    .unwrap();
+    let Some(Ok(Frame::UploadFrom { offset: 0 })) = conn.next().await else {
+        panic!("no upload_from")
+    };
+    let started = std::time::Instant::now();
+    for (i, byte) in content.iter().enumerate().take(20) {
+        let data = Frame::Data {
+            offset: i as u64,
+            bytes: vec![*byte],
+        };
+        if conn.send(data).await.is_err() {
+            break;
+        }
+        // Each byte well within the idle limit, so only the pace gives it away.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if started.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    let answer = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match conn.next().await {
+                Some(Ok(Frame::Cancel { reason })) => return Some(reason),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.as_deref().is_some_and(|r| r.contains("too slowly")),
+        "{answer:?}"
+    );
+    host.close("bye".into(), DEADLINE).await;
+}

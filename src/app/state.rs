@@ -571,14 +571,14 @@ impl AppState {
             }
             Event::MemberJoined { room, member } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.notice(format!("{} joined", member.name));
+                    chat.notice(format!("{} joined", super::text::name(&member.name)));
                     chat.members.push(member);
                 }
             }
             Event::MemberLeft { room, member } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.members.retain(|m| m.id != member.id);
-                    chat.notice(format!("{} left", member.name));
+                    chat.notice(format!("{} left", super::text::name(&member.name)));
                 }
             }
             Event::Message {
@@ -611,7 +611,11 @@ impl AppState {
                     if member.host {
                         chat.host_name = member.name.clone();
                     }
-                    chat.notice(format!("{old} is now called {}", member.name));
+                    chat.notice(format!(
+                        "{} is now called {}",
+                        super::text::name(&old),
+                        super::text::name(&member.name)
+                    ));
                 }
             }
             Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),

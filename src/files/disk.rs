@@ -13,18 +13,19 @@ pub fn partial_path(dir: &Path, hash: &FileHash) -> PathBuf {
 /// Opens a partial file of a `size`-byte file and cuts it to its last whole piece below `cap`
 /// (only verified pieces are ever written, but a crash can leave half of one). A partial
 /// longer than the file is not this file's: it starts over.
+///
+/// Whoever can write to the folder could have planted something at this predictable name: a
+/// symlink or a hard link to a file elsewhere. Neither is ever followed or written through:
+/// a new partial is created exclusively, an existing one is opened without following links,
+/// and anything but a plain file of its own is removed (the link, not its target) and made
+/// afresh.
 pub(crate) fn open_partial(
     path: &Path,
     piece_len: u64,
     size: u64,
     cap: u64,
 ) -> io::Result<(std::fs::File, u64)> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let mut file = open_own_file(path)?;
     let len = file.metadata()?.len();
     let whole = if len > size {
         0
@@ -34,6 +35,89 @@ pub(crate) fn open_partial(
     file.set_len(whole)?;
     file.seek(SeekFrom::Start(whole))?;
     Ok((file, whole))
+}
+
+/// Opens the plain file at `path` for reading and writing, creating it if nothing is there,
+/// without ever following a link.
+fn open_own_file(path: &Path) -> io::Result<std::fs::File> {
+    for _ in 0..3 {
+        // Creating exclusively never follows a link: one that is there makes it fail.
+        match new_file(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            Err(_) => {}
+        }
+        match existing_file(path) {
+            Ok(file) if is_own_plain_file(&file.metadata()?) => return Ok(file),
+            // A link, a device, a folder's name taken: not ours to write through.
+            Ok(_) | Err(_) => {
+                tracing::warn!("{} was not a plain file; replacing it", path.display());
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Err(io::Error::other(format!(
+        "{} keeps being replaced; not writing there",
+        path.display()
+    )))
+}
+
+fn new_file(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Opens an existing file without following a link at `path` (the link itself is opened, or
+/// the open fails).
+fn existing_file(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        /// Opens a symlink or junction itself instead of what it points to.
+        const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+        options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    options.open(path)
+}
+
+/// A plain file of ours with no other name (a hard link elsewhere would let us write into
+/// another file) and no link in its place.
+fn is_own_plain_file(meta: &std::fs::Metadata) -> bool {
+    if !meta.file_type().is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        meta.nlink() == 1 && meta.uid() == unsafe { libc::geteuid() }
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// How much of a partial file is there, without following a link planted in its place.
+pub(crate) fn partial_len(path: &Path) -> u64 {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_file())
+        .map_or(0, |m| m.len())
 }
 
 /// Bytes free for a new file in `dir` (or its nearest existing parent).

@@ -7,7 +7,7 @@
 //! two overlap.
 
 use crate::bridge::human_size;
-use crate::files::disk::{free_space, open_partial, partial_path};
+use crate::files::disk::{free_space, open_partial, partial_len, partial_path};
 use crate::files::{FileStore, PieceHashes, clean_file_name, create_unique};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::limits::{AddressPlace, Limits, PerAddress};
@@ -957,9 +957,9 @@ async fn download_inner(
     partial: &Path,
     progress: &watch::Sender<u64>,
 ) -> Result<PathBuf, TransferError> {
-    let have = tokio::fs::metadata(partial)
+    let probe = partial.to_path_buf();
+    let have = tokio::task::spawn_blocking(move || partial_len(&probe))
         .await
-        .map(|m| m.len())
         .unwrap_or(0);
     let (mut frames, mut sink) = peer.connect().await?;
     send(

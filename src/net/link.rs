@@ -616,6 +616,42 @@ struct Opener {
     frames: FrameCodec,
 }
 
+impl Opener {
+    /// Decrypts the next whole Noise message in `src` onto the plain bytes; `false` if it has
+    /// not all arrived yet (not enough bytes yet is not bad bytes).
+    fn open_one(&mut self, src: &mut BytesMut) -> Result<bool, ProtocolError> {
+        if src.len() < 2 {
+            return Ok(false);
+        }
+        let len = u16::from_be_bytes([src[0], src[1]]) as usize;
+        if len < TAG {
+            return Err(ProtocolError::Decrypt);
+        }
+        if src.len() < 2 + len {
+            src.reserve(2 + len - src.len());
+            return Ok(false);
+        }
+        src.advance(2);
+        let message = src.split_to(len);
+        let start = self.plain.len();
+        self.plain.resize(start + len - TAG, 0);
+        let n = self
+            .noise
+            .read_message(self.nonce, &message, &mut self.plain[start..])
+            .map_err(|_| ProtocolError::Decrypt)?;
+        self.plain.truncate(start + n);
+        self.nonce += 1;
+        Ok(true)
+    }
+
+    /// Decrypts every whole message in `src` (for tests of the record layer alone).
+    #[cfg(test)]
+    fn open_available(&mut self, src: &mut BytesMut) -> Result<(), ProtocolError> {
+        while self.open_one(src)? {}
+        Ok(())
+    }
+}
+
 impl Decoder for Opener {
     type Item = Frame;
     type Error = ProtocolError;
@@ -625,28 +661,9 @@ impl Decoder for Opener {
             if let Some(frame) = self.frames.decode(&mut self.plain)? {
                 return Ok(Some(frame));
             }
-            // Not enough bytes yet is not bad bytes: wait for the whole message.
-            if src.len() < 2 {
+            if !self.open_one(src)? {
                 return Ok(None);
             }
-            let len = u16::from_be_bytes([src[0], src[1]]) as usize;
-            if len < TAG {
-                return Err(ProtocolError::Decrypt);
-            }
-            if src.len() < 2 + len {
-                src.reserve(2 + len - src.len());
-                return Ok(None);
-            }
-            src.advance(2);
-            let message = src.split_to(len);
-            let start = self.plain.len();
-            self.plain.resize(start + len - TAG, 0);
-            let n = self
-                .noise
-                .read_message(self.nonce, &message, &mut self.plain[start..])
-                .map_err(|_| ProtocolError::Decrypt)?;
-            self.plain.truncate(start + n);
-            self.nonce += 1;
         }
     }
 
@@ -702,6 +719,117 @@ mod tests {
         );
         // The host never got the member's key: its handshake did not finish.
         assert!(h.is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Frame bytes of any length up to the cap are cut into Noise messages and put back
+        /// together byte for byte, however the ciphertext arrives in pieces.
+        #[test]
+        fn bytes_survive_the_split_and_rejoin(
+            len in 0usize..=MAX_FRAME_LEN + 4,
+            seed in proptest::prelude::any::<u64>(),
+            cuts in proptest::collection::vec(1usize..70_000, 1..8),
+        ) {
+            let (member, host) = transport_pair();
+            let mut state = seed | 1;
+            let plain: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let mut sealer = Sealer { noise: member, nonce: 0, plain: BytesMut::new() };
+            let mut sealed = BytesMut::new();
+            sealer.seal(&plain, &mut sealed).unwrap();
+            sealer.seal(b"after", &mut sealed).unwrap();
+            let mut opener = Opener {
+                noise: host,
+                nonce: 0,
+                plain: BytesMut::new(),
+                frames: FrameCodec::default(),
+            };
+            let mut src = BytesMut::new();
+            let mut rest = &sealed[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let take = cuts[i % cuts.len()].min(rest.len());
+                src.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                opener.open_available(&mut src).unwrap();
+                i += 1;
+            }
+            proptest::prop_assert!(src.is_empty());
+            proptest::prop_assert_eq!(opener.plain.len(), plain.len() + 5);
+            proptest::prop_assert!(opener.plain[..plain.len()] == plain[..]);
+            proptest::prop_assert_eq!(&opener.plain[plain.len()..], b"after");
+        }
+    }
+
+    /// Two ends of a finished handshake, for the record layer alone.
+    fn transport_pair() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let mut member = builder(b"test")
+            .local_private_key(a.private())
+            .unwrap()
+            .build_initiator()
+            .unwrap();
+        let mut host = builder(b"test")
+            .local_private_key(b.private())
+            .unwrap()
+            .build_responder()
+            .unwrap();
+        let (mut buf, mut out) = (vec![0u8; NOISE_MAX], vec![0u8; NOISE_MAX]);
+        let n = member.write_message(&[], &mut buf).unwrap();
+        host.read_message(&buf[..n], &mut out).unwrap();
+        let n = host.write_message(&[], &mut buf).unwrap();
+        member.read_message(&buf[..n], &mut out).unwrap();
+        let n = member.write_message(&[], &mut buf).unwrap();
+        host.read_message(&buf[..n], &mut out).unwrap();
+        (
+            Arc::new(member.into_stateless_transport_mode().unwrap()),
+            Arc::new(host.into_stateless_transport_mode().unwrap()),
+        )
+    }
+
+    /// Whole frames of many sizes, up to the largest file data frame, through a real link.
+    #[tokio::test]
+    async fn frames_of_many_sizes_cross_a_link_intact() {
+        let (host, member) = (Identity::generate(), Identity::generate());
+        let (mut h, mut m) = pair(&host, &member, Expect::Anyone).await;
+        let sizes = [0, 1, 100, MAX_PLAIN - 30, MAX_PLAIN, MAX_PLAIN + 1, 65_536];
+        let sending = async {
+            for (i, &len) in sizes.iter().enumerate() {
+                let bytes = (0..len).map(|b| (b * 7 + i) as u8).collect();
+                m.writer
+                    .feed(Frame::Data {
+                        offset: i as u64,
+                        bytes,
+                    })
+                    .await
+                    .unwrap();
+            }
+            m.writer.flush().await.unwrap();
+        };
+        let receiving = async {
+            for (i, &len) in sizes.iter().enumerate() {
+                let Frame::Data { offset, bytes } = h.reader.next().await.unwrap() else {
+                    panic!("expected data")
+                };
+                assert_eq!(offset, i as u64);
+                assert!(
+                    bytes
+                        .iter()
+                        .enumerate()
+                        .all(|(b, &v)| v == (b * 7 + i) as u8)
+                );
+                assert_eq!(bytes.len(), len);
+            }
+        };
+        tokio::join!(sending, receiving);
     }
 
     #[tokio::test]

@@ -187,13 +187,18 @@ async fn run(
         }
         let joining = join(run.config.clone(), run.last_id);
         tokio::pin!(joining);
+        // Set when new addresses, a password or a trusted key came while dialling: a failed
+        // attempt is then tried again at once, with them.
+        let mut news = false;
         let joined = loop {
             tokio::select! {
                 joined = &mut joining => break joined,
                 // Discovery often adds addresses while we dial: they are used next time, and
                 // an attempt that may already be in is not cut short.
-                cmd = cmds.recv() => if let Offline::Leave = run.offline(cmd) {
-                    return run.state(SessionState::Left);
+                cmd = cmds.recv() => match run.offline(cmd) {
+                    Offline::Leave => return run.state(SessionState::Left),
+                    Offline::Redialled => news = true,
+                    Offline::Stay => {}
                 },
             }
         };
@@ -273,6 +278,7 @@ async fn run(
             _ => run.state(why),
         }
         // Wait for the retry time, or for discovery to see the room again.
+        let wait = if news { Duration::ZERO } else { wait };
         let retry = tokio::time::sleep(wait.min(Duration::from_secs(24 * 3600)));
         tokio::pin!(retry);
         loop {
