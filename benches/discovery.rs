@@ -81,9 +81,12 @@ fn main() {
         );
         return;
     };
-    let Some(lan) = netns::Lan::new(3) else {
-        println!("discovery: SKIPPED: the discovery figures need network namespaces (root)");
-        return;
+    let lan = match netns::Lan::try_new(3) {
+        Ok(lan) => lan,
+        Err(e) => {
+            println!("discovery: SKIPPED: the discovery figures need network namespaces: {e}");
+            return;
+        }
     };
     println!(
         "discovery: 3 hosts on a bridge in network namespaces; lanchat = {}",

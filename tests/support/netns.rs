@@ -1,6 +1,7 @@
 //! A LAN in a box for tests and benchmarks: network namespaces joined by one bridge, with
 //! multicast on, made by the test itself and removed when dropped. Traffic never leaves them.
-//! Needs root and iproute2; [`Lan::new`] returns `None` (after saying why) where it cannot.
+//! Needs root and iproute2: tests using it are `#[ignore = "needs root: …"]`, run by `.ci/run`
+//! (as root) with `--ignored`; run by hand without root, [`Lan::new`] fails saying why.
 
 #![allow(dead_code)]
 
@@ -36,21 +37,24 @@ fn ip(args: &[&str]) -> Result<Output, String> {
 }
 
 impl Lan {
-    /// Makes `n` hosts, or says why it cannot and returns `None` (the caller skips).
-    pub fn new(n: usize) -> Option<Lan> {
+    /// Makes `n` hosts, or says why it cannot (benchmarks then skip their namespace part).
+    pub fn try_new(n: usize) -> Result<Lan, String> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc_geteuid() } != 0 {
-            eprintln!(
-                "SKIPPED: network namespaces need root (run .ci/run, or the tests with sudo)"
-            );
-            return None;
+            return Err("network namespaces need root".into());
+        }
+        Lan::build(n)
+    }
+
+    /// Makes `n` hosts, or fails the test saying why it cannot.
+    pub fn new(n: usize) -> Lan {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc_geteuid() } != 0 {
+            panic!("network namespaces need root (run .ci/run, or the tests with sudo)");
         }
         match Lan::build(n) {
-            Ok(lan) => Some(lan),
-            Err(e) => {
-                eprintln!("SKIPPED: cannot make network namespaces: {e}");
-                None
-            }
+            Ok(lan) => lan,
+            Err(e) => panic!("cannot make network namespaces: {e}"),
         }
     }
 
@@ -129,6 +133,50 @@ impl Lan {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", self.ns(i)]).arg(program);
         cmd
+    }
+
+    /// Caps what reaches host `i` (the bridge's side of its link) at `rate` (e.g. "2mbit"),
+    /// with a token bucket: the queue beyond it waits, as on a slow Wi-Fi link.
+    pub fn cap_rate(&self, i: usize, rate: &str) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.hub, "tc", "qdisc", "add", "dev"])
+            .arg(format!("v{i}"))
+            .args([
+                "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "2s",
+            ])
+            .output()
+            .map_err(|e| format!("cannot run tc: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Starts tcpdump on host `i`'s link, writing every packet whole to `file`; returns once
+    /// it is capturing. Kill the child to stop it.
+    pub fn capture(&self, i: usize, file: &std::path::Path) -> std::process::Child {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .command(i, "tcpdump")
+            .args(["-i", "eth0", "-s", "0", "-U", "-n", "-w"])
+            .arg(file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tcpdump (apt-get install tcpdump; .ci/run does)");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening on") => break,
+                Some(Ok(_)) => {}
+                _ => panic!("tcpdump did not start"),
+            }
+        }
+        // Keep draining its stderr so it never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        child
     }
 
     /// Takes host `i`'s link down (a partition) or back up.
