@@ -1007,13 +1007,7 @@ fn passwords_and_a_changed_host_key_on_the_command_line() {
     let lan = Lan::new(2);
     let until = deadline();
     let (ada_dir, bob_dir, eve_dir) = (data_dir(), data_dir(), data_dir());
-    let (who, status) = run_to_end(
-        &lan,
-        1,
-        "whoami",
-        ada_dir.path(),
-        &["whoami"],
-    );
+    let (who, status) = run_to_end(&lan, 1, "whoami", ada_dir.path(), &["whoami"]);
     assert!(status.success());
     let me = who
         .seen
