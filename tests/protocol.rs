@@ -59,6 +59,10 @@ fn every_frame() -> Vec<Frame> {
             proof: vec![2; 32],
         },
         Frame::Proof { proof: vec![3; 32] },
+        Frame::TryLater {
+            after_ms: 1500,
+            reason: "too many wrong passwords".into(),
+        },
         Frame::Welcome(Welcome {
             room: room(),
             room_name: "Lab".into(),

@@ -954,3 +954,28 @@ async fn a_trickling_upload_is_dropped() {
     );
     host.close("bye".into(), DEADLINE).await;
 }
+
+/// Re-posting a file the host keeps costs no data, but it is a post like any other: a member
+/// re-posting under name after name is stopped with the room's reason.
+#[tokio::test]
+async fn re_posting_a_kept_file_counts_against_the_posting_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let first = make_file(dir.path(), "copy 0.bin", 20_000, 20);
+    upload(&host, &first).await.unwrap();
+    let (mut posted, mut refused) = (0, 0);
+    for i in 1..60 {
+        let copy = dir.path().join(format!("copy {i}.bin"));
+        std::fs::copy(&first, &copy).unwrap();
+        match upload(&host, &copy).await {
+            Ok(_) => posted += 1,
+            Err(TransferError::Stopped(why)) if why.contains("faster than this room allows") => {
+                refused += 1
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused > 0, "posted {posted} copies without a limit");
+    assert!(posted >= 25, "the burst allowance was honoured ({posted})");
+    host.close("bye".into(), DEADLINE).await;
+}

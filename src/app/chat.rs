@@ -100,7 +100,7 @@ impl ChatView {
             .default_size(160.0)
             .resizable(true)
             .show(ui, |ui| {
-                members(ui, chat);
+                members(ui, chat, &state.me);
             });
         let mut draft = self.drafts.remove(room).unwrap_or_default();
         let (sent, attach) = egui::Panel::bottom("composer")
@@ -256,7 +256,9 @@ fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
     }
 }
 
-fn members(ui: &mut egui::Ui, chat: &Chat) {
+/// Who is in the room. "(you)" and "(host)" follow from the keys we know (ours, and the one
+/// the host proved), not from what anyone says.
+fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
     ui.add_space(4.0);
     ui.strong(format!("In the room ({})", chat.members.len()));
     ui.separator();
@@ -265,7 +267,8 @@ fn members(ui: &mut egui::Ui, chat: &Chat) {
         .id_salt("member_list")
         .show(ui, |ui| {
             for m in &chat.members {
-                let me = chat.you == Some(m.id);
+                let host = chat.host_device.as_ref() == Some(&m.device);
+                let me = &m.device == me;
                 let fingerprint = m.device.fingerprint().unwrap_or_else(|| "unknown".into());
                 let confusable = alike.confusable.contains(&m.id);
                 let mut label = String::new();
@@ -277,7 +280,7 @@ fn members(ui: &mut egui::Ui, chat: &Chat) {
                 if confusable || alike.same_name.contains(&m.id) {
                     label.push_str(&format!(" · {}", &fingerprint[..4]));
                 }
-                if m.host {
+                if host {
                     label.push_str("  (host)");
                 }
                 if me {

@@ -64,6 +64,8 @@ pub struct Chat {
     pub error: Option<String>,
     /// The host key's fingerprint, as the handshake proved it (once in).
     pub host_fingerprint: Option<String>,
+    /// The host's device, from that key: the member shown as the host.
+    pub host_device: Option<DeviceId>,
     /// Where to join, kept until the password for a locked room is given.
     pub addrs: Vec<std::net::SocketAddr>,
     /// Whether the runtime has been asked to join (a locked room waits for its password).
@@ -83,6 +85,7 @@ impl Chat {
             state: SessionState::Connecting,
             error: None,
             host_fingerprint: None,
+            host_device: None,
             addrs: Vec::new(),
             asked_to_join: true,
         }
@@ -567,6 +570,7 @@ impl AppState {
                     chat.you = Some(you);
                     chat.members = members;
                     chat.host_fingerprint = Some(host_key.fingerprint());
+                    chat.host_device = Some(host_key.device());
                 }
             }
             Event::MemberJoined { room, member } => {

@@ -271,11 +271,26 @@ impl PieceSink {
     }
 
     /// Waits for the last piece and makes the file durable.
-    async fn finish(mut self) -> Result<(), TransferError> {
+    async fn finish(mut self) -> Result<std::fs::File, TransferError> {
         let file = self.take_file().await?;
-        tokio::task::spawn_blocking(move || file.sync_all().map_err(disk_error))
+        tokio::task::spawn_blocking(move || file.sync_all().map(|()| file).map_err(disk_error))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+/// Whether `path` names the file `file` has open (on Unix: same device and inode).
+fn same_file(file: &std::fs::File, path: &Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (held, named) = (file.metadata()?, std::fs::symlink_metadata(path)?);
+        Ok(held.dev() == named.dev() && held.ino() == named.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        Ok(true)
     }
 }
 
@@ -291,7 +306,7 @@ fn disk_error(e: std::io::Error) -> TransferError {
 /// upload has verified, and stops if the upload stops for good.
 struct Follow {
     verified: watch::Receiver<u64>,
-    end: watch::Receiver<Option<Result<(), String>>>,
+    state: watch::Receiver<Arriving>,
 }
 
 /// What `send_data` reads from.
@@ -359,15 +374,10 @@ async fn send_data(
                 ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
                 next += want as u64;
             } else if let Some(f) = &mut follow {
-                // Caught up with the upload: wait for more, or for its end.
-                let open = tokio::select! {
-                    changed = f.verified.changed() => changed.is_ok(),
-                    changed = f.end.changed() => changed.is_ok(),
-                };
-                // The end is told before the upload lets go of its channels: read it first.
-                let ended = f.end.borrow().clone();
-                match ended {
-                    Some(Err(why)) => {
+                // Caught up with the upload: only a live one is waited for.
+                let state = f.state.borrow_and_update().clone();
+                match state {
+                    Arriving::Failed(why) => {
                         let _ = send(
                             sink,
                             Frame::Cancel {
@@ -377,8 +387,18 @@ async fn send_data(
                         .await;
                         return Err(TransferError::Stopped(why));
                     }
-                    None if !open => return Err(TransferError::Ended),
-                    _ => {}
+                    // The downloader hears the end of the connection and comes back later.
+                    Arriving::Broken => return Err(TransferError::Ended),
+                    Arriving::Coming | Arriving::Kept => {}
+                }
+                // Wait for more, or for the upload to change state. Its end is told before
+                // it lets go of the channels, so a closed one was read just above.
+                let open = tokio::select! {
+                    changed = f.verified.changed() => changed.is_ok(),
+                    changed = f.state.changed() => changed.is_ok(),
+                };
+                if !open && *f.verified.borrow() < size {
+                    return Err(TransferError::Ended);
                 }
                 continue;
             }
@@ -509,9 +529,23 @@ struct Live {
     offer: FileOffer,
     /// Bytes verified and written to the partial file.
     verified: watch::Sender<u64>,
-    /// Set when the upload ends: `Ok` once the file is kept, `Err` (why) if it stopped for
-    /// good. A broken connection is neither: the sender comes back and resumes.
-    end: watch::Sender<Option<Result<(), String>>>,
+    /// Where the upload is; the entry (and what is verified) outlives a broken connection,
+    /// for the sender's resume.
+    state: watch::Sender<Arriving>,
+}
+
+/// Where an upload that downloads follow is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Arriving {
+    /// Data is coming (the host's read of it has its own deadlines).
+    Coming,
+    /// The sender's connection broke; it may come back and resume. Followers let go and
+    /// try again later, resuming from what they have.
+    Broken,
+    /// The file is kept whole.
+    Kept,
+    /// The upload stopped for good, and why.
+    Failed(String),
 }
 
 /// Takes an upload's offer: checks it, answers where to start, and registers it so downloads
@@ -600,9 +634,10 @@ pub async fn accept_upload(
         let entry = live.entry(offer.hash.clone()).or_insert_with(|| Live {
             offer: offer.clone(),
             verified: watch::channel(offset).0,
-            end: watch::channel(None).0,
+            state: watch::channel(Arriving::Coming).0,
         });
         entry.verified.send_replace(offset);
+        entry.state.send_replace(Arriving::Coming);
         entry.verified.clone()
     };
     let pieces = PieceSink::new(hashes, file, offset, verified);
@@ -647,22 +682,30 @@ impl Receiving {
             })
         };
         let result = received.await;
-        let end = match &result {
-            Ok(_) => Some(Ok(())),
-            // The sender's link broke: it comes back and resumes; followers wait.
+        let state = match &result {
+            Ok(_) => Arriving::Kept,
+            // The sender's link broke: it may come back and resume.
             Err(
                 TransferError::Ended
                 | TransferError::Io(_)
                 | TransferError::Protocol(_)
                 | TransferError::Link(_),
-            ) => None,
-            Err(TransferError::Stopped(_)) => Some(Err("the sender stopped sending it".to_owned())),
-            Err(e) => Some(Err(e.to_string())),
+            ) => Arriving::Broken,
+            Err(TransferError::Stopped(_)) => {
+                Arriving::Failed("the sender stopped sending it".to_owned())
+            }
+            Err(e) => Arriving::Failed(e.to_string()),
         };
-        if let Some(end) = end
-            && let Some(live) = files.live.lock().expect("live uploads").remove(&offer.hash)
         {
-            live.end.send_replace(Some(end));
+            let mut live = files.live.lock().expect("live uploads");
+            if state == Arriving::Broken {
+                // Kept, with what is verified, for the sender's resume.
+                if let Some(entry) = live.get(&offer.hash) {
+                    entry.state.send_replace(state);
+                }
+            } else if let Some(entry) = live.remove(&offer.hash) {
+                entry.state.send_replace(state);
+            }
         }
         let error = match result {
             Ok(kept) => return Ok(kept),
@@ -705,7 +748,7 @@ pub async fn serve_download(
         .map(|live| {
             let follow = Follow {
                 verified: live.verified.subscribe(),
-                end: live.end.subscribe(),
+                state: live.state.subscribe(),
             };
             (live.offer.clone(), follow)
         });
@@ -1016,7 +1059,7 @@ async fn download_inner(
     }
     let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
     pieces.receive(&mut frames, None).await?;
-    pieces.finish().await?;
+    let written = pieces.finish().await?;
     // Saved under the name its message shows (the same content may have come with another).
     let (dir, partial, name) = (
         dir.to_path_buf(),
@@ -1029,6 +1072,13 @@ async fn download_inner(
         if let Err(e) = std::fs::rename(&partial, &path) {
             let _ = std::fs::remove_file(&path);
             return Err(e);
+        }
+        // What was renamed must be the file we verified, not one swapped in for it meanwhile.
+        if !same_file(&written, &path)? {
+            let _ = std::fs::remove_file(&path);
+            return Err(std::io::Error::other(
+                "the downloaded file was replaced before it could be saved",
+            ));
         }
         Ok(path)
     })

@@ -254,6 +254,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// The address one machine's limits are counted under: its IPv4 address, or the /64 of its
+/// IPv6 address (a machine can use any number of addresses in its own /64).
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(segments))
+        }
+        v4 => v4,
+    }
+}
+
 /// Numbers connections, so a leave from a replaced connection is told apart.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -316,7 +329,7 @@ impl Accept {
                 }
             };
             // Over a limit, the connection is closed at once: it costs nobody else a place.
-            let ip = peer.ip().to_canonical();
+            let ip = address_key(peer.ip());
             let Some(connection) = gates.connections_per_address.take(ip) else {
                 tracing::debug!("{peer}: too many connections from {ip}; closing");
                 continue;
@@ -367,12 +380,13 @@ enum RoomCmd {
     Ping {
         member: MemberId,
     },
-    /// An upload is kept: post it to the room; `reply` gets the message id.
+    /// An upload is coming or kept: post it to the room; `reply` gets the message id, or why
+    /// not (the sender posts too fast).
     PostFile {
         from: String,
         device: DeviceId,
         file: FileRef,
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Result<u64, String>>,
     },
     Rename {
         member: MemberId,
@@ -422,6 +436,21 @@ struct Slot {
     /// Posts this member may still make now, and bytes of text: a flood is turned away.
     posts: Bucket,
     post_bytes: Bucket,
+}
+
+/// Why a post is turned away when its sender goes past the room's limits.
+const TOO_FAST: &str =
+    "you are sending faster than this room allows; wait a moment and send it again";
+
+impl Slot {
+    /// Spends one post of `bytes` from the member's allowance, if both of its limits allow.
+    fn spend(&mut self, posts: f64, bytes: f64) -> bool {
+        if self.posts.can_take(posts) && self.post_bytes.can_take(bytes) {
+            self.posts.take(posts) && self.post_bytes.take(bytes)
+        } else {
+            false
+        }
+    }
 }
 
 /// The room task's state: everything about the room, owned by one task, so no locks.
@@ -614,10 +643,8 @@ impl Room {
             self.send_to(member, &Frame::Accepted { seq, id });
             return;
         }
-        if !(slot.posts.take(1.0) && slot.post_bytes.take(text.len() as f64)) {
-            let reason =
-                "you are sending faster than this room allows; wait a moment and send it again"
-                    .to_owned();
+        if !slot.spend(1.0, text.len() as f64) {
+            let reason = TOO_FAST.to_owned();
             self.send_to(member, &Frame::Rejected { seq, reason });
             return;
         }
@@ -632,18 +659,29 @@ impl Room {
         self.send_to(member, &Frame::Accepted { seq, id });
     }
 
-    /// Posts a kept file, unless the same sender posted the same file lately (a retry).
-    fn post_file(&mut self, from: String, device: DeviceId, file: FileRef) -> u64 {
+    /// Posts a file, unless the same sender posted the same file lately (a retry). A file is
+    /// a post like any other for the sender's limits: re-posting a kept file costs no data,
+    /// so it must cost a post.
+    fn post_file(&mut self, from: String, device: DeviceId, file: FileRef) -> Result<u64, String> {
         let now = std::time::Instant::now();
         self.recent_files
             .retain(|_, (_, at)| now.duration_since(*at) < RECENT_FILE);
         let key = (device.clone(), file.hash.clone(), file.name.clone());
         if let Some((id, _)) = self.recent_files.get(&key) {
-            return *id;
+            return Ok(*id);
+        }
+        let slot = self
+            .members
+            .values_mut()
+            .find(|s| s.member.device == device);
+        if let Some(slot) = slot
+            && !slot.spend(1.0, 0.0)
+        {
+            return Err(TOO_FAST.to_owned());
         }
         let id = self.store(from, device, String::new(), Some(file));
         self.recent_files.insert(key, (id, now));
-        id
+        Ok(id)
     }
 
     /// Stores a message, tells everyone, and returns its id.
@@ -694,6 +732,10 @@ impl Room {
         };
         if slot.member.name == name {
             return;
+        }
+        // Every rename is told to everyone: it costs a post.
+        if !slot.spend(1.0, name.len() as f64) {
+            return tracing::info!("{}: renaming too fast; ignored", slot.member.name);
         }
         slot.member.name = name;
         if slot.member.host {
@@ -861,12 +903,12 @@ impl Conn {
     ) {
         let peer = self.peer;
         if let Some(secret) = &self.shared.password
-            && let Err((code, reason)) = self
+            && let Err(refusal) = self
                 .check_password(&mut link, &hello, secret, deadline)
                 .await
         {
-            tracing::info!("{peer}: refused: {reason}");
-            return link.answer_and_close(Frame::Refused { code, reason }).await;
+            tracing::info!("{peer}: not let in: {refusal:?}");
+            return link.answer_and_close(refusal).await;
         }
         let device = link.remote.device();
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
@@ -921,31 +963,39 @@ impl Conn {
         hello: &Hello,
         secret: &RoomSecret,
         deadline: Instant,
-    ) -> Result<(), (RefuseCode, String)> {
-        let Some(message) = &hello.password else {
-            return Err((RefuseCode::Password, "this room needs a password".into()));
+    ) -> Result<(), Frame> {
+        let refuse = |reason: &str| Frame::Refused {
+            code: RefuseCode::Password,
+            reason: reason.to_owned(),
         };
-        let ip = self.peer.ip().to_canonical();
-        let attempt = self.shared.gates.guesses.begin(ip).map_err(|wait| {
-            let secs = wait.as_secs_f64().ceil().max(1.0);
-            (
-                RefuseCode::Slow,
-                format!("too many wrong passwords from this computer; try again in {secs} s"),
-            )
-        })?;
-        let wrong = || (RefuseCode::Password, "wrong password".to_owned());
-        let answer = HostAnswer::new(secret, link.handshake_hash, message).map_err(|_| wrong())?;
+        let Some(message) = &hello.password else {
+            return Err(refuse("this room needs a password"));
+        };
+        let attempt = self
+            .shared
+            .gates
+            .guesses
+            .begin(address_key(self.peer.ip()))
+            .map_err(|(wait, why)| Frame::TryLater {
+                after_ms: wait.as_millis() as u64,
+                reason: why.to_owned(),
+            })?;
+        let answer = HostAnswer::new(secret, link.handshake_hash, message)
+            .map_err(|_| refuse("wrong password"))?;
         let spake = Frame::Spake {
             msg: answer.message.clone(),
             proof: answer.proof.clone(),
         };
-        link.writer.send(spake).await.map_err(|_| wrong())?;
+        // Whatever happens now counts as a try: only the right proof makes it a right one.
+        let unfinished = || refuse("the password check did not finish");
+        link.writer.send(spake).await.map_err(|_| unfinished())?;
         match tokio::time::timeout_at(deadline, link.reader.recv()).await {
             Ok(Some(Ok(Frame::Proof { proof }))) if answer.admits(&proof) => {
                 attempt.right();
                 Ok(())
             }
-            _ => Err(wrong()),
+            Ok(Some(Ok(Frame::Proof { .. }))) => Err(refuse("wrong password")),
+            _ => Err(unfinished()),
         }
     }
 
@@ -968,7 +1018,7 @@ impl Conn {
             return link.answer_and_close(Frame::Refused { code, reason }).await;
         };
         let files = &self.shared.files;
-        let Some(_place) = files.take_place(self.peer.ip().to_canonical()) else {
+        let Some(_place) = files.take_place(address_key(self.peer.ip())) else {
             let reason = "the host is busy with other files; try again in a moment".to_owned();
             let code = RefuseCode::Busy;
             return link.answer_and_close(Frame::Refused { code, reason }).await;
@@ -987,6 +1037,9 @@ impl Conn {
                 let served = tokio::select! {
                     _ = self.token.cancelled() => return,
                     served = transfer::serve_download(&mut writer, room, hash, offset, files) => served,
+                    // A downloader says nothing more but a cancel: anything else, or its end,
+                    // means it is gone, and its place is free at once.
+                    _ = reader.recv() => Err(transfer::TransferError::Ended),
                 };
                 if let Err(e) = served {
                     tracing::info!("{}: download stopped: {e}", self.peer);
@@ -1026,13 +1079,21 @@ impl Conn {
             file,
             reply,
         };
-        let Ok(id) = async {
+        let Some(posted) = async {
             self.room.send(post).await.ok()?;
             id.await.ok()
         }
         .await
-        .ok_or(()) else {
-            return;
+        else {
+            return; // the room is closing
+        };
+        let id = match posted {
+            Ok(id) => id,
+            Err(reason) => {
+                tracing::info!("{peer}: file not posted: {reason}");
+                let _ = sink.send(Frame::Cancel { reason }).await;
+                return;
+            }
         };
         let kept = match receiving {
             None => Ok(Vec::new()),

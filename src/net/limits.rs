@@ -89,12 +89,22 @@ impl Bucket {
         }
     }
 
-    /// Spends `amount` if there is that much; otherwise spends nothing.
-    pub fn take(&mut self, amount: f64) -> bool {
+    /// Whether `amount` could be spent now.
+    pub fn can_take(&mut self, amount: f64) -> bool {
+        self.refill();
+        self.tokens >= amount
+    }
+
+    fn refill(&mut self) {
         let now = Instant::now();
         let refill = now.duration_since(self.at).as_secs_f64() * self.rate.per_second;
         self.tokens = (self.tokens + refill).min(self.rate.burst);
         self.at = now;
+    }
+
+    /// Spends `amount` if there is that much; otherwise spends nothing.
+    pub fn take(&mut self, amount: f64) -> bool {
+        self.refill();
         if self.tokens >= amount {
             self.tokens -= amount;
             true

@@ -570,15 +570,21 @@ struct Sealer {
 
 impl Sealer {
     fn seal(&mut self, plain: &[u8], dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        let before = dst.len();
         dst.reserve(plain.len() + plain.len().div_ceil(MAX_PLAIN) * (2 + TAG));
         for chunk in plain.chunks(MAX_PLAIN) {
             let len = chunk.len() + TAG;
             dst.put_u16(len as u16);
             let start = dst.len();
             dst.resize(start + len, 0);
-            self.noise
+            if let Err(e) = self
+                .noise
                 .write_message(self.nonce, chunk, &mut dst[start..])
-                .map_err(|e| ProtocolError::Malformed(format!("cannot encrypt: {e}")))?;
+            {
+                // Nothing half-sealed goes out; the error ends the link.
+                dst.truncate(before);
+                return Err(ProtocolError::Malformed(format!("cannot encrypt: {e}")));
+            }
             self.nonce += 1;
         }
         Ok(())

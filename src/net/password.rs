@@ -168,10 +168,11 @@ impl HostAnswer {
 }
 
 /// Password tries per address: one at a time, and after a wrong one a wait that doubles with
-/// each further wrong one. Guessing online is then too slow to matter.
+/// each further wrong one; and for the whole room, a budget of wrong tries a minute, so many
+/// addresses together cannot guess fast either. Guessing online is then too slow to matter.
 #[derive(Debug)]
 pub struct Guesses {
-    by_address: Mutex<HashMap<IpAddr, Tries>>,
+    inner: Mutex<Tries>,
     /// The first wait, and the longest.
     wait: Duration,
     wait_max: Duration,
@@ -179,6 +180,13 @@ pub struct Guesses {
 
 #[derive(Debug)]
 struct Tries {
+    by_address: HashMap<IpAddr, Address>,
+    /// Wrong tries the room may still see now, refilled over time.
+    budget: crate::net::limits::Bucket,
+}
+
+#[derive(Debug)]
+struct Address {
     /// Wrong passwords since the last right one.
     failures: u32,
     /// A try is under way.
@@ -187,60 +195,84 @@ struct Tries {
     not_before: Instant,
 }
 
-/// Addresses remembered at most; past it, those with nothing to hold against them go first.
+/// Addresses remembered at most. Past it, those with nothing held against them are forgotten;
+/// if all have, newcomers wait (memory stays bounded, and no record is wiped by a flood).
 const REMEMBERED: usize = 4096;
+
+/// Wrong tries a room takes from everyone together: a burst, then this many a minute.
+const ROOM_BUDGET: crate::net::limits::Rate = crate::net::limits::Rate {
+    per_second: 20.0 / 60.0,
+    burst: 30.0,
+};
 
 impl Guesses {
     /// Waits of `wait`, doubling, up to `wait_max`.
     pub fn new(wait: Duration, wait_max: Duration) -> Arc<Self> {
         Arc::new(Self {
-            by_address: Mutex::default(),
+            inner: Mutex::new(Tries {
+                by_address: HashMap::new(),
+                budget: crate::net::limits::Bucket::new(ROOM_BUDGET),
+            }),
             wait,
             wait_max,
         })
     }
 
-    /// Starts a try from `ip`, or says how long it must wait first. The try counts as wrong
-    /// unless [`Try::right`] is called.
-    pub fn begin(self: &Arc<Self>, ip: IpAddr) -> Result<Try, Duration> {
+    /// Starts a try from `address` (see [`crate::net::host::address_key`]), or says how long
+    /// to wait first and why. The try counts as wrong unless [`Try::right`] is called.
+    pub fn begin(self: &Arc<Self>, address: IpAddr) -> Result<Try, (Duration, &'static str)> {
+        const BUSY: &str = "another password try from this computer is under way";
+        const WRONG: &str = "too many wrong passwords from this computer lately";
+        const ROOM: &str = "too many wrong passwords for this room lately";
         let now = Instant::now();
-        let mut map = self.by_address.lock().expect("password tries");
-        if map.len() >= REMEMBERED {
-            map.retain(|_, t| t.busy || t.not_before > now);
+        let mut tries = self.inner.lock().expect("password tries");
+        if !tries.budget.can_take(1.0) {
+            return Err((self.wait, ROOM));
         }
-        let tries = map.entry(ip).or_insert(Tries {
+        if tries.by_address.len() >= REMEMBERED && !tries.by_address.contains_key(&address) {
+            tries
+                .by_address
+                .retain(|_, a| a.busy || a.failures > 0 || a.not_before > now);
+            if tries.by_address.len() >= REMEMBERED {
+                return Err((self.wait, WRONG));
+            }
+        }
+        let entry = tries.by_address.entry(address).or_insert(Address {
             failures: 0,
             busy: false,
             not_before: now,
         });
-        if tries.busy {
-            return Err(self.wait);
+        if entry.busy {
+            return Err((self.wait, BUSY));
         }
-        if tries.not_before > now {
-            return Err(tries.not_before - now);
+        if entry.not_before > now {
+            return Err((entry.not_before - now, WRONG));
         }
-        tries.busy = true;
+        entry.busy = true;
         Ok(Try {
             guesses: self.clone(),
-            ip,
+            address,
             right: false,
         })
     }
 
-    fn end(&self, ip: IpAddr, right: bool) {
-        let mut map = self.by_address.lock().expect("password tries");
-        let Some(tries) = map.get_mut(&ip) else {
+    fn end(&self, address: IpAddr, right: bool) {
+        let mut tries = self.inner.lock().expect("password tries");
+        if !right {
+            tries.budget.take(1.0);
+        }
+        let Some(entry) = tries.by_address.get_mut(&address) else {
             return;
         };
-        tries.busy = false;
+        entry.busy = false;
         if right {
-            map.remove(&ip);
+            tries.by_address.remove(&address);
             return;
         }
-        tries.failures += 1;
-        let doubling = 2u32.saturating_pow(tries.failures.saturating_sub(1).min(20));
+        entry.failures += 1;
+        let doubling = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
         let wait = self.wait.saturating_mul(doubling).min(self.wait_max);
-        tries.not_before = Instant::now() + wait;
+        entry.not_before = Instant::now() + wait;
     }
 }
 
@@ -248,7 +280,7 @@ impl Guesses {
 #[derive(Debug)]
 pub struct Try {
     guesses: Arc<Guesses>,
-    ip: IpAddr,
+    address: IpAddr,
     right: bool,
 }
 
@@ -261,7 +293,7 @@ impl Try {
 
 impl Drop for Try {
     fn drop(&mut self) {
-        self.guesses.end(self.ip, self.right);
+        self.guesses.end(self.address, self.right);
     }
 }
 
@@ -307,18 +339,38 @@ mod tests {
         let first = guesses.begin(ip).unwrap();
         assert!(guesses.begin(ip).is_err(), "one try at a time");
         drop(first); // wrong
-        let wait = guesses.begin(ip).unwrap_err();
+        let (wait, why) = guesses.begin(ip).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert!(why.contains("wrong passwords"));
         assert!(
             guesses.begin("10.0.0.10".parse().unwrap()).is_ok(),
             "others are not held up"
         );
         guesses.end(ip, false);
         guesses.end(ip, false);
-        let wait = guesses.begin(ip).unwrap_err();
+        let (wait, _) = guesses.begin(ip).unwrap_err();
         assert!(
             wait > Duration::from_secs(2),
             "{wait:?}: capped at 3 s, past 2 s"
+        );
+    }
+
+    #[test]
+    fn many_addresses_together_cannot_guess_fast_either() {
+        let guesses = Guesses::new(Duration::from_secs(1), Duration::from_secs(3));
+        let mut refused = 0;
+        for i in 0..100u8 {
+            match guesses.begin(IpAddr::from([10, 1, 0, i])) {
+                Ok(attempt) => drop(attempt), // wrong
+                Err((_, why)) => {
+                    assert!(why.contains("for this room"));
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            refused >= 60,
+            "only {refused} of 100 wrong tries were held back"
         );
     }
 

@@ -143,8 +143,10 @@ enum JoinError {
         pinned: PublicKey,
         presented: PublicKey,
     },
-    /// The room wants a (right) password, or a pause after wrong ones; the text says which.
+    /// The room wants a (right) password; the text says which.
     Password(String),
+    /// The host asks us to try again after a while (password tries are slowed down).
+    Later(Duration, String),
     /// Retrying cannot help (another protocol version); the text says why.
     Hopeless(String),
 }
@@ -258,6 +260,11 @@ async fn run(
             Err(JoinError::Password(reason)) => {
                 (Duration::MAX, SessionState::NeedsPassword(reason))
             }
+            Err(JoinError::Later(wait, reason)) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0);
+                let why = format!("{reason} — trying again in {secs} s");
+                (wait, SessionState::Waiting(why))
+            }
             Err(JoinError::Hopeless(reason)) => (Duration::MAX, SessionState::Failed(reason)),
             Err(JoinError::Unreachable(why)) => {
                 tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
@@ -329,6 +336,13 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
     let deadline = config.timeouts.handshake;
     loop {
         match link.reader.next_within(deadline).await {
+            // A host seen for the first time that lets us in without checking the password we
+            // brought has not shown it knows it: it may not be the room we mean.
+            Ok(Frame::Welcome(_)) if exchange.is_some() && expect == Expect::Anyone => {
+                return Err(JoinError::Hopeless(
+                    "the host let us in without checking the password, so it may not be the room you mean; if the room has no password, join without one".into(),
+                ));
+            }
             Ok(Frame::Welcome(welcome)) if welcome.room == config.room => {
                 return Ok((link, welcome));
             }
@@ -354,9 +368,14 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
                     .map_err(unreachable)?;
             }
             Ok(Frame::Refused {
-                code: RefuseCode::Password | RefuseCode::Slow,
+                code: RefuseCode::Password,
                 reason,
             }) => return Err(JoinError::Password(reason)),
+            Ok(Frame::TryLater { after_ms, reason }) => {
+                // A little past the wait, and never less than a moment.
+                let wait = Duration::from_millis(after_ms.clamp(500, 3_600_000) + 100);
+                return Err(JoinError::Later(wait, reason));
+            }
             Ok(Frame::Refused {
                 code: RefuseCode::Version,
                 reason,

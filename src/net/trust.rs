@@ -29,6 +29,8 @@ pub struct KnownHosts {
     pins: Mutex<BTreeMap<RoomId, Pin>>,
     /// Held while writing, so saves land in the order they were made.
     saving: Mutex<()>,
+    /// Set when the file exists but could not be read: it is then never written over.
+    read_only: bool,
 }
 
 impl KnownHosts {
@@ -48,12 +50,27 @@ impl KnownHosts {
                     (BTreeMap::new(), Some(warning))
                 }
             },
-            Err(_) => (BTreeMap::new(), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), None),
+            Err(e) => {
+                // Not saved over: the pins may still be there once the file can be read.
+                let warning = format!(
+                    "Could not read the list of known room hosts ({}: {e}); rooms are trusted as new, and the list is not changed.",
+                    path.display()
+                );
+                let hosts = KnownHosts {
+                    path,
+                    pins: Mutex::new(BTreeMap::new()),
+                    saving: Mutex::new(()),
+                    read_only: true,
+                };
+                return (Arc::new(hosts), Some(warning));
+            }
         };
         let hosts = KnownHosts {
             path,
             pins: Mutex::new(pins),
             saving: Mutex::new(()),
+            read_only: false,
         };
         (Arc::new(hosts), warning)
     }
@@ -101,6 +118,9 @@ impl KnownHosts {
     }
 
     fn save(&self) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let _saving = self.saving.lock().expect("pins save");
         let bytes = serde_json::to_vec_pretty(&*self.pins.lock().expect("pins"))
             .map_err(std::io::Error::other)?;
@@ -115,7 +135,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        // Which rooms you joined is yours to know.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -58,7 +58,7 @@
 //!                                        ◄─ Closing{reason}     (the host is closing the room)
 //! ```
 //! The first frame from the member is `Hello`, `Who`, `Upload` or `Download`; the host's
-//! first answer is `Welcome`, `Spake` or `Refused` (after which it closes). Instead of
+//! first answer is `Welcome`, `Spake`, `TryLater` or `Refused` (after the last two it closes). Instead of
 //! `Hello`, a client may send `Who` to learn which room runs at an address it was given by
 //! hand; the host answers `About` and closes, and nobody sees a join. A host frame sent by a
 //! member, a second `Hello`, or anything else out of turn is a protocol error and ends that
@@ -73,7 +73,7 @@
 //! shared key, of "host" and the handshake hash); the member checks it and answers `Proof`
 //! ("member" likewise). Only then is the member admitted. Each session tests one guess, and
 //! a recorded session tests none: the key is bound to that Noise handshake. A host slows
-//! down repeated failures from one address (`Refused{code: slow}` until the wait is over).
+//! down repeated failures from one address (`TryLater{after_ms}` until the wait is over).
 //!
 //! `seq` numbers a member's posts within one app run; `resume` names that run, so after a
 //! reconnect the host acknowledges, without storing twice, a post it already stored. `since`
@@ -273,6 +273,9 @@ pub enum Frame {
         #[serde(with = "serde_bytes")]
         proof: Vec<u8>,
     },
+    /// Host → member, instead of `Welcome`: not now — try again after `after_ms` (password
+    /// tries from this address are being slowed down); the host closes next.
+    TryLater { after_ms: u64, reason: String },
     /// Client → host, instead of `Hello`: which room is this?
     Who,
     /// Host → client, the answer to `Who`; the host closes next.
@@ -413,8 +416,6 @@ pub enum RefuseCode {
     BadOffer,
     /// The room needs a password, or the one given was wrong.
     Password,
-    /// Too many wrong passwords from this address lately: wait, then try again.
-    Slow,
     /// File connections are for members: join the room first.
     NotMember,
     /// The host has no place for this now: try again in a moment.
@@ -481,6 +482,7 @@ impl Frame {
         "closing",
         "spake",
         "proof",
+        "try_later",
         "who",
         "about",
         "upload",
@@ -521,6 +523,7 @@ impl Frame {
                 w.members.iter().try_for_each(Member::validate)
             }
             Frame::Refused { reason, .. }
+            | Frame::TryLater { reason, .. }
             | Frame::Rejected { reason, .. }
             | Frame::Closing { reason } => check_short("reason", reason),
             Frame::Post { text, .. } => check_text(text),
@@ -575,6 +578,7 @@ impl Frame {
             Frame::Closing { .. } => "closing",
             Frame::Spake { .. } => "spake",
             Frame::Proof { .. } => "proof",
+            Frame::TryLater { .. } => "try_later",
             Frame::Who => "who",
             Frame::About { .. } => "about",
             Frame::Upload(_) => "upload",
