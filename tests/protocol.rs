@@ -114,7 +114,7 @@ fn every_frame() -> Vec<Frame> {
         },
         Frame::Data {
             offset: 65536,
-            bytes: vec![7; DATA_LEN],
+            bytes: vec![7; DATA_LEN].into(),
         },
         Frame::Received { offset: 1 << 20 },
         Frame::Stored { id: 9 },
@@ -443,7 +443,7 @@ fn the_text_limit_is_exact() {
 fn file_frames_breaking_limits_are_invalid() {
     let too_much = Frame::Data {
         offset: 0,
-        bytes: vec![0; DATA_LEN + 1],
+        bytes: vec![0; DATA_LEN + 1].into(),
     };
     let bad_piece = Frame::FileHeader {
         offer: FileOffer {

@@ -360,7 +360,7 @@ async fn raw_upload(host: &RoomHost, content: &[u8], data: &[u8]) -> Vec<Frame> 
     for (i, chunk) in data.chunks(DATA_LEN).enumerate() {
         let frame = Frame::Data {
             offset: (i * DATA_LEN) as u64,
-            bytes: chunk.to_vec(),
+            bytes: chunk.to_vec().into(),
         };
         if conn.send(frame).await.is_err() {
             break; // cut off
@@ -556,7 +556,7 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     for (i, chunk) in content[..half].chunks(DATA_LEN).enumerate() {
         conn.send(Frame::Data {
             offset: (i * DATA_LEN) as u64,
-            bytes: chunk.to_vec(),
+            bytes: chunk.to_vec().into(),
         })
         .await
         .unwrap();
@@ -566,7 +566,7 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
         if conn
             .send(Frame::Data {
                 offset: (half + i * DATA_LEN) as u64,
-                bytes: chunk.to_vec(),
+                bytes: chunk.to_vec().into(),
             })
             .await
             .is_err()
@@ -926,7 +926,7 @@ async fn a_trickling_upload_is_dropped() {
     for (i, byte) in content.iter().enumerate().take(20) {
         let data = Frame::Data {
             offset: i as u64,
-            bytes: vec![*byte],
+            bytes: vec![*byte].into(),
         };
         if conn.send(data).await.is_err() {
             break;

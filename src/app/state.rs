@@ -133,6 +133,24 @@ pub struct RoomRow {
     pub trust: HostTrust,
 }
 
+/// Why a room of another protocol version cannot be joined, in words for the user.
+fn version_gap(ad: &RoomAd) -> Option<String> {
+    let host = super::text::name(&ad.host);
+    let versions = format!(
+        "protocol {}, this app speaks {PROTOCOL_VERSION}",
+        ad.protocol
+    );
+    match ad.protocol.cmp(&PROTOCOL_VERSION) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!(
+            "{host}'s room runs a newer lanchat — update to join ({versions})"
+        )),
+        std::cmp::Ordering::Less => Some(format!(
+            "{host}'s room runs an older lanchat — {host} needs to update ({versions})"
+        )),
+    }
+}
+
 /// Everything the window shows, minus drawing state.
 pub struct AppState {
     /// Our device, from our key, to tell our own messages apart.
@@ -297,12 +315,7 @@ impl AppState {
                 locked: ad.locked,
                 hosted_by_me: self.hosting.contains_key(&ad.id),
                 joined: self.chats.contains_key(&ad.id),
-                unjoinable: (ad.protocol != PROTOCOL_VERSION).then(|| {
-                    format!(
-                        "needs lanchat protocol {} (this app speaks {PROTOCOL_VERSION})",
-                        ad.protocol
-                    )
-                }),
+                unjoinable: version_gap(ad),
             })
             .collect();
         for (id, (name, _, locked)) in &self.hosting {
@@ -838,6 +851,20 @@ mod tests {
         let trust: Vec<HostTrust> = s.room_rows().iter().map(|r| r.trust).collect();
         assert_eq!(trust.len(), 2);
         assert!(trust.contains(&HostTrust::Known) && trust.contains(&HostTrust::Different));
+    }
+
+    #[test]
+    fn a_room_of_another_version_says_which_side_must_update() {
+        let mut s = state();
+        s.apply(Event::RoomFound(RoomAd {
+            protocol: PROTOCOL_VERSION + 1,
+            ..ad("r1", "Lab")
+        }));
+        let why = s.room_rows()[0].unjoinable.clone().unwrap();
+        assert!(
+            why.starts_with("Bob's room runs a newer lanchat — update to join"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -415,16 +415,19 @@ async fn send_data(
             ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
             next += want as u64;
         }
-        for chunk in block.chunks(DATA_LEN) {
+        let block = bytes::Bytes::from(block);
+        for start in (0..block.len()).step_by(DATA_LEN) {
             if cancel.is_cancelled() {
                 return Err(TransferError::Cancelled);
             }
+            let chunk = block.slice(start..block.len().min(start + DATA_LEN));
+            let len = chunk.len() as u64;
             sink.feed(Frame::Data {
                 offset: at,
-                bytes: chunk.to_vec(),
+                bytes: chunk,
             })
             .await?;
-            at += chunk.len() as u64;
+            at += len;
         }
         sink.flush().await?;
         progress.send_replace(at);

@@ -1178,13 +1178,8 @@ async fn write_queued(
                 None => break, // dropped by the room: what was queued is written
             },
         };
-        let batch = async {
-            writer.feed_encoded(first).await?;
-            while let Ok(more) = out.try_recv() {
-                writer.feed_encoded(more).await?;
-            }
-            writer.flush().await
-        };
+        let more = std::iter::from_fn(|| out.try_recv().ok());
+        let batch = writer.send_encoded(std::iter::once(first).chain(more));
         let written = tokio::select! {
             _ = token.cancelled() => break,
             written = batch => written,

@@ -37,8 +37,10 @@ const NOISE_MAX: usize = 65535;
 const TAG: usize = 16;
 /// The most frame bytes one Noise message carries.
 const MAX_PLAIN: usize = NOISE_MAX - TAG;
-/// Bytes buffered per direction: room for a few file data frames at once.
+/// Bytes a writer buffers before it waits for the socket: room for a few file data frames.
 const BUFFER: usize = 256 * 1024;
+/// What a reader starts with; it grows to a file data frame's size when one comes.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// Every deadline a connection keeps, in one place so tests can shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +241,22 @@ impl LinkWriter {
     /// Queues frame bytes encoded once for many (see [`crate::protocol::encode_frame`]).
     pub async fn feed_encoded(&mut self, bytes: Bytes) -> Result<(), LinkError> {
         within(self.timeouts.write, self.sink.feed(bytes)).await
+    }
+
+    /// Sends frames encoded once for many, as one batch under one write deadline (a host
+    /// fanning out to a hundred members would otherwise arm a timer per frame per member).
+    pub async fn send_encoded(
+        &mut self,
+        frames: impl IntoIterator<Item = Bytes>,
+    ) -> Result<(), LinkError> {
+        let sink = &mut self.sink;
+        let batch = async move {
+            for bytes in frames {
+                sink.feed(bytes).await?;
+            }
+            <_ as SinkExt<Frame>>::flush(sink).await
+        };
+        within(self.timeouts.write, batch).await
     }
 
     /// Sends everything queued.
@@ -546,7 +564,7 @@ fn finish<T: Transport>(
     sink.set_backpressure_boundary(BUFFER);
     Link {
         reader: LinkReader {
-            frames: FramedRead::with_capacity(read, opener, BUFFER),
+            frames: FramedRead::with_capacity(read, opener, READ_BUFFER),
             timeouts: *timeouts,
         },
         writer: LinkWriter {
@@ -634,7 +652,9 @@ impl Opener {
             return Err(ProtocolError::Decrypt);
         }
         if src.len() < 2 + len {
-            src.reserve(2 + len - src.len());
+            // A big message means bulk data (a file): read far ahead, in few system calls.
+            let ahead = if len > READ_BUFFER { BUFFER } else { 0 };
+            src.reserve((2 + len - src.len()).max(ahead));
             return Ok(false);
         }
         src.advance(2);

@@ -303,8 +303,8 @@ pub enum Frame {
     /// Either way on a file connection: file bytes at `offset`, at most [`DATA_LEN`].
     Data {
         offset: u64,
-        #[serde(with = "serde_bytes")]
-        bytes: Vec<u8>,
+        /// Shared, so a block read from disk is sent without copying it per frame.
+        bytes: bytes::Bytes,
     },
     /// Host → uploader, about once a second while data arrives: verified up to `offset`.
     Received { offset: u64 },
