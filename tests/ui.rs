@@ -413,3 +413,42 @@ fn a_changed_host_key_is_shown_and_trusted_only_on_request() {
     w.close();
     eve.stop();
 }
+
+/// At the smallest window size the room is still usable: the composer shows, and the member
+/// list moves into a menu in the header.
+#[test]
+fn a_room_is_usable_in_the_smallest_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    let options = RuntimeOptions {
+        bind: Some(Ipv4Addr::LOCALHOST.into()),
+        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+            .unwrap()
+    };
+    let size = [520.0, 360.0];
+    let mut w = TestWindow::open_sized(options, size);
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    let inside =
+        |rect: egui::Rect| rect.min.x >= 0.0 && rect.max.x <= size[0] && rect.max.y <= size[1];
+    for label in ["Message", "Send", "Attach…", "Close room", "👥 1"] {
+        let node = w.harness.get_by_label(label);
+        assert!(
+            inside(node.rect()),
+            "{label} at {:?} is off the window",
+            node.rect()
+        );
+    }
+    w.harness
+        .get_by_label("Message")
+        .type_text("small but fine");
+    w.harness.key_press(Key::Enter);
+    w.shows_stored("small but fine");
+    w.close();
+}

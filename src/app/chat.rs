@@ -72,17 +72,14 @@ impl ChatView {
         };
         let hosting = state.hosting.contains_key(room);
         let mut leave = false;
+        // A narrow window keeps the messages and the composer: the member list moves into a
+        // menu in the header, and the host's line under the room's name.
+        let narrow = ui.available_width() < NARROW;
         egui::Panel::top("chat_header").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading(text::name(&chat.room_name));
-                let host = ui.label(
-                    RichText::new(format!("hosted by {}", text::name(&chat.host_name))).weak(),
-                );
-                if let Some(fp) = &chat.host_fingerprint {
-                    let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
-                    host.on_hover_text(hint);
-                    ui.label(RichText::new(format!("🔑 {fp}")).small().monospace().weak())
-                        .on_hover_text(hint);
+                if !narrow {
+                    host_line(ui, chat);
                 }
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                     let label = if hosting { "Close room" } else { "Leave" };
@@ -92,16 +89,28 @@ impl ChatView {
                         "Leave this room"
                     };
                     leave = ui.button(label).on_hover_text(hint).clicked();
+                    if narrow {
+                        ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
+                            members(ui, chat, &state.me);
+                        })
+                        .response
+                        .on_hover_text("Who is in the room");
+                    }
                     state_badge(ui, &chat.state);
                 });
             });
+            if narrow {
+                ui.horizontal_wrapped(|ui| host_line(ui, chat));
+            }
         });
-        egui::Panel::right("members")
-            .default_size(160.0)
-            .resizable(true)
-            .show(ui, |ui| {
-                members(ui, chat, &state.me);
-            });
+        if !narrow {
+            egui::Panel::right("members")
+                .default_size(160.0)
+                .resizable(true)
+                .show(ui, |ui| {
+                    members(ui, chat, &state.me);
+                });
+        }
         let mut draft = self.drafts.remove(room).unwrap_or_default();
         let (sent, attach) = egui::Panel::bottom("composer")
             .show(ui, |ui| composer(ui, chat, &mut draft))
@@ -234,6 +243,23 @@ impl ChatView {
             ui.ctx().request_repaint();
         }
         actions
+    }
+}
+
+/// Below this width (points) the composer puts its buttons under the text.
+const COMPOSER_IN_ONE_ROW: f32 = 420.0;
+
+/// Below this width (points) a room's view puts its member list in a menu.
+const NARROW: f32 = 480.0;
+
+/// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
+fn host_line(ui: &mut egui::Ui, chat: &Chat) {
+    let host = ui.label(RichText::new(format!("hosted by {}", text::name(&chat.host_name))).weak());
+    if let Some(fp) = &chat.host_fingerprint {
+        let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
+        host.on_hover_text(hint);
+        ui.label(RichText::new(format!("🔑 {fp}")).small().monospace().weak())
+            .on_hover_text(hint);
     }
 }
 
@@ -403,26 +429,40 @@ fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> (Option<Strin
         });
     let mut send = enter;
     let mut attach = false;
-    ui.horizontal(|ui| {
-        attach = ui
-            .add_sized([70.0, 28.0], egui::Button::new("Attach…"))
-            .on_hover_text("Send files to the room (or drop them on the window)")
-            .clicked();
+    let button = [62.0, 28.0];
+    // The text takes what is left of the row but `reserve` points.
+    let mut field = |ui: &mut egui::Ui, reserve: f32| {
         let label = ui.label("Message");
-        let button_width = 70.0;
+        let width = ui.available_width() - reserve;
         let edit = egui::TextEdit::multiline(draft)
             .id(id)
             .hint_text("Enter sends, Shift+Enter adds a line")
             .desired_rows(2)
-            .desired_width(ui.available_width() - button_width);
+            .desired_width(width);
         let response = ui.add(edit).labelled_by(label.id);
         if chat.error.is_none() && !focused && ui.ctx().memory(|m| m.focused().is_none()) {
             response.request_focus();
         }
-        send |= ui
-            .add_sized([button_width - 8.0, 28.0], egui::Button::new("Send"))
-            .clicked();
-    });
+    };
+    let attach_button = |ui: &mut egui::Ui| {
+        ui.add_sized(button, egui::Button::new("Attach…"))
+            .on_hover_text("Send files to the room (or drop them on the window)")
+            .clicked()
+    };
+    if ui.available_width() >= COMPOSER_IN_ONE_ROW {
+        ui.horizontal(|ui| {
+            attach = attach_button(ui);
+            field(ui, button[0] + 8.0);
+            send |= ui.add_sized(button, egui::Button::new("Send")).clicked();
+        });
+    } else {
+        // Narrow: the text gets the whole width, the buttons go under it.
+        ui.horizontal(|ui| field(ui, 8.0));
+        ui.horizontal(|ui| {
+            attach = attach_button(ui);
+            send |= ui.add_sized(button, egui::Button::new("Send")).clicked();
+        });
+    }
     ui.add_space(6.0);
     (
         (send && !draft.trim().is_empty()).then(|| draft.clone()),

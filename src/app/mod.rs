@@ -205,8 +205,11 @@ impl eframe::App for LanchatApp {
         self.take_dropped_files(&ctx);
         self.top_bar(ui);
         self.status_bar(ui);
+        // The room list gives way to the open room in a narrow window.
+        let rooms_width = (ui.available_width() * 0.4).clamp(160.0, 250.0);
         egui::Panel::left("rooms")
-            .default_size(250.0)
+            .default_size(rooms_width)
+            .max_size(rooms_width.max(ui.available_width() * 0.5))
             .resizable(true)
             .show(ui, |ui| {
                 rooms::show(ui, &mut self.state, &mut self.dialogs);

@@ -428,8 +428,15 @@ impl AppState {
                 ),
                 (None, None) => return,
             };
+            // A room claiming a key other than the one we know is asked about first: its
+            // host's key is checked before anything, a password included, would be tried.
+            let different = self.discovered.get(key).is_some_and(|ad| {
+                self.pinned
+                    .get(id)
+                    .is_some_and(|pin| ad.fingerprint.as_ref() != Some(pin))
+            });
             let mut chat = Chat::new(name, host);
-            if locked {
+            if locked && !different {
                 chat.state = SessionState::NeedsPassword("this room needs a password".into());
                 chat.addrs = addrs;
                 chat.asked_to_join = false;
@@ -851,6 +858,24 @@ mod tests {
         let trust: Vec<HostTrust> = s.room_rows().iter().map(|r| r.trust).collect();
         assert_eq!(trust.len(), 2);
         assert!(trust.contains(&HostTrust::Known) && trust.contains(&HostTrust::Different));
+    }
+
+    #[test]
+    fn a_locked_room_claiming_another_key_is_asked_about_before_any_password() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::KnownHosts(vec![(room.clone(), "AAAA-AAAA-AAAA-AAAA".into())]));
+        let other = RoomAd {
+            locked: true,
+            ..ad("r1", "Lab")
+        };
+        s.apply(Event::RoomFound(other.clone()));
+        s.open_room(&other.key());
+        assert!(
+            matches!(&s.outbox[..], [Command::Join { password: None, .. }]),
+            "joined for the key check first: {:?}",
+            s.outbox
+        );
     }
 
     #[test]

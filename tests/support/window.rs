@@ -27,22 +27,25 @@ pub struct TestWindow {
 impl TestWindow {
     /// Opens the window on the runtime `options` describe (their settings are the app's).
     pub fn open(options: RuntimeOptions) -> TestWindow {
+        Self::open_sized(options, [1000.0, 700.0])
+    }
+
+    /// The same, at a size of the test's choosing.
+    pub fn open_sized(options: RuntimeOptions, size: [f32; 2]) -> TestWindow {
         let state = AppState::new(&options.settings, options.identity.device(), None);
         let (front, back) = bridge::channel();
         let inject = back.events.clone();
         let runtime = RuntimeThread::spawn(back, options).unwrap();
         let (wake, wakes) = mpsc::channel();
-        let harness = Harness::builder()
-            .with_size([1000.0, 700.0])
-            .build_eframe(move |cc| {
-                // As the app would, plus a tick for the test (the app's own waker then stays unset).
-                let ctx = cc.egui_ctx.clone();
-                front.set_waker(move || {
-                    ctx.request_repaint();
-                    let _ = wake.send(());
-                });
-                LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime))
+        let harness = Harness::builder().with_size(size).build_eframe(move |cc| {
+            // As the app would, plus a tick for the test (the app's own waker then stays unset).
+            let ctx = cc.egui_ctx.clone();
+            front.set_waker(move || {
+                ctx.request_repaint();
+                let _ = wake.send(());
             });
+            LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime))
+        });
         TestWindow {
             harness,
             inject,
