@@ -546,7 +546,7 @@ async fn join_loop(
                     Event::Session { room: r, state } if Some(r) == room.as_ref() => {
                         app.session_state(r, state)?;
                         if let SessionState::Waiting(why) = state {
-                            emit(json!({"event": "status", "state": "waiting", "detail": why}));
+                            emit(json!({"event": "status", "state": "waiting", "detail": why.to_string()}));
                         }
                     }
                     other => print_room_event(other, room.as_ref(), &app.me),

@@ -274,10 +274,7 @@ fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
         SessionState::Left => ("left", ui.visuals().weak_text_color()),
     };
     let badge = ui.label(RichText::new(text).color(color));
-    if let SessionState::Waiting(why)
-    | SessionState::Failed(why)
-    | SessionState::NeedsPassword(why) = state
-    {
+    if let Some(why) = state.why() {
         badge.on_hover_text(why);
     }
 }

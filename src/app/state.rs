@@ -693,7 +693,8 @@ impl AppState {
                     presented.fingerprint()
                 ));
             }
-            SessionState::Waiting(why) | SessionState::Failed(why) if was != chat.state => {
+            SessionState::Waiting(_) | SessionState::Failed(_) if was != chat.state => {
+                let why = state.why().unwrap_or_default();
                 chat.members.clear();
                 let said = chat.lines.iter().rev().find_map(|l| match l {
                     Line::Notice { text, .. } => Some(text),
@@ -781,7 +782,7 @@ mod tests {
         }
         s.apply(Event::Session {
             room: room.clone(),
-            state: SessionState::Waiting("Bob left — waiting".into()),
+            state: SessionState::Waiting(crate::bridge::Waiting::HostLeft { host: "Bob".into() }),
         });
         s.apply(Event::Session {
             room: room.clone(),
@@ -805,7 +806,13 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(notices, vec!["Bob left — waiting", "Back in the room"]);
+        assert_eq!(
+            notices,
+            vec![
+                "Bob left — waiting for the room to come back",
+                "Back in the room"
+            ]
+        );
     }
 
     #[test]
@@ -864,7 +871,10 @@ mod tests {
     fn a_locked_room_claiming_another_key_is_asked_about_before_any_password() {
         let mut s = state();
         let room = RoomId::parse("r1").unwrap();
-        s.apply(Event::KnownHosts(vec![(room.clone(), "AAAA-AAAA-AAAA-AAAA".into())]));
+        s.apply(Event::KnownHosts(vec![(
+            room.clone(),
+            "AAAA-AAAA-AAAA-AAAA".into(),
+        )]));
         let other = RoomAd {
             locked: true,
             ..ad("r1", "Lab")

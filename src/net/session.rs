@@ -2,7 +2,7 @@
 //! out and the room's frames in as bridge events. When the host goes away the session waits
 //! and rejoins by itself, resending posts the host never confirmed.
 
-use crate::bridge::{Event, EventSender, SessionState};
+use crate::bridge::{Event, EventSender, Failure, SessionState, Waiting};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, Link, LinkError, Timeouts};
 use crate::net::password::{MemberExchange, RoomSecret};
@@ -147,8 +147,8 @@ enum JoinError {
     Password(String),
     /// The host asks us to try again after a while (password tries are slowed down).
     Later(Duration, String),
-    /// Retrying cannot help (another protocol version); the text says why.
-    Hopeless(String),
+    /// Retrying cannot help (another protocol version), and why.
+    Hopeless(Failure),
 }
 
 /// The session task's state.
@@ -182,7 +182,7 @@ async fn run(
     };
     let mut backoff = Duration::from_secs(1);
     // The reason we are waiting for the host, while we are: retries keep saying it.
-    let mut waiting: Option<String> = None;
+    let mut waiting: Option<Waiting> = None;
     loop {
         if waiting.is_none() {
             run.state(SessionState::Connecting);
@@ -214,32 +214,24 @@ async fn run(
                     Ended::Left => return run.state(SessionState::Left),
                     // Discovery usually announces the room's return first; the backoff covers
                     // a return it misses (a restart within the goodbye's grace second).
-                    Ended::Closed(reason) => (
-                        backoff,
-                        SessionState::Waiting(format!(
-                            "{reason} — it will reopen here when they host it again"
-                        )),
-                    ),
+                    Ended::Closed(reason) => {
+                        (backoff, SessionState::Waiting(Waiting::Closed { reason }))
+                    }
                     Ended::Lost(why) => {
                         tracing::info!("room {}: {why}", run.config.room);
                         if let Some(gone) = &run.config.host_gone {
                             let _ = gone.send(run.config.room.clone());
                         }
-                        (
-                            backoff,
-                            SessionState::Waiting(format!(
-                                "{host} left — waiting for the room to come back"
-                            )),
-                        )
+                        (backoff, SessionState::Waiting(Waiting::HostLeft { host }))
                     }
                 }
             }
             Err(JoinError::Refused(code, reason)) => {
                 let retry = matches!(code, RefuseCode::Full | RefuseCode::WrongRoom);
                 let state = if retry {
-                    SessionState::Waiting(format!("The host turned us away: {reason}"))
+                    SessionState::Waiting(Waiting::TurnedAway { reason })
                 } else {
-                    SessionState::Failed(format!("The host turned us away: {reason}"))
+                    SessionState::Failed(Failure::TurnedAway { reason })
                 };
                 (if retry { REFUSED_RETRY } else { Duration::MAX }, state)
             }
@@ -261,18 +253,19 @@ async fn run(
                 (Duration::MAX, SessionState::NeedsPassword(reason))
             }
             Err(JoinError::Later(wait, reason)) => {
-                let secs = wait.as_secs_f64().ceil().max(1.0);
-                let why = format!("{reason} — trying again in {secs} s");
-                (wait, SessionState::Waiting(why))
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                (
+                    wait,
+                    SessionState::Waiting(Waiting::Slowed { reason, secs }),
+                )
             }
-            Err(JoinError::Hopeless(reason)) => (Duration::MAX, SessionState::Failed(reason)),
+            Err(JoinError::Hopeless(failure)) => (Duration::MAX, SessionState::Failed(failure)),
             Err(JoinError::Unreachable(why)) => {
                 tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                let why = waiting
-                    .clone()
-                    .unwrap_or_else(|| "Cannot reach the room's host — trying again".into());
+                // Still waiting for the same reason: keep saying it.
+                let why = waiting.clone().unwrap_or(Waiting::Unreachable);
                 (wait, SessionState::Waiting(why))
             }
         };
@@ -311,9 +304,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
             LinkError::KeyChanged { pinned, presented } => {
                 JoinError::KeyChanged { pinned, presented }
             }
-            e @ LinkError::Version { .. } => {
-                JoinError::Hopeless(format!("This room cannot be joined: {e}"))
-            }
+            LinkError::Version { theirs } => JoinError::Hopeless(Failure::Version { theirs }),
             e => JoinError::Unreachable(e.to_string()),
         })?;
     let (mut exchange, password) = match &config.password {
@@ -339,9 +330,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
             // A host seen for the first time that lets us in without checking the password we
             // brought has not shown it knows it: it may not be the room we mean.
             Ok(Frame::Welcome(_)) if exchange.is_some() && expect == Expect::Anyone => {
-                return Err(JoinError::Hopeless(
-                    "the host let us in without checking the password, so it may not be the room you mean; if the room has no password, join without one".into(),
-                ));
+                return Err(JoinError::Hopeless(Failure::PasswordNotChecked));
             }
             Ok(Frame::Welcome(welcome)) if welcome.room == config.room => {
                 return Ok((link, welcome));
@@ -379,7 +368,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
             Ok(Frame::Refused {
                 code: RefuseCode::Version,
                 reason,
-            }) => return Err(JoinError::Hopeless(reason)),
+            }) => return Err(JoinError::Hopeless(Failure::TurnedAway { reason })),
             Ok(Frame::Refused { code, reason }) => return Err(JoinError::Refused(code, reason)),
             Ok(other) => {
                 return Err(JoinError::Unreachable(format!(
