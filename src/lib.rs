@@ -1,12 +1,17 @@
 //! lanchat: chat with the people on your local network. Rooms are found with mDNS/DNS-SD;
-//! members talk to a room's host over TCP in length-prefixed MessagePack frames.
+//! members talk to a room's host over TCP in length-prefixed MessagePack frames, encrypted
+//! with Noise between devices that prove their keys.
 //!
 //! # Layout
 //! - [`protocol`]: the frames, their limits and the codec; the protocol spec is its doc.
 //! - [`bridge`]: the two message types between a front end and the runtime.
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
-//! - [`net`]: a room's host ([`net::host`]) and a member's session ([`net::session`]).
+//! - [`net`]: everything on the network but discovery: the one connection seam ([`net::link`]:
+//!   version check, Noise handshake, deadlines, encrypted codec), device keys
+//!   ([`net::identity`]), pinned host keys ([`net::trust`]), password rooms
+//!   ([`net::password`]), the host's limits ([`net::limits`]), a room's host ([`net::host`])
+//!   and a member's session ([`net::session`]).
 //! - [`files`]: the file feature in one place: wire types, piece hashes, transfers and their
 //!   retries, the host's kept files, where downloads are saved and how names are cleaned.
 //! - [`store`]: paths, settings and room histories.
@@ -16,8 +21,9 @@
 //!
 //! One chat message travels one way: the composer returns text, the app sends
 //! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
-//! `Post` frame; the host's room task stores it, fans a `Message` frame out to every member,
-//! whose session turns it into [`bridge::Event::Message`] and wakes the window.
+//! `Post` frame on its encrypted link; the host's room task stores it, fans a `Message`
+//! frame out to every member (encoded once, encrypted per member), whose session turns it into
+//! [`bridge::Event::Message`] and wakes the window.
 
 pub mod app;
 pub mod bridge;
