@@ -54,10 +54,11 @@ pub fn open(path: &Path) -> std::io::Result<()> {
 pub fn reveal(path: &Path) -> std::io::Result<()> {
     #[cfg(target_os = "windows")]
     {
-        let mut select = std::ffi::OsString::from("/select,");
-        select.push(path);
+        // Explorer parses its own command line: `/select,"C:\a b\c.txt"` must reach it as
+        // one piece, quoted, which `Command::arg`'s escaping does not give.
+        use std::os::windows::process::CommandExt;
         std::process::Command::new("explorer")
-            .arg(select)
+            .raw_arg(format!("/select,\"{}\"", path.display()))
             .spawn()
             .map(drop)
     }

@@ -147,11 +147,15 @@ fn picked(config: &DiscoveryConfig, name: &str, loopback: bool) -> bool {
     }
 }
 
-/// True for interface names that are virtual adapters.
+/// True for interface names that are virtual adapters. Names are any Unicode (Windows uses
+/// localized, user-editable names such as "以太网" or "Büro-LAN"): the prefixes, all ASCII, are
+/// compared byte by byte, never by slicing the name at a byte index.
 pub fn is_virtual(name: &str) -> bool {
-    VIRTUAL_PREFIXES
-        .iter()
-        .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+    VIRTUAL_PREFIXES.iter().any(|p| {
+        name.as_bytes()
+            .get(..p.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(p.as_bytes()))
+    })
 }
 
 impl Discovery {
@@ -519,9 +523,63 @@ mod tests {
         ] {
             assert!(is_virtual(name), "{name}");
         }
-        for name in ["eth0", "wlan0", "en0", "enp3s0", "Wi-Fi", "Ethernet"] {
+        // Every prefix the code knows, in any case, with anything after it (ASCII or not).
+        for prefix in VIRTUAL_PREFIXES {
+            for name in [
+                prefix.to_string(),
+                format!("{prefix}0"),
+                prefix.to_uppercase(),
+                format!("{prefix} (Büro) 2"),
+                format!("{prefix}以太网"),
+            ] {
+                assert!(is_virtual(&name), "{name}");
+            }
+        }
+        for name in [
+            "eth0",
+            "wlan0",
+            "en0",
+            "enp3s0",
+            "Wi-Fi",
+            "Ethernet",
+            "Ethernet 2",
+        ] {
             assert!(!is_virtual(name), "{name}");
         }
+    }
+
+    #[test]
+    fn any_unicode_interface_name_is_checked_without_panicking() {
+        // Localized and user-edited names, and ones whose bytes a prefix's length would cut
+        // in the middle of a character.
+        for name in [
+            "以太网",
+            "以太网 2",
+            "Büro-LAN",
+            "Подключение по локальной сети",
+            "WLAN-Verbindung 2",
+            "é",
+            "ét",
+            "vÉth0",
+            "dock€r",
+            "wé",
+            "t\u{301}ap",
+            "",
+            " ",
+            "🐳docker",
+        ] {
+            assert!(!is_virtual(name), "{name:?}");
+        }
+        let config = DiscoveryConfig::default();
+        assert!(picked(&config, "以太网", false));
+        assert!(
+            !picked(&config, "以太网", true),
+            "loopback is never picked by default"
+        );
+        let chosen = DiscoveryConfig {
+            interfaces: vec!["Büro-LAN".into()],
+        };
+        assert!(picked(&chosen, "Büro-LAN", false) && !picked(&chosen, "eth0", false));
     }
 
     #[test]

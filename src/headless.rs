@@ -223,7 +223,8 @@ fn warn_problem(problem: &Option<String>) {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
+/// Resolves when the command is asked to stop: Ctrl+C or SIGTERM on Unix; Ctrl+C, Ctrl+Break,
+/// the console window closing, or the system shutting down on Windows.
 async fn terminated() {
     #[cfg(unix)]
     {
@@ -234,7 +235,23 @@ async fn terminated() {
             _ = term.recv() => {}
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_shutdown};
+        let (Ok(mut brk), Ok(mut close), Ok(mut shutdown)) =
+            (ctrl_break(), ctrl_close(), ctrl_shutdown())
+        else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = brk.recv() => {}
+            _ = close.recv() => {}
+            _ = shutdown.recv() => {}
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     let _ = tokio::signal::ctrl_c().await;
 }
 

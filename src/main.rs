@@ -1,6 +1,10 @@
 //! `lanchat`: the window, or a headless command. Parses arguments, sets up logging, loads the
 //! settings, and hands over to the window or to [`lanchat::headless`].
 
+// On Windows the app is a GUI program, so double-clicking it opens no console window beside it;
+// run from a terminal with arguments, it attaches to that terminal's console (see `console`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 use clap::{Parser, Subcommand};
 use lanchat::discovery::DiscoveryConfig;
 use lanchat::headless::{self, Setup};
@@ -117,7 +121,23 @@ fn seconds(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| anyhow::anyhow!("{s} is not a number of seconds"))
 }
 
+/// Prints to the terminal lanchat was started from, on Windows, where a GUI program has no
+/// console of its own: headless commands, `--help` and errors need one.
+#[cfg(windows)]
+fn console() {
+    use windows_sys::Win32::System::Console::{ATTACH_PARENT_PROCESS, AttachConsole};
+    // SAFETY: AttachConsole takes a process id (here the parent's) and has no other
+    // preconditions; failing (no parent console, e.g. started from Explorer) changes nothing.
+    unsafe {
+        AttachConsole(ATTACH_PARENT_PROCESS);
+    }
+}
+
 fn main() {
+    #[cfg(windows)]
+    if std::env::args_os().len() > 1 {
+        console();
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.command.is_none());
     let code = match run(cli) {

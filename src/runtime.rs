@@ -471,10 +471,7 @@ impl Runtime {
             port: remembered_port,
             bind: self.bind,
             problems: Some(problems),
-            files: FileStore::new(
-                self.paths.room_dir(&id).join("files"),
-                self.settings.files_limit,
-            ),
+            files: FileStore::new(self.paths.room_files(&id), self.settings.files_limit),
             password: secret.clone(),
             limits: self.limits,
             timeouts: self.timeouts,

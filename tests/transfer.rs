@@ -211,12 +211,16 @@ async fn a_file_arrives_identical_and_a_late_joiner_can_still_fetch_it() {
     let again = download(&host, &file, &downloads).await.unwrap();
     assert_eq!(again, downloads.join("holiday video (1).mp4"));
     same_content(&sent, &again);
-    let leftovers: Vec<_> = std::fs::read_dir(&downloads)
+    let mut left: Vec<String> = std::fs::read_dir(&downloads)
         .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".lanchat-part"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(leftovers.is_empty(), "no partial file is left behind");
+    left.sort();
+    assert_eq!(
+        left,
+        ["holiday video (1).mp4", "holiday video.mp4"],
+        "no partial file or folder is left behind"
+    );
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -865,7 +869,8 @@ async fn file_connections_are_for_members_only() {
 }
 
 /// Someone who can write to the downloads folder plants a link where the hidden partial file
-/// of a download will be: the download goes ahead, and nothing outside the folder changes.
+/// of a download will be, or in place of the hidden folder itself: the download goes ahead,
+/// and nothing outside the folder changes.
 #[cfg(unix)]
 #[tokio::test]
 async fn a_link_planted_where_a_partial_file_goes_is_not_followed() {
@@ -881,6 +886,7 @@ async fn a_link_planted_where_a_partial_file_goes_is_not_followed() {
         let downloads = dir.path().join(format!("downloads {plant}"));
         std::fs::create_dir(&downloads).unwrap();
         let partial = lanchat::files::disk::partial_path(&downloads, &file.hash);
+        std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
         match plant {
             "symlink" => std::os::unix::fs::symlink(&precious, &partial).unwrap(),
             _ => std::fs::hard_link(&precious, &partial).unwrap(),
@@ -890,6 +896,23 @@ async fn a_link_planted_where_a_partial_file_goes_is_not_followed() {
         assert_eq!(std::fs::read(&precious).unwrap(), b"keep me", "{plant}");
         assert!(saved.starts_with(&downloads));
     }
+    // The hidden folder replaced by a link to a folder elsewhere.
+    let downloads = dir.path().join("downloads folder link");
+    std::fs::create_dir(&downloads).unwrap();
+    let partial = lanchat::files::disk::partial_path(&downloads, &file.hash);
+    std::os::unix::fs::symlink(&outside, partial.parent().unwrap()).unwrap();
+    let saved = download(&host, &file, &downloads).await.unwrap();
+    same_content(&sent, &saved);
+    let mut elsewhere: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    elsewhere.sort();
+    assert_eq!(
+        elsewhere,
+        ["precious.txt"],
+        "nothing was written in the folder the link named"
+    );
     host.close("bye".into(), DEADLINE).await;
 }
 

@@ -5,9 +5,62 @@ use crate::protocol::FileHash;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// The hidden partial file of a download, in the downloads folder it will end up in.
+/// The folder inside a downloads folder that holds downloads still arriving: a dot-folder,
+/// and on Windows (where dots hide nothing) one with the hidden attribute.
+const PARTIAL_DIR: &str = ".lanchat-partial";
+
+/// The partial file of a download, in the hidden folder inside the downloads folder it will
+/// end up in (the same volume, so finishing it is a rename).
 pub fn partial_path(dir: &Path, hash: &FileHash) -> PathBuf {
-    dir.join(format!(".{}.lanchat-part", &hash.as_str()[..16]))
+    dir.join(PARTIAL_DIR)
+        .join(format!("{}.part", &hash.as_str()[..16]))
+}
+
+/// Makes the hidden folder for `partial` (see [`partial_path`]): a real folder, not a link
+/// someone planted in its place, hidden on every system. Blocking.
+pub(crate) fn prepare_partial_dir(partial: &Path) -> io::Result<()> {
+    let Some(dir) = partial.parent() else {
+        return Ok(());
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_dir() => return Ok(()),
+        // Anything else in its place is moved out of the way (the link, not its target).
+        Ok(_) => std::fs::remove_file(dir)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)?;
+    hide(dir);
+    Ok(())
+}
+
+/// Removes the hidden folder of partial files once nothing is left in it, so a finished
+/// download leaves the downloads folder as it found it. Blocking; best effort.
+pub(crate) fn tidy_partial_dir(partial: &Path) {
+    if let Some(dir) = partial.parent() {
+        let _ = std::fs::remove_dir(dir); // fails, as it should, while others are arriving
+    }
+}
+
+/// Gives a file or folder the hidden attribute where names alone do not hide it (Windows).
+fn hide(path: &Path) {
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStrExt;
+        use windows_sys::Win32::Storage::FileSystem::{
+            FILE_ATTRIBUTE_HIDDEN, GetFileAttributesW, INVALID_FILE_ATTRIBUTES, SetFileAttributesW,
+        };
+        let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+        // SAFETY: `wide` is a NUL-terminated UTF-16 path that outlives both calls.
+        unsafe {
+            let attributes = GetFileAttributesW(wide.as_ptr());
+            if attributes != INVALID_FILE_ATTRIBUTES {
+                SetFileAttributesW(wide.as_ptr(), attributes | FILE_ATTRIBUTE_HIDDEN);
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    let _ = path; // the leading dot hides it
 }
 
 /// Opens a partial file of a `size`-byte file and cuts it to its last whole piece below `cap`

@@ -7,7 +7,9 @@
 //! two overlap.
 
 use crate::bridge::human_size;
-use crate::files::disk::{free_space, open_partial, partial_len, partial_path};
+use crate::files::disk::{
+    free_space, open_partial, partial_len, partial_path, prepare_partial_dir, tidy_partial_dir,
+};
 use crate::files::{FileStore, PieceHashes, clean_file_name, create_unique};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::limits::{AddressPlace, Limits, PerAddress};
@@ -991,7 +993,11 @@ pub async fn download(
         result,
         Err(TransferError::Cancelled | TransferError::DiskFull)
     ) {
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_file(&partial);
+            tidy_partial_dir(&partial);
+        })
+        .await;
     }
     result
 }
@@ -1038,6 +1044,7 @@ async fn download_inner(
     let dir_owned = dir.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         std::fs::create_dir_all(&dir_owned)?;
+        prepare_partial_dir(&path)?;
         let (file, kept) = open_partial(&path, piece_len, size, offset)?;
         Ok((file, kept, free_space(&dir_owned)?))
     })
@@ -1053,7 +1060,11 @@ async fn download_inner(
             // Nothing to resume: leave nothing behind.
             drop(out);
             let partial = partial.to_path_buf();
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = std::fs::remove_file(&partial);
+                tidy_partial_dir(&partial);
+            })
+            .await;
         }
         return Err(TransferError::NoSpace {
             need: human_size(size - offset),
@@ -1083,6 +1094,7 @@ async fn download_inner(
                 "the downloaded file was replaced before it could be saved",
             ));
         }
+        tidy_partial_dir(&partial);
         Ok(path)
     })
     .await

@@ -8,8 +8,13 @@ use std::path::PathBuf;
 pub struct Paths {
     /// Holds `settings.json`.
     pub config: PathBuf,
-    /// Holds one folder per hosted room, with its history and kept files.
+    /// Holds this device's key, the pinned host keys, and one folder per hosted room with its
+    /// history and password: small things that may follow the user between computers (on
+    /// Windows, the roaming profile).
     pub data: PathBuf,
+    /// Holds the files hosted rooms keep (up to gigabytes): data that stays on this computer
+    /// (on Windows, the local profile, never the roaming one).
+    pub local: PathBuf,
     /// Where received files go unless the settings say otherwise: the OS's downloads folder,
     /// or `dir/downloads` with a data dir (so profiles stay apart).
     pub downloads: PathBuf,
@@ -23,6 +28,7 @@ impl Paths {
             return Ok(Self {
                 config: dir.join("config"),
                 data: dir.join("data"),
+                local: dir.join("data"),
                 downloads: dir.join("downloads"),
             });
         }
@@ -37,6 +43,7 @@ impl Paths {
         Ok(Self {
             config: dirs.config_dir().to_path_buf(),
             data: dirs.data_dir().to_path_buf(),
+            local: dirs.data_local_dir().to_path_buf(),
             downloads,
         })
     }
@@ -48,6 +55,11 @@ impl Paths {
 
     pub fn settings_file(&self) -> PathBuf {
         self.config.join("settings.json")
+    }
+
+    /// Where a hosted room keeps the files shared in it.
+    pub fn room_files(&self, room: &RoomId) -> PathBuf {
+        self.local.join("rooms").join(room.as_str()).join("files")
     }
 
     /// A hosted room's folder.
