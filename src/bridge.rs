@@ -147,6 +147,8 @@ pub enum Event {
     Downloads(PathBuf),
     /// A file saved by an earlier download (told at start, so its message offers Open).
     Saved { hash: FileHash, path: PathBuf },
+    /// lanchat was started again on this profile: bring the window to the front.
+    Raise,
     /// The runtime has finished shutting down.
     Stopped,
 }

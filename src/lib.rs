@@ -18,6 +18,8 @@
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
+//! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the
+//!   running window forward when lanchat is started again.
 //!
 //! One chat message travels one way: the composer returns text, the app sends
 //! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
@@ -31,6 +33,7 @@ pub mod desktop;
 pub mod discovery;
 pub mod files;
 pub mod headless;
+pub mod instance;
 pub mod net;
 pub mod protocol;
 pub mod runtime;

@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand};
 use lanchat::discovery::DiscoveryConfig;
 use lanchat::headless::{self, Setup};
+use lanchat::instance::{Claim, Instance};
 use lanchat::net::identity::Identity;
 use lanchat::store::{Paths, Settings};
 use std::path::PathBuf;
@@ -152,8 +153,47 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Takes the profile for this process. `None` when another window has it and was brought to
+/// the front (nothing more to do); an error, in words, when another process has it.
+fn claim(paths: &Paths, window: bool) -> anyhow::Result<Option<Instance>> {
+    let claim = Instance::claim(paths, window)
+        .map_err(|e| anyhow::anyhow!("cannot use the profile in {}: {e}", paths.data.display()))?;
+    match claim {
+        Claim::Ours(instance) => Ok(Some(instance)),
+        Claim::Taken { knocked: true } => {
+            eprintln!(
+                "lanchat: already running with this profile; brought its window to the front"
+            );
+            Ok(None)
+        }
+        Claim::Taken { knocked: false } => {
+            let why = format!(
+                "another lanchat is using this profile ({}). Close it first, or give this one a folder of its own with --data-dir.",
+                paths.data.display()
+            );
+            if window {
+                // Started by a double-click, there may be no terminal to read the error in.
+                let _ = rfd::MessageDialog::new()
+                    .set_level(rfd::MessageLevel::Error)
+                    .set_title("lanchat")
+                    .set_description(&why)
+                    .show();
+            }
+            anyhow::bail!("{why}")
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir)?;
+    // One lanchat per profile (`whoami` only reads it); held until the process ends.
+    let mut instance = match cli.command {
+        Some(Cmd::Whoami) => None,
+        _ => match claim(&paths, cli.command.is_none())? {
+            Some(instance) => Some(instance),
+            None => return Ok(()), // the running window was brought to the front
+        },
+    };
     let (settings, warning) = Settings::load(&paths.settings_file());
     let (identity, key_warning) = Identity::load_or_create(&paths.identity_file())?;
     let warning = match (warning, key_warning) {
@@ -164,7 +204,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let discovery = DiscoveryConfig {
             interfaces: cli.interfaces,
         };
-        return lanchat::app::run_window(paths, settings, identity, discovery, warning);
+        let instance = instance.as_mut().expect("a window claims its profile");
+        return lanchat::app::run_window(paths, settings, identity, instance, discovery, warning);
     };
     // The window shows a settings warning as an alert; headless, it goes to stderr.
     if let Some(warning) = &warning {

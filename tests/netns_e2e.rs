@@ -1111,3 +1111,30 @@ fn passwords_and_a_changed_host_key_on_the_command_line() {
     assert_eq!(joined["host_fingerprint"], eve_fp.as_str(), "{joined}");
     eve.terminate();
 }
+
+/// One lanchat per profile: a second one started on the same data folder says so and leaves
+/// the first alone.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_second_lanchat_on_one_profile_says_so() {
+    let lan = Lan::new(1);
+    let dir = data_dir();
+    let mut first = Proc::spawn(&lan, 1, "first", dir.path(), &["host", "--room", "Lab"]);
+    first.expect_event("hosting", &[("name", "Lab")], deadline());
+    let (second, status) = run_to_end(&lan, 1, "second", dir.path(), &["rooms", "--wait", "1"]);
+    assert!(!status.success());
+    assert!(
+        second
+            .stderr()
+            .contains("another lanchat is using this profile"),
+        "{}",
+        second.stderr()
+    );
+    // The first carries on, and once it is gone the profile is free.
+    first.write_line("still here");
+    first.expect_event("message", &[("text", "still here")], deadline());
+    first.terminate();
+    first.wait_exit(deadline());
+    let (_, status) = run_to_end(&lan, 1, "third", dir.path(), &["rooms", "--wait", "1"]);
+    assert!(status.success());
+}

@@ -229,6 +229,12 @@ impl eframe::App for LanchatApp {
         }
         self.dialogs.show(&ctx, &mut self.state);
         self.update_title(&ctx);
+        if std::mem::take(&mut self.state.raise) {
+            // Started again on this profile: this window, not a second one, is the app.
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
         for command in self.state.outbox.drain(..) {
             self.front.send(command);
         }
@@ -248,10 +254,12 @@ pub fn run_window(
     paths: Paths,
     settings: Settings,
     identity: Identity,
+    instance: &mut crate::instance::Instance,
     discovery: DiscoveryConfig,
     warning: Option<String>,
 ) -> anyhow::Result<()> {
     let (front, back) = bridge::channel();
+    instance.answer_knocks(back.events.clone());
     let state = AppState::new(&settings, identity.device(), warning);
     let options = RuntimeOptions {
         paths,

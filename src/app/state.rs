@@ -191,6 +191,8 @@ pub struct AppState {
     pub saved: HashMap<FileHash, PathBuf>,
     /// The most bytes of files each hosted room keeps, as the settings say.
     pub files_limit: u64,
+    /// Set when lanchat was started again on this profile: the window comes to the front.
+    pub raise: bool,
     /// Our last post number.
     seq: u64,
 }
@@ -218,6 +220,7 @@ impl AppState {
             downloads_dir: None,
             saved: HashMap::new(),
             files_limit: settings.files_limit,
+            raise: false,
             seq: 0,
         }
     }
@@ -673,6 +676,7 @@ impl AppState {
                 self.saved.insert(hash, path);
             }
             Event::HistoryDone { .. } => {}
+            Event::Raise => self.raise = true,
             Event::Stopped => {}
         }
     }
