@@ -55,8 +55,6 @@ pub enum Command {
     },
     /// Send files to a room we are in.
     SendFiles { room: RoomId, paths: Vec<PathBuf> },
-    /// Ask the user for files with the system's file dialog, then send them to the room.
-    PickFiles { room: RoomId },
     /// Download a file shared in a room we are in, into the downloads folder.
     Download { room: RoomId, file: FileRef },
     /// Stop a transfer; a download's partial file is removed.
@@ -65,8 +63,8 @@ pub enum Command {
     Open(PathBuf),
     /// Show a received file in the system's file manager.
     Reveal(PathBuf),
-    /// Ask the user for the downloads folder with the system's dialog, and use it.
-    PickDownloads,
+    /// Save received files in this folder from now on, and remember it.
+    SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.

@@ -116,13 +116,7 @@ enum Internal {
         addrs: Vec<SocketAddr>,
         password: Option<RoomSecret>,
     },
-    /// The user picked files to send.
-    Send {
-        room: RoomId,
-        paths: Vec<std::path::PathBuf>,
-    },
-    /// The user picked a downloads folder.
-    Downloads(std::path::PathBuf),
+
     /// A room's new host key is pinned: its session may try again.
     Trusted(RoomId),
 }
@@ -325,32 +319,11 @@ impl Runtime {
             }
             Command::TrustHostKey { room, key } => self.trust_key(room, key),
             Command::SendFiles { room, paths } => self.send_files(room, paths),
-            Command::PickFiles { room } => {
-                let internal = self.internal.clone();
-                tokio::spawn(async move {
-                    let picked = rfd::AsyncFileDialog::new()
-                        .set_title("Send files to the room")
-                        .pick_files()
-                        .await;
-                    if let Some(files) = picked {
-                        let paths = files.iter().map(|f| f.path().to_path_buf()).collect();
-                        let _ = internal.send(Internal::Send { room, paths });
-                    }
-                });
-            }
-            Command::PickDownloads => {
-                let internal = self.internal.clone();
-                let start = self.transfers.downloads().to_path_buf();
-                tokio::spawn(async move {
-                    let picked = rfd::AsyncFileDialog::new()
-                        .set_title("Save received files in")
-                        .set_directory(start)
-                        .pick_folder()
-                        .await;
-                    if let Some(dir) = picked {
-                        let _ = internal.send(Internal::Downloads(dir.path().to_path_buf()));
-                    }
-                });
+            Command::SetDownloads(dir) => {
+                self.settings.downloads = Some(dir.clone());
+                self.save_settings();
+                self.transfers.set_downloads(dir.clone());
+                self.events.send(Event::Downloads(dir));
             }
             Command::Download { room, file } => match self.peer(&room) {
                 Some(peer) => self.transfers.download(peer, file),
@@ -699,13 +672,6 @@ impl Runtime {
                 if let Some(session) = self.sessions.get(&room) {
                     session.retry();
                 }
-            }
-            Internal::Send { room, paths } => self.send_files(room, paths),
-            Internal::Downloads(dir) => {
-                self.settings.downloads = Some(dir.clone());
-                self.save_settings();
-                self.transfers.set_downloads(dir.clone());
-                self.events.send(Event::Downloads(dir));
             }
         }
     }

@@ -452,3 +452,35 @@ fn a_room_is_usable_in_the_smallest_window() {
     w.shows_stored("small but fine");
     w.close();
 }
+
+/// Where the system has no file dialog (a Linux desktop without an XDG portal or zenity),
+/// "Attach…" opens a picker drawn in the window, and what is chosen there is sent.
+#[test]
+fn without_a_system_file_dialog_files_are_picked_in_the_window() {
+    let (mut w, dir) = window(Some("Ada"));
+    let folder = dir.path().join("to send");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("notes.txt"), b"minutes of the meeting").unwrap();
+    w.harness
+        .state_mut()
+        .picker
+        .use_builtin(Some(folder.clone()));
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+
+    w.harness.get_by_label("Attach…").click();
+    w.harness.run();
+    w.shows("Send files to the room");
+    w.shows("notes.txt");
+    w.harness.get_by_label("notes.txt").click();
+    w.harness.run();
+    w.harness.get_by_label("Send 1 file").click();
+    w.until("the file in the room", |h| {
+        h.query_by_label("You sent this file").is_some()
+    });
+    assert!(w.harness.query_by_label("Send files to the room").is_none());
+    w.close();
+}

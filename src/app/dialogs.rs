@@ -386,7 +386,7 @@ fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64
                 .unwrap_or_default();
             ui.label(dir);
             if ui.button("Change…").clicked() {
-                state.outbox.push(crate::bridge::Command::PickDownloads);
+                state.pick_downloads();
             }
         });
         ui.add_space(8.0);

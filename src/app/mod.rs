@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod dialogs;
 pub mod files;
+pub mod picker;
 pub mod rooms;
 pub mod state;
 pub mod text;
@@ -36,6 +37,8 @@ pub struct LanchatApp {
     chat: ChatView,
     /// Which dialogs are open, and what is typed in them.
     dialogs: Dialogs,
+    /// File dialogs: the system's, or the one drawn here.
+    pub picker: picker::Picker,
     /// The title last set, so it is only sent when it changes.
     title: String,
 }
@@ -59,6 +62,7 @@ impl LanchatApp {
             runtime,
             chat: ChatView::default(),
             dialogs: Dialogs::default(),
+            picker: picker::Picker::default(),
             title: String::new(),
         }
     }
@@ -199,7 +203,7 @@ impl LanchatApp {
 }
 
 impl eframe::App for LanchatApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.drain_events();
         let ctx = ui.ctx().clone();
         self.take_dropped_files(&ctx);
@@ -228,6 +232,13 @@ impl eframe::App for LanchatApp {
             }
         }
         self.dialogs.show(&ctx, &mut self.state);
+        if let Some(pick) = self.state.picking.take() {
+            let commands = self.front.commands.clone();
+            self.picker.open(pick, Some(frame), &ctx, commands);
+        }
+        if let Some(chosen) = self.picker.show(&ctx) {
+            self.state.outbox.push(chosen);
+        }
         self.update_title(&ctx);
         if std::mem::take(&mut self.state.raise) {
             // Started again on this profile: this window, not a second one, is the app.

@@ -193,6 +193,8 @@ pub struct AppState {
     pub files_limit: u64,
     /// Set when lanchat was started again on this profile: the window comes to the front.
     pub raise: bool,
+    /// A file dialog the user asked for, for the window to open.
+    pub picking: Option<super::picker::Pick>,
     /// Our last post number.
     seq: u64,
 }
@@ -221,6 +223,7 @@ impl AppState {
             saved: HashMap::new(),
             files_limit: settings.files_limit,
             raise: false,
+            picking: None,
             seq: 0,
         }
     }
@@ -234,11 +237,16 @@ impl AppState {
         }
     }
 
-    /// Opens the system's file dialog to send files to the open room.
+    /// Asks for files to send to the open room (the window opens the dialog).
     pub fn pick_files(&mut self) {
         if let Some(room) = self.open.clone() {
-            self.outbox.push(Command::PickFiles { room });
+            self.picking = Some(super::picker::Pick::Files(room));
         }
+    }
+
+    /// Asks for the folder received files go to (the window opens the dialog).
+    pub fn pick_downloads(&mut self) {
+        self.picking = Some(super::picker::Pick::Downloads(self.downloads_dir.clone()));
     }
 
     /// Downloads a file shared in the open room.

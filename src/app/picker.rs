@@ -1,0 +1,328 @@
+//! Choosing files to send and the downloads folder. The system's own dialog is opened from the
+//! window (as its parent, so it stays on top of it) and awaited on a thread of its own, so the
+//! window never waits. Where the system has no dialog to give (a Linux desktop without an XDG
+//! desktop portal or zenity), a small picker drawn in the window takes its place (the
+//! egui file-dialog crates for this egui either do not exist yet or leave their inputs
+//! without names for screen readers).
+
+use crate::bridge::Command;
+use crate::protocol::RoomId;
+use std::path::PathBuf;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the user is choosing for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// Files to send to this room.
+    Files(RoomId),
+    /// The folder received files are saved in (starting from the current one).
+    Downloads(Option<PathBuf>),
+}
+
+/// The window's file choosing.
+#[derive(Default)]
+pub struct Picker {
+    /// Whether the system has a dialog to give; asked once, at the first pick.
+    system: Option<bool>,
+    /// The picker drawn in the window, while it is open.
+    builtin: Option<Browser>,
+    /// Where the built-in picker starts choosing files, if not the home folder.
+    start: Option<PathBuf>,
+}
+
+impl Picker {
+    /// Always uses the picker drawn in the window (tests, and systems whose dialog misbehaves),
+    /// choosing files from `start` (else the home folder).
+    pub fn use_builtin(&mut self, start: Option<PathBuf>) {
+        self.system = Some(false);
+        self.start = start;
+    }
+
+    /// Opens a dialog for `pick`: the system's, parented to `window`, or the built-in one.
+    /// What is chosen is sent to the runtime through `commands`.
+    pub fn open(
+        &mut self,
+        pick: Pick,
+        window: Option<&eframe::Frame>,
+        ctx: &egui::Context,
+        commands: UnboundedSender<Command>,
+    ) {
+        let system = *self.system.get_or_insert_with(system_dialog_available);
+        match window {
+            Some(window) if system => open_system(pick, window, commands),
+            _ => {
+                let home = || directories::UserDirs::new().map(|u| u.home_dir().to_path_buf());
+                let start = match &pick {
+                    Pick::Files(_) => self.start.clone().or_else(home),
+                    Pick::Downloads(current) => current.clone().or_else(home),
+                };
+                self.builtin = Some(Browser::new(pick, start.unwrap_or_default(), ctx));
+            }
+        }
+    }
+
+    /// Draws the built-in picker while it is open; returns the command its choice makes.
+    pub fn show(&mut self, ctx: &egui::Context) -> Option<Command> {
+        let browser = self.builtin.as_mut()?;
+        match browser.show(ctx) {
+            Chosen::Still => None,
+            Chosen::Cancelled => {
+                self.builtin = None;
+                None
+            }
+            Chosen::Command(command) => {
+                self.builtin = None;
+                Some(command)
+            }
+        }
+    }
+}
+
+/// One entry of a folder, as the built-in picker lists it.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    path: PathBuf,
+    folder: bool,
+}
+
+/// The picker drawn in the window: a folder's entries, to open folders and tick files.
+struct Browser {
+    pick: Pick,
+    /// The folder shown.
+    dir: PathBuf,
+    /// Its entries (folders first), or why they cannot be read; `None` while being read.
+    entries: Option<Result<Vec<Entry>, String>>,
+    /// Folder listings arrive here from a thread of their own: the window never reads a disk.
+    listed: std::sync::mpsc::Receiver<(PathBuf, Result<Vec<Entry>, String>)>,
+    list: std::sync::mpsc::Sender<(PathBuf, Result<Vec<Entry>, String>)>,
+    /// Files ticked so far (files mode).
+    chosen: std::collections::BTreeSet<PathBuf>,
+}
+
+/// What the built-in picker's buttons said this frame.
+enum Chosen {
+    Still,
+    Cancelled,
+    Command(Command),
+}
+
+impl Browser {
+    fn new(pick: Pick, dir: PathBuf, ctx: &egui::Context) -> Self {
+        let (list, listed) = std::sync::mpsc::channel();
+        let mut browser = Self {
+            pick,
+            dir: PathBuf::new(),
+            entries: None,
+            listed,
+            list,
+            chosen: Default::default(),
+        };
+        browser.go(dir, ctx);
+        browser
+    }
+
+    /// Shows `dir`, reading it on a thread of its own.
+    fn go(&mut self, dir: PathBuf, ctx: &egui::Context) {
+        self.dir = dir.clone();
+        self.entries = None;
+        let (list, ctx) = (self.list.clone(), ctx.clone());
+        std::thread::spawn(move || {
+            let entries = read_folder(&dir);
+            let _ = list.send((dir, entries));
+            ctx.request_repaint();
+        });
+    }
+
+    fn show(&mut self, ctx: &egui::Context) -> Chosen {
+        while let Ok((dir, entries)) = self.listed.try_recv() {
+            if dir == self.dir {
+                self.entries = Some(entries);
+            }
+        }
+        let files = matches!(self.pick, Pick::Files(_));
+        let mut outcome = Chosen::Still;
+        let mut go = None;
+        let modal = egui::Modal::new(egui::Id::unique("builtin_picker")).show(ctx, |ui| {
+            ui.set_width(460.0);
+            ui.heading(if files {
+                "Send files to the room"
+            } else {
+                "Save received files in"
+            });
+            ui.horizontal(|ui| {
+                if ui
+                    .button("⬆ Up")
+                    .on_hover_text("The folder above")
+                    .clicked()
+                    && let Some(up) = self.dir.parent()
+                {
+                    go = Some(up.to_path_buf());
+                }
+                ui.label(egui::RichText::new(self.dir.display().to_string()).monospace());
+            });
+            ui.separator();
+            egui::ScrollArea::vertical()
+                .max_height(280.0)
+                .auto_shrink([false, true])
+                .show(ui, |ui| match &self.entries {
+                    None => {
+                        ui.label("Reading the folder…");
+                    }
+                    Some(Err(why)) => {
+                        ui.colored_label(ui.visuals().error_fg_color, why);
+                    }
+                    Some(Ok(entries)) if entries.is_empty() => {
+                        ui.label(egui::RichText::new("This folder is empty.").weak());
+                    }
+                    Some(Ok(entries)) => {
+                        for entry in entries {
+                            if entry.folder {
+                                if ui.button(format!("📁 {}", entry.name)).clicked() {
+                                    go = Some(entry.path.clone());
+                                }
+                            } else if files {
+                                let mut ticked = self.chosen.contains(&entry.path);
+                                if ui.checkbox(&mut ticked, &entry.name).changed() {
+                                    if ticked {
+                                        self.chosen.insert(entry.path.clone());
+                                    } else {
+                                        self.chosen.remove(&entry.path);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            ui.separator();
+            ui.horizontal(|ui| {
+                if files {
+                    let n = self.chosen.len();
+                    let label = if n == 1 {
+                        "Send 1 file".to_owned()
+                    } else {
+                        format!("Send {n} files")
+                    };
+                    if ui.add_enabled(n > 0, egui::Button::new(label)).clicked()
+                        && let Pick::Files(room) = &self.pick
+                    {
+                        outcome = Chosen::Command(Command::SendFiles {
+                            room: room.clone(),
+                            paths: self.chosen.iter().cloned().collect(),
+                        });
+                    }
+                } else if ui.button("Use this folder").clicked() {
+                    outcome = Chosen::Command(Command::SetDownloads(self.dir.clone()));
+                }
+                if ui.button("Cancel").clicked() {
+                    outcome = Chosen::Cancelled;
+                }
+            });
+        });
+        if modal.should_close() && matches!(outcome, Chosen::Still) {
+            outcome = Chosen::Cancelled;
+        }
+        if let Some(dir) = go {
+            self.go(dir, ctx);
+        }
+        outcome
+    }
+}
+
+/// A folder's entries, folders first, then by name; hidden ones (a leading dot) left out.
+fn read_folder(dir: &std::path::Path) -> Result<Vec<Entry>, String> {
+    let read = std::fs::read_dir(dir).map_err(|e| format!("Cannot read this folder: {e}"))?;
+    let mut entries: Vec<Entry> = read
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let folder = std::fs::metadata(e.path()).ok()?.is_dir();
+            (!name.starts_with('.')).then(|| Entry {
+                name,
+                path: e.path(),
+                folder,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        b.folder
+            .cmp(&a.folder)
+            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+    });
+    Ok(entries)
+}
+
+/// The system's dialog, created here (the UI thread, which macOS requires) with the window as
+/// its parent, and awaited on a thread of its own.
+fn open_system(pick: Pick, window: &eframe::Frame, commands: UnboundedSender<Command>) {
+    let dialog = rfd::AsyncFileDialog::new().set_parent(window);
+    let waiting = std::thread::Builder::new().name("lanchat-dialog".into());
+    let spawned = match pick {
+        Pick::Files(room) => {
+            let chosen = dialog.set_title("Send files to the room").pick_files();
+            waiting.spawn(move || {
+                if let Some(files) = futures::executor::block_on(chosen) {
+                    let paths = files.iter().map(|f| f.path().to_path_buf()).collect();
+                    let _ = commands.send(Command::SendFiles { room, paths });
+                }
+            })
+        }
+        Pick::Downloads(current) => {
+            let dialog = dialog.set_title("Save received files in");
+            let dialog = match current {
+                Some(dir) => dialog.set_directory(dir),
+                None => dialog,
+            };
+            let chosen = dialog.pick_folder();
+            waiting.spawn(move || {
+                if let Some(dir) = futures::executor::block_on(chosen) {
+                    let _ = commands.send(Command::SetDownloads(dir.path().to_path_buf()));
+                }
+            })
+        }
+    };
+    if let Err(e) = spawned {
+        tracing::warn!("cannot wait for the file dialog: {e}");
+    }
+}
+
+/// Whether the system can show its own file dialog. On Linux and the BSDs that takes an XDG
+/// desktop portal on the session bus, or zenity; macOS and Windows always have one.
+fn system_dialog_available() -> bool {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        let zenity = std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join("zenity").is_file())
+        });
+        let available = zenity || portal_available();
+        if !available {
+            tracing::info!("no XDG desktop portal and no zenity: files are picked in the window");
+        }
+        available
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    true
+}
+
+/// Whether the session bus has (or can start) the XDG desktop portal that rfd asks for files.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn portal_available() -> bool {
+    const PORTAL: &str = "org.freedesktop.portal.Desktop";
+    let asked = async {
+        let bus = zbus::Connection::session().await.ok()?;
+        let dbus = zbus::fdo::DBusProxy::new(&bus).await.ok()?;
+        let name = zbus::names::BusName::try_from(PORTAL).ok()?;
+        if dbus.name_has_owner(name).await.ok()? {
+            return Some(true);
+        }
+        let activatable = dbus.list_activatable_names().await.ok()?;
+        Some(activatable.iter().any(|n| n.as_str() == PORTAL))
+    };
+    // A bus that does not answer within a second counts as none.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(futures::executor::block_on(asked));
+    });
+    let deadline = std::time::Duration::from_secs(1);
+    rx.recv_timeout(deadline).ok().flatten().unwrap_or(false)
+}
