@@ -1138,3 +1138,42 @@ fn a_second_lanchat_on_one_profile_says_so() {
     let (_, status) = run_to_end(&lan, 1, "third", dir.path(), &["rooms", "--wait", "1"]);
     assert!(status.success());
 }
+
+/// Interface names are any Unicode on some systems (Windows uses localized names): rooms are
+/// found across links named "以太网" and "büro-lan", as across "eth0".
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn rooms_are_found_across_links_with_non_ascii_names() {
+    let lan = Lan::new(2);
+    lan.rename_link(1, "以太网")
+        .expect("a UTF-8 interface name");
+    lan.rename_link(2, "büro-lan")
+        .expect("a UTF-8 interface name");
+    let (ada_dir, rooms_dir) = (data_dir(), data_dir());
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Café", "--name", "Ada"],
+    );
+    ada.expect_event("hosting", &[("name", "Café")], deadline());
+    let (rooms, status) = run_to_end(
+        &lan,
+        2,
+        "rooms",
+        rooms_dir.path(),
+        &["rooms", "--wait", "4"],
+    );
+    assert!(status.success(), "{}", rooms.stderr());
+    assert!(
+        rooms
+            .seen
+            .iter()
+            .any(|v| v["event"] == "room" && v["name"] == "Café"),
+        "not found across büro-lan: {:?}\n{}",
+        rooms.seen,
+        rooms.stderr()
+    );
+    ada.terminate();
+}

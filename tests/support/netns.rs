@@ -179,6 +179,16 @@ impl Lan {
         child
     }
 
+    /// Renames host `i`'s link (Linux takes any UTF-8 name of up to 15 bytes), as Windows
+    /// users' localized names ("以太网", "Büro-LAN") are.
+    pub fn rename_link(&self, i: usize, name: &str) -> Result<(), String> {
+        let ns = self.ns(i);
+        ip(&["-n", ns, "link", "set", "eth0", "down"])?;
+        ip(&["-n", ns, "link", "set", "eth0", "name", name])?;
+        ip(&["-n", ns, "link", "set", name, "up"])?;
+        ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", name]).map(|_| ())
+    }
+
     /// Takes host `i`'s link down (a partition) or back up.
     pub fn set_link(&self, i: usize, up: bool) -> Result<(), String> {
         ip(&[
