@@ -425,6 +425,7 @@ async fn connect(host: &Host, me: usize, shared: &Arc<Shared>) -> Member {
                     name: format!("member {me}"),
                     room: room.clone(),
                     since: None,
+                    epoch: None,
                     resume: rand_u64(),
                     password: None,
                 }))

@@ -64,6 +64,7 @@ async fn join(
         name: "bench".into(),
         room: room.clone(),
         since: None,
+        epoch: None,
         resume,
         password,
     };

@@ -422,6 +422,7 @@ async fn chat_connect(
             name,
             room: room.clone(),
             since: None,
+            epoch: None,
             resume: now_ns(),
             password: None,
         }))

@@ -110,6 +110,9 @@ pub enum Event {
     },
     /// The history sent on joining has all arrived.
     HistoryDone { room: RoomId },
+    /// The host's history of a room started over (it was lost or damaged): the messages shown
+    /// so far are not in it, and its history follows afresh.
+    HistoryReset { room: RoomId },
     /// Someone joined a room we are in.
     MemberJoined { room: RoomId, member: Member },
     /// Someone left a room we are in.

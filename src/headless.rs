@@ -9,7 +9,7 @@ use crate::net::identity::Identity;
 use crate::net::limits::Limits;
 use crate::net::link::Timeouts;
 use crate::net::trust::KnownHosts;
-use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, RoomId, check_name};
+use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, RoomId, check_name, new_post_seq};
 use crate::runtime::{self, RuntimeOptions};
 use crate::store::{Paths, Settings};
 use anyhow::{Context, bail};
@@ -312,7 +312,6 @@ pub async fn host(setup: Setup, room_name: String) -> anyhow::Result<()> {
 async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
     let mut room: Option<RoomId> = None;
     let mut input = Input::new();
-    let mut seq = 0u64;
     let term = terminated();
     tokio::pin!(term);
     loop {
@@ -321,7 +320,7 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
             // Lines wait until the room is open; at the end of input the host keeps going.
             line = input.next(), if room.is_some() => {
                 if let (Some(text), Some(room)) = (line?, &room) {
-                    seq += 1;
+                    let seq = new_post_seq();
                     app.front.send(Command::Send { room: room.clone(), seq, text });
                 }
             }
@@ -485,8 +484,9 @@ async fn join_loop(
     // The room: known now when found by discovery, at the welcome when joined by address.
     let mut room = start_join(app, wanted, addr, wait).await?;
     let mut input = Input::new();
-    let mut seq = 0u64;
-    let mut unconfirmed: BTreeSet<u64> = BTreeSet::new();
+    // Our posts the host has not answered: their numbers, with their line numbers.
+    let mut lines = 0usize;
+    let mut unconfirmed: BTreeMap<u64, usize> = BTreeMap::new();
     let mut refused = 0usize;
     // Downloads under way: the session keeps the end of stdin from ending the command.
     let mut receiving: BTreeSet<FileHash> = BTreeSet::new();
@@ -511,8 +511,9 @@ async fn join_loop(
             // Lines wait until we are in; the session keeps them until the host confirms.
             line = input.next(), if room.is_some() => {
                 if let (Some(text), Some(room)) = (line?, &room) {
-                    seq += 1;
-                    unconfirmed.insert(seq);
+                    let seq = new_post_seq();
+                    lines += 1;
+                    unconfirmed.insert(seq, lines);
                     app.front.send(Command::Send { room: room.clone(), seq, text });
                 }
             }
@@ -556,8 +557,8 @@ async fn join_loop(
                         unconfirmed.remove(seq);
                     }
                     Event::Rejected { room: r, seq, reason } if Some(r) == room.as_ref() => {
-                        eprintln!("lanchat: line {seq} was not sent: {reason}");
-                        unconfirmed.remove(seq);
+                        let line = unconfirmed.remove(seq).unwrap_or_default();
+                        eprintln!("lanchat: line {line} was not sent: {reason}");
                         refused += 1;
                     }
                     Event::Session { room: r, state } if Some(r) == room.as_ref() => {

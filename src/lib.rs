@@ -14,7 +14,8 @@
 //!   and a member's session ([`net::session`]).
 //! - [`files`]: the file feature in one place: wire types, piece hashes, transfers and their
 //!   retries, the host's kept files, where downloads are saved and how names are cleaned.
-//! - [`store`]: paths, settings and room histories.
+//! - [`store`]: paths, settings, and the profile's database ([`store::Database`]: one writer
+//!   thread, group commits) with the hosted rooms' histories in it.
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
@@ -23,7 +24,8 @@
 //!
 //! One chat message travels one way: the composer returns text, the app sends
 //! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
-//! `Post` frame on its encrypted link; the host's room task stores it, fans a `Message`
+//! `Post` frame on its encrypted link; the host's room task has it stored (durably, by the
+//! database's writer thread) and then acknowledges it and fans a `Message`
 //! frame out to every member (encoded once, encrypted per member), whose session turns it into
 //! [`bridge::Event::Message`] and wakes the window.
 

@@ -15,7 +15,7 @@ use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig, ask_who};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
-use crate::store::{HostedRoom, Paths, ProblemSink, Settings};
+use crate::store::{Database, HostedRoom, Paths, ProblemSink, Settings};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -127,6 +127,9 @@ struct Runtime {
     events: EventSender,
     /// Where room histories go.
     paths: Paths,
+    /// The profile's database (hosted rooms' histories); `None` if it could not be opened,
+    /// which was said, and then hosting says it again.
+    db: Result<Database, String>,
     /// The settings as they are now; every change goes to `saver`.
     settings: Settings,
     /// The newest settings to write; a single task writes them, so saves never interleave.
@@ -199,8 +202,28 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         events.send(Event::Alert(warning));
     }
     events.send(Event::KnownHosts(trust.fingerprints()));
+    let db_file = options.paths.database_file();
+    let opened = tokio::task::spawn_blocking(move || Database::open(&db_file))
+        .await
+        .expect("opening the database does not panic");
+    let db = match opened {
+        Ok((db, warnings)) => {
+            for warning in warnings {
+                events.send(Event::Alert(warning));
+            }
+            Ok(db)
+        }
+        Err(e) => {
+            let e = format!("lanchat's database cannot be opened: {e}");
+            events.send(Event::Alert(format!(
+                "{e}. Rooms you host cannot keep their history."
+            )));
+            Err(e)
+        }
+    };
     let mut rt = Runtime {
         events,
+        db,
         paths: options.paths,
         settings: options.settings,
         saver,
@@ -433,6 +456,13 @@ impl Runtime {
                 });
             }
         };
+        let db = match &self.db {
+            Ok(db) => db.clone(),
+            Err(error) => {
+                let error = error.clone();
+                return self.events.send(Event::HostFailed { name, error });
+            }
+        };
         let events = self.events.clone();
         let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
         let config = HostConfig {
@@ -440,7 +470,8 @@ impl Runtime {
             room_name: name.clone(),
             host_name: self.name(),
             identity: self.identity.clone(),
-            history: self.paths.room_dir(&id).join("history.jsonl"),
+            dir: self.paths.room_dir(&id),
+            db: Some(db),
             port: remembered_port,
             bind: self.bind,
             problems: Some(problems),

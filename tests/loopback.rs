@@ -68,6 +68,7 @@ fn hello(name: &str, since: Option<u64>) -> Hello {
         name: name.into(),
         room: room_id(),
         since,
+        epoch: None,
         resume: 1,
         password: None,
     }
@@ -196,7 +197,7 @@ async fn a_late_joiner_gets_the_history_tail_and_only_what_it_missed() {
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(dir.path()).await;
     let (mut a, _, _) = join(addr(&host), "Ann").await;
-    let total = HISTORY_TAIL as u64 + 20;
+    let total = HISTORY_PAGE as u64 + 20;
     for seq in 1..=total {
         a.feed(Frame::Post {
             seq,
@@ -213,13 +214,17 @@ async fn a_late_joiner_gets_the_history_tail_and_only_what_it_missed() {
         }
     }
     let (_d, welcome, history) = join(addr(&host), "Dan").await;
-    assert_eq!(welcome.history as usize, HISTORY_TAIL);
+    assert_eq!(welcome.history as usize, HISTORY_PAGE);
     assert_eq!(history.first().unwrap().text, "m21");
     assert_eq!(history.last().unwrap().text, format!("m{total}"));
     assert!(history.windows(2).all(|w| w[0].id + 1 == w[1].id));
 
     let since = history[history.len() - 3].id;
-    let (_e, welcome, missed) = join_with(addr(&host), hello("Eve", Some(since))).await;
+    let eve = Hello {
+        epoch: Some(welcome.epoch),
+        ..hello("Eve", Some(since))
+    };
+    let (_e, welcome, missed) = join_with(addr(&host), eve).await;
     assert_eq!(welcome.history, 2);
     assert_eq!(
         missed.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
@@ -442,8 +447,9 @@ async fn a_member_cannot_wear_the_hosts_badge_or_post_as_someone_else() {
     host.close("bye".into(), DEADLINE).await;
 }
 
-/// A member posting as fast as it can is turned away with a reason; the others are not
-/// pushed out, and the room keeps what it accepted.
+/// A member posting as fast as it can is slowed down: past its burst its posts are held and
+/// stored at the room's rate, in order, and past what the room holds they are turned away
+/// with a reason; the others are not pushed out, nor kept waiting.
 #[tokio::test]
 async fn a_flood_is_turned_away_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,10 +467,15 @@ async fn a_flood_is_turned_away_with_reasons() {
             .unwrap();
     }
     flood.flush().await.unwrap();
-    let (mut accepted, mut rejected) = (0, 0);
-    while accepted + rejected < sent {
+    // The burst is stored at once and the excess turned away; 256 are held.
+    let (mut accepted, mut rejected, mut last) = (0, 0, 0);
+    while accepted + rejected < sent - 256 {
         match next(&mut flood).await {
-            Frame::Accepted { .. } => accepted += 1,
+            Frame::Accepted { seq, .. } => {
+                assert!(seq > last, "stored in order");
+                last = seq;
+                accepted += 1;
+            }
             Frame::Rejected { reason, .. } => {
                 assert!(reason.contains("faster than this room allows"), "{reason}");
                 rejected += 1;
@@ -474,8 +485,15 @@ async fn a_flood_is_turned_away_with_reasons() {
     }
     assert!(rejected > 0, "the flood was slowed");
     assert!(accepted >= 30, "the burst allowance was honoured");
-    // The calm member is still in, and still hears the room.
+    // The calm member is still in, and still hears the room at once.
     post(&mut calm, 1, "still here").await;
+    // The held posts go on being stored, in order.
+    loop {
+        if let Frame::Accepted { seq, .. } = next(&mut flood).await {
+            assert!(seq > last, "stored in order");
+            break;
+        }
+    }
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -688,5 +706,120 @@ async fn hundreds_of_idle_connections_from_one_machine_do_not_lock_others_out() 
         "{closed_at_once} of {} closed",
         idle.len()
     );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// Posts `texts` as `conn` and waits until the last is acknowledged.
+async fn post_all(conn: &mut Conn, texts: impl Iterator<Item = (u64, String)>) {
+    let mut last = None;
+    for (seq, text) in texts {
+        conn.feed(Frame::Post { seq, text }).await.unwrap();
+        last = Some(seq);
+    }
+    conn.flush().await.unwrap();
+    while let Some(want) = last {
+        if let Frame::Accepted { seq, .. } = next(conn).await
+            && seq == want
+        {
+            last = None;
+        }
+    }
+}
+
+/// A member that was away while 2,000 messages were posted gets every one on rejoining,
+/// once and in order, page by page: the older pages from disk, the last from memory, and
+/// messages posted while it catches up after them.
+#[tokio::test]
+async fn a_member_back_after_2000_messages_gets_all_of_them_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut ann, welcome, _) = join(addr(&host), "Ann").await;
+    let seen = post(&mut ann, 1, "before").await;
+    post_all(&mut ann, (2..=2001).map(|n| (n, format!("m{n}")))).await;
+
+    let bob = Hello {
+        epoch: Some(welcome.epoch),
+        ..hello("Bob", Some(seen))
+    };
+    let (mut bob, welcome, mut got) = join_with(addr(&host), bob).await;
+    assert!(welcome.more, "the welcome says more history follows");
+    let mut more = welcome.more;
+    let mut asked = 0;
+    while more {
+        let after = got.last().map_or(seen, |m| m.id);
+        bob.send(Frame::History { after: Some(after) })
+            .await
+            .unwrap();
+        asked += 1;
+        if asked == 2 {
+            // Posted while Bob catches up: it comes after everything older, once.
+            post_all(&mut ann, std::iter::once((3000, "during".to_owned()))).await;
+        }
+        let (count, still) = loop {
+            match next(&mut bob).await {
+                Frame::Page { count, more } => break (count, more),
+                Frame::Message(_) => {} // live, before the last page: that page brings it
+                other => panic!("expected a page, got {other:?}"),
+            }
+        };
+        for _ in 0..count {
+            let Frame::Message(m) = next(&mut bob).await else {
+                panic!("expected a message of the page")
+            };
+            got.push(m);
+        }
+        more = still;
+    }
+    let texts: Vec<String> = got.iter().map(|m| m.text.clone()).collect();
+    let mut want: Vec<String> = (2..=2001).map(|n| format!("m{n}")).collect();
+    want.push("during".into());
+    assert_eq!(texts, want);
+    assert!(asked >= 4, "2,001 messages take pages of {HISTORY_PAGE}");
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// A post the host acknowledged is in the history after the host restarts, and sending it
+/// again then (as a sender does that never heard the answer) stores nothing new: the answer
+/// names the first id. A member that knew another epoch gets the newest page afresh.
+#[tokio::test]
+async fn an_acknowledged_post_survives_a_restart_and_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut ann, welcome, _) = join(addr(&host), "Ann").await;
+    let id = post(&mut ann, 77, "kept").await;
+    drop(ann);
+    host.close("restart".into(), DEADLINE).await;
+
+    let host = start_host(dir.path()).await;
+    let (mut ann, again, history) = join(addr(&host), "Ann").await;
+    assert_eq!(again.epoch, welcome.epoch, "the same history goes on");
+    assert_eq!(
+        history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
+    ann.send(Frame::Post {
+        seq: 77,
+        text: "kept".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        next_kind(&mut ann, "accepted").await,
+        Frame::Accepted { seq: 77, id },
+        "the post sent again is answered with its first id"
+    );
+    let stranger = Hello {
+        epoch: Some(welcome.epoch ^ 1),
+        ..hello("Cy", Some(id + 5))
+    };
+    let (_cy, welcome, history) = join_with(addr(&host), stranger).await;
+    assert!(!welcome.more);
+    assert_eq!(
+        history.len(),
+        1,
+        "another epoch's member gets the newest page"
+    );
+    let (_dan, _, history) = join(addr(&host), "Dan").await;
+    assert_eq!(history.len(), 1, "stored once");
     host.close("bye".into(), DEADLINE).await;
 }

@@ -51,6 +51,7 @@ fn every_frame() -> Vec<Frame> {
             name: "Ada".into(),
             room: room(),
             since: Some(3),
+            epoch: None,
             resume: 42,
             password: Some(vec![9; 33]),
         }),
@@ -69,8 +70,15 @@ fn every_frame() -> Vec<Frame> {
             host_name: "Ada".into(),
             you: 2,
             members: vec![member(1), member(2)],
+            epoch: 1 << 52,
             history: 1,
+            more: true,
         }),
+        Frame::History { after: Some(41) },
+        Frame::Page {
+            count: 500,
+            more: false,
+        },
         Frame::Refused {
             code: RefuseCode::Version,
             reason: "old".into(),
@@ -366,6 +374,7 @@ fn frames_breaking_limits_are_invalid() {
         name: "  ".into(),
         room: room(),
         since: None,
+        epoch: None,
         resume: 0,
         password: None,
     });

@@ -290,20 +290,22 @@ fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
 
 /// Bob's session, with the host keys he pins kept in `dir`.
 fn session(dir: &std::path::Path, port: u16, events: EventSender) -> Session {
-    Session::spawn(
-        SessionConfig {
-            room: RoomId::parse("r00m").unwrap(),
-            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
-            name: "Bob".into(),
-            identity: Identity::generate(),
-            trust: KnownHosts::load(dir.join("bob_known_hosts.json")).0,
-            password: None,
-            resume: 7,
-            host_gone: None,
-            timeouts: Timeouts::default(),
-        },
-        events,
-    )
+    Session::spawn(session_config(dir, port), events)
+}
+
+/// A new device called Bob joining the room at `port`.
+fn session_config(dir: &std::path::Path, port: u16) -> SessionConfig {
+    SessionConfig {
+        room: RoomId::parse("r00m").unwrap(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        name: "Bob".into(),
+        identity: Identity::generate(),
+        trust: KnownHosts::load(dir.join("bob_known_hosts.json")).0,
+        password: None,
+        resume: 7,
+        host_gone: None,
+        timeouts: Timeouts::default(),
+    }
 }
 
 /// A room host on a thread and runtime of its own, so a test can make it vanish.
@@ -401,6 +403,77 @@ async fn a_vanished_host_is_waited_for_and_rejoined_with_nothing_lost() {
     tokio::task::spawn_blocking(move || host.stop(false))
         .await
         .unwrap();
+}
+
+/// A member whose host was away while 1,200 messages were posted (more than the host keeps
+/// in memory) gets every one when it rejoins, once and in order, and then hears the history
+/// is complete. The poster's 1,200 posts go out a window at a time, each stored once.
+#[tokio::test]
+async fn a_rejoining_member_catches_up_on_everything_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let unlimited = lanchat::net::limits::Rate {
+        per_second: 1e12,
+        burst: 1e12,
+    };
+    let config = || HostConfig {
+        limits: lanchat::net::limits::Limits {
+            posts: unlimited,
+            post_bytes: unlimited,
+            ..Default::default()
+        },
+        ..host_config(dir.path(), 0)
+    };
+    let host = RoomHost::start(config()).await.unwrap();
+    let (mut bob_events, back) = bridge::channel();
+    let bob = session(dir.path(), host.port, back.events.clone());
+    wait_for(&mut bob_events.events, |e| {
+        matches!(e, Event::HistoryDone { .. }).then_some(())
+    })
+    .await;
+    host.close("restart".into(), DEADLINE).await;
+
+    // Back on another port, which Bob does not know yet: Carol posts meanwhile.
+    let host = RoomHost::start(config()).await.unwrap();
+    let (mut carol_events, back) = bridge::channel();
+    let carol = Session::spawn(
+        SessionConfig {
+            name: "Carol".into(),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], host.port))],
+            ..session_config(dir.path(), host.port)
+        },
+        back.events.clone(),
+    );
+    let total = 1200u64;
+    for n in 1..=total {
+        carol.post(n, format!("m{n}"));
+    }
+    let mut answered = 0;
+    wait_for(&mut carol_events.events, |e| match e {
+        Event::Accepted { .. } => {
+            answered += 1;
+            (answered == total).then_some(())
+        }
+        Event::Rejected { reason, .. } => panic!("a post was refused: {reason}"),
+        _ => None,
+    })
+    .await;
+
+    bob.redial(vec![SocketAddr::from(([127, 0, 0, 1], host.port))]);
+    let mut texts = Vec::new();
+    wait_for(&mut bob_events.events, |e| match e {
+        Event::Message { message, .. } => {
+            texts.push(message.text);
+            None
+        }
+        Event::HistoryDone { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let want: Vec<String> = (1..=total).map(|n| format!("m{n}")).collect();
+    assert_eq!(texts, want);
+    bob.leave(DEADLINE).await;
+    carol.leave(DEADLINE).await;
+    host.close("bye".into(), DEADLINE).await;
 }
 
 /// The host closes the room on purpose; when discovery sees it again, the session rejoins

@@ -195,8 +195,6 @@ pub struct AppState {
     pub raise: bool,
     /// A file dialog the user asked for, for the window to open.
     pub picking: Option<super::picker::Pick>,
-    /// Our last post number.
-    seq: u64,
 }
 
 impl AppState {
@@ -224,7 +222,6 @@ impl AppState {
             files_limit: settings.files_limit,
             raise: false,
             picking: None,
-            seq: 0,
         }
     }
 
@@ -532,12 +529,12 @@ impl AppState {
             chat.error = Some(format!("Not sent: {reason}."));
             return Err(reason);
         }
-        self.seq += 1;
+        let seq = crate::protocol::new_post_seq();
         chat.error = None;
-        chat.pending.push((self.seq, text.to_owned()));
+        chat.pending.push((seq, text.to_owned()));
         self.outbox.push(Command::Send {
             room,
-            seq: self.seq,
+            seq,
             text: text.to_owned(),
         });
         Ok(())
@@ -684,6 +681,16 @@ impl AppState {
                 self.saved.insert(hash, path);
             }
             Event::HistoryDone { .. } => {}
+            Event::HistoryReset { room } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.lines.clear();
+                    chat.files.clear();
+                    chat.notice(
+                        "The host's history of this room started over (it was lost or damaged); it is shown afresh"
+                            .into(),
+                    );
+                }
+            }
             Event::Raise => self.raise = true,
             Event::Stopped => {}
         }

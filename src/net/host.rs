@@ -17,9 +17,9 @@ use crate::protocol::{
     ChatMessage, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId, ProtocolError,
     RefuseCode, RoomId, Upload, Welcome, encode_frame,
 };
-use crate::store::{History, HistoryWriter, ProblemSink};
+use crate::store::{Database, History, ProblemSink, StoreError, Stored, read_page};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,12 @@ use tokio_util::task::TaskTracker;
 const MEMBER_QUEUE: usize = 2048;
 /// Commands queued for the room task; a member flooding it waits, it does not grow memory.
 const ROOM_QUEUE: usize = 1024;
+/// Posts of one member held back while it sends faster than the room allows: they are stored
+/// (in order) as its allowance comes back. A member keeps fewer than this unanswered (see
+/// the protocol's "Delivery"); past it, posts are refused.
+const HELD_POSTS: usize = 256;
+/// Longest the room waits, when it closes, for its last messages to reach the disk.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
 /// What a room needs to start.
 #[derive(Clone)]
@@ -47,8 +53,11 @@ pub struct HostConfig {
     pub host_name: String,
     /// The hosting device's key: every link proves it, and the member holding it is the host.
     pub identity: Identity,
-    /// The room's history file.
-    pub history: PathBuf,
+    /// The room's folder: a history file an older lanchat left there is imported.
+    pub dir: PathBuf,
+    /// The profile's database, which holds the room's history; `None` opens one of the
+    /// room's own in `dir` (tests and benchmarks).
+    pub db: Option<Database>,
     /// Port to try first (the room's previous one); 0 or a taken port means any free port.
     pub port: u16,
     /// Listen on this address only; `None` means every address, IPv4 and IPv6 (tests use
@@ -81,11 +90,12 @@ impl HostConfig {
             room_name,
             host_name,
             identity,
-            history: dir.join("history.jsonl"),
+            db: None,
             port: 0,
             bind: None,
             problems: None,
             files: FileStore::new(dir.join("files"), files_limit),
+            dir,
             password: None,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -98,7 +108,7 @@ pub enum HostError {
     #[error("could not listen for members: {0}")]
     Listen(std::io::Error),
     #[error("could not open the room's history: {0}")]
-    History(std::io::Error),
+    History(StoreError),
 }
 
 /// A running room. Dropping it without [`RoomHost::close`] leaves members to time out.
@@ -120,12 +130,17 @@ pub struct RoomHost {
 impl RoomHost {
     /// Opens the history, binds the listeners and starts accepting members.
     pub async fn start(config: HostConfig) -> Result<RoomHost, HostError> {
-        let path = config.history.clone();
-        let problems = config.problems.clone();
-        let (history, writer) = tokio::task::spawn_blocking(move || History::open(&path, problems))
-            .await
-            .map_err(|e| HostError::History(std::io::Error::other(e)))?
-            .map_err(HostError::History)?;
+        let (dir, db, room) = (config.dir.clone(), config.db.clone(), config.room.clone());
+        let (history, warning) = tokio::task::spawn_blocking(move || {
+            let db = match db {
+                Some(db) => db,
+                None => Database::open(&dir.join("lanchat.db"))?.0,
+            };
+            History::open(&db, &room, &dir.join("history.jsonl"))
+        })
+        .await
+        .map_err(|e| HostError::History(StoreError::Sqlite(e.to_string())))?
+        .map_err(HostError::History)?;
         let listeners = bind(config.bind, config.port).map_err(HostError::Listen)?;
         let port = listeners[0].local_addr().map_err(HostError::Listen)?.port();
 
@@ -152,6 +167,7 @@ impl RoomHost {
             gates,
         });
         let host_device = config.identity.device();
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let room = Room {
             recent_files: HashMap::new(),
             pong: encode_frame(&Frame::Pong).expect("a pong encodes"),
@@ -160,11 +176,13 @@ impl RoomHost {
             members: BTreeMap::new(),
             next_member: 1,
             history,
-            writer: Some(writer),
-            posted: HashMap::new(),
+            internal: internal_tx,
             count: count_tx,
         };
-        tasks.spawn(room.run(room_rx));
+        if let Some(warning) = warning {
+            room.problem(format!("{}: {warning}", room.config.room_name));
+        }
+        tasks.spawn(room.run(room_rx, internal_rx));
         for listener in listeners {
             let accept = Accept {
                 shared: shared.clone(),
@@ -265,6 +283,11 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// A time no timer reaches, for a `select!` branch that is off.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
 
 /// Numbers connections, so a leave from a replaced connection is told apart.
@@ -380,6 +403,11 @@ enum RoomCmd {
     Ping {
         member: MemberId,
     },
+    /// A member catching up asks for the history after message `after`.
+    History {
+        member: MemberId,
+        after: Option<u64>,
+    },
     /// An upload is coming or kept: post it to the room; `reply` gets the message id, or why
     /// not (the sender posts too fast).
     PostFile {
@@ -429,6 +457,8 @@ struct Slot {
     resume: u64,
     /// The connection in use; a leave from an older one is ignored.
     conn: u64,
+    /// Posts held back while the member is over its allowance, oldest first: `(seq, text)`.
+    held: VecDeque<(u64, String)>,
     /// Encoded frames for the member's writer; dropping it ends the session after the queue.
     out: mpsc::Sender<Bytes>,
     /// Ends the connection at once (for members too slow to keep up, or replaced).
@@ -451,7 +481,52 @@ impl Slot {
             false
         }
     }
+
+    /// When the oldest held post can be stored, if one is held.
+    fn release_at(&mut self) -> Option<Instant> {
+        let (_, text) = self.held.front()?;
+        let bytes = text.len() as f64;
+        let wait = self
+            .posts
+            .wait_for(1.0)
+            .max(self.post_bytes.wait_for(bytes));
+        Some(Instant::now() + wait)
+    }
 }
+
+/// Who hears of a message once it is on disk.
+enum Reply {
+    /// A member's post: `Accepted` (with `seq`), or `Rejected` if it could not be stored.
+    Post { member: MemberId, seq: u64 },
+    /// A file connection waiting for the file's message id.
+    File(oneshot::Sender<Result<u64, String>>),
+    /// Nobody (the host's own notices).
+    Nobody,
+}
+
+/// What reaches the room task from outside its command queue.
+enum Internal {
+    /// A message's write finished (they finish in the order they were given).
+    Written(Box<Written>),
+    /// A page of history read from disk for a member's connection.
+    DiskPage {
+        member: MemberId,
+        conn: u64,
+        page: Result<Vec<ChatMessage>, StoreError>,
+    },
+}
+
+/// A message's write, finished.
+struct Written {
+    message: ChatMessage,
+    outcome: Result<Stored, StoreError>,
+    reply: Reply,
+    /// For a file: the key it is remembered under, so a retried upload is answered.
+    file_key: Option<FileKey>,
+}
+
+/// A posted file, by sender, content and name.
+type FileKey = (DeviceId, crate::protocol::FileHash, String);
 
 /// The room task's state: everything about the room, owned by one task, so no locks.
 struct Room {
@@ -462,31 +537,44 @@ struct Room {
     members: BTreeMap<MemberId, Slot>,
     /// The id the next member gets.
     next_member: MemberId,
-    /// The newest messages and the next message id.
+    /// The history: the newest messages, the next id, and the store behind them.
     history: History,
-    /// Appends to the history file; taken at close.
-    writer: Option<HistoryWriter>,
-    /// Per (device, app run): recent post numbers and the message ids they were stored as,
-    /// so a post resent after a reconnect is acknowledged, not stored twice.
-    posted: HashMap<(DeviceId, u64), BTreeMap<u64, u64>>,
+    /// Where writes and disk reads report back to this task.
+    internal: mpsc::UnboundedSender<Internal>,
     /// Publishes the member count.
     count: watch::Sender<u32>,
     /// A pong, encoded once.
     pong: Bytes,
     /// Files posted lately, by sender and content, with their message id: an upload retried
     /// after its confirmation was lost is answered with the first post, not posted twice.
-    recent_files: HashMap<(DeviceId, crate::protocol::FileHash, String), (u64, std::time::Instant)>,
+    recent_files: HashMap<FileKey, (u64, std::time::Instant)>,
 }
 
 /// How long a posted file counts as recent for [`Room::recent_files`].
 const RECENT_FILE: Duration = Duration::from_secs(600);
 
-/// How many posts per app run are remembered for de-duplication.
-const POSTED_MEMORY: usize = 256;
-
 impl Room {
-    async fn run(mut self, mut cmds: mpsc::Receiver<RoomCmd>) {
-        while let Some(cmd) = cmds.recv().await {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<RoomCmd>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        loop {
+            let release = self.members.values_mut().filter_map(Slot::release_at).min();
+            let cmd = tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => break,
+                },
+                Some(report) = internal.recv() => {
+                    self.internal(report);
+                    continue;
+                }
+                _ = tokio::time::sleep_until(release.unwrap_or_else(far_future)), if release.is_some() => {
+                    self.release_held();
+                    continue;
+                }
+            };
             match cmd {
                 RoomCmd::Join {
                     hello,
@@ -503,6 +591,7 @@ impl Room {
                     let _ = reply.send(member.map(|s| s.member.name.clone()));
                 }
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
+                RoomCmd::History { member, after } => self.history_page(member, after),
                 RoomCmd::Ping { member } => {
                     let pong = self.pong.clone();
                     self.send_bytes(member, pong);
@@ -513,13 +602,12 @@ impl Room {
                     device,
                     file,
                     reply,
-                } => {
-                    let _ = reply.send(self.post_file(from, device, file));
-                }
+                } => self.post_file(from, device, file, reply),
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
                 RoomCmd::HostSays { text } => {
                     let (from, device) = (self.config.host_name.clone(), self.host_device.clone());
-                    self.store(from, device, crate::store::clamp_text(&text), None);
+                    let text = crate::store::clamp_text(&text);
+                    self.store(from, device, text, None, None, Reply::Nobody);
                 }
                 RoomCmd::Leave { member, conn } => {
                     if self.members.get(&member).is_some_and(|s| s.conn == conn) {
@@ -536,13 +624,132 @@ impl Room {
                     });
                 }
                 RoomCmd::Close { reason } => {
-                    self.close(reason).await;
+                    self.close(reason, &mut internal).await;
                     return;
                 }
             }
         }
         // Every sender is gone without a close: still keep the history.
-        self.close("the room stopped".into()).await;
+        self.close("the room stopped".into(), &mut internal).await;
+    }
+
+    /// A write or a disk read has finished.
+    fn internal(&mut self, report: Internal) {
+        match report {
+            Internal::Written(written) => {
+                let Written {
+                    message,
+                    outcome,
+                    reply,
+                    file_key,
+                } = *written;
+                let id = match outcome {
+                    Ok(Stored::New) => {
+                        let id = message.id;
+                        self.history.committed(message.clone());
+                        self.broadcast(&Frame::Message(message));
+                        if let Some(key) = file_key {
+                            self.recent_files
+                                .insert(key, (id, std::time::Instant::now()));
+                        }
+                        Ok(id)
+                    }
+                    Ok(Stored::Existing(id)) => Ok(id),
+                    // The host's own notices (often about the full disk that kept them from
+                    // being saved) are still said to everyone in the room now.
+                    Err(e) if matches!(reply, Reply::Nobody) => {
+                        tracing::warn!("a notice in {} was not saved: {e}", self.config.room);
+                        self.broadcast(&Frame::Message(message));
+                        return;
+                    }
+                    Err(e) => {
+                        self.problem(format!(
+                            "A message in {} could not be saved: {e}",
+                            self.config.room_name
+                        ));
+                        Err(format!("the host could not save it ({e})"))
+                    }
+                };
+                match reply {
+                    Reply::Post { member, seq } => {
+                        let frame = match id {
+                            Ok(id) => Frame::Accepted { seq, id },
+                            Err(reason) => Frame::Rejected { seq, reason },
+                        };
+                        self.send_to(member, &frame);
+                    }
+                    Reply::File(reply) => {
+                        let _ = reply.send(id);
+                    }
+                    Reply::Nobody => {}
+                }
+            }
+            Internal::DiskPage { member, conn, page } => {
+                if self.members.get(&member).is_none_or(|s| s.conn != conn) {
+                    return; // gone, or back on another connection that asks for itself
+                }
+                match page {
+                    // Older than the memory's pages: more always follow.
+                    Ok(page) if !page.is_empty() => self.send_page(member, page, true),
+                    Ok(_) => {
+                        let oldest = self.history.recent().next().map(|m| m.id);
+                        self.history_page(member, oldest.and_then(|id| id.checked_sub(1)));
+                    }
+                    Err(e) => {
+                        tracing::warn!("reading the history of {}: {e}", self.config.room);
+                        self.leave(member); // it rejoins and asks again
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a member catching up the page after `after`: from memory at once, or from disk
+    /// once read (off this task).
+    fn history_page(&mut self, member: MemberId, after: Option<u64>) {
+        let Some(slot) = self.members.get(&member) else {
+            return;
+        };
+        if let Some((page, more)) = self.history.page_after(after) {
+            return self.send_page(member, page, more);
+        }
+        let (db, room, conn) = (
+            self.history.database().clone(),
+            self.config.room.clone(),
+            slot.conn,
+        );
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let page = read_page(&db, &room, after);
+            let _ = internal.send(Internal::DiskPage { member, conn, page });
+        });
+    }
+
+    fn send_page(&mut self, member: MemberId, page: Vec<ChatMessage>, more: bool) {
+        let header = Frame::Page {
+            count: page.len() as u32,
+            more,
+        };
+        for frame in std::iter::once(header).chain(page.into_iter().map(Frame::Message)) {
+            self.send_to(member, &frame);
+        }
+    }
+
+    /// Stores the posts members had held back, as far as their allowances now go.
+    fn release_held(&mut self) {
+        let ids: Vec<MemberId> = self.members.keys().copied().collect();
+        for member in ids {
+            while let Some(slot) = self.members.get_mut(&member) {
+                let Some((_, text)) = slot.held.front() else {
+                    break;
+                };
+                if !slot.spend(1.0, text.len() as f64) {
+                    break;
+                }
+                let (seq, text) = slot.held.pop_front().expect("a held post");
+                self.store_post(member, seq, text);
+            }
+        }
     }
 
     fn join(
@@ -582,7 +789,15 @@ impl Room {
             host: device == self.host_device,
             device,
         };
-        let history: Vec<&ChatMessage> = self.history.after(hello.since).collect();
+        // A member that knows this epoch gets what it missed; any other, the newest page.
+        let (history, more) = match hello.epoch {
+            Some(epoch) if epoch == self.history.epoch() => {
+                let since = hello.since;
+                // Older than memory: the member asks for pages, read from disk.
+                self.history.page_after(since).unwrap_or((Vec::new(), true))
+            }
+            _ => (self.history.recent().cloned().collect(), false),
+        };
         let others = self.members.values().filter(|s| s.member.id != id);
         let mut members: Vec<Member> = others.map(|s| s.member.clone()).collect();
         members.push(member.clone());
@@ -592,11 +807,12 @@ impl Room {
             host_name: self.config.host_name.clone(),
             you: id,
             members,
+            epoch: self.history.epoch(),
             history: history.len() as u32,
+            more,
         });
-        // The queue is empty and larger than a welcome plus the history tail.
-        let frames =
-            std::iter::once(welcome).chain(history.into_iter().cloned().map(Frame::Message));
+        // The queue is empty and larger than a welcome plus a page of history.
+        let frames = std::iter::once(welcome).chain(history.into_iter().map(Frame::Message));
         for frame in frames {
             if let Ok(bytes) = encode_frame(&frame) {
                 let _ = out.try_send(bytes);
@@ -607,6 +823,7 @@ impl Room {
             member: member.clone(),
             resume: hello.resume,
             conn,
+            held: VecDeque::new(),
             out,
             kick,
             posts: Bucket::new(limits.posts),
@@ -614,7 +831,8 @@ impl Room {
         };
         match self.members.remove(&id) {
             Some(old) => {
-                // Coming back does not refill what the member had spent.
+                // Coming back does not refill what the member had spent. Posts it had held
+                // back are dropped: it sends them again, in order, on this connection.
                 slot.posts = old.posts;
                 slot.post_bytes = old.post_bytes;
                 self.members.insert(id, slot);
@@ -634,41 +852,48 @@ impl Room {
         Ok(id)
     }
 
+    /// A member's post: stored now, or held back (in order) while the member is over its
+    /// allowance, or refused if it has far too many held back.
     fn post(&mut self, member: MemberId, seq: u64, text: String) {
         let Some(slot) = self.members.get_mut(&member) else {
             return;
         };
-        let key = (slot.member.device.clone(), slot.resume);
-        if let Some(&id) = self.posted.get(&key).and_then(|posts| posts.get(&seq)) {
-            self.send_to(member, &Frame::Accepted { seq, id });
-            return;
+        if slot.held.is_empty() && slot.spend(1.0, text.len() as f64) {
+            return self.store_post(member, seq, text);
         }
-        if !slot.spend(1.0, text.len() as f64) {
-            let reason = TOO_FAST.to_owned();
-            self.send_to(member, &Frame::Rejected { seq, reason });
-            return;
+        if slot.held.len() < HELD_POSTS {
+            return slot.held.push_back((seq, text));
         }
-        let slot = &self.members[&member];
-        let id = self.store(
-            slot.member.name.clone(),
-            slot.member.device.clone(),
-            text,
-            None,
-        );
-        self.remember_post(key, seq, id);
-        self.send_to(member, &Frame::Accepted { seq, id });
+        let reason = TOO_FAST.to_owned();
+        self.send_to(member, &Frame::Rejected { seq, reason });
+    }
+
+    /// Stores a member's post, under its name now, answering it once on disk.
+    fn store_post(&mut self, member: MemberId, seq: u64, text: String) {
+        if let Some(slot) = self.members.get(&member) {
+            let (from, device) = (slot.member.name.clone(), slot.member.device.clone());
+            let reply = Reply::Post { member, seq };
+            self.store(from, device, text, None, Some(seq), reply);
+        }
     }
 
     /// Posts a file, unless the same sender posted the same file lately (a retry). A file is
     /// a post like any other for the sender's limits: re-posting a kept file costs no data,
     /// so it must cost a post.
-    fn post_file(&mut self, from: String, device: DeviceId, file: FileRef) -> Result<u64, String> {
+    fn post_file(
+        &mut self,
+        from: String,
+        device: DeviceId,
+        file: FileRef,
+        reply: oneshot::Sender<Result<u64, String>>,
+    ) {
         let now = std::time::Instant::now();
         self.recent_files
             .retain(|_, (_, at)| now.duration_since(*at) < RECENT_FILE);
         let key = (device.clone(), file.hash.clone(), file.name.clone());
         if let Some((id, _)) = self.recent_files.get(&key) {
-            return Ok(*id);
+            let _ = reply.send(Ok(*id));
+            return;
         }
         let slot = self
             .members
@@ -677,53 +902,45 @@ impl Room {
         if let Some(slot) = slot
             && !slot.spend(1.0, 0.0)
         {
-            return Err(TOO_FAST.to_owned());
+            let _ = reply.send(Err(TOO_FAST.to_owned()));
+            return;
         }
-        let id = self.store(from, device, String::new(), Some(file));
-        self.recent_files.insert(key, (id, now));
-        Ok(id)
+        let text = String::new();
+        self.store(from, device, text, Some(file), None, Reply::File(reply));
     }
 
-    /// Stores a message, tells everyone, and returns its id.
+    /// Stores a message durably; once it is on disk, everyone hears it and `reply` its id.
+    /// `seq` is the sender's number for a post, by which a post sent again is found.
     fn store(
         &mut self,
         from: String,
         device: DeviceId,
         text: String,
         file: Option<FileRef>,
-    ) -> u64 {
+        seq: Option<u64>,
+        reply: Reply,
+    ) {
+        let file_key = file
+            .as_ref()
+            .map(|f| (device.clone(), f.hash.clone(), f.name.clone()));
         let message = ChatMessage {
-            id: self.history.next_id(),
+            id: self.history.reserve_id(),
             ts: now_ms(),
             from,
             device,
             text,
             file,
         };
-        let id = message.id;
-        self.history.push(message.clone());
-        if let Some(writer) = &self.writer {
-            writer.append(message.clone());
-        }
-        self.broadcast(&Frame::Message(message));
-        id
-    }
-
-    fn remember_post(&mut self, key: (DeviceId, u64), seq: u64, id: u64) {
-        if self.posted.len() > 4 * MAX_MEMBERS {
-            // Forget runs that are no longer in the room.
-            let live: Vec<(DeviceId, u64)> = self
-                .members
-                .values()
-                .map(|s| (s.member.device.clone(), s.resume))
-                .collect();
-            self.posted.retain(|k, _| live.contains(k));
-        }
-        let posts = self.posted.entry(key).or_default();
-        posts.insert(seq, id);
-        if posts.len() > POSTED_MEMORY {
-            posts.pop_first();
-        }
+        let internal = self.internal.clone();
+        let written = message.clone();
+        self.history.store(&message, seq, move |outcome| {
+            let _ = internal.send(Internal::Written(Box::new(Written {
+                message: written,
+                outcome,
+                reply,
+                file_key,
+            })));
+        });
     }
 
     fn rename(&mut self, member: MemberId, name: String) {
@@ -754,25 +971,24 @@ impl Room {
         }
     }
 
-    async fn close(&mut self, reason: String) {
+    async fn close(&mut self, reason: String, internal: &mut mpsc::UnboundedReceiver<Internal>) {
+        // What is being written is answered first: its senders hear it was stored.
+        let flushed = tokio::time::timeout(FLUSH_LIMIT, self.history.database().flush()).await;
+        while let Ok(report) = internal.try_recv() {
+            self.internal(report);
+        }
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.problem(format!(
+                "The history of {} was not fully saved: {e}",
+                self.config.room_name
+            )),
+            Err(_) => tracing::warn!("the history of {} is still being written", self.config.room),
+        }
         self.broadcast(&Frame::Closing { reason });
         // Dropping the queues ends each session once it has written what is queued.
         self.members.clear();
         self.count.send_replace(0);
-        if let Some(writer) = self.writer.take() {
-            let result = tokio::task::spawn_blocking(move || writer.close()).await;
-            let failure = match result {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(e) = failure {
-                self.problem(format!(
-                    "The history of {} was not fully saved: {e}",
-                    self.config.room_name
-                ));
-            }
-        }
     }
 
     fn problem(&self, text: String) {
@@ -1141,6 +1357,7 @@ impl Conn {
             let cmd = match frame {
                 Frame::Post { seq, text } => RoomCmd::Post { member, seq, text },
                 Frame::Ping => RoomCmd::Ping { member },
+                Frame::History { after } => RoomCmd::History { member, after },
                 Frame::Rename { name } => RoomCmd::Rename { member, name },
                 Frame::Bye => return Ok(()),
                 Frame::Unknown => {

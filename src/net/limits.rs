@@ -102,6 +102,19 @@ impl Bucket {
         self.at = now;
     }
 
+    /// How long until `amount` could be spent (zero: now).
+    pub fn wait_for(&mut self, amount: f64) -> Duration {
+        self.refill();
+        if self.tokens >= amount {
+            Duration::ZERO
+        } else if self.rate.per_second <= 0.0 {
+            Duration::from_secs(3600)
+        } else {
+            let short = amount.min(self.rate.burst) - self.tokens;
+            Duration::from_secs_f64(short / self.rate.per_second)
+        }
+    }
+
     /// Spends `amount` if there is that much; otherwise spends nothing.
     pub fn take(&mut self, amount: f64) -> bool {
         self.refill();

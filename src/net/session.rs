@@ -21,6 +21,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 /// Wait between attempts when the host turned us away for a reason that may pass (the room
 /// was full, or its address now runs another room).
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// Most posts sent and not yet answered: the rest wait in the outbox, so a long outbox is
+/// paced by the host's answers instead of running into the room's flood limit.
+const WINDOW: usize = 32;
 
 /// Who is joining which room, where.
 #[derive(Debug, Clone)]
@@ -159,10 +162,18 @@ struct Run {
     events: EventSender,
     /// Posts not yet confirmed by the host, oldest first: resent after a rejoin.
     outbox: VecDeque<(u64, String)>,
+    /// How many of the outbox's first posts are sent on this connection.
+    in_flight: usize,
     /// The newest message id seen, so a rejoin fetches only newer history.
     last_id: Option<u64>,
-    /// History messages still to come after the welcome; the ones after are live.
+    /// The history epoch `last_id` belongs to.
+    epoch: Option<u64>,
+    /// History messages still to come in this page; the ones after are live.
     history_left: u32,
+    /// Whether more pages of history follow this one (we are catching up).
+    more_history: bool,
+    /// Whether the next page is to be asked for.
+    ask_page: bool,
     /// Whether the history being received is news to us (after a rejoin: what we missed).
     history_is_news: bool,
 }
@@ -176,8 +187,12 @@ async fn run(
         config,
         events,
         outbox: VecDeque::new(),
+        in_flight: 0,
         last_id: None,
+        epoch: None,
         history_left: 0,
+        more_history: false,
+        ask_page: false,
         history_is_news: false,
     };
     let mut backoff = Duration::from_secs(1);
@@ -187,7 +202,7 @@ async fn run(
         if waiting.is_none() {
             run.state(SessionState::Connecting);
         }
-        let joining = join(run.config.clone(), run.last_id);
+        let joining = join(run.config.clone(), run.last_id, run.epoch);
         tokio::pin!(joining);
         // Set when new addresses, a password or a trusted key came while dialling: a failed
         // attempt is then tried again at once, with them.
@@ -296,7 +311,11 @@ async fn run(
 
 /// Dials the room, proves who we are (and, in a locked room, that we know the password),
 /// and gets the welcome.
-async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcome), JoinError> {
+async fn join(
+    config: SessionConfig,
+    since: Option<u64>,
+    epoch: Option<u64>,
+) -> Result<(Link, Welcome), JoinError> {
     let expect = config.trust.expect(&config.room);
     let mut link = link::dial(&config.addrs, &config.identity, expect, &config.timeouts)
         .await
@@ -319,6 +338,7 @@ async fn join(config: SessionConfig, since: Option<u64>) -> Result<(Link, Welcom
         name: config.name.clone(),
         room: config.room.clone(),
         since,
+        epoch,
         resume: config.resume,
         password,
     });
@@ -471,13 +491,23 @@ impl Run {
         }
     }
 
-    /// Counts a history message off; after the last, says the history is complete.
+    /// Counts a history message off; after the last of the last page, says the history is
+    /// complete, and after the last of another, asks for the next.
     fn history_read(&mut self, room: RoomId) {
         if self.history_left > 0 {
             self.history_left -= 1;
             if self.history_left == 0 {
-                self.events.send(Event::HistoryDone { room });
+                self.page_read(room);
             }
+        }
+    }
+
+    /// A page of history has all arrived.
+    fn page_read(&mut self, room: RoomId) {
+        if self.more_history {
+            self.ask_page = true;
+        } else {
+            self.events.send(Event::HistoryDone { room });
         }
     }
 
@@ -493,8 +523,21 @@ impl Run {
         if let Ok(Err(e)) = pinned {
             tracing::warn!("could not save the host key of {}: {e}", self.config.room);
         }
+        // Coming back to the history we knew: what it brings was said while we were away.
+        self.history_is_news = self.epoch == Some(welcome.epoch);
+        if self.epoch.is_some_and(|known| known != welcome.epoch) {
+            // The host's history started over: its ids are new.
+            tracing::info!("room {}: the host's history started over", self.config.room);
+            self.last_id = None;
+            self.events.send(Event::HistoryReset {
+                room: self.config.room.clone(),
+            });
+        }
+        self.epoch = Some(welcome.epoch);
         self.history_left = welcome.history;
-        self.history_is_news = self.last_id.is_some();
+        self.more_history = welcome.more;
+        self.ask_page = false;
+        self.in_flight = 0;
         self.events.send(Event::Joined {
             room: self.config.room.clone(),
             room_name: welcome.room_name,
@@ -505,9 +548,7 @@ impl Run {
             host_key: host,
         });
         if welcome.history == 0 {
-            self.events.send(Event::HistoryDone {
-                room: self.config.room.clone(),
-            });
+            self.page_read(self.config.room.clone());
         }
         self.state(SessionState::Connected);
     }
@@ -524,13 +565,7 @@ impl Run {
             ..
         } = link;
         let lost = |e: LinkError| Ended::Lost(e.to_string());
-        let replay = async {
-            for (seq, text) in self.outbox.clone() {
-                writer.feed(Frame::Post { seq, text }).await?;
-            }
-            writer.flush().await
-        };
-        if let Err(e) = replay.await {
+        if let Err(e) = self.top_up(&mut writer).await {
             return lost(e);
         }
         let timeouts = self.config.timeouts;
@@ -550,12 +585,14 @@ impl Run {
                     if let Some(ended) = self.on_frame(frame) {
                         return ended;
                     }
+                    if let Err(e) = self.top_up(&mut writer).await {
+                        return lost(e);
+                    }
                 }
                 cmd = cmds.recv() => match cmd {
                     Some(SessionCmd::Post { seq, text }) => {
-                        let sendable = check_text(&text).is_ok();
-                        self.queue(seq, text.clone());
-                        if sendable && let Err(e) = writer.send(Frame::Post { seq, text }).await {
+                        self.queue(seq, text);
+                        if let Err(e) = self.top_up(&mut writer).await {
                             return lost(e);
                         }
                     }
@@ -584,10 +621,38 @@ impl Run {
         }
     }
 
+    /// Sends what is due: the next page of history if asked for, and posts from the outbox
+    /// up to the window.
+    async fn top_up(&mut self, writer: &mut link::LinkWriter) -> Result<(), LinkError> {
+        if std::mem::take(&mut self.ask_page) {
+            let after = self.last_id;
+            writer.feed(Frame::History { after }).await?;
+        }
+        while self.in_flight < WINDOW.min(self.outbox.len()) {
+            let (seq, text) = self.outbox[self.in_flight].clone();
+            writer.feed(Frame::Post { seq, text }).await?;
+            self.in_flight += 1;
+        }
+        writer.flush().await
+    }
+
+    /// A post was answered: it leaves the outbox.
+    fn answered(&mut self, seq: u64) {
+        if let Some(at) = self.outbox.iter().position(|(s, _)| *s == seq) {
+            self.outbox.remove(at);
+            if at < self.in_flight {
+                self.in_flight -= 1;
+            }
+        }
+    }
+
     /// Handles one frame from the host; `Some` when it ends the session.
     fn on_frame(&mut self, frame: Frame) -> Option<Ended> {
         let room = self.config.room.clone();
+        // While catching up, a live message is left for the page that will bring it in order.
+        let live_too_soon = self.history_left == 0 && self.more_history;
         match frame {
+            Frame::Message(_) if live_too_soon => {}
             // Only news: a rejoin asks for history after `last_id`, but be sure.
             Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
                 self.last_id = Some(message.id);
@@ -601,12 +666,19 @@ impl Run {
                 self.history_read(room);
             }
             Frame::Message(_) => self.history_read(room),
+            Frame::Page { count, more } if self.history_left == 0 && self.more_history => {
+                self.history_left = count;
+                self.more_history = more;
+                if count == 0 {
+                    self.page_read(room);
+                }
+            }
             Frame::Accepted { seq, id } => {
-                self.outbox.retain(|(s, _)| *s != seq);
+                self.answered(seq);
                 self.events.send(Event::Accepted { room, seq, id });
             }
             Frame::Rejected { seq, reason } => {
-                self.outbox.retain(|(s, _)| *s != seq);
+                self.answered(seq);
                 self.events.send(Event::Rejected { room, seq, reason });
             }
             Frame::MemberJoined(member) => self.events.send(Event::MemberJoined { room, member }),

@@ -40,14 +40,19 @@
 //! # Conversation
 //! ```text
 //! member                                host
-//!   Hello{app, name, room, since,         ─►
+//!   Hello{app, name, room, since, epoch,  ─►
 //!         resume, password}
 //!                                        ◄─ Spake{msg, proof}   (password rooms only)
 //!   Proof{proof}                          ─►
-//!                                        ◄─ Welcome{room, room_name, host_name, you, members, history}
-//!                                        ◄─ Message × history   (the tail after `since`, ≤ 500)
+//!                                        ◄─ Welcome{room, room_name, host_name, you, members,
+//!                                                   epoch, history, more}
+//!                                        ◄─ Message × history   (≤ 500: see "History")
+//!   History{after}                        ─►  (while `more`)
+//!                                        ◄─ Page{count, more}
+//!                                        ◄─ Message × count
 //!   Post{seq, text}                       ─►
-//!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, reason})
+//!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, reason}),
+//!                                           once the message is on the host's disk
 //!                                        ◄─ Message{id, ts, from, device, text}   (to everyone)
 //!                                        ◄─ MemberJoined / MemberLeft
 //!   Rename{name}                          ─►
@@ -75,9 +80,29 @@
 //! a recorded session tests none: the key is bound to that Noise handshake. A host slows
 //! down repeated failures from one address (`TryLater{after_ms}` until the wait is over).
 //!
-//! `seq` numbers a member's posts within one app run; `resume` names that run, so after a
-//! reconnect the host acknowledges, without storing twice, a post it already stored. `since`
-//! is the newest message id the member already has, so a rejoin fetches only what it missed.
+//! # Delivery
+//! `seq` names a post for good: unique among its device's posts (random, or counted in the
+//! sender's database), kept with the post in the sender's outbox and sent again, unchanged,
+//! after any reconnect or restart until the host answers. The host stores a post with its
+//! device and `seq` and answers a post it already has with the id it got, so a post is stored
+//! once however often it is sent. A member keeps at most a window of posts unanswered, in
+//! order, so its posts are stored in the order they were written.
+//!
+//! The host acknowledges (`Accepted`) and fans out a message only once it is on disk; a
+//! message's id is its place in the history, increasing. The ids belong to the history's
+//! `epoch`, a random number that changes whenever the host's history starts over (it was
+//! lost or damaged): a member that knew another epoch drops what it knew of the room's ids.
+//!
+//! # History
+//! `since` is the newest message id the member has, of history `epoch` (`None` with an epoch:
+//! it has seen none of that history). A member that knows no epoch (a newcomer), or another
+//! one, gets the newest page of the history in its welcome. A member
+//! coming back gets what it missed, however much: the welcome brings the first page (or none)
+//! and `more` says whether more follow; the member then asks `History{after}` with the newest
+//! id it has, page by page, until a `Page` says `more: false`. Messages posted meanwhile are
+//! in the later pages; any that arrive live before the last page are left for it, so the
+//! member sees every message once, in order. `resume` names the member's app run, so a member
+//! coming back on a new connection takes its old place.
 //!
 //! File connections (see [`crate::files::wire`]) are admitted only from devices that have
 //! joined the room while the host runs.
@@ -94,7 +119,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Bumped when a change would make an older peer misread a newer one.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Largest frame either side accepts: room for the largest chat message with margin, and
 /// small, because the codec reserves the declared length as soon as it reads a header.
 pub const MAX_FRAME_LEN: usize = 128 * 1024;
@@ -106,8 +131,9 @@ pub const MAX_NAME_BYTES: usize = 64;
 pub const MAX_SHORT_BYTES: usize = 256;
 /// Most members a room admits, the host's own user included.
 pub const MAX_MEMBERS: usize = 256;
-/// Messages a joiner receives from the room's history.
-pub const HISTORY_TAIL: usize = 500;
+/// Most history messages in one page: a newcomer's welcome brings the newest page, a member
+/// catching up asks for page after page.
+pub const HISTORY_PAGE: usize = 500;
 /// How often a member pings its host when nothing else is said.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Silence after which either side gives the other up.
@@ -223,7 +249,8 @@ pub enum Frame {
     },
     /// Member → host: a chat message to store and fan out.
     Post {
-        /// The member's running number for this post, echoed in the answer.
+        /// The member's number for this post, unique among its device's posts for good
+        /// (see "Delivery"); echoed in the answer.
         seq: u64,
         /// The message, at most [`MAX_TEXT_BYTES`].
         text: String,
@@ -244,6 +271,12 @@ pub enum Frame {
     },
     /// Host → member: a message of the room (from history or new).
     Message(ChatMessage),
+    /// Member → host, while catching up: the next page of history after message `after`
+    /// (`None`: from the first).
+    History { after: Option<u64> },
+    /// Host → member: `count` history messages follow; `more` if the history goes on after
+    /// them.
+    Page { count: u32, more: bool },
     /// Host → members: someone joined.
     MemberJoined(Member),
     /// Host → members: someone left.
@@ -329,6 +362,9 @@ pub struct Hello {
     pub room: RoomId,
     /// Newest message id the member already has; the host sends only newer history.
     pub since: Option<u64>,
+    /// The history epoch `since` belongs to.
+    #[serde(default)]
+    pub epoch: Option<u64>,
     /// Names the member's app run, for de-duplicating posts resent after a reconnect.
     pub resume: u64,
     /// In a password room, the member's SPAKE2 message (see the module docs).
@@ -349,8 +385,12 @@ pub struct Welcome {
     pub you: MemberId,
     /// Everyone in the room now, this member included.
     pub members: Vec<Member>,
+    /// The history's epoch: the ids of its messages mean nothing in another.
+    pub epoch: u64,
     /// How many history `Message` frames follow.
     pub history: u32,
+    /// Whether more history follows those (the member asks with `History`).
+    pub more: bool,
 }
 
 /// One member of a room, as the host sees it.
@@ -472,6 +512,8 @@ impl Frame {
         "accepted",
         "rejected",
         "message",
+        "history",
+        "page",
         "member_joined",
         "member_left",
         "rename",
@@ -517,8 +559,8 @@ impl Frame {
                 if w.members.len() > MAX_MEMBERS {
                     return Err(format!("more than {MAX_MEMBERS} members"));
                 }
-                if w.history as usize > HISTORY_TAIL {
-                    return Err(format!("more than {HISTORY_TAIL} history messages"));
+                if w.history as usize > HISTORY_PAGE {
+                    return Err(format!("more than {HISTORY_PAGE} history messages"));
                 }
                 w.members.iter().try_for_each(Member::validate)
             }
@@ -544,7 +586,12 @@ impl Frame {
                 check_name("room name", room_name)?;
                 check_name("host name", host_name)
             }
+            Frame::Page { count, .. } if *count as usize > HISTORY_PAGE => Err(format!(
+                "more than {HISTORY_PAGE} history messages in a page"
+            )),
             Frame::Accepted { .. }
+            | Frame::History { .. }
+            | Frame::Page { .. }
             | Frame::Ping
             | Frame::Pong
             | Frame::Bye
@@ -568,6 +615,8 @@ impl Frame {
             Frame::Accepted { .. } => "accepted",
             Frame::Rejected { .. } => "rejected",
             Frame::Message(_) => "message",
+            Frame::History { .. } => "history",
+            Frame::Page { .. } => "page",
             Frame::MemberJoined(_) => "member_joined",
             Frame::MemberLeft(_) => "member_left",
             Frame::Rename { .. } => "rename",
@@ -598,6 +647,11 @@ impl Member {
     fn validate(&self) -> Result<(), String> {
         check_name("member name", &self.name)
     }
+}
+
+/// A fresh post number (see "Delivery"): random, and of 53 bits, so JSON carries it exactly.
+pub fn new_post_seq() -> u64 {
+    rand::random::<u64>() >> 11
 }
 
 /// This build's version, sent in `Hello`.

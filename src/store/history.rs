@@ -1,241 +1,411 @@
-//! A hosted room's history: one JSON line per message, appended by a writer thread, of which
-//! only the tail is read back (a room with a million messages opens as fast as a new one).
+//! A hosted room's history, in the profile's database: every message with the id the host
+//! gave it and, for posts, the sender's number for the post, so a post sent again after any
+//! restart is found and acknowledged, not stored twice. The newest messages are also kept
+//! in memory, so joins and catch-ups that fall within them never touch the disk.
 
-use crate::protocol::{ChatMessage, HISTORY_TAIL};
+use super::database::{Database, StoreError};
+use crate::protocol::{ChatMessage, DeviceId, HISTORY_PAGE, RoomId};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::BufRead;
 use std::path::Path;
-use std::sync::mpsc;
 
 /// Called with a problem the hosting user should hear of (e.g. the history cannot be saved).
 pub type ProblemSink = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 
-/// The part of a room's history the host keeps in memory.
-#[derive(Debug, Default)]
+/// How many of the newest messages are kept in memory: two pages, so a member that missed
+/// a little is served from memory.
+const TAIL: usize = 2 * HISTORY_PAGE;
+
+/// What became of a message handed to [`History::store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now, under the id it was given.
+    New,
+    /// The sender's post was stored before (it was sent again): under this id.
+    Existing(u64),
+}
+
+/// A hosted room's history: the newest messages in memory, all of them in the database.
 pub struct History {
-    /// The newest messages, oldest first, at most [`HISTORY_TAIL`].
+    room: RoomId,
+    db: Database,
+    /// Random, new whenever the history starts over; sent with the ids it numbers.
+    epoch: u64,
+    /// The newest stored messages, oldest first, at most [`TAIL`].
     tail: VecDeque<ChatMessage>,
-    /// The id the next message gets: one past the newest ever stored.
+    /// The newest stored id older than the tail, if any: below it, pages come from disk.
+    floor: Option<u64>,
+    /// The id the next message gets.
     next_id: u64,
 }
 
 impl History {
-    /// Reads the tail of the history file (creating it if needed) and starts its writer,
-    /// which tells `problems` if it cannot write. Blocking: call it off the async threads.
-    /// Damaged lines, and lines a member could not accept, are skipped with a warning.
+    /// Opens a room's history: once, a history file from an older lanchat (`legacy`) is
+    /// imported and renamed `….imported`. Blocking. Returns a warning for the user if some
+    /// of it could not be read.
     pub fn open(
-        path: &Path,
-        problems: Option<ProblemSink>,
-    ) -> io::Result<(History, HistoryWriter)> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
-        let (lines, ends_cleanly) = read_tail_lines(&mut file, HISTORY_TAIL)?;
-        if !ends_cleanly {
-            // A crash cut the last line short: end it, so the next line stands alone.
-            file.write_all(b"\n")?;
-        }
-        let mut history = History::default();
-        for line in lines {
-            let msg = serde_json::from_slice::<ChatMessage>(&line)
-                .map_err(|e| e.to_string())
-                .and_then(|m| m.validate().map(|()| m));
-            match msg {
-                Ok(msg) => history.push(msg),
-                Err(e) => tracing::warn!("skipping a damaged line in {}: {e}", path.display()),
+        db: &Database,
+        room: &RoomId,
+        legacy: &Path,
+    ) -> Result<(History, Option<String>), StoreError> {
+        let known: Option<i64> = db.read(|c| {
+            c.query_row(
+                "SELECT epoch FROM hosted WHERE room = ?1",
+                [room.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        let mut warning = None;
+        let epoch = match known {
+            Some(epoch) => epoch as u64,
+            None => {
+                let (lines, skipped) = read_legacy(legacy);
+                let epoch = rand::random::<u64>() >> 11; // exact in JSON and SQLite alike
+                let id = room.as_str().to_owned();
+                let count = lines.len();
+                db.write_blocking(move |c| {
+                    c.execute(
+                        "INSERT INTO hosted (room, epoch) VALUES (?1, ?2)",
+                        params![id, epoch as i64],
+                    )?;
+                    // Renumbered in file order: an old file may repeat ids after damage.
+                    for (n, mut message) in lines.into_iter().enumerate() {
+                        message.id = n as u64;
+                        insert(c, &id, &message, None)?;
+                    }
+                    Ok(())
+                })?;
+                if legacy.exists() {
+                    let backup = legacy.with_extension("jsonl.imported");
+                    if let Err(e) = std::fs::rename(legacy, &backup) {
+                        tracing::warn!("could not rename {}: {e}", legacy.display());
+                    }
+                    tracing::info!("imported {count} messages from {}", legacy.display());
+                }
+                if skipped > 0 {
+                    warning = Some(format!(
+                        "{skipped} damaged lines of {} could not be read; the rest of the room's history is kept",
+                        legacy.display()
+                    ));
+                }
+                epoch
             }
-        }
+        };
+        let id = room.as_str().to_owned();
+        let mut newest: Vec<ChatMessage> = db.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, ts, sender, device, text, file FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![id, TAIL as i64 + 1], row_message)?
+                .filter_map(Result::ok)
+                .flatten()
+                .collect();
+            Ok(rows)
+        })?;
+        // One more than the tail was read: if it is there, it is the floor.
+        let floor = (newest.len() > TAIL)
+            .then(|| newest.pop().map(|m| m.id))
+            .flatten();
+        newest.reverse();
+        let next_id = db
+            .read({
+                let id = room.as_str().to_owned();
+                move |c| {
+                    c.query_row("SELECT max(id) FROM messages WHERE room = ?1", [id], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                }
+            })?
+            .map_or(0, |max| max as u64 + 1);
         Ok((
-            history,
-            HistoryWriter::start(file, path.display().to_string(), problems),
+            History {
+                room: room.clone(),
+                db: db.clone(),
+                epoch,
+                tail: newest.into(),
+                floor,
+                next_id,
+            },
+            warning,
         ))
     }
 
-    /// The id for a new message.
-    pub fn next_id(&self) -> u64 {
-        self.next_id
+    /// The history's epoch: a member that knew another one starts over.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
-    /// Adds a message to the in-memory tail.
-    pub fn push(&mut self, msg: ChatMessage) {
-        self.next_id = self.next_id.max(msg.id.saturating_add(1));
-        if self.tail.len() == HISTORY_TAIL {
-            self.tail.pop_front();
+    /// Takes the id for a new message. Ids only grow; one whose write fails is not reused.
+    pub fn reserve_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// Stores a message durably; `done` hears (on the database's thread) once it is on disk.
+    /// `seq` is the sender's number for a post: if that post is already stored, nothing is
+    /// written and `done` hears its id.
+    pub fn store(
+        &self,
+        message: &ChatMessage,
+        seq: Option<u64>,
+        done: impl FnOnce(Result<Stored, StoreError>) + Send + 'static,
+    ) {
+        let room = self.room.as_str().to_owned();
+        let message = message.clone();
+        self.db.submit(
+            move |c| {
+                if let Some(seq) = seq {
+                    let earlier: Option<i64> = c
+                        .query_row(
+                            "SELECT id FROM messages WHERE room = ?1 AND device = ?2 AND seq = ?3",
+                            params![room, message.device.as_str(), seq as i64],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = earlier {
+                        return Ok(Stored::Existing(id as u64));
+                    }
+                }
+                insert(c, &room, &message, seq)?;
+                Ok(Stored::New)
+            },
+            done,
+        );
+    }
+
+    /// Adds a message whose write has committed to the in-memory tail.
+    pub fn committed(&mut self, message: ChatMessage) {
+        if self.tail.len() == TAIL
+            && let Some(old) = self.tail.pop_front()
+        {
+            self.floor = Some(old.id);
         }
-        self.tail.push_back(msg);
+        self.tail.push_back(message);
     }
 
-    /// The kept messages newer than `since`, oldest first.
-    pub fn after(&self, since: Option<u64>) -> impl Iterator<Item = &ChatMessage> {
+    /// The newest page of the history, oldest first: what a newcomer sees.
+    pub fn recent(&self) -> impl Iterator<Item = &ChatMessage> {
         self.tail
             .iter()
-            .filter(move |m| since.is_none_or(|s| m.id > s))
+            .skip(self.tail.len().saturating_sub(HISTORY_PAGE))
+    }
+
+    /// The page after message `after`, if memory holds it (`None`: read it from disk with
+    /// [`read_page`]), and whether more follow it.
+    pub fn page_after(&self, after: Option<u64>) -> Option<(Vec<ChatMessage>, bool)> {
+        if self
+            .floor
+            .is_some_and(|floor| after.is_none_or(|after| after < floor))
+        {
+            return None;
+        }
+        let mut newer = self.tail.iter().filter(|m| after.is_none_or(|a| m.id > a));
+        let page: Vec<ChatMessage> = newer.by_ref().take(HISTORY_PAGE).cloned().collect();
+        Some((page, newer.next().is_some()))
+    }
+
+    /// The database, for [`read_page`].
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 }
 
-/// Reads up to `n` complete last lines. Also says whether the file ends with a newline.
-fn read_tail_lines(file: &mut File, n: usize) -> io::Result<(Vec<Vec<u8>>, bool)> {
-    const BLOCK: u64 = 64 * 1024;
-    let len = file.seek(SeekFrom::End(0))?;
-    let mut pos = len;
-    // Blocks read so far, last first, and the newlines in them.
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
-    let mut newlines = 0;
-    // Read backwards until there are n+1 newlines (n whole lines) or the start.
-    while pos > 0 && newlines <= n {
-        let step = BLOCK.min(pos);
-        pos -= step;
-        file.seek(SeekFrom::Start(pos))?;
-        let mut block = vec![0; step as usize];
-        file.read_exact(&mut block)?;
-        newlines += block.iter().filter(|&&b| b == b'\n').count();
-        blocks.push(block);
-    }
-    let buf: Vec<u8> = blocks.into_iter().rev().flatten().collect();
-    let ends_cleanly = buf.last().is_none_or(|&b| b == b'\n');
-    let mut lines: Vec<Vec<u8>> = buf
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
-    if pos > 0 && !lines.is_empty() {
-        lines.remove(0); // may be the end of a line that started before `pos`
-    }
-    if !ends_cleanly {
-        lines.pop(); // torn by a crash
-    }
-    let skip = lines.len().saturating_sub(n);
-    Ok((lines.split_off(skip), ends_cleanly))
+/// Up to a page of `room`'s messages after `after` (`None`: from the first), from disk.
+/// Blocking.
+pub fn read_page(
+    db: &Database,
+    room: &RoomId,
+    after: Option<u64>,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    let after = after.map_or(-1, |a| a as i64);
+    let room = room.as_str().to_owned();
+    db.read(move |c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT id, ts, sender, device, text, file FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![room, after, HISTORY_PAGE as i64], row_message)?
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        Ok(rows)
+    })
 }
 
-/// Appends messages to the history file on a thread of its own, so a slow disk never
-/// holds up a room. Each queued message is written; the file is flushed whenever the queue
-/// runs dry.
-pub struct HistoryWriter {
-    /// Messages to append; dropping it tells the thread to finish.
-    tx: mpsc::Sender<ChatMessage>,
-    /// The writer thread; its result is the first write error, if any.
-    thread: std::thread::JoinHandle<io::Result<()>>,
+fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusqlite::Result<()> {
+    let file = m
+        .file
+        .as_ref()
+        .map(|f| serde_json::to_string(f).expect("a file reference serializes"));
+    c.prepare_cached(
+        "INSERT INTO messages (room, id, ts, sender, device, text, file, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        room,
+        m.id as i64,
+        m.ts,
+        m.from,
+        m.device.as_str(),
+        m.text,
+        file,
+        seq.map(|s| s as i64)
+    ])?;
+    Ok(())
 }
 
-impl HistoryWriter {
-    fn start(file: File, name: String, problems: Option<ProblemSink>) -> Self {
-        let (tx, rx) = mpsc::channel::<ChatMessage>();
-        let thread = std::thread::Builder::new()
-            .name("history-writer".into())
-            .spawn(move || {
-                let mut out = BufWriter::new(file);
-                let written = (|| {
-                    while let Ok(first) = rx.recv() {
-                        for msg in std::iter::once(first).chain(rx.try_iter()) {
-                            serde_json::to_writer(&mut out, &msg)?;
-                            out.write_all(b"\n")?;
-                        }
-                        out.flush()?;
-                    }
-                    out.into_inner().map_err(|e| e.into_error())?.sync_all()
-                })();
-                match (written, &problems) {
-                    (Err(e), Some(problems)) => {
-                        // Said now, while the room runs, so the host can make room on the disk.
-                        problems(format!("Messages are no longer saved to {name}: {e}"));
-                        Ok(())
-                    }
-                    (written, _) => written,
-                }
-            })
-            .expect("spawning a thread");
-        Self { tx, thread }
+/// A row as a message; `None` (with a warning) for a row no member could accept.
+fn row_message(r: &rusqlite::Row) -> rusqlite::Result<Option<ChatMessage>> {
+    let id: i64 = r.get(0)?;
+    let device: String = r.get(3)?;
+    let file: Option<String> = r.get(5)?;
+    let message = (|| {
+        Some(ChatMessage {
+            id: id as u64,
+            ts: r.get(1).ok()?,
+            from: r.get(2).ok()?,
+            device: DeviceId::parse(&device)?,
+            text: r.get(4).ok()?,
+            file: match file {
+                Some(json) => Some(serde_json::from_str(&json).ok()?),
+                None => None,
+            },
+        })
+    })()
+    .filter(|m| m.validate().is_ok());
+    if message.is_none() {
+        tracing::warn!("skipping stored message {id}: it is not a valid message");
     }
+    Ok(message)
+}
 
-    /// Queues a message for appending.
-    pub fn append(&self, msg: ChatMessage) {
-        // A failed thread has kept its error for `close`.
-        let _ = self.tx.send(msg);
+/// The messages of a history file from an older lanchat, in file order, and how many lines
+/// were damaged. A missing file is an empty history.
+fn read_legacy(path: &Path) -> (Vec<ChatMessage>, usize) {
+    let Ok(file) = std::fs::File::open(path) else {
+        return (Vec::new(), 0);
+    };
+    let mut messages = Vec::new();
+    let mut skipped = 0;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let Ok(line) = line else {
+            skipped += 1;
+            break;
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<ChatMessage>(&line) {
+            Ok(m) if m.validate().is_ok() => messages.push(m),
+            _ => skipped += 1,
+        }
     }
-
-    /// Writes what is queued, syncs the file and stops. Blocking.
-    pub fn close(self) -> io::Result<()> {
-        drop(self.tx);
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("history writer panicked")))
-    }
+    (messages, skipped)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::DeviceId;
 
-    fn msg(id: u64) -> ChatMessage {
+    fn msg(id: u64, text: &str) -> ChatMessage {
         ChatMessage {
             id,
             ts: 1_700_000_000_000 + id as i64,
             from: "Ada".into(),
             device: DeviceId::parse("d1").unwrap(),
-            text: format!("message number {id}"),
+            text: text.into(),
             file: None,
         }
     }
 
-    #[test]
-    fn keeps_the_tail_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("room/history.jsonl");
-        let (mut h, w) = History::open(&path, None).unwrap();
-        assert_eq!(h.next_id(), 0);
-        for id in 0..(HISTORY_TAIL as u64 + 700) {
-            h.push(msg(id));
-            w.append(msg(id));
-        }
-        w.close().unwrap();
+    fn open(dir: &Path) -> (Database, History) {
+        let (db, _) = Database::open(&dir.join("lanchat.db")).unwrap();
+        let room = RoomId::parse("room1").unwrap();
+        let (history, _) = History::open(&db, &room, &dir.join("history.jsonl")).unwrap();
+        (db, history)
+    }
 
-        let (h2, w2) = History::open(&path, None).unwrap();
-        w2.close().unwrap();
-        let ids: Vec<u64> = h2.after(None).map(|m| m.id).collect();
-        assert_eq!(ids.len(), HISTORY_TAIL);
-        assert_eq!(ids.first(), Some(&700));
-        assert_eq!(h2.next_id(), HISTORY_TAIL as u64 + 700);
-        assert_eq!(h2.after(Some(1195)).count(), 4);
+    fn store_now(history: &mut History, text: &str, seq: Option<u64>) -> (u64, Stored) {
+        let mut m = msg(history.reserve_id(), text);
+        let (tx, rx) = std::sync::mpsc::channel();
+        history.store(&m, seq, move |r| tx.send(r).unwrap());
+        let stored = rx.recv().unwrap().unwrap();
+        if stored == Stored::New {
+            history.committed(m.clone());
+        } else if let Stored::Existing(id) = stored {
+            m.id = id;
+        }
+        (m.id, stored)
     }
 
     #[test]
-    fn torn_and_damaged_lines_are_skipped() {
+    fn survives_reopen_with_pages_from_memory_and_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut h) = open(dir.path());
+        let epoch = h.epoch();
+        for n in 0..3000 {
+            store_now(&mut h, &format!("message {n}"), Some(n));
+        }
+        drop(h);
+        let (_, h) = open(dir.path());
+        assert_eq!(h.epoch(), epoch, "same history, same epoch");
+        assert_eq!(h.recent().count(), HISTORY_PAGE);
+        assert_eq!(h.recent().next().unwrap().id, 3000 - HISTORY_PAGE as u64);
+        // Memory holds the last two pages; before them, pages come from disk.
+        assert!(h.page_after(Some(100)).is_none());
+        assert!(h.page_after(None).is_none());
+        let (page, more) = h.page_after(Some(2100)).unwrap();
+        assert_eq!((page.len(), more), (HISTORY_PAGE, true));
+        let (page, more) = h.page_after(Some(2600)).unwrap();
+        assert_eq!((page.len(), more), (399, false));
+        let room = RoomId::parse("room1").unwrap();
+        let disk = read_page(&db, &room, Some(100)).unwrap();
+        assert_eq!(disk.first().unwrap().id, 101);
+        assert_eq!(read_page(&db, &room, None).unwrap().first().unwrap().id, 0);
+        assert_eq!(disk.len(), HISTORY_PAGE);
+        let mut h = h;
+        assert_eq!(h.reserve_id(), 3000);
+    }
+
+    #[test]
+    fn a_post_sent_again_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut h) = open(dir.path());
+        let (first, stored) = store_now(&mut h, "hello", Some(42));
+        assert_eq!(stored, Stored::New);
+        store_now(&mut h, "other", Some(43));
+        drop(h);
+        let (_, mut h) = open(dir.path());
+        let (again, stored) = store_now(&mut h, "hello", Some(42));
+        assert_eq!((again, stored), (first, Stored::Existing(first)));
+        assert_eq!(h.recent().count(), 2);
+    }
+
+    #[test]
+    fn a_damaged_legacy_file_is_imported_in_order_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let mut text = Vec::new();
-        for id in 0..3 {
-            serde_json::to_writer(&mut text, &msg(id)).unwrap();
+        // Ids that restart after damage, as an older lanchat wrote them.
+        for (id, t) in [(0, "a"), (1, "b"), (0, "c"), (1, "d")] {
+            serde_json::to_writer(&mut text, &msg(id, t)).unwrap();
             text.push(b'\n');
         }
-        // Lines no member could accept are as bad as garbage.
-        let mut too_long = msg(9);
-        too_long.text = "x".repeat(crate::protocol::MAX_TEXT_BYTES + 1);
-        serde_json::to_writer(&mut text, &too_long).unwrap();
-        text.push(b'\n');
-        text.extend_from_slice(b"garbage line\n{\"id\":3,\"ts\":");
+        text.extend_from_slice(b"garbage\n{\"id\":3,\"ts\":");
         std::fs::write(&path, &text).unwrap();
-
-        let (mut h, w) = History::open(&path, None).unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let room = RoomId::parse("room1").unwrap();
+        let (mut h, warning) = History::open(&db, &room, &path).unwrap();
+        assert!(warning.unwrap().contains("2 damaged lines"));
+        let texts: Vec<&str> = h.recent().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c", "d"]);
+        assert_eq!(h.reserve_id(), 4);
+        assert!(!path.exists());
         assert_eq!(
-            h.after(None).map(|m| m.id).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
-        h.push(msg(3));
-        w.append(msg(3));
-        w.close().unwrap();
-        let (h, w) = History::open(&path, None).unwrap();
-        w.close().unwrap();
-        assert_eq!(
-            h.after(None).map(|m| m.id).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
+            std::fs::read(path.with_extension("jsonl.imported")).unwrap(),
+            text
         );
     }
 }

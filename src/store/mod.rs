@@ -1,9 +1,12 @@
-//! Everything lanchat keeps on disk: where it lives, the settings, and room histories.
+//! Everything lanchat keeps on disk: where it lives, the settings, and the database (room
+//! histories, what was seen, the outbox).
 
+mod database;
 mod history;
 mod paths;
 mod settings;
 
-pub use history::{History, HistoryWriter, ProblemSink};
+pub use database::{Database, StoreError};
+pub use history::{History, ProblemSink, Stored, read_page};
 pub use paths::Paths;
 pub use settings::{HostedRoom, Settings, SettingsError, clamp_name, clamp_text};

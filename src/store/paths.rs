@@ -53,6 +53,11 @@ impl Paths {
         self.data.join("identity.key")
     }
 
+    /// The profile's database (see [`crate::store::Database`]).
+    pub fn database_file(&self) -> PathBuf {
+        self.data.join("lanchat.db")
+    }
+
     pub fn settings_file(&self) -> PathBuf {
         self.config.join("settings.json")
     }

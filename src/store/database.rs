@@ -1,0 +1,584 @@
+//! The profile's database, `lanchat.db` (SQLite, compiled in): the histories of the rooms
+//! this profile hosts, what it has seen of the rooms it is in, and its outbox. One writer
+//! thread owns every write and commits them in groups (a burst of posts costs one sync, not
+//! one each); readers use connections of their own, which WAL lets run beside the writer.
+//!
+//! Durability (see GUARANTEES.md): WAL with `synchronous=FULL`, so a write is on the disk
+//! when its commit returns, and the callback of each write runs only after that commit. A
+//! database that is damaged at start is moved aside and what can still be read from it is
+//! copied into a fresh one.
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+
+/// The schema, one step per version: `PRAGMA user_version` says how many have run. A new
+/// version appends a step; a step is never changed once released.
+const MIGRATIONS: &[&str] = &[
+    // 1: hosted rooms' histories, the member's record of what it has seen, the outbox.
+    "CREATE TABLE hosted (
+        room TEXT PRIMARY KEY,
+        -- Random, new whenever this room's history starts over (a damaged database): members
+        -- that knew another epoch fetch the history afresh instead of skipping ids.
+        epoch INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        room TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        device TEXT NOT NULL,
+        text TEXT NOT NULL,
+        -- The shared file's reference as JSON, if any.
+        file TEXT,
+        -- The sender's number for the post (unique per device): a resent post is found by it.
+        seq INTEGER,
+        PRIMARY KEY (room, id)
+    );
+    CREATE UNIQUE INDEX messages_by_post ON messages (room, device, seq) WHERE seq IS NOT NULL;
+    CREATE TABLE seen (
+        room TEXT PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        last_id INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        room TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );",
+];
+
+/// The tables a damaged database is salvaged from, with their columns.
+const TABLES: &[(&str, &str)] = &[
+    ("hosted", "room, epoch"),
+    ("messages", "room, id, ts, sender, device, text, file, seq"),
+    ("seen", "room, epoch, last_id"),
+    ("outbox", "seq, room, text, created"),
+];
+
+/// Most writes committed together.
+const GROUP: usize = 4096;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Sqlite(String),
+    #[error("the database is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+/// What a write's caller hears after its commit (or its failure).
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A queued write.
+type Job = Box<dyn Write>;
+
+/// A write and the caller waiting on it.
+trait Write: Send {
+    /// Runs inside the group's transaction; says whether it succeeded and what to call once
+    /// the group is committed.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish);
+    /// Tells the caller the write will not run.
+    fn refuse(self: Box<Self>, e: StoreError);
+}
+
+struct Pending<W, D> {
+    work: W,
+    done: D,
+}
+
+impl<T, W, D> Write for Pending<W, D>
+where
+    T: Send + 'static,
+    W: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+    D: FnOnce(Result<T, StoreError>) + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
+        let done = self.done;
+        match (self.work)(conn) {
+            Ok(value) => (
+                true,
+                Box::new(move |committed| done(committed.map(|()| value))),
+            ),
+            Err(e) => (false, Box::new(move |_| done(Err(e.into())))),
+        }
+    }
+
+    fn refuse(self: Box<Self>, e: StoreError) {
+        (self.done)(Err(e));
+    }
+}
+
+/// A handle on the profile's database; clones share it. The writer thread ends once the last
+/// handle is gone and everything queued is committed.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Writes for the writer thread, in order.
+    jobs: Mutex<Option<std_mpsc::Sender<Job>>>,
+    /// Read connections not in use, so a read does not open the file each time.
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Database {
+    /// Opens (or creates) the database at `path` and starts its writer. Blocking. A damaged
+    /// database is moved aside and salvaged; the returned warnings say so, for the user.
+    pub fn open(path: &Path) -> Result<(Database, Vec<String>), StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut warnings = Vec::new();
+        let conn = match open_checked(path) {
+            Ok(conn) => conn,
+            Err(e) if is_damage(&e) => {
+                let kept = quarantine(path)?;
+                let conn = open_checked(path)?;
+                let saved = salvage(&kept, &conn);
+                warnings.push(format!(
+                    "lanchat's database was damaged ({e}). {saved} The damaged file is kept as {}.",
+                    kept.display()
+                ));
+                conn
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lanchat-db".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| StoreError::Sqlite(format!("cannot start the database writer: {e}")))?;
+        let db = Database {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                jobs: Mutex::new(Some(tx)),
+                readers: Mutex::default(),
+            }),
+        };
+        Ok((db, warnings))
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a write; `done` hears its result once it is committed (on the writer thread:
+    /// it must not block). A write that fails is rolled back alone; the others in its group
+    /// still commit.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) {
+        let job: Job = Box::new(Pending { work, done });
+        let jobs = self.inner.jobs.lock().expect("database queue");
+        let refused = match jobs.as_ref() {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        drop(jobs);
+        if let Some(job) = refused {
+            job.refuse(StoreError::Closed);
+        }
+    }
+
+    /// A write, awaited until committed.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(work, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// A write, waited for on this thread (not from async code).
+    pub fn write_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std_mpsc::channel();
+        self.submit(work, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Waits until every write queued before it is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(())).await
+    }
+
+    /// Reads on this thread, with a connection of the pool (not from async code).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.inner.readers.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < 4 {
+            pool.push(conn);
+        }
+        Ok(result?)
+    }
+
+    /// Reads off the async threads.
+    pub async fn read_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read(f))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Sqlite(e.to_string())))
+    }
+
+    /// Stops taking writes: what is queued is still committed, later writes fail with
+    /// [`StoreError::Closed`].
+    pub fn close(&self) {
+        self.inner.jobs.lock().expect("database queue").take();
+    }
+}
+
+/// Opens the database, sets it up for durability and brings its schema up to date; fails
+/// on a damaged file.
+fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!("the database is in {mode} mode, not WAL");
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(check),
+        ));
+    }
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Runs the schema steps this database has not had yet, each in its own transaction.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database was written by a newer lanchat (schema {version}, this one knows {known})"
+            )),
+        ));
+    }
+    for (done, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", done as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Whether an error means the file is damaged (as opposed to, say, unwritable).
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+/// Moves a damaged database (and its WAL and index) aside; returns where it went.
+fn quarantine(path: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("lanchat.db");
+    let kept = path.with_file_name(format!("{name}.damaged-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", kept.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StoreError::Sqlite(format!(
+                    "the database is damaged and cannot be moved aside: {e}"
+                )));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Copies every row that can still be read from a damaged database into `into`, table by
+/// table, stepping over what cannot be read. Gives every hosted room a new epoch (its newest
+/// messages may be lost, and their ids must not be taken for new ones by members). Returns a
+/// sentence saying what was kept.
+fn salvage(damaged: &Path, into: &Connection) -> String {
+    let Ok(from) = Connection::open(damaged) else {
+        return "Nothing could be read from it.".into();
+    };
+    let mut kept = 0u64;
+    let mut lost = false;
+    for (table, columns) in TABLES {
+        let (rows, whole) = copy_table(&from, into, table, columns);
+        kept += rows;
+        lost |= !whole;
+    }
+    let _ = into.execute(
+        "UPDATE hosted SET epoch = abs(random()) % 9007199254740992",
+        [],
+    );
+    match (kept, lost) {
+        (0, _) => "Nothing could be read from it.".into(),
+        (n, true) => format!("{n} records were recovered; some could not be read."),
+        (n, false) => format!("All {n} records were recovered."),
+    }
+}
+
+/// Copies one table's readable rows, a batch at a time by rowid, stepping one row at a
+/// time over damage. Returns the rows copied and whether none were lost.
+fn copy_table(from: &Connection, into: &Connection, table: &str, columns: &str) -> (u64, bool) {
+    let width = columns.split(',').count();
+    let marks = vec!["?"; width].join(", ");
+    let insert = format!("INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})");
+    let batch =
+        format!("SELECT rowid, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT 256");
+    let single = format!("SELECT rowid, {columns} FROM {table} WHERE rowid = ?1");
+    let Ok(last) = from.query_row(&format!("SELECT max(rowid) FROM {table}"), [], |r| {
+        r.get::<_, Option<i64>>(0)
+    }) else {
+        return (0, false);
+    };
+    let Some(last) = last else {
+        return (0, true);
+    };
+    let mut copied = 0u64;
+    let mut whole = true;
+    let mut after = i64::MIN;
+    let copy_row = |row: &rusqlite::Row| -> rusqlite::Result<i64> {
+        let rowid: i64 = row.get(0)?;
+        let values: Vec<rusqlite::types::Value> =
+            (1..=width).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+        into.execute(&insert, rusqlite::params_from_iter(values))?;
+        Ok(rowid)
+    };
+    while after < last {
+        let read = (|| -> rusqlite::Result<Option<i64>> {
+            let mut stmt = from.prepare(&batch)?;
+            let mut rows = stmt.query([after])?;
+            let mut newest = None;
+            while let Some(row) = rows.next()? {
+                newest = Some(copy_row(row)?);
+                copied += 1;
+                after = newest.unwrap_or(after);
+            }
+            Ok(newest)
+        })();
+        match read {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                // Step over the damage one rowid at a time, for a while.
+                whole = false;
+                let start = after.saturating_add(1);
+                for rowid in start..start.saturating_add(4096).min(last.saturating_add(1)) {
+                    after = rowid;
+                    if let Ok(Ok(_)) = from.query_row(&single, [rowid], |row| Ok(copy_row(row))) {
+                        copied += 1;
+                    }
+                }
+            }
+        }
+    }
+    (copied, whole)
+}
+
+/// The writer thread: takes what is queued (up to [`GROUP`] writes), runs each in a savepoint
+/// of one transaction, commits once, then tells each caller.
+fn write_loop(conn: Connection, jobs: std_mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishes = Vec::with_capacity(group.len());
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = begun {
+            let e = StoreError::from(e);
+            for job in group {
+                job.refuse(e.clone());
+            }
+            continue;
+        }
+        for job in group {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (ok, finish) = job.run(&conn);
+            let _ = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            finishes.push(finish);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if let Err(e) = &committed {
+            tracing::error!("the database could not commit: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(db: &Database, table: &str) -> i64 {
+        db.read(|c| c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_commit_and_a_failed_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, warnings) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        assert!(warnings.is_empty());
+        let (tx, rx) = std_mpsc::channel();
+        for i in 0..100i64 {
+            let tx = tx.clone();
+            db.submit(
+                move |c| {
+                    c.execute(
+                        "INSERT INTO outbox (seq, room, text, created) VALUES (?1, 'r', 'hi', 0)",
+                        [i % 90], // the last ten collide with earlier ones
+                    )
+                },
+                move |r| tx.send(r.is_ok()).unwrap(),
+            );
+        }
+        let results: Vec<bool> = rx.iter().take(100).collect();
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 90);
+        assert!(results[..90].iter().all(|ok| *ok) && results[90..].iter().all(|ok| !ok));
+        assert_eq!(count(&db, "outbox"), 90);
+    }
+
+    #[test]
+    fn fts5_is_compiled_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        db.write_blocking(|c| c.execute_batch("CREATE VIRTUAL TABLE t USING fts5(body)"))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanchat.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let Err(e) = Database::open(&path) else {
+            panic!("a newer schema opened")
+        };
+        assert!(e.to_string().contains("newer lanchat"), "{e}");
+        assert!(path.exists(), "the newer database is left alone");
+    }
+
+    #[test]
+    fn garbage_is_moved_aside_and_a_fresh_database_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanchat.db");
+        std::fs::write(&path, vec![0x5a; 10_000]).unwrap();
+        let (db, warnings) = Database::open(&path).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("damaged"), "{warnings:?}");
+        assert_eq!(count(&db, "messages"), 0);
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(std::fs::read(aside[0].path()).unwrap(), vec![0x5a; 10_000]);
+    }
+
+    #[test]
+    fn a_damaged_page_costs_only_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanchat.db");
+        {
+            let (db, _) = Database::open(&path).unwrap();
+            db.write_blocking(|c| {
+                c.execute("INSERT INTO hosted (room, epoch) VALUES ('r', 7)", [])?;
+                for id in 0..5000i64 {
+                    c.execute(
+                        "INSERT INTO messages (room, id, ts, sender, device, text) VALUES ('r', ?1, 0, 'Ada', 'd', ?2)",
+                        rusqlite::params![id, format!("message {id} {}", "x".repeat(100))],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            db.close();
+        }
+        // Let the WAL reach the main file, then scribble over a page in the middle.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2 / 4096 * 4096;
+        bytes[middle..middle + 4096].fill(0xa5);
+        std::fs::write(&path, bytes).unwrap();
+
+        let (db, warnings) = Database::open(&path).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let kept = count(&db, "messages");
+        assert!(kept > 4000 && kept < 5000, "kept {kept} of 5000");
+        let epoch: i64 = db
+            .read(|c| {
+                c.query_row("SELECT epoch FROM hosted WHERE room = 'r'", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap();
+        assert_ne!(epoch, 7, "the room's history starts a new epoch");
+    }
+}
