@@ -129,6 +129,19 @@ pub enum Event {
         message: ChatMessage,
         live: bool,
     },
+    /// A post of ours from an earlier run that the host has not answered yet: it is sent
+    /// again when the room is reached (told when the room's session starts).
+    Pending {
+        room: RoomId,
+        seq: u64,
+        text: String,
+    },
+    /// A room we were in when lanchat last ran: it is being joined again (told at start).
+    Restored {
+        room: RoomId,
+        room_name: String,
+        host_name: String,
+    },
     /// The host stored our post `seq` as message `id`.
     Accepted { room: RoomId, seq: u64, id: u64 },
     /// The host (or we, before sending) refused post `seq`.

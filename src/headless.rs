@@ -83,6 +83,7 @@ impl Headless {
             identity: setup.identity,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            restore: false,
         };
         let task = tokio::spawn(runtime::run(back, options));
         Ok(Headless {
@@ -497,10 +498,9 @@ async fn join_loop(
     let term = terminated();
     tokio::pin!(term);
     loop {
+        // Done: the runtime's shutdown says goodbye, and the profile keeps its record of
+        // the room (what was seen, anything unsent) for the next run.
         if !input.open() && unconfirmed.is_empty() && caught_up && receiving.is_empty() {
-            if let Some(room) = room {
-                app.front.send(Command::Leave(room));
-            }
             if refused > 0 {
                 bail!("{refused} line(s) were refused by the room");
             }
@@ -553,6 +553,10 @@ async fn join_loop(
                         }
                     }
                     Event::HistoryDone { room: r } if Some(r) == room.as_ref() => caught_up = true,
+                    // A line of an earlier run, not yet answered: sent again now.
+                    Event::Pending { room: r, seq, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                        unconfirmed.insert(*seq, 0);
+                    }
                     Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
                         unconfirmed.remove(seq);
                     }
@@ -652,9 +656,8 @@ async fn send_loop(
             _ => {}
         }
     }
-    if let Some(room) = room {
-        app.front.send(Command::Leave(room));
-    }
+    // The runtime's shutdown says goodbye; the profile keeps its record of the room.
+    let _ = room;
     if failed > 0 {
         bail!("{failed} of {} file(s) were not sent", paths.len());
     }

@@ -15,7 +15,7 @@ use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig, ask_who};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
-use crate::store::{Database, HostedRoom, Paths, ProblemSink, Settings};
+use crate::store::{Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -49,6 +49,9 @@ pub struct RuntimeOptions {
     pub timeouts: Timeouts,
     /// What rooms this app hosts let one address or member take.
     pub limits: Limits,
+    /// Go back into the rooms this profile was in when it last ran (the window does; a
+    /// headless command joins only the room it is given).
+    pub restore: bool,
 }
 
 impl RuntimeOptions {
@@ -66,6 +69,7 @@ impl RuntimeOptions {
             identity,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            restore: false,
         })
     }
 }
@@ -259,6 +263,9 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         },
         None => None,
     };
+    if options.restore {
+        rt.restore().await;
+    }
     rt.refresh_status();
     let mut poll = tokio::time::interval(INTERFACE_POLL);
     poll.tick().await;
@@ -367,8 +374,15 @@ impl Runtime {
             Command::Leave(room) => {
                 self.room_addrs.remove(&room);
                 self.transfers.cancel_room(&room);
+                let store = self.member_store(&room);
                 if let Some(session) = self.sessions.remove(&room) {
-                    self.goodbyes.spawn(session.leave(GOODBYE_LIMIT));
+                    self.goodbyes.spawn(async move {
+                        session.leave(GOODBYE_LIMIT).await;
+                        // Once the session has stopped writing: we are no longer in the room.
+                        if let Some(store) = store {
+                            store.forget();
+                        }
+                    });
                 }
             }
             Command::Send { room, seq, text } => match self.sessions.get(&room) {
@@ -647,9 +661,40 @@ impl Runtime {
             resume: self.resume,
             host_gone: Some(self.host_gone.clone()),
             timeouts: self.timeouts,
+            store: self.member_store(&room),
         };
         self.sessions
             .insert(room, Session::spawn(config, self.events.clone()));
+    }
+
+    /// The member's record of a room we are in; none for the rooms we host (their history is
+    /// the host's) or without a database.
+    fn member_store(&self, room: &RoomId) -> Option<MemberStore> {
+        let db = self.db.as_ref().ok()?;
+        (!self.hosts.contains_key(room)).then(|| MemberStore::new(db.clone(), room.clone()))
+    }
+
+    /// Goes back into the rooms this profile was in when it last ran, at the addresses they
+    /// were last reached at (discovery redials them where it sees them now).
+    async fn restore(&mut self) {
+        let Ok(db) = self.db.clone() else {
+            return;
+        };
+        let rooms = tokio::task::spawn_blocking(move || joined_rooms(&db))
+            .await
+            .unwrap_or_else(|e| Err(crate::store::StoreError::Sqlite(e.to_string())));
+        let rooms = match rooms {
+            Ok(rooms) => rooms,
+            Err(e) => return tracing::warn!("the rooms we were in cannot be read: {e}"),
+        };
+        for joined in rooms {
+            self.events.send(Event::Restored {
+                room: joined.room.clone(),
+                room_name: joined.name,
+                host_name: joined.host,
+            });
+            self.join(joined.room, joined.addrs, None);
+        }
     }
 
     /// Finds out which room runs at an address typed by a person, then joins it.
@@ -776,14 +821,28 @@ impl Runtime {
                 discovery.shutdown().await;
             }
         };
-        self.transfers.shutdown();
+        let recorded = self.transfers.shutdown();
         self.goodbyes.close();
         futures::join!(
             futures::future::join_all(leaving),
             futures::future::join_all(closing),
             withdrawing,
-            self.goodbyes.wait()
+            self.goodbyes.wait(),
+            async {
+                if tokio::time::timeout(GOODBYE_LIMIT, recorded).await.is_err() {
+                    tracing::warn!("the record of saved files was still being written");
+                }
+            },
         );
+        // What the sessions and rooms queued last (a post, a room left) is on disk before
+        // the process may end.
+        if let Ok(db) = &self.db
+            && tokio::time::timeout(GOODBYE_LIMIT, db.flush())
+                .await
+                .is_err()
+        {
+            tracing::warn!("the database was still writing when lanchat stopped");
+        }
         self.events.send(Event::Stopped);
     }
 }

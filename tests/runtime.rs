@@ -51,6 +51,16 @@ fn start_app_as(name: &str, for_this_run: Option<&str>) -> App {
 
 /// An app on a data dir of its own, maybe used before.
 fn start_app_in(name: &str, for_this_run: Option<&str>, dir: tempfile::TempDir) -> App {
+    start_app_with(name, for_this_run, dir, false)
+}
+
+/// An app on a data dir of its own; `restore`: back into the rooms it was in, as the window.
+fn start_app_with(
+    name: &str,
+    for_this_run: Option<&str>,
+    dir: tempfile::TempDir,
+    restore: bool,
+) -> App {
     let (front, back) = bridge::channel();
     let settings = Settings {
         name: Some(name.into()),
@@ -61,6 +71,7 @@ fn start_app_in(name: &str, for_this_run: Option<&str>, dir: tempfile::TempDir) 
         name: for_this_run.map(str::to_owned),
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         discovery: None,
+        restore,
         ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
             .unwrap()
     };
@@ -254,6 +265,130 @@ async fn two_apps_host_join_and_chat_both_ways() {
     ada.stop().await;
 }
 
+/// Bob types while Ada's room is away, then his app is closed. Started again, it is back
+/// in the room by itself, shows what he had seen and his lines as pending, and delivers
+/// them once Ada hosts again: each once, in order. Leaving the room forgets it.
+#[tokio::test]
+async fn pending_posts_survive_a_restart_of_the_sender() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app_with("Bob", None, tempfile::tempdir().unwrap(), true);
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    bob.front.send(Command::Send {
+        room: room.clone(),
+        seq: 11,
+        text: "seen before".into(),
+    });
+    wait_for(&mut bob.front.events, |e| {
+        matches!(e, Event::Accepted { seq: 11, .. }).then_some(())
+    })
+    .await;
+    ada.front.send(Command::StopHosting(room.clone()));
+    wait_for(&mut bob.front.events, |e| {
+        matches!(
+            e,
+            Event::Session {
+                state: SessionState::Waiting(_),
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    for (seq, text) in [(21, "typed while away"), (22, "and another")] {
+        bob.front.send(Command::Send {
+            room: room.clone(),
+            seq,
+            text: text.into(),
+        });
+    }
+    let dir = bob.stop().await;
+
+    // Bob's app starts again: back in the room, history and pending lines shown.
+    let mut bob = start_app_with("Bob", None, dir, true);
+    let restored = wait_for(&mut bob.front.events, |e| match e {
+        Event::Restored { room_name, .. } => Some(room_name),
+        _ => None,
+    })
+    .await;
+    assert_eq!(restored, "Lab");
+    let mut pending = Vec::new();
+    let shown = wait_for(&mut bob.front.events, |e| match e {
+        Event::Message {
+            message,
+            live: false,
+            ..
+        } => Some(message.text),
+        Event::Pending { seq, .. } => {
+            pending.push(seq);
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(shown, "seen before");
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::Pending { seq, .. } => {
+            pending.push(seq);
+            (pending.len() == 2).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(pending, [21, 22]);
+
+    // Ada hosts the room again (on its port): Bob's lines arrive, once, in order.
+    ada.front.send(Command::Host {
+        name: "Lab".into(),
+        id: Some(room.clone()),
+        password: None,
+    });
+    let mut accepted = Vec::new();
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::Accepted { seq, .. } => {
+            accepted.push(seq);
+            (accepted.len() == 2).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(accepted, [21, 22]);
+    // Ada's own session rejoins her room too, and hears its history again: by id, each once.
+    let mut stored = std::collections::BTreeMap::new();
+    wait_for(&mut ada.front.events, |e| match e {
+        Event::Message { message, .. } if message.from == "Bob" => {
+            stored.insert(message.id, message.text);
+            (stored.len() == 3).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    let texts: Vec<&str> = stored.values().map(String::as_str).collect();
+    assert_eq!(texts, ["seen before", "typed while away", "and another"]);
+
+    // Leaving forgets the room: the next start is not back in it.
+    bob.front.send(Command::Leave(room.clone()));
+    let dir = bob.stop().await;
+    let mut bob = start_app_with("Bob", None, dir, true);
+    bob.front.send(Command::SetName("Bob".into()));
+    let restored = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            match bob.front.events.recv().await {
+                Some(Event::Restored { .. }) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert!(
+        !matches!(restored, Ok(true)),
+        "a room left is not joined again"
+    );
+    bob.stop().await;
+    ada.stop().await;
+}
+
 #[tokio::test]
 async fn hosting_an_invalid_name_fails_in_words() {
     let mut app = start_app("Ada");
@@ -305,6 +440,7 @@ fn session_config(dir: &std::path::Path, port: u16) -> SessionConfig {
         resume: 7,
         host_gone: None,
         timeouts: Timeouts::default(),
+        store: None,
     }
 }
 

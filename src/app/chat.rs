@@ -38,7 +38,7 @@ struct Shape {
 impl Shape {
     fn of(line: &Line) -> Self {
         match line {
-            Line::Notice { .. } => Shape {
+            Line::Notice { .. } | Line::NewMessages { .. } => Shape {
                 paragraphs: 0,
                 chars: 0,
             },
@@ -338,6 +338,20 @@ fn draw_line(
                 ui.label(RichText::new(format!("{when} · {text}")).italics().weak());
             });
             ui.add_space(2.0);
+        }
+        Line::NewMessages { count: 0 } => {}
+        Line::NewMessages { count } => {
+            let plural = if *count == 1 { "" } else { "s" };
+            ui.horizontal(|ui| {
+                let label = RichText::new(format!("{count} new message{plural}"))
+                    .small()
+                    .strong()
+                    .color(ui.visuals().warn_fg_color);
+                let side = ((ui.available_width() - 140.0) / 2.0).max(8.0);
+                ui.add_sized([side, 1.0], egui::Separator::default().horizontal());
+                ui.label(label);
+                ui.add(egui::Separator::default().horizontal());
+            });
         }
         Line::Chat { message, when } => {
             let mine = state.is_mine(message);

@@ -325,6 +325,7 @@ pub fn run_window(
         identity,
         timeouts: Timeouts::default(),
         limits: Limits::default(),
+        restore: true,
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

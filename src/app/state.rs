@@ -26,6 +26,9 @@ pub enum Line {
     },
     /// Something that happened to the room, said in words ("Bob joined", "host left — …").
     Notice { when: String, text: String },
+    /// Where the messages that came while we were away begin: "3 new messages". Drawn only
+    /// while `count` is above zero (lines are only ever appended, so an old one is zeroed).
+    NewMessages { count: usize },
 }
 
 /// A time as a person reads it: "14:05" today, "3 Mar 14:05" before.
@@ -66,6 +69,8 @@ pub struct Chat {
     pub host_fingerprint: Option<String>,
     /// The host's device, from that key: the member shown as the host.
     pub host_device: Option<DeviceId>,
+    /// The index in `lines` of the latest "new messages" divider, which counts on.
+    pub divider: Option<usize>,
     /// Where to join, kept until the password for a locked room is given.
     pub addrs: Vec<std::net::SocketAddr>,
     /// Whether the runtime has been asked to join (a locked room waits for its password).
@@ -86,9 +91,25 @@ impl Chat {
             error: None,
             host_fingerprint: None,
             host_device: None,
+            divider: None,
             addrs: Vec::new(),
             asked_to_join: true,
         }
+    }
+
+    /// Starts counting the messages that come after this point (we are back in the room),
+    /// if there are earlier ones to tell them apart from.
+    fn mark_new_messages(&mut self) {
+        if !self.lines.iter().any(|l| matches!(l, Line::Chat { .. })) {
+            return;
+        }
+        if let Some(Line::NewMessages { count }) =
+            self.divider.and_then(|at| self.lines.get_mut(at))
+        {
+            *count = 0;
+        }
+        self.divider = Some(self.lines.len());
+        self.lines.push(Line::NewMessages { count: 0 });
     }
 
     fn notice(&mut self, text: String) {
@@ -593,6 +614,7 @@ impl AppState {
             } => {
                 self.pinned.insert(room.clone(), host_key.fingerprint());
                 if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.mark_new_messages();
                     chat.room_name = room_name;
                     chat.host_name = host_name;
                     chat.you = Some(you);
@@ -631,6 +653,12 @@ impl AppState {
                     if let Some(file) = &message.file {
                         chat.files.insert(file.hash.clone());
                     }
+                    if message.device != self.me
+                        && let Some(Line::NewMessages { count }) =
+                            chat.divider.and_then(|at| chat.lines.get_mut(at))
+                    {
+                        *count += 1;
+                    }
                     let when = clock(message.ts);
                     chat.lines.push(Line::Chat { message, when });
                 }
@@ -652,6 +680,23 @@ impl AppState {
             }
             Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
             Event::Alert(text) => self.alert = Some(text),
+            Event::Restored {
+                room,
+                room_name,
+                host_name,
+            } => {
+                self.chats
+                    .entry(room.clone())
+                    .or_insert_with(|| Chat::new(room_name, host_name));
+                self.open.get_or_insert(room);
+            }
+            Event::Pending { room, seq, text } => {
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && !chat.pending.iter().any(|(s, _)| *s == seq)
+                {
+                    chat.pending.push((seq, text));
+                }
+            }
             Event::Accepted { room, seq, .. } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.pending.retain(|(s, _)| *s != seq);
@@ -717,7 +762,7 @@ impl AppState {
                 chat.members.clear();
                 let said = chat.lines.iter().rev().find_map(|l| match l {
                     Line::Notice { text, .. } => Some(text),
-                    Line::Chat { .. } => None,
+                    Line::Chat { .. } | Line::NewMessages { .. } => None,
                 });
                 if said != Some(&why) {
                     chat.notice(why);
@@ -832,6 +877,78 @@ mod tests {
                 "Back in the room"
             ]
         );
+    }
+
+    fn joined(room: &RoomId) -> Event {
+        Event::Joined {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+            you: 2,
+            members: Vec::new(),
+            history: 0,
+            host_key: crate::net::identity::Identity::generate().public(),
+        }
+    }
+
+    /// The counts of a room's "new messages" dividers, in order.
+    fn dividers(s: &AppState, room: &RoomId) -> Vec<usize> {
+        s.chats[room]
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::NewMessages { count } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_room_from_the_last_run_comes_back_with_its_pending_lines_and_counts_what_is_new() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::Restored {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+        });
+        assert_eq!(s.open.as_ref(), Some(&room), "the room is back, and open");
+        let bob = DeviceId::parse("bob").unwrap();
+        let said = |s: &mut AppState, id, live| {
+            s.apply(Event::Message {
+                live,
+                room: room.clone(),
+                message: message(id, &bob),
+            })
+        };
+        said(&mut s, 1, false); // seen in the last run
+        for _ in 0..2 {
+            s.apply(Event::Pending {
+                room: room.clone(),
+                seq: 9,
+                text: "typed while away".into(),
+            });
+        }
+        assert_eq!(s.chats[&room].pending.len(), 1, "shown once");
+        s.apply(joined(&room));
+        said(&mut s, 2, true);
+        said(&mut s, 3, true);
+        assert_eq!(
+            dividers(&s, &room),
+            [2],
+            "one divider, before the two new messages"
+        );
+        assert!(matches!(s.chats[&room].lines[1], Line::NewMessages { .. }));
+        // Back again later: the old divider goes quiet, a new one counts on.
+        s.apply(joined(&room));
+        said(&mut s, 4, true);
+        assert_eq!(dividers(&s, &room), [0, 1]);
+        s.apply(Event::Accepted {
+            room: room.clone(),
+            seq: 9,
+            id: 5,
+        });
+        assert!(s.chats[&room].pending.is_empty());
     }
 
     #[test]

@@ -50,13 +50,15 @@ pub struct Transfers {
 struct Saved {
     files: HashMap<FileHash, PathBuf>,
     record: PathBuf,
+    /// Writes of the record under way, waited for at shutdown so none is cut off.
+    writes: tokio_util::task::TaskTracker,
 }
 
 impl Saved {
     /// Writes the record off the async threads; a failure only costs the memory of it.
     fn store(&self) {
         let (files, record) = (self.files.clone(), self.record.clone());
-        tokio::task::spawn_blocking(move || {
+        self.writes.spawn_blocking(move || {
             let write = || -> std::io::Result<()> {
                 if let Some(dir) = record.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -94,7 +96,11 @@ impl Transfers {
                 path: path.clone(),
             });
         }
-        let saved = Arc::new(Mutex::new(Saved { files, record }));
+        let saved = Arc::new(Mutex::new(Saved {
+            files,
+            record,
+            writes: tokio_util::task::TaskTracker::new(),
+        }));
         Self {
             events,
             next_id: 1,
@@ -242,10 +248,15 @@ impl Transfers {
     }
 
     /// Stops every transfer without cancelling it: partial files stay for the next run.
-    pub fn shutdown(&mut self) {
+    /// Stops every transfer; the returned future ends once the record of saved files is
+    /// written.
+    pub fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + use<> {
         for (_, running) in self.running.lock().expect("transfers lock").drain() {
             running.task.abort();
         }
+        let writes = self.saved.lock().expect("saved lock").writes.clone();
+        writes.close();
+        async move { writes.wait().await }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::net::trust::KnownHosts;
 use crate::protocol::{
     APP_VERSION, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
 };
+use crate::store::MemberStore;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct SessionConfig {
     pub host_gone: Option<mpsc::UnboundedSender<RoomId>>,
     /// Deadlines for the connection.
     pub timeouts: Timeouts,
+    /// Where the member's record of this room is kept (outbox, messages seen, that we are
+    /// in it); `None` keeps nothing (the host's own session in its own room, tests).
+    pub store: Option<MemberStore>,
 }
 
 /// Asks of a running session.
@@ -160,6 +164,8 @@ struct Run {
     config: SessionConfig,
     /// To the front end.
     events: EventSender,
+    /// The member's record of the room, if kept.
+    store: Option<MemberStore>,
     /// Posts not yet confirmed by the host, oldest first: resent after a rejoin.
     outbox: VecDeque<(u64, String)>,
     /// How many of the outbox's first posts are sent on this connection.
@@ -183,9 +189,11 @@ async fn run(
     events: EventSender,
     mut cmds: mpsc::UnboundedReceiver<SessionCmd>,
 ) {
+    let store = config.store.clone();
     let mut run = Run {
         config,
         events,
+        store,
         outbox: VecDeque::new(),
         in_flight: 0,
         last_id: None,
@@ -195,6 +203,7 @@ async fn run(
         ask_page: false,
         history_is_news: false,
     };
+    run.restore().await;
     let mut backoff = Duration::from_secs(1);
     // The reason we are waiting for the host, while we are: retries keep saying it.
     let mut waiting: Option<Waiting> = None;
@@ -480,9 +489,52 @@ impl Run {
         });
     }
 
+    /// Takes up what was kept of the room: the messages seen are shown, and the posts not
+    /// yet answered wait in the outbox again (and are shown as pending).
+    async fn restore(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let kept = match store.load().await {
+            Ok(kept) => kept,
+            Err(e) => {
+                return tracing::warn!(
+                    "room {}: nothing kept could be read: {e}",
+                    self.config.room
+                );
+            }
+        };
+        let room = self.config.room.clone();
+        self.epoch = kept.epoch;
+        self.last_id = kept.last_id;
+        for message in kept.recent {
+            let room = room.clone();
+            let live = false;
+            self.events.send(Event::Message {
+                room,
+                message,
+                live,
+            });
+        }
+        for (seq, text) in kept.outbox {
+            let (room, pending) = (room.clone(), text.clone());
+            self.events.send(Event::Pending {
+                room,
+                seq,
+                text: pending,
+            });
+            self.outbox.push_back((seq, text));
+        }
+    }
+
     fn queue(&mut self, seq: u64, text: String) {
         match check_text(&text) {
-            Ok(()) => self.outbox.push_back((seq, text)),
+            Ok(()) => {
+                if let Some(store) = &self.store {
+                    store.queue(seq, &text);
+                }
+                self.outbox.push_back((seq, text));
+            }
             Err(reason) => self.events.send(Event::Rejected {
                 room: self.config.room.clone(),
                 seq,
@@ -534,6 +586,9 @@ impl Run {
             });
         }
         self.epoch = Some(welcome.epoch);
+        if let Some(store) = &self.store {
+            store.joined(&welcome.room_name, &welcome.host_name, &self.config.addrs);
+        }
         self.history_left = welcome.history;
         self.more_history = welcome.more;
         self.ask_page = false;
@@ -638,6 +693,9 @@ impl Run {
 
     /// A post was answered: it leaves the outbox.
     fn answered(&mut self, seq: u64) {
+        if let Some(store) = &self.store {
+            store.answered(seq);
+        }
         if let Some(at) = self.outbox.iter().position(|(s, _)| *s == seq) {
             self.outbox.remove(at);
             if at < self.in_flight {
@@ -656,6 +714,9 @@ impl Run {
             // Only news: a rejoin asks for history after `last_id`, but be sure.
             Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
                 self.last_id = Some(message.id);
+                if let (Some(store), Some(epoch)) = (&self.store, self.epoch) {
+                    store.seen(epoch, &message);
+                }
                 // What was said while we were away counts as live: its files come by themselves.
                 let live = self.history_left == 0 || self.history_is_news;
                 self.events.send(Event::Message {

@@ -48,6 +48,34 @@ const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         created INTEGER NOT NULL
     );",
+    // 2: the member's side: the rooms it is in, the messages it has seen, an ordered outbox.
+    "DROP TABLE outbox;
+    CREATE TABLE outbox (
+        -- Order of writing: posts are sent again in this order.
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER NOT NULL UNIQUE,
+        room TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE joined (
+        room TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        host TEXT NOT NULL,
+        -- Where the room was last reached, as JSON: tried at start before discovery finds it.
+        addrs TEXT NOT NULL
+    );
+    CREATE TABLE received (
+        room TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        device TEXT NOT NULL,
+        text TEXT NOT NULL,
+        file TEXT,
+        PRIMARY KEY (room, epoch, id)
+    );",
 ];
 
 /// The tables a damaged database is salvaged from, with their columns.
@@ -55,7 +83,12 @@ const TABLES: &[(&str, &str)] = &[
     ("hosted", "room, epoch"),
     ("messages", "room, id, ts, sender, device, text, file, seq"),
     ("seen", "room, epoch, last_id"),
-    ("outbox", "seq, room, text, created"),
+    ("outbox", "n, seq, room, text, created"),
+    ("joined", "room, name, host, addrs"),
+    (
+        "received",
+        "room, epoch, id, ts, sender, device, text, file",
+    ),
 ];
 
 /// Most writes committed together.
@@ -129,6 +162,12 @@ struct Inner {
     jobs: Mutex<Option<std_mpsc::Sender<Job>>>,
     /// Read connections not in use, so a read does not open the file each time.
     readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Database").field(&self.inner.path).finish()
+    }
 }
 
 impl Database {

@@ -257,7 +257,7 @@ fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusq
 }
 
 /// A row as a message; `None` (with a warning) for a row no member could accept.
-fn row_message(r: &rusqlite::Row) -> rusqlite::Result<Option<ChatMessage>> {
+pub(super) fn row_message(r: &rusqlite::Row) -> rusqlite::Result<Option<ChatMessage>> {
     let id: i64 = r.get(0)?;
     let device: String = r.get(3)?;
     let file: Option<String> = r.get(5)?;

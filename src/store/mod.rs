@@ -3,10 +3,12 @@
 
 mod database;
 mod history;
+mod member;
 mod paths;
 mod settings;
 
 pub use database::{Database, StoreError};
 pub use history::{History, ProblemSink, Stored, read_page};
+pub use member::{JoinedRoom, Kept, MemberStore, joined_rooms};
 pub use paths::Paths;
 pub use settings::{HostedRoom, Settings, SettingsError, clamp_name, clamp_text};
