@@ -12,10 +12,11 @@ use crate::net::identity::{Identity, PublicKey};
 use crate::net::limits::Limits;
 use crate::net::link::{Expect, Timeouts};
 use crate::net::password::RoomSecret;
-use crate::net::session::{Session, SessionConfig, ask_who};
+use crate::net::session::{Session, SessionConfig, WhoError, ask_who};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
 use crate::store::{Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms};
+use backon::BackoffBuilder;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -25,6 +26,13 @@ use tokio_util::task::TaskTracker;
 
 /// Longest a room, a session or discovery gets to say goodbye at shutdown.
 const GOODBYE_LIMIT: Duration = Duration::from_secs(2);
+/// The waits before asking an address given by hand again when nobody answered there:
+/// 0.5 s doubling to 8 s, each with a random part, six times (about half a minute in all).
+const ASK_AGAIN: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_jitter()
+    .with_min_delay(Duration::from_millis(500))
+    .with_max_delay(Duration::from_secs(8))
+    .with_max_times(6);
 /// How often the interface list is re-read for the status line.
 const INTERFACE_POLL: Duration = Duration::from_secs(5);
 
@@ -708,9 +716,26 @@ impl Runtime {
                     .await
                     .map_err(|e| format!("cannot resolve {addr}: {e}"))?
                     .collect();
-                let about = ask_who(&addrs, &identity, &timeouts)
-                    .await
-                    .map_err(|e| format!("no room at {addr}: {e}"))?;
+                // A host that does not answer may be restarting: asked again, a little
+                // later each time (for about half a minute); an answer is final.
+                let mut waits = ASK_AGAIN.build();
+                let about = loop {
+                    match ask_who(&addrs, &identity, &timeouts).await {
+                        Ok(about) => break about,
+                        Err(WhoError::Unreachable(e)) => match waits.next() {
+                            Some(wait) => {
+                                tracing::info!(
+                                    "no answer at {addr} ({e}); asking again in {wait:?}"
+                                );
+                                tokio::time::sleep(wait).await;
+                            }
+                            None => return Err(format!("no room at {addr}: {e}")),
+                        },
+                        Err(WhoError::Answered(e)) => {
+                            return Err(format!("no room at {addr}: {e}"));
+                        }
+                    }
+                };
                 if let Some(expect) = expect
                     && about.room.as_str() != expect
                     && about.room_name != expect

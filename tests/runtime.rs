@@ -389,6 +389,50 @@ async fn pending_posts_survive_a_restart_of_the_sender() {
     ada.stop().await;
 }
 
+/// Joining by address while the host is restarting: nobody answers at first, and the app
+/// asks again by itself until the room is there. An address that answers with another room
+/// is told at once.
+#[tokio::test]
+async fn a_join_by_address_waits_for_a_restarting_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut bob = start_app("Bob");
+    bob.front.send(Command::JoinAddress {
+        addr: format!("127.0.0.1:{port}"),
+        expect: Some("Lab".into()),
+        password: None,
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let host = RoomHost::start(host_config(dir.path(), port))
+        .await
+        .unwrap();
+    assert_eq!(host.port, port);
+    let room_name = wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => panic!("gave up: {error}"),
+        Event::Joined { room_name, .. } => Some(room_name),
+        _ => None,
+    })
+    .await;
+    assert_eq!(room_name, "Lab");
+
+    bob.front.send(Command::JoinAddress {
+        addr: format!("127.0.0.1:{port}"),
+        expect: Some("Kitchen".into()),
+        password: None,
+    });
+    let error = wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => Some(error),
+        _ => None,
+    })
+    .await;
+    assert!(error.contains("not \"Kitchen\""), "{error}");
+    bob.stop().await;
+    host.close("bye".into(), DEADLINE).await;
+}
+
 #[tokio::test]
 async fn hosting_an_invalid_name_fails_in_words() {
     let mut app = start_app("Ada");

@@ -17,8 +17,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Longest wait between rejoin attempts after the host vanished.
+/// Longest wait between rejoin attempts after the host vanished (before its random part).
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
+
+/// The waits between attempts to rejoin a room whose host cannot be reached: from half a
+/// second, doubling up to [`MAX_BACKOFF`], each with a random part as long again at most, so
+/// that the members of a restarted room do not all dial it in the same moment.
+fn rejoin_waits() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::new()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+        .build()
+}
 /// Wait between attempts when the host turned us away for a reason that may pass (the room
 /// was full, or its address now runs another room).
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
@@ -204,7 +217,7 @@ async fn run(
         history_is_news: false,
     };
     run.restore().await;
-    let mut backoff = Duration::from_secs(1);
+    let mut waits = rejoin_waits();
     // The reason we are waiting for the host, while we are: retries keep saying it.
     let mut waiting: Option<Waiting> = None;
     loop {
@@ -230,7 +243,7 @@ async fn run(
         };
         let (wait, why) = match joined {
             Ok((conn, welcome)) => {
-                backoff = Duration::from_secs(1);
+                waits = rejoin_waits();
                 waiting = None;
                 let host = welcome.host_name.clone();
                 run.welcomed(welcome, conn.remote).await;
@@ -239,14 +252,16 @@ async fn run(
                     // Discovery usually announces the room's return first; the backoff covers
                     // a return it misses (a restart within the goodbye's grace second).
                     Ended::Closed(reason) => {
-                        (backoff, SessionState::Waiting(Waiting::Closed { reason }))
+                        let wait = waits.next().unwrap_or(MAX_BACKOFF);
+                        (wait, SessionState::Waiting(Waiting::Closed { reason }))
                     }
                     Ended::Lost(why) => {
                         tracing::info!("room {}: {why}", run.config.room);
                         if let Some(gone) = &run.config.host_gone {
                             let _ = gone.send(run.config.room.clone());
                         }
-                        (backoff, SessionState::Waiting(Waiting::HostLeft { host }))
+                        let wait = waits.next().unwrap_or(MAX_BACKOFF);
+                        (wait, SessionState::Waiting(Waiting::HostLeft { host }))
                     }
                 }
             }
@@ -286,8 +301,7 @@ async fn run(
             Err(JoinError::Hopeless(failure)) => (Duration::MAX, SessionState::Failed(failure)),
             Err(JoinError::Unreachable(why)) => {
                 tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let wait = waits.next().unwrap_or(MAX_BACKOFF);
                 // Still waiting for the same reason: keep saying it.
                 let why = waiting.clone().unwrap_or(Waiting::Unreachable);
                 (wait, SessionState::Waiting(why))
@@ -427,19 +441,31 @@ pub struct About {
     pub key: PublicKey,
 }
 
+/// Why asking an address which room it runs failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WhoError {
+    /// Nobody answered, or the connection broke: it may pass (the host is restarting).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The host answered, and the answer will not change by asking again.
+    #[error("{0}")]
+    Answered(String),
+}
+
 /// Asks the host at these addresses which room it runs, without joining it.
 pub async fn ask_who(
     addrs: &[SocketAddr],
     identity: &Identity,
     timeouts: &Timeouts,
-) -> Result<About, String> {
+) -> Result<About, WhoError> {
     let mut link = link::dial(addrs, identity, Expect::Anyone, timeouts)
         .await
-        .map_err(|e| e.to_string())?;
-    link.writer
-        .send(Frame::Who)
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            LinkError::Version { .. } => WhoError::Answered(e.to_string()),
+            e => WhoError::Unreachable(e.to_string()),
+        })?;
+    let unreachable = |e: LinkError| WhoError::Unreachable(e.to_string());
+    link.writer.send(Frame::Who).await.map_err(unreachable)?;
     match link.reader.next_within(timeouts.handshake).await {
         Ok(Frame::About {
             room,
@@ -455,10 +481,15 @@ pub async fn ask_who(
             locked,
             key: link.remote,
         }),
-        Ok(other) => Err(format!("the host answered with {}", other.kind())),
-        Err(LinkError::Ended) => Err("the host hung up without answering".into()),
-        Err(LinkError::TimedOut(_)) => Err("the host did not answer".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(other) => Err(WhoError::Answered(format!(
+            "the host answered with {}",
+            other.kind()
+        ))),
+        Err(LinkError::Ended) => Err(WhoError::Unreachable(
+            "the host hung up without answering".into(),
+        )),
+        Err(LinkError::TimedOut(_)) => Err(WhoError::Unreachable("the host did not answer".into())),
+        Err(e) => Err(unreachable(e)),
     }
 }
 
