@@ -510,3 +510,45 @@ fn file_hashes_are_checked() {
         assert!(FileHash::parse(bad).is_none(), "{bad:?}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Posts and messages with any text, names, numbers and ids round-trip, whole or fed to
+    /// the decoder a few bytes at a time ("not enough bytes yet" is never an error).
+    #[test]
+    fn any_post_and_message_round_trips_in_any_pieces(
+        seq in proptest::prelude::any::<u64>(),
+        id in proptest::prelude::any::<u64>(),
+        ts in proptest::prelude::any::<i64>(),
+        text in "[^\u{0}]{0,40}[a-zA-Z0-9é漢😀][^\u{0}]{0,200}",
+        from in "[a-zA-Zé漢 ]{0,10}[a-zA-Z]",
+        cut in 1usize..64,
+    ) {
+        let frames = vec![
+            Frame::Post { seq, text: text.clone() },
+            Frame::Message(ChatMessage {
+                id,
+                ts,
+                from,
+                device: device(),
+                text,
+                file: None,
+            }),
+            Frame::History { after: Some(id) },
+            Frame::Page { count: (seq % 500) as u32, more: id % 2 == 0 },
+        ];
+        let whole = encoded(&frames);
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        for piece in whole.chunks(cut) {
+            buf.extend_from_slice(piece);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                decoded.push(frame);
+            }
+        }
+        proptest::prop_assert_eq!(decoded, frames);
+        proptest::prop_assert!(buf.is_empty());
+    }
+}

@@ -383,6 +383,91 @@ mod tests {
         assert_eq!(h.recent().count(), 2);
     }
 
+    /// One sender in the property test: its device, its posts in the order written, and
+    /// those not yet answered (resent, in order, on every send).
+    struct Sender {
+        device: DeviceId,
+        written: Vec<u64>,
+        unanswered: std::collections::VecDeque<u64>,
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Any mix of two senders' posts, answers lost on the way (so posts are sent again)
+        /// and host restarts: every post is stored exactly once, and each sender's posts in
+        /// the order it wrote them.
+        #[test]
+        fn posts_resends_lost_answers_and_restarts_store_each_post_once_in_order(
+            ops in proptest::collection::vec(0u8..6, 1..50)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let (_, mut h) = open(dir.path());
+            let mut senders: Vec<Sender> = ["d1", "d2"]
+                .iter()
+                .map(|d| Sender {
+                    device: DeviceId::parse(d).unwrap(),
+                    written: Vec::new(),
+                    unanswered: Default::default(),
+                })
+                .collect();
+            let mut next_seq = 1000u64;
+            let mut lose_answers = false;
+            let send_all = |h: &mut History, s: &mut Sender, lose: bool| {
+                for seq in s.unanswered.clone() {
+                    let mut m = msg(h.reserve_id(), &format!("post {seq}"));
+                    m.device = s.device.clone();
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    h.store(&m, Some(seq), move |r| tx.send(r).unwrap());
+                    if rx.recv().unwrap().unwrap() == Stored::New {
+                        h.committed(m);
+                    }
+                    if !lose {
+                        s.unanswered.retain(|q| *q != seq);
+                    }
+                }
+            };
+            for op in ops {
+                match op {
+                    0 | 1 | 2 | 3 => {
+                        let s = &mut senders[(op % 2) as usize];
+                        next_seq += 7;
+                        s.written.push(next_seq);
+                        s.unanswered.push_back(next_seq);
+                        send_all(&mut h, s, lose_answers);
+                    }
+                    4 => {
+                        drop(h);
+                        h = open(dir.path()).1;
+                    }
+                    _ => lose_answers = !lose_answers,
+                }
+            }
+            for s in &mut senders {
+                send_all(&mut h, s, false);
+                proptest::prop_assert!(s.unanswered.is_empty());
+            }
+            let (db, _) = open(dir.path());
+            let room = RoomId::parse("room1").unwrap();
+            let mut stored: Vec<ChatMessage> = Vec::new();
+            let mut after = None;
+            loop {
+                let page = read_page(&db, &room, after).unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                stored.extend(page);
+            }
+            for s in &senders {
+                let mine: Vec<u64> = stored
+                    .iter()
+                    .filter(|m| m.device == s.device)
+                    .map(|m| m.text.trim_start_matches("post ").parse().unwrap())
+                    .collect();
+                proptest::prop_assert_eq!(&mine, &s.written);
+            }
+        }
+    }
+
     #[test]
     fn a_damaged_legacy_file_is_imported_in_order_and_kept() {
         let dir = tempfile::tempdir().unwrap();
