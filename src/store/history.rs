@@ -429,7 +429,7 @@ mod tests {
             };
             for op in ops {
                 match op {
-                    0 | 1 | 2 | 3 => {
+                    0..=3 => {
                         let s = &mut senders[(op % 2) as usize];
                         next_seq += 7;
                         s.written.push(next_seq);
