@@ -483,15 +483,30 @@ fn write_loop(conn: Connection, jobs: std_mpsc::Receiver<Job>) {
             }
             continue;
         }
+        // A write alone in its group needs no savepoint: if it fails, nothing else is lost
+        // by rolling the whole transaction back.
+        let alone = group.len() == 1;
+        let mut failed_alone = false;
         for job in group {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            if !alone {
+                let _ = conn.execute_batch("SAVEPOINT job");
+            }
             let (ok, finish) = job.run(&conn);
-            let _ = if ok {
-                conn.execute_batch("RELEASE job")
+            if alone {
+                failed_alone = !ok;
+            } else if ok {
+                let _ = conn.execute_batch("RELEASE job");
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
-            };
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
             finishes.push(finish);
+        }
+        if failed_alone {
+            let _ = conn.execute_batch("ROLLBACK");
+            for finish in finishes {
+                finish(Ok(())); // its own error is what it reports
+            }
+            continue;
         }
         let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
         if let Err(e) = &committed {

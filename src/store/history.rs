@@ -157,20 +157,18 @@ impl History {
         let message = message.clone();
         self.db.submit(
             move |c| {
-                if let Some(seq) = seq {
-                    let earlier: Option<i64> = c
-                        .query_row(
-                            "SELECT id FROM messages WHERE room = ?1 AND device = ?2 AND seq = ?3",
-                            params![room, message.device.as_str(), seq as i64],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if let Some(id) = earlier {
-                        return Ok(Stored::Existing(id as u64));
-                    }
+                // A post sent again collides with itself on (room, device, seq): then it is
+                // looked up, not stored.
+                if insert(c, &room, &message, seq)? {
+                    return Ok(Stored::New);
                 }
-                insert(c, &room, &message, seq)?;
-                Ok(Stored::New)
+                let seq = seq.map(|s| s as i64);
+                let earlier: i64 = c
+                    .prepare_cached(
+                        "SELECT id FROM messages WHERE room = ?1 AND device = ?2 AND seq = ?3",
+                    )?
+                    .query_row(params![room, message.device.as_str(), seq], |r| r.get(0))?;
+                Ok(Stored::Existing(earlier as u64))
             },
             done,
         );
@@ -235,25 +233,29 @@ pub fn read_page(
     })
 }
 
-fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusqlite::Result<()> {
+/// Inserts a message; `false` if a post with the same `seq` from the same device is there.
+fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusqlite::Result<bool> {
     let file = m
         .file
         .as_ref()
         .map(|f| serde_json::to_string(f).expect("a file reference serializes"));
-    c.prepare_cached(
-        "INSERT INTO messages (room, id, ts, sender, device, text, file, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        room,
-        m.id as i64,
-        m.ts,
-        m.from,
-        m.device.as_str(),
-        m.text,
-        file,
-        seq.map(|s| s as i64)
-    ])?;
-    Ok(())
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO messages (room, id, ts, sender, device, text, file, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (room, device, seq) WHERE seq IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            room,
+            m.id as i64,
+            m.ts,
+            m.from,
+            m.device.as_str(),
+            m.text,
+            file,
+            seq.map(|s| s as i64)
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// A row as a message; `None` (with a warning) for a row no member could accept.
