@@ -177,6 +177,7 @@ impl RoomHost {
             next_member: 1,
             history,
             internal: internal_tx,
+            holding: Default::default(),
             count: count_tx,
         };
         if let Some(warning) = warning {
@@ -541,6 +542,8 @@ struct Room {
     history: History,
     /// Where writes and disk reads report back to this task.
     internal: mpsc::UnboundedSender<Internal>,
+    /// The members with posts held back (so a busy room does not look through everyone).
+    holding: std::collections::BTreeSet<MemberId>,
     /// Publishes the member count.
     count: watch::Sender<u32>,
     /// A pong, encoded once.
@@ -560,7 +563,12 @@ impl Room {
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
         loop {
-            let release = self.members.values_mut().filter_map(Slot::release_at).min();
+            let members = &mut self.members;
+            let release = self
+                .holding
+                .iter()
+                .filter_map(|id| members.get_mut(id)?.release_at())
+                .min();
             let cmd = tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => cmd,
@@ -737,7 +745,7 @@ impl Room {
 
     /// Stores the posts members had held back, as far as their allowances now go.
     fn release_held(&mut self) {
-        let ids: Vec<MemberId> = self.members.keys().copied().collect();
+        let ids: Vec<MemberId> = std::mem::take(&mut self.holding).into_iter().collect();
         for member in ids {
             while let Some(slot) = self.members.get_mut(&member) {
                 let Some((_, text)) = slot.held.front() else {
@@ -748,6 +756,13 @@ impl Room {
                 }
                 let (seq, text) = slot.held.pop_front().expect("a held post");
                 self.store_post(member, seq, text);
+            }
+            if self
+                .members
+                .get(&member)
+                .is_some_and(|s| !s.held.is_empty())
+            {
+                self.holding.insert(member);
             }
         }
     }
@@ -862,7 +877,9 @@ impl Room {
             return self.store_post(member, seq, text);
         }
         if slot.held.len() < HELD_POSTS {
-            return slot.held.push_back((seq, text));
+            slot.held.push_back((seq, text));
+            self.holding.insert(member);
+            return;
         }
         let reason = TOO_FAST.to_owned();
         self.send_to(member, &Frame::Rejected { seq, reason });
@@ -963,6 +980,7 @@ impl Room {
     }
 
     fn leave(&mut self, member: MemberId) {
+        self.holding.remove(&member);
         if let Some(slot) = self.members.remove(&member) {
             tracing::info!("{} left", slot.member.name);
             slot.kick.cancel();

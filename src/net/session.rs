@@ -710,16 +710,22 @@ impl Run {
     /// Sends what is due: the next page of history if asked for, and posts from the outbox
     /// up to the window.
     async fn top_up(&mut self, writer: &mut link::LinkWriter) -> Result<(), LinkError> {
+        let mut fed = false;
         if std::mem::take(&mut self.ask_page) {
             let after = self.last_id;
             writer.feed(Frame::History { after }).await?;
+            fed = true;
         }
         while self.in_flight < WINDOW.min(self.outbox.len()) {
             let (seq, text) = self.outbox[self.in_flight].clone();
             writer.feed(Frame::Post { seq, text }).await?;
             self.in_flight += 1;
+            fed = true;
         }
-        writer.flush().await
+        if fed {
+            writer.flush().await?;
+        }
+        Ok(())
     }
 
     /// A post was answered: it leaves the outbox.
