@@ -656,8 +656,6 @@ async fn send_loop(
             _ => {}
         }
     }
-    // The runtime's shutdown says goodbye; the profile keeps its record of the room.
-    let _ = room;
     if failed > 0 {
         bail!("{failed} of {} file(s) were not sent", paths.len());
     }

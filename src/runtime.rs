@@ -139,8 +139,8 @@ struct Runtime {
     events: EventSender,
     /// Where room histories go.
     paths: Paths,
-    /// The profile's database (hosted rooms' histories); `None` if it could not be opened,
-    /// which was said, and then hosting says it again.
+    /// The profile's database (hosted rooms' histories, the member's records), or why it
+    /// could not be opened: said at start, and again by each attempt to host.
     db: Result<Database, String>,
     /// The settings as they are now; every change goes to `saver`.
     settings: Settings,

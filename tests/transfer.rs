@@ -11,6 +11,7 @@ use lanchat::net::link::Timeouts;
 use lanchat::protocol::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -36,9 +37,17 @@ async fn start_host(dir: &Path, limit: u64) -> RoomHost {
 }
 
 async fn start_host_with(dir: &Path, limit: u64, timeouts: Timeouts) -> RoomHost {
-    let host = RoomHost::start(HostConfig {
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+    start_host_config(HostConfig {
         timeouts,
+        ..host_config(dir, limit)
+    })
+    .await
+}
+
+/// Ada's room in `dir`, keeping up to `limit` bytes of files, on loopback.
+fn host_config(dir: &Path, limit: u64) -> HostConfig {
+    HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         ..HostConfig::new(
             room(),
             "Files".into(),
@@ -47,9 +56,12 @@ async fn start_host_with(dir: &Path, limit: u64, timeouts: Timeouts) -> RoomHost
             dir.to_path_buf(),
             limit,
         )
-    })
-    .await
-    .expect("host starts");
+    }
+}
+
+/// Starts a room with Bob, Cat and Raw in it.
+async fn start_host_config(config: HostConfig) -> RoomHost {
+    let host = RoomHost::start(config).await.expect("host starts");
     for name in ["Bob", "Cat", "Raw"] {
         stay_in(&host, name).await;
     }
@@ -555,7 +567,14 @@ async fn a_download_bigger_than_the_free_space_is_refused_up_front() {
 #[ignore = "needs root: mounts a small tmpfs"]
 async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     let disk = SmallDisk::new("4m");
-    let host = start_host(disk.path(), 1 << 30).await;
+    // What the hosting user is told.
+    let told = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = told.clone();
+    let host = start_host_config(HostConfig {
+        problems: Some(Arc::new(move |text| sink.lock().unwrap().push(text))),
+        ..host_config(disk.path(), 1 << 30)
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let content = std::fs::read(make_file(dir.path(), "e.bin", 2 << 20, 10)).unwrap();
     let hashes = PieceHashes::compute(&content[..], content.len() as u64).unwrap();
@@ -617,9 +636,9 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
         !store.partial(&offer.hash).exists(),
         "the partial file is removed"
     );
-    // The room itself carries on, and says what happened (even though the full disk may
-    // keep it from saving that).
-    let said = async {
+    // The room itself carries on and says what happened; where the full disk keeps it
+    // from saving that (members only see what is saved), the hosting user is told instead.
+    let in_room = async {
         loop {
             match watcher.next().await {
                 Some(Ok(Frame::Message(m))) if m.text.contains("the host's disk is full") => {
@@ -628,6 +647,22 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
                 Some(Ok(_)) => {}
                 other => panic!("the watcher lost the room: {other:?}"),
             }
+        }
+    };
+    let to_host = async {
+        while !told
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.contains("the host's disk is full") && t.contains("not saved"))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let said = async {
+        tokio::select! {
+            () = in_room => {}
+            () = to_host => {}
         }
     };
     tokio::time::timeout(DEADLINE, said).await.unwrap();

@@ -879,7 +879,8 @@ mod tests {
         );
     }
 
-    fn joined(room: &RoomId) -> Event {
+    /// Welcomed into `room` (hosted by Bob), whose host proved `host_key`.
+    fn joined(room: &RoomId, host_key: PublicKey) -> Event {
         Event::Joined {
             room: room.clone(),
             room_name: "Lab".into(),
@@ -887,7 +888,7 @@ mod tests {
             you: 2,
             members: Vec::new(),
             history: 0,
-            host_key: crate::net::identity::Identity::generate().public(),
+            host_key,
         }
     }
 
@@ -930,7 +931,10 @@ mod tests {
             });
         }
         assert_eq!(s.chats[&room].pending.len(), 1, "shown once");
-        s.apply(joined(&room));
+        s.apply(joined(
+            &room,
+            crate::net::identity::Identity::generate().public(),
+        ));
         said(&mut s, 2, true);
         said(&mut s, 3, true);
         assert_eq!(
@@ -940,7 +944,10 @@ mod tests {
         );
         assert!(matches!(s.chats[&room].lines[1], Line::NewMessages { .. }));
         // Back again later: the old divider goes quiet, a new one counts on.
-        s.apply(joined(&room));
+        s.apply(joined(
+            &room,
+            crate::net::identity::Identity::generate().public(),
+        ));
         said(&mut s, 4, true);
         assert_eq!(dividers(&s, &room), [0, 1]);
         s.apply(Event::Accepted {
@@ -982,15 +989,7 @@ mod tests {
 
         // Pinned on joining; a second host claiming the room is its own, flagged row.
         let key = crate::net::identity::Identity::generate().public();
-        s.apply(Event::Joined {
-            room: room.clone(),
-            room_name: "Lab".into(),
-            host_name: "Bob".into(),
-            you: 2,
-            members: Vec::new(),
-            history: 0,
-            host_key: key,
-        });
+        s.apply(joined(&room, key));
         let real = RoomAd {
             fingerprint: Some(key.fingerprint()),
             ..locked.clone()

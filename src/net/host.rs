@@ -663,12 +663,14 @@ impl Room {
                         Ok(id)
                     }
                     Ok(Stored::Existing(id)) => Ok(id),
-                    // The host's own notices (often about the full disk that kept them from
-                    // being saved) are still said to everyone in the room now.
+                    // Members only ever see what is on disk (an id shown and then lost could
+                    // be given again after a restart): a notice that could not be saved (often
+                    // about the full disk that stopped it) goes to the hosting user instead.
                     Err(e) if matches!(reply, Reply::Nobody) => {
-                        tracing::warn!("a notice in {} was not saved: {e}", self.config.room);
-                        self.broadcast(&Frame::Message(message));
-                        return;
+                        return self.problem(format!(
+                            "{}: {} (not saved in the room's history: {e})",
+                            self.config.room_name, message.text
+                        ));
                     }
                     Err(e) => {
                         self.problem(format!(

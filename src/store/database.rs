@@ -158,8 +158,9 @@ pub struct Database {
 
 struct Inner {
     path: PathBuf,
-    /// Writes for the writer thread, in order.
-    jobs: Mutex<Option<std_mpsc::Sender<Job>>>,
+    /// Writes for the writer thread, in order. Dropped with the last handle, which lets the
+    /// thread commit what is queued and end.
+    jobs: std_mpsc::Sender<Job>,
     /// Read connections not in use, so a read does not open the file each time.
     readers: Mutex<Vec<Connection>>,
 }
@@ -201,16 +202,11 @@ impl Database {
         let db = Database {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                jobs: Mutex::new(Some(tx)),
+                jobs: tx,
                 readers: Mutex::default(),
             }),
         };
         Ok((db, warnings))
-    }
-
-    /// Where the database file is.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
     }
 
     /// Queues a write; `done` hears its result once it is committed (on the writer thread:
@@ -222,14 +218,9 @@ impl Database {
         done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
     ) {
         let job: Job = Box::new(Pending { work, done });
-        let jobs = self.inner.jobs.lock().expect("database queue");
-        let refused = match jobs.as_ref() {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
-        drop(jobs);
-        if let Some(job) = refused {
-            job.refuse(StoreError::Closed);
+        // The writer only stops early if it panicked: say so without running the work.
+        if let Err(refused) = self.inner.jobs.send(job) {
+            refused.0.refuse(StoreError::Closed);
         }
     }
 
@@ -296,12 +287,6 @@ impl Database {
         tokio::task::spawn_blocking(move || db.read(f))
             .await
             .unwrap_or_else(|e| Err(StoreError::Sqlite(e.to_string())))
-    }
-
-    /// Stops taking writes: what is queued is still committed, later writes fail with
-    /// [`StoreError::Closed`].
-    pub fn close(&self) {
-        self.inner.jobs.lock().expect("database queue").take();
     }
 }
 
@@ -610,7 +595,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-            db.close();
+            drop(db);
         }
         // Let the WAL reach the main file, then scribble over a page in the middle.
         Connection::open(&path)

@@ -138,7 +138,8 @@ impl History {
         self.epoch
     }
 
-    /// Takes the id for a new message. Ids only grow; one whose write fails is not reused.
+    /// Takes the id for a new message. Ids only grow while the room runs; one whose write
+    /// failed was never shown to anyone, so after a restart it may be given again.
     pub fn reserve_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id - 1
@@ -235,10 +236,7 @@ pub fn read_page(
 
 /// Inserts a message; `false` if a post with the same `seq` from the same device is there.
 fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusqlite::Result<bool> {
-    let file = m
-        .file
-        .as_ref()
-        .map(|f| serde_json::to_string(f).expect("a file reference serializes"));
+    let file = file_json(m);
     let inserted = c
         .prepare_cached(
             "INSERT INTO messages (room, id, ts, sender, device, text, file, seq)
@@ -256,6 +254,13 @@ fn insert(c: &Connection, room: &str, m: &ChatMessage, seq: Option<u64>) -> rusq
             seq.map(|s| s as i64)
         ])?;
     Ok(inserted == 1)
+}
+
+/// A message's file reference as stored (JSON), if it has one.
+pub(super) fn file_json(m: &ChatMessage) -> Option<String> {
+    m.file
+        .as_ref()
+        .map(|f| serde_json::to_string(f).expect("a file reference serializes"))
 }
 
 /// A row as a message; `None` (with a warning) for a row no member could accept.

@@ -7,7 +7,7 @@
 //! commits them within milliseconds (see GUARANTEES.md).
 
 use super::database::{Database, StoreError};
-use super::history::row_message;
+use super::history::{file_json, row_message};
 use crate::protocol::{ChatMessage, HISTORY_PAGE, RoomId};
 use rusqlite::{OptionalExtension, params};
 use std::net::SocketAddr;
@@ -130,10 +130,7 @@ impl MemberStore {
     /// Keeps a message seen in history `epoch`, and moves the catch-up point past it.
     pub fn seen(&self, epoch: u64, m: &ChatMessage) {
         let (room, m) = (self.room.to_string(), m.clone());
-        let file = m
-            .file
-            .as_ref()
-            .map(|f| serde_json::to_string(f).expect("a file reference serializes"));
+        let file = file_json(&m);
         self.submit(move |c| {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO received (room, epoch, id, ts, sender, device, text, file)
