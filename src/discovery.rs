@@ -1,6 +1,8 @@
 //! Finding rooms on the LAN and announcing our own, with mDNS/DNS-SD. The only module that
 //! touches `mdns-sd`: it turns adverts into [`DiscoveryEvent::Found`] and
-//! [`DiscoveryEvent::Lost`], and rooms we host into adverts.
+//! [`DiscoveryEvent::Lost`], and rooms we host into adverts. A host that crashes sends no
+//! goodbye, so every listed room's port is checked every few seconds; one that stops
+//! answering has mDNS ask for its advert again, and an advert nobody confirms is removed.
 //!
 //! Each room is one instance of [`SERVICE_TYPE`]. Its TXT record carries `id`, `name`, `host`,
 //! `v` (protocol version), `n` (member count), `lock` (`1` for a password room) and `fp` (the
@@ -16,10 +18,28 @@ use mdns_sd::{
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// The DNS-SD service type of a lanchat room.
 pub const SERVICE_TYPE: &str = "_lanchat._tcp.local.";
+
+/// How often every listed room's port is checked. A host that crashed sends no goodbye and
+/// its advert would stay in every list for its TTL (two minutes): a port that no longer
+/// answers has mDNS ask for the advert again, and nobody answering removes it.
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+/// Longest a check waits for a room's port to answer (a host whose machine went off the
+/// network answers nothing, rather than refusing).
+const CHECK_LIMIT: Duration = Duration::from_secs(2);
+/// How long mDNS gives a doubted advert to be confirmed before it is removed. With the two
+/// above, a crashed host's room leaves the lists within 3 + 3 s, a vanished machine's
+/// within 3 + 2 + 3 s.
+const VERIFY_LIMIT: Duration = Duration::from_secs(3);
+/// After an advert was confirmed although its port did not answer (a firewall in between),
+/// how long before its port is checked again: the network is not asked every few seconds.
+const CONFIRMED_QUIET: Duration = Duration::from_secs(30);
 
 /// Name prefixes of virtual adapters (containers, VMs, VPN bridges) that no LAN peer sits
 /// behind; skipped unless picked with `--interface`.
@@ -175,7 +195,7 @@ impl Discovery {
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let rooms = Arc::new(Mutex::new(Rooms::default()));
-        tokio::spawn(browse_loop(browse, rooms.clone(), tx));
+        tokio::spawn(browse_loop(browse, daemon.clone(), rooms.clone(), tx));
         Ok((
             Discovery {
                 daemon,
@@ -215,23 +235,15 @@ impl Discovery {
         Ok(())
     }
 
-    /// Asks the network whether a room's adverts are still true (its host stopped
-    /// answering); adverts nobody confirms are dropped and the room is reported lost.
+    /// Asks the network whether a room's adverts are still true (a member lost its host);
+    /// adverts nobody confirms are dropped and the room is reported lost.
     pub fn verify(&self, id: &RoomId) {
-        let names: Vec<String> = {
-            let rooms = self.rooms.lock().expect("rooms lock");
-            rooms
-                .by_instance
-                .iter()
-                .filter(|(_, ad)| &ad.id == id)
-                .map(|(name, _)| name.clone())
-                .collect()
-        };
-        for name in names {
-            if let Err(e) = self.daemon.verify(name, mdns_sd::VERIFY_TIMEOUT_DEFAULT) {
-                tracing::debug!("verifying room {id}: {e}");
-            }
-        }
+        let names = self
+            .rooms
+            .lock()
+            .expect("rooms lock")
+            .instances(|ad| &ad.id == id);
+        verify(&self.daemon, names);
     }
 
     /// Withdraws a room's advert now; the returned future ends when the goodbye is sent
@@ -369,6 +381,16 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     }
 }
 
+/// Has mDNS ask for these adverts again; the ones nobody confirms within [`VERIFY_LIMIT`]
+/// are removed (and their rooms reported lost).
+fn verify(daemon: &ServiceDaemon, names: Vec<String>) {
+    for name in names {
+        if let Err(e) = daemon.verify(name.clone(), VERIFY_LIMIT) {
+            tracing::debug!("verifying {name}: {e}");
+        }
+    }
+}
+
 /// Tracks adverts per instance name and reports them per room id and claimed key: a room seen
 /// under two names or on two interfaces is one room with the union of its addresses, but one
 /// room id claimed by two keys is two rooms.
@@ -408,6 +430,24 @@ impl Rooms {
             .collect()
     }
 
+    /// The instance names whose advert matches.
+    fn instances(&self, which: impl Fn(&RoomAd) -> bool) -> Vec<String> {
+        self.by_instance
+            .iter()
+            .filter(|(_, ad)| which(ad))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Every room listed, with all its addresses.
+    fn listed(&self) -> Vec<(AdKey, Vec<SocketAddr>)> {
+        let mut rooms: BTreeMap<AdKey, Vec<SocketAddr>> = BTreeMap::new();
+        for ad in self.by_instance.values() {
+            rooms.entry(ad.key()).or_default().extend(&ad.addrs);
+        }
+        rooms.into_iter().collect()
+    }
+
     fn removed(&mut self, fullname: &str) -> Option<DiscoveryEvent> {
         let old = self.by_instance.remove(fullname)?;
         self.gone(&old.key())
@@ -421,12 +461,51 @@ impl Rooms {
     }
 }
 
+/// Turns mDNS events into room events, and checks the listed rooms' ports so a host that
+/// crashed leaves the list in seconds. Ends when the daemon shuts down.
 async fn browse_loop(
     browse: mdns_sd::Receiver<ServiceEvent>,
+    daemon: ServiceDaemon,
     rooms: Arc<Mutex<Rooms>>,
     tx: mpsc::UnboundedSender<DiscoveryEvent>,
 ) {
-    while let Ok(event) = browse.recv_async().await {
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Rooms being checked now, and rooms whose advert was confirmed in spite of a port that
+    // did not answer, with when to check them again.
+    let mut checks: JoinSet<(AdKey, bool)> = JoinSet::new();
+    let mut checking: std::collections::HashSet<AdKey> = Default::default();
+    let mut quiet: HashMap<AdKey, Instant> = HashMap::new();
+    loop {
+        let event = tokio::select! {
+            event = browse.recv_async() => match event {
+                Ok(event) => event,
+                Err(_) => break,
+            },
+            _ = check.tick() => {
+                let now = Instant::now();
+                quiet.retain(|_, until| *until > now);
+                let listed = rooms.lock().expect("rooms lock").listed();
+                for (key, addrs) in listed {
+                    if !quiet.contains_key(&key) && checking.insert(key.clone()) {
+                        checks.spawn(async move {
+                            (key, crate::net::link::listening(&addrs, CHECK_LIMIT).await)
+                        });
+                    }
+                }
+                continue;
+            }
+            Some(Ok((key, answered))) = checks.join_next() => {
+                checking.remove(&key);
+                if !answered {
+                    tracing::debug!("room {} does not answer; asking for its advert", key.id);
+                    quiet.insert(key.clone(), Instant::now() + CONFIRMED_QUIET);
+                    let names = rooms.lock().expect("rooms lock").instances(|ad| ad.key() == key);
+                    verify(&daemon, names);
+                }
+                continue;
+            }
+        };
         let mut rooms = rooms.lock().expect("rooms lock");
         let out = match event {
             ServiceEvent::ServiceResolved(svc) => match parse_ad(&svc) {
@@ -442,6 +521,12 @@ async fn browse_loop(
             _ => Vec::new(),
         };
         drop(rooms);
+        for event in &out {
+            if let DiscoveryEvent::Lost(key) = event {
+                // A room that comes back is checked from the start.
+                quiet.remove(key);
+            }
+        }
         if out.into_iter().any(|event| tx.send(event).is_err()) {
             break;
         }

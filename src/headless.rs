@@ -218,6 +218,31 @@ pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `lanchat rooms --watch`: prints rooms as they appear, change and go, until interrupted.
+pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
+    let mut app = Headless::start(setup, true)?;
+    let stop = terminated();
+    tokio::pin!(stop);
+    loop {
+        let event = tokio::select! {
+            _ = &mut stop => break,
+            event = app.next() => event?,
+        };
+        match event {
+            Event::RoomFound(ad) => emit(room_json(&ad)),
+            Event::RoomLost(key) => emit(json!({
+                "event": "room_gone",
+                "id": key.id,
+                "fingerprint": key.fingerprint,
+            })),
+            Event::Network(status) => warn_problem(&status.problem),
+            _ => {}
+        }
+    }
+    app.stop().await;
+    Ok(())
+}
+
 fn warn_problem(problem: &Option<String>) {
     if let Some(problem) = problem {
         eprintln!("lanchat: {problem}");

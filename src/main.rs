@@ -38,6 +38,10 @@ enum Cmd {
         /// How long to look, in seconds.
         #[arg(long, default_value_t = 3.0)]
         wait: f64,
+        /// Keep watching until interrupted: print a `room` line when a room appears or
+        /// changes and a `room_gone` line when it leaves, as the window's list sees them.
+        #[arg(long, conflicts_with = "wait")]
+        watch: bool,
     },
     /// Host a room: print what happens in it, send each stdin line to it.
     Host {
@@ -230,7 +234,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let result = rt.block_on(async {
         match command {
-            Cmd::Rooms { wait } => {
+            Cmd::Rooms { watch: true, .. } => {
+                headless::watch_rooms(setup(None, None, None, false)).await
+            }
+            Cmd::Rooms { wait, .. } => {
                 headless::rooms(setup(None, None, None, false), seconds(wait)?).await
             }
             Cmd::Host {

@@ -1176,3 +1176,79 @@ fn rooms_are_found_across_links_with_non_ascii_names() {
     );
     ada.terminate();
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_crashed_host_leaves_an_open_room_list_and_comes_back() {
+    let lan = Lan::new(3);
+    let (ada_dir, carol_dir, watcher_dir) = (data_dir(), data_dir(), data_dir());
+    let host_args = ["host", "--room", "Lab", "--name", "Ada"];
+    let until = deadline();
+    let mut ada = Proc::spawn(&lan, 1, "Ada", ada_dir.path(), &host_args);
+    let lab = ada.expect_event("hosting", &[("name", "Lab")], until)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut carol = Proc::spawn(
+        &lan,
+        3,
+        "Carol",
+        carol_dir.path(),
+        &["host", "--room", "Attic", "--name", "Carol"],
+    );
+    let attic = carol.expect_event("hosting", &[("name", "Attic")], until)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A list that is open before anything goes wrong, as the window's is.
+    let mut list = Proc::spawn(
+        &lan,
+        2,
+        "watcher",
+        watcher_dir.path(),
+        &["rooms", "--watch"],
+    );
+    list.expect_event("room", &[("id", &lab)], until);
+    list.expect_event("room", &[("id", &attic)], until);
+
+    // The host process dies: no goodbye on mDNS, its port refuses.
+    list.mark();
+    ada.child.kill().unwrap();
+    let killed = Instant::now();
+    list.expect_event("room_gone", &[("id", &lab)], deadline());
+    let crashed = killed.elapsed();
+
+    // It comes back: listed again as soon as it announces itself.
+    let mut ada = Proc::spawn(&lan, 1, "Ada again", ada_dir.path(), &host_args);
+    ada.expect_event("hosting", &[("name", "Lab")], deadline());
+    let restarted = Instant::now();
+    list.expect_event("room", &[("id", &lab)], deadline());
+    let back = restarted.elapsed();
+
+    // The host's machine leaves the network: nothing answers, not even a refusal.
+    list.mark();
+    lan.set_link(3, false).unwrap();
+    let cut = Instant::now();
+    list.expect_event("room_gone", &[("id", &attic)], deadline());
+    let vanished = cut.elapsed();
+    // The room that is still there stays listed.
+    std::thread::sleep(Duration::from_secs(4));
+    while list.pull(Instant::now()) {}
+    assert!(
+        !list
+            .seen
+            .iter()
+            .zip(&list.used)
+            .any(|(v, used)| !used && v["event"] == "room_gone" && v["id"] == lab.as_str()),
+        "a live room left the list: {:?}",
+        list.seen
+    );
+    println!(
+        "room left an open list {:.1} s after its host was killed, {:.1} s after its machine \
+         went off the network; listed again {:.1} s after the host was back",
+        crashed.as_secs_f64(),
+        vanished.as_secs_f64(),
+        back.as_secs_f64()
+    );
+}

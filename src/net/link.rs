@@ -310,6 +310,18 @@ pub async fn dial(
     connect(stream, identity, expect, timeouts).await
 }
 
+/// Whether anything listens at one of `addrs` (a TCP connection opens within `limit`); the
+/// connection is closed at once, which a host takes as someone leaving before the handshake.
+/// Discovery asks this of every listed room to notice a host that crashed without a goodbye.
+pub async fn listening(addrs: &[SocketAddr], limit: Duration) -> bool {
+    let timeouts = Timeouts {
+        dial: limit,
+        dial_stagger: Duration::ZERO,
+        ..Timeouts::default()
+    };
+    connect_tcp(addrs, &timeouts).await.is_ok()
+}
+
 /// A TCP connection to the first address that answers.
 async fn connect_tcp(addrs: &[SocketAddr], timeouts: &Timeouts) -> Result<TcpStream, LinkError> {
     if addrs.is_empty() {
