@@ -345,7 +345,7 @@ fn run_kittest(n: usize, frames: usize) -> Stats {
         let started = Instant::now();
         let mut harness = Harness::builder()
             .with_size(SIZE)
-            .build_eframe(|cc| LanchatApp::new(&cc.egui_ctx, front, state, None));
+            .build_eframe(|cc| LanchatApp::new(&cc.egui_ctx, front, state));
         if scenario == Scenario::Idle {
             first = started.elapsed();
         }
@@ -406,7 +406,7 @@ fn run_bare(n: usize, frames: usize) -> Stats {
         let (state, mut room) = filled_state(n);
         let (front, back): (_, Backend) = bridge::channel();
         let ctx = egui::Context::default();
-        let mut app = LanchatApp::new(&ctx, front, state, None);
+        let mut app = LanchatApp::new(&ctx, front, state);
         let mut frame = eframe::Frame::_new_kittest();
         let mut time = 0.0;
         let mut step = |app: &mut LanchatApp, events: Vec<Event>, size: Vec2| {

@@ -131,6 +131,12 @@ enum Internal {
 
     /// A room's new host key is pinned: its session may try again.
     Trusted(RoomId),
+    /// A room we host has started listening, or could not: `error` is for the user.
+    Started {
+        room: RoomId,
+        name: String,
+        started: Result<(RoomHost, Option<RoomSecret>), String>,
+    },
 }
 
 /// The runtime's state.
@@ -152,6 +158,11 @@ struct Runtime {
     discovery: Option<Discovery>,
     /// Rooms this app hosts.
     hosts: HashMap<RoomId, Hosted>,
+    /// Rooms being opened (their history read, their port bound) off the command loop; a
+    /// second Host for one of them is refused.
+    starting: std::collections::HashSet<RoomId>,
+    /// The tasks opening them, waited for (briefly) at shutdown so none is left half open.
+    launches: TaskTracker,
     /// Rooms this app is in (hosted ones included).
     sessions: HashMap<RoomId, Session>,
     /// Where each room we are in was last reached, for file transfers.
@@ -242,6 +253,8 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         name_override: options.name,
         discovery: None,
         hosts: HashMap::new(),
+        starting: Default::default(),
+        launches: TaskTracker::new(),
         sessions: HashMap::new(),
         room_addrs: HashMap::new(),
         transfers,
@@ -282,7 +295,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(Command::Shutdown) | None => break,
-                Some(cmd) => rt.handle(cmd).await,
+                Some(cmd) => rt.handle(cmd),
             },
             Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
             Some(report) = internal_rx.recv() => rt.internal(report),
@@ -295,7 +308,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
             _ = poll.tick() => rt.refresh_status(),
         }
     }
-    rt.shutdown().await;
+    rt.shutdown(&mut internal_rx).await;
     let _ = tokio::time::timeout(GOODBYE_LIMIT, saver_task).await;
 }
 
@@ -332,10 +345,12 @@ impl Runtime {
         self.saver.send_replace(self.settings.clone());
     }
 
-    async fn handle(&mut self, cmd: Command) {
+    /// Acts on one command without waiting for anything: what takes time (a disk, the
+    /// network, a room starting) runs in a task that reports back through `internal`.
+    fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::SetName(name) => self.rename(name).await,
-            Command::Host { name, id, password } => self.host(name, id, password).await,
+            Command::SetName(name) => self.rename(name),
+            Command::Host { name, id, password } => self.host(name, id, password),
             Command::StopHosting(room) => self.stop_hosting(&room),
             Command::Join {
                 room,
@@ -405,7 +420,7 @@ impl Runtime {
         }
     }
 
-    async fn rename(&mut self, name: String) {
+    fn rename(&mut self, name: String) {
         if check_name("name", &name).is_err() {
             return;
         }
@@ -418,7 +433,7 @@ impl Runtime {
             session.rename(name.clone());
         }
         for hosted in self.hosts.values_mut() {
-            hosted.host.rename_host(name.clone()).await;
+            hosted.host.rename_host(name.clone());
             hosted.advert.host = name.clone();
             if let Some(discovery) = &mut self.discovery
                 && let Err(e) = discovery.advertise(&hosted.advert)
@@ -428,18 +443,28 @@ impl Runtime {
         }
     }
 
-    async fn host(&mut self, name: String, id: Option<RoomId>, password: Option<String>) {
+    /// Opens a room: checks what can be checked at once, then starts it in a task (its
+    /// history is read and its port bound off the command loop); [`Runtime::started`] does
+    /// the rest.
+    fn host(&mut self, name: String, id: Option<RoomId>, password: Option<String>) {
         let name = name.trim().to_owned();
         if let Err(e) = check_name("The room name", &name) {
             return self.events.send(Event::HostFailed { name, error: e });
         }
         let id = id.unwrap_or_else(RoomId::random);
-        if self.hosts.contains_key(&id) {
+        if self.hosts.contains_key(&id) || self.starting.contains(&id) {
             return self.events.send(Event::HostFailed {
                 name,
                 error: "this room is already open".into(),
             });
         }
+        let db = match &self.db {
+            Ok(db) => db.clone(),
+            Err(error) => {
+                let error = error.clone();
+                return self.events.send(Event::HostFailed { name, error });
+            }
+        };
         let remembered_port = self
             .settings
             .hosted
@@ -450,44 +475,10 @@ impl Runtime {
         // room we host is a known room to us too.
         let secret_file = self.paths.room_dir(&id).join("password");
         let secret = password.map(|p| (!p.is_empty()).then(|| RoomSecret::derive(&id, &p)));
-        let (trust, key, room, room_name) = (
-            self.trust.clone(),
-            self.identity.public(),
-            id.clone(),
-            name.clone(),
-        );
-        let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            trust.trust(&room, key, &room_name)?;
-            match secret {
-                Some(secret) => {
-                    RoomSecret::store(secret.as_ref(), &secret_file)?;
-                    Ok(secret)
-                }
-                None => RoomSecret::load(&secret_file),
-            }
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r);
-        let secret = match prepared {
-            Ok(secret) => secret,
-            Err(e) => {
-                return self.events.send(Event::HostFailed {
-                    name,
-                    error: format!("cannot keep the room's password: {e}"),
-                });
-            }
-        };
-        let db = match &self.db {
-            Ok(db) => db.clone(),
-            Err(error) => {
-                let error = error.clone();
-                return self.events.send(Event::HostFailed { name, error });
-            }
-        };
+        let (trust, key) = (self.trust.clone(), self.identity.public());
         let events = self.events.clone();
         let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
-        let config = HostConfig {
+        let mut config = HostConfig {
             room: id.clone(),
             room_name: name.clone(),
             host_name: self.name(),
@@ -498,18 +489,56 @@ impl Runtime {
             bind: self.bind,
             problems: Some(problems),
             files: FileStore::new(self.paths.room_files(&id), self.settings.files_limit),
-            password: secret.clone(),
+            password: None,
             limits: self.limits,
             timeouts: self.timeouts,
         };
-        let host = match RoomHost::start(config).await {
-            Ok(host) => host,
-            Err(e) => {
-                return self.events.send(Event::HostFailed {
-                    name,
-                    error: e.to_string(),
-                });
-            }
+        self.starting.insert(id.clone());
+        let internal = self.internal.clone();
+        self.launches.spawn(async move {
+            let (room, room_name) = (id.clone(), name.clone());
+            let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+                trust.trust(&room, key, &room_name)?;
+                match secret {
+                    Some(secret) => {
+                        RoomSecret::store(secret.as_ref(), &secret_file)?;
+                        Ok(secret)
+                    }
+                    None => RoomSecret::load(&secret_file),
+                }
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            let started = match prepared {
+                Ok(secret) => {
+                    config.password = secret.clone();
+                    RoomHost::start(config)
+                        .await
+                        .map(|host| (host, secret))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("cannot keep the room's password: {e}")),
+            };
+            let _ = internal.send(Internal::Started {
+                room: id,
+                name,
+                started,
+            });
+        });
+    }
+
+    /// A room has started (or failed to): advertise it, and join it as its first member.
+    fn started(
+        &mut self,
+        id: RoomId,
+        name: String,
+        started: Result<(RoomHost, Option<RoomSecret>), String>,
+    ) {
+        self.starting.remove(&id);
+        let (host, secret) = match started {
+            Ok(started) => started,
+            Err(error) => return self.events.send(Event::HostFailed { name, error }),
         };
         let port = host.port;
         self.settings.remember_room(HostedRoom {
@@ -774,6 +803,11 @@ impl Runtime {
                     session.retry();
                 }
             }
+            Internal::Started {
+                room,
+                name,
+                started,
+            } => self.started(room, name, started),
         }
     }
 
@@ -834,13 +868,30 @@ impl Runtime {
 
     /// Leaves every room, closes every hosted room and withdraws every advert, all at once
     /// and within a bounded time.
-    async fn shutdown(mut self) {
+    async fn shutdown(mut self, internal: &mut mpsc::UnboundedReceiver<Internal>) {
+        // A room still starting is given the goodbye time to start, then closed with the rest.
+        self.launches.close();
+        if !self.starting.is_empty() {
+            let _ = tokio::time::timeout(GOODBYE_LIMIT, self.launches.wait()).await;
+        }
+        let mut late = Vec::new();
+        while let Ok(report) = internal.try_recv() {
+            if let Internal::Started {
+                started: Ok((host, _)),
+                ..
+            } = report
+            {
+                late.push(host);
+            }
+        }
         let reason = format!("{}'s lanchat closed", self.name());
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
         let closing = self
             .hosts
             .drain()
-            .map(|(_, h)| h.host.close(reason.clone(), GOODBYE_LIMIT));
+            .map(|(_, h)| h.host)
+            .chain(late)
+            .map(|host| host.close(reason.clone(), GOODBYE_LIMIT));
         let withdrawing = async {
             if let Some(discovery) = self.discovery.take() {
                 discovery.shutdown().await;

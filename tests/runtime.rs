@@ -450,6 +450,46 @@ async fn hosting_an_invalid_name_fails_in_words() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_room_slow_to_open_does_not_hold_up_other_commands() {
+    let mut app = start_app("Ada");
+    app.host("First").await;
+    // Something else holds the database's write lock (a slow disk would do the same): a new
+    // room cannot write its first row until it lets go.
+    let db = Paths::resolve(Some(app.dir.path().into()))
+        .unwrap()
+        .database_file();
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    app.front.send(Command::Host {
+        name: "Second".into(),
+        id: None,
+        password: None,
+    });
+    let elsewhere = app.dir.path().join("elsewhere");
+    app.front.send(Command::SetDownloads(elsewhere.clone()));
+    // The command after it is carried out while the room is still opening.
+    let first = wait_for(&mut app.front.events, |e| match e {
+        Event::Downloads(dir) if dir == elsewhere => Some("downloads"),
+        Event::Hosting { .. } | Event::HostFailed { .. } => Some("the room"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        first, "downloads",
+        "the runtime waited for the room to open"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    let name = wait_for(&mut app.front.events, |e| match e {
+        Event::Hosting { name, .. } => Some(name),
+        Event::HostFailed { error, .. } => panic!("the room did not open: {error}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(name, "Second");
+    app.stop().await;
+}
+
 /// A room kept in `dir`, with the host's key kept there too (so a restart is the same host).
 fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
     let (identity, _) = Identity::load_or_create(&dir.join("identity.key")).unwrap();

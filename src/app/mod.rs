@@ -31,8 +31,6 @@ pub struct LanchatApp {
     front: FrontEnd,
     /// What is known; public so tests can look.
     pub state: AppState,
-    /// The runtime's thread, joined at exit; `None` when a test runs the runtime itself.
-    runtime: Option<RuntimeThread>,
     /// The open room's drawing state (row heights, drafts).
     chat: ChatView,
     /// Which dialogs are open, and what is typed in them.
@@ -48,12 +46,7 @@ pub struct LanchatApp {
 
 impl LanchatApp {
     /// Connects the app to its runtime; events from then on wake the window.
-    pub fn new(
-        ctx: &egui::Context,
-        front: FrontEnd,
-        state: AppState,
-        runtime: Option<RuntimeThread>,
-    ) -> Self {
+    pub fn new(ctx: &egui::Context, front: FrontEnd, state: AppState) -> Self {
         let repaint = ctx.clone();
         front.set_waker(move || repaint.request_repaint());
         // A steady cursor: a blinking one would repaint twice a second forever, and an idle
@@ -62,7 +55,6 @@ impl LanchatApp {
         Self {
             front,
             state,
-            runtime,
             chat: ChatView::default(),
             dialogs: Dialogs::default(),
             picker: picker::Picker::default(),
@@ -271,11 +263,10 @@ impl eframe::App for LanchatApp {
         }
     }
 
+    /// Asks the runtime to say its goodbyes and does not wait: the window goes at once and
+    /// the process ends once the runtime has finished (see [`run_window`]).
     fn on_exit(&mut self) {
         self.front.send(Command::Shutdown);
-        if let Some(runtime) = self.runtime.take() {
-            runtime.join();
-        }
     }
 }
 
@@ -303,7 +294,8 @@ fn graphics_backends() -> eframe::wgpu::Backends {
 }
 
 /// Opens the window with its runtime, and returns when the window is closed and the
-/// runtime has said goodbye.
+/// runtime has said goodbye. The goodbyes (to the rooms, on mDNS) and the last writes happen
+/// after the window has gone, within the runtime's bounded shutdown.
 pub fn run_window(
     paths: Paths,
     settings: Settings,
@@ -344,17 +336,14 @@ pub fn run_window(
     if let eframe::egui_wgpu::WgpuSetup::CreateNew(setup) = &mut native.wgpu_options.wgpu_setup {
         setup.instance_descriptor.backends = graphics_backends();
     }
-    eframe::run_native(
+    let closed = eframe::run_native(
         "lanchat",
         native,
-        Box::new(move |cc| {
-            Ok(Box::new(LanchatApp::new(
-                &cc.egui_ctx,
-                front,
-                state,
-                Some(runtime),
-            )))
-        }),
+        Box::new(move |cc| Ok(Box::new(LanchatApp::new(&cc.egui_ctx, front, state)))),
     )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"));
+    // The window is gone (or never opened; then the runtime is told by its channel closing).
+    instance.window_closed();
+    runtime.join();
+    closed
 }

@@ -214,9 +214,15 @@ impl RoomHost {
         self.files.store.set_limit(limit);
     }
 
-    /// Changes the host's display name as the room shows it.
-    pub async fn rename_host(&self, name: String) {
-        let _ = self.room.send(RoomCmd::RenameHost { name }).await;
+    /// Changes the host's display name as the room shows it. Never waits: with the room's
+    /// queue full (a flood), the name is handed over by a task as soon as there is room.
+    pub fn rename_host(&self, name: String) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) =
+            self.room.try_send(RoomCmd::RenameHost { name })
+        {
+            let room = self.room.clone();
+            tokio::spawn(async move { room.send(cmd).await });
+        }
     }
 
     /// Tells every member the room is closing, stores the history and stops, within `limit`.

@@ -22,6 +22,8 @@ pub struct TestWindow {
     pub inject: EventSender,
     /// A tick for each event the runtime sends the window.
     wakes: mpsc::Receiver<()>,
+    /// The runtime behind the window, waited for by [`TestWindow::close`].
+    runtime: Option<RuntimeThread>,
 }
 
 impl TestWindow {
@@ -44,12 +46,13 @@ impl TestWindow {
                 ctx.request_repaint();
                 let _ = wake.send(());
             });
-            LanchatApp::new(&cc.egui_ctx, front, state, Some(runtime))
+            LanchatApp::new(&cc.egui_ctx, front, state)
         });
         TestWindow {
             harness,
             inject,
             wakes,
+            runtime: Some(runtime),
         }
     }
 
@@ -94,8 +97,12 @@ impl TestWindow {
         self.harness.step();
     }
 
-    /// Closes the window as a user would: the runtime says its goodbyes first.
+    /// Closes the window as a user would, and waits for the runtime's goodbyes as the
+    /// process does once its window has gone.
     pub fn close(mut self) {
         eframe::App::on_exit(self.harness.state_mut());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.join();
+        }
     }
 }
