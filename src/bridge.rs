@@ -1,14 +1,26 @@
 //! The only two message types between the UI (or a headless front end) and the runtime:
-//! [`Command`]s in, [`Event`]s out, each over an unbounded channel so that neither side
-//! ever waits for the other.
+//! [`Command`]s in, [`Event`]s out, each over a channel neither side ever waits on.
+//!
+//! Events are few except chat messages, whose pace the network sets; so chat messages are
+//! bounded: at most [`MESSAGE_BACKLOG`] wait for the front end. Past it, a room's messages
+//! are no longer queued (every one is in the profile's database already) and the front end
+//! is told the room is [`Event::Behind`]; it asks for them with [`Command::CatchUp`] once it
+//! gets there, and they come back from the database a page at a time.
 
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, FileHash, FileRef, Member, MemberId, RoomId};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
+
+/// The most chat messages that wait for the front end at once: a front end that stops
+/// reading (a window left minimized, a script whose output nobody reads) costs this much
+/// memory at most, not the whole flood.
+pub const MESSAGE_BACKLOG: usize = 2048;
 
 /// What a front end asks the runtime to do.
 #[derive(Debug, Clone)]
@@ -67,6 +79,10 @@ pub enum Command {
     SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
+    /// Send the messages of a room after `after` (all of them for `None`) from the database:
+    /// the answer to [`Event::Behind`]. [`Event::CaughtUp`] follows, and the room's messages
+    /// are queued again from now on.
+    CatchUp { room: RoomId, after: Option<u64> },
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -110,6 +126,16 @@ pub enum Event {
     },
     /// The history sent on joining has all arrived.
     HistoryDone { room: RoomId },
+    /// The front end fell behind: this room's messages stopped coming this way (the
+    /// database has them). Answer with [`Command::CatchUp`] after the last one received.
+    Behind { room: RoomId },
+    /// A room's messages from the database, after the id asked for, oldest first; `more`: a
+    /// page is full, ask again after its last. Some may have arrived already.
+    CaughtUp {
+        room: RoomId,
+        messages: Vec<ChatMessage>,
+        more: bool,
+    },
     /// The host's history of a room started over (it was lost or damaged): the messages shown
     /// so far are not in it, and its history follows afresh.
     HistoryReset { room: RoomId },
@@ -345,6 +371,40 @@ pub struct NetStatus {
 /// Wakes the front end when an event is queued (for the window: `ctx.request_repaint`).
 type Waker = Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>;
 
+/// How many chat messages wait for the front end, and which rooms it fell behind on.
+#[derive(Default)]
+struct Backlog {
+    /// Chat messages queued and not yet taken.
+    queued: AtomicUsize,
+    /// Rooms whose messages are not queued until the front end asks to catch up.
+    behind: Mutex<HashSet<RoomId>>,
+}
+
+impl Backlog {
+    /// What becomes of a chat message for `room`.
+    fn admit(&self, room: &RoomId) -> Admit {
+        let mut behind = self.behind.lock().expect("backlog lock");
+        if behind.contains(room) {
+            return Admit::Drop;
+        }
+        if self.queued.load(Ordering::Acquire) >= MESSAGE_BACKLOG {
+            behind.insert(room.clone());
+            return Admit::Behind;
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        Admit::Queue
+    }
+}
+
+/// What becomes of a chat message.
+enum Admit {
+    Queue,
+    /// The first past the bound: queue word that its room is behind instead.
+    Behind,
+    /// Its room is behind already.
+    Drop,
+}
+
 /// The runtime's way to send events: queues the event, then wakes the front end.
 #[derive(Clone)]
 pub struct EventSender {
@@ -352,17 +412,63 @@ pub struct EventSender {
     tx: mpsc::UnboundedSender<Event>,
     /// Set once by the front end; until then events just queue.
     waker: Waker,
+    /// Bounds the chat messages in `tx`.
+    backlog: Arc<Backlog>,
 }
 
 impl EventSender {
     /// Queues an event and wakes the front end. A front end that is gone is not an error:
-    /// the runtime is then shutting down anyway.
+    /// the runtime is then shutting down anyway. A chat message past the backlog is not
+    /// queued (see the module's doc).
     pub fn send(&self, event: Event) {
+        let event = match &event {
+            Event::Message { room, .. } => match self.backlog.admit(room) {
+                Admit::Queue => event,
+                Admit::Behind => Event::Behind { room: room.clone() },
+                Admit::Drop => return,
+            },
+            _ => event,
+        };
         if self.tx.send(event).is_ok()
             && let Some(wake) = self.waker.get()
         {
             wake();
         }
+    }
+
+    /// The front end asked to catch up on `room`: its messages are queued again.
+    pub fn caught_up(&self, room: &RoomId) {
+        self.backlog
+            .behind
+            .lock()
+            .expect("backlog lock")
+            .remove(room);
+    }
+}
+
+/// The front end's end of the events, which keeps the count of chat messages waiting.
+pub struct EventReceiver {
+    rx: mpsc::UnboundedReceiver<Event>,
+    backlog: Arc<Backlog>,
+}
+
+impl EventReceiver {
+    /// The next event; `None` once the runtime is gone.
+    pub async fn recv(&mut self) -> Option<Event> {
+        let event = self.rx.recv().await?;
+        Some(self.taken(event))
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Event, mpsc::error::TryRecvError> {
+        self.rx.try_recv().map(|event| self.taken(event))
+    }
+
+    fn taken(&self, event: Event) -> Event {
+        if let Event::Message { .. } = event {
+            self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        event
     }
 }
 
@@ -371,7 +477,7 @@ pub struct FrontEnd {
     /// Commands to the runtime.
     pub commands: mpsc::UnboundedSender<Command>,
     /// Events from the runtime.
-    pub events: mpsc::UnboundedReceiver<Event>,
+    pub events: EventReceiver,
     /// Shared with [`EventSender`]; set by [`FrontEnd::set_waker`].
     waker: Waker,
 }
@@ -401,15 +507,23 @@ pub fn channel() -> (FrontEnd, Backend) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let waker: Waker = Arc::default();
+    let backlog: Arc<Backlog> = Arc::default();
     (
         FrontEnd {
             commands: cmd_tx,
-            events: ev_rx,
+            events: EventReceiver {
+                rx: ev_rx,
+                backlog: backlog.clone(),
+            },
             waker: waker.clone(),
         },
         Backend {
             commands: cmd_rx,
-            events: EventSender { tx: ev_tx, waker },
+            events: EventSender {
+                tx: ev_tx,
+                waker,
+                backlog,
+            },
         },
     )
 }
@@ -437,5 +551,63 @@ pub fn human_duration(secs: f64) -> String {
         0..=59 => format!("{secs} s"),
         60..=3599 => format!("{} min", secs.div_ceil(60)),
         _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::DeviceId;
+
+    fn message(room: &RoomId, id: u64) -> Event {
+        Event::Message {
+            room: room.clone(),
+            message: ChatMessage {
+                id,
+                ts: 0,
+                from: "Bob".into(),
+                device: DeviceId::parse("bob").unwrap(),
+                text: "hi".into(),
+                file: None,
+            },
+            live: true,
+        }
+    }
+
+    #[test]
+    fn chat_messages_wait_for_a_front_end_up_to_the_backlog_and_no_further() {
+        let (mut front, back) = channel();
+        let (a, b) = (RoomId::parse("a").unwrap(), RoomId::parse("b").unwrap());
+        for id in 0..MESSAGE_BACKLOG as u64 + 500 {
+            back.events.send(message(&a, id));
+        }
+        back.events.send(message(&b, 0));
+        // Other events are not bounded by it.
+        back.events.send(Event::HistoryDone { room: a.clone() });
+        let mut got = Vec::new();
+        while let Ok(event) = front.events.try_recv() {
+            got.push(event);
+        }
+        let messages = got
+            .iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count();
+        assert_eq!(messages, MESSAGE_BACKLOG);
+        let behind: Vec<&RoomId> = got
+            .iter()
+            .filter_map(|e| match e {
+                Event::Behind { room } => Some(room),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(behind, vec![&a, &b], "each room is said to be behind once");
+        assert!(matches!(got.last(), Some(Event::HistoryDone { .. })));
+
+        // Drained, but `a` stays behind until the front end asks to catch up.
+        back.events.send(message(&a, 9999));
+        assert!(front.events.try_recv().is_err());
+        back.events.caught_up(&a);
+        back.events.send(message(&a, 10_000));
+        assert!(matches!(front.events.try_recv(), Ok(Event::Message { .. })));
     }
 }

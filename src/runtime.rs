@@ -15,7 +15,11 @@ use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig, WhoError, ask_who};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
-use crate::store::{Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms};
+
+use crate::store::{
+    CATCH_UP_PAGE, Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms,
+    stored_after,
+};
 use backon::BackoffBuilder;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -416,6 +420,7 @@ impl Runtime {
                     reason: "you are not in this room".into(),
                 }),
             },
+            Command::CatchUp { room, after } => self.catch_up(room, after),
             Command::Shutdown => unreachable!("handled by the loop"),
         }
     }
@@ -613,6 +618,41 @@ impl Runtime {
             });
             events.send(Event::HostingStopped { room });
         });
+    }
+
+    /// Sends the front end a page of a room's messages from the database, after the last it
+    /// has; the room's messages are queued to it again from now on.
+    fn catch_up(&self, room: RoomId, after: Option<u64>) {
+        // Every message not queued was written to the database before it was dropped; the
+        // read below is queued behind those writes, so it finds them all.
+        self.events.caught_up(&room);
+        let Ok(db) = &self.db else {
+            let messages = Vec::new();
+            return self.events.send(Event::CaughtUp {
+                room,
+                messages,
+                more: false,
+            });
+        };
+        let hosted = self.hosts.contains_key(&room);
+        let (id, events) = (room.clone(), self.events.clone());
+        db.submit(
+            move |c| stored_after(c, &id, hosted, after),
+            move |read| {
+                let messages = read.unwrap_or_else(|e| {
+                    events.send(Event::Alert(format!(
+                        "Messages of a room could not be read back: {e}"
+                    )));
+                    Vec::new()
+                });
+                let more = messages.len() == CATCH_UP_PAGE;
+                events.send(Event::CaughtUp {
+                    room,
+                    messages,
+                    more,
+                });
+            },
+        );
     }
 
     /// Who we are in a room we are in, and where and who its host is, for a transfer.

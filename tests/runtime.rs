@@ -13,13 +13,12 @@ use lanchat::runtime::{self, RuntimeOptions};
 use lanchat::store::{Paths, Settings};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Waits for the first event `pick` accepts, skipping others.
 async fn wait_for<T>(
-    events: &mut mpsc::UnboundedReceiver<Event>,
+    events: &mut bridge::EventReceiver,
     mut pick: impl FnMut(Event) -> Option<T>,
 ) -> T {
     tokio::time::timeout(DEADLINE, async {
@@ -61,12 +60,23 @@ fn start_app_with(
     dir: tempfile::TempDir,
     restore: bool,
 ) -> App {
+    start_app_adjusted(name, for_this_run, dir, restore, |_| {})
+}
+
+/// The same, with the runtime's options adjusted first (limits, timeouts).
+fn start_app_adjusted(
+    name: &str,
+    for_this_run: Option<&str>,
+    dir: tempfile::TempDir,
+    restore: bool,
+    adjust: impl FnOnce(&mut RuntimeOptions),
+) -> App {
     let (front, back) = bridge::channel();
     let settings = Settings {
         name: Some(name.into()),
         ..Settings::default()
     };
-    let options = RuntimeOptions {
+    let mut options = RuntimeOptions {
         downloads: None,
         name: for_this_run.map(str::to_owned),
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
@@ -75,6 +85,7 @@ fn start_app_with(
         ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
             .unwrap()
     };
+    adjust(&mut options);
     let task = tokio::spawn(runtime::run(back, options));
     App { front, task, dir }
 }
@@ -450,6 +461,91 @@ async fn hosting_an_invalid_name_fails_in_words() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_end_that_stops_reading_costs_a_bounded_queue_and_catches_up_from_the_store() {
+    const POSTS: usize = bridge::MESSAGE_BACKLOG * 2 + 100;
+    let unlimited = lanchat::net::limits::Rate {
+        per_second: 1e9,
+        burst: 1e9,
+    };
+    let mut ada = start_app_adjusted("Ada", None, tempfile::tempdir().unwrap(), false, |o| {
+        o.limits.posts = unlimited;
+        o.limits.post_bytes = unlimited;
+    });
+    let (room, port) = ada.host("Flood").await;
+    let mut bob = start_app("Bob");
+    bob.join(&room, port).await;
+
+    // Bob's front end reads nothing while Ada floods the room.
+    for i in 0..POSTS {
+        let seq = lanchat::protocol::new_post_seq();
+        ada.front.send(Command::Send {
+            room: room.clone(),
+            seq,
+            text: format!("flood {i}"),
+        });
+    }
+    let mut stored = 0;
+    while stored < POSTS {
+        wait_for(&mut ada.front.events, |e| {
+            matches!(e, Event::Accepted { .. }).then_some(())
+        })
+        .await;
+        stored += 1;
+    }
+    // Bob's session has them all once his database does.
+    let bob_db = Paths::resolve(Some(bob.dir.path().into()))
+        .unwrap()
+        .database_file();
+    let reader = rusqlite::Connection::open(&bob_db).unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let kept: i64 = reader
+                .query_row("SELECT COUNT(*) FROM received", [], |r| r.get(0))
+                .unwrap();
+            if kept as usize >= POSTS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("Bob's session received the flood");
+
+    // What waited for Bob's front end: at most the backlog, and word that he fell behind.
+    let (mut ids, mut behind) = (Vec::new(), false);
+    while let Ok(event) = bob.front.events.try_recv() {
+        match event {
+            Event::Message { message, .. } => ids.push(message.id),
+            Event::Behind { room: r } => behind |= r == room,
+            _ => {}
+        }
+    }
+    assert!(ids.len() <= bridge::MESSAGE_BACKLOG, "{} queued", ids.len());
+    assert!(behind, "Bob's front end was told it fell behind");
+
+    // Catching up brings the rest from his database, a page at a time.
+    loop {
+        bob.front.send(Command::CatchUp {
+            room: room.clone(),
+            after: ids.last().copied(),
+        });
+        let (messages, more) = wait_for(&mut bob.front.events, |e| match e {
+            Event::CaughtUp { messages, more, .. } => Some((messages, more)),
+            _ => None,
+        })
+        .await;
+        ids.extend(messages.iter().map(|m| m.id));
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), POSTS, "every message once");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order");
+    bob.stop().await;
+    ada.stop().await;
+}
+
 #[tokio::test]
 async fn a_room_slow_to_open_does_not_hold_up_other_commands() {
     let mut app = start_app("Ada");
@@ -815,7 +911,7 @@ async fn a_password_room_lets_in_only_the_right_password_and_slows_down_guessing
     })
     .await;
 
-    async fn needs(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> String {
+    async fn needs(events: &mut bridge::EventReceiver) -> String {
         wait_for(events, |e| match e {
             Event::Session {
                 state: SessionState::NeedsPassword(why),

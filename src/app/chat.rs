@@ -13,6 +13,8 @@ use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 pub struct ChatView {
     /// The room the cached rows belong to.
     room: Option<RoomId>,
+    /// That room's [`Chat::reshaped`] count when the rows were cached.
+    reshaped: u64,
     /// Each line's text shape, worked out once when the line arrives.
     shapes: Vec<Shape>,
     /// The wrap width `heights` were worked out for, in whole points.
@@ -97,6 +99,11 @@ impl ChatView {
                         .on_hover_text("Who is in the room");
                     }
                     state_badge(ui, &chat.state);
+                    if chat.catching_up.is_some() {
+                        ui.label(RichText::new("catching up…").weak()).on_hover_text(
+                            "Messages came faster than they were shown; the rest are being read back",
+                        );
+                    }
                 });
             });
             if narrow {
@@ -146,8 +153,12 @@ impl ChatView {
         let width = ui.available_width();
         let row = ui.text_style_height(&egui::TextStyle::Body);
         let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
-        if self.room.as_ref() != Some(room) || self.shapes.len() > chat.lines.len() {
+        if self.room.as_ref() != Some(room)
+            || self.shapes.len() > chat.lines.len()
+            || self.reshaped != chat.reshaped
+        {
             self.room = Some(room.clone());
+            self.reshaped = chat.reshaped;
             self.shapes.clear();
             self.heights.clear();
         }

@@ -27,7 +27,7 @@ pub enum Line {
     /// Something that happened to the room, said in words ("Bob joined", "host left — …").
     Notice { when: String, text: String },
     /// Where the messages that came while we were away begin: "3 new messages". Drawn only
-    /// while `count` is above zero (lines are only ever appended, so an old one is zeroed).
+    /// while `count` is above zero (an old one is zeroed rather than removed).
     NewMessages { count: usize },
 }
 
@@ -75,6 +75,21 @@ pub struct Chat {
     pub addrs: Vec<std::net::SocketAddr>,
     /// Whether the runtime has been asked to join (a locked room waits for its password).
     pub asked_to_join: bool,
+    /// Set while the room's messages come back from the database because the window fell
+    /// behind (left minimized through a flood); shown as "catching up".
+    pub catching_up: Option<CatchingUp>,
+    /// Counts the times lines were put in between others rather than appended, so that
+    /// what drawing worked out per line starts over.
+    pub reshaped: u64,
+}
+
+/// A catch-up under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchingUp {
+    /// The id the last request read after.
+    pub after: Option<u64>,
+    /// The window fell behind again meanwhile: read on to the end once more.
+    pub again: bool,
 }
 
 impl Chat {
@@ -94,6 +109,69 @@ impl Chat {
             divider: None,
             addrs: Vec::new(),
             asked_to_join: true,
+            catching_up: None,
+            reshaped: 0,
+        }
+    }
+
+    /// The newest message shown.
+    fn newest_id(&self) -> Option<u64> {
+        self.lines.iter().rev().find_map(|l| match l {
+            Line::Chat { message, .. } => Some(message.id),
+            _ => None,
+        })
+    }
+
+    /// Appends a message; one from someone else after the divider counts as new.
+    fn push_message(&mut self, message: ChatMessage, me: &DeviceId) {
+        if let Some(file) = &message.file {
+            self.files.insert(file.hash.clone());
+        }
+        if &message.device != me
+            && let Some(Line::NewMessages { count }) =
+                self.divider.and_then(|at| self.lines.get_mut(at))
+        {
+            *count += 1;
+        }
+        let when = clock(message.ts);
+        self.lines.push(Line::Chat { message, when });
+    }
+
+    /// Puts messages read back from the database among the lines, in id order, skipping
+    /// the ones shown already (some arrived live while they were being read).
+    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
+        let shown: std::collections::HashSet<u64> = self
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Chat { message, .. } => Some(message.id),
+                _ => None,
+            })
+            .collect();
+        let mut incoming = messages
+            .into_iter()
+            .filter(|m| !shown.contains(&m.id))
+            .peekable();
+        let Some(first) = incoming.peek() else {
+            return;
+        };
+        if self.newest_id().is_some_and(|newest| first.id < newest) {
+            self.reshaped += 1;
+        }
+        let (old, divider) = (std::mem::take(&mut self.lines), self.divider.take());
+        for (at, line) in old.into_iter().enumerate() {
+            if let Line::Chat { message, .. } = &line {
+                while let Some(m) = incoming.next_if(|m| m.id < message.id) {
+                    self.push_message(m, me);
+                }
+            }
+            if divider == Some(at) {
+                self.divider = Some(self.lines.len());
+            }
+            self.lines.push(line);
+        }
+        for m in incoming {
+            self.push_message(m, me);
         }
     }
 
@@ -650,17 +728,43 @@ impl AppState {
                     });
                 }
                 if let Some(chat) = self.chats.get_mut(&room) {
-                    if let Some(file) = &message.file {
-                        chat.files.insert(file.hash.clone());
+                    chat.push_message(message, &self.me);
+                }
+            }
+            Event::Behind { room } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    match &mut chat.catching_up {
+                        Some(under_way) => under_way.again = true,
+                        None => {
+                            let after = chat.newest_id();
+                            chat.catching_up = Some(CatchingUp {
+                                after,
+                                again: false,
+                            });
+                            self.outbox.push(Command::CatchUp { room, after });
+                        }
                     }
-                    if message.device != self.me
-                        && let Some(Line::NewMessages { count }) =
-                            chat.divider.and_then(|at| chat.lines.get_mut(at))
-                    {
-                        *count += 1;
+                }
+            }
+            Event::CaughtUp {
+                room,
+                messages,
+                more,
+            } => {
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && let Some(under_way) = chat.catching_up
+                {
+                    let after = messages.last().map(|m| m.id).or(under_way.after);
+                    chat.merge(messages, &self.me);
+                    if more || under_way.again {
+                        chat.catching_up = Some(CatchingUp {
+                            after,
+                            again: false,
+                        });
+                        self.outbox.push(Command::CatchUp { room, after });
+                    } else {
+                        chat.catching_up = None;
                     }
-                    let when = clock(message.ts);
-                    chat.lines.push(Line::Chat { message, when });
                 }
             }
             Event::MemberRenamed { room, member } => {
@@ -730,6 +834,7 @@ impl AppState {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.lines.clear();
                     chat.files.clear();
+                    chat.divider = None;
                     chat.notice(
                         "The host's history of this room started over (it was lost or damaged); it is shown afresh"
                             .into(),
@@ -877,6 +982,66 @@ mod tests {
                 "Back in the room"
             ]
         );
+    }
+
+    #[test]
+    fn a_window_that_fell_behind_catches_up_in_order_once() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        s.open_room(&ad("r1", "Lab").key());
+        s.outbox.clear();
+        let bob = DeviceId::parse("bob").unwrap();
+        let live = |s: &mut AppState, id| {
+            s.apply(Event::Message {
+                live: true,
+                room: room.clone(),
+                message: message(id, &bob),
+            })
+        };
+        live(&mut s, 1);
+        live(&mut s, 2);
+        // 3..=6 were not queued; the runtime says so, and the window asks after 2.
+        s.apply(Event::Behind { room: room.clone() });
+        assert!(s.chats[&room].catching_up.is_some());
+        assert!(matches!(
+            &s.outbox[..],
+            [Command::CatchUp { after: Some(2), .. }]
+        ));
+        s.outbox.clear();
+        // Live ones come again while the first page is read, and it falls behind once more.
+        live(&mut s, 7);
+        s.apply(Event::Behind { room: room.clone() });
+        assert!(s.outbox.is_empty(), "one catch-up at a time");
+        s.apply(Event::CaughtUp {
+            room: room.clone(),
+            messages: (3..=5).map(|id| message(id, &bob)).collect(),
+            more: false,
+        });
+        // It fell behind again meanwhile: read on after the page.
+        assert!(matches!(
+            &s.outbox[..],
+            [Command::CatchUp { after: Some(5), .. }]
+        ));
+        s.outbox.clear();
+        s.apply(Event::CaughtUp {
+            room: room.clone(),
+            messages: (6..=9).map(|id| message(id, &bob)).collect(),
+            more: false,
+        });
+        assert!(s.outbox.is_empty());
+        let chat = &s.chats[&room];
+        assert_eq!(chat.catching_up, None);
+        let ids: Vec<u64> = chat
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Chat { message, .. } => Some(message.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, (1..=9).collect::<Vec<_>>());
+        assert!(chat.reshaped > 0, "lines put in between are drawn afresh");
     }
 
     /// Welcomed into `room` (hosted by Bob), whose host proved `host_key`.

@@ -170,6 +170,40 @@ impl MemberStore {
     }
 }
 
+/// How many messages one catch-up answer carries.
+pub const CATCH_UP_PAGE: usize = 1000;
+
+/// A room's messages after `after` (all for `None`), oldest first, at most
+/// [`CATCH_UP_PAGE`], for a front end that fell behind: from the history of a room we host,
+/// or from what we were sent of the current epoch of a room we are in. Run on the writer
+/// (`Database::submit`) so every message written before it is there.
+pub fn stored_after(
+    c: &rusqlite::Connection,
+    room: &RoomId,
+    hosted: bool,
+    after: Option<u64>,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    let sql = if hosted {
+        "SELECT id, ts, sender, device, text, file FROM messages
+         WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    } else {
+        "SELECT id, ts, sender, device, text, file FROM received
+         WHERE room = ?1 AND epoch = (SELECT epoch FROM seen WHERE room = ?1) AND id > ?2
+         ORDER BY id LIMIT ?3"
+    };
+    let after = after.map_or(-1, |a| a as i64);
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(
+            params![room.as_str(), after, CATCH_UP_PAGE as i64],
+            row_message,
+        )?
+        .filter_map(Result::ok)
+        .flatten()
+        .collect();
+    Ok(rows)
+}
+
 /// The rooms the member was in when the app last ran. Blocking.
 pub fn joined_rooms(db: &Database) -> Result<Vec<JoinedRoom>, StoreError> {
     db.read(|c| {
