@@ -217,6 +217,8 @@ pub struct Transfer {
     pub hash: Option<FileHash>,
     /// Where it is now.
     pub state: TransferState,
+    /// While running: the connection broke and it waits to try again (resuming), and why.
+    pub retrying: Option<String>,
 }
 
 /// Where a transfer is.

@@ -514,6 +514,15 @@ impl SmallDisk {
         self.dir.path()
     }
 
+    /// Makes the disk read-only, as a write-protected or wrongly mounted folder is.
+    fn make_read_only(&self) {
+        let remounted = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(self.path())
+            .status();
+        assert!(matches!(remounted, Ok(s) if s.success()), "{remounted:?}");
+    }
+
     /// Fills the disk up with a file.
     fn fill(&self) {
         use std::io::Write;
@@ -686,6 +695,139 @@ async fn an_upload_sent_again_is_posted_once() {
             .count(),
         1
     );
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// The next report of the app's transfers.
+async fn next_transfer(front: &mut lanchat::bridge::FrontEnd) -> lanchat::bridge::Transfer {
+    loop {
+        let event = tokio::time::timeout(DEADLINE, front.events.recv())
+            .await
+            .expect("a transfer report in time")
+            .expect("the transfers are alive");
+        if let lanchat::bridge::Event::Transfer(t) = event {
+            return t;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+#[ignore = "needs root: mounts a small tmpfs"]
+async fn a_read_only_downloads_folder_is_reported_at_once_without_retrying() {
+    let disk = SmallDisk::new("1m");
+    disk.make_read_only();
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let (file, _) = upload(&host, &make_file(dir.path(), "a.bin", 100_000, 29))
+        .await
+        .unwrap();
+    let (mut front, back) = lanchat::bridge::channel();
+    let mut transfers = lanchat::files::Transfers::new(
+        back.events,
+        disk.path().to_path_buf(),
+        dir.path().join("saved.json"),
+    )
+    .await;
+    transfers.download(peer(&host, "Cat"), file);
+    let why = loop {
+        let t = next_transfer(&mut front).await;
+        assert!(
+            t.retrying.is_none(),
+            "a read-only folder was retried: {t:?}"
+        );
+        if let lanchat::bridge::TransferState::Failed(why) = t.state {
+            break why;
+        }
+    };
+    assert!(why.to_lowercase().contains("read-only"), "{why}");
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// Two members share one file at the same time; the first is slow, so the second is told
+/// to wait, tries again, and finds the file there: both succeed, nothing is sent twice.
+#[tokio::test]
+async fn two_members_sending_the_same_file_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let path = make_file(dir.path(), "shared.bin", 600_000, 23);
+    let content = std::fs::read(&path).unwrap();
+    let hashes = PieceHashes::compute(&content[..], content.len() as u64).unwrap();
+    let offer = FileOffer {
+        name: "shared.bin".into(),
+        size: content.len() as u64,
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    };
+    // Raw starts and stalls half-way, holding the file's turn.
+    let mut raw = Client::connect(addr(&host), &identity("Raw")).await;
+    raw.send(Frame::Upload(Upload {
+        room: room(),
+        offer,
+    }))
+    .await
+    .unwrap();
+    let Some(Ok(Frame::UploadFrom { offset: 0 })) = raw.next().await else {
+        panic!("no upload_from")
+    };
+    let chunks: Vec<&[u8]> = content.chunks(DATA_LEN).collect();
+    let half = chunks.len() / 2;
+    for (i, chunk) in chunks[..half].iter().enumerate() {
+        let offset = (i * DATA_LEN) as u64;
+        let bytes = chunk.to_vec().into();
+        raw.send(Frame::Data { offset, bytes }).await.unwrap();
+    }
+
+    // Bob sends the same file through the app's transfers, which retry.
+    let (mut front, back) = lanchat::bridge::channel();
+    let mut transfers = lanchat::files::Transfers::new(
+        back.events,
+        dir.path().join("bob-downloads"),
+        dir.path().join("bob-saved.json"),
+    )
+    .await;
+    transfers.upload(peer(&host, "Bob"), path.clone());
+    let waiting = loop {
+        let t = next_transfer(&mut front).await;
+        assert!(
+            !matches!(t.state, lanchat::bridge::TransferState::Failed(_)),
+            "{t:?}"
+        );
+        if let Some(why) = t.retrying {
+            break why;
+        }
+    };
+    assert!(waiting.contains("someone else"), "{waiting}");
+
+    // Raw finishes; Bob's next try finds the file kept.
+    for (i, chunk) in chunks.iter().enumerate().skip(half) {
+        let offset = (i * DATA_LEN) as u64;
+        let bytes = chunk.to_vec().into();
+        raw.send(Frame::Data { offset, bytes }).await.unwrap();
+    }
+    let stored = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match raw.next().await {
+                Some(Ok(Frame::Stored { id })) => return id,
+                Some(Ok(_)) => {}
+                other => panic!("Raw's upload did not end well: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("Raw's upload is stored");
+    let bob = loop {
+        let t = next_transfer(&mut front).await;
+        match t.state {
+            lanchat::bridge::TransferState::Done {
+                message: Some(id), ..
+            } => break id,
+            lanchat::bridge::TransferState::Failed(why) => panic!("Bob's upload failed: {why}"),
+            _ => {}
+        }
+    };
+    assert_ne!(stored, bob, "each sender's share is posted");
     host.close("bye".into(), DEADLINE).await;
 }
 

@@ -208,6 +208,12 @@ fn progress(ui: &mut egui::Ui, t: &Transfer) {
     };
     let text = match t.state {
         TransferState::Preparing => "Preparing…".to_owned(),
+        _ if t.retrying.is_some() => format!(
+            "{} of {} · trying again ({})",
+            human_size(t.done),
+            human_size(t.size),
+            t.retrying.as_deref().unwrap_or_default()
+        ),
         _ => {
             let mut text = format!("{} of {}", human_size(t.done), human_size(t.size));
             if t.rate > 0.0 {

@@ -18,8 +18,18 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a running transfer reports.
 const REPORT_EVERY: Duration = Duration::from_millis(250);
-/// Tries after a broken connection before a transfer gives up.
+/// Waits between tries after a broken connection: 1 s doubling to 30 s, each with a random
+/// part, so the transfers of a restarted host's members do not all come back at once.
+const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_secs(1))
+    .with_max_delay(Duration::from_secs(30))
+    .with_jitter()
+    .without_max_times();
+/// Tries after a broken connection before a transfer gives up (about 90 s of trying).
 const ATTEMPTS: u32 = 8;
+/// How long a transfer waits for a host that says "not now" (busy, or receiving the same
+/// file from someone else, or our session rejoining) before giving up.
+const LATER_LIMIT: Duration = Duration::from_secs(600);
 
 /// One running transfer, as the runtime keeps it.
 struct Running {
@@ -281,6 +291,7 @@ fn transfer_of(
         rate: 0.0,
         hash: Some(file.hash.clone()),
         state,
+        retrying: None,
     }
 }
 
@@ -374,6 +385,7 @@ impl Job {
             rate: 0.0,
             hash,
             state,
+            retrying: None,
         };
         let mut report = Report {
             transfer,
@@ -396,12 +408,17 @@ impl Job {
             report.send(&self.events);
         }
         let (progress, mut seen) = watch::channel(0u64);
-        let work = self.work(hashes, progress);
+        let (retrying, mut why) = watch::channel(None);
+        let work = self.work(hashes, progress, retrying);
         tokio::pin!(work);
         let mut tick = tokio::time::interval(REPORT_EVERY);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut work => break outcome,
+                Ok(()) = why.changed() => {
+                    report.transfer.retrying = why.borrow_and_update().clone();
+                    report.send(&self.events);
+                }
                 _ = tick.tick() => {
                     // Every tick, moving or not: a stalled transfer's speed falls to nothing.
                     let done = *seen.borrow_and_update();
@@ -414,6 +431,7 @@ impl Job {
             }
         };
         report.transfer.rate = 0.0;
+        report.transfer.retrying = None;
         report.transfer.state = match outcome {
             Ok(done) => {
                 report.transfer.done = report.transfer.size;
@@ -472,15 +490,19 @@ impl Job {
         ))
     }
 
-    /// Does the transfer, retrying (and so resuming) after a broken connection. Cancelling
-    /// stops it wherever it is: dialling, waiting for the host, or sending.
+    /// Does the transfer, retrying (and so resuming) after a transient error, saying why in
+    /// `retrying` while it waits; a permanent one ends it at once. Cancelling stops it
+    /// wherever it is: dialling, waiting for the host, or sending.
     async fn work(
         &self,
         hashes: Option<PieceHashes>,
         progress: watch::Sender<u64>,
+        retrying: watch::Sender<Option<String>>,
     ) -> Result<TransferState, TransferError> {
-        let mut wait = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
+        use backon::BackoffBuilder;
+        let mut waits = RETRY.build();
+        let (mut broken, started) = (0, Instant::now());
+        loop {
             let attempt_once = async {
                 match (&self.kind, &hashes) {
                     (Kind::Upload { path }, Some(hashes)) => {
@@ -507,31 +529,40 @@ impl Job {
                 _ = self.cancel.cancelled(), if matches!(self.kind, Kind::Upload { .. }) => Err(TransferError::Cancelled),
                 result = attempt_once => result,
             };
-            match result {
-                Err(e) if retryable(&e) && attempt < ATTEMPTS => {
-                    tracing::info!("transfer {}: {e}; trying again", self.id);
-                    tokio::select! {
-                        _ = self.cancel.cancelled() => return Err(TransferError::Cancelled),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(30));
-                }
+            let e = match result {
+                Err(e) if transient(&e) => e,
                 other => return other,
+            };
+            // "Not now" from the host is waited out for longer than a broken connection.
+            let give_up = match e {
+                TransferError::Later(_) => started.elapsed() >= LATER_LIMIT,
+                _ => {
+                    broken += 1;
+                    broken >= ATTEMPTS
+                }
+            };
+            if give_up {
+                return Err(e);
             }
+            let wait = waits.next().unwrap_or(Duration::from_secs(30));
+            tracing::info!("transfer {}: {e}; trying again in {wait:?}", self.id);
+            retrying.send_replace(Some(e.to_string()));
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(TransferError::Cancelled),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            retrying.send_replace(None);
         }
-        unreachable!("the last attempt returns")
     }
 }
 
-/// Errors a new connection may cure: the transfer resumes where it stopped.
-fn retryable(e: &TransferError) -> bool {
+/// Errors that may pass (a broken connection, a host restarting or busy): the transfer tries
+/// again, resuming where it stopped. Anything else will not change by trying again — a
+/// downloads folder that is read-only or full, a refusal, a file that does not match — and
+/// is told at once.
+fn transient(e: &TransferError) -> bool {
     match e {
-        TransferError::Io(io) => !matches!(
-            io.kind(),
-            std::io::ErrorKind::PermissionDenied
-                | std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::UnexpectedEof
-        ),
+        TransferError::Io(io) | TransferError::Link(LinkError::Io(io)) => transient_io(io.kind()),
         TransferError::Ended | TransferError::Protocol(_) | TransferError::Later(_) => true,
         TransferError::Link(link) => !matches!(
             link,
@@ -541,5 +572,82 @@ fn retryable(e: &TransferError) -> bool {
                 | LinkError::OldPeer
         ),
         _ => false,
+    }
+}
+
+/// I/O errors of a network, not of a disk.
+fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | BrokenPipe
+            | TimedOut
+            | NotConnected
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+            | AddrNotAvailable
+            | Interrupted
+            | WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_folder_problem_is_told_at_once_and_a_broken_connection_is_tried_again() {
+        for kind in [
+            ErrorKind::ReadOnlyFilesystem,
+            ErrorKind::PermissionDenied,
+            ErrorKind::StorageFull,
+            ErrorKind::QuotaExceeded,
+            ErrorKind::NotFound,
+            ErrorKind::IsADirectory,
+            ErrorKind::NotADirectory,
+            ErrorKind::InvalidFilename,
+            ErrorKind::FileTooLarge,
+            ErrorKind::UnexpectedEof,
+        ] {
+            assert!(
+                !transient(&TransferError::Io(Error::from(kind))),
+                "{kind:?}"
+            );
+        }
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::BrokenPipe,
+            ErrorKind::TimedOut,
+            ErrorKind::HostUnreachable,
+            ErrorKind::NetworkDown,
+        ] {
+            assert!(transient(&TransferError::Io(Error::from(kind))), "{kind:?}");
+            let link = TransferError::Link(LinkError::Io(Error::from(kind)));
+            assert!(transient(&link), "{kind:?} on the link");
+        }
+        assert!(transient(&TransferError::Ended));
+        assert!(transient(&TransferError::Later("busy".into())));
+        for permanent in [
+            TransferError::Refused("wrong room".into()),
+            TransferError::DiskFull,
+            TransferError::Mismatch(3),
+            TransferError::NoSpace {
+                need: "2 GB".into(),
+                free: "1 GB".into(),
+            },
+            TransferError::Link(LinkError::NotLanchat),
+            TransferError::Folder {
+                dir: "/media/usb".into(),
+                error: Error::from(ErrorKind::ReadOnlyFilesystem),
+            },
+        ] {
+            assert!(!transient(&permanent), "{permanent}");
+        }
     }
 }

@@ -45,6 +45,8 @@ pub enum TransferError {
     NoSpace { need: String, free: String },
     #[error("the disk filled up; the partial file was removed")]
     DiskFull,
+    #[error("cannot save in {dir}: {error}")]
+    Folder { dir: String, error: std::io::Error },
     #[error("piece {0} does not match the file's hash")]
     Mismatch(u64),
     #[error("the other side sent more than the file's announced size")]
@@ -594,10 +596,12 @@ pub async fn accept_upload(
         return Err(TransferError::Refused(reason));
     }
     // One upload of a file at a time; a broken try's task ends as soon as it sees the cut.
+    // Another sender's upload of the same file may take longer: this sender is told to try
+    // again shortly, and then finds the file kept (nothing more to send).
     let Ok(turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
         let reason = "the host is receiving this file from someone else right now".to_owned();
-        send(sink, refuse(RefuseCode::Other, reason.clone())).await?;
-        return Err(TransferError::Refused(reason));
+        send(sink, refuse(RefuseCode::Busy, reason.clone())).await?;
+        return Err(TransferError::Later(reason));
     };
     let store = files.store.clone();
     let hash = offer.hash.clone();
@@ -1047,6 +1051,10 @@ async fn download_inner(
     );
     let (path, piece_len, size) = (partial.to_path_buf(), offer.piece_len, offer.size);
     let dir_owned = dir.to_path_buf();
+    let folder = |error| TransferError::Folder {
+        dir: dir.display().to_string(),
+        error,
+    };
     let opened = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         std::fs::create_dir_all(&dir_owned)?;
         prepare_partial_dir(&path)?;
@@ -1054,7 +1062,9 @@ async fn download_inner(
         Ok((file, kept, free_space(&dir_owned)?))
     })
     .await
-    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    .map_err(|e| std::io::Error::other(e.to_string()))
+    .and_then(|opened| opened)
+    .map_err(folder)?;
     let (out, kept, free) = opened;
     if kept < offset {
         // Our partial file is shorter than where the host starts; ask again from ours.
@@ -1103,6 +1113,8 @@ async fn download_inner(
         Ok(path)
     })
     .await
-    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    .map_err(|e| std::io::Error::other(e.to_string()))
+    .and_then(|saved| saved)
+    .map_err(folder)?;
     Ok(saved)
 }
