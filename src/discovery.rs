@@ -17,7 +17,6 @@ use mdns_sd::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV6};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -40,6 +39,14 @@ const VERIFY_LIMIT: Duration = Duration::from_secs(3);
 /// After an advert was confirmed although its port did not answer (a firewall in between),
 /// how long before its port is checked again: the network is not asked every few seconds.
 const CONFIRMED_QUIET: Duration = Duration::from_secs(30);
+/// A room that left the list because it stopped answering may come back without announcing
+/// itself (a partition heals; a laptop wakes). mDNS asks for rooms less and less often (at
+/// last hourly), so while such a room is missing the network is asked again: first after
+/// this long, then twice as long each time, up to [`LOOK_AGAIN_MAX`].
+const LOOK_AGAIN: Duration = Duration::from_secs(10);
+const LOOK_AGAIN_MAX: Duration = Duration::from_secs(300);
+/// How long a room that stopped answering is looked for.
+const MISSING_FOR: Duration = Duration::from_secs(3600);
 
 /// Name prefixes of virtual adapters (containers, VMs, VPN bridges) that no LAN peer sits
 /// behind; skipped unless picked with `--interface`.
@@ -153,8 +160,14 @@ pub struct Discovery {
     adverts: HashMap<RoomId, ServiceInfo>,
     /// Which interfaces are in use, as chosen at start.
     config: DiscoveryConfig,
-    /// The rooms seen, shared with the browse task, to find a room's instances.
-    rooms: Arc<Mutex<Rooms>>,
+    /// To the browse task.
+    asks: mpsc::UnboundedSender<Ask>,
+}
+
+/// What the browse task is asked to do.
+enum Ask {
+    /// A member lost this room's host: check its advert.
+    Verify(RoomId),
 }
 
 /// Whether discovery uses an interface: the ones picked, or else every one but loopback
@@ -194,14 +207,14 @@ impl Discovery {
             .map_err(start)?;
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let rooms = Arc::new(Mutex::new(Rooms::default()));
-        tokio::spawn(browse_loop(browse, daemon.clone(), rooms.clone(), tx));
+        let (asks, asked) = mpsc::unbounded_channel();
+        tokio::spawn(Browser::new(daemon.clone(), tx).run(browse, asked));
         Ok((
             Discovery {
                 daemon,
                 adverts: HashMap::new(),
                 config,
-                rooms,
+                asks,
             },
             rx,
         ))
@@ -238,12 +251,7 @@ impl Discovery {
     /// Asks the network whether a room's adverts are still true (a member lost its host);
     /// adverts nobody confirms are dropped and the room is reported lost.
     pub fn verify(&self, id: &RoomId) {
-        let names = self
-            .rooms
-            .lock()
-            .expect("rooms lock")
-            .instances(|ad| &ad.id == id);
-        verify(&self.daemon, names);
+        let _ = self.asks.send(Ask::Verify(id.clone()));
     }
 
     /// Withdraws a room's advert now; the returned future ends when the goodbye is sent
@@ -381,16 +389,6 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     }
 }
 
-/// Has mDNS ask for these adverts again; the ones nobody confirms within [`VERIFY_LIMIT`]
-/// are removed (and their rooms reported lost).
-fn verify(daemon: &ServiceDaemon, names: Vec<String>) {
-    for name in names {
-        if let Err(e) = daemon.verify(name.clone(), VERIFY_LIMIT) {
-            tracing::debug!("verifying {name}: {e}");
-        }
-    }
-}
-
 /// Tracks adverts per instance name and reports them per room id and claimed key: a room seen
 /// under two names or on two interfaces is one room with the union of its addresses, but one
 /// room id claimed by two keys is two rooms.
@@ -461,75 +459,153 @@ impl Rooms {
     }
 }
 
-/// Turns mDNS events into room events, and checks the listed rooms' ports so a host that
-/// crashed leaves the list in seconds. Ends when the daemon shuts down.
-async fn browse_loop(
-    browse: mdns_sd::Receiver<ServiceEvent>,
+/// The browse task's state: the rooms seen, the checks of their ports, and the rooms that
+/// stopped answering and are looked for again.
+struct Browser {
     daemon: ServiceDaemon,
-    rooms: Arc<Mutex<Rooms>>,
+    rooms: Rooms,
+    /// Room events out.
     tx: mpsc::UnboundedSender<DiscoveryEvent>,
-) {
-    let mut check = tokio::time::interval(CHECK_EVERY);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Rooms being checked now, and rooms whose advert was confirmed in spite of a port that
-    // did not answer, with when to check them again.
-    let mut checks: JoinSet<(AdKey, bool)> = JoinSet::new();
-    let mut checking: std::collections::HashSet<AdKey> = Default::default();
-    let mut quiet: HashMap<AdKey, Instant> = HashMap::new();
-    loop {
-        let event = tokio::select! {
-            event = browse.recv_async() => match event {
-                Ok(event) => event,
-                Err(_) => break,
-            },
-            _ = check.tick() => {
-                let now = Instant::now();
-                quiet.retain(|_, until| *until > now);
-                let listed = rooms.lock().expect("rooms lock").listed();
-                for (key, addrs) in listed {
-                    if !quiet.contains_key(&key) && checking.insert(key.clone()) {
-                        checks.spawn(async move {
-                            (key, crate::net::link::listening(&addrs, CHECK_LIMIT).await)
-                        });
+    /// Port checks under way, by room.
+    checks: JoinSet<(AdKey, bool)>,
+    checking: std::collections::HashSet<AdKey>,
+    /// Rooms whose advert is being verified, or was confirmed in spite of a port that did not
+    /// answer, with when they may be checked again.
+    doubted: HashMap<AdKey, Instant>,
+    /// Rooms that left the list because nobody answered for them, with when they left.
+    missing: HashMap<AdKey, Instant>,
+    /// When to ask the network for rooms again while some are missing, and the wait after.
+    look_again: Option<(Instant, Duration)>,
+}
+
+impl Browser {
+    fn new(daemon: ServiceDaemon, tx: mpsc::UnboundedSender<DiscoveryEvent>) -> Self {
+        Self {
+            daemon,
+            rooms: Rooms::default(),
+            tx,
+            checks: JoinSet::new(),
+            checking: Default::default(),
+            doubted: HashMap::new(),
+            missing: HashMap::new(),
+            look_again: None,
+        }
+    }
+
+    /// Turns mDNS events into room events until the daemon shuts down.
+    async fn run(
+        mut self,
+        mut browse: mdns_sd::Receiver<ServiceEvent>,
+        mut asked: mpsc::UnboundedReceiver<Ask>,
+    ) {
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let look_again = self.look_again.map(|(at, _)| at);
+            tokio::select! {
+                event = browse.recv_async() => match event {
+                    Ok(event) => {
+                        if !self.mdns(event) {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                },
+                _ = check.tick() => self.check_ports(),
+                Some(Ok((key, answered))) = self.checks.join_next() => {
+                    self.checking.remove(&key);
+                    if !answered {
+                        tracing::debug!("room {} does not answer; asking for its advert", key.id);
+                        self.doubt(&key);
                     }
                 }
-                continue;
-            }
-            Some(Ok((key, answered))) = checks.join_next() => {
-                checking.remove(&key);
-                if !answered {
-                    tracing::debug!("room {} does not answer; asking for its advert", key.id);
-                    quiet.insert(key.clone(), Instant::now() + CONFIRMED_QUIET);
-                    let names = rooms.lock().expect("rooms lock").instances(|ad| ad.key() == key);
-                    verify(&daemon, names);
+                Some(Ask::Verify(id)) = asked.recv() => {
+                    let keys: Vec<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).filter(|k| k.id == id).collect();
+                    for key in keys {
+                        self.doubt(&key);
+                    }
                 }
-                continue;
+                _ = tokio::time::sleep_until(look_again.unwrap_or_else(Instant::now)), if look_again.is_some() => {
+                    match self.daemon.browse(SERVICE_TYPE) {
+                        // The new query replaces the old one, and starts again from often.
+                        Ok(fresh) => browse = fresh,
+                        Err(e) => tracing::debug!("asking for rooms again: {e}"),
+                    }
+                    self.schedule_look_again();
+                }
             }
+        }
+    }
+
+    /// Starts a port check of every listed room not doubted lately.
+    fn check_ports(&mut self) {
+        let now = Instant::now();
+        self.doubted.retain(|_, until| *until > now);
+        for (key, addrs) in self.rooms.listed() {
+            if !self.doubted.contains_key(&key) && self.checking.insert(key.clone()) {
+                self.checks.spawn(async move {
+                    (key, crate::net::link::listening(&addrs, CHECK_LIMIT).await)
+                });
+            }
+        }
+    }
+
+    /// Has mDNS ask for a room's adverts again; the ones nobody confirms within
+    /// [`VERIFY_LIMIT`] are removed (and the room is reported lost, and looked for).
+    fn doubt(&mut self, key: &AdKey) {
+        self.doubted
+            .insert(key.clone(), Instant::now() + CONFIRMED_QUIET);
+        for name in self.rooms.instances(|ad| &ad.key() == key) {
+            if let Err(e) = self.daemon.verify(name.clone(), VERIFY_LIMIT) {
+                tracing::debug!("verifying {name}: {e}");
+            }
+        }
+    }
+
+    /// Sets when to ask for rooms next while some are missing; none when none are.
+    fn schedule_look_again(&mut self) {
+        let now = Instant::now();
+        self.missing
+            .retain(|_, since| now.duration_since(*since) < MISSING_FOR);
+        self.look_again = match (self.missing.is_empty(), self.look_again) {
+            (true, _) => None,
+            (false, Some((_, wait))) => Some((now + wait, (wait * 2).min(LOOK_AGAIN_MAX))),
+            (false, None) => Some((now + LOOK_AGAIN, LOOK_AGAIN * 2)),
         };
-        let mut rooms = rooms.lock().expect("rooms lock");
+    }
+
+    /// Acts on one mDNS event; false once nobody listens for rooms.
+    fn mdns(&mut self, event: ServiceEvent) -> bool {
         let out = match event {
             ServiceEvent::ServiceResolved(svc) => match parse_ad(&svc) {
-                Some(ad) => rooms.resolved(svc.fullname.clone(), ad),
+                Some(ad) => self.rooms.resolved(svc.fullname.clone(), ad),
                 None => {
                     tracing::debug!("ignoring a malformed advert: {}", svc.fullname);
-                    rooms.removed(&svc.fullname).into_iter().collect()
+                    self.rooms.removed(&svc.fullname).into_iter().collect()
                 }
             },
             ServiceEvent::ServiceRemoved(_, fullname) => {
-                rooms.removed(&fullname).into_iter().collect()
+                self.rooms.removed(&fullname).into_iter().collect()
             }
             _ => Vec::new(),
         };
-        drop(rooms);
         for event in &out {
-            if let DiscoveryEvent::Lost(key) = event {
-                // A room that comes back is checked from the start.
-                quiet.remove(key);
+            match event {
+                DiscoveryEvent::Lost(key) => {
+                    // Gone because nobody answered for it: it may come back unannounced.
+                    if self.doubted.remove(key).is_some() {
+                        self.missing.insert(key.clone(), Instant::now());
+                        if self.look_again.is_none() {
+                            self.schedule_look_again();
+                        }
+                    }
+                }
+                DiscoveryEvent::Found(ad) => {
+                    self.missing.remove(&ad.key());
+                }
             }
         }
-        if out.into_iter().any(|event| tx.send(event).is_err()) {
-            break;
-        }
+        out.into_iter().all(|event| self.tx.send(event).is_ok())
     }
 }
 

@@ -625,23 +625,94 @@ async fn a_rename_is_told_to_everyone() {
 
 /// A member that stops reading while the room is busy neither slows the others nor keeps
 /// the room from closing.
-#[tokio::test]
-async fn a_member_that_stops_reading_cannot_hold_up_the_room() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_reading_is_dropped_and_the_others_get_everything() {
+    const POSTS: u64 = 3000;
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(dir.path()).await;
     let (_stuck, _, _) = join(addr(&host), "Zed").await; // never read again
+    let (mut bob, _, _) = join(addr(&host), "Bob").await;
     let (mut ann, _, _) = join(addr(&host), "Ann").await;
-    let text = "x".repeat(60 * 1024);
-    for seq in 1..=200 {
-        // Far more than the stuck member's socket buffers hold.
+    // Bob reads everything, as a member should.
+    let reading = tokio::spawn(async move {
+        let (mut messages, mut zed_dropped) = (0, false);
+        while messages < POSTS {
+            match next(&mut bob).await {
+                Frame::Message(m) if m.from == "Ann" => messages += 1,
+                Frame::MemberLeft(m) if m.name == "Zed" => zed_dropped = true,
+                _ => {}
+            }
+        }
+        (messages, zed_dropped)
+    });
+    // Far more than Zed's socket buffers and queue hold.
+    let text = "x".repeat(8 * 1024);
+    for seq in 1..=POSTS {
         post(&mut ann, seq, &text).await;
     }
+    let (messages, zed_dropped) = tokio::time::timeout(DEADLINE, reading)
+        .await
+        .expect("Bob read every message")
+        .unwrap();
+    assert_eq!(messages, POSTS);
+    assert!(zed_dropped, "the member that stopped reading was dropped");
     tokio::time::timeout(
         DEADLINE,
         host.close("bye".into(), Duration::from_millis(500)),
     )
     .await
     .expect("close finishes although a member stopped reading");
+}
+
+/// A member that goes silent (its machine died, a half-open connection) and one that sends a
+/// frame a byte at a time (slowloris) are both closed at the idle limit; the room goes on.
+#[tokio::test]
+async fn silent_and_trickling_members_are_closed_at_the_idle_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        timeouts: lanchat::net::link::Timeouts {
+            idle: Duration::from_secs(1),
+            ..lanchat::net::link::Timeouts::default()
+        },
+        ..HostConfig::new(
+            room_id(),
+            "Lab".into(),
+            "Ada".into(),
+            identity("Ada"),
+            dir.path().to_path_buf(),
+            0,
+        )
+    })
+    .await
+    .expect("host starts");
+
+    let (mut silent, _, _) = join(addr(&host), "Zed").await;
+    closed(&mut silent).await;
+
+    let (mut trickler, _, _) = join(addr(&host), "Tom").await;
+    trickler.send_plain(&[0, 0, 0, 60]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    while started.elapsed() < DEADLINE {
+        // One byte of the frame every 200 ms: never a whole frame within the idle limit.
+        if trickler.send_plain(&[0x90]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        if let Ok(end) = tokio::time::timeout(Duration::from_millis(200), trickler.next()).await
+            && !matches!(end, Some(Ok(_)))
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a member trickling one frame was not closed");
+
+    // The room goes on.
+    let (mut ann, _, _) = join(addr(&host), "Ann").await;
+    post(&mut ann, 1, "still here").await;
+    host.close("bye".into(), DEADLINE).await;
 }
 
 /// A TCP connection to the host from the loopback address `from`, as from another machine.

@@ -86,9 +86,16 @@ enum SessionCmd {
 /// What a command that arrived while not connected means for the loop that got it.
 enum Offline {
     Stay,
+    /// Something changed that the user did (a password, a trusted key): try at once.
     Redialled,
+    /// Discovery sees the room (again): try soon, at a random moment within
+    /// [`SEEN_SPREAD`], since every member of the room sees it at the same moment.
+    Seen,
     Leave,
 }
+
+/// How far apart the members of a room that came back dial it, once discovery sees it.
+const SEEN_SPREAD: Duration = Duration::from_secs(1);
 
 /// A handle on one joined room's session task.
 pub struct Session {
@@ -236,7 +243,7 @@ async fn run(
                 // an attempt that may already be in is not cut short.
                 cmd = cmds.recv() => match run.offline(cmd) {
                     Offline::Leave => return run.state(SessionState::Left),
-                    Offline::Redialled => news = true,
+                    Offline::Redialled | Offline::Seen => news = true,
                     Offline::Stay => {}
                 },
             }
@@ -325,6 +332,13 @@ async fn run(
                 cmd = cmds.recv() => match run.offline(cmd) {
                     Offline::Stay => {}
                     Offline::Redialled => break,
+                    Offline::Seen => {
+                        let soon = tokio::time::Instant::now()
+                            + SEEN_SPREAD.mul_f64(rand::random::<f64>());
+                        if soon < retry.deadline() {
+                            retry.as_mut().reset(soon);
+                        }
+                    }
                     Offline::Leave => return run.state(SessionState::Left),
                 },
             }
@@ -501,7 +515,7 @@ impl Run {
             Some(SessionCmd::Rename(name)) => self.config.name = name,
             Some(SessionCmd::Redial(addrs)) => {
                 self.config.addrs = addrs;
-                return Offline::Redialled;
+                return Offline::Seen;
             }
             Some(SessionCmd::Password(secret)) => {
                 self.config.password = Some(secret);

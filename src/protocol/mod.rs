@@ -135,9 +135,10 @@ pub const MAX_MEMBERS: usize = 256;
 /// catching up asks for page after page.
 pub const HISTORY_PAGE: usize = 500;
 /// How often a member pings its host when nothing else is said.
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
-/// Silence after which either side gives the other up.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+pub const PING_INTERVAL: Duration = Duration::from_secs(4);
+/// Silence after which either side gives the other up: three pings (or their answers) missed,
+/// so a peer whose machine or network died is noticed within seconds.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(12);
 /// Longest a write to a peer may take before the peer counts as gone.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a new connection gets to complete its handshake.

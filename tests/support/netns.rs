@@ -189,6 +189,51 @@ impl Lan {
         ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", name]).map(|_| ())
     }
 
+    /// Drops `percent` % of host `i`'s packets, both ways, at random (nftables; 100 is a
+    /// partition the host does not see: its link stays up and packets just vanish).
+    pub fn lose(&self, i: usize, percent: u32) -> Result<(), String> {
+        self.heal(i);
+        let rule = if percent >= 100 {
+            "drop".to_owned()
+        } else {
+            format!("numgen random mod 100 < {percent} drop")
+        };
+        let rules = format!(
+            "table inet lanchat_test {{
+  chain o {{ type filter hook output priority 0; {rule}; }}
+  chain i {{ type filter hook input priority 0; {rule}; }}
+}}"
+        );
+        let mut nft = self
+            .command(i, "nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run nft (apt-get install nftables): {e}"))?;
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = nft.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Ends what [`Lan::lose`] did to host `i`.
+    pub fn heal(&self, i: usize) {
+        let _ = self
+            .command(i, "nft")
+            .args(["delete", "table", "inet", "lanchat_test"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
     /// Takes host `i`'s link down (a partition) or back up.
     pub fn set_link(&self, i: usize, up: bool) -> Result<(), String> {
         ip(&[
