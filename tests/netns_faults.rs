@@ -328,3 +328,34 @@ fn fifty_members_all_rejoin_a_restarted_host_spread_out_in_time() {
         "the {MEMBERS} members came back within {spread:?} of each other"
     );
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_host_that_gets_a_new_address_is_found_and_rejoined_there() {
+    let lan = Lan::new(2);
+    lan.without_ipv6().unwrap();
+    let (ada_dir, bob_dir) = (data_dir(), data_dir());
+    let (mut ada, _) = host_lab(&lan, ada_dir.path());
+    let mut bob = join_lab(&lan, 2, "Bob", bob_dir.path());
+    bob.write_line("before");
+    ada.expect_event("message", &[("from", "Bob"), ("text", "before")], deadline());
+
+    // Ada's machine comes back on the network with another address.
+    bob.mark();
+    lan.readdress(1, 101).unwrap();
+    let moved = Instant::now();
+    bob.expect_event("status", &[("state", "waiting")], within(60));
+    bob.expect_event("joined", &[("name", "Bob")], within(60));
+    let back = moved.elapsed();
+    bob.write_line("after");
+    received_once_in_order(
+        &mut ada,
+        "Bob",
+        &["before".to_owned(), "after".to_owned()],
+        deadline(),
+    );
+    println!(
+        "host moved to a new address: its member was back in the room {:.1} s later",
+        back.as_secs_f64()
+    );
+}

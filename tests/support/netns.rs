@@ -234,6 +234,39 @@ impl Lan {
             .status();
     }
 
+    /// Turns IPv6 off on every host, so that a host's IPv4 address is the only way to it (a
+    /// link-local IPv6 address would outlive an IPv4 change).
+    pub fn without_ipv6(&self) -> Result<(), String> {
+        for ns in &self.hosts {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-qw"])
+                .arg("net.ipv6.conf.all.disable_ipv6=1")
+                .output()
+                .map_err(|e| format!("cannot run sysctl: {e}"))?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives host `i` the address 10.79.0.`octet` in place of its own, as a laptop that
+    /// joins the network again (or roams) gets another one.
+    pub fn readdress(&self, i: usize, octet: u8) -> Result<(), String> {
+        let ns = self.ns(i);
+        ip(&["-n", ns, "addr", "flush", "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("10.79.0.{octet}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", ns, "route", "replace", "224.0.0.0/4", "dev", "eth0"]).map(|_| ())
+    }
+
     /// Takes host `i`'s link down (a partition) or back up.
     pub fn set_link(&self, i: usize, up: bool) -> Result<(), String> {
         ip(&[
