@@ -7,6 +7,11 @@
 //! when its commit returns, and the callback of each write runs only after that commit. A
 //! database that is damaged at start is moved aside and what can still be read from it is
 //! copied into a fresh one.
+//!
+//! Checkpoints (copying the WAL back into the main file, and syncing it) take milliseconds;
+//! SQLite would run them inside whichever commit finds the WAL long, holding up the posts of
+//! that group. So the writer never checkpoints: a thread of its own does, once a second after
+//! writes, without blocking the writer (`PASSIVE`).
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -93,6 +98,8 @@ const TABLES: &[(&str, &str)] = &[
 
 /// Most writes committed together.
 const GROUP: usize = 4096;
+/// How often the checkpoint thread looks whether there was anything written.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -163,6 +170,8 @@ struct Inner {
     jobs: std_mpsc::Sender<Job>,
     /// Read connections not in use, so a read does not open the file each time.
     readers: Mutex<Vec<Connection>>,
+    /// Dropped with the last handle, which ends the checkpoint thread (after a last one).
+    _checkpoints: std_mpsc::Sender<()>,
 }
 
 impl std::fmt::Debug for Database {
@@ -194,16 +203,27 @@ impl Database {
             }
             Err(e) => return Err(e.into()),
         };
+        // The writer leaves checkpoints to the thread below.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (tx, rx) = std_mpsc::channel::<Job>();
+        let commits = written.clone();
         std::thread::Builder::new()
             .name("lanchat-db".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || write_loop(conn, rx, &commits))
             .map_err(|e| StoreError::Sqlite(format!("cannot start the database writer: {e}")))?;
+        let (stop, stopped) = std_mpsc::channel();
+        let checkpointer = Connection::open(path)?;
+        std::thread::Builder::new()
+            .name("lanchat-db-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped, &written))
+            .map_err(|e| StoreError::Sqlite(format!("cannot start the checkpoints: {e}")))?;
         let db = Database {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 jobs: tx,
                 readers: Mutex::default(),
+                _checkpoints: stop,
             }),
         };
         Ok((db, warnings))
@@ -448,9 +468,39 @@ fn copy_table(from: &Connection, into: &Connection, table: &str, columns: &str) 
     (copied, whole)
 }
 
+/// Copies the WAL into the main file once a second after writes (`commits` counts them),
+/// beside the writer; a last time when the database is closed.
+fn checkpoint_loop(
+    conn: Connection,
+    stop: std_mpsc::Receiver<()>,
+    commits: &std::sync::atomic::AtomicU64,
+) {
+    let mut done = 0;
+    loop {
+        let last = matches!(
+            stop.recv_timeout(CHECKPOINT_EVERY),
+            Err(std_mpsc::RecvTimeoutError::Disconnected)
+        );
+        let now = commits.load(std::sync::atomic::Ordering::Acquire);
+        if now != done {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => done = now,
+                Err(e) => tracing::debug!("database checkpoint: {e}"),
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 /// The writer thread: takes what is queued (up to [`GROUP`] writes), runs each in a savepoint
 /// of one transaction, commits once, then tells each caller.
-fn write_loop(conn: Connection, jobs: std_mpsc::Receiver<Job>) {
+fn write_loop(
+    conn: Connection,
+    jobs: std_mpsc::Receiver<Job>,
+    commits: &std::sync::atomic::AtomicU64,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -498,6 +548,7 @@ fn write_loop(conn: Connection, jobs: std_mpsc::Receiver<Job>) {
             tracing::error!("the database could not commit: {e}");
             let _ = conn.execute_batch("ROLLBACK");
         }
+        commits.fetch_add(1, std::sync::atomic::Ordering::Release);
         for finish in finishes {
             finish(committed.clone());
         }
