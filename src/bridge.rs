@@ -5,7 +5,8 @@
 //! bounded: at most [`MESSAGE_BACKLOG`] wait for the front end. Past it, a room's messages
 //! are no longer queued (every one is in the profile's database already) and the front end
 //! is told the room is [`Event::Behind`]; it asks for them with [`Command::CatchUp`] once it
-//! gets there, and they come back from the database a page at a time.
+//! gets there, and they come back from the database a page at a time. (Without a database —
+//! it could not be opened — nothing is dropped.)
 
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
@@ -380,6 +381,9 @@ struct Backlog {
     queued: AtomicUsize,
     /// Rooms whose messages are not queued until the front end asks to catch up.
     behind: Mutex<HashSet<RoomId>>,
+    /// Set when there is no database to read missed messages back from: then nothing is
+    /// dropped, whatever it costs.
+    unbounded: std::sync::atomic::AtomicBool,
 }
 
 impl Backlog {
@@ -389,7 +393,9 @@ impl Backlog {
         if behind.contains(room) {
             return Admit::Drop;
         }
-        if self.queued.load(Ordering::Acquire) >= MESSAGE_BACKLOG {
+        if self.queued.load(Ordering::Acquire) >= MESSAGE_BACKLOG
+            && !self.unbounded.load(Ordering::Relaxed)
+        {
             behind.insert(room.clone());
             return Admit::Behind;
         }
@@ -438,7 +444,13 @@ impl EventSender {
         }
     }
 
-    /// The front end asked to catch up on `room`: its messages are queued again.
+    /// There is no database to read missed messages back from: queue every one.
+    pub fn unbounded(&self) {
+        self.backlog.unbounded.store(true, Ordering::Relaxed);
+    }
+
+    /// The front end asked to catch up on `room` (or the room was joined or left afresh):
+    /// its messages are queued again.
     pub fn caught_up(&self, room: &RoomId) {
         self.backlog
             .behind
@@ -450,7 +462,9 @@ impl EventSender {
 
 /// The front end's end of the events, which keeps the count of chat messages waiting.
 pub struct EventReceiver {
+    /// The queue [`EventSender`] fills.
     rx: mpsc::UnboundedReceiver<Event>,
+    /// Shared with the sender: each chat message taken is one fewer waiting.
     backlog: Arc<Backlog>,
 }
 
@@ -611,5 +625,22 @@ mod tests {
         back.events.caught_up(&a);
         back.events.send(message(&a, 10_000));
         assert!(matches!(front.events.try_recv(), Ok(Event::Message { .. })));
+    }
+
+    #[test]
+    fn without_a_database_to_read_back_from_nothing_is_dropped() {
+        let (mut front, back) = channel();
+        back.events.unbounded();
+        let a = RoomId::parse("a").unwrap();
+        let sent = MESSAGE_BACKLOG as u64 + 10;
+        for id in 0..sent {
+            back.events.send(message(&a, id));
+        }
+        let mut got = 0;
+        while let Ok(event) = front.events.try_recv() {
+            assert!(matches!(event, Event::Message { .. }), "{event:?}");
+            got += 1;
+        }
+        assert_eq!(got, sent);
     }
 }

@@ -90,13 +90,19 @@ impl InOrder {
                 if self.behind.contains_key(room) =>
             {
                 let catching = self.behind.get_mut(room).expect("checked");
-                if catching.held.len() < HELD {
-                    catching.held.push(event);
-                } else {
+                let held = catching
+                    .held
+                    .iter()
+                    .filter(|e| matches!(e, Event::Message { .. }))
+                    .count();
+                if matches!(event, Event::Message { .. }) && held >= HELD {
+                    // Too many: they are read back instead.
                     catching
                         .held
                         .retain(|e| !matches!(e, Event::Message { .. }));
                     catching.again = true;
+                } else {
+                    catching.held.push(event);
                 }
             }
             Event::Message {
@@ -882,5 +888,34 @@ mod tests {
             Some(5),
             "the history's end stays after its messages"
         );
+    }
+
+    #[test]
+    fn the_history_end_is_kept_however_many_live_messages_were_held() {
+        let room = RoomId::parse("r").unwrap();
+        let mut order = InOrder::default();
+        order.sort(message(&room, 1));
+        assert!(order.sort(Event::Behind { room: room.clone() }).is_some());
+        for id in 2..(HELD as u64 + 50) {
+            order.sort(message(&room, id));
+        }
+        order.sort(Event::HistoryDone { room: room.clone() });
+        // Too many were held: they are read back (one page here), then the end comes.
+        let last = HELD as u64 + 49;
+        let again = order.sort(Event::CaughtUp {
+            room: room.clone(),
+            messages: stored(2..=last),
+            more: false,
+        });
+        assert!(again.is_some(), "asked again after dropping held messages");
+        let done = order.sort(Event::CaughtUp {
+            room: room.clone(),
+            messages: Vec::new(),
+            more: false,
+        });
+        assert!(done.is_none());
+        let events: Vec<Event> = order.ready.drain(..).collect();
+        assert_eq!(events.len(), last as usize + 1);
+        assert!(matches!(events.last(), Some(Event::HistoryDone { .. })));
     }
 }

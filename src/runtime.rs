@@ -17,8 +17,7 @@ use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
 
 use crate::store::{
-    CATCH_UP_PAGE, Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms,
-    stored_after,
+    Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms, stored_after,
 };
 use backon::BackoffBuilder;
 use std::collections::HashMap;
@@ -241,6 +240,8 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
             Ok(db)
         }
         Err(e) => {
+            // Missed messages could not be read back: none may be left out of the queue.
+            events.unbounded();
             let e = format!("lanchat's database cannot be opened: {e}");
             events.send(Event::Alert(format!(
                 "{e}. Rooms you host cannot keep their history."
@@ -399,6 +400,7 @@ impl Runtime {
                 }
             }
             Command::Leave(room) => {
+                self.events.caught_up(&room);
                 self.room_addrs.remove(&room);
                 self.transfers.cancel_room(&room);
                 let store = self.member_store(&room);
@@ -525,11 +527,19 @@ impl Runtime {
                 }
                 Err(e) => Err(format!("cannot keep the room's password: {e}")),
             };
-            let _ = internal.send(Internal::Started {
+            let report = Internal::Started {
                 room: id,
                 name,
                 started,
-            });
+            };
+            // The runtime stopped meanwhile: nobody will close the room but this task.
+            if let Err(mpsc::error::SendError(Internal::Started {
+                started: Ok((host, _)),
+                ..
+            })) = internal.send(report)
+            {
+                host.close("lanchat closed".into(), GOODBYE_LIMIT).await;
+            }
         });
     }
 
@@ -601,6 +611,7 @@ impl Runtime {
         let Some(hosted) = self.hosts.remove(room) else {
             return;
         };
+        self.events.caught_up(room);
         self.transfers.cancel_room(room);
         let session = self.sessions.remove(room);
         let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
@@ -639,13 +650,12 @@ impl Runtime {
         db.submit(
             move |c| stored_after(c, &id, hosted, after),
             move |read| {
-                let messages = read.unwrap_or_else(|e| {
+                let (messages, more) = read.unwrap_or_else(|e| {
                     events.send(Event::Alert(format!(
                         "Messages of a room could not be read back: {e}"
                     )));
-                    Vec::new()
+                    (Vec::new(), false)
                 });
-                let more = messages.len() == CATCH_UP_PAGE;
                 events.send(Event::CaughtUp {
                     room,
                     messages,
@@ -728,6 +738,9 @@ impl Runtime {
             }
             return;
         }
+        // A room joined afresh starts with its messages queued, whatever was left of an
+        // earlier stay.
+        self.events.caught_up(&room);
         let config = SessionConfig {
             room: room.clone(),
             addrs,

@@ -338,7 +338,11 @@ fn a_host_that_gets_a_new_address_is_found_and_rejoined_there() {
     let (mut ada, _) = host_lab(&lan, ada_dir.path());
     let mut bob = join_lab(&lan, 2, "Bob", bob_dir.path());
     bob.write_line("before");
-    ada.expect_event("message", &[("from", "Bob"), ("text", "before")], deadline());
+    ada.expect_event(
+        "message",
+        &[("from", "Bob"), ("text", "before")],
+        deadline(),
+    );
 
     // Ada's machine comes back on the network with another address.
     bob.mark();

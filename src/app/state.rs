@@ -90,6 +90,9 @@ pub struct CatchingUp {
     pub after: Option<u64>,
     /// The window fell behind again meanwhile: read on to the end once more.
     pub again: bool,
+    /// The room's history started over meanwhile: the page on its way is of the old one;
+    /// read the new one from its start instead.
+    pub restart: bool,
 }
 
 impl Chat {
@@ -740,6 +743,7 @@ impl AppState {
                             chat.catching_up = Some(CatchingUp {
                                 after,
                                 again: false,
+                                restart: false,
                             });
                             self.outbox.push(Command::CatchUp { room, after });
                         }
@@ -754,12 +758,35 @@ impl AppState {
                 if let Some(chat) = self.chats.get_mut(&room)
                     && let Some(under_way) = chat.catching_up
                 {
+                    if under_way.restart {
+                        chat.catching_up = Some(CatchingUp {
+                            after: None,
+                            again: false,
+                            restart: false,
+                        });
+                        self.outbox.push(Command::CatchUp { room, after: None });
+                        return;
+                    }
                     let after = messages.last().map(|m| m.id).or(under_way.after);
+                    // They came while the window was behind: their files come by themselves,
+                    // as live ones' do.
+                    for message in &messages {
+                        if let Some(file) = &message.file
+                            && message.device != self.me
+                            && !chat.files.contains(&file.hash)
+                        {
+                            self.outbox.push(Command::Download {
+                                room: room.clone(),
+                                file: file.clone(),
+                            });
+                        }
+                    }
                     chat.merge(messages, &self.me);
                     if more || under_way.again {
                         chat.catching_up = Some(CatchingUp {
                             after,
                             again: false,
+                            restart: false,
                         });
                         self.outbox.push(Command::CatchUp { room, after });
                     } else {
@@ -835,6 +862,10 @@ impl AppState {
                     chat.lines.clear();
                     chat.files.clear();
                     chat.divider = None;
+                    // A catch-up under way reads the new history from its start.
+                    if let Some(under_way) = &mut chat.catching_up {
+                        under_way.restart = true;
+                    }
                     chat.notice(
                         "The host's history of this room started over (it was lost or damaged); it is shown afresh"
                             .into(),

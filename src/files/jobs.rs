@@ -25,10 +25,11 @@ const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
     .with_max_delay(Duration::from_secs(30))
     .with_jitter()
     .without_max_times();
-/// Tries after a broken connection before a transfer gives up (about 90 s of trying).
+/// Tries in a row after broken connections, with no progress between them, before a
+/// transfer gives up (a minute and a half to three of trying).
 const ATTEMPTS: u32 = 8;
-/// How long a transfer waits for a host that says "not now" (busy, or receiving the same
-/// file from someone else, or our session rejoining) before giving up.
+/// How long in a row a transfer waits out a host that says "not now" (busy, or receiving
+/// the same file from someone else, or our session rejoining) before giving up.
 const LATER_LIMIT: Duration = Duration::from_secs(600);
 
 /// One running transfer, as the runtime keeps it.
@@ -501,8 +502,10 @@ impl Job {
     ) -> Result<TransferState, TransferError> {
         use backon::BackoffBuilder;
         let mut waits = RETRY.build();
-        let (mut broken, started) = (0, Instant::now());
+        // Failures in a row: broken connections, and since when the host says "not now".
+        let (mut broken, mut later_since) = (0, None::<Instant>);
         loop {
+            let before = *progress.borrow();
             let attempt_once = async {
                 match (&self.kind, &hashes) {
                     (Kind::Upload { path }, Some(hashes)) => {
@@ -533,10 +536,17 @@ impl Job {
                 Err(e) if transient(&e) => e,
                 other => return other,
             };
+            if *progress.borrow() > before {
+                // It got somewhere: the count of failures in a row starts again.
+                (broken, later_since, waits) = (0, None, RETRY.build());
+            }
             // "Not now" from the host is waited out for longer than a broken connection.
             let give_up = match e {
-                TransferError::Later(_) => started.elapsed() >= LATER_LIMIT,
+                TransferError::Later(_) => {
+                    later_since.get_or_insert_with(Instant::now).elapsed() >= LATER_LIMIT
+                }
                 _ => {
+                    later_since = None;
                     broken += 1;
                     broken >= ATTEMPTS
                 }

@@ -233,9 +233,9 @@ async fn run(
         }
         let joining = join(run.config.clone(), run.last_id, run.epoch);
         tokio::pin!(joining);
-        // Set when new addresses, a password or a trusted key came while dialling: a failed
-        // attempt is then tried again at once, with them.
-        let mut news = false;
+        // Set when a password or a trusted key came while dialling: a failed attempt is then
+        // tried again at once, with them; when discovery saw the room meanwhile, soon.
+        let (mut news, mut seen) = (false, false);
         let joined = loop {
             tokio::select! {
                 joined = &mut joining => break joined,
@@ -243,7 +243,8 @@ async fn run(
                 // an attempt that may already be in is not cut short.
                 cmd = cmds.recv() => match run.offline(cmd) {
                     Offline::Leave => return run.state(SessionState::Left),
-                    Offline::Redialled | Offline::Seen => news = true,
+                    Offline::Redialled => news = true,
+                    Offline::Seen => seen = true,
                     Offline::Stay => {}
                 },
             }
@@ -323,7 +324,13 @@ async fn run(
             _ => run.state(why),
         }
         // Wait for the retry time, or for discovery to see the room again.
-        let wait = if news { Duration::ZERO } else { wait };
+        let wait = if news {
+            Duration::ZERO
+        } else if seen {
+            wait.min(SEEN_SPREAD.mul_f64(rand::random::<f64>()))
+        } else {
+            wait
+        };
         let retry = tokio::time::sleep(wait.min(Duration::from_secs(24 * 3600)));
         tokio::pin!(retry);
         loop {

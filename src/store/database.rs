@@ -10,8 +10,8 @@
 //!
 //! Checkpoints (copying the WAL back into the main file, and syncing it) take milliseconds;
 //! SQLite would run them inside whichever commit finds the WAL long, holding up the posts of
-//! that group. So the writer never checkpoints: a thread of its own does, once a second after
-//! writes, without blocking the writer (`PASSIVE`).
+//! that group. So a thread of its own checkpoints, once a second after writes, without
+//! blocking the writer (`PASSIVE`); the writer only does when the WAL grew very long.
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -203,8 +203,10 @@ impl Database {
             }
             Err(e) => return Err(e.into()),
         };
-        // The writer leaves checkpoints to the thread below.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        // The writer leaves checkpoints to the thread below, but for a backstop: a WAL that a
+        // flood kept the passive checkpoints from finishing is checkpointed in a commit once
+        // it passes about 40 MB.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 10000")?;
         let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (tx, rx) = std_mpsc::channel::<Job>();
         let commits = written.clone();

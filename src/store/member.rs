@@ -173,16 +173,17 @@ impl MemberStore {
 /// How many messages one catch-up answer carries.
 pub const CATCH_UP_PAGE: usize = 1000;
 
-/// A room's messages after `after` (all for `None`), oldest first, at most
-/// [`CATCH_UP_PAGE`], for a front end that fell behind: from the history of a room we host,
-/// or from what we were sent of the current epoch of a room we are in. Run on the writer
-/// (`Database::submit`) so every message written before it is there.
+/// A room's messages after `after` (all for `None`), oldest first, from a page of at most
+/// [`CATCH_UP_PAGE`] rows, for a front end that fell behind, and whether the page was full
+/// (more may follow): from the history of a room we host, or from what we were sent of the
+/// current epoch of a room we are in. Run on the writer (`Database::submit`) so every
+/// message written before it is there.
 pub fn stored_after(
     c: &rusqlite::Connection,
     room: &RoomId,
     hosted: bool,
     after: Option<u64>,
-) -> rusqlite::Result<Vec<ChatMessage>> {
+) -> rusqlite::Result<(Vec<ChatMessage>, bool)> {
     let sql = if hosted {
         "SELECT id, ts, sender, device, text, file FROM messages
          WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
@@ -193,15 +194,16 @@ pub fn stored_after(
     };
     let after = after.map_or(-1, |a| a as i64);
     let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt
+    let rows: Vec<_> = stmt
         .query_map(
             params![room.as_str(), after, CATCH_UP_PAGE as i64],
             row_message,
         )?
-        .filter_map(Result::ok)
-        .flatten()
         .collect();
-    Ok(rows)
+    // Full or not by the rows read, before any that cannot be read are left out.
+    let full = rows.len() == CATCH_UP_PAGE;
+    let messages = rows.into_iter().filter_map(Result::ok).flatten().collect();
+    Ok((messages, full))
 }
 
 /// The rooms the member was in when the app last ran. Blocking.
