@@ -117,12 +117,17 @@ impl Chat {
         }
     }
 
-    /// The newest message shown.
-    fn newest_id(&self) -> Option<u64> {
-        self.lines.iter().rev().find_map(|l| match l {
+    /// The ids of the messages shown, in the order shown.
+    pub fn message_ids(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.lines.iter().filter_map(|l| match l {
             Line::Chat { message, .. } => Some(message.id),
             _ => None,
         })
+    }
+
+    /// The newest message shown.
+    fn newest_id(&self) -> Option<u64> {
+        self.message_ids().next_back()
     }
 
     /// Appends a message; one from someone else after the divider counts as new.
@@ -143,14 +148,7 @@ impl Chat {
     /// Puts messages read back from the database among the lines, in id order, skipping
     /// the ones shown already (some arrived live while they were being read).
     fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
-        let shown: std::collections::HashSet<u64> = self
-            .lines
-            .iter()
-            .filter_map(|l| match l {
-                Line::Chat { message, .. } => Some(message.id),
-                _ => None,
-            })
-            .collect();
+        let shown: std::collections::HashSet<u64> = self.message_ids().collect();
         let mut incoming = messages
             .into_iter()
             .filter(|m| !shown.contains(&m.id))
@@ -989,14 +987,7 @@ mod tests {
             state: SessionState::Connected,
         });
         let chat = &s.chats[&room];
-        let ids: Vec<u64> = chat
-            .lines
-            .iter()
-            .filter_map(|l| match l {
-                Line::Chat { message, .. } => Some(message.id),
-                _ => None,
-            })
-            .collect();
+        let ids: Vec<u64> = chat.message_ids().collect();
         assert_eq!(ids, vec![1, 2, 3]);
         let notices: Vec<&str> = chat
             .lines
@@ -1063,14 +1054,7 @@ mod tests {
         assert!(s.outbox.is_empty());
         let chat = &s.chats[&room];
         assert_eq!(chat.catching_up, None);
-        let ids: Vec<u64> = chat
-            .lines
-            .iter()
-            .filter_map(|l| match l {
-                Line::Chat { message, .. } => Some(message.id),
-                _ => None,
-            })
-            .collect();
+        let ids: Vec<u64> = chat.message_ids().collect();
         assert_eq!(ids, (1..=9).collect::<Vec<_>>());
         assert!(chat.reshaped > 0, "lines put in between are drawn afresh");
     }

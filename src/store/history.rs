@@ -219,19 +219,45 @@ pub fn read_page(
     room: &RoomId,
     after: Option<u64>,
 ) -> Result<Vec<ChatMessage>, StoreError> {
+    let room = room.clone();
+    db.read(move |c| Ok(messages_after(c, &room, after, HISTORY_PAGE)?.0))
+}
+
+/// Up to `limit` rows of `room`'s history after `after` (`None`: from the first), as the
+/// messages that can be read and whether `limit` rows were there (more may follow).
+pub(super) fn messages_after(
+    c: &Connection,
+    room: &RoomId,
+    after: Option<u64>,
+    limit: usize,
+) -> rusqlite::Result<(Vec<ChatMessage>, bool)> {
+    rows_after(
+        c,
+        "SELECT id, ts, sender, device, text, file FROM messages
+         WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        room,
+        after,
+        limit,
+    )
+}
+
+/// Runs a query for up to `limit` message rows of `room` after `after`; full or not by the
+/// rows read, before any that cannot be read are left out.
+pub(super) fn rows_after(
+    c: &Connection,
+    sql: &str,
+    room: &RoomId,
+    after: Option<u64>,
+    limit: usize,
+) -> rusqlite::Result<(Vec<ChatMessage>, bool)> {
     let after = after.map_or(-1, |a| a as i64);
-    let room = room.as_str().to_owned();
-    db.read(move |c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT id, ts, sender, device, text, file FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![room, after, HISTORY_PAGE as i64], row_message)?
-            .filter_map(Result::ok)
-            .flatten()
-            .collect();
-        Ok(rows)
-    })
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows: Vec<_> = stmt
+        .query_map(params![room.as_str(), after, limit as i64], row_message)?
+        .collect();
+    let full = rows.len() == limit;
+    let messages = rows.into_iter().filter_map(Result::ok).flatten().collect();
+    Ok((messages, full))
 }
 
 /// Inserts a message; `false` if a post with the same `seq` from the same device is there.

@@ -7,7 +7,7 @@
 //! commits them within milliseconds (see GUARANTEES.md).
 
 use super::database::{Database, StoreError};
-use super::history::{file_json, row_message};
+use super::history::{file_json, messages_after, row_message, rows_after};
 use crate::protocol::{ChatMessage, HISTORY_PAGE, RoomId};
 use rusqlite::{OptionalExtension, params};
 use std::net::SocketAddr;
@@ -184,26 +184,18 @@ pub fn stored_after(
     hosted: bool,
     after: Option<u64>,
 ) -> rusqlite::Result<(Vec<ChatMessage>, bool)> {
-    let sql = if hosted {
-        "SELECT id, ts, sender, device, text, file FROM messages
-         WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    } else {
+    if hosted {
+        return messages_after(c, room, after, CATCH_UP_PAGE);
+    }
+    rows_after(
+        c,
         "SELECT id, ts, sender, device, text, file FROM received
          WHERE room = ?1 AND epoch = (SELECT epoch FROM seen WHERE room = ?1) AND id > ?2
-         ORDER BY id LIMIT ?3"
-    };
-    let after = after.map_or(-1, |a| a as i64);
-    let mut stmt = c.prepare_cached(sql)?;
-    let rows: Vec<_> = stmt
-        .query_map(
-            params![room.as_str(), after, CATCH_UP_PAGE as i64],
-            row_message,
-        )?
-        .collect();
-    // Full or not by the rows read, before any that cannot be read are left out.
-    let full = rows.len() == CATCH_UP_PAGE;
-    let messages = rows.into_iter().filter_map(Result::ok).flatten().collect();
-    Ok((messages, full))
+         ORDER BY id LIMIT ?3",
+        room,
+        after,
+        CATCH_UP_PAGE,
+    )
 }
 
 /// The rooms the member was in when the app last ran. Blocking.
