@@ -172,6 +172,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Dropped with the last handle, which ends the checkpoint thread (after a last one).
     _checkpoints: std_mpsc::Sender<()>,
+    /// The writer and checkpoint threads, for [`Database::close`] to wait for.
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -210,13 +212,13 @@ impl Database {
         let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (tx, rx) = std_mpsc::channel::<Job>();
         let commits = written.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("lanchat-db".into())
             .spawn(move || write_loop(conn, rx, &commits))
             .map_err(|e| StoreError::Sqlite(format!("cannot start the database writer: {e}")))?;
         let (stop, stopped) = std_mpsc::channel();
         let checkpointer = Connection::open(path)?;
-        std::thread::Builder::new()
+        let checkpoints = std::thread::Builder::new()
             .name("lanchat-db-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, stopped, &written))
             .map_err(|e| StoreError::Sqlite(format!("cannot start the checkpoints: {e}")))?;
@@ -226,6 +228,7 @@ impl Database {
                 jobs: tx,
                 readers: Mutex::default(),
                 _checkpoints: stop,
+                threads: vec![writer, checkpoints],
             }),
         };
         Ok((db, warnings))
@@ -273,6 +276,28 @@ impl Database {
     /// Waits until every write queued before it is committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.write(|_| Ok(())).await
+    }
+
+    /// Lets go of this handle. If it was the last, waits (blocking) until everything queued
+    /// is committed, the last checkpoint is done and every connection is closed, so the file
+    /// may be copied or opened by another process at once.
+    pub fn close(self) {
+        let Ok(inner) = Arc::try_unwrap(self.inner) else {
+            return;
+        };
+        let Inner {
+            jobs,
+            readers,
+            _checkpoints,
+            threads,
+            ..
+        } = inner;
+        drop((jobs, readers, _checkpoints));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::warn!("a database thread panicked");
+            }
+        }
     }
 
     /// Reads on this thread, with a connection of the pool (not from async code).
@@ -648,7 +673,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-            drop(db);
+            db.close();
         }
         // Let the WAL reach the main file, then scribble over a page in the middle.
         Connection::open(&path)
