@@ -3,7 +3,8 @@
 //! baseline.
 //!
 //! Run it with `cargo bench --bench fanout` (add `-- --rounds 3` to repeat every measurement
-//! and keep each round's figures). Everything is on loopback (127.0.0.1); no timing is asserted.
+//! and keep each round's figures, `-- --stuck` to measure lanchat a third time with a member
+//! that stopped reading). Everything is on loopback (127.0.0.1); no timing is asserted.
 //!
 //! For N = 10 and N = 100 members, each host is measured twice:
 //! - latency: one message every 5 ms, from each member in turn; every member (the sender too)
@@ -30,6 +31,11 @@
 //! `LengthDelimitedCodec`, each frame re-queued as bytes to every member's unbounded queue, and
 //! each member's task writes what is queued (as lanchat's host does: write all, then flush).
 //! No handshake, no validation, no history, no acknowledgements.
+//!
+//! With `--stuck`, lanchat's host is also measured with one more member that joins and then
+//! never reads (its receive buffer made small, so its backlog builds at once): the other
+//! members' figures against lanchat's without it show whether one stuck member costs the
+//! rest anything, and the table says whether the host dropped it (at its queue bound).
 //!
 //! The hosts run on their own 2-worker tokio runtime, as in the app; the members on another
 //! 2-worker runtime. The machine has 2 cores, so members and host share them: the figures
@@ -79,6 +85,8 @@ fn now_ns() -> u64 {
 enum Kind {
     Lanchat,
     Minimal,
+    /// lanchat's host with one more member that never reads.
+    Stuck,
 }
 
 impl Kind {
@@ -86,6 +94,7 @@ impl Kind {
         match self {
             Kind::Lanchat => "lanchat",
             Kind::Minimal => "minimal",
+            Kind::Stuck => "stuck",
         }
     }
 }
@@ -194,7 +203,7 @@ enum Host {
 impl Host {
     async fn start(kind: Kind) -> Host {
         match kind {
-            Kind::Lanchat => {
+            Kind::Lanchat | Kind::Stuck => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let room = RoomId::random();
                 let unlimited = Rate {
@@ -351,7 +360,7 @@ fn parse_stamp(text: &str) -> Option<(usize, u64, u64)> {
 fn frame_for(kind: Kind, sender: usize, device: &DeviceId, seq: u64) -> Frame {
     let text = stamp(sender, seq);
     match kind {
-        Kind::Lanchat => Frame::Post { seq, text },
+        Kind::Lanchat | Kind::Stuck => Frame::Post { seq, text },
         Kind::Minimal => Frame::Message(ChatMessage {
             id: seq,
             ts: 0,
@@ -403,38 +412,61 @@ fn flush_receipts(shared: &Shared, local: &mut Vec<(u8, u64, u64)>) {
     }
 }
 
-async fn connect(host: &Host, me: usize, shared: &Arc<Shared>) -> Member {
-    // Each member from an address of its own, as on a LAN (lanchat counts per address).
+/// Connects member `me` from an address of its own, as on a LAN (lanchat counts per
+/// address); a `stuck` one with a small receive buffer.
+async fn dial(host: &Host, me: usize, stuck: bool) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     let from = std::net::Ipv4Addr::new(127, 0, 1 + (me / 250) as u8, 2 + (me % 250) as u8);
     socket
         .bind(SocketAddr::from((from, 0)))
         .expect("bind a loopback address");
+    if stuck {
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+    }
     let stream = socket.connect(host.addr()).await.expect("connect");
     stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Joins lanchat's room through the link.
+async fn join_link(stream: TcpStream, room: &RoomId, me: usize, identity: &Identity) -> link::Link {
+    let mut conn = link::connect(stream, identity, Expect::Anyone, &Timeouts::default())
+        .await
+        .expect("link");
+    conn.writer
+        .send(Frame::Hello(Hello {
+            app: APP_VERSION.into(),
+            name: format!("member {me}"),
+            room: room.clone(),
+            since: None,
+            epoch: None,
+            resume: rand_u64(),
+            password: None,
+        }))
+        .await
+        .expect("hello");
+    match conn.reader.recv().await {
+        Some(Ok(Frame::Welcome(_))) => {}
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    conn
+}
+
+/// A member that joins and then reads nothing: kept open until dropped.
+async fn join_stuck(host: &Host, me: usize) -> link::Link {
+    let Host::Lanchat { room, .. } = host else {
+        panic!("only lanchat's host is measured with a stuck member")
+    };
+    join_link(dial(host, me, true).await, room, me, &Identity::generate()).await
+}
+
+async fn connect(host: &Host, me: usize, shared: &Arc<Shared>) -> Member {
+    let stream = dial(host, me, false).await;
     let identity = Identity::generate();
     let device = identity.device();
     let (sink, stream) = match host {
         Host::Lanchat { room, .. } => {
-            let mut conn = link::connect(stream, &identity, Expect::Anyone, &Timeouts::default())
-                .await
-                .expect("link");
-            conn.writer
-                .send(Frame::Hello(Hello {
-                    app: APP_VERSION.into(),
-                    name: format!("member {me}"),
-                    room: room.clone(),
-                    since: None,
-                    epoch: None,
-                    resume: rand_u64(),
-                    password: None,
-                }))
-                .await
-                .expect("hello");
-            match conn.reader.recv().await {
-                Some(Ok(Frame::Welcome(_))) => {}
-                other => panic!("expected welcome, got {other:?}"),
-            }
+            let conn = join_link(stream, room, me, &identity).await;
             (Sink::Link(conn.writer), Stream::Link(Box::new(conn.reader)))
         }
         Host::Minimal(_) => {
@@ -473,6 +505,8 @@ struct Figures {
     load_lat: [f64; 2],
     lost: u64,
     troubles: u64,
+    /// With a stuck member: whether the host had dropped it by the end.
+    stuck_dropped: Option<bool>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -508,8 +542,13 @@ async fn run_one(kind: Kind, n: usize, host_rt: tokio::runtime::Handle) -> Figur
     for i in 0..n {
         members.push(connect(&host, i, &shared).await);
     }
+    let stuck = match kind {
+        Kind::Stuck => Some(join_stuck(&host, n).await),
+        _ => None,
+    };
+    let everyone = n + stuck.is_some() as usize;
     wait_for("all members to join", Duration::from_secs(10), || {
-        host.members() == n
+        host.members() == everyone
     })
     .await;
     // Let the join announcements settle, then forget them.
@@ -603,6 +642,8 @@ async fn run_one(kind: Kind, n: usize, host_rt: tokio::runtime::Handle) -> Figur
     .await;
     let load_lost = want.saturating_sub(shared.deliveries.load(Ordering::SeqCst));
     let troubles = shared.troubles.load(Ordering::SeqCst);
+    let stuck_dropped = stuck.as_ref().map(|_| host.members() == n);
+    drop(stuck);
 
     // Tear down: close the host (members see the connection end), then collect receipts.
     host_rt.spawn(host.close()).await.expect("host close");
@@ -647,6 +688,7 @@ async fn run_one(kind: Kind, n: usize, host_rt: tokio::runtime::Handle) -> Figur
         load_lat: [percentile(&load_lat, 0.5), percentile(&load_lat, 0.99)],
         lost: latency_lost + load_lost,
         troubles,
+        stuck_dropped,
     }
 }
 
@@ -658,6 +700,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|r| r.parse().ok())
         .unwrap_or(1);
+    let with_stuck = args.iter().any(|a| a == "--stuck");
     now_ns();
     let host_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -683,11 +726,14 @@ fn main() {
     for round in 0..rounds {
         for n in [10, 100] {
             // Alternate which host goes first, so neither always gets the warmer machine.
-            let order = if round % 2 == 0 {
-                [Kind::Minimal, Kind::Lanchat]
+            let mut order = if round % 2 == 0 {
+                vec![Kind::Minimal, Kind::Lanchat]
             } else {
-                [Kind::Lanchat, Kind::Minimal]
+                vec![Kind::Lanchat, Kind::Minimal]
             };
+            if with_stuck {
+                order.insert(1, Kind::Stuck);
+            }
             for kind in order {
                 eprintln!(
                     "round {} · {} members · {} host …",
@@ -740,17 +786,9 @@ fn main() {
         "members", "deliveries/s", "p50", "p99", "last p99"
     );
     for n in [10, 100] {
-        let med = |kind: Kind, get: &dyn Fn(&Figures) -> f64| {
-            let mut v: Vec<f64> = all
-                .iter()
-                .filter(|f| f.members == n && f.kind == kind)
-                .map(get)
-                .collect();
-            v.sort_by(|a, b| a.total_cmp(b));
-            v[v.len() / 2]
+        let ratio = |get: &dyn Fn(&Figures) -> f64| {
+            median(&all, n, Kind::Lanchat, get) / median(&all, n, Kind::Minimal, get)
         };
-        let ratio =
-            |get: &dyn Fn(&Figures) -> f64| med(Kind::Lanchat, get) / med(Kind::Minimal, get);
         println!(
             "{:>7} | {:>11.2}x | {:>7.2}x | {:>7.2}x | {:>12.2}x",
             n,
@@ -763,4 +801,48 @@ fn main() {
     println!(
         "(lost: receipts that never arrived; drops: MemberLeft/Closing frames seen during the run)"
     );
+    if with_stuck {
+        println!();
+        println!(
+            "ratio lanchat with a stuck member / lanchat (medians over rounds; the others' figures)"
+        );
+        println!(
+            "{:>7} | {:>12} | {:>8} | {:>8} | {:>11} | {:>11} | stuck member dropped",
+            "members", "deliveries/s", "p50", "p99", "load p50", "load p99"
+        );
+        for n in [10, 100] {
+            let ratio = |get: &dyn Fn(&Figures) -> f64| {
+                median(&all, n, Kind::Stuck, get) / median(&all, n, Kind::Lanchat, get)
+            };
+            let dropped = all
+                .iter()
+                .filter(|f| f.members == n && f.kind == Kind::Stuck)
+                .filter(|f| f.stuck_dropped == Some(true))
+                .count();
+            let runs = all
+                .iter()
+                .filter(|f| f.members == n && f.kind == Kind::Stuck)
+                .count();
+            println!(
+                "{:>7} | {:>11.2}x | {:>7.2}x | {:>7.2}x | {:>10.2}x | {:>10.2}x | in {dropped} of {runs} runs",
+                n,
+                ratio(&|f| f.deliveries_per_s),
+                ratio(&|f| f.lat[0]),
+                ratio(&|f| f.lat[1]),
+                ratio(&|f| f.load_lat[0]),
+                ratio(&|f| f.load_lat[1]),
+            );
+        }
+    }
+}
+
+/// The median of one figure over the rounds of one host at `n` members.
+fn median(all: &[Figures], n: usize, kind: Kind, get: &dyn Fn(&Figures) -> f64) -> f64 {
+    let mut v: Vec<f64> = all
+        .iter()
+        .filter(|f| f.members == n && f.kind == kind)
+        .map(get)
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }

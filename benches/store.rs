@@ -139,9 +139,14 @@ fn lanchat(dir: &Path, posts: usize) -> Duration {
     for n in 0..posts as u64 {
         let id = history.reserve_id();
         let done = done_tx.clone();
-        history.store(&message(id), Some(n), move |stored| {
-            let _ = done.send(stored.is_ok());
-        });
+        history.store(
+            &message(id),
+            Some(n),
+            |_| {},
+            move |stored| {
+                let _ = done.send(stored.is_ok());
+            },
+        );
     }
     let stored = done_rx.iter().take(posts).filter(|ok| *ok).count();
     let took = start.elapsed();

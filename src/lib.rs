@@ -24,10 +24,10 @@
 //!
 //! One chat message travels one way: the composer returns text, the app sends
 //! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
-//! `Post` frame on its encrypted link; the host's room task has it stored (durably, by the
-//! database's writer thread) and then acknowledges it and fans a `Message`
-//! frame out to every member (encoded once, encrypted per member), whose session turns it into
-//! [`bridge::Event::Message`] and wakes the window.
+//! `Post` frame on its encrypted link; the host's room task has the database's writer thread
+//! commit it, then fans a `Message` frame out to every member (encoded once, encrypted per
+//! member) and, once the commit is synced to the disk, acknowledges it to its sender. Each
+//! member's session turns the message into [`bridge::Event::Message`] and wakes the window.
 
 pub mod app;
 pub mod bridge;

@@ -963,12 +963,15 @@ impl Runtime {
                 }
             },
         );
-        // What the sessions and rooms queued last (a post, a room left) is on disk before
-        // the process may end.
-        if let Ok(db) = &self.db
-            && tokio::time::timeout(GOODBYE_LIMIT, db.flush())
-                .await
-                .is_err()
+        // What the sessions and rooms queued last (a post, a room left) is on disk, and the
+        // database marked closed cleanly, before the process may end.
+        if let Ok(db) = std::mem::replace(&mut self.db, Err(String::new()))
+            && tokio::time::timeout(GOODBYE_LIMIT, async {
+                let _ = db.flush().await;
+                let _ = tokio::task::spawn_blocking(move || db.close()).await;
+            })
+            .await
+            .is_err()
         {
             tracing::warn!("the database was still writing when lanchat stopped");
         }

@@ -501,7 +501,7 @@ impl Slot {
     }
 }
 
-/// Who hears of a message once it is on disk.
+/// Who hears of a message's id once it is on the disk.
 enum Reply {
     /// A member's post: `Accepted` (with `seq`), or `Rejected` if it could not be stored.
     Post { member: MemberId, seq: u64 },
@@ -513,8 +513,16 @@ enum Reply {
 
 /// What reaches the room task from outside its command queue.
 enum Internal {
-    /// A message's write finished (they finish in the order they were given).
-    Written(Box<Written>),
+    /// A message's write is committed (they commit in the order they were given): the room
+    /// hears it now, its sender once it is on the disk.
+    Written {
+        message: ChatMessage,
+        stored: Stored,
+        /// For a file: the key it is remembered under, so a retried upload is answered.
+        file_key: Option<FileKey>,
+    },
+    /// A message's write is on the disk, or failed.
+    Durable(Box<Durable>),
     /// A page of history read from disk for a member's connection.
     DiskPage {
         member: MemberId,
@@ -524,12 +532,10 @@ enum Internal {
 }
 
 /// A message's write, finished.
-struct Written {
+struct Durable {
     message: ChatMessage,
     outcome: Result<Stored, StoreError>,
     reply: Reply,
-    /// For a file: the key it is remembered under, so a retried upload is answered.
-    file_key: Option<FileKey>,
 }
 
 /// A posted file, by sender, content and name.
@@ -650,28 +656,34 @@ impl Room {
     /// A write or a disk read has finished.
     fn internal(&mut self, report: Internal) {
         match report {
-            Internal::Written(written) => {
-                let Written {
+            Internal::Written {
+                message,
+                stored,
+                file_key,
+            } => {
+                // Sent before its sync: lanchat crashing keeps it, and after the machine
+                // stops, the database starts the room's history a new epoch (`mark_open`).
+                if stored == Stored::New {
+                    let id = message.id;
+                    self.history.committed(message.clone());
+                    self.broadcast(&Frame::Message(message));
+                    if let Some(key) = file_key {
+                        self.recent_files
+                            .insert(key, (id, std::time::Instant::now()));
+                    }
+                }
+            }
+            Internal::Durable(durable) => {
+                let Durable {
                     message,
                     outcome,
                     reply,
-                    file_key,
-                } = *written;
+                } = *durable;
                 let id = match outcome {
-                    Ok(Stored::New) => {
-                        let id = message.id;
-                        self.history.committed(message.clone());
-                        self.broadcast(&Frame::Message(message));
-                        if let Some(key) = file_key {
-                            self.recent_files
-                                .insert(key, (id, std::time::Instant::now()));
-                        }
-                        Ok(id)
-                    }
+                    Ok(Stored::New) => Ok(message.id),
                     Ok(Stored::Existing(id)) => Ok(id),
-                    // Members only ever see what is on disk (an id shown and then lost could
-                    // be given again after a restart): a notice that could not be saved (often
-                    // about the full disk that stopped it) goes to the hosting user instead.
+                    // A notice that could not be saved (often about the full disk that stopped
+                    // it) goes to the hosting user: if it failed to commit, no member saw it.
                     Err(e) if matches!(reply, Reply::Nobody) => {
                         return self.problem(format!(
                             "{}: {} (not saved in the room's history: {e})",
@@ -934,8 +946,9 @@ impl Room {
         self.store(from, device, text, Some(file), None, Reply::File(reply));
     }
 
-    /// Stores a message durably; once it is on disk, everyone hears it and `reply` its id.
-    /// `seq` is the sender's number for a post, by which a post sent again is found.
+    /// Stores a message: once it is committed everyone hears it, once it is on the disk
+    /// `reply` hears its id. `seq` is the sender's number for a post, by which a post sent
+    /// again is found.
     fn store(
         &mut self,
         from: String,
@@ -956,16 +969,26 @@ impl Room {
             text,
             file,
         };
-        let internal = self.internal.clone();
-        let written = message.clone();
-        self.history.store(&message, seq, move |outcome| {
-            let _ = internal.send(Internal::Written(Box::new(Written {
-                message: written,
-                outcome,
-                reply,
-                file_key,
-            })));
-        });
+        let (early, late) = (self.internal.clone(), self.internal.clone());
+        let (written, durable) = (message.clone(), message.clone());
+        self.history.store(
+            &message,
+            seq,
+            move |stored| {
+                let _ = early.send(Internal::Written {
+                    message: written,
+                    stored: *stored,
+                    file_key,
+                });
+            },
+            move |outcome| {
+                let _ = late.send(Internal::Durable(Box::new(Durable {
+                    message: durable,
+                    outcome,
+                    reply,
+                })));
+            },
+        );
     }
 
     fn rename(&mut self, member: MemberId, name: String) {

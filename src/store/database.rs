@@ -3,17 +3,20 @@
 //! thread owns every write and commits them in groups (a burst of posts costs one sync, not
 //! one each); readers use connections of their own, which WAL lets run beside the writer.
 //!
-//! Durability (see GUARANTEES.md): WAL with `synchronous=FULL`, so a write is on the disk
-//! when its commit returns, and the callback of each write runs only after that commit. A
-//! database that is damaged at start is moved aside and what can still be read from it is
-//! copied into a fresh one.
+//! Durability (see GUARANTEES.md): WAL; the writer commits a group, then syncs the WAL itself,
+//! and each write's callback runs only after that sync. A write may also ask to hear of its
+//! commit before the sync (`submit_early`: a host sends a message to its room then, and
+//! acknowledges it to its sender after the sync): that much survives lanchat crashing, and a
+//! machine that stopped with the database open gets its hosted rooms new epochs at the next
+//! start. A database that is damaged at start is moved aside and what can still be read from
+//! it is copied into a fresh one.
 //!
 //! Checkpoints (copying the WAL back into the main file, and syncing it) take milliseconds;
 //! SQLite would run them inside whichever commit finds the WAL long, holding up the posts of
 //! that group. So a thread of its own checkpoints, once a second after writes, without
 //! blocking the writer (`PASSIVE`); the writer only does when the WAL grew very long.
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -81,7 +84,19 @@ const MIGRATIONS: &[&str] = &[
         file TEXT,
         PRIMARY KEY (room, epoch, id)
     );",
+    // 3: facts about the database itself.
+    "CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        -- 'open_on_boot': the boot the database is open in, removed when it is closed
+        -- cleanly. Found at start with another boot, the machine went down with lanchat:
+        -- writes shown before their sync may be lost.
+        value TEXT NOT NULL
+    );",
 ];
+
+/// Gives every hosted room a new epoch: members drop the ids they knew, which the host may
+/// give again.
+const NEW_EPOCHS: &str = "UPDATE hosted SET epoch = abs(random()) % 9007199254740992";
 
 /// The tables a damaged database is salvaged from, with their columns.
 const TABLES: &[(&str, &str)] = &[
@@ -115,40 +130,74 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// What a write's caller hears after its commit (or its failure).
-type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// What a write's caller hears: first that its commit is written (to the WAL, not yet
+/// synced), then whether it is on the disk.
+trait Finish: Send {
+    /// The group is committed: readers (and a crash of this process) see it.
+    fn written(&mut self) {}
+    /// The group is on the disk (or failed to get there, or to commit at all).
+    fn durable(self: Box<Self>, result: Result<(), StoreError>);
+}
 /// A queued write.
 type Job = Box<dyn Write>;
 
 /// A write and the caller waiting on it.
 trait Write: Send {
-    /// Runs inside the group's transaction; says whether it succeeded and what to call once
-    /// the group is committed.
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish);
+    /// Runs inside the group's transaction; says whether it succeeded and what to tell once
+    /// the group is committed and synced.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Finish>);
     /// Tells the caller the write will not run.
     fn refuse(self: Box<Self>, e: StoreError);
 }
 
-struct Pending<W, D> {
+/// Told as soon as a write's commit is written, before the sync (see [`Database::submit_early`]).
+type Early<T> = Box<dyn FnOnce(&T) + Send>;
+
+struct Pending<T, W, D> {
     work: W,
+    early: Option<Early<T>>,
     done: D,
 }
 
-impl<T, W, D> Write for Pending<W, D>
+/// A write that ran: its outcome, for whom to tell.
+struct Ran<T, D> {
+    outcome: Result<T, StoreError>,
+    early: Option<Early<T>>,
+    done: D,
+}
+
+impl<T, D> Finish for Ran<T, D>
+where
+    T: Send + 'static,
+    D: FnOnce(Result<T, StoreError>) + Send + 'static,
+{
+    fn written(&mut self) {
+        if let (Ok(value), Some(early)) = (&self.outcome, self.early.take()) {
+            early(value);
+        }
+    }
+
+    fn durable(self: Box<Self>, result: Result<(), StoreError>) {
+        // A write's own error is what it reports, whatever became of the group.
+        (self.done)(self.outcome.and_then(|value| result.map(|()| value)));
+    }
+}
+
+impl<T, W, D> Write for Pending<T, W, D>
 where
     T: Send + 'static,
     W: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
     D: FnOnce(Result<T, StoreError>) + Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
-        let done = self.done;
-        match (self.work)(conn) {
-            Ok(value) => (
-                true,
-                Box::new(move |committed| done(committed.map(|()| value))),
-            ),
-            Err(e) => (false, Box::new(move |_| done(Err(e.into())))),
-        }
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Finish>) {
+        let outcome = (self.work)(conn).map_err(StoreError::from);
+        let ok = outcome.is_ok();
+        let ran = Ran {
+            outcome,
+            early: self.early,
+            done: self.done,
+        };
+        (ok, Box::new(ran))
     }
 
     fn refuse(self: Box<Self>, e: StoreError) {
@@ -205,19 +254,25 @@ impl Database {
             }
             Err(e) => return Err(e.into()),
         };
-        // The writer leaves checkpoints to the thread below, but for a backstop: a WAL that a
-        // flood kept the passive checkpoints from finishing is checkpointed in a commit once
-        // it passes about 40 MB.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 10000")?;
+        if let Some(warning) = mark_open(&conn)? {
+            warnings.push(warning);
+        }
+        // The writer syncs the WAL itself, after each commit (see `write_loop`). It leaves
+        // checkpoints to the thread below, but for a backstop: a WAL that a flood kept the
+        // passive checkpoints from finishing is checkpointed in a commit once it passes
+        // about 40 MB.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000")?;
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
         let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (tx, rx) = std_mpsc::channel::<Job>();
         let commits = written.clone();
         let writer = std::thread::Builder::new()
             .name("lanchat-db".into())
-            .spawn(move || write_loop(conn, rx, &commits))
+            .spawn(move || write_loop(conn, wal, rx, &commits))
             .map_err(|e| StoreError::Sqlite(format!("cannot start the database writer: {e}")))?;
         let (stop, stopped) = std_mpsc::channel();
         let checkpointer = Connection::open(path)?;
+        checkpointer.execute_batch("PRAGMA synchronous = FULL")?;
         let checkpoints = std::thread::Builder::new()
             .name("lanchat-db-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, stopped, &written))
@@ -242,7 +297,31 @@ impl Database {
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
     ) {
-        let job: Job = Box::new(Pending { work, done });
+        self.queue(Box::new(Pending {
+            work,
+            early: None,
+            done,
+        }));
+    }
+
+    /// As [`Database::submit`], and `written` hears a write that succeeded as soon as its
+    /// commit is written, before the sync that `done` waits for. What `written` lets out
+    /// survives a crash of lanchat, not of the machine: see [`Database::open`] for how a
+    /// host's history is kept honest after that.
+    pub fn submit_early<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        written: impl FnOnce(&T) + Send + 'static,
+        done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) {
+        self.queue(Box::new(Pending {
+            work,
+            early: Some(Box::new(written)),
+            done,
+        }));
+    }
+
+    fn queue(&self, job: Job) {
         // The writer only stops early if it panicked: say so without running the work.
         if let Err(refused) = self.inner.jobs.send(job) {
             refused.0.refuse(StoreError::Closed);
@@ -379,6 +458,52 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Records that the database is open in this boot of the machine. If it was left open in
+/// another boot (or one that cannot be told apart), the machine stopped with lanchat running:
+/// messages a host let out before their sync may be gone, and their ids may be given again,
+/// so every hosted room starts a new epoch. Returns a note for the user if so.
+fn mark_open(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let boot = boot_id().unwrap_or_default();
+    let left: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'open_on_boot'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let renewed = match left {
+        Some(left) if boot.is_empty() || left != boot => conn.execute(NEW_EPOCHS, [])?,
+        _ => 0,
+    };
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('open_on_boot', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = ?1",
+        [&boot],
+    )?;
+    Ok((renewed > 0).then(|| {
+        tracing::warn!("lanchat did not close last time: {renewed} hosted rooms start a new epoch");
+        format!(
+            "lanchat did not close properly last time. Members of the {renewed} rooms you host \
+             will load their history again."
+        )
+    }))
+}
+
+/// Tells this boot of the machine from others, where the system says: Linux's boot id.
+/// Elsewhere `None`, and any unclean stop counts as one the machine may not have survived.
+fn boot_id() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|id| id.trim().to_owned())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// Whether an error means the file is damaged (as opposed to, say, unwritable).
 fn is_damage(e: &rusqlite::Error) -> bool {
     matches!(
@@ -426,10 +551,7 @@ fn salvage(damaged: &Path, into: &Connection) -> String {
         kept += rows;
         lost |= !whole;
     }
-    let _ = into.execute(
-        "UPDATE hosted SET epoch = abs(random()) % 9007199254740992",
-        [],
-    );
+    let _ = into.execute(NEW_EPOCHS, []);
     match (kept, lost) {
         (0, _) => "Nothing could be read from it.".into(),
         (n, true) => format!("{n} records were recovered; some could not be read."),
@@ -522,12 +644,28 @@ fn checkpoint_loop(
 }
 
 /// The writer thread: takes what is queued (up to [`GROUP`] writes), runs each in a savepoint
-/// of one transaction, commits once, then tells each caller.
+/// of one transaction, commits once (not synced: `synchronous=NORMAL`), tells the callers
+/// that asked to hear early, and hands the group to the sync thread, which syncs the WAL and
+/// tells each caller. So the next group commits while the last one is synced: a message is
+/// not held up by the sync of the ones before it. When the last handle is gone it marks the
+/// database closed cleanly.
 fn write_loop(
     conn: Connection,
+    wal: PathBuf,
     jobs: std_mpsc::Receiver<Job>,
     commits: &std::sync::atomic::AtomicU64,
 ) {
+    let (to_sync, synced) = std_mpsc::channel::<Committed>();
+    let syncer = std::thread::Builder::new()
+        .name("lanchat-db-sync".into())
+        .spawn(move || sync_loop(Wal::new(wal), synced));
+    let syncer = match syncer {
+        Ok(syncer) => syncer,
+        Err(e) => {
+            tracing::error!("cannot start the database's sync thread: {e}");
+            return;
+        }
+    };
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -563,21 +701,117 @@ fn write_loop(
             }
             finishes.push(finish);
         }
-        if failed_alone {
+        let outcome = if failed_alone {
             let _ = conn.execute_batch("ROLLBACK");
-            for finish in finishes {
-                finish(Ok(())); // its own error is what it reports
+            Outcome::NothingWritten // its own error is what it reports
+        } else {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Release);
+                    for finish in &mut finishes {
+                        finish.written();
+                    }
+                    Outcome::Written
+                }
+                Err(e) => {
+                    tracing::error!("the database could not commit: {e}");
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Outcome::Failed(e.into())
+                }
             }
-            continue;
+        };
+        // The sync thread ends only after this one.
+        let _ = to_sync.send(Committed { finishes, outcome });
+    }
+    if let Err(e) = conn.execute("DELETE FROM meta WHERE key = 'open_on_boot'", []) {
+        tracing::warn!("the database could not be marked closed: {e}");
+    }
+    let _ = to_sync.send(Committed {
+        finishes: Vec::new(),
+        outcome: Outcome::Written,
+    });
+    drop(to_sync);
+    if syncer.join().is_err() {
+        tracing::error!("the database's sync thread panicked");
+    }
+}
+
+/// A group the writer is done with, for the sync thread.
+struct Committed {
+    finishes: Vec<Box<dyn Finish>>,
+    outcome: Outcome,
+}
+
+/// What became of a group's transaction.
+enum Outcome {
+    /// Committed: on the disk once the WAL is synced.
+    Written,
+    /// Rolled back (its one write failed): nothing to sync.
+    NothingWritten,
+    /// The commit failed.
+    Failed(StoreError),
+}
+
+/// The sync thread: syncs the WAL once for every group committed since the last sync, then
+/// tells their callers, in the order the groups committed.
+fn sync_loop(mut wal: Wal, groups: std_mpsc::Receiver<Committed>) {
+    while let Ok(first) = groups.recv() {
+        let mut ready = vec![first];
+        ready.extend(groups.try_iter());
+        let synced = if ready.iter().any(|g| matches!(g.outcome, Outcome::Written)) {
+            wal.sync()
+        } else {
+            Ok(())
+        };
+        for group in ready {
+            let result = match group.outcome {
+                Outcome::Written => synced.clone(),
+                Outcome::NothingWritten => Ok(()),
+                Outcome::Failed(e) => Err(e),
+            };
+            for finish in group.finishes {
+                finish.durable(result.clone());
+            }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if let Err(e) = &committed {
-            tracing::error!("the database could not commit: {e}");
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        commits.fetch_add(1, std::sync::atomic::Ordering::Release);
-        for finish in finishes {
-            finish(committed.clone());
+    }
+}
+
+/// The WAL file, synced by hand after each commit: SQLite's own sync (`synchronous=FULL`)
+/// would come before the commit returns, and so before the writes' early callers hear.
+struct Wal {
+    path: PathBuf,
+    /// Opened at the first sync; SQLite keeps the file while any connection is open.
+    file: Option<std::fs::File>,
+}
+
+impl Wal {
+    fn new(path: PathBuf) -> Wal {
+        Wal { path, file: None }
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let mut tried = 0;
+        loop {
+            let synced = match &self.file {
+                Some(file) => file.sync_data(),
+                // Writable: Windows flushes only through a handle opened for writing.
+                None => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .and_then(|file| file.sync_data().map(|()| self.file = Some(file))),
+            };
+            match synced {
+                Ok(()) => return Ok(()),
+                // A handle from before the file was replaced is opened again, once.
+                Err(_) if tried == 0 => {
+                    self.file = None;
+                    tried += 1;
+                }
+                Err(e) => {
+                    tracing::error!("the database's log could not be synced: {e}");
+                    return Err(StoreError::Sqlite(format!("cannot sync the database: {e}")));
+                }
+            }
         }
     }
 }
@@ -613,6 +847,94 @@ mod tests {
         assert_eq!(results.iter().filter(|ok| **ok).count(), 90);
         assert!(results[..90].iter().all(|ok| *ok) && results[90..].iter().all(|ok| !ok));
         assert_eq!(count(&db, "outbox"), 90);
+    }
+
+    #[test]
+    fn an_early_caller_hears_of_the_commit_then_of_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        for i in [1i64, 1, 2] {
+            let (early, late) = (tx.clone(), tx.clone());
+            db.submit_early(
+                move |c| {
+                    c.execute(
+                        "INSERT INTO outbox (seq, room, text, created) VALUES (?1, 'r', 'hi', 0)",
+                        [i],
+                    )
+                },
+                move |rows| early.send(format!("written {i} {rows}")).unwrap(),
+                move |r| late.send(format!("durable {i} {}", r.is_ok())).unwrap(),
+            );
+        }
+        drop(tx);
+        let heard: Vec<String> = rx.iter().collect();
+        // Grouped or not, each write is heard early before it is heard durable, the failed
+        // one only as failed, and each group's early ones before any of its durable ones.
+        let at = |s: &str| {
+            heard
+                .iter()
+                .position(|h| h == s)
+                .unwrap_or_else(|| panic!("{s}: {heard:?}"))
+        };
+        assert!(at("written 1 1") < at("durable 1 true"), "{heard:?}");
+        assert!(at("written 2 1") < at("durable 2 true"), "{heard:?}");
+        assert!(heard.contains(&"durable 1 false".to_owned()), "{heard:?}");
+        assert_eq!(heard.len(), 5, "{heard:?}");
+    }
+
+    /// The database left as if the machine had stopped while it was open, in boot `boot`.
+    fn left_open_in(path: &Path, boot: &str) {
+        let c = Connection::open(path).unwrap();
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ('open_on_boot', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+            [boot],
+        )
+        .unwrap();
+    }
+
+    fn epoch(db: &Database) -> i64 {
+        db.read(|c| {
+            c.query_row("SELECT epoch FROM hosted WHERE room = 'r'", [], |r| {
+                r.get(0)
+            })
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn hosted_rooms_start_a_new_epoch_only_after_the_machine_stopped_with_lanchat_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanchat.db");
+        let (db, _) = Database::open(&path).unwrap();
+        db.write_blocking(|c| c.execute("INSERT INTO hosted (room, epoch) VALUES ('r', 7)", []))
+            .unwrap();
+        db.close();
+
+        let (db, warnings) = Database::open(&path).unwrap();
+        assert!(warnings.is_empty(), "closed cleanly: {warnings:?}");
+        assert_eq!(epoch(&db), 7);
+        db.close();
+
+        left_open_in(&path, "a boot long gone");
+        let (db, warnings) = Database::open(&path).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("did not close properly"),
+            "{warnings:?}"
+        );
+        let renewed = epoch(&db);
+        assert_ne!(renewed, 7);
+        db.close();
+
+        // Only lanchat stopped (killed, crashed): what it wrote is in the system's cache.
+        if let Some(boot) = boot_id() {
+            left_open_in(&path, &boot);
+            let (db, warnings) = Database::open(&path).unwrap();
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(epoch(&db), renewed);
+        }
     }
 
     #[test]

@@ -145,18 +145,20 @@ impl History {
         self.next_id - 1
     }
 
-    /// Stores a message durably; `done` hears (on the database's thread) once it is on disk.
-    /// `seq` is the sender's number for a post: if that post is already stored, nothing is
-    /// written and `done` hears its id.
+    /// Stores a message durably. On the database's thread, `written` hears once it is
+    /// committed (what a crash of lanchat keeps), `done` once it is on the disk. `seq` is the
+    /// sender's number for a post: if that post is already stored, nothing is written and
+    /// both hear its id.
     pub fn store(
         &self,
         message: &ChatMessage,
         seq: Option<u64>,
+        written: impl FnOnce(&Stored) + Send + 'static,
         done: impl FnOnce(Result<Stored, StoreError>) + Send + 'static,
     ) {
         let room = self.room.as_str().to_owned();
         let message = message.clone();
-        self.db.submit(
+        self.db.submit_early(
             move |c| {
                 // A post sent again collides with itself on (room, device, seq): then it is
                 // looked up, not stored.
@@ -171,6 +173,7 @@ impl History {
                     .query_row(params![room, message.device.as_str(), seq], |r| r.get(0))?;
                 Ok(Stored::Existing(earlier as u64))
             },
+            written,
             done,
         );
     }
@@ -363,7 +366,7 @@ mod tests {
     fn store_now(history: &mut History, text: &str, seq: Option<u64>) -> (u64, Stored) {
         let mut m = msg(history.reserve_id(), text);
         let (tx, rx) = std::sync::mpsc::channel();
-        history.store(&m, seq, move |r| tx.send(r).unwrap());
+        history.store(&m, seq, |_| {}, move |r| tx.send(r).unwrap());
         let stored = rx.recv().unwrap().unwrap();
         if stored == Stored::New {
             history.committed(m.clone());
@@ -451,7 +454,7 @@ mod tests {
                     let mut m = msg(h.reserve_id(), &format!("post {seq}"));
                     m.device = s.device.clone();
                     let (tx, rx) = std::sync::mpsc::channel();
-                    h.store(&m, Some(seq), move |r| tx.send(r).unwrap());
+                    h.store(&m, Some(seq), |_| {}, move |r| tx.send(r).unwrap());
                     if rx.recv().unwrap().unwrap() == Stored::New {
                         h.committed(m);
                     }
