@@ -798,6 +798,30 @@ fn main() {
             ratio(&|f| f.last_p99),
         );
     }
+    // The machine's noise moves both hosts of a round together: the ratio within each round,
+    // then its median, is the steadier figure.
+    println!("p99 ratio lanchat / minimal within each round, and its median");
+    for n in [10, 100] {
+        let of = |kind: Kind| -> Vec<f64> {
+            all.iter()
+                .filter(|f| f.members == n && f.kind == kind)
+                .map(|f| f.lat[1])
+                .collect()
+        };
+        let mut ratios: Vec<f64> = of(Kind::Lanchat)
+            .iter()
+            .zip(of(Kind::Minimal))
+            .map(|(l, m)| l / m)
+            .collect();
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        ratios.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{:>7} | {} | median {:.2}x",
+            n,
+            each.join(" "),
+            ratios[ratios.len() / 2]
+        );
+    }
     println!(
         "(lost: receipts that never arrived; drops: MemberLeft/Closing frames seen during the run)"
     );

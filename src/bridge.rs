@@ -80,6 +80,11 @@ pub enum Command {
     SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
+    /// What a room may interrupt the user for; kept in the settings.
+    SetAlerts {
+        room: RoomId,
+        alerts: crate::store::Alerts,
+    },
     /// Send the messages of a room after `after` (all of them for `None`) from the database:
     /// the answer to [`Event::Behind`]. [`Event::CaughtUp`] follows, and the room's messages
     /// are queued again from now on.

@@ -399,7 +399,17 @@ impl Runtime {
                     hosted.host.set_files_limit(limit);
                 }
             }
+            Command::SetAlerts { room, alerts } => {
+                match alerts {
+                    crate::store::Alerts::All => self.settings.alerts.remove(&room),
+                    other => self.settings.alerts.insert(room, other),
+                };
+                self.save_settings();
+            }
             Command::Leave(room) => {
+                if self.settings.alerts.remove(&room).is_some() {
+                    self.save_settings();
+                }
                 self.events.caught_up(&room);
                 self.room_addrs.remove(&room);
                 self.transfers.cancel_room(&room);

@@ -238,12 +238,19 @@ fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     w.harness.get_by_label("Send").click();
     w.shows_stored("thanks Bob");
 
-    // The room's advert goes away: it leaves the list, the open chat stays.
+    // Joined, it is one of "Your rooms"; the network list has nothing else.
+    assert!(w.harness.query_by_label("Your rooms").is_some());
+    assert!(
+        w.harness
+            .query_by_label("No other rooms right now.")
+            .is_some()
+    );
+    let listed_and_open = |w: &TestWindow| w.harness.query_all_by_label("Bob's room").count();
+    assert_eq!(listed_and_open(&w), 2);
+    // The room's advert goes away: it stays in "Your rooms", and the open chat stays.
     w.inject.send(Event::RoomLost(advert.key()));
-    assert!(w.harness.query_by_label_contains("· joined").is_some());
-    w.until("the advert gone", |h| {
-        h.query_by_label_contains("· joined").is_none()
-    });
+    w.harness.run();
+    assert_eq!(listed_and_open(&w), 2);
     w.harness.get_by_label("Leave").click();
     w.shows("Pick a room on the left, or host one.");
     w.close();
@@ -483,4 +490,110 @@ fn without_a_system_file_dialog_files_are_picked_in_the_window() {
     });
     assert!(w.harness.query_by_label("Send files to the room").is_none());
     w.close();
+}
+
+#[test]
+fn two_rooms_count_unread_and_mentions_and_only_others_live_messages_notify() {
+    let bob = other_host("Bob", "Bob's room");
+    let carol = other_host("Carol", "Carol's room");
+    let say = |host: &OtherHost, seq: u64, text: &str| {
+        host.front.send(Command::Send {
+            room: host.room.clone(),
+            seq,
+            text: text.into(),
+        })
+    };
+    say(&bob, 1, "before you came");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    for (host, name) in [(&bob, "Bob's room"), (&carol, "Carol's room")] {
+        let at = SocketAddr::from(([127, 0, 0, 1], host.port));
+        w.inject.send(Event::RoomFound(host.advert(name, at)));
+        w.shows(name);
+        w.harness.get_by_label(name).click();
+        w.until("in the room", |h| {
+            h.state().state.chats[&host.room].state == lanchat::bridge::SessionState::Connected
+        });
+        if host.room == bob.room {
+            w.shows("before you came");
+        }
+    }
+    let open = |w: &TestWindow| w.harness.state().state.open.clone();
+    assert_eq!(open(&w), Some(carol.room.clone()));
+    assert!(
+        w.notifications.try_recv().is_err(),
+        "history and joins raise no notification"
+    );
+
+    // Two messages in the room not on screen: counted, the second a mention.
+    say(&bob, 2, "hello Ada");
+    say(&bob, 3, "@Ada look at this");
+    let unread = |w: &TestWindow, room: &RoomId| w.harness.state().state.chats[room].unread;
+    w.until("two unread", |h| {
+        h.state().state.chats[&bob.room].unread == 2
+    });
+    w.harness.run();
+    assert!(
+        w.harness.query_by_label("@ 2").is_some(),
+        "a mention is marked"
+    );
+    assert_eq!(w.harness.state().title, "(2) Carol's room — lanchat");
+    let first = w.notifications.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(
+        (first.title.as_str(), first.body.as_str()),
+        ("Bob in Bob's room", "hello Ada")
+    );
+    let second = w.notifications.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(second.body, "@Ada look at this");
+
+    // A message in the room on screen, in a focused window: read as it comes.
+    say(&carol, 1, "in front of you");
+    w.shows("in front of you");
+    assert_eq!(unread(&w, &carol.room), 0);
+
+    // A draft stays with its room; opening a room reads it.
+    w.harness.get_by_label("Message").type_text("half written");
+    w.harness.run();
+    w.harness.get_by_label("Bob's room").click();
+    w.harness.run();
+    assert_eq!(unread(&w, &bob.room), 0);
+    assert_eq!(w.harness.state().title, "Bob's room — lanchat");
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some("")
+    );
+    // Ctrl+Tab goes to the next of our rooms.
+    w.harness.key_press_modifiers(Modifiers::CTRL, Key::Tab);
+    w.harness.run();
+    assert_eq!(open(&w), Some(carol.room.clone()));
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some("half written")
+    );
+
+    // Our own message notifies nobody; the window unfocused, the open room's do.
+    w.harness.get_by_label("Send").click();
+    w.shows_stored("half written");
+    w.harness.input_mut().focused = false;
+    w.harness.run();
+    say(&carol, 2, "while you were away");
+    w.shows("while you were away");
+    assert_eq!(unread(&w, &carol.room), 1);
+    let third = w.notifications.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(third.body, "while you were away");
+    assert!(w.notifications.try_recv().is_err(), "one per message");
+    w.harness.input_mut().focused = true;
+    w.harness.run();
+    assert_eq!(
+        unread(&w, &carol.room),
+        0,
+        "read once the window has the keyboard"
+    );
+
+    // Bob's app goes away: his room stays among ours, waiting for him.
+    bob.stop();
+    w.shows("hosted by Bob · waiting for the host");
+    assert!(w.harness.query_by_label("Bob's room").is_some());
+    w.close();
+    carol.stop();
 }

@@ -2,6 +2,7 @@
 //! Each frame drains the runtime's events, draws, and sends the commands the user caused;
 //! nothing here waits on a socket, a file or mDNS.
 
+pub mod attention;
 pub mod chat;
 pub mod dialogs;
 pub mod files;
@@ -38,7 +39,11 @@ pub struct LanchatApp {
     /// File dialogs: the system's, or the one drawn here.
     pub picker: picker::Picker,
     /// The title last set, so it is only sent when it changes.
-    title: String,
+    pub title: String,
+    /// Hands notifications to the system.
+    notifier: crate::desktop::Notifier,
+    /// Rooms whose notification the user clicked, from the notifier's threads.
+    clicked: std::sync::mpsc::Receiver<crate::protocol::RoomId>,
     /// Set by `LANCHAT_FIRST_FRAME`: say on stderr when the first frame has been drawn, for
     /// the start-up benchmark. Counts the passes until then (2: none yet); 0 once said.
     report_first_frame: u8,
@@ -49,6 +54,12 @@ impl LanchatApp {
     pub fn new(ctx: &egui::Context, front: FrontEnd, state: AppState) -> Self {
         let repaint = ctx.clone();
         front.set_waker(move || repaint.request_repaint());
+        let (click, clicked) = std::sync::mpsc::channel();
+        let repaint = ctx.clone();
+        let notifier = crate::desktop::Notifier::start(std::sync::Arc::new(move |room| {
+            let _ = click.send(room);
+            repaint.request_repaint();
+        }));
         // A steady cursor: a blinking one would repaint twice a second forever, and an idle
         // window should not draw at all.
         ctx.all_styles_mut(|style| style.visuals.text_cursor.blink = false);
@@ -59,6 +70,8 @@ impl LanchatApp {
             dialogs: Dialogs::default(),
             picker: picker::Picker::default(),
             title: String::new(),
+            notifier,
+            clicked,
             report_first_frame: if std::env::var_os("LANCHAT_FIRST_FRAME").is_some() {
                 2
             } else {
@@ -185,16 +198,56 @@ impl LanchatApp {
         }
     }
 
+    /// Hands notifications to `notifier` instead (a test's, to see them).
+    pub fn with_notifier(mut self, notifier: crate::desktop::Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// Unread counts, notifications and the call for attention: the open room of a focused
+    /// window is read; what others wrote elsewhere is announced.
+    fn attend(&mut self, ctx: &egui::Context) {
+        while let Ok(room) = self.clicked.try_recv() {
+            self.state.show_room(&room);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
+        let focused = ctx.input(|i| i.focused);
+        self.state.look(focused);
+        for notification in self.state.notifications.drain(..) {
+            self.notifier.notify(notification);
+        }
+        if std::mem::take(&mut self.state.wants_attention) && !focused {
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Informational,
+            ));
+        }
+        // Ctrl+Tab and Ctrl+Shift+Tab go through the rooms we are in.
+        // The Shift one first: Ctrl+Tab alone would match it too.
+        let (previous, next) = ctx.input_mut(|i| {
+            (
+                i.consume_key(
+                    egui::Modifiers::CTRL | egui::Modifiers::SHIFT,
+                    egui::Key::Tab,
+                ),
+                i.consume_key(egui::Modifiers::CTRL, egui::Key::Tab),
+            )
+        });
+        if next {
+            self.state.switch_room(1);
+        } else if previous {
+            self.state.switch_room(-1);
+        }
+    }
+
     fn update_title(&mut self, ctx: &egui::Context) {
         let open = self
             .state
             .open
             .as_ref()
-            .and_then(|id| self.state.chats.get(id));
-        let title = match open {
-            Some(chat) => format!("{} — lanchat", chat.room_name),
-            None => "lanchat".to_owned(),
-        };
+            .and_then(|id| self.state.chats.get(id))
+            .map(|chat| chat.room_name.as_str());
+        let title = attention::title(open, self.state.unread_total());
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
@@ -218,6 +271,7 @@ impl eframe::App for LanchatApp {
         }
         self.drain_events();
         let ctx = ui.ctx().clone();
+        self.attend(&ctx);
         self.take_dropped_files(&ctx);
         self.top_bar(ui);
         self.status_bar(ui);

@@ -1,7 +1,9 @@
-//! The left panel: rooms on the network, the "Host a room" button, and rooms to host again.
+//! The left panel: the "Host a room" button, the rooms we are in (with their unread counts,
+//! listed while their host is away too), the other rooms on the network, and rooms to host
+//! again.
 
 use super::dialogs::Dialogs;
-use super::state::{AppState, HostTrust};
+use super::state::{AppState, HostTrust, MyRoom};
 use super::text;
 use egui::{RichText, ScrollArea};
 
@@ -18,13 +20,30 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
         dialogs.open_host(state.default_room_name());
     }
     ui.add_space(8.0);
-    ui.strong("Rooms on this network");
-    ui.separator();
 
-    let rows = state.room_rows();
+    let mine = state.my_rooms();
+    // A room claiming another key than the one we know stays listed below, with its warning.
+    let rows: Vec<_> = state
+        .room_rows()
+        .into_iter()
+        .filter(|r| !r.joined || r.trust == HostTrust::Different)
+        .collect();
     let mut open = None;
+    let mut show = None;
     ScrollArea::vertical().id_salt("room_list").auto_shrink([false, true]).show(ui, |ui| {
-        if rows.is_empty() {
+        if !mine.is_empty() {
+            ui.strong("Your rooms");
+            ui.separator();
+            for room in &mine {
+                if my_room(ui, room, state.open.as_ref() == Some(&room.id)) {
+                    show = Some(room.id.clone());
+                }
+            }
+            ui.add_space(12.0);
+        }
+        ui.strong(if mine.is_empty() { "Rooms on this network" } else { "Other rooms on this network" });
+        ui.separator();
+        if rows.is_empty() && mine.is_empty() {
             ui.label("No rooms on this network yet — host one.");
             ui.add_space(6.0);
             ui.label(
@@ -36,6 +55,8 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
                 .small()
                 .weak(),
             );
+        } else if rows.is_empty() {
+            ui.label(RichText::new("No other rooms right now.").weak());
         }
         for row in &rows {
             let different = row.trust == HostTrust::Different;
@@ -68,9 +89,6 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
                 HostTrust::Different => about.push_str(" · ⚠ different key"),
                 HostTrust::Mine | HostTrust::New => {}
             }
-            if row.joined && !different {
-                about.push_str(" · joined");
-            }
             let about = RichText::new(about).small();
             ui.label(if different { about.color(ui.visuals().warn_fg_color) } else { about.weak() });
             ui.add_space(4.0);
@@ -97,4 +115,55 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
     if let Some(key) = open {
         state.open_room(&key);
     }
+    if let Some(room) = show {
+        state.show_room(&room);
+    }
+}
+
+/// A room we are in: its name, unread count (marked when we were mentioned) and, while we
+/// are not in it, why. Returns whether it was clicked.
+fn my_room(ui: &mut egui::Ui, room: &MyRoom, selected: bool) -> bool {
+    let badge = match (room.unread, room.mentioned) {
+        (0, _) => None,
+        (n, true) => Some((format!("@ {n}"), format!("{n} unread; you were mentioned"))),
+        (n, false) => Some((n.to_string(), format!("{n} unread"))),
+    };
+    let clicked = ui
+        .horizontal(|ui| {
+            let badge_width = if badge.is_some() { 40.0 } else { 0.0 };
+            let name = RichText::new(text::name(&room.name));
+            let name = if room.unread > 0 { name.strong() } else { name };
+            let clicked = ui
+                .add_sized(
+                    [ui.available_width() - badge_width, 24.0],
+                    egui::Button::selectable(selected, name),
+                )
+                .clicked();
+            if let Some((count, hint)) = &badge {
+                let color = if room.mentioned {
+                    ui.visuals().warn_fg_color
+                } else {
+                    ui.visuals().hyperlink_color
+                };
+                ui.label(RichText::new(count).strong().color(color))
+                    .on_hover_text(hint);
+            }
+            clicked
+        })
+        .inner;
+    let who = if room.hosted_by_me {
+        "hosted by you".to_owned()
+    } else {
+        format!("hosted by {}", text::name(&room.host))
+    };
+    match &room.away {
+        Some(why) => ui.label(
+            RichText::new(format!("{who} · {why}"))
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        ),
+        None => ui.label(RichText::new(who).small().weak()),
+    };
+    ui.add_space(4.0);
+    clicked
 }

@@ -2,6 +2,7 @@
 //! in and their messages. Applies runtime events and turns user intentions into commands.
 //! No egui types, so all of it is testable without a window.
 
+use super::attention::{self, Notification};
 use crate::bridge::{
     Command, Event, NetStatus, SessionState, Thumbnail, Transfer, TransferId, TransferState,
 };
@@ -11,7 +12,7 @@ use crate::protocol::{
     ChatMessage, DeviceId, Member, MemberId, PROTOCOL_VERSION, RoomId, check_name, check_text,
 };
 use crate::protocol::{FileHash, FileRef};
-use crate::store::{HostedRoom, Settings};
+use crate::store::{Alerts, HostedRoom, Settings};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +82,10 @@ pub struct Chat {
     /// Counts the times lines were put in between others rather than appended, so that
     /// what drawing worked out per line starts over.
     pub reshaped: u64,
+    /// Messages from others that arrived while the room was not in front of the user.
+    pub unread: usize,
+    /// Whether one of those mentions the user.
+    pub mentioned: bool,
 }
 
 /// A catch-up under way.
@@ -114,6 +119,8 @@ impl Chat {
             asked_to_join: true,
             catching_up: None,
             reshaped: 0,
+            unread: 0,
+            mentioned: false,
         }
     }
 
@@ -146,15 +153,17 @@ impl Chat {
     }
 
     /// Puts messages read back from the database among the lines, in id order, skipping
-    /// the ones shown already (some arrived live while they were being read).
-    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
+    /// the ones shown already (some arrived live while they were being read). Returns those
+    /// put in that others wrote.
+    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) -> Vec<ChatMessage> {
         let shown: std::collections::HashSet<u64> = self.message_ids().collect();
         let mut incoming = messages
             .into_iter()
             .filter(|m| !shown.contains(&m.id))
             .peekable();
+        let others: Vec<ChatMessage> = incoming.clone().filter(|m| &m.device != me).collect();
         let Some(first) = incoming.peek() else {
-            return;
+            return others;
         };
         if self.newest_id().is_some_and(|newest| first.id < newest) {
             self.reshaped += 1;
@@ -174,6 +183,7 @@ impl Chat {
         for m in incoming {
             self.push_message(m, me);
         }
+        others
     }
 
     /// Starts counting the messages that come after this point (we are back in the room),
@@ -231,6 +241,21 @@ pub struct RoomRow {
     pub fingerprint: Option<String>,
     /// How that key stands with what we pinned.
     pub trust: HostTrust,
+}
+
+/// A row of "Your rooms": a room we are in, listed while its host is away too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyRoom {
+    pub id: RoomId,
+    pub name: String,
+    pub host: String,
+    pub hosted_by_me: bool,
+    /// Messages from others not seen yet.
+    pub unread: usize,
+    /// Whether one of them mentions us.
+    pub mentioned: bool,
+    /// Why we are not in it right now, in words ("waiting for the host"), if so.
+    pub away: Option<String>,
 }
 
 /// Why a room of another protocol version cannot be joined, in words for the user.
@@ -295,6 +320,15 @@ pub struct AppState {
     pub raise: bool,
     /// A file dialog the user asked for, for the window to open.
     pub picking: Option<super::picker::Pick>,
+    /// Whether the window has the keyboard: a message in the open room of a focused window
+    /// is read as it arrives.
+    pub focused: bool,
+    /// What each room may interrupt the user for, where not everything.
+    pub alerts: BTreeMap<RoomId, Alerts>,
+    /// Notifications to raise, for the window to hand to the system.
+    pub notifications: Vec<Notification>,
+    /// Set when a message should make an unfocused window ask for attention.
+    pub wants_attention: bool,
 }
 
 impl AppState {
@@ -322,6 +356,10 @@ impl AppState {
             files_limit: settings.files_limit,
             raise: false,
             picking: None,
+            focused: true,
+            alerts: settings.alerts.clone(),
+            notifications: Vec::new(),
+            wants_attention: false,
         }
     }
 
@@ -558,6 +596,7 @@ impl AppState {
             self.chats.insert(id.clone(), chat);
         }
         self.open = Some(id.clone());
+        self.look(self.focused);
     }
 
     /// Tries a room's password: joins with it, or retries a join the host refused.
@@ -608,6 +647,7 @@ impl AppState {
             self.outbox.push(Command::StopHosting(id.clone()));
         } else {
             self.outbox.push(Command::Leave(id.clone()));
+            self.alerts.remove(id);
         }
         self.chats.remove(id);
         if self.open.as_ref() == Some(id) {
@@ -728,6 +768,9 @@ impl AppState {
                         file: file.clone(),
                     });
                 }
+                if live && message.device != self.me {
+                    self.arrived(&room, std::slice::from_ref(&message), true);
+                }
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.push_message(message, &self.me);
                 }
@@ -779,7 +822,12 @@ impl AppState {
                             });
                         }
                     }
-                    chat.merge(messages, &self.me);
+                    let theirs = chat.merge(messages, &self.me);
+                    // Missed while the window was behind: counted, not each one announced.
+                    self.arrived(&room, &theirs, false);
+                    let Some(chat) = self.chats.get_mut(&room) else {
+                        return;
+                    };
                     if more || under_way.again {
                         chat.catching_up = Some(CatchingUp {
                             after,
@@ -903,6 +951,128 @@ impl AppState {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Others' messages that just came into `room`: unread unless the user is looking at
+    /// the room; `announce` raises a notification (and the window's call for attention) for
+    /// the newest, if the room's setting lets it.
+    fn arrived(&mut self, room: &RoomId, messages: &[ChatMessage], announce: bool) {
+        if messages.is_empty() || self.looking_at(room) {
+            return;
+        }
+        let Some(chat) = self.chats.get_mut(room) else {
+            return;
+        };
+        let mention = messages
+            .iter()
+            .any(|m| attention::mentions(&m.text, &self.name));
+        chat.unread += messages.len();
+        chat.mentioned |= mention;
+        let alerts = self.alerts.get(room).copied().unwrap_or_default();
+        if announce
+            && attention::interrupts(alerts, mention)
+            && let Some(newest) = messages.last()
+        {
+            self.notifications
+                .push(Notification::of(room, &chat.room_name, newest));
+            self.wants_attention = true;
+        }
+    }
+
+    /// Whether the user sees `room` now: open in a focused window.
+    fn looking_at(&self, room: &RoomId) -> bool {
+        self.focused && self.open.as_ref() == Some(room)
+    }
+
+    /// The window says whether it has the keyboard; the open room of a focused window is
+    /// read.
+    pub fn look(&mut self, focused: bool) {
+        self.focused = focused;
+        if let Some(room) = self.open.clone()
+            && self.looking_at(&room)
+            && let Some(chat) = self.chats.get_mut(&room)
+        {
+            chat.unread = 0;
+            chat.mentioned = false;
+        }
+    }
+
+    /// Unread messages in all rooms, for the title.
+    pub fn unread_total(&self) -> usize {
+        self.chats.values().map(|c| c.unread).sum()
+    }
+
+    /// What `room` may interrupt the user for.
+    pub fn alerts_of(&self, room: &RoomId) -> Alerts {
+        self.alerts.get(room).copied().unwrap_or_default()
+    }
+
+    /// Sets what `room` may interrupt the user for, and keeps it.
+    pub fn set_alerts(&mut self, room: &RoomId, alerts: Alerts) {
+        match alerts {
+            Alerts::All => self.alerts.remove(room),
+            other => self.alerts.insert(room.clone(), other),
+        };
+        self.outbox.push(Command::SetAlerts {
+            room: room.clone(),
+            alerts,
+        });
+    }
+
+    /// The rooms we are in, for the top of the room list: by name, with how each stands.
+    pub fn my_rooms(&self) -> Vec<MyRoom> {
+        let mut rooms: Vec<MyRoom> = self
+            .chats
+            .iter()
+            .map(|(id, chat)| MyRoom {
+                id: id.clone(),
+                name: chat.room_name.clone(),
+                host: chat.host_name.clone(),
+                hosted_by_me: self.hosting.contains_key(id),
+                unread: chat.unread,
+                mentioned: chat.mentioned,
+                away: match &chat.state {
+                    SessionState::Waiting(_) => Some("waiting for the host".to_owned()),
+                    SessionState::Failed(_) => Some("not connected".to_owned()),
+                    SessionState::NeedsPassword(_) => Some("needs the password".to_owned()),
+                    SessionState::KeyChanged { .. } => Some("host key changed".to_owned()),
+                    _ => None,
+                },
+            })
+            .collect();
+        rooms.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
+        rooms
+    }
+
+    /// Opens one of our rooms: the next (`step` 1) or previous (-1) in the list after the
+    /// open one.
+    pub fn switch_room(&mut self, step: isize) {
+        let rooms = self.my_rooms();
+        if rooms.is_empty() {
+            return;
+        }
+        let at = self
+            .open
+            .as_ref()
+            .and_then(|open| rooms.iter().position(|r| &r.id == open));
+        let next = match at {
+            Some(at) => (at as isize + step).rem_euclid(rooms.len() as isize) as usize,
+            None => 0,
+        };
+        self.show_room(&rooms[next].id);
+    }
+
+    /// Brings one of our rooms to the front (the room list, a notification clicked).
+    pub fn show_room(&mut self, room: &RoomId) {
+        if self.chats.contains_key(room) {
+            self.open = Some(room.clone());
+            self.look(self.focused);
         }
     }
 

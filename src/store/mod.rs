@@ -11,4 +11,4 @@ pub use database::{Database, StoreError};
 pub use history::{History, ProblemSink, Stored, read_page};
 pub use member::{CATCH_UP_PAGE, JoinedRoom, Kept, MemberStore, joined_rooms, stored_after};
 pub use paths::Paths;
-pub use settings::{HostedRoom, Settings, SettingsError, clamp_name, clamp_text};
+pub use settings::{Alerts, HostedRoom, Settings, SettingsError, clamp_name, clamp_text};

@@ -30,6 +30,23 @@ pub struct Settings {
     /// past it.
     #[serde(default = "default_files_limit")]
     pub files_limit: u64,
+    /// What each room may interrupt the user for, where it is not [`Alerts::All`].
+    #[serde(default)]
+    pub alerts: std::collections::BTreeMap<RoomId, Alerts>,
+}
+
+/// What a room may interrupt the user for (a desktop notification, the window asking for
+/// attention). Unread counts are kept whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alerts {
+    /// Every message from someone else.
+    #[default]
+    All,
+    /// Only messages that mention the user.
+    Mentions,
+    /// Nothing.
+    Nothing,
 }
 
 /// 10 GiB: room for plenty of photos and a few videos, on any disk of today.
@@ -57,6 +74,7 @@ impl Default for Settings {
             hosted: Vec::new(),
             downloads: None,
             files_limit: default_files_limit(),
+            alerts: Default::default(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct TestWindow {
     wakes: mpsc::Receiver<()>,
     /// The runtime behind the window, waited for by [`TestWindow::close`].
     runtime: Option<RuntimeThread>,
+    /// The desktop notifications the window raised.
+    pub notifications: mpsc::Receiver<lanchat::app::attention::Notification>,
 }
 
 impl TestWindow {
@@ -39,6 +41,7 @@ impl TestWindow {
         let inject = back.events.clone();
         let runtime = RuntimeThread::spawn(back, options).unwrap();
         let (wake, wakes) = mpsc::channel();
+        let (notifier, notifications) = lanchat::desktop::Notifier::to_channel();
         let harness = Harness::builder().with_size(size).build_eframe(move |cc| {
             // As the app would, plus a tick for the test (the app's own waker then stays unset).
             let ctx = cc.egui_ctx.clone();
@@ -46,13 +49,14 @@ impl TestWindow {
                 ctx.request_repaint();
                 let _ = wake.send(());
             });
-            LanchatApp::new(&cc.egui_ctx, front, state)
+            LanchatApp::new(&cc.egui_ctx, front, state).with_notifier(notifier)
         });
         TestWindow {
             harness,
             inject,
             wakes,
             runtime: Some(runtime),
+            notifications,
         }
     }
 

@@ -1,5 +1,8 @@
-//! What happens to a file once it is here: a thumbnail for images, and handing it to the
-//! system to open or to show in its folder.
+//! Handing things to the system: a file once it is here (a thumbnail for images, opening it
+//! or showing it in its folder) and desktop notifications ([`notify`]).
+
+pub mod notify;
+pub use notify::Notifier;
 
 use crate::bridge::{Event, EventSender, Thumbnail};
 use crate::protocol::FileHash;
