@@ -597,3 +597,87 @@ fn two_rooms_count_unread_and_mentions_and_only_others_live_messages_notify() {
     w.close();
     carol.stop();
 }
+
+#[test]
+fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
+    w.inject
+        .send(Event::RoomFound(bob.advert("Bob's room", at)));
+    w.shows("Bob's room");
+    w.harness.get_by_label("Bob's room").click();
+    w.shows("• connected");
+    let say = |seq: u64| {
+        bob.front.send(Command::Send {
+            room: bob.room.clone(),
+            seq,
+            text: format!("m{seq}"),
+        })
+    };
+    for seq in 1..=40 {
+        say(seq);
+    }
+    w.shows("m40");
+    w.harness.run();
+    // One sender, minutes apart at most: one header over the group.
+    assert!(w.harness.query_all_by_label_contains("m3").count() >= 2);
+    assert!(w.harness.query_all_by_label("Bob").count() <= 1);
+
+    // Scrolled up, new messages are counted on a button that brings the list down.
+    let over = w.harness.get_by_label("m40").rect().center();
+    w.harness.hover_at(over);
+    w.harness.input_mut().events.push(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 3000.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    w.harness.run_steps(20); // the scroll is animated
+    assert!(w.harness.query_by_label("m40").is_none(), "scrolled up");
+    say(41);
+    say(42);
+    w.shows("Jump to latest (2 new)");
+    w.harness.get_by_label("Jump to latest (2 new)").click();
+    w.harness.run_steps(20);
+    assert!(w.harness.query_by_label("m42").is_some());
+    assert!(
+        w.harness
+            .query_by_label_contains("Jump to latest")
+            .is_none()
+    );
+
+    // What came while the window was away is under a divider where reading stopped.
+    w.harness.input_mut().focused = false;
+    w.harness.run();
+    say(43);
+    w.shows("m43");
+    w.harness.input_mut().focused = true;
+    w.harness.run();
+    assert!(w.harness.query_by_label("1 new message").is_some());
+
+    // Typing a mention offers the names it could be; a click completes it.
+    w.harness.get_by_label("Message").type_text("thanks @Bo");
+    w.harness.run_steps(10);
+    w.harness.get_by_label("@Bob").click();
+    w.harness.run_steps(10);
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some("thanks @Bob ")
+    );
+
+    // The room's notifications turned off from its bell, and the choice shown.
+    w.harness.get_by_label("🔔").click();
+    w.harness.run_steps(10);
+    w.harness.get_by_label("Nothing").click();
+    w.harness.run_steps(10);
+    assert!(w.harness.query_by_label("🔕").is_some());
+    assert_eq!(
+        w.harness.state().state.alerts_of(&bob.room),
+        lanchat::store::Alerts::Nothing
+    );
+    w.close();
+    bob.stop();
+}

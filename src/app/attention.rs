@@ -64,6 +64,40 @@ pub fn mentions(text: &str, name: &str) -> bool {
     })
 }
 
+/// Most names offered at once while typing a mention.
+const MAX_SUGGESTIONS: usize = 5;
+
+/// While a mention is being typed at the end of `draft` ("… @Bo"): the names of `names` it
+/// could be, in order, and where the `@` is.
+pub fn suggest<'a>(draft: &str, names: impl IntoIterator<Item = &'a str>) -> (usize, Vec<&'a str>) {
+    let Some(at) = draft.rfind('@') else {
+        return (0, Vec::new());
+    };
+    let partial = draft[at + 1..].to_lowercase();
+    let starts_word = !draft[..at]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if !starts_word || partial.contains('\n') {
+        return (at, Vec::new());
+    }
+    let mut found: Vec<&str> = Vec::new();
+    for name in names {
+        let lower = name.to_lowercase();
+        if lower.starts_with(&partial) && lower != partial && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found.sort_by_key(|n| n.to_lowercase());
+    found.truncate(MAX_SUGGESTIONS);
+    (at, found)
+}
+
+/// `draft` with the mention being typed at byte `at` completed to `name`.
+pub fn complete(draft: &str, at: usize, name: &str) -> String {
+    format!("{}@{name} ", &draft[..at])
+}
+
 /// Whether a message that arrived unseen interrupts the user, by the room's setting.
 pub fn interrupts(alerts: Alerts, mention: bool) -> bool {
     match alerts {
@@ -100,6 +134,21 @@ mod tests {
         assert!(!mentions("mail ada@example.org", "example"));
         assert!(mentions("a@b @ada", "Ada"));
         assert!(!mentions("@", ""));
+    }
+
+    #[test]
+    fn a_mention_being_typed_offers_the_names_it_could_be() {
+        let names = ["Bob", "bobby", "Ada", "Bob"];
+        assert_eq!(suggest("hi @bo", names), (3, vec!["Bob", "bobby"]));
+        assert_eq!(suggest("@", names).1, vec!["Ada", "Bob", "bobby"]);
+        assert!(suggest("hi @bob", ["Bob"]).1.is_empty(), "typed in full");
+        assert!(
+            suggest("mail me@b", names).1.is_empty(),
+            "not inside a word"
+        );
+        assert!(suggest("no at sign", names).1.is_empty());
+        assert!(suggest("@bo\nx", names).1.is_empty());
+        assert_eq!(complete("hi @bo", 3, "Bob"), "hi @Bob ");
     }
 
     #[test]

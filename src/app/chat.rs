@@ -1,11 +1,13 @@
 //! The open room: header, member list, messages and composer. The message list draws only
 //! the rows in view, so a room with 100,000 messages scrolls like an empty one.
 
+use super::attention;
 use super::files::{FileAction, Thumbnails, file_card, upload_row};
 use super::state::{AppState, Chat, Line};
 use super::text;
 use crate::bridge::SessionState;
 use crate::protocol::RoomId;
+use crate::store::Alerts;
 use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 
 /// Drawing state of the chat view: row heights and the composer's text.
@@ -26,6 +28,12 @@ pub struct ChatView {
     drafts: std::collections::HashMap<RoomId, String>,
     /// Thumbnails of received images, as textures.
     thumbnails: Thumbnails,
+    /// Messages that came in below while the list was scrolled up, for "jump to latest".
+    below: usize,
+    /// Whether the list showed its end at the last frame.
+    at_end: bool,
+    /// Set by "jump to latest": scroll to the end at the next frame.
+    jump: bool,
 }
 
 /// What a line's height depends on, so a new width costs arithmetic, not a text scan.
@@ -74,6 +82,8 @@ impl ChatView {
         };
         let hosting = state.hosting.contains_key(room);
         let mut leave = false;
+        let alerts_now = state.alerts_of(room);
+        let mut alerts = alerts_now;
         // A narrow window keeps the messages and the composer: the member list moves into a
         // menu in the header, and the host's line under the room's name.
         let narrow = ui.available_width() < NARROW;
@@ -91,6 +101,7 @@ impl ChatView {
                         "Leave this room"
                     };
                     leave = ui.button(label).on_hover_text(hint).clicked();
+                    alerts_menu(ui, &mut alerts);
                     if narrow {
                         ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
                             members(ui, chat, &state.me);
@@ -120,7 +131,7 @@ impl ChatView {
         }
         let mut draft = self.drafts.remove(room).unwrap_or_default();
         let (sent, attach) = egui::Panel::bottom("composer")
-            .show(ui, |ui| composer(ui, chat, &mut draft))
+            .show(ui, |ui| composer(ui, chat, &state.me, &mut draft))
             .inner;
         let actions = egui::CentralPanel::default()
             .show(ui, |ui| self.lines(ui, state, room))
@@ -138,6 +149,9 @@ impl ChatView {
             draft.clear();
         }
         self.drafts.insert(room.clone(), draft);
+        if alerts != alerts_now {
+            state.set_alerts(room, alerts);
+        }
         if leave {
             state.leave(room);
         }
@@ -157,6 +171,9 @@ impl ChatView {
             || self.shapes.len() > chat.lines.len()
             || self.reshaped != chat.reshaped
         {
+            if self.room.as_ref() != Some(room) {
+                (self.below, self.at_end, self.jump) = (0, true, false);
+            }
             self.room = Some(room.clone());
             self.reshaped = chat.reshaped;
             self.shapes.clear();
@@ -179,6 +196,12 @@ impl ChatView {
         if start > 0 && start < chat.lines.len() {
             // New rows below are drawn (and the list kept at the bottom) on the next pass.
             ui.ctx().request_repaint();
+            if !self.at_end {
+                self.below += chat.lines[start..]
+                    .iter()
+                    .filter(|l| matches!(l, Line::Chat { .. }))
+                    .count();
+            }
         }
 
         if chat.lines.is_empty()
@@ -195,60 +218,85 @@ impl ChatView {
         }
         let total: f32 = self.heights.iter().sum();
         let mut changed = false;
-        ScrollArea::vertical()
+        let mut list = ScrollArea::vertical()
             .id_salt(("lines", room))
             .auto_shrink(false)
-            .stick_to_bottom(true)
-            .show_viewport(ui, |ui, viewport| {
-                ui.set_height(total);
-                // The first row that reaches into view, and where it starts.
-                let mut first = 0;
-                let mut y = 0.0;
-                while first < self.heights.len() && y + self.heights[first] < viewport.min.y {
-                    y += self.heights[first];
-                    first += 1;
+            .stick_to_bottom(true);
+        if std::mem::take(&mut self.jump) {
+            list = list.vertical_scroll_offset(total + 1e4);
+        }
+        let shown = list.show_viewport(ui, |ui, viewport| {
+            ui.set_height(total);
+            // The first row that reaches into view, and where it starts.
+            let mut first = 0;
+            let mut y = 0.0;
+            while first < self.heights.len() && y + self.heights[first] < viewport.min.y {
+                y += self.heights[first];
+                first += 1;
+            }
+            let top = ui.max_rect().top();
+            let rect =
+                egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top + y..=top + total.max(y));
+            ui.scope_builder(UiBuilder::new().max_rect(rect), |ui| {
+                ui.skip_ahead_auto_ids(first);
+                let mut i = first;
+                while i < chat.lines.len() && y < viewport.max.y {
+                    let before = ui.cursor().top();
+                    let previous = i.checked_sub(1).map(|p| &chat.lines[p]);
+                    draw_line(
+                        ui,
+                        state,
+                        &mut self.thumbnails,
+                        (previous, &chat.lines[i]),
+                        &mut actions,
+                    );
+                    let h = ui.cursor().top() - before;
+                    if (h - self.heights[i]).abs() > 0.5 {
+                        self.heights[i] = h;
+                        changed = true;
+                    }
+                    y += h;
+                    i += 1;
                 }
-                let top = ui.max_rect().top();
-                let rect = egui::Rect::from_x_y_ranges(
-                    ui.max_rect().x_range(),
-                    top + y..=top + total.max(y),
-                );
-                ui.scope_builder(UiBuilder::new().max_rect(rect), |ui| {
-                    ui.skip_ahead_auto_ids(first);
-                    let mut i = first;
-                    while i < chat.lines.len() && y < viewport.max.y {
-                        let before = ui.cursor().top();
-                        draw_line(
-                            ui,
-                            state,
-                            &mut self.thumbnails,
-                            &chat.lines[i],
-                            &mut actions,
-                        );
-                        let h = ui.cursor().top() - before;
-                        if (h - self.heights[i]).abs() > 0.5 {
-                            self.heights[i] = h;
-                            changed = true;
-                        }
-                        y += h;
-                        i += 1;
-                    }
-                });
-                let pending = egui::Rect::from_x_y_ranges(
-                    ui.max_rect().x_range(),
-                    top + total..=top + total + 1e4,
-                );
-                ui.scope_builder(UiBuilder::new().max_rect(pending), |ui| {
-                    for (_, text) in &chat.pending {
-                        message_row(ui, &state.name, "sending…", true, |ui| {
-                            text_body(ui, text, true)
-                        });
-                    }
-                    for upload in state.uploads_to(room) {
-                        upload_row(ui, upload, &mut actions);
-                    }
-                });
             });
+            let pending = egui::Rect::from_x_y_ranges(
+                ui.max_rect().x_range(),
+                top + total..=top + total + 1e4,
+            );
+            ui.scope_builder(UiBuilder::new().max_rect(pending), |ui| {
+                for (_, text) in &chat.pending {
+                    let look = Look {
+                        mine: true,
+                        header: true,
+                        mention: false,
+                    };
+                    message_row(ui, &state.name, "sending…", look, |ui| {
+                        text_body(ui, text, true)
+                    });
+                }
+                for upload in state.uploads_to(room) {
+                    upload_row(ui, upload, &mut actions);
+                }
+            });
+        });
+        let end = shown.state.clamped_offset().y + shown.inner_rect.height();
+        self.at_end = end >= shown.content_size.y - 4.0;
+        if self.at_end {
+            self.below = 0;
+        } else if self.below > 0 {
+            // Over the list's bottom right corner.
+            let size = egui::vec2(150.0, 28.0);
+            let corner = shown.inner_rect.right_bottom() - size - egui::vec2(16.0, 8.0);
+            let label = format!("Jump to latest ({} new)", self.below);
+            let button = egui::Button::new(RichText::new(label).strong());
+            if ui
+                .put(egui::Rect::from_min_size(corner, size), button)
+                .clicked()
+            {
+                self.jump = true;
+                ui.ctx().request_repaint();
+            }
+        }
         if changed {
             // Measured rows moved the ones below; draw once more with the true heights.
             ui.ctx().request_repaint();
@@ -262,6 +310,29 @@ const COMPOSER_IN_ONE_ROW: f32 = 420.0;
 
 /// Below this width (points) a room's view puts its member list in a menu.
 const NARROW: f32 = 480.0;
+
+/// What the room may interrupt the user for: a menu behind a bell that shows the choice.
+fn alerts_menu(ui: &mut egui::Ui, alerts: &mut Alerts) {
+    let bell = match alerts {
+        Alerts::All => "🔔",
+        Alerts::Mentions => "🔔 @",
+        Alerts::Nothing => "🔕",
+    };
+    ui.menu_button(bell, |ui| {
+        ui.label(RichText::new("Notify me of").strong());
+        for (choice, words) in [
+            (Alerts::All, "Every message"),
+            (Alerts::Mentions, "Only messages that mention me"),
+            (Alerts::Nothing, "Nothing"),
+        ] {
+            if ui.radio_value(alerts, choice, words).clicked() {
+                ui.close();
+            }
+        }
+    })
+    .response
+    .on_hover_text("Notifications for this room");
+}
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
 fn host_line(ui: &mut egui::Ui, chat: &Chat) {
@@ -336,11 +407,15 @@ fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
         });
 }
 
+/// Messages from one sender this close together share one header.
+const GROUPED_WITHIN_MS: i64 = 5 * 60 * 1000;
+
+/// Draws `line`; `previous` (the line above) tells whether it continues its sender's group.
 fn draw_line(
     ui: &mut egui::Ui,
     state: &AppState,
     thumbnails: &mut Thumbnails,
-    line: &Line,
+    (previous, line): (Option<&Line>, &Line),
     actions: &mut Vec<FileAction>,
 ) {
     match line {
@@ -367,7 +442,16 @@ fn draw_line(
         Line::Chat { message, when } => {
             let mine = state.is_mine(message);
             let from = text::name(&message.from);
-            message_row(ui, &from, when, mine, |ui| {
+            let grouped = matches!(previous, Some(Line::Chat { message: above, .. })
+                if above.device == message.device
+                    && above.from == message.from
+                    && (0..GROUPED_WITHIN_MS).contains(&(message.ts - above.ts)));
+            let look = Look {
+                mine,
+                header: !grouped,
+                mention: !mine && attention::mentions(&message.text, &state.name),
+            };
+            message_row(ui, &from, when, look, |ui| {
                 if !message.text.is_empty() {
                     text_body(ui, &text::message(&message.text), false);
                 }
@@ -391,16 +475,33 @@ fn text_body(ui: &mut egui::Ui, text: &str, pending: bool) {
     }
 }
 
-/// One message: sender and time above its body. Ours sit on a tinted card.
-/// `when` is the time shown beside the sender.
+/// How a message is drawn.
+#[derive(Clone, Copy)]
+struct Look {
+    /// Ours: on a tinted card, "(you)" after the name.
+    mine: bool,
+    /// Sender and time above the body; not for a message that continues its sender's group.
+    header: bool,
+    /// It mentions us: marked.
+    mention: bool,
+}
+
+/// One message: sender and time above its body. Ours sit on a tinted card; one that
+/// mentions us on a warm one. `when` is the time shown beside the sender.
 fn message_row(
     ui: &mut egui::Ui,
     from: &str,
     when: &str,
-    mine: bool,
+    Look {
+        mine,
+        header,
+        mention,
+    }: Look,
     body: impl FnOnce(&mut egui::Ui),
 ) {
-    let fill = if mine {
+    let fill = if mention {
+        ui.visuals().warn_fg_color.gamma_multiply(0.18)
+    } else if mine {
         ui.visuals().faint_bg_color
     } else {
         Color32::TRANSPARENT
@@ -411,6 +512,9 @@ fn message_row(
         .inner_margin(egui::Margin::symmetric(8, 4))
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
+            if !header {
+                return body(ui);
+            }
             ui.horizontal(|ui| {
                 let who = if mine {
                     format!("{from} (you)")
@@ -430,15 +534,71 @@ fn message_row(
     ui.add_space(2.0);
 }
 
+/// While a mention is being typed, the members it could be, as buttons above the field; a
+/// click (or Tab) completes it.
+fn mention_suggestions(
+    ui: &mut egui::Ui,
+    chat: &Chat,
+    me: &crate::protocol::DeviceId,
+    draft: &mut String,
+    field: egui::Id,
+    focused: bool,
+) {
+    let names = chat
+        .members
+        .iter()
+        .filter(|m| &m.device != me)
+        .map(|m| m.name.as_str());
+    let (at, offered) = attention::suggest(draft, names);
+    if offered.is_empty() {
+        return;
+    }
+    let mut chosen = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Mention (Tab):").small().weak());
+        for name in &offered {
+            if ui.small_button(format!("@{}", text::name(name))).clicked() {
+                chosen = Some(*name);
+            }
+        }
+    });
+    if focused
+        && ui
+            .ctx()
+            .input_mut(|i| i.consume_key(egui::Modifiers::NONE, Key::Tab))
+    {
+        chosen = offered.first().copied();
+    }
+    let Some(name) = chosen else {
+        return;
+    };
+    *draft = attention::complete(draft, at, name);
+    // Back to the field, typing on after the name.
+    if let Some(mut typing) = egui::TextEdit::load_state(ui.ctx(), field) {
+        let end = egui::text::CCursor::new(draft.chars().count());
+        typing
+            .cursor
+            .set_char_range(Some(egui::text::CCursorRange::one(end)));
+        typing.store(ui.ctx(), field);
+    }
+    ui.memory_mut(|m| m.request_focus(field));
+}
+
 /// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, and
 /// whether the user asked to attach files.
-fn composer(ui: &mut egui::Ui, chat: &Chat, draft: &mut String) -> (Option<String>, bool) {
+fn composer(
+    ui: &mut egui::Ui,
+    chat: &Chat,
+    me: &crate::protocol::DeviceId,
+    draft: &mut String,
+) -> (Option<String>, bool) {
     ui.add_space(6.0);
     if let Some(error) = &chat.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
     let id = ui.make_persistent_id("composer");
     let focused = ui.ctx().memory(|m| m.has_focus(id));
+    mention_suggestions(ui, chat, me, draft, id, focused);
     // Take a plain Enter before the text field sees it; Shift+Enter stays a new line.
     let enter = focused
         && ui.ctx().input_mut(|i| {

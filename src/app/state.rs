@@ -152,18 +152,26 @@ impl Chat {
         self.lines.push(Line::Chat { message, when });
     }
 
+    /// Of `messages`, those others wrote that are not shown yet.
+    fn unseen(&self, messages: &[ChatMessage], me: &DeviceId) -> Vec<ChatMessage> {
+        let shown: std::collections::HashSet<u64> = self.message_ids().collect();
+        messages
+            .iter()
+            .filter(|m| &m.device != me && !shown.contains(&m.id))
+            .cloned()
+            .collect()
+    }
+
     /// Puts messages read back from the database among the lines, in id order, skipping
-    /// the ones shown already (some arrived live while they were being read). Returns those
-    /// put in that others wrote.
-    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) -> Vec<ChatMessage> {
+    /// the ones shown already (some arrived live while they were being read).
+    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
         let shown: std::collections::HashSet<u64> = self.message_ids().collect();
         let mut incoming = messages
             .into_iter()
             .filter(|m| !shown.contains(&m.id))
             .peekable();
-        let others: Vec<ChatMessage> = incoming.clone().filter(|m| &m.device != me).collect();
         let Some(first) = incoming.peek() else {
-            return others;
+            return;
         };
         if self.newest_id().is_some_and(|newest| first.id < newest) {
             self.reshaped += 1;
@@ -183,7 +191,6 @@ impl Chat {
         for m in incoming {
             self.push_message(m, me);
         }
-        others
     }
 
     /// Starts counting the messages that come after this point (we are back in the room),
@@ -822,12 +829,13 @@ impl AppState {
                             });
                         }
                     }
-                    let theirs = chat.merge(messages, &self.me);
                     // Missed while the window was behind: counted, not each one announced.
+                    let theirs = chat.unseen(&messages, &self.me);
                     self.arrived(&room, &theirs, false);
                     let Some(chat) = self.chats.get_mut(&room) else {
                         return;
                     };
+                    chat.merge(messages, &self.me);
                     if more || under_way.again {
                         chat.catching_up = Some(CatchingUp {
                             after,
@@ -967,6 +975,10 @@ impl AppState {
         let mention = messages
             .iter()
             .any(|m| attention::mentions(&m.text, &self.name));
+        if chat.unread == 0 {
+            // Where the user left off: the divider goes above the first one unread.
+            chat.mark_new_messages();
+        }
         chat.unread += messages.len();
         chat.mentioned |= mention;
         let alerts = self.alerts.get(room).copied().unwrap_or_default();
