@@ -89,6 +89,9 @@ pub enum Command {
     /// the answer to [`Event::Behind`]. [`Event::CaughtUp`] follows, and the room's messages
     /// are queued again from now on.
     CatchUp { room: RoomId, after: Option<u64> },
+    /// Ask the room's host for the page of history before message `before` (the user
+    /// scrolled back); [`Event::Earlier`] follows.
+    Earlier { room: RoomId, before: u64 },
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -132,6 +135,14 @@ pub enum Event {
     },
     /// The history sent on joining has all arrived.
     HistoryDone { room: RoomId },
+    /// The page of history before message `before`, oldest first (empty if the host could
+    /// not be asked), and whether older messages are further back.
+    Earlier {
+        room: RoomId,
+        before: u64,
+        messages: Vec<ChatMessage>,
+        more: bool,
+    },
     /// The front end fell behind: this room's messages stopped coming this way (the
     /// database has them). Answer with [`Command::CatchUp`] after the last one received.
     Behind { room: RoomId },

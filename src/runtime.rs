@@ -433,6 +433,15 @@ impl Runtime {
                 }),
             },
             Command::CatchUp { room, after } => self.catch_up(room, after),
+            Command::Earlier { room, before } => match self.sessions.get(&room) {
+                Some(session) => session.before(before),
+                None => self.events.send(Event::Earlier {
+                    room,
+                    before,
+                    messages: Vec::new(),
+                    more: true,
+                }),
+            },
             Command::Shutdown => unreachable!("handled by the loop"),
         }
     }

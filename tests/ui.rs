@@ -157,7 +157,49 @@ fn other_host_locked(name: &str, room: &str, password: Option<&str>) -> OtherHos
 
 /// Hosts `room` (with this id, if given), as another person's app would.
 fn other_host_of(name: &str, room: &str, id: Option<RoomId>, password: Option<&str>) -> OtherHost {
+    other_host_in(tempfile::tempdir().unwrap(), name, room, id, password)
+}
+
+/// Hosts a room whose history already holds `count` messages from Bob ("h0", "h1", …).
+fn other_host_with_history(room: &str, count: u64) -> OtherHost {
     let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::resolve(Some(dir.path().into())).unwrap();
+    let id = RoomId::random();
+    let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
+    let (mut history, _) =
+        lanchat::store::History::open(&db, &id, &paths.room_dir(&id).join("history.jsonl"))
+            .unwrap();
+    let (done, stored) = std::sync::mpsc::channel();
+    for n in 0..count {
+        let message = lanchat::protocol::ChatMessage {
+            id: history.reserve_id(),
+            ts: n as i64,
+            from: "Bob".into(),
+            device: lanchat::protocol::DeviceId::parse("bob").unwrap(),
+            text: format!("h{n}"),
+            file: None,
+        };
+        let done = done.clone();
+        history.store(
+            &message,
+            None,
+            |_| {},
+            move |r| done.send(r.is_ok()).unwrap(),
+        );
+    }
+    assert!(stored.iter().take(count as usize).all(|ok| ok));
+    drop(history);
+    db.close();
+    other_host_in(dir, "Bob", room, Some(id), None)
+}
+
+fn other_host_in(
+    dir: tempfile::TempDir,
+    name: &str,
+    room: &str,
+    id: Option<RoomId>,
+    password: Option<&str>,
+) -> OtherHost {
     let (mut front, back) = bridge::channel();
     let settings = Settings {
         name: Some(name.into()),
@@ -678,6 +720,64 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
         w.harness.state().state.alerts_of(&bob.room),
         lanchat::store::Alerts::Nothing
     );
+    w.close();
+    bob.stop();
+}
+
+#[test]
+fn scrolling_to_the_top_loads_the_history_page_by_page_to_its_start() {
+    let bob = other_host_with_history("Archive", 1200);
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
+    w.inject.send(Event::RoomFound(bob.advert("Archive", at)));
+    w.shows("Archive");
+    w.harness.get_by_label("Archive").click();
+    w.shows("h1199");
+    let ids = |w: &TestWindow| -> Vec<u64> {
+        w.harness.state().state.chats[&bob.room]
+            .message_ids()
+            .collect()
+    };
+    let older = |w: &TestWindow| w.harness.state().state.chats[&bob.room].older;
+    assert_eq!(
+        ids(&w).first(),
+        Some(&700),
+        "a newcomer gets the newest page"
+    );
+    let mut pages = 0;
+    while older(&w) != lanchat::app::state::Older::Complete {
+        assert!(pages < 5, "the start comes after a few pages");
+        let asked = ids(&w).len();
+        // Up to the top of the list, with the mouse wheel.
+        let over = w.harness.get_by_label("Message").rect().center() - egui::vec2(0.0, 200.0);
+        w.harness.hover_at(over);
+        w.harness.input_mut().events.push(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 1e7),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: Modifiers::NONE,
+        });
+        w.harness.run_steps(20);
+        w.until("the page before", |h| {
+            let chat = &h.state().state.chats[&bob.room];
+            chat.message_ids().count() > asked || chat.older == lanchat::app::state::Older::Complete
+        });
+        w.harness.run_steps(5);
+        // The view stays on the message it showed: the next page waits for the next scroll.
+        assert!(
+            !matches!(older(&w), lanchat::app::state::Older::Asking(_)),
+            "one page per scroll to the top"
+        );
+        pages += 1;
+    }
+    assert_eq!(
+        ids(&w),
+        (0..1200).collect::<Vec<_>>(),
+        "all of it, once, in order"
+    );
+    assert_eq!(pages, 2, "500 back, then the last 200 and the start");
     w.close();
     bob.stop();
 }

@@ -3,7 +3,7 @@
 
 use super::attention;
 use super::files::{FileAction, Thumbnails, file_card, upload_row};
-use super::state::{AppState, Chat, Line};
+use super::state::{AppState, Chat, Line, Older};
 use super::text;
 use crate::bridge::SessionState;
 use crate::protocol::RoomId;
@@ -34,6 +34,14 @@ pub struct ChatView {
     at_end: bool,
     /// Set by "jump to latest": scroll to the end at the next frame.
     jump: bool,
+    /// The list's scroll offset at the last frame.
+    offset: f32,
+    /// The id of the first message drawn from, to keep the view still when older ones are
+    /// put in above it.
+    first_id: Option<u64>,
+    /// How far to move the view down at the next frame: the height of older messages put in
+    /// above.
+    shift: f32,
 }
 
 /// What a line's height depends on, so a new width costs arithmetic, not a text scan.
@@ -133,11 +141,14 @@ impl ChatView {
         let (sent, attach) = egui::Panel::bottom("composer")
             .show(ui, |ui| composer(ui, chat, &state.me, &mut draft))
             .inner;
-        let actions = egui::CentralPanel::default()
+        let (actions, earlier) = egui::CentralPanel::default()
             .show(ui, |ui| self.lines(ui, state, room))
             .inner;
         for action in actions {
             action.apply(state);
+        }
+        if earlier {
+            state.ask_earlier(room);
         }
         if attach {
             state.pick_files();
@@ -158,11 +169,18 @@ impl ChatView {
     }
 
     /// Draws the room's lines (only those in view) and our uploads under way; returns what
-    /// the user asked of the files shown.
-    fn lines(&mut self, ui: &mut egui::Ui, state: &AppState, room: &RoomId) -> Vec<FileAction> {
+    /// the user asked of the files shown, and whether the page before the oldest message is
+    /// wanted (the list is at its top).
+    fn lines(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        room: &RoomId,
+    ) -> (Vec<FileAction>, bool) {
         let mut actions = Vec::new();
+        let mut earlier = false;
         let Some(chat) = state.chats.get(room) else {
-            return actions;
+            return (actions, earlier);
         };
         let width = ui.available_width();
         let row = ui.text_style_height(&egui::TextStyle::Body);
@@ -171,14 +189,31 @@ impl ChatView {
             || self.shapes.len() > chat.lines.len()
             || self.reshaped != chat.reshaped
         {
-            if self.room.as_ref() != Some(room) {
-                (self.below, self.at_end, self.jump) = (0, true, false);
+            let same_room = self.room.as_ref() == Some(room);
+            if !same_room {
+                (self.below, self.at_end, self.jump, self.first_id) = (0, true, false, None);
             }
             self.room = Some(room.clone());
             self.reshaped = chat.reshaped;
             self.shapes.clear();
             self.heights.clear();
+            // Older messages came in above the first one: keep that one where it was.
+            if let Some(first) = self.first_id.filter(|_| same_room)
+                && let Some(at) = chat
+                    .lines
+                    .iter()
+                    .position(|l| matches!(l, Line::Chat { message, .. } if message.id == first))
+            {
+                let width = ui.available_width();
+                let row = ui.text_style_height(&egui::TextStyle::Body);
+                let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
+                self.shift = chat.lines[..at]
+                    .iter()
+                    .map(|l| Shape::of(l).estimate(chars_per_row, row))
+                    .sum();
+            }
         }
+        self.first_id = chat.message_ids().next();
         if self.width != width.round() as u32 {
             self.width = width.round() as u32;
             self.heights = self
@@ -214,7 +249,7 @@ impl ChatView {
                         .weak(),
                 );
             });
-            return actions;
+            return (actions, false);
         }
         let total: f32 = self.heights.iter().sum();
         let mut changed = false;
@@ -224,6 +259,8 @@ impl ChatView {
             .stick_to_bottom(true);
         if std::mem::take(&mut self.jump) {
             list = list.vertical_scroll_offset(total + 1e4);
+        } else if self.shift > 0.0 {
+            list = list.vertical_scroll_offset(self.offset + std::mem::take(&mut self.shift));
         }
         let shown = list.show_viewport(ui, |ui, viewport| {
             ui.set_height(total);
@@ -279,8 +316,29 @@ impl ChatView {
                 }
             });
         });
-        let end = shown.state.clamped_offset().y + shown.inner_rect.height();
+        self.offset = shown.state.clamped_offset().y;
+        let end = self.offset + shown.inner_rect.height();
         self.at_end = end >= shown.content_size.y - 4.0;
+        // At the top: the page before is asked for, or said to be on its way.
+        let top = egui::Rect::from_center_size(
+            shown.inner_rect.center_top() + egui::vec2(0.0, 18.0),
+            egui::vec2(220.0, 26.0),
+        );
+        match chat.older {
+            Older::Asking(_) => {
+                ui.put(
+                    top,
+                    egui::Label::new(RichText::new("Loading earlier messages…").weak()),
+                );
+            }
+            Older::Unavailable => {
+                earlier = ui
+                    .put(top, egui::Button::new("Load earlier messages"))
+                    .clicked();
+            }
+            Older::Maybe => earlier = self.offset <= 1.0,
+            Older::Complete => {}
+        }
         if self.at_end {
             self.below = 0;
         } else if self.below > 0 {
@@ -301,7 +359,7 @@ impl ChatView {
             // Measured rows moved the ones below; draw once more with the true heights.
             ui.ctx().request_repaint();
         }
-        actions
+        (actions, earlier)
     }
 }
 

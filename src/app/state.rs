@@ -86,6 +86,21 @@ pub struct Chat {
     pub unread: usize,
     /// Whether one of those mentions the user.
     pub mentioned: bool,
+    /// How the history before the oldest message shown stands (scrolling back loads it).
+    pub older: Older,
+}
+
+/// The room's history before the oldest message shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Older {
+    /// There may be more: scrolling to the top asks for it.
+    Maybe,
+    /// The page before this message id is on its way.
+    Asking(u64),
+    /// The host could not be asked (it is away): a button asks again.
+    Unavailable,
+    /// The oldest message shown is the room's first.
+    Complete,
 }
 
 /// A catch-up under way.
@@ -121,6 +136,7 @@ impl Chat {
             reshaped: 0,
             unread: 0,
             mentioned: false,
+            older: Older::Maybe,
         }
     }
 
@@ -911,11 +927,29 @@ impl AppState {
                 self.saved.insert(hash, path);
             }
             Event::HistoryDone { .. } => {}
+            Event::Earlier {
+                room,
+                before,
+                messages,
+                more,
+            } => {
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && chat.older == Older::Asking(before)
+                {
+                    chat.older = match (messages.is_empty(), more) {
+                        (_, false) => Older::Complete,
+                        (true, true) => Older::Unavailable,
+                        (false, true) => Older::Maybe,
+                    };
+                    chat.merge(messages, &self.me);
+                }
+            }
             Event::HistoryReset { room } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.lines.clear();
                     chat.files.clear();
                     chat.divider = None;
+                    chat.older = Older::Maybe;
                     // A catch-up under way reads the new history from its start.
                     if let Some(under_way) = &mut chat.catching_up {
                         under_way.restart = true;
@@ -936,6 +970,13 @@ impl AppState {
             return;
         };
         let was = std::mem::replace(&mut chat.state, state.clone());
+        // A page asked for before the link went will not come; with the host back, ask again.
+        chat.older = match (&state, chat.older) {
+            (SessionState::Connected, Older::Unavailable) => Older::Maybe,
+            (SessionState::Connected, older) => older,
+            (_, Older::Asking(_)) => Older::Unavailable,
+            (_, older) => older,
+        };
         match state {
             SessionState::Connected if matches!(was, SessionState::Waiting(_)) => {
                 chat.notice("Back in the room".into());
@@ -1085,6 +1126,30 @@ impl AppState {
         if self.chats.contains_key(room) {
             self.open = Some(room.clone());
             self.look(self.focused);
+        }
+    }
+
+    /// Asks for the page of `room`'s history before the oldest message shown (the user
+    /// scrolled to the top), unless one is on its way or there is none.
+    pub fn ask_earlier(&mut self, room: &RoomId) {
+        let Some(chat) = self.chats.get_mut(room) else {
+            return;
+        };
+        if matches!(chat.older, Older::Asking(_) | Older::Complete) {
+            return;
+        }
+        let oldest = chat.message_ids().next();
+        match oldest {
+            // Ids start at 0 in each history: nothing is before the first.
+            Some(0) => chat.older = Older::Complete,
+            Some(oldest) => {
+                chat.older = Older::Asking(oldest);
+                self.outbox.push(Command::Earlier {
+                    room: room.clone(),
+                    before: oldest,
+                });
+            }
+            None => {}
         }
     }
 

@@ -17,7 +17,9 @@ use crate::protocol::{
     ChatMessage, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId, ProtocolError,
     RefuseCode, RoomId, Upload, Welcome, encode_frame,
 };
-use crate::store::{Database, History, ProblemSink, StoreError, Stored, read_page};
+use crate::store::{
+    Database, History, ProblemSink, StoreError, Stored, read_page, read_page_before,
+};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -415,6 +417,11 @@ enum RoomCmd {
         member: MemberId,
         after: Option<u64>,
     },
+    /// A member scrolling back asks for the page before message `before`.
+    Before {
+        member: MemberId,
+        before: u64,
+    },
     /// An upload is coming or kept: post it to the room; `reply` gets the message id, or why
     /// not (the sender posts too fast).
     PostFile {
@@ -529,6 +536,14 @@ enum Internal {
         conn: u64,
         page: Result<Vec<ChatMessage>, StoreError>,
     },
+    /// The page before message `before`, read from disk for a member scrolling back, and
+    /// whether older ones are further back.
+    EarlierPage {
+        member: MemberId,
+        conn: u64,
+        before: u64,
+        page: Result<(Vec<ChatMessage>, bool), StoreError>,
+    },
 }
 
 /// A message's write, finished.
@@ -612,6 +627,7 @@ impl Room {
                 }
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
                 RoomCmd::History { member, after } => self.history_page(member, after),
+                RoomCmd::Before { member, before } => self.earlier_page(member, before),
                 RoomCmd::Ping { member } => {
                     let pong = self.pong.clone();
                     self.send_bytes(member, pong);
@@ -712,6 +728,36 @@ impl Room {
                     Reply::Nobody => {}
                 }
             }
+            Internal::EarlierPage {
+                member,
+                conn,
+                before,
+                page,
+            } => {
+                if self.members.get(&member).is_none_or(|s| s.conn != conn) {
+                    return;
+                }
+                match page {
+                    Ok((page, more)) => {
+                        let header = Frame::Earlier {
+                            before,
+                            count: page.len() as u32,
+                            more,
+                        };
+                        self.send_messages(member, header, page);
+                    }
+                    Err(e) => {
+                        tracing::warn!("reading the history of {}: {e}", self.config.room);
+                        // Nothing older is sent: the member may ask again.
+                        let header = Frame::Earlier {
+                            before,
+                            count: 0,
+                            more: true,
+                        };
+                        self.send_to(member, &header);
+                    }
+                }
+            }
             Internal::DiskPage { member, conn, page } => {
                 if self.members.get(&member).is_none_or(|s| s.conn != conn) {
                     return; // gone, or back on another connection that asks for itself
@@ -730,6 +776,29 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Sends a member scrolling back the page before message `before`, read from disk off
+    /// this task (scrolling back is rare; the newest pages are in memory for joins).
+    fn earlier_page(&mut self, member: MemberId, before: u64) {
+        let Some(slot) = self.members.get(&member) else {
+            return;
+        };
+        let (db, room, conn) = (
+            self.history.database().clone(),
+            self.config.room.clone(),
+            slot.conn,
+        );
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let page = read_page_before(&db, &room, before);
+            let _ = internal.send(Internal::EarlierPage {
+                member,
+                conn,
+                before,
+                page,
+            });
+        });
     }
 
     /// Sends a member catching up the page after `after`: from memory at once, or from disk
@@ -758,6 +827,11 @@ impl Room {
             count: page.len() as u32,
             more,
         };
+        self.send_messages(member, header, page);
+    }
+
+    /// Sends a page's header, then its messages, one after the other in the member's queue.
+    fn send_messages(&mut self, member: MemberId, header: Frame, page: Vec<ChatMessage>) {
         for frame in std::iter::once(header).chain(page.into_iter().map(Frame::Message)) {
             self.send_to(member, &frame);
         }
@@ -1407,6 +1481,7 @@ impl Conn {
                 Frame::Post { seq, text } => RoomCmd::Post { member, seq, text },
                 Frame::Ping => RoomCmd::Ping { member },
                 Frame::History { after } => RoomCmd::History { member, after },
+                Frame::Before { before } => RoomCmd::Before { member, before },
                 Frame::Rename { name } => RoomCmd::Rename { member, name },
                 Frame::Bye => return Ok(()),
                 Frame::Unknown => {

@@ -8,7 +8,7 @@ use crate::net::link::{self, Expect, Link, LinkError, Timeouts};
 use crate::net::password::{MemberExchange, RoomSecret};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{
-    APP_VERSION, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
+    APP_VERSION, ChatMessage, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
 };
 use crate::store::MemberStore;
 use std::collections::VecDeque;
@@ -80,6 +80,8 @@ enum SessionCmd {
     Password(RoomSecret),
     /// The user trusted the host's new key (it is pinned now): try again now.
     Retry,
+    /// The user scrolled back: the page before message `before`.
+    Before(u64),
     Leave,
 }
 
@@ -131,6 +133,12 @@ impl Session {
     /// Tries joining again now (after the user trusted the host's new key).
     pub fn retry(&self) {
         let _ = self.tx.send(SessionCmd::Retry);
+    }
+
+    /// Asks the host for the page of history before message `before` (the user scrolled
+    /// back); the front end hears [`Event::Earlier`].
+    pub fn before(&self, before: u64) {
+        let _ = self.tx.send(SessionCmd::Before(before));
     }
 
     /// Tells a waiting session where its room is now.
@@ -202,6 +210,18 @@ struct Run {
     ask_page: bool,
     /// Whether the history being received is news to us (after a rejoin: what we missed).
     history_is_news: bool,
+    /// A page of older history on its way (the user scrolled back).
+    earlier: Option<EarlierPage>,
+}
+
+/// A page of history before a message, as its messages arrive.
+struct EarlierPage {
+    before: u64,
+    /// Messages of it still to come.
+    left: u32,
+    /// Whether older ones are further back.
+    more: bool,
+    messages: Vec<ChatMessage>,
 }
 
 async fn run(
@@ -222,6 +242,7 @@ async fn run(
         more_history: false,
         ask_page: false,
         history_is_news: false,
+        earlier: None,
     };
     run.restore().await;
     let mut waits = rejoin_waits();
@@ -529,6 +550,13 @@ impl Run {
                 return Offline::Redialled;
             }
             Some(SessionCmd::Retry) => return Offline::Redialled,
+            // Nobody to ask: the front end hears nothing came, and may ask again.
+            Some(SessionCmd::Before(before)) => self.events.send(Event::Earlier {
+                room: self.config.room.clone(),
+                before,
+                messages: Vec::new(),
+                more: true,
+            }),
             Some(SessionCmd::Leave) | None => return Offline::Leave,
         }
         Offline::Stay
@@ -712,6 +740,11 @@ impl Run {
                     // In already: the new password or key is for the next join.
                     Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
                     Some(SessionCmd::Redial(_) | SessionCmd::Retry) => {}
+                    Some(SessionCmd::Before(before)) => {
+                        if let Err(e) = writer.send(Frame::Before { before }).await {
+                            return lost(e);
+                        }
+                    }
                     Some(SessionCmd::Leave) | None => {
                         let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::Bye)).await;
                         writer.close().await;
@@ -762,9 +795,60 @@ impl Run {
         }
     }
 
+    /// Takes a message of an older page on its way; returns it if there is none.
+    fn earlier_message(&mut self, message: ChatMessage) -> Option<ChatMessage> {
+        let Some(page) = self.earlier.as_mut().filter(|p| p.left > 0) else {
+            return Some(message);
+        };
+        page.left -= 1;
+        page.messages.push(message);
+        if page.left == 0 {
+            self.earlier_done();
+        }
+        None
+    }
+
+    /// An older page has all arrived: kept, and handed to the front end.
+    fn earlier_done(&mut self) {
+        let Some(page) = self.earlier.take() else {
+            return;
+        };
+        if let (Some(store), Some(epoch)) = (&self.store, self.epoch) {
+            for message in &page.messages {
+                store.seen(epoch, message);
+            }
+        }
+        self.events.send(Event::Earlier {
+            room: self.config.room.clone(),
+            before: page.before,
+            messages: page.messages,
+            more: page.more,
+        });
+    }
+
     /// Handles one frame from the host; `Some` when it ends the session.
     fn on_frame(&mut self, frame: Frame) -> Option<Ended> {
         let room = self.config.room.clone();
+        let frame = match frame {
+            Frame::Message(message) => Frame::Message(self.earlier_message(message)?),
+            Frame::Earlier {
+                before,
+                count,
+                more,
+            } => {
+                self.earlier = Some(EarlierPage {
+                    before,
+                    left: count,
+                    more,
+                    messages: Vec::with_capacity(count as usize),
+                });
+                if count == 0 {
+                    self.earlier_done();
+                }
+                return None;
+            }
+            other => other,
+        };
         // While catching up, a live message is left for the page that will bring it in order.
         let live_too_soon = self.history_left == 0 && self.more_history;
         match frame {

@@ -50,14 +50,18 @@
 //!   History{after}                        ─►  (while `more`)
 //!                                        ◄─ Page{count, more}
 //!                                        ◄─ Message × count
+//!   Before{before}                        ─►  (scrolling back: the page before a message)
+//!                                        ◄─ Earlier{before, count, more}
+//!                                        ◄─ Message × count     (oldest first)
 //!   Post{seq, text}                       ─►
+//!                                        ◄─ Message{id, ts, from, device, text}   (to everyone,
+//!                                           once the host has committed it)
 //!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, reason}),
 //!                                           once the message is on the host's disk
-//!                                        ◄─ Message{id, ts, from, device, text}   (to everyone)
 //!                                        ◄─ MemberJoined / MemberLeft
 //!   Rename{name}                          ─►
 //!                                        ◄─ MemberRenamed       (to everyone)
-//!   Ping                                  ─►  (every 5 s)
+//!   Ping                                  ─►  (every 4 s)
 //!                                        ◄─ Pong
 //!   Bye                                   ─►  (leaving; the host then closes)
 //!                                        ◄─ Closing{reason}     (the host is closing the room)
@@ -278,6 +282,11 @@ pub enum Frame {
     /// Host → member: `count` history messages follow; `more` if the history goes on after
     /// them.
     Page { count: u32, more: bool },
+    /// Member → host, scrolling back: the page of history before message `before`.
+    Before { before: u64 },
+    /// Host → member, the answer to `Before`: the `count` messages that follow are the page
+    /// before `before`, oldest first; `more` if older ones are still further back.
+    Earlier { before: u64, count: u32, more: bool },
     /// Host → members: someone joined.
     MemberJoined(Member),
     /// Host → members: someone left.
@@ -587,12 +596,18 @@ impl Frame {
                 check_name("room name", room_name)?;
                 check_name("host name", host_name)
             }
-            Frame::Page { count, .. } if *count as usize > HISTORY_PAGE => Err(format!(
-                "more than {HISTORY_PAGE} history messages in a page"
-            )),
+            Frame::Page { count, .. } | Frame::Earlier { count, .. }
+                if *count as usize > HISTORY_PAGE =>
+            {
+                Err(format!(
+                    "more than {HISTORY_PAGE} history messages in a page"
+                ))
+            }
             Frame::Accepted { .. }
             | Frame::History { .. }
             | Frame::Page { .. }
+            | Frame::Before { .. }
+            | Frame::Earlier { .. }
             | Frame::Ping
             | Frame::Pong
             | Frame::Bye
@@ -618,6 +633,8 @@ impl Frame {
             Frame::Message(_) => "message",
             Frame::History { .. } => "history",
             Frame::Page { .. } => "page",
+            Frame::Before { .. } => "before",
+            Frame::Earlier { .. } => "earlier",
             Frame::MemberJoined(_) => "member_joined",
             Frame::MemberLeft(_) => "member_left",
             Frame::Rename { .. } => "rename",

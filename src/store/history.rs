@@ -226,6 +226,38 @@ pub fn read_page(
     db.read(move |c| Ok(messages_after(c, &room, after, HISTORY_PAGE)?.0))
 }
 
+/// The page of `room`'s history before message `before`, oldest first, and whether older
+/// messages are still further back. Blocking.
+pub fn read_page_before(
+    db: &Database,
+    room: &RoomId,
+    before: u64,
+) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+    let room = room.clone();
+    db.read(move |c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT id, ts, sender, device, text, file FROM messages
+             WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        )?;
+        // One more than a page is read: if it is there, more are further back.
+        let rows: Vec<_> = stmt
+            .query_map(
+                params![room.as_str(), before as i64, HISTORY_PAGE as i64 + 1],
+                row_message,
+            )?
+            .collect();
+        let more = rows.len() > HISTORY_PAGE;
+        let mut page: Vec<ChatMessage> = rows
+            .into_iter()
+            .take(HISTORY_PAGE)
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        page.reverse();
+        Ok((page, more))
+    })
+}
+
 /// Up to `limit` rows of `room`'s history after `after` (`None`: from the first), as the
 /// messages that can be read and whether `limit` rows were there (more may follow).
 pub(super) fn messages_after(
@@ -401,6 +433,16 @@ mod tests {
         assert_eq!(disk.first().unwrap().id, 101);
         assert_eq!(read_page(&db, &room, None).unwrap().first().unwrap().id, 0);
         assert_eq!(disk.len(), HISTORY_PAGE);
+        // Scrolling back: pages before a message, oldest first, until the start.
+        let (back, more) = read_page_before(&db, &room, 2500).unwrap();
+        assert_eq!(
+            (back.first().unwrap().id, back.last().unwrap().id),
+            (2000, 2499)
+        );
+        assert!(more);
+        let (back, more) = read_page_before(&db, &room, 300).unwrap();
+        assert_eq!((back.len(), back[0].id, more), (300, 0, false));
+        assert!(read_page_before(&db, &room, 0).unwrap().0.is_empty());
         let mut h = h;
         assert_eq!(h.reserve_id(), 3000);
     }

@@ -8,7 +8,7 @@ mod paths;
 mod settings;
 
 pub use database::{Database, StoreError};
-pub use history::{History, ProblemSink, Stored, read_page};
+pub use history::{History, ProblemSink, Stored, read_page, read_page_before};
 pub use member::{CATCH_UP_PAGE, JoinedRoom, Kept, MemberStore, joined_rooms, stored_after};
 pub use paths::Paths;
 pub use settings::{Alerts, HostedRoom, Settings, SettingsError, clamp_name, clamp_text};

@@ -161,6 +161,9 @@ pub enum FuzzFrame {
     History {
         after: Option<u64>,
     },
+    Before {
+        before: u64,
+    },
     Rename {
         name: Str,
     },
@@ -461,6 +464,7 @@ impl FuzzFrame {
                 text: text.get(),
             },
             FuzzFrame::History { after } => Frame::History { after: *after },
+            FuzzFrame::Before { before } => Frame::Before { before: *before },
             FuzzFrame::Rename { name } => Frame::Rename { name: name.get() },
             FuzzFrame::Ping => Frame::Ping,
             FuzzFrame::Bye => Frame::Bye,
