@@ -169,6 +169,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
                 room.others[i].clone()
             },
             host: i == 0,
+            away: false,
         })
         .collect();
     state.apply(BridgeEvent::Joined {

@@ -92,6 +92,11 @@ pub enum Command {
     /// Ask the room's host for the page of history before message `before` (the user
     /// scrolled back); [`Event::Earlier`] follows.
     Earlier { room: RoomId, before: u64 },
+    /// The user went away from the keyboard (no input for a while), or came back: every
+    /// room hears it.
+    Presence { away: bool },
+    /// The user is typing in `room` (the window sends it at most every few seconds).
+    Typing { room: RoomId },
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -135,6 +140,14 @@ pub enum Event {
     },
     /// The history sent on joining has all arrived.
     HistoryDone { room: RoomId },
+    /// A member went away from the keyboard, or came back.
+    MemberAway {
+        room: RoomId,
+        member: MemberId,
+        away: bool,
+    },
+    /// A member is typing (shown for a few seconds unless said again).
+    Typing { room: RoomId, member: MemberId },
     /// The page of history before message `before`, oldest first (empty if the host could
     /// not be asked), and whether older messages are further back.
     Earlier {

@@ -180,6 +180,8 @@ struct Runtime {
     goodbyes: TaskTracker,
     /// Names this app run for the hosts' post de-duplication.
     resume: u64,
+    /// Whether the user is away from the keyboard, for sessions that start meanwhile.
+    away: bool,
     /// Hosted rooms listen here only, if set.
     bind: Option<IpAddr>,
     /// What the status line says now.
@@ -267,6 +269,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         host_gone,
         goodbyes: TaskTracker::new(),
         resume: rand::random(),
+        away: false,
         bind: options.bind,
         status: NetStatus::default(),
         identity: options.identity,
@@ -433,6 +436,17 @@ impl Runtime {
                 }),
             },
             Command::CatchUp { room, after } => self.catch_up(room, after),
+            Command::Presence { away } => {
+                self.away = away;
+                for session in self.sessions.values() {
+                    session.presence(away);
+                }
+            }
+            Command::Typing { room } => {
+                if let Some(session) = self.sessions.get(&room) {
+                    session.typing();
+                }
+            }
             Command::Earlier { room, before } => match self.sessions.get(&room) {
                 Some(session) => session.before(before),
                 None => self.events.send(Event::Earlier {
@@ -772,8 +786,11 @@ impl Runtime {
             timeouts: self.timeouts,
             store: self.member_store(&room),
         };
-        self.sessions
-            .insert(room, Session::spawn(config, self.events.clone()));
+        let session = Session::spawn(config, self.events.clone());
+        if self.away {
+            session.presence(true);
+        }
+        self.sessions.insert(room, session);
     }
 
     /// The member's record of a room we are in; none for the rooms we host (their history is

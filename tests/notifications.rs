@@ -186,6 +186,7 @@ fn one_notification_per_background_message_and_none_for_history_joins_or_our_own
                 name: "Carol".into(),
                 device: DeviceId::parse("carol").unwrap(),
                 host: false,
+                away: false,
             },
         },
     );

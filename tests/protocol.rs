@@ -19,6 +19,7 @@ fn member(id: MemberId) -> Member {
         name: format!("m{id}"),
         device: device(),
         host: id == 1,
+        away: false,
     }
 }
 
@@ -79,6 +80,19 @@ fn every_frame() -> Vec<Frame> {
             count: 500,
             more: false,
         },
+        Frame::Before { before: 700 },
+        Frame::Earlier {
+            before: 700,
+            count: 2,
+            more: true,
+        },
+        Frame::Presence { away: true },
+        Frame::MemberAway {
+            member: 3,
+            away: true,
+        },
+        Frame::Typing,
+        Frame::MemberTyping { member: 3 },
         Frame::Refused {
             code: RefuseCode::Version,
             reason: "old".into(),
@@ -383,6 +397,7 @@ fn frames_breaking_limits_are_invalid() {
         name: "evil\u{1b}[2J".into(),
         device: device(),
         host: false,
+        away: false,
     });
     for frame in [too_long, empty_name, control] {
         // Encode the body by hand: the codec's encoder would write it, a peer could too.

@@ -781,3 +781,51 @@ fn scrolling_to_the_top_loads_the_history_page_by_page_to_its_start() {
     w.close();
     bob.stop();
 }
+
+#[test]
+fn typing_and_away_are_shown_and_our_typing_reaches_the_room() {
+    let mut bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
+    w.inject
+        .send(Event::RoomFound(bob.advert("Bob's room", at)));
+    w.shows("Bob's room");
+    w.harness.get_by_label("Bob's room").click();
+    w.shows("Ada  (you)");
+
+    bob.front.send(Command::Typing {
+        room: bob.room.clone(),
+    });
+    w.shows("Bob is typing…");
+    // Said once, it runs out by itself (the window looks again when it does).
+    let start = Instant::now();
+    while w.harness.query_by_label("Bob is typing…").is_some() {
+        assert!(start.elapsed() < DEADLINE, "typing never ran out");
+        std::thread::sleep(Duration::from_millis(100));
+        w.harness.run();
+    }
+
+    bob.front.send(Command::Presence { away: true });
+    w.shows("Bob  (host) · away");
+    bob.front.send(Command::Presence { away: false });
+    w.shows("Bob  (host)");
+
+    // Ada types: Bob's app hears it.
+    while bob.front.events.try_recv().is_ok() {}
+    w.harness.get_by_label("Message").type_text("hel");
+    w.harness.run();
+    let start = Instant::now();
+    loop {
+        match bob.front.events.try_recv() {
+            Ok(Event::Typing { room, .. }) if room == bob.room => break,
+            Ok(_) => {}
+            Err(_) => {
+                assert!(start.elapsed() < DEADLINE, "Bob never heard Ada typing");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    w.close();
+    bob.stop();
+}

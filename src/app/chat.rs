@@ -138,9 +138,12 @@ impl ChatView {
                 });
         }
         let mut draft = self.drafts.remove(room).unwrap_or_default();
-        let (sent, attach) = egui::Panel::bottom("composer")
+        let (sent, attach, typed) = egui::Panel::bottom("composer")
             .show(ui, |ui| composer(ui, chat, &state.me, &mut draft))
             .inner;
+        if typed && !draft.is_empty() {
+            state.typed(room, std::time::Instant::now());
+        }
         let (actions, earlier) = egui::CentralPanel::default()
             .show(ui, |ui| self.lines(ui, state, room))
             .inner;
@@ -449,6 +452,9 @@ fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
                 if me {
                     label.push_str("  (you)");
                 }
+                if m.away {
+                    label.push_str(" · away");
+                }
                 let text = RichText::new(label);
                 let text = if me { text.strong() } else { text };
                 let text = if confusable { text.color(ui.visuals().warn_fg_color) } else { text };
@@ -461,6 +467,12 @@ fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
                     hint.push_str("\nCompare it with theirs aloud to be sure who this is.");
                 }
                 ui.label(text).on_hover_text(hint);
+            }
+            if !chat.gone.is_empty() {
+                ui.add_space(6.0);
+                for m in chat.gone.iter().rev() {
+                    ui.label(RichText::new(format!("{} · gone", text::name(&m.name))).weak());
+                }
             }
         });
 }
@@ -642,15 +654,32 @@ fn mention_suggestions(
     ui.memory_mut(|m| m.request_focus(field));
 }
 
-/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, and
-/// whether the user asked to attach files.
+/// "Ada is typing…" over the composer; the row is kept when nobody is, so the field does not
+/// move.
+fn typing_line(ui: &mut egui::Ui, chat: &Chat) {
+    let names: Vec<String> = chat
+        .typists(std::time::Instant::now())
+        .into_iter()
+        .map(|n| text::name(n).into_owned())
+        .collect();
+    let said = match names.as_slice() {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [one, two] => format!("{one} and {two} are typing…"),
+        more => format!("{} people are typing…", more.len()),
+    };
+    ui.label(RichText::new(said).small().italics().weak());
+}
+
+/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, whether
+/// the user asked to attach files, and whether they typed.
 fn composer(
     ui: &mut egui::Ui,
     chat: &Chat,
     me: &crate::protocol::DeviceId,
     draft: &mut String,
-) -> (Option<String>, bool) {
-    ui.add_space(6.0);
+) -> (Option<String>, bool, bool) {
+    typing_line(ui, chat);
     if let Some(error) = &chat.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
@@ -669,6 +698,7 @@ fn composer(
         });
     let mut send = enter;
     let mut attach = false;
+    let mut typed = false;
     let button = [62.0, 28.0];
     // The text takes what is left of the row but `reserve` points.
     let mut field = |ui: &mut egui::Ui, reserve: f32| {
@@ -680,6 +710,7 @@ fn composer(
             .desired_rows(2)
             .desired_width(width);
         let response = ui.add(edit).labelled_by(label.id);
+        typed |= response.changed();
         if chat.error.is_none() && !focused && ui.ctx().memory(|m| m.focused().is_none()) {
             response.request_focus();
         }
@@ -707,5 +738,6 @@ fn composer(
     (
         (send && !draft.trim().is_empty()).then(|| draft.clone()),
         attach,
+        typed,
     )
 }

@@ -214,6 +214,15 @@ impl LanchatApp {
         }
         let focused = ctx.input(|i| i.focused);
         self.state.look(focused);
+        // Presence: any input means the user is here; without any, the next change (away,
+        // a typing notice running out) is the only reason to draw again.
+        let now = std::time::Instant::now();
+        if ctx.input(|i| !i.events.is_empty()) {
+            self.state.input_seen(now);
+        }
+        if let Some(next) = self.state.tick(now) {
+            ctx.request_repaint_after(next.saturating_duration_since(now));
+        }
         for notification in self.state.notifications.drain(..) {
             self.notifier.notify(notification);
         }

@@ -16,6 +16,7 @@ use crate::store::{Alerts, HostedRoom, Settings};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One line in a room's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +89,21 @@ pub struct Chat {
     pub mentioned: bool,
     /// How the history before the oldest message shown stands (scrolling back loads it).
     pub older: Older,
+    /// Members typing now, and until when that is shown unless they say it again.
+    pub typing: Vec<(MemberId, Instant)>,
+    /// Members who were here and left, newest last, shown as gone (at most [`GONE_KEPT`]).
+    pub gone: Vec<Member>,
 }
+
+/// How long "typing…" shows after a member last said so (they say it every few seconds
+/// while typing).
+pub const TYPING_SHOWN: Duration = Duration::from_secs(5);
+/// No input for this long and the user counts as away.
+pub const AWAY_AFTER: Duration = Duration::from_secs(10 * 60);
+/// How often the window says the user is typing in a room, at most.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// Most members a room remembers as gone.
+const GONE_KEPT: usize = 50;
 
 /// The room's history before the oldest message shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +152,19 @@ impl Chat {
             unread: 0,
             mentioned: false,
             older: Older::Maybe,
+            typing: Vec::new(),
+            gone: Vec::new(),
         }
+    }
+
+    /// The names of the members typing at `now`, in the order they started.
+    pub fn typists(&self, now: Instant) -> Vec<&str> {
+        self.typing
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .filter_map(|(id, _)| self.members.iter().find(|m| m.id == *id))
+            .map(|m| m.name.as_str())
+            .collect()
     }
 
     /// The ids of the messages shown, in the order shown.
@@ -352,6 +379,12 @@ pub struct AppState {
     pub notifications: Vec<Notification>,
     /// Set when a message should make an unfocused window ask for attention.
     pub wants_attention: bool,
+    /// When the user last touched the window (any input).
+    pub last_input: Instant,
+    /// Whether the rooms were told the user is away.
+    pub away: bool,
+    /// When the window last said the user is typing, per room.
+    typing_said: HashMap<RoomId, Instant>,
 }
 
 impl AppState {
@@ -383,6 +416,9 @@ impl AppState {
             alerts: settings.alerts.clone(),
             notifications: Vec::new(),
             wants_attention: false,
+            last_input: Instant::now(),
+            away: false,
+            typing_said: HashMap::new(),
         }
     }
 
@@ -760,6 +796,9 @@ impl AppState {
                     chat.room_name = room_name;
                     chat.host_name = host_name;
                     chat.you = Some(you);
+                    chat.gone
+                        .retain(|g| !members.iter().any(|m| m.device == g.device));
+                    chat.typing.clear();
                     chat.members = members;
                     chat.host_fingerprint = Some(host_key.fingerprint());
                     chat.host_device = Some(host_key.device());
@@ -768,13 +807,20 @@ impl AppState {
             Event::MemberJoined { room, member } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.notice(format!("{} joined", super::text::name(&member.name)));
+                    chat.gone.retain(|m| m.device != member.device);
                     chat.members.push(member);
                 }
             }
             Event::MemberLeft { room, member } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.members.retain(|m| m.id != member.id);
+                    chat.typing.retain(|(id, _)| *id != member.id);
                     chat.notice(format!("{} left", super::text::name(&member.name)));
+                    chat.gone.retain(|m| m.device != member.device);
+                    chat.gone.push(member);
+                    if chat.gone.len() > GONE_KEPT {
+                        chat.gone.remove(0);
+                    }
                 }
             }
             Event::Message {
@@ -793,6 +839,13 @@ impl AppState {
                 }
                 if live && message.device != self.me {
                     self.arrived(&room, std::slice::from_ref(&message), true);
+                }
+                // Whoever sent it has stopped typing it.
+                if let Some(chat) = self.chats.get_mut(&room)
+                    && let Some(sender) = chat.members.iter().find(|m| m.device == message.device)
+                {
+                    let sender = sender.id;
+                    chat.typing.retain(|(id, _)| *id != sender);
                 }
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.push_message(message, &self.me);
@@ -927,6 +980,22 @@ impl AppState {
                 self.saved.insert(hash, path);
             }
             Event::HistoryDone { .. } => {}
+            Event::MemberAway { room, member, away } => {
+                if let Some(m) = self
+                    .chats
+                    .get_mut(&room)
+                    .and_then(|c| c.members.iter_mut().find(|m| m.id == member))
+                {
+                    m.away = away;
+                }
+            }
+            Event::Typing { room, member } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    let until = Instant::now() + TYPING_SHOWN;
+                    chat.typing.retain(|(id, _)| *id != member);
+                    chat.typing.push((member, until));
+                }
+            }
             Event::Earlier {
                 room,
                 before,
@@ -1127,6 +1196,48 @@ impl AppState {
             self.open = Some(room.clone());
             self.look(self.focused);
         }
+    }
+
+    /// The window saw input at `now`: the user is here (and the rooms hear so, if they had
+    /// heard otherwise).
+    pub fn input_seen(&mut self, now: Instant) {
+        self.last_input = now;
+        if self.away {
+            self.away = false;
+            self.outbox.push(Command::Presence { away: false });
+        }
+    }
+
+    /// Time passes: a user without input for [`AWAY_AFTER`] is away, and typing shown runs
+    /// out. Returns when something will change next without input, for the window to look
+    /// again then (and not before: an idle window draws nothing).
+    pub fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let away_at = self.last_input + AWAY_AFTER;
+        if !self.away && now >= away_at {
+            self.away = true;
+            self.outbox.push(Command::Presence { away: true });
+        }
+        let mut next = (!self.away).then_some(away_at);
+        for chat in self.chats.values_mut() {
+            chat.typing.retain(|(_, until)| *until > now);
+            if let Some(until) = chat.typing.iter().map(|(_, until)| *until).min() {
+                next = Some(next.map_or(until, |n| n.min(until)));
+            }
+        }
+        next
+    }
+
+    /// The user typed in `room`'s composer: its members hear so, every few seconds at most.
+    pub fn typed(&mut self, room: &RoomId, now: Instant) {
+        if self
+            .typing_said
+            .get(room)
+            .is_some_and(|at| now.duration_since(*at) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.typing_said.insert(room.clone(), now);
+        self.outbox.push(Command::Typing { room: room.clone() });
     }
 
     /// Asks for the page of `room`'s history before the oldest message shown (the user
@@ -1480,5 +1591,90 @@ mod tests {
         assert!(s.outbox.is_empty());
         s.send("hello\n").unwrap();
         assert!(matches!(&s.outbox[..], [Command::Send { text, .. }] if text == "hello"));
+    }
+
+    #[test]
+    fn away_after_ten_quiet_minutes_back_on_input_and_typing_runs_out() {
+        let mut s = state();
+        let start = s.last_input;
+        assert_eq!(
+            s.tick(start),
+            Some(start + AWAY_AFTER),
+            "looks again when away is due"
+        );
+        s.tick(start + AWAY_AFTER);
+        assert!(s.away);
+        assert!(matches!(&s.outbox[..], [Command::Presence { away: true }]));
+        s.outbox.clear();
+        assert_eq!(
+            s.tick(start + AWAY_AFTER * 2),
+            None,
+            "nothing to look again for"
+        );
+        assert!(s.outbox.is_empty(), "said once");
+        s.input_seen(start + AWAY_AFTER * 2);
+        assert!(matches!(&s.outbox[..], [Command::Presence { away: false }]));
+        s.outbox.clear();
+
+        // Typing is said every few seconds at most, and shown until it runs out.
+        let room = RoomId::parse("r1").unwrap();
+        let now = Instant::now();
+        s.typed(&room, now);
+        s.typed(&room, now + Duration::from_secs(1));
+        assert_eq!(s.outbox.len(), 1);
+        s.typed(&room, now + TYPING_EVERY);
+        assert_eq!(s.outbox.len(), 2);
+        s.apply(Event::Restored {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+        });
+        let bob = Member {
+            id: 4,
+            name: "Bob".into(),
+            device: DeviceId::parse("bob").unwrap(),
+            host: true,
+            away: false,
+        };
+        s.apply(Event::MemberJoined {
+            room: room.clone(),
+            member: bob.clone(),
+        });
+        s.apply(Event::Typing {
+            room: room.clone(),
+            member: 4,
+        });
+        let shown = Instant::now();
+        assert_eq!(s.chats[&room].typists(shown), vec!["Bob"]);
+        let runs_out = s.tick(shown).unwrap();
+        assert!(runs_out <= shown + TYPING_SHOWN);
+        assert!(s.chats[&room].typists(shown + TYPING_SHOWN).is_empty());
+        // A message from the typist ends it at once; leaving makes a member gone.
+        s.apply(Event::Typing {
+            room: room.clone(),
+            member: 4,
+        });
+        s.apply(Event::Message {
+            room: room.clone(),
+            message: message(1, &bob.device),
+            live: true,
+        });
+        assert!(s.chats[&room].typists(Instant::now()).is_empty());
+        s.apply(Event::MemberAway {
+            room: room.clone(),
+            member: 4,
+            away: true,
+        });
+        assert!(s.chats[&room].members[0].away);
+        s.apply(Event::MemberLeft {
+            room: room.clone(),
+            member: bob.clone(),
+        });
+        assert_eq!(s.chats[&room].gone, vec![bob.clone()]);
+        s.apply(Event::MemberJoined {
+            room: room.clone(),
+            member: bob,
+        });
+        assert!(s.chats[&room].gone.is_empty(), "back, not gone");
     }
 }

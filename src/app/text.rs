@@ -97,6 +97,7 @@ mod tests {
             name: name.into(),
             device: DeviceId::parse(&format!("d{id}")).unwrap(),
             host: false,
+            away: false,
         }
     }
 

@@ -422,6 +422,15 @@ enum RoomCmd {
         member: MemberId,
         before: u64,
     },
+    /// A member went away from the keyboard, or came back.
+    Presence {
+        member: MemberId,
+        away: bool,
+    },
+    /// A member is typing.
+    Typing {
+        member: MemberId,
+    },
     /// An upload is coming or kept: post it to the room; `reply` gets the message id, or why
     /// not (the sender posts too fast).
     PostFile {
@@ -480,7 +489,13 @@ struct Slot {
     /// Posts this member may still make now, and bytes of text: a flood is turned away.
     posts: Bucket,
     post_bytes: Bucket,
+    /// When this member's typing was last passed on: at most every [`TYPING_EVERY`], so a
+    /// member cannot flood the room with it.
+    typing_told: Option<Instant>,
 }
+
+/// How often a member's typing is passed on at most.
+const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why a post is turned away when its sender goes past the room's limits.
 const TOO_FAST: &str =
@@ -628,6 +643,8 @@ impl Room {
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
                 RoomCmd::History { member, after } => self.history_page(member, after),
                 RoomCmd::Before { member, before } => self.earlier_page(member, before),
+                RoomCmd::Presence { member, away } => self.presence(member, away),
+                RoomCmd::Typing { member } => self.typing(member),
                 RoomCmd::Ping { member } => {
                     let pong = self.pong.clone();
                     self.send_bytes(member, pong);
@@ -897,6 +914,7 @@ impl Room {
             name: hello.name,
             host: device == self.host_device,
             device,
+            away: false,
         };
         // A member that knows this epoch gets what it missed; any other, the newest page.
         let (history, more) = match hello.epoch {
@@ -937,6 +955,7 @@ impl Room {
             kick,
             posts: Bucket::new(limits.posts),
             post_bytes: Bucket::new(limits.post_bytes),
+            typing_told: None,
         };
         match self.members.remove(&id) {
             Some(old) => {
@@ -946,6 +965,13 @@ impl Room {
                 slot.post_bytes = old.post_bytes;
                 self.members.insert(id, slot);
                 old.kick.cancel();
+                // Back on a new connection, present (its app says so again if it is away).
+                if old.member.away {
+                    self.broadcast(&Frame::MemberAway {
+                        member: id,
+                        away: false,
+                    });
+                }
                 if old.member.name != member.name {
                     self.broadcast(&Frame::MemberRenamed(member));
                 }
@@ -1063,6 +1089,35 @@ impl Room {
                 })));
             },
         );
+    }
+
+    /// Keeps a member's presence and tells the room. Each change costs a post of the
+    /// member's allowance: flipping it on purpose is a flood like any other, and is ignored.
+    fn presence(&mut self, member: MemberId, away: bool) {
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        if slot.member.away == away || !slot.spend(1.0, 0.0) {
+            return;
+        }
+        slot.member.away = away;
+        self.broadcast(&Frame::MemberAway { member, away });
+    }
+
+    /// Tells the others a member is typing, at most every [`TYPING_EVERY`].
+    fn typing(&mut self, member: MemberId) {
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        let now = Instant::now();
+        if slot
+            .typing_told
+            .is_some_and(|at| now.duration_since(at) < TYPING_EVERY)
+        {
+            return;
+        }
+        slot.typing_told = Some(now);
+        self.broadcast_except(member, &Frame::MemberTyping { member });
     }
 
     fn rename(&mut self, member: MemberId, name: String) {
@@ -1482,6 +1537,8 @@ impl Conn {
                 Frame::Ping => RoomCmd::Ping { member },
                 Frame::History { after } => RoomCmd::History { member, after },
                 Frame::Before { before } => RoomCmd::Before { member, before },
+                Frame::Presence { away } => RoomCmd::Presence { member, away },
+                Frame::Typing => RoomCmd::Typing { member },
                 Frame::Rename { name } => RoomCmd::Rename { member, name },
                 Frame::Bye => return Ok(()),
                 Frame::Unknown => {

@@ -82,6 +82,10 @@ enum SessionCmd {
     Retry,
     /// The user scrolled back: the page before message `before`.
     Before(u64),
+    /// The user went away from the keyboard, or came back.
+    Presence(bool),
+    /// The user is typing in this room.
+    Typing,
     Leave,
 }
 
@@ -139,6 +143,16 @@ impl Session {
     /// back); the front end hears [`Event::Earlier`].
     pub fn before(&self, before: u64) {
         let _ = self.tx.send(SessionCmd::Before(before));
+    }
+
+    /// Says whether the user is away from the keyboard (now, and after each rejoin).
+    pub fn presence(&self, away: bool) {
+        let _ = self.tx.send(SessionCmd::Presence(away));
+    }
+
+    /// Says the user is typing (dropped while not connected: it is news only now).
+    pub fn typing(&self) {
+        let _ = self.tx.send(SessionCmd::Typing);
     }
 
     /// Tells a waiting session where its room is now.
@@ -212,6 +226,8 @@ struct Run {
     history_is_news: bool,
     /// A page of older history on its way (the user scrolled back).
     earlier: Option<EarlierPage>,
+    /// Whether the user is away from the keyboard: said to the host after each join.
+    away: bool,
 }
 
 /// A page of history before a message, as its messages arrive.
@@ -243,6 +259,7 @@ async fn run(
         ask_page: false,
         history_is_news: false,
         earlier: None,
+        away: false,
     };
     run.restore().await;
     let mut waits = rejoin_waits();
@@ -557,6 +574,8 @@ impl Run {
                 messages: Vec::new(),
                 more: true,
             }),
+            Some(SessionCmd::Presence(away)) => self.away = away,
+            Some(SessionCmd::Typing) => {}
             Some(SessionCmd::Leave) | None => return Offline::Leave,
         }
         Offline::Stay
@@ -700,6 +719,11 @@ impl Run {
             ..
         } = link;
         let lost = |e: LinkError| Ended::Lost(e.to_string());
+        if self.away
+            && let Err(e) = writer.feed(Frame::Presence { away: true }).await
+        {
+            return lost(e);
+        }
         if let Err(e) = self.top_up(&mut writer).await {
             return lost(e);
         }
@@ -742,6 +766,17 @@ impl Run {
                     Some(SessionCmd::Redial(_) | SessionCmd::Retry) => {}
                     Some(SessionCmd::Before(before)) => {
                         if let Err(e) = writer.send(Frame::Before { before }).await {
+                            return lost(e);
+                        }
+                    }
+                    Some(SessionCmd::Presence(away)) => {
+                        self.away = away;
+                        if let Err(e) = writer.send(Frame::Presence { away }).await {
+                            return lost(e);
+                        }
+                    }
+                    Some(SessionCmd::Typing) => {
+                        if let Err(e) = writer.send(Frame::Typing).await {
                             return lost(e);
                         }
                     }
@@ -887,6 +922,10 @@ impl Run {
             Frame::MemberJoined(member) => self.events.send(Event::MemberJoined { room, member }),
             Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
             Frame::MemberRenamed(member) => self.events.send(Event::MemberRenamed { room, member }),
+            Frame::MemberAway { member, away } => {
+                self.events.send(Event::MemberAway { room, member, away })
+            }
+            Frame::MemberTyping { member } => self.events.send(Event::Typing { room, member }),
             Frame::Pong | Frame::Unknown => {}
             Frame::Closing { reason } => return Some(Ended::Closed(reason)),
             other => {

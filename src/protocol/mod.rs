@@ -61,6 +61,10 @@
 //!                                        ◄─ MemberJoined / MemberLeft
 //!   Rename{name}                          ─►
 //!                                        ◄─ MemberRenamed       (to everyone)
+//!   Presence{away}                        ─►  (no input for 10 minutes, or back)
+//!                                        ◄─ MemberAway{member, away}   (to everyone)
+//!   Typing                                ─►  (while typing, at most every 3 s)
+//!                                        ◄─ MemberTyping{member}       (to the others)
 //!   Ping                                  ─►  (every 4 s)
 //!                                        ◄─ Pong
 //!   Bye                                   ─►  (leaving; the host then closes)
@@ -295,6 +299,14 @@ pub enum Frame {
     Rename { name: String },
     /// Host → members: a member changed their display name.
     MemberRenamed(Member),
+    /// Member → host: away from the keyboard now, or back ([`Member::away`]).
+    Presence { away: bool },
+    /// Host → members: a member went away or came back.
+    MemberAway { member: MemberId, away: bool },
+    /// Member → host: typing in the room now (sent at most every few seconds).
+    Typing,
+    /// Host → members but the typist: a member is typing (shown for a few seconds).
+    MemberTyping { member: MemberId },
     /// Member → host: keep-alive.
     Ping,
     /// Host → member: keep-alive answer.
@@ -414,6 +426,9 @@ pub struct Member {
     pub device: DeviceId,
     /// True for the host's own user.
     pub host: bool,
+    /// Away from the keyboard: the member's app saw no input for a while.
+    #[serde(default)]
+    pub away: bool,
 }
 
 /// One stored chat message.
@@ -524,6 +539,12 @@ impl Frame {
         "message",
         "history",
         "page",
+        "before",
+        "earlier",
+        "presence",
+        "member_away",
+        "typing",
+        "member_typing",
         "member_joined",
         "member_left",
         "rename",
@@ -608,6 +629,10 @@ impl Frame {
             | Frame::Page { .. }
             | Frame::Before { .. }
             | Frame::Earlier { .. }
+            | Frame::Presence { .. }
+            | Frame::MemberAway { .. }
+            | Frame::Typing
+            | Frame::MemberTyping { .. }
             | Frame::Ping
             | Frame::Pong
             | Frame::Bye
@@ -634,6 +659,10 @@ impl Frame {
             Frame::History { .. } => "history",
             Frame::Page { .. } => "page",
             Frame::Before { .. } => "before",
+            Frame::Presence { .. } => "presence",
+            Frame::MemberAway { .. } => "member_away",
+            Frame::Typing => "typing",
+            Frame::MemberTyping { .. } => "member_typing",
             Frame::Earlier { .. } => "earlier",
             Frame::MemberJoined(_) => "member_joined",
             Frame::MemberLeft(_) => "member_left",

@@ -313,6 +313,7 @@ fn member(id: u32, name: &Str) -> Member {
         name: name.get(),
         device: DeviceId::parse("d3v1ce").unwrap(),
         host: id == 1,
+        away: id == 2,
     }
 }
 
