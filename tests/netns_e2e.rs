@@ -996,3 +996,59 @@ fn a_crashed_host_leaves_an_open_room_list_and_comes_back() {
         back.as_secs_f64()
     );
 }
+
+/// A room list that stays open (as the window's does) follows the member count as people
+/// join and leave.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn an_open_room_list_keeps_the_member_count_current() {
+    let lan = Lan::new(3);
+    let (ada_dir, watcher_dir) = (data_dir(), data_dir());
+    let member_dirs = [data_dir(), data_dir(), data_dir()];
+    let until = deadline();
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Lab", "--name", "Ada"],
+    );
+    let lab = ada.expect_event("hosting", &[("name", "Lab")], until)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut list = Proc::spawn(
+        &lan,
+        2,
+        "watcher",
+        watcher_dir.path(),
+        &["rooms", "--watch"],
+    );
+    let with = |list: &mut Proc, n: u64, until| {
+        list.expect(&format!("Lab with {n} members"), until, |v| {
+            v["event"] == "room" && v["id"] == lab.as_str() && v["members"] == n
+        });
+    };
+    with(&mut list, 1, until);
+    let mut members: Vec<Proc> = ["Bob", "Carol", "Dan"]
+        .iter()
+        .zip(&member_dirs)
+        .map(|(name, dir)| {
+            Proc::spawn(
+                &lan,
+                3,
+                name,
+                dir.path(),
+                &["join", "Lab", "--name", name, "--wait", "20"],
+            )
+        })
+        .collect();
+    for m in &mut members {
+        m.expect_event("joined", &[("room", "Lab")], until);
+    }
+    with(&mut list, 4, deadline());
+    // One leaves (its input ends), one is killed: the count follows both.
+    members[0].close_stdin();
+    members[1].child.kill().unwrap();
+    with(&mut list, 2, deadline());
+}
