@@ -170,6 +170,7 @@ fn filled_state(n: usize) -> (AppState, Room) {
             },
             host: i == 0,
             away: false,
+            key: None,
         })
         .collect();
     state.apply(BridgeEvent::Joined {

@@ -10,7 +10,7 @@
 
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
-use crate::protocol::{ChatMessage, FileHash, FileRef, Member, MemberId, RoomId};
+use crate::protocol::{ChatMessage, DeviceId, FileHash, FileRef, Member, MemberId, RoomId};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,6 +97,15 @@ pub enum Command {
     Presence { away: bool },
     /// The user is typing in `room` (the window sends it at most every few seconds).
     Typing { room: RoomId },
+    /// A direct message for member `to` of `room`, sealed for its device and relayed by
+    /// the room's host; [`Event::Direct`] follows, then [`Event::DirectSent`] or
+    /// [`Event::DirectFailed`].
+    SendDirect {
+        room: RoomId,
+        to: Member,
+        seq: u64,
+        text: String,
+    },
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -148,6 +157,18 @@ pub enum Event {
     },
     /// A member is typing (shown for a few seconds unless said again).
     Typing { room: RoomId, member: MemberId },
+    /// A direct message, ours (as sending) or theirs, just now.
+    Direct(crate::store::Direct),
+    /// The direct messages kept from earlier runs, oldest first (at start).
+    DirectsKept(Vec<crate::store::Direct>),
+    /// One of our direct messages reached its recipient's connection.
+    DirectSent { peer: DeviceId, seq: u64 },
+    /// One of our direct messages was not delivered.
+    DirectFailed {
+        peer: DeviceId,
+        seq: u64,
+        reason: String,
+    },
     /// The page of history before message `before`, oldest first (empty if the host could
     /// not be asked), and whether older messages are further back.
     Earlier {

@@ -589,9 +589,10 @@ pub async fn join(
     wanted: String,
     addr: Option<String>,
     wait: Duration,
+    to: Option<String>,
 ) -> anyhow::Result<()> {
     let mut app = Headless::start(setup, addr.is_none())?;
-    let result = join_loop(&mut app, &wanted, addr, wait).await;
+    let result = join_loop(&mut app, &wanted, addr, wait, to).await;
     app.stop().await;
     result
 }
@@ -630,6 +631,7 @@ async fn join_loop(
     wanted: &str,
     addr: Option<String>,
     wait: Duration,
+    to: Option<String>,
 ) -> anyhow::Result<()> {
     // The room: known now when found by discovery, at the welcome when joined by address.
     let mut room = start_join(app, wanted, addr, wait).await?;
@@ -638,6 +640,15 @@ async fn join_loop(
     let mut lines = 0usize;
     let mut unconfirmed: BTreeMap<u64, usize> = BTreeMap::new();
     let mut refused = 0usize;
+    // Who is in the room, for `--to`: lines wait until the member named is.
+    let mut members: Vec<Member> = Vec::new();
+    let recipient = |members: &[Member], me: &DeviceId| -> Option<Member> {
+        let name = to.as_deref()?;
+        members
+            .iter()
+            .find(|m| m.name == name && &m.device != me)
+            .cloned()
+    };
     // Downloads under way: the session keeps the end of stdin from ending the command.
     let mut receiving: BTreeSet<FileHash> = BTreeSet::new();
     let receive = app.receives;
@@ -658,28 +669,32 @@ async fn join_loop(
         tokio::select! {
             _ = &mut term => return Ok(()),
             // Lines wait until we are in; the session keeps them until the host confirms.
-            line = input.next(), if room.is_some() => {
+            line = input.next(), if room.is_some() && (to.is_none() || recipient(&members, &app.me).is_some()) => {
                 if let (Some(text), Some(room)) = (line?, &room) {
                     let seq = new_post_seq();
                     lines += 1;
                     unconfirmed.insert(seq, lines);
-                    app.front.send(Command::Send { room: room.clone(), seq, text });
+                    match recipient(&members, &app.me) {
+                        Some(member) => app.front.send(Command::SendDirect { room: room.clone(), to: member, seq, text }),
+                        None => app.front.send(Command::Send { room: room.clone(), seq, text }),
+                    }
                 }
             }
             event = app.next() => {
                 let event = event?;
                 match &event {
                     Event::JoinFailed { error } => bail!("{error}"),
-                    Event::Joined { room: r, room_name, host_name, members, host_key, .. } if room.as_ref().is_none_or(|id| id == r) => {
+                    Event::Joined { room: r, room_name, host_name, members: members_now, host_key, .. } if room.as_ref().is_none_or(|id| id == r) => {
                         room = Some(r.clone());
+                        members = members_now.clone();
                         caught_up = false; // until its history is all here
-                        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                        let mine = members.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
+                        let names: Vec<&str> = members_now.iter().map(|m| m.name.as_str()).collect();
+                        let mine = members_now.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
                         emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
                                     "host": host_name, "members": names,
                                     "host_fingerprint": host_key.fingerprint(),
                                     "fingerprint": app.fingerprint(),
-                                    "member_fingerprints": fingerprints(members)}));
+                                    "member_fingerprints": fingerprints(members_now)}));
                     }
                     Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
                         emit(message_json(message));
@@ -702,6 +717,26 @@ async fn join_loop(
                         }
                     }
                     Event::HistoryDone { room: r } if Some(r) == room.as_ref() => caught_up = true,
+                    Event::MemberJoined { room: r, member } if Some(r) == room.as_ref() => {
+                        members.push(member.clone());
+                        print_room_event(&event, room.as_ref(), &app.me);
+                    }
+                    Event::MemberLeft { room: r, member } if Some(r) == room.as_ref() => {
+                        members.retain(|m| m.id != member.id);
+                        print_room_event(&event, room.as_ref(), &app.me);
+                    }
+                    Event::Direct(d) if !d.outgoing => {
+                        emit(json!({"event": "direct", "from": d.peer_name, "text": d.text,
+                                    "id": d.seq, "ts": d.ts, "fingerprint": d.peer.fingerprint()}));
+                    }
+                    Event::DirectSent { seq, .. } => {
+                        unconfirmed.remove(seq);
+                    }
+                    Event::DirectFailed { seq, reason, .. } => {
+                        let line = unconfirmed.remove(seq).unwrap_or_default();
+                        eprintln!("lanchat: line {line} was not delivered: {reason}");
+                        refused += 1;
+                    }
                     // A line of an earlier run, not yet answered: sent again now.
                     Event::Pending { room: r, seq, .. } if room.as_ref().is_none_or(|id| id == r) => {
                         unconfirmed.insert(*seq, 0);

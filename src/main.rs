@@ -69,6 +69,10 @@ enum Cmd {
         /// How long to look for the room, in seconds.
         #[arg(long, default_value_t = 10.0)]
         wait: f64,
+        /// Send each stdin line as a direct message to this member (by name), sealed so that
+        /// only they can read it; the lines wait until they are in the room.
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
         /// Receive every file shared in the room into this folder.
         #[arg(long, value_name = "DIR")]
         downloads: Option<PathBuf>,
@@ -250,12 +254,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 name,
                 addr,
                 wait,
+                to,
                 downloads,
                 password,
                 accept_new_key,
             } => {
                 let setup = setup(name, downloads, password, accept_new_key);
-                headless::join(setup, room, addr, seconds(wait)?).await
+                headless::join(setup, room, addr, seconds(wait)?, to).await
             }
             Cmd::Send {
                 room,

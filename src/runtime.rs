@@ -17,7 +17,8 @@ use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
 
 use crate::store::{
-    Database, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms, stored_after,
+    Database, DirectStore, HostedRoom, MemberStore, Paths, ProblemSink, Settings, joined_rooms,
+    stored_after,
 };
 use backon::BackoffBuilder;
 use std::collections::HashMap;
@@ -442,6 +443,19 @@ impl Runtime {
                     session.presence(away);
                 }
             }
+            Command::SendDirect {
+                room,
+                to,
+                seq,
+                text,
+            } => match self.sessions.get(&room) {
+                Some(session) => session.direct(to, seq, text),
+                None => self.events.send(Event::DirectFailed {
+                    peer: to.device,
+                    seq,
+                    reason: "not in that room".into(),
+                }),
+            },
             Command::Typing { room } => {
                 if let Some(session) = self.sessions.get(&room) {
                     session.typing();
@@ -785,6 +799,7 @@ impl Runtime {
             host_gone: Some(self.host_gone.clone()),
             timeouts: self.timeouts,
             store: self.member_store(&room),
+            directs: self.db.as_ref().ok().cloned().map(DirectStore::new),
         };
         let session = Session::spawn(config, self.events.clone());
         if self.away {
@@ -806,6 +821,11 @@ impl Runtime {
         let Ok(db) = self.db.clone() else {
             return;
         };
+        // The conversations of earlier runs, before anything new comes.
+        match DirectStore::new(db.clone()).all().await {
+            Ok(directs) => self.events.send(Event::DirectsKept(directs)),
+            Err(e) => tracing::warn!("the direct messages kept cannot be read: {e}"),
+        }
         let rooms = tokio::task::spawn_blocking(move || joined_rooms(&db))
             .await
             .unwrap_or_else(|e| Err(crate::store::StoreError::Sqlite(e.to_string())));

@@ -1052,3 +1052,106 @@ fn an_open_room_list_keeps_the_member_count_current() {
     members[1].child.kill().unwrap();
     with(&mut list, 2, deadline());
 }
+
+/// A direct message reaches its one recipient, sealed: the host relaying it (its output, its
+/// data folder) and the network see no plaintext of it, and another member never gets it.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_direct_message_reaches_only_its_recipient_and_the_host_cannot_read_it() {
+    const SECRET: &str = "DIRECT-4b7e-only-for-Carol";
+    let lan = Lan::new(3);
+    let until = deadline();
+    let work = data_dir();
+    let pcap = work.path().join("lan.pcap");
+    let mut tcpdump = lan.capture(1, &pcap);
+    let (ada_dir, bob_dir, carol_dir, dan_dir) = (data_dir(), data_dir(), data_dir(), data_dir());
+    let mut ada = Proc::spawn(
+        &lan,
+        1,
+        "Ada",
+        ada_dir.path(),
+        &["host", "--room", "Lab", "--name", "Ada"],
+    );
+    ada.expect_event("hosting", &[("name", "Lab")], until);
+    let join = |host, name: &str, dir: &tempfile::TempDir, extra: &[&str]| {
+        let mut args = vec!["join", "Lab", "--name", name, "--wait", "20"];
+        args.extend_from_slice(extra);
+        Proc::spawn(&lan, host, name, dir.path(), &args)
+    };
+    let mut carol = join(3, "Carol", &carol_dir, &[]);
+    carol.expect_event("joined", &[("room", "Lab")], until);
+    let mut dan = join(3, "Dan", &dan_dir, &[]);
+    dan.expect_event("joined", &[("room", "Lab")], until);
+    let mut bob = join(2, "Bob", &bob_dir, &["--to", "Carol"]);
+    let joined = bob.expect_event("joined", &[("room", "Lab")], until);
+
+    bob.write_line(SECRET);
+    bob.close_stdin();
+    let got = carol.expect_event("direct", &[("from", "Bob"), ("text", SECRET)], until);
+    assert_eq!(
+        got["fingerprint"], joined["fingerprint"],
+        "from Bob's device: {got}"
+    );
+    let status = bob.wait_exit(deadline());
+    assert!(
+        status.success(),
+        "Bob's line was not delivered: {}",
+        bob.stderr()
+    );
+    // A room message after it: once Dan and Ada have it, they would have had the direct one.
+    carol.write_line("after the secret");
+    dan.expect_event("message", &[("text", "after the secret")], until);
+    ada.expect_event("message", &[("text", "after the secret")], until);
+
+    for p in [&mut dan, &mut ada] {
+        while p.pull(Instant::now() + Duration::from_millis(200)) {}
+        assert!(
+            !p.seen.iter().any(|v| v.to_string().contains(SECRET)),
+            "{} saw the direct message: {:?}",
+            p.label,
+            p.seen
+        );
+    }
+    proc::signal(tcpdump.id() as i32, proc::SIGTERM);
+    tcpdump.wait().unwrap();
+    let captured = std::fs::read(&pcap).unwrap();
+    assert!(
+        !captured
+            .windows(SECRET.len())
+            .any(|w| w == SECRET.as_bytes()),
+        "the direct message crossed the network in plaintext"
+    );
+    ada.terminate();
+    ada.wait_exit(deadline());
+    assert!(!ada.stderr().contains(SECRET), "the host logged it");
+    let mut files = vec![ada_dir.path().to_path_buf()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "the host kept it in {}",
+                path.display()
+            );
+        }
+    }
+    // The two ends keep it, for their next start.
+    let kept = |dir: &tempfile::TempDir| {
+        let mut found = false;
+        let mut files = vec![dir.path().to_path_buf()];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                found |= bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+            }
+        }
+        found
+    };
+    assert!(
+        kept(&bob_dir) && kept(&carol_dir),
+        "each end keeps the conversation"
+    );
+}

@@ -187,6 +187,7 @@ fn one_notification_per_background_message_and_none_for_history_joins_or_our_own
                 device: DeviceId::parse("carol").unwrap(),
                 host: false,
                 away: false,
+                key: None,
             },
         },
     );
@@ -224,5 +225,5 @@ fn one_notification_per_background_message_and_none_for_history_joins_or_our_own
     let room = clicked
         .recv_timeout(Duration::from_secs(10))
         .expect("the click is heard");
-    assert_eq!(room, lab);
+    assert_eq!(room, lanchat::app::attention::Target::Room(lab));
 }

@@ -20,6 +20,7 @@ fn member(id: MemberId) -> Member {
         device: device(),
         host: id == 1,
         away: false,
+        key: None,
     }
 }
 
@@ -93,6 +94,16 @@ fn every_frame() -> Vec<Frame> {
         },
         Frame::Typing,
         Frame::MemberTyping { member: 3 },
+        Frame::Direct {
+            to: 3,
+            seq: 9,
+            sealed: vec![7; 120],
+        },
+        Frame::DirectFrom {
+            from: 2,
+            sealed: vec![7; 120],
+        },
+        Frame::DirectSent { seq: 9 },
         Frame::Refused {
             code: RefuseCode::Version,
             reason: "old".into(),
@@ -397,6 +408,7 @@ fn frames_breaking_limits_are_invalid() {
         name: "evil\u{1b}[2J".into(),
         device: device(),
         host: false,
+        key: None,
         away: false,
     });
     for frame in [too_long, empty_name, control] {

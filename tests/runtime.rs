@@ -621,6 +621,7 @@ fn session_config(dir: &std::path::Path, port: u16) -> SessionConfig {
         host_gone: None,
         timeouts: Timeouts::default(),
         store: None,
+        directs: None,
     }
 }
 

@@ -829,3 +829,83 @@ fn typing_and_away_are_shown_and_our_typing_reaches_the_room() {
     w.close();
     bob.stop();
 }
+
+#[test]
+fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() {
+    let mut bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
+    w.inject
+        .send(Event::RoomFound(bob.advert("Bob's room", at)));
+    w.shows("Bob's room");
+    w.harness.get_by_label("Bob's room").click();
+    w.shows("Ada  (you)");
+
+    // From the member list, to Bob alone.
+    w.harness.get_by_label("✉").click();
+    w.shows("direct messages");
+    w.harness
+        .get_by_label("Direct message")
+        .type_text("hi Bob, privately");
+    w.harness.key_press(Key::Enter);
+    w.harness.run();
+    let mut ada = None;
+    let start = Instant::now();
+    while ada.is_none() {
+        assert!(start.elapsed() < DEADLINE, "Bob never got it");
+        match bob.front.events.try_recv() {
+            Ok(Event::Direct(d)) if !d.outgoing => {
+                assert_eq!(
+                    (d.text.as_str(), d.peer_name.as_str()),
+                    ("hi Bob, privately", "Ada")
+                );
+                ada = Some(d);
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    w.until("delivered", |h| {
+        h.state().state.directs.values().all(|c| {
+            c.lines
+                .iter()
+                .all(|l| l.state == lanchat::store::Sent::Delivered)
+        })
+    });
+
+    // Bob answers: read at once while the conversation is open, counted once it is not.
+    let ada = ada.unwrap();
+    let ada_member = w.harness.state().state.chats[&bob.room]
+        .members
+        .iter()
+        .find(|m| m.device == ada.peer)
+        .cloned()
+        .unwrap();
+    let answer = |text: &str| Command::SendDirect {
+        room: bob.room.clone(),
+        to: ada_member.clone(),
+        seq: lanchat::protocol::new_post_seq(),
+        text: text.into(),
+    };
+    bob.front.send(answer("hello Ada"));
+    w.shows("hello Ada");
+    assert_eq!(w.harness.state().state.unread_total(), 0);
+    w.harness.get_by_label("Bob's room").click();
+    w.harness.run();
+    bob.front.send(answer("are you there?"));
+    w.until("one unread", |h| h.state().state.unread_total() == 1);
+    let shown = w.notifications.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(
+        (shown.title.as_str(), shown.body.as_str()),
+        ("Bob (direct message)", "are you there?")
+    );
+    w.harness.run();
+    assert!(w.harness.query_by_label("Direct messages").is_some());
+    w.harness.get_by_label("Bob").click();
+    w.harness.run();
+    assert_eq!(w.harness.state().state.unread_total(), 0);
+    assert!(w.harness.query_by_label("are you there?").is_some());
+    w.close();
+    bob.stop();
+}

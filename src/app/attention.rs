@@ -2,7 +2,7 @@
 //! notifications and the window's title. Decided here, apart from drawing; the window shows
 //! the counts and hands notifications to [`crate::desktop::Notifier`].
 
-use crate::protocol::{ChatMessage, RoomId};
+use crate::protocol::{ChatMessage, DeviceId, RoomId};
 use crate::store::Alerts;
 
 /// How much of a message a notification shows.
@@ -11,12 +11,20 @@ const PREVIEW_CHARS: usize = 120;
 /// A desktop notification to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
-    /// The room it is about: clicking it opens that room.
-    pub room: RoomId,
+    /// What it is about: clicking it opens that.
+    pub target: Target,
     /// "Ada in Lab".
     pub title: String,
     /// The start of the message.
     pub body: String,
+}
+
+/// A conversation a notification opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Room(RoomId),
+    /// The direct messages with this device.
+    Direct(DeviceId),
 }
 
 impl Notification {
@@ -28,9 +36,18 @@ impl Notification {
             None => preview(&message.text),
         };
         Notification {
-            room: room.clone(),
+            target: Target::Room(room.clone()),
             title: format!("{from} in {}", super::text::name(room_name)),
             body,
+        }
+    }
+
+    /// The notification for a direct message from `peer`, whose user is `name`.
+    pub fn direct(peer: &DeviceId, name: &str, text: &str) -> Notification {
+        Notification {
+            target: Target::Direct(peer.clone()),
+            title: format!("{} (direct message)", super::text::name(name)),
+            body: preview(text),
         }
     }
 }

@@ -91,6 +91,7 @@ impl ChatView {
         let hosting = state.hosting.contains_key(room);
         let mut leave = false;
         let alerts_now = state.alerts_of(room);
+        let mut write_to = None;
         let mut alerts = alerts_now;
         // A narrow window keeps the messages and the composer: the member list moves into a
         // menu in the header, and the host's line under the room's name.
@@ -112,7 +113,7 @@ impl ChatView {
                     alerts_menu(ui, &mut alerts);
                     if narrow {
                         ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
-                            members(ui, chat, &state.me);
+                            write_to = write_to.take().or(members(ui, chat, &state.me));
                         })
                         .response
                         .on_hover_text("Who is in the room");
@@ -134,7 +135,7 @@ impl ChatView {
                 .default_size(160.0)
                 .resizable(true)
                 .show(ui, |ui| {
-                    members(ui, chat, &state.me);
+                    write_to = write_to.take().or(members(ui, chat, &state.me));
                 });
         }
         let mut draft = self.drafts.remove(room).unwrap_or_default();
@@ -165,6 +166,9 @@ impl ChatView {
         self.drafts.insert(room.clone(), draft);
         if alerts != alerts_now {
             state.set_alerts(room, alerts);
+        }
+        if let Some((peer, name)) = write_to {
+            state.open_direct(&peer, Some(&name));
         }
         if leave {
             state.leave(room);
@@ -423,8 +427,14 @@ fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
 }
 
 /// Who is in the room. "(you)" and "(host)" follow from the keys we know (ours, and the one
-/// the host proved), not from what anyone says.
-fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
+/// the host proved), not from what anyone says. Returns the member the user chose to write
+/// to privately, if any.
+fn members(
+    ui: &mut egui::Ui,
+    chat: &Chat,
+    me: &crate::protocol::DeviceId,
+) -> Option<(crate::protocol::DeviceId, String)> {
+    let mut write_to = None;
     ui.add_space(4.0);
     ui.strong(format!("In the room ({})", chat.members.len()));
     ui.separator();
@@ -466,7 +476,21 @@ fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
                 } else if !me {
                     hint.push_str("\nCompare it with theirs aloud to be sure who this is.");
                 }
-                ui.label(text).on_hover_text(hint);
+                ui.horizontal(|ui| {
+                    ui.label(text).on_hover_text(hint);
+                    if !me
+                        && m.key.is_some()
+                        && ui
+                            .small_button("✉")
+                            .on_hover_text(format!(
+                                "Write to {} privately",
+                                text::name(&m.name)
+                            ))
+                            .clicked()
+                    {
+                        write_to = Some((m.device.clone(), m.name.clone()));
+                    }
+                });
             }
             if !chat.gone.is_empty() {
                 ui.add_space(6.0);
@@ -475,6 +499,7 @@ fn members(ui: &mut egui::Ui, chat: &Chat, me: &crate::protocol::DeviceId) {
                 }
             }
         });
+    write_to
 }
 
 /// Messages from one sender this close together share one header.

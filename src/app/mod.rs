@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod chat;
 pub mod dialogs;
+pub mod direct;
 pub mod files;
 pub mod picker;
 pub mod rooms;
@@ -34,6 +35,8 @@ pub struct LanchatApp {
     pub state: AppState,
     /// The open room's drawing state (row heights, drafts).
     chat: ChatView,
+    /// The open conversation's drawing state (drafts).
+    direct: direct::DirectView,
     /// Which dialogs are open, and what is typed in them.
     dialogs: Dialogs,
     /// File dialogs: the system's, or the one drawn here.
@@ -42,8 +45,8 @@ pub struct LanchatApp {
     pub title: String,
     /// Hands notifications to the system.
     notifier: crate::desktop::Notifier,
-    /// Rooms whose notification the user clicked, from the notifier's threads.
-    clicked: std::sync::mpsc::Receiver<crate::protocol::RoomId>,
+    /// What the notifications the user clicked are about, from the notifier's threads.
+    clicked: std::sync::mpsc::Receiver<attention::Target>,
     /// Set by `LANCHAT_FIRST_FRAME`: say on stderr when the first frame has been drawn, for
     /// the start-up benchmark. Counts the passes until then (2: none yet); 0 once said.
     report_first_frame: u8,
@@ -67,6 +70,7 @@ impl LanchatApp {
             front,
             state,
             chat: ChatView::default(),
+            direct: direct::DirectView::default(),
             dialogs: Dialogs::default(),
             picker: picker::Picker::default(),
             title: String::new(),
@@ -207,8 +211,8 @@ impl LanchatApp {
     /// Unread counts, notifications and the call for attention: the open room of a focused
     /// window is read; what others wrote elsewhere is announced.
     fn attend(&mut self, ctx: &egui::Context) {
-        while let Ok(room) = self.clicked.try_recv() {
-            self.state.show_room(&room);
+        while let Ok(target) = self.clicked.try_recv() {
+            self.state.show(&target);
             ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
         }
@@ -293,8 +297,12 @@ impl eframe::App for LanchatApp {
             .show(ui, |ui| {
                 rooms::show(ui, &mut self.state, &mut self.dialogs);
             });
-        match self.state.open.clone() {
-            Some(room) if self.state.chats.contains_key(&room) => {
+        match (self.state.open_direct.clone(), self.state.open.clone()) {
+            (Some(peer), _) if self.state.directs.contains_key(&peer) => {
+                egui::CentralPanel::default()
+                    .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
+            }
+            (_, Some(room)) if self.state.chats.contains_key(&room) => {
                 egui::CentralPanel::default()
                     .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
             }

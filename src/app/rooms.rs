@@ -30,14 +30,28 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
         .collect();
     let mut open = None;
     let mut show = None;
+    let mut write_to = None;
     ScrollArea::vertical().id_salt("room_list").auto_shrink([false, true]).show(ui, |ui| {
         if !mine.is_empty() {
             ui.strong("Your rooms");
             ui.separator();
             for room in &mine {
-                if my_room(ui, room, state.open.as_ref() == Some(&room.id)) {
+                if my_room(ui, room, state.open_direct.is_none() && state.open.as_ref() == Some(&room.id)) {
                     show = Some(room.id.clone());
                 }
+            }
+            ui.add_space(12.0);
+        }
+        if !state.directs.is_empty() {
+            ui.strong("Direct messages");
+            ui.separator();
+            for (peer, conversation) in &state.directs {
+                let selected = state.open_direct.as_ref() == Some(peer);
+                let name = if conversation.name.is_empty() { "someone" } else { &conversation.name };
+                if entry(ui, name, conversation.unread, false, selected) {
+                    write_to = Some(peer.clone());
+                }
+                ui.add_space(4.0);
             }
             ui.add_space(12.0);
         }
@@ -118,39 +132,47 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
     if let Some(room) = show {
         state.show_room(&room);
     }
+    if let Some(peer) = write_to {
+        state.open_direct(&peer, None);
+    }
+}
+
+/// A conversation's row: its name, selectable, and its unread count (marked when we were
+/// mentioned). Returns whether it was clicked.
+fn entry(ui: &mut egui::Ui, name: &str, unread: usize, mentioned: bool, selected: bool) -> bool {
+    let badge = match (unread, mentioned) {
+        (0, _) => None,
+        (n, true) => Some((format!("@ {n}"), format!("{n} unread; you were mentioned"))),
+        (n, false) => Some((n.to_string(), format!("{n} unread"))),
+    };
+    ui.horizontal(|ui| {
+        let badge_width = if badge.is_some() { 40.0 } else { 0.0 };
+        let name = RichText::new(text::name(name));
+        let name = if unread > 0 { name.strong() } else { name };
+        let clicked = ui
+            .add_sized(
+                [ui.available_width() - badge_width, 24.0],
+                egui::Button::selectable(selected, name),
+            )
+            .clicked();
+        if let Some((count, hint)) = &badge {
+            let color = if mentioned {
+                ui.visuals().warn_fg_color
+            } else {
+                ui.visuals().hyperlink_color
+            };
+            ui.label(RichText::new(count).strong().color(color))
+                .on_hover_text(hint);
+        }
+        clicked
+    })
+    .inner
 }
 
 /// A room we are in: its name, unread count (marked when we were mentioned) and, while we
 /// are not in it, why. Returns whether it was clicked.
 fn my_room(ui: &mut egui::Ui, room: &MyRoom, selected: bool) -> bool {
-    let badge = match (room.unread, room.mentioned) {
-        (0, _) => None,
-        (n, true) => Some((format!("@ {n}"), format!("{n} unread; you were mentioned"))),
-        (n, false) => Some((n.to_string(), format!("{n} unread"))),
-    };
-    let clicked = ui
-        .horizontal(|ui| {
-            let badge_width = if badge.is_some() { 40.0 } else { 0.0 };
-            let name = RichText::new(text::name(&room.name));
-            let name = if room.unread > 0 { name.strong() } else { name };
-            let clicked = ui
-                .add_sized(
-                    [ui.available_width() - badge_width, 24.0],
-                    egui::Button::selectable(selected, name),
-                )
-                .clicked();
-            if let Some((count, hint)) = &badge {
-                let color = if room.mentioned {
-                    ui.visuals().warn_fg_color
-                } else {
-                    ui.visuals().hyperlink_color
-                };
-                ui.label(RichText::new(count).strong().color(color))
-                    .on_hover_text(hint);
-            }
-            clicked
-        })
-        .inner;
+    let clicked = entry(ui, &room.name, room.unread, room.mentioned, selected);
     let who = if room.hosted_by_me {
         "hosted by you".to_owned()
     } else {

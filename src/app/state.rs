@@ -2,7 +2,7 @@
 //! in and their messages. Applies runtime events and turns user intentions into commands.
 //! No egui types, so all of it is testable without a window.
 
-use super::attention::{self, Notification};
+use super::attention::{self, Notification, Target};
 use crate::bridge::{
     Command, Event, NetStatus, SessionState, Thumbnail, Transfer, TransferId, TransferState,
 };
@@ -12,7 +12,7 @@ use crate::protocol::{
     ChatMessage, DeviceId, Member, MemberId, PROTOCOL_VERSION, RoomId, check_name, check_text,
 };
 use crate::protocol::{FileHash, FileRef};
-use crate::store::{Alerts, HostedRoom, Settings};
+use crate::store::{Alerts, Direct, HostedRoom, Sent, Settings};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -293,6 +293,46 @@ pub struct RoomRow {
     pub trust: HostTrust,
 }
 
+/// The direct messages with one other device.
+#[derive(Debug, Clone, Default)]
+pub struct Conversation {
+    /// The other user's name, as last heard.
+    pub name: String,
+    /// Both sides' messages, in the order written or received.
+    pub lines: Vec<Direct>,
+    /// Theirs that arrived while the conversation was not in front of the user.
+    pub unread: usize,
+    /// An error to show by the composer (not sent, and why).
+    pub error: Option<String>,
+}
+
+impl Conversation {
+    /// Adds a message, or updates the one it is (relayed again, or ours confirmed); returns
+    /// whether it was new.
+    fn add(&mut self, d: Direct) -> bool {
+        if !d.outgoing {
+            self.name = d.peer_name.clone();
+        }
+        let same = |l: &Direct| l.outgoing == d.outgoing && l.seq == d.seq;
+        match self.lines.iter_mut().find(|l| same(l)) {
+            Some(known) => {
+                known.state = d.state;
+                false
+            }
+            None => {
+                self.lines.push(d);
+                true
+            }
+        }
+    }
+
+    fn sent(&mut self, seq: u64, state: Sent) {
+        if let Some(line) = self.lines.iter_mut().find(|l| l.outgoing && l.seq == seq) {
+            line.state = state;
+        }
+    }
+}
+
 /// A row of "Your rooms": a room we are in, listed while its host is away too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MyRoom {
@@ -385,6 +425,10 @@ pub struct AppState {
     pub away: bool,
     /// When the window last said the user is typing, per room.
     typing_said: HashMap<RoomId, Instant>,
+    /// Direct-message conversations, by the other device.
+    pub directs: BTreeMap<DeviceId, Conversation>,
+    /// The conversation in the main view, instead of the open room, if any.
+    pub open_direct: Option<DeviceId>,
 }
 
 impl AppState {
@@ -419,6 +463,8 @@ impl AppState {
             last_input: Instant::now(),
             away: false,
             typing_said: HashMap::new(),
+            directs: BTreeMap::new(),
+            open_direct: None,
         }
     }
 
@@ -655,6 +701,7 @@ impl AppState {
             self.chats.insert(id.clone(), chat);
         }
         self.open = Some(id.clone());
+        self.open_direct = None;
         self.look(self.focused);
     }
 
@@ -980,6 +1027,38 @@ impl AppState {
                 self.saved.insert(hash, path);
             }
             Event::HistoryDone { .. } => {}
+            Event::DirectsKept(kept) => {
+                for d in kept {
+                    self.directs.entry(d.peer.clone()).or_default().add(d);
+                }
+            }
+            Event::Direct(d) => {
+                let peer = d.peer.clone();
+                let theirs = !d.outgoing;
+                let (name, text) = (d.peer_name.clone(), d.text.clone());
+                let conversation = self.directs.entry(peer.clone()).or_default();
+                if conversation.name.is_empty() {
+                    conversation.name = name.clone();
+                }
+                if conversation.add(d) && theirs && !self.reading_direct(&peer) {
+                    if let Some(c) = self.directs.get_mut(&peer) {
+                        c.unread += 1;
+                    }
+                    self.notifications
+                        .push(Notification::direct(&peer, &name, &text));
+                    self.wants_attention = true;
+                }
+            }
+            Event::DirectSent { peer, seq } => {
+                if let Some(c) = self.directs.get_mut(&peer) {
+                    c.sent(seq, Sent::Delivered);
+                }
+            }
+            Event::DirectFailed { peer, seq, reason } => {
+                if let Some(c) = self.directs.get_mut(&peer) {
+                    c.sent(seq, Sent::Failed(reason));
+                }
+            }
             Event::MemberAway { room, member, away } => {
                 if let Some(m) = self
                     .chats
@@ -1104,13 +1183,24 @@ impl AppState {
 
     /// Whether the user sees `room` now: open in a focused window.
     fn looking_at(&self, room: &RoomId) -> bool {
-        self.focused && self.open.as_ref() == Some(room)
+        self.focused && self.open_direct.is_none() && self.open.as_ref() == Some(room)
+    }
+
+    /// Whether the user sees the conversation with `peer` now.
+    fn reading_direct(&self, peer: &DeviceId) -> bool {
+        self.focused && self.open_direct.as_ref() == Some(peer)
     }
 
     /// The window says whether it has the keyboard; the open room of a focused window is
     /// read.
     pub fn look(&mut self, focused: bool) {
         self.focused = focused;
+        if let Some(peer) = self.open_direct.clone()
+            && self.reading_direct(&peer)
+            && let Some(c) = self.directs.get_mut(&peer)
+        {
+            c.unread = 0;
+        }
         if let Some(room) = self.open.clone()
             && self.looking_at(&room)
             && let Some(chat) = self.chats.get_mut(&room)
@@ -1120,9 +1210,67 @@ impl AppState {
         }
     }
 
-    /// Unread messages in all rooms, for the title.
+    /// Unread messages in all rooms and conversations, for the title.
     pub fn unread_total(&self) -> usize {
-        self.chats.values().map(|c| c.unread).sum()
+        self.chats.values().map(|c| c.unread).sum::<usize>()
+            + self.directs.values().map(|c| c.unread).sum::<usize>()
+    }
+
+    /// Brings a room or a conversation to the front (a notification clicked).
+    pub fn show(&mut self, target: &Target) {
+        match target {
+            Target::Room(room) => self.show_room(room),
+            Target::Direct(peer) => self.open_direct(peer, None),
+        }
+    }
+
+    /// Opens the conversation with `peer` (starting one with a member of a room, whose
+    /// name it takes until they write).
+    pub fn open_direct(&mut self, peer: &DeviceId, name: Option<&str>) {
+        let conversation = self.directs.entry(peer.clone()).or_default();
+        if let Some(name) = name
+            && conversation.name.is_empty()
+        {
+            conversation.name = name.to_owned();
+        }
+        self.open_direct = Some(peer.clone());
+        self.look(self.focused);
+    }
+
+    /// Where `peer` can be written to now: a room we are in, connected, with them in it.
+    pub fn reach(&self, peer: &DeviceId) -> Option<(RoomId, Member)> {
+        self.chats.iter().find_map(|(id, chat)| {
+            let connected = chat.state == SessionState::Connected;
+            let member = chat.members.iter().find(|m| &m.device == peer)?;
+            connected.then(|| (id.clone(), member.clone()))
+        })
+    }
+
+    /// Sends a direct message to `peer`. On refusal the reason is shown and the caller
+    /// keeps the text.
+    pub fn send_direct(&mut self, peer: &DeviceId, text: &str) -> Result<(), String> {
+        let text = text.trim_end_matches(['\n', '\r']);
+        let checked = check_text(text).map_err(|reason| format!("Not sent: {reason}."));
+        let reached = checked.and_then(|()| {
+            self.reach(peer)
+                .ok_or_else(|| "Not sent: they are not in a room you are in right now.".to_owned())
+        });
+        let conversation = self.directs.entry(peer.clone()).or_default();
+        let (room, to) = match reached {
+            Ok(reached) => reached,
+            Err(e) => {
+                conversation.error = Some(e.clone());
+                return Err(e);
+            }
+        };
+        conversation.error = None;
+        self.outbox.push(Command::SendDirect {
+            room,
+            to,
+            seq: crate::protocol::new_post_seq(),
+            text: text.to_owned(),
+        });
+        Ok(())
     }
 
     /// What `room` may interrupt the user for.
@@ -1194,6 +1342,7 @@ impl AppState {
     pub fn show_room(&mut self, room: &RoomId) {
         if self.chats.contains_key(room) {
             self.open = Some(room.clone());
+            self.open_direct = None;
             self.look(self.focused);
         }
     }
@@ -1635,6 +1784,7 @@ mod tests {
             device: DeviceId::parse("bob").unwrap(),
             host: true,
             away: false,
+            key: None,
         };
         s.apply(Event::MemberJoined {
             room: room.clone(),

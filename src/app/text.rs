@@ -98,6 +98,7 @@ mod tests {
             device: DeviceId::parse(&format!("d{id}")).unwrap(),
             host: false,
             away: false,
+            key: None,
         }
     }
 

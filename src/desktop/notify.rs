@@ -1,8 +1,7 @@
 //! Desktop notifications: handed to the system by a thread of their own, so the window never
 //! waits on D-Bus (Linux), the notification centre (macOS) or the toast service (Windows).
 
-use crate::app::attention::Notification;
-use crate::protocol::RoomId;
+use crate::app::attention::{Notification, Target};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -18,11 +17,11 @@ pub struct Notifier {
     queue: std_mpsc::Sender<Notification>,
 }
 
-/// Called with the room of a notification the user clicked.
-pub type Clicked = Arc<dyn Fn(RoomId) + Send + Sync>;
+/// Called with what a notification the user clicked is about.
+pub type Clicked = Arc<dyn Fn(Target) + Send + Sync>;
 
 impl Notifier {
-    /// Starts the thread. `clicked` hears the room of a notification the user clicked, where
+    /// Starts the thread. `clicked` hears what a notification the user clicked is about, where
     /// the system tells (Linux; elsewhere the system brings lanchat forward itself).
     pub fn start(clicked: Clicked) -> Notifier {
         let (queue, notifications) = std_mpsc::channel::<Notification>();
@@ -89,13 +88,17 @@ fn show(
         watching.fetch_sub(1, Ordering::AcqRel);
         return Ok(());
     }
-    let (room, clicked, watching) = (notification.room.clone(), clicked.clone(), watching.clone());
+    let (target, clicked, watching) = (
+        notification.target.clone(),
+        clicked.clone(),
+        watching.clone(),
+    );
     let watcher = std::thread::Builder::new()
         .name("lanchat-notify-click".into())
         .spawn(move || {
             handle.wait_for_action(|action| {
                 if action == "default" {
-                    clicked(room);
+                    clicked(target.clone());
                 }
             });
             watching.fetch_sub(1, Ordering::AcqRel);

@@ -8,7 +8,7 @@
 
 use crate::files::FileStore;
 use crate::files::transfer::{self, HostFiles};
-use crate::net::identity::Identity;
+use crate::net::identity::{Identity, PublicKey};
 use crate::net::limits::{AddressPlace, Bucket, Limits, PerAddress};
 use crate::net::link::{self, Link, LinkError, LinkReader, LinkWriter, Timeouts};
 use crate::net::now_ms;
@@ -396,8 +396,9 @@ enum RoomCmd {
     /// A member finished its hello; `reply` gets its id or a refusal.
     Join {
         hello: Hello,
-        /// The device the member's link proved.
-        device: DeviceId,
+        /// The key the member's link proved: its device, and what direct messages to it
+        /// are sealed for.
+        key: PublicKey,
         conn: u64,
         out: mpsc::Sender<Bytes>,
         /// Ends the member's connection when the room drops it.
@@ -430,6 +431,13 @@ enum RoomCmd {
     /// A member is typing.
     Typing {
         member: MemberId,
+    },
+    /// A member's direct message for another, sealed: relayed, never read.
+    Direct {
+        member: MemberId,
+        to: MemberId,
+        seq: u64,
+        sealed: Vec<u8>,
     },
     /// An upload is coming or kept: post it to the room; `reply` gets the message id, or why
     /// not (the sender posts too fast).
@@ -628,13 +636,13 @@ impl Room {
             match cmd {
                 RoomCmd::Join {
                     hello,
-                    device,
+                    key,
                     conn,
                     out,
                     kick,
                     reply,
                 } => {
-                    let _ = reply.send(self.join(hello, device, conn, out, kick));
+                    let _ = reply.send(self.join(hello, key, conn, out, kick));
                 }
                 RoomCmd::WhoIs { device, reply } => {
                     let member = self.members.values().find(|s| s.member.device == device);
@@ -645,6 +653,12 @@ impl Room {
                 RoomCmd::Before { member, before } => self.earlier_page(member, before),
                 RoomCmd::Presence { member, away } => self.presence(member, away),
                 RoomCmd::Typing { member } => self.typing(member),
+                RoomCmd::Direct {
+                    member,
+                    to,
+                    seq,
+                    sealed,
+                } => self.direct(member, to, seq, sealed),
                 RoomCmd::Ping { member } => {
                     let pong = self.pong.clone();
                     self.send_bytes(member, pong);
@@ -881,11 +895,12 @@ impl Room {
     fn join(
         &mut self,
         hello: Hello,
-        device: DeviceId,
+        key: PublicKey,
         conn: u64,
         out: mpsc::Sender<Bytes>,
         kick: CancellationToken,
     ) -> Result<MemberId, (RefuseCode, String)> {
+        let device = key.device();
         if hello.room != self.config.room {
             return Err((
                 RefuseCode::WrongRoom,
@@ -915,6 +930,7 @@ impl Room {
             host: device == self.host_device,
             device,
             away: false,
+            key: Some(key),
         };
         // A member that knows this epoch gets what it missed; any other, the newest page.
         let (history, more) = match hello.epoch {
@@ -1102,6 +1118,30 @@ impl Room {
         }
         slot.member.away = away;
         self.broadcast(&Frame::MemberAway { member, away });
+    }
+
+    /// Relays a direct message to its recipient, as sealed: this host cannot read it, and
+    /// keeps nothing of it. It costs the sender a post of its allowance, like a post.
+    fn direct(&mut self, member: MemberId, to: MemberId, seq: u64, sealed: Vec<u8>) {
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        if !slot.spend(1.0, sealed.len() as f64) {
+            let reason = TOO_FAST.to_owned();
+            return self.send_to(member, &Frame::Rejected { seq, reason });
+        }
+        if to == member || !self.members.contains_key(&to) {
+            let reason = "they are not in the room now".to_owned();
+            return self.send_to(member, &Frame::Rejected { seq, reason });
+        }
+        self.send_to(
+            to,
+            &Frame::DirectFrom {
+                from: member,
+                sealed,
+            },
+        );
+        self.send_to(member, &Frame::DirectSent { seq });
     }
 
     /// Tells the others a member is typing, at most every [`TYPING_EVERY`].
@@ -1304,13 +1344,12 @@ impl Conn {
             tracing::info!("{peer}: not let in: {refusal:?}");
             return link.answer_and_close(refusal).await;
         }
-        let device = link.remote.device();
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
         let (reply_tx, reply_rx) = oneshot::channel();
         let name = hello.name.clone();
         let join = RoomCmd::Join {
             hello,
-            device,
+            key: link.remote,
             conn: self.id,
             out: out_tx,
             kick: self.token.clone(),
@@ -1539,6 +1578,12 @@ impl Conn {
                 Frame::Before { before } => RoomCmd::Before { member, before },
                 Frame::Presence { away } => RoomCmd::Presence { member, away },
                 Frame::Typing => RoomCmd::Typing { member },
+                Frame::Direct { to, seq, sealed } => RoomCmd::Direct {
+                    member,
+                    to,
+                    seq,
+                    sealed,
+                },
                 Frame::Rename { name } => RoomCmd::Rename { member, name },
                 Frame::Bye => return Ok(()),
                 Frame::Unknown => {

@@ -6,11 +6,13 @@ use crate::bridge::{Event, EventSender, Failure, SessionState, Waiting};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, Link, LinkError, Timeouts};
 use crate::net::password::{MemberExchange, RoomSecret};
+use crate::net::sealed;
 use crate::net::trust::KnownHosts;
 use crate::protocol::{
     APP_VERSION, ChatMessage, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
 };
-use crate::store::MemberStore;
+use crate::protocol::{DeviceId, DirectBody, Member};
+use crate::store::{Direct, DirectStore, MemberStore, Sent};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct SessionConfig {
     /// Where the member's record of this room is kept (outbox, messages seen, that we are
     /// in it); `None` keeps nothing (the host's own session in its own room, tests).
     pub store: Option<MemberStore>,
+    /// Where direct messages are kept (in rooms we host too); `None` keeps none.
+    pub directs: Option<DirectStore>,
 }
 
 /// Asks of a running session.
@@ -86,6 +90,12 @@ enum SessionCmd {
     Presence(bool),
     /// The user is typing in this room.
     Typing,
+    /// A direct message for a member, to seal and send through this room's host.
+    Direct {
+        to: Member,
+        seq: u64,
+        text: String,
+    },
     Leave,
 }
 
@@ -148,6 +158,13 @@ impl Session {
     /// Says whether the user is away from the keyboard (now, and after each rejoin).
     pub fn presence(&self, away: bool) {
         let _ = self.tx.send(SessionCmd::Presence(away));
+    }
+
+    /// Sends a direct message to member `to` through this room's host, sealed for its key;
+    /// the front end hears [`Event::Direct`], then [`Event::DirectSent`] or
+    /// [`Event::DirectFailed`].
+    pub fn direct(&self, to: Member, seq: u64, text: String) {
+        let _ = self.tx.send(SessionCmd::Direct { to, seq, text });
     }
 
     /// Says the user is typing (dropped while not connected: it is news only now).
@@ -228,6 +245,8 @@ struct Run {
     earlier: Option<EarlierPage>,
     /// Whether the user is away from the keyboard: said to the host after each join.
     away: bool,
+    /// Our direct messages sent on this connection and not yet answered: their recipient.
+    directs_out: std::collections::HashMap<u64, DeviceId>,
 }
 
 /// A page of history before a message, as its messages arrive.
@@ -260,6 +279,7 @@ async fn run(
         history_is_news: false,
         earlier: None,
         away: false,
+        directs_out: Default::default(),
     };
     run.restore().await;
     let mut waits = rejoin_waits();
@@ -576,6 +596,12 @@ impl Run {
             }),
             Some(SessionCmd::Presence(away)) => self.away = away,
             Some(SessionCmd::Typing) => {}
+            Some(SessionCmd::Direct { to, seq, text }) => {
+                if let Some(d) = self.direct_out(&to, seq, text) {
+                    let reason = "not connected to the room".to_owned();
+                    self.direct_failed(&d.peer, seq, reason);
+                }
+            }
             Some(SessionCmd::Leave) | None => return Offline::Leave,
         }
         Offline::Stay
@@ -780,6 +806,21 @@ impl Run {
                             return lost(e);
                         }
                     }
+                    Some(SessionCmd::Direct { to, seq, text }) => {
+                        let Some(d) = self.direct_out(&to, seq, text) else {
+                            continue;
+                        };
+                        match self.seal(&to, &d) {
+                            Ok(sealed) => {
+                                self.directs_out.insert(seq, d.peer.clone());
+                                let frame = Frame::Direct { to: to.id, seq, sealed };
+                                if let Err(e) = writer.send(frame).await {
+                                    return lost(e);
+                                }
+                            }
+                            Err(reason) => self.direct_failed(&d.peer, seq, reason),
+                        }
+                    }
                     Some(SessionCmd::Leave) | None => {
                         let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::Bye)).await;
                         writer.close().await;
@@ -828,6 +869,87 @@ impl Run {
                 self.in_flight -= 1;
             }
         }
+    }
+
+    /// A direct message of ours, written: kept and shown as sending. `None` if it cannot
+    /// be sent at all (it was said why).
+    fn direct_out(&mut self, to: &Member, seq: u64, text: String) -> Option<Direct> {
+        let d = Direct {
+            peer: to.device.clone(),
+            peer_name: to.name.clone(),
+            outgoing: true,
+            seq,
+            ts: crate::net::now_ms(),
+            text,
+            room: self.config.room.clone(),
+            state: Sent::Sending,
+        };
+        if let Some(store) = &self.config.directs {
+            store.keep(&d);
+        }
+        self.events.send(Event::Direct(d.clone()));
+        Some(d)
+    }
+
+    /// Seals a direct message for `to`, whose key must be the one its device id is made of.
+    fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, String> {
+        let key = to
+            .key
+            .filter(|key| key.device() == to.device)
+            .ok_or("their key is not known")?;
+        let body = DirectBody {
+            seq: d.seq,
+            ts: d.ts,
+            name: self.config.name.clone(),
+            text: d.text.clone(),
+        };
+        let payload = rmp_serde::to_vec_named(&body).map_err(|e| e.to_string())?;
+        sealed::seal(&self.config.identity, &key, &self.config.room, &payload)
+            .map_err(|e| e.to_string())
+    }
+
+    fn direct_failed(&mut self, peer: &DeviceId, seq: u64, reason: String) {
+        if let Some(store) = &self.config.directs {
+            store.sent(peer, seq, Sent::Failed(reason.clone()));
+        }
+        self.events.send(Event::DirectFailed {
+            peer: peer.clone(),
+            seq,
+            reason,
+        });
+    }
+
+    /// A direct message relayed to us: opened, checked, kept and shown. One that cannot be
+    /// opened or read costs nothing else.
+    fn direct_in(&mut self, sealed: &[u8]) {
+        let opened = sealed::open(&self.config.identity, &self.config.room, sealed)
+            .map_err(|e| e.to_string())
+            .and_then(|(key, payload)| {
+                let body: DirectBody =
+                    rmp_serde::from_slice(&payload).map_err(|e| e.to_string())?;
+                body.validate()?;
+                Ok((key, body))
+            });
+        let (key, body) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                return tracing::warn!("a direct message in {} was dropped: {e}", self.config.room);
+            }
+        };
+        let d = Direct {
+            peer: key.device(),
+            peer_name: body.name,
+            outgoing: false,
+            seq: body.seq,
+            ts: body.ts,
+            text: body.text,
+            room: self.config.room.clone(),
+            state: Sent::Delivered,
+        };
+        if let Some(store) = &self.config.directs {
+            store.keep(&d);
+        }
+        self.events.send(Event::Direct(d));
     }
 
     /// Takes a message of an older page on its way; returns it if there is none.
@@ -915,10 +1037,22 @@ impl Run {
                 self.answered(seq);
                 self.events.send(Event::Accepted { room, seq, id });
             }
-            Frame::Rejected { seq, reason } => {
-                self.answered(seq);
-                self.events.send(Event::Rejected { room, seq, reason });
+            Frame::Rejected { seq, reason } => match self.directs_out.remove(&seq) {
+                Some(peer) => self.direct_failed(&peer, seq, reason),
+                None => {
+                    self.answered(seq);
+                    self.events.send(Event::Rejected { room, seq, reason });
+                }
+            },
+            Frame::DirectSent { seq } => {
+                if let Some(peer) = self.directs_out.remove(&seq) {
+                    if let Some(store) = &self.config.directs {
+                        store.sent(&peer, seq, Sent::Delivered);
+                    }
+                    self.events.send(Event::DirectSent { peer, seq });
+                }
             }
+            Frame::DirectFrom { sealed, .. } => self.direct_in(&sealed),
             Frame::MemberJoined(member) => self.events.send(Event::MemberJoined { room, member }),
             Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
             Frame::MemberRenamed(member) => self.events.send(Event::MemberRenamed { room, member }),

@@ -65,6 +65,9 @@
 //!                                        ◄─ MemberAway{member, away}   (to everyone)
 //!   Typing                                ─►  (while typing, at most every 3 s)
 //!                                        ◄─ MemberTyping{member}       (to the others)
+//!   Direct{to, seq, sealed}               ─►  (sealed for `to`'s key: the host cannot read it)
+//!                                        ◄─ DirectSent{seq}     (or Rejected{seq, reason})
+//!                                        ◄─ DirectFrom{from, sealed}   (to `to` only)
 //!   Ping                                  ─►  (every 4 s)
 //!                                        ◄─ Pong
 //!   Bye                                   ─►  (leaving; the host then closes)
@@ -133,6 +136,8 @@ pub const PROTOCOL_VERSION: u16 = 3;
 pub const MAX_FRAME_LEN: usize = 128 * 1024;
 /// Largest chat message, in bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Largest sealed direct message: one Noise message.
+pub const MAX_SEALED: usize = 65535;
 /// Largest display name or room name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 64;
 /// Largest of any other string field (ids, versions, reasons).
@@ -307,6 +312,22 @@ pub enum Frame {
     Typing,
     /// Host → members but the typist: a member is typing (shown for a few seconds).
     MemberTyping { member: MemberId },
+    /// Member → host: a direct message for member `to`, sealed for its device; answered
+    /// `DirectSent{seq}` once handed to it, or `Rejected{seq, reason}`.
+    Direct {
+        to: MemberId,
+        seq: u64,
+        #[serde(with = "serde_bytes")]
+        sealed: Vec<u8>,
+    },
+    /// Host → the recipient: a direct message from member `from`, as sealed by its sender.
+    DirectFrom {
+        from: MemberId,
+        #[serde(with = "serde_bytes")]
+        sealed: Vec<u8>,
+    },
+    /// Host → sender: direct message `seq` is handed to its recipient's connection.
+    DirectSent { seq: u64 },
     /// Member → host: keep-alive.
     Ping,
     /// Host → member: keep-alive answer.
@@ -429,6 +450,31 @@ pub struct Member {
     /// Away from the keyboard: the member's app saw no input for a while.
     #[serde(default)]
     pub away: bool,
+    /// The key the member proved to the host, to seal direct messages to it; the member's
+    /// `device` is derived from it, which the sender checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<crate::net::identity::PublicKey>,
+}
+
+/// What a direct message says, sealed (see [`crate::net::sealed`]) so that only its
+/// recipient reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectBody {
+    /// The sender's number for it, unique among its direct messages for good.
+    pub seq: u64,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// The sender's display name.
+    pub name: String,
+    pub text: String,
+}
+
+impl DirectBody {
+    /// Checks a body just opened.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("sender name", &self.name)?;
+        check_text(&self.text)
+    }
 }
 
 /// One stored chat message.
@@ -545,6 +591,9 @@ impl Frame {
         "member_away",
         "typing",
         "member_typing",
+        "direct",
+        "direct_from",
+        "direct_sent",
         "member_joined",
         "member_left",
         "rename",
@@ -607,6 +656,12 @@ impl Frame {
                 "more than {DATA_LEN} bytes of file data in one frame"
             )),
             Frame::Cancel { reason } => check_short("reason", reason),
+            Frame::Direct { sealed, .. } | Frame::DirectFrom { sealed, .. }
+                if sealed.len() > MAX_SEALED =>
+            {
+                Err(format!("a sealed direct message over {MAX_SEALED} bytes"))
+            }
+            Frame::Direct { .. } | Frame::DirectFrom { .. } => Ok(()),
             Frame::MemberJoined(m) | Frame::MemberLeft(m) | Frame::MemberRenamed(m) => m.validate(),
             Frame::Rename { name } => check_name("display name", name),
             Frame::About {
@@ -633,6 +688,7 @@ impl Frame {
             | Frame::MemberAway { .. }
             | Frame::Typing
             | Frame::MemberTyping { .. }
+            | Frame::DirectSent { .. }
             | Frame::Ping
             | Frame::Pong
             | Frame::Bye
@@ -663,6 +719,9 @@ impl Frame {
             Frame::MemberAway { .. } => "member_away",
             Frame::Typing => "typing",
             Frame::MemberTyping { .. } => "member_typing",
+            Frame::Direct { .. } => "direct",
+            Frame::DirectFrom { .. } => "direct_from",
+            Frame::DirectSent { .. } => "direct_sent",
             Frame::Earlier { .. } => "earlier",
             Frame::MemberJoined(_) => "member_joined",
             Frame::MemberLeft(_) => "member_left",

@@ -92,6 +92,20 @@ const MIGRATIONS: &[&str] = &[
         -- writes shown before their sync may be lost.
         value TEXT NOT NULL
     );",
+    // 4: direct messages, both sides of each conversation (see store::directs).
+    "CREATE TABLE directs (
+        peer TEXT NOT NULL,
+        outgoing INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        peer_name TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        room TEXT NOT NULL,
+        -- Ours: 'sending', 'delivered' or 'failed' (with why); theirs: 'delivered'.
+        state TEXT NOT NULL,
+        why TEXT,
+        PRIMARY KEY (peer, outgoing, seq)
+    );",
 ];
 
 /// Gives every hosted room a new epoch: members drop the ids they knew, which the host may
@@ -108,6 +122,10 @@ const TABLES: &[(&str, &str)] = &[
     (
         "received",
         "room, epoch, id, ts, sender, device, text, file",
+    ),
+    (
+        "directs",
+        "peer, outgoing, seq, peer_name, ts, text, room, state, why",
     ),
 ];
 
@@ -1002,9 +1020,12 @@ mod tests {
             .unwrap()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
+        // The page holding one message's text: a page of the messages table itself.
         let mut bytes = std::fs::read(&path).unwrap();
-        let middle = bytes.len() / 2 / 4096 * 4096;
-        bytes[middle..middle + 4096].fill(0xa5);
+        let text = b"message 2500 x";
+        let at = bytes.windows(text.len()).position(|w| w == text).unwrap();
+        let page = at / 4096 * 4096;
+        bytes[page..page + 4096].fill(0xa5);
         std::fs::write(&path, bytes).unwrap();
 
         let (db, warnings) = Database::open(&path).unwrap();

@@ -2,12 +2,14 @@
 //! histories, what was seen, the outbox).
 
 mod database;
+mod directs;
 mod history;
 mod member;
 mod paths;
 mod settings;
 
 pub use database::{Database, StoreError};
+pub use directs::{Direct, DirectStore, Sent};
 pub use history::{History, ProblemSink, Stored, read_page, read_page_before};
 pub use member::{CATCH_UP_PAGE, JoinedRoom, Kept, MemberStore, joined_rooms, stored_after};
 pub use paths::Paths;

@@ -164,6 +164,15 @@ pub enum FuzzFrame {
     Before {
         before: u64,
     },
+    Direct {
+        to: u32,
+        seq: u64,
+        sealed: Vec<u8>,
+    },
+    Presence {
+        away: bool,
+    },
+    Typing,
     Rename {
         name: Str,
     },
@@ -314,6 +323,7 @@ fn member(id: u32, name: &Str) -> Member {
         device: DeviceId::parse("d3v1ce").unwrap(),
         host: id == 1,
         away: id == 2,
+        key: None,
     }
 }
 
@@ -466,6 +476,13 @@ impl FuzzFrame {
             },
             FuzzFrame::History { after } => Frame::History { after: *after },
             FuzzFrame::Before { before } => Frame::Before { before: *before },
+            FuzzFrame::Direct { to, seq, sealed } => Frame::Direct {
+                to: *to,
+                seq: *seq,
+                sealed: sealed.clone(),
+            },
+            FuzzFrame::Presence { away } => Frame::Presence { away: *away },
+            FuzzFrame::Typing => Frame::Typing,
             FuzzFrame::Rename { name } => Frame::Rename { name: name.get() },
             FuzzFrame::Ping => Frame::Ping,
             FuzzFrame::Bye => Frame::Bye,

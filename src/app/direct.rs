@@ -1,0 +1,121 @@
+//! A direct-message conversation: the messages with one other person, sealed between your
+//! two devices, and a composer.
+
+use super::state::{AppState, clock};
+use super::text;
+use crate::protocol::DeviceId;
+use crate::store::Sent;
+use egui::{Key, RichText, ScrollArea};
+
+/// Drawing state of the conversation view.
+#[derive(Default)]
+pub struct DirectView {
+    /// Text being written, per conversation.
+    drafts: std::collections::HashMap<DeviceId, String>,
+}
+
+impl DirectView {
+    pub fn show(&mut self, ui: &mut egui::Ui, state: &mut AppState, peer: &DeviceId) {
+        let Some(conversation) = state.directs.get(peer) else {
+            return;
+        };
+        let name = text::name(&conversation.name).into_owned();
+        let reachable = state.reach(peer).is_some();
+        let mut close = false;
+        egui::Panel::top("direct_header").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.heading(&name);
+                ui.label(RichText::new("direct messages").weak());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    close = ui.button("Close").clicked();
+                });
+            });
+            let fingerprint = peer.fingerprint().unwrap_or_default();
+            ui.label(
+                RichText::new(format!(
+                    "🔒 Sealed for {name}'s device ({fingerprint}): the room's host passes it on and cannot read it."
+                ))
+                .small()
+                .weak(),
+            );
+        });
+        let mut draft = self.drafts.remove(peer).unwrap_or_default();
+        let mut send = false;
+        egui::Panel::bottom("direct_composer").show(ui, |ui| {
+            ui.add_space(6.0);
+            if let Some(error) = &conversation.error {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+            } else if !reachable {
+                ui.label(
+                    RichText::new(format!(
+                        "{name} is not in a room you are in right now: you can write once you both are."
+                    ))
+                    .small()
+                    .weak(),
+                );
+            }
+            let id = ui.make_persistent_id("direct_composer");
+            let focused = ui.ctx().memory(|m| m.has_focus(id));
+            let enter = focused
+                && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, Key::Enter));
+            ui.horizontal(|ui| {
+                let label = ui.label("Direct message");
+                let edit = egui::TextEdit::multiline(&mut draft)
+                    .id(id)
+                    .hint_text(format!("Only {name} can read it"))
+                    .desired_rows(2)
+                    .desired_width(ui.available_width() - 70.0);
+                let response = ui.add(edit).labelled_by(label.id);
+                if !focused && ui.ctx().memory(|m| m.focused().is_none()) {
+                    response.request_focus();
+                }
+                send = ui.add_sized([62.0, 28.0], egui::Button::new("Send")).clicked() || enter;
+            });
+            ui.add_space(6.0);
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ScrollArea::vertical()
+                .id_salt(("direct", peer))
+                .auto_shrink(false)
+                .stick_to_bottom(true)
+                .show(ui, |ui| {
+                    if conversation.lines.is_empty() {
+                        ui.label(RichText::new(format!("Say hello to {name}.")).weak());
+                    }
+                    for line in &conversation.lines {
+                        let who = if line.outgoing { "You" } else { name.as_str() };
+                        ui.horizontal(|ui| {
+                            ui.label(RichText::new(who).strong());
+                            ui.label(RichText::new(clock(line.ts)).small().weak());
+                            let (what, color) = match &line.state {
+                                Sent::Sending if line.outgoing => {
+                                    ("sending…", ui.visuals().weak_text_color())
+                                }
+                                Sent::Failed(_) => ("not delivered", ui.visuals().error_fg_color),
+                                _ => ("", ui.visuals().weak_text_color()),
+                            };
+                            if !what.is_empty() {
+                                let said = ui.label(RichText::new(what).small().color(color));
+                                if let Sent::Failed(why) = &line.state {
+                                    said.on_hover_text(why);
+                                }
+                            }
+                        });
+                        ui.add(
+                            egui::Label::new(text::message(&line.text))
+                                .wrap()
+                                .selectable(true),
+                        );
+                        ui.add_space(4.0);
+                    }
+                });
+        });
+        if send && !draft.trim().is_empty() && state.send_direct(peer, &draft).is_ok() {
+            draft.clear();
+        }
+        self.drafts.insert(peer.clone(), draft);
+        if close {
+            state.open_direct = None;
+        }
+    }
+}
