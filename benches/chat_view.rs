@@ -1,7 +1,8 @@
 //! Chat view frame-time benchmark: the time to build one frame of lanchat's window with an
 //! open room of 0, 1,000 and 100,000 messages (varied lengths, some multi-line, some ours).
 //!
-//! Run it with `cargo bench --bench chat_view` (`-- --frames 600` for longer runs). No timing
+//! Run it with `cargo bench --bench chat_view` (`-- --frames 600` for longer runs, `-- --all-day`
+//! for the ten-room part alone). No timing
 //! is asserted; the goal is under 16 ms per frame at 100,000 messages.
 //!
 //! The real `lanchat::app::LanchatApp` is built the way the window builds it (a bridge whose
@@ -21,6 +22,11 @@
 //!   reader is active;
 //! - `bare`: `egui::Context::run_ui` with the app's `ui` plus `Context::tessellate`, the CPU part
 //!   of a real frame short of uploading and painting on the GPU, without AccessKit.
+//!
+//! Then a window kept open all day: ten rooms joined with 10,000 messages each — the frame
+//! time in one of them and while switching rooms every frame (Ctrl+Tab), and what the
+//! messages add to this process's memory — and how soon an idle window, and one showing
+//! "… is typing", ask to be drawn again (an idle window must not draw at all).
 //!
 //! The first frame after opening the room (when the view estimates every row's height) is
 //! reported apart from the scenarios. After the table come two checks of what is on screen
@@ -459,6 +465,108 @@ fn run_bare(n: usize, frames: usize) -> Stats {
     }
 }
 
+/// This process's resident memory, in MB (Linux; 0 elsewhere).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / 1e6)
+}
+
+/// Ten rooms of 10,000 messages each, switched through; and the repaint requests of an idle
+/// window and of one showing someone typing.
+fn all_day(frames: usize) {
+    const ROOMS: usize = 10;
+    const EACH: usize = 10_000;
+    let before = rss_mb();
+    let t = Instant::now();
+    let (mut state, first_room) = filled_state(EACH);
+    let mut rooms = vec![first_room];
+    for _ in 1..ROOMS {
+        let (other, mut room) = filled_state(0);
+        let chat = other.chats[&room.id].clone();
+        state.chats.insert(room.id.clone(), chat);
+        for i in 0..EACH {
+            let message = room.message(i);
+            state.apply(BridgeEvent::Message {
+                live: true,
+                room: room.id.clone(),
+                message,
+            });
+        }
+        rooms.push(room);
+    }
+    let filled = t.elapsed();
+    let after = rss_mb();
+    let (front, back): (_, Backend) = bridge::channel();
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .build_eframe(|cc| LanchatApp::new(&cc.egui_ctx, front, state));
+    for _ in 0..10 {
+        harness.step();
+    }
+    let time = |harness: &mut Harness<'_, LanchatApp>, switch: bool| {
+        let mut times = Vec::with_capacity(frames);
+        for _ in 0..frames {
+            if switch {
+                harness.key_press_modifiers(egui::Modifiers::CTRL, egui::Key::Tab);
+            }
+            let t = Instant::now();
+            harness.step();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(pct(&times, 0.5)),
+            ms(pct(&times, 0.99)),
+            ms(pct(&times, 1.0))
+        )
+    };
+    let idle = time(&mut harness, false);
+    let switching = time(&mut harness, true);
+    let drawn = rss_mb();
+    println!(
+        "{ROOMS} rooms x {EACH} messages (kittest): filled in {:.0} ms; in one room, idle: {idle}; \
+         switching rooms every frame: {switching}",
+        ms(filled)
+    );
+    println!(
+        "memory of this process: {before:.0} MB before, {after:.0} MB with the messages in the \
+         state (+{:.0} MB), {drawn:.0} MB after drawing every room",
+        after - before
+    );
+
+    // How soon the window asks to be drawn again, with nothing happening and with a member
+    // typing (said once: it shows until it runs out).
+    let delay = |h: &Harness<'_, LanchatApp>| {
+        h.output()
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .map(|v| v.repaint_delay)
+            .unwrap_or(Duration::MAX)
+    };
+    for _ in 0..30 {
+        harness.step();
+    }
+    let quiet = delay(&harness);
+    let open = harness.state().state.open.clone().expect("a room is open");
+    harness.state_mut().state.apply(BridgeEvent::Typing {
+        room: open,
+        member: 2,
+    });
+    harness.step();
+    harness.step();
+    let typing = delay(&harness);
+    println!(
+        "an idle window asks to be drawn again in {:.0} s (when its user would count as away); \
+         showing someone typing, in {:.1} s (when that runs out): no frame in between",
+        quiet.as_secs_f64(),
+        typing.as_secs_f64()
+    );
+    drop(back);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let frames: usize = args
@@ -467,6 +575,9 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|r| r.parse().ok())
         .unwrap_or(300);
+    if args.iter().any(|a| a == "--all-day") {
+        return all_day(frames);
+    }
     println!(
         "chat_view: window {}x{} points, {frames} timed frames per scenario after 10 settling frames",
         SIZE.x, SIZE.y
@@ -522,4 +633,6 @@ fn main() {
     for note in notes {
         println!("{note}");
     }
+    println!();
+    all_day(frames);
 }
