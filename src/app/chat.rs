@@ -534,7 +534,7 @@ fn draw_line(
                 ui.add(egui::Separator::default().horizontal());
             });
         }
-        Line::Chat { message, when } => {
+        Line::Chat { message } => {
             let mine = state.is_mine(message);
             let from = text::name(&message.from);
             let grouped = matches!(previous, Some(Line::Chat { message: above, .. })
@@ -546,7 +546,12 @@ fn draw_line(
                 header: !grouped,
                 mention: !mine && attention::mentions(&message.text, &state.name),
             };
-            message_row(ui, &from, when, look, |ui| {
+            let when = if look.header {
+                super::state::clock(message.ts)
+            } else {
+                String::new()
+            };
+            message_row(ui, &from, &when, look, |ui| {
                 if !message.text.is_empty() {
                     text_body(ui, &text::message(&message.text), false);
                 }

@@ -21,11 +21,9 @@ use std::time::{Duration, Instant};
 /// One line in a room's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    Chat {
-        message: ChatMessage,
-        /// When it was stored, as a person reads it, worked out once.
-        when: String,
-    },
+    /// A message; its time is worked out when its row is drawn (only rows in view are),
+    /// not kept per message.
+    Chat { message: ChatMessage },
     /// Something that happened to the room, said in words ("Bob joined", "host left — …").
     Notice { when: String, text: String },
     /// Where the messages that came while we were away begin: "3 new messages". Drawn only
@@ -181,7 +179,11 @@ impl Chat {
     }
 
     /// Appends a message; one from someone else after the divider counts as new.
-    fn push_message(&mut self, message: ChatMessage, me: &DeviceId) {
+    fn push_message(&mut self, mut message: ChatMessage, me: &DeviceId) {
+        // The sender's id is shared with the member list's (a few senders write most lines).
+        if let Some(member) = self.members.iter().find(|m| m.device == message.device) {
+            message.device = member.device.clone();
+        }
         if let Some(file) = &message.file {
             self.files.insert(file.hash.clone());
         }
@@ -191,8 +193,7 @@ impl Chat {
         {
             *count += 1;
         }
-        let when = clock(message.ts);
-        self.lines.push(Line::Chat { message, when });
+        self.lines.push(Line::Chat { message });
     }
 
     /// Of `messages`, those others wrote that are not shown yet.

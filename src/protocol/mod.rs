@@ -160,20 +160,20 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A room's identity: random, chosen when the room is first hosted, kept across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RoomId(String);
+pub struct RoomId(std::sync::Arc<str>);
 
 /// A device's identity on the network: derived from its public key ([`DeviceId::of_key`]),
 /// so it cannot be claimed without that key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct DeviceId(String);
+pub struct DeviceId(std::sync::Arc<str>);
 
 macro_rules! token_id {
     ($ty:ident) => {
         impl $ty {
             /// A fresh random id: 16 lowercase hex digits (64 bits).
             pub fn random() -> Self {
-                Self(format!("{:016x}", rand::random::<u64>()))
+                Self(format!("{:016x}", rand::random::<u64>()).into())
             }
 
             /// The id as text, as it appears in TXT records and on the command line.
@@ -186,7 +186,7 @@ macro_rules! token_id {
                 let ok = (1..=32).contains(&s.len())
                     && s.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                ok.then(|| Self(s.to_owned()))
+                ok.then(|| Self(s.into()))
             }
         }
 
@@ -199,7 +199,7 @@ macro_rules! token_id {
 
         impl From<$ty> for String {
             fn from(id: $ty) -> String {
-                id.0
+                id.0.to_string()
             }
         }
 
@@ -220,7 +220,13 @@ impl DeviceId {
     /// The device id of a public key: 128 bits of its BLAKE3 hash, in hex.
     pub fn of_key(key: &[u8; 32]) -> DeviceId {
         let hash = blake3::derive_key("lanchat 2026-12 device id", key);
-        DeviceId(hash[..16].iter().map(|b| format!("{b:02x}")).collect())
+        DeviceId(
+            hash[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
+        )
     }
 
     /// The first 80 bits of the device id as four groups of four characters, for two people
