@@ -214,8 +214,10 @@ impl ChatView {
                 let width = ui.available_width();
                 let row = ui.text_style_height(&egui::TextStyle::Body);
                 let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
+                // Only the messages put in above it: notices there were there before.
                 self.shift = chat.lines[..at]
                     .iter()
+                    .filter(|l| matches!(l, Line::Chat { .. }))
                     .map(|l| Shape::of(l).estimate(chars_per_row, row))
                     .sum();
             }
@@ -687,6 +689,7 @@ fn mention_suggestions(
 /// "Ada is typing…" over the composer; the row is kept when nobody is, so the field does not
 /// move.
 fn typing_line(ui: &mut egui::Ui, chat: &Chat) {
+    // Normal size, so it is seen; weak and italic, so it is not taken for a message.
     let names: Vec<String> = chat
         .typists(std::time::Instant::now())
         .into_iter()
@@ -698,7 +701,7 @@ fn typing_line(ui: &mut egui::Ui, chat: &Chat) {
         [one, two] => format!("{one} and {two} are typing…"),
         more => format!("{} people are typing…", more.len()),
     };
-    ui.label(RichText::new(said).small().italics().weak());
+    ui.label(RichText::new(said).italics().weak());
 }
 
 /// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, whether

@@ -33,7 +33,7 @@ impl DirectView {
             let fingerprint = peer.fingerprint().unwrap_or_default();
             ui.label(
                 RichText::new(format!(
-                    "🔒 Sealed for {name}'s device ({fingerprint}): the room's host passes it on and cannot read it."
+                    "🔒 Only you and {name} can read these: each is sealed for the other's device ({fingerprint}), and a room's host only passes it on."
                 ))
                 .small()
                 .weak(),

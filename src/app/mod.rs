@@ -45,6 +45,9 @@ pub struct LanchatApp {
     pub title: String,
     /// Hands notifications to the system.
     notifier: crate::desktop::Notifier,
+    /// Whether the window asked the system for attention (and should take it back once the
+    /// user is here).
+    asked_attention: bool,
     /// What the notifications the user clicked are about, from the notifier's threads.
     clicked: std::sync::mpsc::Receiver<attention::Target>,
     /// Set by `LANCHAT_FIRST_FRAME`: say on stderr when the first frame has been drawn, for
@@ -75,6 +78,7 @@ impl LanchatApp {
             picker: picker::Picker::default(),
             title: String::new(),
             notifier,
+            asked_attention: false,
             clicked,
             report_first_frame: if std::env::var_os("LANCHAT_FIRST_FRAME").is_some() {
                 2
@@ -234,6 +238,12 @@ impl LanchatApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                 egui::UserAttentionType::Informational,
             ));
+            self.asked_attention = true;
+        } else if focused && std::mem::take(&mut self.asked_attention) {
+            // Not every system clears the hint by itself when the window gets the keyboard.
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Reset,
+            ));
         }
         // Ctrl+Tab and Ctrl+Shift+Tab go through the rooms we are in.
         // The Shift one first: Ctrl+Tab alone would match it too.
@@ -254,13 +264,20 @@ impl LanchatApp {
     }
 
     fn update_title(&mut self, ctx: &egui::Context) {
-        let open = self
+        let direct = self
             .state
-            .open
+            .open_direct
             .as_ref()
-            .and_then(|id| self.state.chats.get(id))
-            .map(|chat| chat.room_name.as_str());
-        let title = attention::title(open, self.state.unread_total());
+            .and_then(|peer| self.state.directs.get(peer))
+            .map(|c| format!("{} (direct)", c.name));
+        let open = direct.or_else(|| {
+            self.state
+                .open
+                .as_ref()
+                .and_then(|id| self.state.chats.get(id))
+                .map(|chat| chat.room_name.clone())
+        });
+        let title = attention::title(open.as_deref(), self.state.unread_total());
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;

@@ -114,7 +114,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
         let again: Vec<_> = state.rehostable().cloned().collect();
         if !again.is_empty() {
             ui.add_space(12.0);
-            ui.strong("Your rooms");
+            ui.strong("Rooms you hosted");
             ui.separator();
             for room in again {
                 ui.horizontal(|ui| {

@@ -91,6 +91,12 @@ pub struct Chat {
     pub typing: Vec<(MemberId, Instant)>,
     /// Members who were here and left, newest last, shown as gone (at most [`GONE_KEPT`]).
     pub gone: Vec<Member>,
+    /// When the page before the oldest message was asked for: a host that never answers
+    /// (an older one) is given up on after [`EARLIER_PATIENCE`].
+    pub older_asked: Option<Instant>,
+    /// Set from joining until the history it brings is all here: what comes meanwhile was
+    /// said while we were away, and is counted unread but not announced one by one.
+    pub catching_history: bool,
 }
 
 /// How long "typing…" shows after a member last said so (they say it every few seconds
@@ -100,6 +106,8 @@ pub const TYPING_SHOWN: Duration = Duration::from_secs(5);
 pub const AWAY_AFTER: Duration = Duration::from_secs(10 * 60);
 /// How often the window says the user is typing in a room, at most.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// How long an asked-for page of older history may take before a button asks again.
+const EARLIER_PATIENCE: Duration = Duration::from_secs(15);
 /// Most members a room remembers as gone.
 const GONE_KEPT: usize = 50;
 
@@ -152,6 +160,8 @@ impl Chat {
             older: Older::Maybe,
             typing: Vec::new(),
             gone: Vec::new(),
+            catching_history: false,
+            older_asked: None,
         }
     }
 
@@ -844,6 +854,7 @@ impl AppState {
                     chat.room_name = room_name;
                     chat.host_name = host_name;
                     chat.you = Some(you);
+                    chat.catching_history = true;
                     chat.gone
                         .retain(|g| !members.iter().any(|m| m.device == g.device));
                     chat.typing.clear();
@@ -886,7 +897,8 @@ impl AppState {
                     });
                 }
                 if live && message.device != self.me {
-                    self.arrived(&room, std::slice::from_ref(&message), true);
+                    let announce = self.chats.get(&room).is_some_and(|c| !c.catching_history);
+                    self.arrived(&room, std::slice::from_ref(&message), announce);
                 }
                 // Whoever sent it has stopped typing it.
                 if let Some(chat) = self.chats.get_mut(&room)
@@ -1027,7 +1039,11 @@ impl AppState {
             Event::Saved { hash, path } => {
                 self.saved.insert(hash, path);
             }
-            Event::HistoryDone { .. } => {}
+            Event::HistoryDone { room } => {
+                if let Some(chat) = self.chats.get_mut(&room) {
+                    chat.catching_history = false;
+                }
+            }
             Event::DirectsKept(kept) => {
                 for d in kept {
                     self.directs.entry(d.peer.clone()).or_default().add(d);
@@ -1369,6 +1385,14 @@ impl AppState {
         }
         let mut next = (!self.away).then_some(away_at);
         for chat in self.chats.values_mut() {
+            if let (Older::Asking(_), Some(asked)) = (chat.older, chat.older_asked) {
+                let given_up = asked + EARLIER_PATIENCE;
+                if now >= given_up {
+                    chat.older = Older::Unavailable;
+                } else {
+                    next = Some(next.map_or(given_up, |n| n.min(given_up)));
+                }
+            }
             chat.typing.retain(|(_, until)| *until > now);
             if let Some(until) = chat.typing.iter().map(|(_, until)| *until).min() {
                 next = Some(next.map_or(until, |n| n.min(until)));
@@ -1405,6 +1429,7 @@ impl AppState {
             Some(0) => chat.older = Older::Complete,
             Some(oldest) => {
                 chat.older = Older::Asking(oldest);
+                chat.older_asked = Some(Instant::now());
                 self.outbox.push(Command::Earlier {
                     room: room.clone(),
                     before: oldest,
@@ -1827,5 +1852,44 @@ mod tests {
             member: bob,
         });
         assert!(s.chats[&room].gone.is_empty(), "back, not gone");
+    }
+
+    #[test]
+    fn what_was_said_while_away_is_counted_not_announced_one_by_one() {
+        let mut s = state();
+        let (lab, other) = (
+            RoomId::parse("lab").unwrap(),
+            RoomId::parse("other").unwrap(),
+        );
+        for room in [&lab, &other] {
+            s.apply(Event::Restored {
+                room: room.clone(),
+                room_name: "Lab".into(),
+                host_name: "Bob".into(),
+            });
+        }
+        s.show_room(&other);
+        s.apply(joined(
+            &lab,
+            crate::net::identity::Identity::generate().public(),
+        ));
+        let bob = DeviceId::parse("bob").unwrap();
+        // Catching up after a restart: what it brings was said while we were away.
+        for id in 0..300 {
+            s.apply(Event::Message {
+                room: lab.clone(),
+                message: message(id, &bob),
+                live: true,
+            });
+        }
+        assert_eq!(s.chats[&lab].unread, 300);
+        assert!(s.notifications.is_empty());
+        s.apply(Event::HistoryDone { room: lab.clone() });
+        s.apply(Event::Message {
+            room: lab.clone(),
+            message: message(300, &bob),
+            live: true,
+        });
+        assert_eq!(s.notifications.len(), 1, "news from now on is announced");
     }
 }

@@ -61,8 +61,9 @@ impl Notifier {
     }
 }
 
-/// The text of a notification's body: servers may read it as markup, so what came from the
-/// network is escaped, not interpreted.
+/// The text of a notification's body: freedesktop servers may read it as markup, so what
+/// came from the network is escaped, not interpreted (macOS and Windows read plain text).
+#[cfg(any(test, all(unix, not(target_os = "macos"))))]
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -118,7 +119,7 @@ fn show(
     notify_rust::Notification::new()
         .appname("lanchat")
         .summary(&notification.title)
-        .body(&escape(&notification.body))
+        .body(&notification.body)
         .show()
         .map(drop)
 }

@@ -500,6 +500,8 @@ struct Slot {
     /// When this member's typing was last passed on: at most every [`TYPING_EVERY`], so a
     /// member cannot flood the room with it.
     typing_told: Option<Instant>,
+    /// A page of older history is being read for this member: one at a time.
+    reading_earlier: bool,
 }
 
 /// How often a member's typing is passed on at most.
@@ -765,8 +767,9 @@ impl Room {
                 before,
                 page,
             } => {
-                if self.members.get(&member).is_none_or(|s| s.conn != conn) {
-                    return;
+                match self.members.get_mut(&member) {
+                    Some(slot) if slot.conn == conn => slot.reading_earlier = false,
+                    _ => return,
                 }
                 match page {
                     Ok((page, more)) => {
@@ -812,9 +815,20 @@ impl Room {
     /// Sends a member scrolling back the page before message `before`, read from disk off
     /// this task (scrolling back is rare; the newest pages are in memory for joins).
     fn earlier_page(&mut self, member: MemberId, before: u64) {
-        let Some(slot) = self.members.get(&member) else {
+        let Some(slot) = self.members.get_mut(&member) else {
             return;
         };
+        // One read at a time, each costing a post of the member's allowance: asking without
+        // end is a flood like any other, and is answered with nothing.
+        if slot.reading_earlier || !slot.spend(1.0, 0.0) {
+            let none = Frame::Earlier {
+                before,
+                count: 0,
+                more: true,
+            };
+            return self.send_to(member, &none);
+        }
+        slot.reading_earlier = true;
         let (db, room, conn) = (
             self.history.database().clone(),
             self.config.room.clone(),
@@ -972,6 +986,7 @@ impl Room {
             posts: Bucket::new(limits.posts),
             post_bytes: Bucket::new(limits.post_bytes),
             typing_told: None,
+            reading_earlier: false,
         };
         match self.members.remove(&id) {
             Some(old) => {
@@ -1134,14 +1149,14 @@ impl Room {
             let reason = "they are not in the room now".to_owned();
             return self.send_to(member, &Frame::Rejected { seq, reason });
         }
-        self.send_to(
-            to,
-            &Frame::DirectFrom {
-                from: member,
-                sealed,
-            },
-        );
-        self.send_to(member, &Frame::DirectSent { seq });
+        // Confirmed only once queued for the recipient's connection.
+        let from = member;
+        if self.deliver(to, &Frame::DirectFrom { from, sealed }) {
+            self.send_to(member, &Frame::DirectSent { seq });
+        } else {
+            let reason = "they left the room as it arrived".to_owned();
+            self.send_to(member, &Frame::Rejected { seq, reason });
+        }
     }
 
     /// Tells the others a member is typing, at most every [`TYPING_EVERY`].
@@ -1217,16 +1232,27 @@ impl Room {
     }
 
     fn send_to(&mut self, member: MemberId, frame: &Frame) {
-        if let Ok(bytes) = encode_frame(frame) {
-            self.send_bytes(member, bytes);
-        }
+        self.deliver(member, frame);
     }
 
-    fn send_bytes(&mut self, member: MemberId, bytes: Bytes) {
-        if let Some(slot) = self.members.get(&member)
-            && let Err(mpsc::error::TrySendError::Full(_)) = slot.out.try_send(bytes)
-        {
-            self.drop_slow(vec![member]);
+    /// Queues a frame for a member; says whether it was queued.
+    fn deliver(&mut self, member: MemberId, frame: &Frame) -> bool {
+        encode_frame(frame).is_ok_and(|bytes| self.send_bytes(member, bytes))
+    }
+
+    /// Queues bytes for a member; says whether they were queued (a member whose queue is
+    /// full is dropped; one whose session ended is leaving).
+    fn send_bytes(&mut self, member: MemberId, bytes: Bytes) -> bool {
+        let Some(slot) = self.members.get(&member) else {
+            return false;
+        };
+        match slot.out.try_send(bytes) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.drop_slow(vec![member]);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 

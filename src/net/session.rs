@@ -313,7 +313,9 @@ async fn run(
                 waiting = None;
                 let host = welcome.host_name.clone();
                 run.welcomed(welcome, conn.remote).await;
-                match run.connected(conn, &mut cmds).await {
+                let ended = run.connected(conn, &mut cmds).await;
+                run.link_ended();
+                match ended {
                     Ended::Left => return run.state(SessionState::Left),
                     // Discovery usually announces the room's return first; the backoff covers
                     // a return it misses (a restart within the goodbye's grace second).
@@ -746,7 +748,7 @@ impl Run {
         } = link;
         let lost = |e: LinkError| Ended::Lost(e.to_string());
         if self.away
-            && let Err(e) = writer.feed(Frame::Presence { away: true }).await
+            && let Err(e) = writer.send(Frame::Presence { away: true }).await
         {
             return lost(e);
         }
@@ -869,6 +871,16 @@ impl Run {
                 self.in_flight -= 1;
             }
         }
+    }
+
+    /// The connection ended: what was on its way on it will not be answered. Our direct
+    /// messages not yet confirmed are not delivered (the host keeps none); a page of older
+    /// history half received is dropped (the front end asks again).
+    fn link_ended(&mut self) {
+        for (seq, peer) in std::mem::take(&mut self.directs_out) {
+            self.direct_failed(&peer, seq, "the connection to the room was lost".into());
+        }
+        self.earlier = None;
     }
 
     /// A direct message of ours, written: kept and shown as sending. `None` if it cannot
