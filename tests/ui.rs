@@ -909,3 +909,64 @@ fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() 
     w.close();
     bob.stop();
 }
+
+#[test]
+fn direct_messages_are_there_after_a_restart() {
+    let bob = other_host("Bob", "Bob's room");
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let settings = Settings {
+            name: Some("Ada".into()),
+            ..Settings::default()
+        };
+        let options = RuntimeOptions {
+            downloads: None,
+            name: None,
+            discovery: None,
+            bind: Some(Ipv4Addr::LOCALHOST.into()),
+            restore: true,
+            ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
+                .unwrap()
+        };
+        TestWindow::open(options)
+    };
+    let mut w = open();
+    w.harness.run();
+    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
+    w.inject
+        .send(Event::RoomFound(bob.advert("Bob's room", at)));
+    w.shows("Bob's room");
+    w.harness.get_by_label("Bob's room").click();
+    w.shows("Ada  (you)");
+    let ada = w.harness.state().state.chats[&bob.room]
+        .members
+        .iter()
+        .find(|m| m.name == "Ada")
+        .cloned()
+        .unwrap();
+    bob.front.send(Command::SendDirect {
+        room: bob.room.clone(),
+        to: ada,
+        seq: 77,
+        text: "still here tomorrow?".into(),
+    });
+    w.until("the direct message", |h| {
+        h.state().state.unread_total() == 1
+    });
+    w.close();
+
+    let mut w = open();
+    w.until("the conversation back", |h| {
+        h.state()
+            .state
+            .directs
+            .values()
+            .any(|c| c.name == "Bob" && c.lines.iter().any(|l| l.text == "still here tomorrow?"))
+    });
+    w.harness.run();
+    w.harness.get_by_label("Bob").click();
+    w.harness.run();
+    assert!(w.harness.query_by_label("still here tomorrow?").is_some());
+    w.close();
+    bob.stop();
+}
