@@ -106,6 +106,11 @@ pub const TYPING_SHOWN: Duration = Duration::from_secs(5);
 pub const AWAY_AFTER: Duration = Duration::from_secs(10 * 60);
 /// How often the window says the user is typing in a room, at most.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// Messages a room not on screen keeps in memory: older ones are let go (scrolling back
+/// brings them again, a page at a time), so rooms kept open all day cost little memory.
+pub const KEPT_LINES: usize = 2_000;
+/// How far past [`KEPT_LINES`] a room grows before it lets go, so it does not trim per line.
+const TRIM_SLACK: usize = 500;
 /// How long an asked-for page of older history may take before a button asks again.
 const EARLIER_PATIENCE: Duration = Duration::from_secs(15);
 /// Most members a room remembers as gone.
@@ -245,6 +250,19 @@ impl Chat {
         for m in incoming {
             self.push_message(m, me);
         }
+    }
+
+    /// Lets go of the oldest lines past [`KEPT_LINES`] (a room not on screen); the history
+    /// before is asked for again when scrolled to.
+    fn trim(&mut self) {
+        if self.lines.len() <= KEPT_LINES + TRIM_SLACK || matches!(self.older, Older::Asking(_)) {
+            return;
+        }
+        let gone = self.lines.len() - KEPT_LINES;
+        self.lines.drain(..gone);
+        self.divider = self.divider.and_then(|at| at.checked_sub(gone));
+        self.older = Older::Maybe;
+        self.reshaped += 1;
     }
 
     /// Starts counting the messages that come after this point (we are back in the room),
@@ -907,8 +925,12 @@ impl AppState {
                     let sender = sender.id;
                     chat.typing.retain(|(id, _)| *id != sender);
                 }
+                let on_screen = self.open_direct.is_none() && self.open.as_ref() == Some(&room);
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.push_message(message, &self.me);
+                    if !on_screen {
+                        chat.trim();
+                    }
                 }
             }
             Event::Behind { room } => {
@@ -1891,5 +1913,52 @@ mod tests {
             live: true,
         });
         assert_eq!(s.notifications.len(), 1, "news from now on is announced");
+    }
+
+    #[test]
+    fn a_room_not_on_screen_keeps_its_newest_messages_and_can_page_back_the_rest() {
+        let mut s = state();
+        let (lab, other) = (
+            RoomId::parse("lab").unwrap(),
+            RoomId::parse("other").unwrap(),
+        );
+        for room in [&lab, &other] {
+            s.apply(Event::Restored {
+                room: room.clone(),
+                room_name: "Lab".into(),
+                host_name: "Bob".into(),
+            });
+        }
+        s.show_room(&other);
+        let bob = DeviceId::parse("bob").unwrap();
+        let total = KEPT_LINES + TRIM_SLACK + 10;
+        for room in [&lab, &other] {
+            for id in 0..total as u64 {
+                s.apply(Event::Message {
+                    room: room.clone(),
+                    message: message(id, &bob),
+                    live: false,
+                });
+            }
+        }
+        assert_eq!(
+            s.chats[&other].lines.len(),
+            total,
+            "the room on screen keeps all"
+        );
+        let lab_ids: Vec<u64> = s.chats[&lab].message_ids().collect();
+        assert!(lab_ids.len() <= KEPT_LINES + TRIM_SLACK);
+        assert_eq!(
+            lab_ids.last(),
+            Some(&(total as u64 - 1)),
+            "the newest are kept"
+        );
+        assert_eq!(s.chats[&lab].older, Older::Maybe);
+        s.show_room(&lab);
+        s.outbox.clear();
+        s.ask_earlier(&lab);
+        assert!(
+            matches!(&s.outbox[..], [Command::Earlier { before, .. }] if *before == lab_ids[0])
+        );
     }
 }
