@@ -970,3 +970,51 @@ fn direct_messages_are_there_after_a_restart() {
     w.close();
     bob.stop();
 }
+
+#[test]
+fn each_room_keeps_its_place_when_switching() {
+    let archive = other_host_with_history("Archive", 600);
+    let other = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    for (host, name) in [(&other, "Bob's room"), (&archive, "Archive")] {
+        let at = SocketAddr::from(([127, 0, 0, 1], host.port));
+        w.inject.send(Event::RoomFound(host.advert(name, at)));
+        w.shows(name);
+        w.harness.get_by_label(name).click();
+        w.shows("• connected");
+    }
+    w.shows("h599");
+    // A little way up the archive.
+    let over = w.harness.get_by_label("Message").rect().center() - egui::vec2(0.0, 200.0);
+    w.harness.hover_at(over);
+    w.harness.input_mut().events.push(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 1500.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    w.harness.run_steps(20);
+    let shown = |w: &TestWindow| -> Vec<String> {
+        (0..600)
+            .map(|n| format!("h{n}"))
+            .filter(|l| w.harness.query_by_label(l).is_some())
+            .collect()
+    };
+    let before = shown(&w);
+    assert!(
+        !before.is_empty() && !before.contains(&"h599".to_owned()),
+        "{before:?}"
+    );
+    // To the other room and back: the archive is where it was.
+    w.harness.key_press_modifiers(Modifiers::CTRL, Key::Tab);
+    w.harness.run_steps(5);
+    assert!(shown(&w).is_empty());
+    w.harness.key_press_modifiers(Modifiers::CTRL, Key::Tab);
+    w.harness.run_steps(5);
+    assert_eq!(shown(&w), before);
+    w.close();
+    archive.stop();
+    other.stop();
+}

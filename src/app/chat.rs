@@ -42,6 +42,18 @@ pub struct ChatView {
     /// How far to move the view down at the next frame: the height of older messages put in
     /// above.
     shift: f32,
+    /// The rows of the rooms not drawn now, as last measured.
+    parked: std::collections::HashMap<RoomId, Rows>,
+}
+
+/// A room's rows as drawn: what drawing worked out per line.
+#[derive(Default)]
+struct Rows {
+    /// The room's [`Chat::reshaped`] count they belong to.
+    reshaped: u64,
+    shapes: Vec<Shape>,
+    width: u32,
+    heights: Vec<f32>,
 }
 
 /// What a line's height depends on, so a new width costs arithmetic, not a text scan.
@@ -175,6 +187,30 @@ impl ChatView {
         }
     }
 
+    /// Another room is drawn: the one drawn so far keeps its measured rows, for when it is
+    /// drawn again (its place in pixels then falls on the same messages), and the new one
+    /// takes back its own.
+    fn switch_to(&mut self, room: &RoomId) {
+        let rows = Rows {
+            reshaped: self.reshaped,
+            shapes: std::mem::take(&mut self.shapes),
+            width: self.width,
+            heights: std::mem::take(&mut self.heights),
+        };
+        if let Some(old) = self.room.take() {
+            self.parked.insert(old, rows);
+        }
+        (self.below, self.at_end, self.jump, self.first_id) = (0, true, false, None);
+        let rows = self.parked.remove(room).unwrap_or_else(|| Rows {
+            // Never drawn: worked out afresh.
+            reshaped: u64::MAX,
+            ..Rows::default()
+        });
+        (self.reshaped, self.shapes, self.width, self.heights) =
+            (rows.reshaped, rows.shapes, rows.width, rows.heights);
+        self.room = Some(room.clone());
+    }
+
     /// Draws the room's lines (only those in view) and our uploads under way; returns what
     /// the user asked of the files shown, and whether the page before the oldest message is
     /// wanted (the list is at its top).
@@ -192,20 +228,15 @@ impl ChatView {
         let width = ui.available_width();
         let row = ui.text_style_height(&egui::TextStyle::Body);
         let chars_per_row = ((width - 24.0) / (row * 0.5)).max(8.0);
-        if self.room.as_ref() != Some(room)
-            || self.shapes.len() > chat.lines.len()
-            || self.reshaped != chat.reshaped
-        {
-            let same_room = self.room.as_ref() == Some(room);
-            if !same_room {
-                (self.below, self.at_end, self.jump, self.first_id) = (0, true, false, None);
-            }
-            self.room = Some(room.clone());
+        if self.room.as_ref() != Some(room) {
+            self.switch_to(room);
+        }
+        if self.shapes.len() > chat.lines.len() || self.reshaped != chat.reshaped {
             self.reshaped = chat.reshaped;
             self.shapes.clear();
             self.heights.clear();
             // Older messages came in above the first one: keep that one where it was.
-            if let Some(first) = self.first_id.filter(|_| same_room)
+            if let Some(first) = self.first_id
                 && let Some(at) = chat
                     .lines
                     .iter()
