@@ -375,10 +375,18 @@ impl Database {
         self.write(|_| Ok(())).await
     }
 
-    /// Lets go of this handle. If it was the last, waits (blocking) until everything queued
-    /// is committed, the last checkpoint is done and every connection is closed, so the file
-    /// may be copied or opened by another process at once.
+    /// Marks the database closed cleanly and lets go of this handle. If it was the last,
+    /// waits (blocking) until everything queued is committed, the last checkpoint is done and
+    /// every connection is closed, so the file may be copied or opened by another process at
+    /// once.
     pub fn close(self) {
+        // Closed cleanly, whatever other handles are still about (a session ending late):
+        // what they write after this is synced before it is acknowledged all the same.
+        if let Err(e) =
+            self.write_blocking(|c| c.execute("DELETE FROM meta WHERE key = 'open_on_boot'", []))
+        {
+            tracing::warn!("the database could not be marked closed: {e}");
+        }
         let Ok(inner) = Arc::try_unwrap(self.inner) else {
             return;
         };
@@ -945,6 +953,22 @@ mod tests {
         let renewed = epoch(&db);
         assert_ne!(renewed, 7);
         db.close();
+
+        // Closed while another handle lives on (a session ending late): still clean.
+        let (db, _) = Database::open(&path).unwrap();
+        let late = db.clone();
+        db.close();
+        let marked: Option<String> = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'open_on_boot'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(marked, None, "marked closed at once");
+        late.close();
 
         // Only lanchat stopped (killed, crashed): what it wrote is in the system's cache.
         if let Some(boot) = boot_id() {
