@@ -57,6 +57,9 @@ pub enum Command {
         expect: Option<String>,
         password: Option<String>,
     },
+    /// Ask `HOST:PORT` (typed by a person) which room it runs, without joining:
+    /// [`Event::Probed`] follows.
+    Probe { addr: String },
     /// Leave a joined room.
     Leave(RoomId),
     /// Post a chat message. `seq` is the caller's increasing number for it, echoed back in
@@ -196,6 +199,12 @@ pub enum Event {
     MemberLeft { room: RoomId, member: Member },
     /// A member of a joined room changed their name (the member carries the new one).
     MemberRenamed { room: RoomId, member: Member },
+    /// What [`Command::Probe`] found at `addr`: the room there, as an advert would describe it
+    /// (with the addresses it resolved to), or why there is none, in words.
+    Probed {
+        addr: String,
+        found: Result<crate::discovery::RoomAd, String>,
+    },
     /// [`Command::JoinAddress`] found no room to join; `error` is for the user.
     JoinFailed { error: String },
     /// A problem the user should hear of and can act on (a full disk, say).

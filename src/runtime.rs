@@ -374,6 +374,7 @@ impl Runtime {
                 expect,
                 password,
             } => self.join_address(addr, expect, password),
+            Command::Probe { addr } => self.probe(addr),
             Command::Unlock { room, password } => {
                 if let Some(session) = self.sessions.get(&room) {
                     session.password(RoomSecret::derive(&room, &password));
@@ -844,6 +845,36 @@ impl Runtime {
     }
 
     /// Finds out which room runs at an address typed by a person, then joins it.
+    /// Asks an address typed by a person which room it runs (once: the person is waiting),
+    /// and tells the front end, which shows it and may join.
+    fn probe(&mut self, addr: String) {
+        let events = self.events.clone();
+        let (identity, timeouts) = (self.identity.clone(), self.timeouts);
+        tokio::spawn(async move {
+            let found = async {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
+                    .await
+                    .map_err(|e| format!("cannot find {addr}: {e}"))?
+                    .collect();
+                let about = ask_who(&addrs, &identity, &timeouts)
+                    .await
+                    .map_err(|e| format!("no room at {addr}: {e}"))?;
+                Ok(crate::discovery::RoomAd {
+                    id: about.room,
+                    name: about.room_name,
+                    host: about.host_name,
+                    members: about.members,
+                    locked: about.locked,
+                    protocol: crate::protocol::PROTOCOL_VERSION,
+                    addrs,
+                    fingerprint: Some(about.key.fingerprint()),
+                })
+            };
+            let found = found.await;
+            events.send(Event::Probed { addr, found });
+        });
+    }
+
     fn join_address(&mut self, addr: String, expect: Option<String>, password: Option<String>) {
         let events = self.events.clone();
         let internal = self.internal.clone();

@@ -1018,3 +1018,43 @@ fn each_room_keeps_its_place_when_switching() {
     archive.stop();
     other.stop();
 }
+
+#[test]
+fn a_room_the_list_does_not_show_is_joined_by_its_address() {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    w.harness.get_by_label("Join by address…").click();
+    w.harness.run();
+    w.harness.get_by_label("Address").type_text("nonsense");
+    w.harness.key_press(Key::Enter);
+    w.harness.run();
+    w.shows("Type the host and its port, like 192.168.1.20:40123");
+    // Nothing listens there: said in words.
+    w.replace_text("Address", "127.0.0.1:1");
+    w.harness.key_press(Key::Enter);
+    w.until("nothing there", |h| {
+        h.query_by_label_contains("no room at 127.0.0.1:1")
+            .is_some()
+    });
+
+    let addr = format!("127.0.0.1:{}", bob.port);
+    w.replace_text("Address", &addr);
+    w.harness.key_press(Key::Enter);
+    w.shows("hosted by Bob · 1 member");
+    assert!(w.harness.query_by_label("Bob's room").is_some());
+    assert!(
+        w.harness
+            .query_by_label(&format!("host key 🔑 {}", bob.fingerprint))
+            .is_some()
+    );
+    w.harness.get_by_label("Join").click();
+    w.shows("• connected");
+    w.harness
+        .get_by_label("Message")
+        .type_text("found you by address");
+    w.harness.get_by_label("Send").click();
+    w.shows_stored("found you by address");
+    w.close();
+    bob.stop();
+}

@@ -19,6 +19,16 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
     {
         dialogs.open_host(state.default_room_name());
     }
+    if ui
+        .add_sized(
+            [ui.available_width(), 24.0],
+            egui::Button::new("Join by address…"),
+        )
+        .on_hover_text("Join a room the list does not show, by its host's address and port")
+        .clicked()
+    {
+        dialogs.open_join();
+    }
     ui.add_space(8.0);
 
     let mine = state.my_rooms();
@@ -64,7 +74,8 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
                 RichText::new(
                     "Rooms hosted elsewhere appear here by themselves. If one is missing, a firewall \
                      may be blocking mDNS (UDP port 5353), or the network (often guest Wi-Fi) may \
-                     keep devices from seeing each other.",
+                     keep devices from seeing each other: ask its host for the address and port \
+                     at the bottom of their window, and use Join by address.",
                 )
                 .small()
                 .weak(),

@@ -362,6 +362,23 @@ impl Conversation {
     }
 }
 
+/// An address typed by the user, and what is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub addr: String,
+    pub found: Probing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probing {
+    /// Asked; no answer yet.
+    Asking,
+    /// The room there.
+    Found(RoomAd),
+    /// Nothing to join there, and why.
+    Failed(String),
+}
+
 /// A row of "Your rooms": a room we are in, listed while its host is away too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MyRoom {
@@ -458,6 +475,8 @@ pub struct AppState {
     pub directs: BTreeMap<DeviceId, Conversation>,
     /// The conversation in the main view, instead of the open room, if any.
     pub open_direct: Option<DeviceId>,
+    /// "Join by address": the address asked about and what is there.
+    pub probe: Option<Probe>,
 }
 
 impl AppState {
@@ -494,6 +513,7 @@ impl AppState {
             typing_said: HashMap::new(),
             directs: BTreeMap::new(),
             open_direct: None,
+            probe: None,
         }
     }
 
@@ -1061,6 +1081,14 @@ impl AppState {
             Event::Saved { hash, path } => {
                 self.saved.insert(hash, path);
             }
+            Event::Probed { addr, found } => {
+                if let Some(probe) = self.probe.as_mut().filter(|p| p.addr == addr) {
+                    probe.found = match found {
+                        Ok(ad) => Probing::Found(ad),
+                        Err(why) => Probing::Failed(why),
+                    };
+                }
+            }
             Event::HistoryDone { room } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.catching_history = false;
@@ -1434,6 +1462,43 @@ impl AppState {
         }
         self.typing_said.insert(room.clone(), now);
         self.outbox.push(Command::Typing { room: room.clone() });
+    }
+
+    /// Asks an address the user typed (`host:port`) which room it runs.
+    pub fn probe(&mut self, addr: &str) -> Result<(), String> {
+        let addr = addr.trim();
+        let (host, _) = addr
+            .rsplit_once(':')
+            .filter(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            .ok_or("Type the host and its port, like 192.168.1.20:40123")?;
+        // An IPv6 address is written in brackets before its port.
+        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+            return Err("Put an IPv6 address in brackets: [fe80::1]:40123".into());
+        }
+        self.probe = Some(Probe {
+            addr: addr.to_owned(),
+            found: Probing::Asking,
+        });
+        self.outbox.push(Command::Probe {
+            addr: addr.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Joins the room the address the user typed runs: listed like a room discovery found,
+    /// and joined as one (its password asked for, its host key checked); the session keeps
+    /// the address to come back to.
+    pub fn join_probed(&mut self) {
+        let Some(Probe {
+            found: Probing::Found(ad),
+            ..
+        }) = self.probe.take()
+        else {
+            return;
+        };
+        let key = ad.key();
+        self.discovered.insert(key.clone(), ad);
+        self.open_room(&key);
     }
 
     /// Asks for the page of `room`'s history before the oldest message shown (the user
