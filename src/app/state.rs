@@ -1262,6 +1262,14 @@ impl AppState {
     /// read.
     pub fn look(&mut self, focused: bool) {
         self.focused = focused;
+        // Rooms not on screen let go of what is past their newest lines (one scrolled back in
+        // and left keeps the place only until then).
+        let on_screen = self.open.clone().filter(|_| self.open_direct.is_none());
+        for (id, chat) in &mut self.chats {
+            if Some(id) != on_screen.as_ref() {
+                chat.trim();
+            }
+        }
         if let Some(peer) = self.open_direct.clone()
             && self.reading_direct(&peer)
             && let Some(c) = self.directs.get_mut(&peer)
@@ -2025,5 +2033,7 @@ mod tests {
         assert!(
             matches!(&s.outbox[..], [Command::Earlier { before, .. }] if *before == lab_ids[0])
         );
+        // The room that was on screen lets go of its oldest lines once another is.
+        assert!(s.chats[&other].lines.len() <= KEPT_LINES + TRIM_SLACK);
     }
 }
