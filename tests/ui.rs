@@ -598,6 +598,10 @@ fn two_rooms_count_unread_and_mentions_and_only_others_live_messages_notify() {
     w.harness.run();
     w.harness.get_by_label("Bob's room").click();
     w.harness.run();
+    assert!(
+        w.harness.get_by_label("Message").is_focused(),
+        "a room opened from the list takes the keyboard to its message field"
+    );
     assert_eq!(unread(&w, &bob.room), 0);
     assert_eq!(w.harness.state().title, "Bob's room — lanchat");
     assert_eq!(

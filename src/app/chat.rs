@@ -44,6 +44,9 @@ pub struct ChatView {
     shift: f32,
     /// The rows of the rooms not drawn now, as last measured.
     parked: std::collections::HashMap<RoomId, Rows>,
+    /// The room the composer last took the keyboard for: a room opened takes it at once
+    /// (from the room list's button, say).
+    focused_for: Option<RoomId>,
 }
 
 /// A room's rows as drawn: what drawing worked out per line.
@@ -150,9 +153,13 @@ impl ChatView {
                     write_to = write_to.take().or(members(ui, chat, &state.me));
                 });
         }
+        let opened = self.focused_for.as_ref() != Some(room);
+        if opened {
+            self.focused_for = Some(room.clone());
+        }
         let mut draft = self.drafts.remove(room).unwrap_or_default();
         let (sent, attach, typed) = egui::Panel::bottom("composer")
-            .show(ui, |ui| composer(ui, chat, &state.me, &mut draft))
+            .show(ui, |ui| composer(ui, chat, &state.me, &mut draft, opened))
             .inner;
         if typed && !draft.is_empty() {
             state.typed(room, std::time::Instant::now());
@@ -742,6 +749,7 @@ fn composer(
     chat: &Chat,
     me: &crate::protocol::DeviceId,
     draft: &mut String,
+    opened: bool,
 ) -> (Option<String>, bool, bool) {
     typing_line(ui, chat);
     if let Some(error) = &chat.error {
@@ -775,7 +783,9 @@ fn composer(
             .desired_width(width);
         let response = ui.add(edit).labelled_by(label.id);
         typed |= response.changed();
-        if chat.error.is_none() && !focused && ui.ctx().memory(|m| m.focused().is_none()) {
+        if opened
+            || (chat.error.is_none() && !focused && ui.ctx().memory(|m| m.focused().is_none()))
+        {
             response.request_focus();
         }
     };
