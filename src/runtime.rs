@@ -844,7 +844,6 @@ impl Runtime {
         }
     }
 
-    /// Finds out which room runs at an address typed by a person, then joins it.
     /// Asks an address typed by a person which room it runs (once: the person is waiting),
     /// and tells the front end, which shows it and may join.
     fn probe(&mut self, addr: String) {
@@ -852,10 +851,7 @@ impl Runtime {
         let (identity, timeouts) = (self.identity.clone(), self.timeouts);
         tokio::spawn(async move {
             let found = async {
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
-                    .await
-                    .map_err(|e| format!("cannot find {addr}: {e}"))?
-                    .collect();
+                let addrs = resolve(&addr).await?;
                 let about = ask_who(&addrs, &identity, &timeouts)
                     .await
                     .map_err(|e| format!("no room at {addr}: {e}"))?;
@@ -875,16 +871,14 @@ impl Runtime {
         });
     }
 
+    /// Finds out which room runs at an address typed by a person, then joins it.
     fn join_address(&mut self, addr: String, expect: Option<String>, password: Option<String>) {
         let events = self.events.clone();
         let internal = self.internal.clone();
         let (identity, timeouts) = (self.identity.clone(), self.timeouts);
         tokio::spawn(async move {
             let found = async {
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
-                    .await
-                    .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-                    .collect();
+                let addrs = resolve(&addr).await?;
                 // A host that does not answer may be restarting: asked again, a little
                 // later each time (for about half a minute); an answer is final.
                 let mut waits = ASK_AGAIN.build();
@@ -1064,4 +1058,12 @@ impl Runtime {
         }
         self.events.send(Event::Stopped);
     }
+}
+
+/// The socket addresses an address typed by a person (`host:port`) stands for.
+async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    Ok(tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .collect())
 }

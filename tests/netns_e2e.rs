@@ -1114,44 +1114,28 @@ fn a_direct_message_reaches_only_its_recipient_and_the_host_cannot_read_it() {
     }
     proc::signal(tcpdump.id() as i32, proc::SIGTERM);
     tcpdump.wait().unwrap();
-    let captured = std::fs::read(&pcap).unwrap();
     assert!(
-        !captured
-            .windows(SECRET.len())
-            .any(|w| w == SECRET.as_bytes()),
+        !holds(&pcap, SECRET),
         "the direct message crossed the network in plaintext"
     );
     ada.terminate();
     ada.wait_exit(deadline());
     assert!(!ada.stderr().contains(SECRET), "the host logged it");
-    let mut files = vec![ada_dir.path().to_path_buf()];
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-                "the host kept it in {}",
-                path.display()
-            );
-        }
-    }
+    assert!(!holds(ada_dir.path(), SECRET), "the host kept it");
     // The two ends keep it, for their next start.
-    let kept = |dir: &tempfile::TempDir| {
-        let mut found = false;
-        let mut files = vec![dir.path().to_path_buf()];
-        while let Some(path) = files.pop() {
-            if path.is_dir() {
-                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                found |= bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
-            }
-        }
-        found
-    };
     assert!(
-        kept(&bob_dir) && kept(&carol_dir),
+        holds(bob_dir.path(), SECRET) && holds(carol_dir.path(), SECRET),
         "each end keeps the conversation"
     );
+}
+
+/// Whether `text` is in the file at `path`, or in any file under it.
+fn holds(path: &std::path::Path, text: &str) -> bool {
+    if path.is_dir() {
+        return std::fs::read_dir(path)
+            .unwrap()
+            .any(|e| holds(&e.unwrap().path(), text));
+    }
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
 }

@@ -243,6 +243,22 @@ fn other_host_in(
     }
 }
 
+/// The room `host` hosts, found on the network under `name` and joined from the list; returns
+/// once the window is in it.
+fn enter(w: &mut TestWindow, host: &OtherHost, name: &str) {
+    let at = SocketAddr::from(([127, 0, 0, 1], host.port));
+    w.inject.send(Event::RoomFound(host.advert(name, at)));
+    w.shows(name);
+    w.harness.get_by_label(name).click();
+    w.until("in the room", |h| {
+        h.state()
+            .state
+            .chats
+            .get(&host.room)
+            .is_some_and(|c| c.state == lanchat::bridge::SessionState::Connected)
+    });
+}
+
 #[test]
 fn a_room_found_on_the_network_is_listed_and_joined_from_the_list() {
     let bob = other_host("Bob", "Bob's room");
@@ -549,13 +565,7 @@ fn two_rooms_count_unread_and_mentions_and_only_others_live_messages_notify() {
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
     for (host, name) in [(&bob, "Bob's room"), (&carol, "Carol's room")] {
-        let at = SocketAddr::from(([127, 0, 0, 1], host.port));
-        w.inject.send(Event::RoomFound(host.advert(name, at)));
-        w.shows(name);
-        w.harness.get_by_label(name).click();
-        w.until("in the room", |h| {
-            h.state().state.chats[&host.room].state == lanchat::bridge::SessionState::Connected
-        });
+        enter(&mut w, host, name);
         if host.room == bob.room {
             w.shows("before you came");
         }
@@ -649,12 +659,7 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
     let bob = other_host("Bob", "Bob's room");
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
-    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
-    w.inject
-        .send(Event::RoomFound(bob.advert("Bob's room", at)));
-    w.shows("Bob's room");
-    w.harness.get_by_label("Bob's room").click();
-    w.shows("• connected");
+    enter(&mut w, &bob, "Bob's room");
     let say = |seq: u64| {
         bob.front.send(Command::Send {
             room: bob.room.clone(),
@@ -733,10 +738,7 @@ fn scrolling_to_the_top_loads_the_history_page_by_page_to_its_start() {
     let bob = other_host_with_history("Archive", 1200);
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
-    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
-    w.inject.send(Event::RoomFound(bob.advert("Archive", at)));
-    w.shows("Archive");
-    w.harness.get_by_label("Archive").click();
+    enter(&mut w, &bob, "Archive");
     w.shows("h1199");
     let ids = |w: &TestWindow| -> Vec<u64> {
         w.harness.state().state.chats[&bob.room]
@@ -791,11 +793,7 @@ fn typing_and_away_are_shown_and_our_typing_reaches_the_room() {
     let mut bob = other_host("Bob", "Bob's room");
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
-    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
-    w.inject
-        .send(Event::RoomFound(bob.advert("Bob's room", at)));
-    w.shows("Bob's room");
-    w.harness.get_by_label("Bob's room").click();
+    enter(&mut w, &bob, "Bob's room");
     w.shows("Ada  (you)");
 
     bob.front.send(Command::Typing {
@@ -839,11 +837,7 @@ fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() 
     let mut bob = other_host("Bob", "Bob's room");
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
-    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
-    w.inject
-        .send(Event::RoomFound(bob.advert("Bob's room", at)));
-    w.shows("Bob's room");
-    w.harness.get_by_label("Bob's room").click();
+    enter(&mut w, &bob, "Bob's room");
     w.shows("Ada  (you)");
 
     // From the member list, to Bob alone.
@@ -936,11 +930,7 @@ fn direct_messages_are_there_after_a_restart() {
     };
     let mut w = open();
     w.harness.run();
-    let at = SocketAddr::from(([127, 0, 0, 1], bob.port));
-    w.inject
-        .send(Event::RoomFound(bob.advert("Bob's room", at)));
-    w.shows("Bob's room");
-    w.harness.get_by_label("Bob's room").click();
+    enter(&mut w, &bob, "Bob's room");
     w.shows("Ada  (you)");
     let ada = w.harness.state().state.chats[&bob.room]
         .members
@@ -982,11 +972,7 @@ fn each_room_keeps_its_place_when_switching() {
     let (mut w, _dir) = window(Some("Ada"));
     w.harness.run();
     for (host, name) in [(&other, "Bob's room"), (&archive, "Archive")] {
-        let at = SocketAddr::from(([127, 0, 0, 1], host.port));
-        w.inject.send(Event::RoomFound(host.advert(name, at)));
-        w.shows(name);
-        w.harness.get_by_label(name).click();
-        w.shows("• connected");
+        enter(&mut w, host, name);
     }
     w.shows("h599");
     // A little way up the archive.

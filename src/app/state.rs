@@ -1949,8 +1949,8 @@ mod tests {
         assert!(s.chats[&room].gone.is_empty(), "back, not gone");
     }
 
-    #[test]
-    fn what_was_said_while_away_is_counted_not_announced_one_by_one() {
+    /// We are in two rooms, "lab" and "other"; "other" is on screen.
+    fn two_rooms() -> (AppState, RoomId, RoomId) {
         let mut s = state();
         let (lab, other) = (
             RoomId::parse("lab").unwrap(),
@@ -1964,6 +1964,12 @@ mod tests {
             });
         }
         s.show_room(&other);
+        (s, lab, other)
+    }
+
+    #[test]
+    fn what_was_said_while_away_is_counted_not_announced_one_by_one() {
+        let (mut s, lab, _) = two_rooms();
         s.apply(joined(
             &lab,
             crate::net::identity::Identity::generate().public(),
@@ -1990,19 +1996,7 @@ mod tests {
 
     #[test]
     fn a_room_not_on_screen_keeps_its_newest_messages_and_can_page_back_the_rest() {
-        let mut s = state();
-        let (lab, other) = (
-            RoomId::parse("lab").unwrap(),
-            RoomId::parse("other").unwrap(),
-        );
-        for room in [&lab, &other] {
-            s.apply(Event::Restored {
-                room: room.clone(),
-                room_name: "Lab".into(),
-                host_name: "Bob".into(),
-            });
-        }
-        s.show_room(&other);
+        let (mut s, lab, other) = two_rooms();
         let bob = DeviceId::parse("bob").unwrap();
         let total = KEPT_LINES + TRIM_SLACK + 10;
         for room in [&lab, &other] {

@@ -829,20 +829,21 @@ impl Room {
             return self.send_to(member, &none);
         }
         slot.reading_earlier = true;
-        let (db, room, conn) = (
-            self.history.database().clone(),
-            self.config.room.clone(),
-            slot.conn,
-        );
+        let conn = slot.conn;
+        self.read_history(move |db, room| Internal::EarlierPage {
+            member,
+            conn,
+            before,
+            page: read_page_before(db, room, before),
+        });
+    }
+
+    /// Reads the room's history off this task; what was read comes back as `Internal`.
+    fn read_history(&self, read: impl FnOnce(&Database, &RoomId) -> Internal + Send + 'static) {
+        let (db, room) = (self.history.database().clone(), self.config.room.clone());
         let internal = self.internal.clone();
         tokio::task::spawn_blocking(move || {
-            let page = read_page_before(&db, &room, before);
-            let _ = internal.send(Internal::EarlierPage {
-                member,
-                conn,
-                before,
-                page,
-            });
+            let _ = internal.send(read(&db, &room));
         });
     }
 
@@ -855,15 +856,11 @@ impl Room {
         if let Some((page, more)) = self.history.page_after(after) {
             return self.send_page(member, page, more);
         }
-        let (db, room, conn) = (
-            self.history.database().clone(),
-            self.config.room.clone(),
-            slot.conn,
-        );
-        let internal = self.internal.clone();
-        tokio::task::spawn_blocking(move || {
-            let page = read_page(&db, &room, after);
-            let _ = internal.send(Internal::DiskPage { member, conn, page });
+        let conn = slot.conn;
+        self.read_history(move |db, room| Internal::DiskPage {
+            member,
+            conn,
+            page: read_page(db, room, after),
         });
     }
 
