@@ -83,6 +83,12 @@ pub enum Command {
     SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
+    /// Host again at start the rooms open at exit (or not); kept in the settings.
+    SetReopenRooms(bool),
+    /// Save files others share by themselves up to this many bytes; kept in the settings.
+    SetAutoSave(u64),
+    /// Save a room's files by themselves (up to the limit), or never; kept in the settings.
+    SetRoomAutoSave { room: RoomId, on: bool },
     /// What a room may interrupt the user for; kept in the settings.
     SetAlerts {
         room: RoomId,

@@ -404,6 +404,22 @@ impl Runtime {
                     hosted.host.set_files_limit(limit);
                 }
             }
+            Command::SetReopenRooms(on) => {
+                self.settings.reopen_rooms = on;
+                self.save_settings();
+            }
+            Command::SetAutoSave(limit) => {
+                self.settings.auto_save = limit;
+                self.save_settings();
+            }
+            Command::SetRoomAutoSave { room, on } => {
+                if on {
+                    self.settings.no_auto_save.remove(&room);
+                } else {
+                    self.settings.no_auto_save.insert(room);
+                }
+                self.save_settings();
+            }
             Command::SetAlerts { room, alerts } => {
                 match alerts {
                     crate::store::Alerts::All => self.settings.alerts.remove(&room),
@@ -412,7 +428,8 @@ impl Runtime {
                 self.save_settings();
             }
             Command::Leave(room) => {
-                if self.settings.alerts.remove(&room).is_some() {
+                let alerts = self.settings.alerts.remove(&room).is_some();
+                if self.settings.no_auto_save.remove(&room) || alerts {
                     self.save_settings();
                 }
                 self.events.caught_up(&room);
@@ -608,6 +625,7 @@ impl Runtime {
             id: id.clone(),
             name: name.clone(),
             port,
+            open: true,
         });
         self.save_settings();
 
@@ -659,6 +677,12 @@ impl Runtime {
         let Some(hosted) = self.hosts.remove(room) else {
             return;
         };
+        // Closed by the user: it stays closed at the next start. (Rooms still open at
+        // shutdown keep `open`, and come back.)
+        if let Some(remembered) = self.settings.hosted.iter_mut().find(|r| r.id == *room) {
+            remembered.open = false;
+            self.save_settings();
+        }
         self.events.caught_up(room);
         self.transfers.cancel_room(room);
         let session = self.sessions.remove(room);
@@ -819,6 +843,19 @@ impl Runtime {
     /// Goes back into the rooms this profile was in when it last ran, at the addresses they
     /// were last reached at (discovery redials them where it sees them now).
     async fn restore(&mut self) {
+        if self.settings.reopen_rooms {
+            let open: Vec<HostedRoom> = self
+                .settings
+                .hosted
+                .iter()
+                .filter(|r| r.open)
+                .cloned()
+                .collect();
+            // Oldest first, so the most recent ends up the room on screen.
+            for room in open.into_iter().rev() {
+                self.host(room.name, Some(room.id), None);
+            }
+        }
         let Ok(db) = self.db.clone() else {
             return;
         };

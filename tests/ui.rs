@@ -28,15 +28,28 @@ fn window(name: Option<&str>) -> (TestWindow, tempfile::TempDir) {
         name: name.map(str::to_owned),
         ..Settings::default()
     };
-    let options = RuntimeOptions {
+    (
+        TestWindow::open(options_at(dir.path(), settings, false)),
+        dir,
+    )
+}
+
+/// What a window on the profile in `dir` runs with; `restore` as the app at start (the
+/// settings file there, if any, wins over `settings`).
+fn options_at(dir: &std::path::Path, settings: Settings, restore: bool) -> RuntimeOptions {
+    let paths = Paths::resolve(Some(dir.into())).unwrap();
+    let settings = match Settings::load(&paths.settings_file()) {
+        (saved, None) if paths.settings_file().exists() => saved,
+        _ => settings,
+    };
+    RuntimeOptions {
         downloads: None,
         name: None,
         discovery: None,
         bind: Some(Ipv4Addr::LOCALHOST.into()),
-        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
-            .unwrap()
-    };
-    (TestWindow::open(options), dir)
+        restore,
+        ..RuntimeOptions::profile(paths, settings).unwrap()
+    }
 }
 
 #[test]
@@ -917,16 +930,7 @@ fn direct_messages_are_there_after_a_restart() {
             name: Some("Ada".into()),
             ..Settings::default()
         };
-        let options = RuntimeOptions {
-            downloads: None,
-            name: None,
-            discovery: None,
-            bind: Some(Ipv4Addr::LOCALHOST.into()),
-            restore: true,
-            ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
-                .unwrap()
-        };
-        TestWindow::open(options)
+        TestWindow::open(options_at(dir.path(), settings, true))
     };
     let mut w = open();
     w.harness.run();
@@ -1046,5 +1050,241 @@ fn a_room_the_list_does_not_show_is_joined_by_its_address() {
     w.harness.get_by_label("Send").click();
     w.shows_stored("found you by address");
     w.close();
+    bob.stop();
+}
+
+/// Another person's app, in the room at `port` as a member.
+fn other_member(
+    name: &str,
+    room: &RoomId,
+    port: u16,
+) -> (FrontEnd, RuntimeThread, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: Some(name.into()),
+        ..Settings::default()
+    };
+    let (mut front, back) = bridge::channel();
+    let runtime = RuntimeThread::spawn(back, options_at(dir.path(), settings, false)).unwrap();
+    let (wake, wakes) = std::sync::mpsc::channel();
+    front.set_waker(move || {
+        let _ = wake.send(());
+    });
+    front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        password: None,
+    });
+    let start = Instant::now();
+    loop {
+        while let Ok(event) = front.events.try_recv() {
+            if let Event::Joined { .. } = event {
+                return (front, runtime, dir);
+            }
+        }
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        wakes.recv_timeout(left).expect("the member gets in");
+    }
+}
+
+/// The window's app asked to close, as the system's close button (or Alt+F4) would;
+/// returns what the window told the system in that frame.
+fn request_close(w: &mut TestWindow) -> Vec<egui::ViewportCommand> {
+    w.harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    w.harness.step();
+    let commands = frame_commands(w);
+    w.harness.run();
+    commands
+}
+
+/// What the window told the system in the last frame.
+fn frame_commands(w: &TestWindow) -> Vec<egui::ViewportCommand> {
+    w.harness.output().viewport_output[&egui::ViewportId::ROOT]
+        .commands
+        .clone()
+}
+
+#[test]
+fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let ada = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    let mut w = TestWindow::open(options_at(dir.path(), ada.clone(), true));
+    w.harness.run();
+    let host = |w: &mut TestWindow, name: &str| {
+        w.harness.get_by_label("Host a room").click();
+        w.harness.run();
+        w.replace_text("Room name", name);
+        w.harness.key_press(Key::Enter);
+        w.until("hosting", |h| {
+            h.state().state.hosting.values().any(|(n, ..)| n == name)
+        });
+        w.harness.run();
+    };
+    host(&mut w, "Lab");
+    let lab = w.harness.state().state.open.clone().unwrap();
+    let port = w.harness.state().state.hosting[&lab].1;
+
+    // Alone in the room: Ctrl+Q would quit at once (checked last). With Bob in it, it asks.
+    let (bob, bob_runtime, _bob_dir) = other_member("Bob", &lab, port);
+    w.shows("Bob");
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::Q);
+    w.shows("Quit lanchat?");
+    assert!(
+        w.harness
+            .query_by_label_contains("1 person is in your rooms")
+            .is_some()
+    );
+    w.harness.get_by_label("Cancel").click();
+    w.harness.run();
+    assert!(w.harness.query_by_label("Quit lanchat?").is_none());
+
+    // The system's close button asks too; keeping the rooms open puts the window away.
+    let output = request_close(&mut w);
+    assert!(
+        output.contains(&egui::ViewportCommand::CancelClose),
+        "the window stays: {output:?}"
+    );
+    w.shows("Quit lanchat?");
+    w.harness
+        .get_by_label("Keep hosting in the background")
+        .click();
+    w.harness.step();
+    assert!(frame_commands(&w).contains(&egui::ViewportCommand::Minimized(true)));
+    w.harness.run();
+    assert!(w.harness.query_by_label("Quit lanchat?").is_none());
+    assert!(w.harness.state().state.hosting.contains_key(&lab));
+
+    // "Close room" asks as well, and only closes on yes.
+    w.harness.get_by_label("Close room").click();
+    w.shows("Close Lab?");
+    w.harness.get_by_label("Keep it open").click();
+    w.harness.run();
+    assert!(w.harness.state().state.hosting.contains_key(&lab));
+    w.harness.get_by_label("Close room").click();
+    w.shows("Close Lab?");
+    w.harness.get_by_label("Close the room").click();
+    w.until("the room closed", |h| h.state().state.hosting.is_empty());
+    bob.send(Command::Shutdown);
+    bob_runtime.join();
+
+    // One room open at exit, one closed before: the open one comes back by itself.
+    host(&mut w, "Den");
+    w.close();
+    let mut w = TestWindow::open(options_at(dir.path(), ada.clone(), true));
+    w.until("Den open again", |h| {
+        h.state().state.hosting.values().any(|(n, ..)| n == "Den")
+    });
+    w.harness.run();
+    assert_eq!(w.harness.state().state.hosting.len(), 1, "Lab stays closed");
+
+    // Alone in the room, nothing to ask: Ctrl+Q closes the window.
+    for pressed in [true, false] {
+        w.harness.input_mut().events.push(egui::Event::Key {
+            key: Key::Q,
+            physical_key: None,
+            pressed,
+            repeat: false,
+            modifiers: Modifiers::COMMAND,
+        });
+    }
+    w.harness.step();
+    let output = frame_commands(&w);
+    assert!(output.contains(&egui::ViewportCommand::Close), "{output:?}");
+    assert!(w.harness.query_by_label("Quit lanchat?").is_none());
+
+    // Unticked in Settings, nothing reopens.
+    w.harness.get_by_label("Settings").click();
+    w.harness.run();
+    w.harness
+        .get_by_label("Reopen my rooms when lanchat starts")
+        .click();
+    w.harness.get_by_label("Done").click();
+    w.harness.run();
+    w.close();
+    let mut w = TestWindow::open(options_at(dir.path(), ada, true));
+    w.harness.run();
+    w.shows("Rooms you hosted");
+    std::thread::sleep(Duration::from_millis(300));
+    w.harness.run();
+    assert!(w.harness.state().state.hosting.is_empty());
+    w.close();
+}
+
+#[test]
+fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none() {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, dir) = {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            name: Some("Ada".into()),
+            auto_save: 1_000_000,
+            ..Settings::default()
+        };
+        (
+            TestWindow::open(options_at(dir.path(), settings, false)),
+            dir,
+        )
+    };
+    w.harness.run();
+    enter(&mut w, &bob, "Bob's room");
+    let share = |name: &str, size: usize| {
+        let path = bob.dir.path().join(name);
+        std::fs::write(&path, vec![9u8; size]).unwrap();
+        bob.front.send(Command::SendFiles {
+            room: bob.room.clone(),
+            paths: vec![path],
+        });
+    };
+    let saved = |w: &TestWindow, name: &str| {
+        w.harness
+            .state()
+            .state
+            .downloads_dir
+            .as_ref()
+            .is_some_and(|d| d.join(name).exists())
+    };
+    // Under the limit: saved by itself. Over it: its size and a Download button.
+    share("small.bin", 200_000);
+    w.until("the small file saved", |h| {
+        h.query_by_label("Open").is_some()
+    });
+    share("big.bin", 2_000_000);
+    w.until("the big file offered", |h| {
+        h.query_by_label("big.bin").is_some() && h.query_by_label("Download").is_some()
+    });
+    assert!(w.harness.query_by_label("2.0 MB").is_some());
+    w.harness.run_steps(10);
+    assert!(!saved(&w, "big.bin"), "nothing is saved unasked");
+    w.harness.get_by_label("Download").click();
+    w.until("the big file saved", |h| {
+        h.query_all_by_label("Open").count() == 2
+    });
+    assert!(saved(&w, "big.bin"));
+
+    // This room saves nothing by itself from now on, and the setting is kept.
+    w.harness.get_by_label("🔔").click();
+    w.harness.run();
+    w.harness
+        .get_by_label_contains("Save files shared here by themselves")
+        .click();
+    w.harness.run();
+    share("tiny.bin", 1_000);
+    w.until("the tiny file offered", |h| {
+        h.query_by_label("tiny.bin").is_some() && h.query_by_label("Download").is_some()
+    });
+    w.close();
+    let paths = Paths::resolve(Some(dir.path().into())).unwrap();
+    let kept = Settings::load(&paths.settings_file()).0;
+    assert!(kept.no_auto_save.contains(&bob.room));
+    assert_eq!(kept.auto_save, 1_000_000);
     bob.stop();
 }

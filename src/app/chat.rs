@@ -108,6 +108,8 @@ impl ChatView {
         let alerts_now = state.alerts_of(room);
         let mut write_to = None;
         let mut alerts = alerts_now;
+        let auto_save_now = !state.no_auto_save.contains(room);
+        let mut auto_save = auto_save_now;
         // A narrow window keeps the messages and the composer: the member list moves into a
         // menu in the header, and the host's line under the room's name.
         let narrow = ui.available_width() < NARROW;
@@ -125,7 +127,7 @@ impl ChatView {
                         "Leave this room"
                     };
                     leave = ui.button(label).on_hover_text(hint).clicked();
-                    alerts_menu(ui, &mut alerts);
+                    room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
                     if narrow {
                         ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
                             write_to = write_to.take().or(members(ui, chat, &state.me));
@@ -186,11 +188,14 @@ impl ChatView {
         if alerts != alerts_now {
             state.set_alerts(room, alerts);
         }
+        if auto_save != auto_save_now {
+            state.set_room_auto_save(room, auto_save);
+        }
         if let Some((peer, name)) = write_to {
             state.open_direct(&peer, Some(&name));
         }
         if leave {
-            state.leave(room);
+            state.leave_or_ask(room);
         }
     }
 
@@ -383,7 +388,10 @@ impl ChatView {
                     .put(top, egui::Button::new("Load earlier messages"))
                     .clicked();
             }
-            Older::Maybe => earlier = self.offset <= 1.0,
+            // Only once the list has settled: in the pass where a page arrives (or rows are
+            // measured) the view has not yet been kept at the bottom, and its top is not the
+            // reader's doing.
+            Older::Maybe => earlier = self.offset <= 1.0 && start == chat.lines.len() && !changed,
             Older::Complete => {}
         }
         if self.at_end {
@@ -417,7 +425,9 @@ const COMPOSER_IN_ONE_ROW: f32 = 420.0;
 const NARROW: f32 = 480.0;
 
 /// What the room may interrupt the user for: a menu behind a bell that shows the choice.
-fn alerts_menu(ui: &mut egui::Ui, alerts: &mut Alerts) {
+/// The room's own settings: what it may notify about, and whether its files save
+/// themselves. The bell on the button says the first at a glance.
+fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
     let bell = match alerts {
         Alerts::All => "🔔",
         Alerts::Mentions => "🔔 @",
@@ -434,9 +444,18 @@ fn alerts_menu(ui: &mut egui::Ui, alerts: &mut Alerts) {
                 ui.close();
             }
         }
+        ui.separator();
+        ui.checkbox(
+            auto_save,
+            format!(
+                "Save files shared here by themselves (up to {})",
+                crate::bridge::human_size(limit)
+            ),
+        )
+        .on_hover_text("Otherwise each file waits for its Download button");
     })
     .response
-    .on_hover_text("Notifications for this room");
+    .on_hover_text("Notifications and files for this room");
 }
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.

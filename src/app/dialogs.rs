@@ -2,7 +2,7 @@
 //! (with an optional password), settings, and the two questions a room can ask on joining:
 //! its password, and whether to trust a host whose key changed.
 
-use super::state::AppState;
+use super::state::{AppState, Ask};
 use super::text;
 use crate::bridge::SessionState;
 use crate::net::identity::PublicKey;
@@ -27,6 +27,48 @@ pub struct HostDraft {
     pub password: String,
 }
 
+/// "Settings" as they are being changed, in the units shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsDraft {
+    /// Files each hosted room keeps, in GB.
+    pub files_limit_gb: f64,
+    /// Files saved without asking up to this size, in MB.
+    pub auto_save_mb: f64,
+    /// Host the rooms open at exit again at start.
+    pub reopen_rooms: bool,
+}
+
+impl SettingsDraft {
+    fn of(state: &AppState) -> Self {
+        Self {
+            files_limit_gb: state.files_limit as f64 / 1e9,
+            auto_save_mb: state.auto_save as f64 / 1e6,
+            reopen_rooms: state.reopen_rooms,
+        }
+    }
+
+    /// Sends what changed to the runtime (which keeps it) and shows it from now on.
+    fn apply(&self, state: &mut AppState) {
+        use crate::bridge::Command;
+        let files_limit = (self.files_limit_gb * 1e9).round() as u64;
+        if files_limit != state.files_limit {
+            state.files_limit = files_limit;
+            state.outbox.push(Command::SetFilesLimit(files_limit));
+        }
+        let auto_save = (self.auto_save_mb * 1e6).round() as u64;
+        if auto_save != state.auto_save {
+            state.auto_save = auto_save;
+            state.outbox.push(Command::SetAutoSave(auto_save));
+        }
+        if self.reopen_rooms != state.reopen_rooms {
+            state.reopen_rooms = self.reopen_rooms;
+            state
+                .outbox
+                .push(Command::SetReopenRooms(self.reopen_rooms));
+        }
+    }
+}
+
 /// Which dialogs are open.
 #[derive(Default)]
 pub struct Dialogs {
@@ -36,8 +78,8 @@ pub struct Dialogs {
     pub password: Option<(RoomId, String)>,
     /// "Your name", with the name being typed.
     pub name: Option<Field>,
-    /// "Settings", with the file limit being set, in GB.
-    pub settings: Option<f64>,
+    /// "Settings", as they are being changed.
+    pub settings: Option<SettingsDraft>,
     /// "Join by address", with the address being typed.
     pub join: Option<Field>,
 }
@@ -67,8 +109,8 @@ impl Dialogs {
         });
     }
 
-    pub fn open_settings(&mut self, files_limit: u64) {
-        self.settings = Some(files_limit as f64 / 1e9);
+    pub fn open_settings(&mut self, state: &AppState) {
+        self.settings = Some(SettingsDraft::of(state));
     }
 
     pub fn open_name(&mut self, current: String) {
@@ -108,16 +150,10 @@ impl Dialogs {
                 Outcome::Open => {}
             }
         }
-        if let Some(limit_gb) = &mut self.settings {
-            match settings_dialog(ctx, state, limit_gb) {
+        if let Some(draft) = &mut self.settings {
+            match settings_dialog(ctx, state, draft) {
                 Outcome::Confirm => {
-                    let limit = (*limit_gb * 1e9) as u64;
-                    if limit != state.files_limit {
-                        state.files_limit = limit;
-                        state
-                            .outbox
-                            .push(crate::bridge::Command::SetFilesLimit(limit));
-                    }
+                    draft.apply(state);
                     self.settings = None;
                 }
                 Outcome::Cancel => self.settings = None,
@@ -148,6 +184,9 @@ impl Dialogs {
             }
         }
         self.room_questions(ctx, state);
+        if let Some(ask) = state.asking.clone() {
+            ask_dialog(ctx, state, &ask);
+        }
     }
 
     /// What the open room asks before it can be joined: its password, or whether to trust
@@ -479,7 +518,11 @@ fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> 
     modal.inner
 }
 
-fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64) -> Outcome {
+fn settings_dialog(
+    ctx: &egui::Context,
+    state: &mut AppState,
+    draft: &mut SettingsDraft,
+) -> Outcome {
     let modal = Modal::new(egui::Id::unique("settings_dialog")).show(ctx, |ui| {
         ui.set_width(420.0);
         ui.heading("Settings");
@@ -498,9 +541,25 @@ fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64
         });
         ui.add_space(8.0);
         ui.horizontal(|ui| {
+            let label = ui.label("Save files others share by themselves up to");
+            ui.add(
+                egui::DragValue::new(&mut draft.auto_save_mb)
+                    .range(0.0..=1_000_000.0)
+                    .speed(1.0)
+                    .suffix(" MB"),
+            )
+            .labelled_by(label.id);
+        });
+        ui.label(
+            RichText::new("Larger ones show their size and wait for you to press Download.")
+                .small()
+                .weak(),
+        );
+        ui.add_space(8.0);
+        ui.horizontal_wrapped(|ui| {
             let label = ui.label("Rooms you host keep up to");
             ui.add(
-                egui::DragValue::new(limit_gb)
+                egui::DragValue::new(&mut draft.files_limit_gb)
                     .range(0.1..=10_000.0)
                     .speed(0.5)
                     .suffix(" GB"),
@@ -508,6 +567,12 @@ fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64
             .labelled_by(label.id);
             ui.label("of shared files for people who join later; the oldest go first.");
         });
+        ui.add_space(8.0);
+        ui.checkbox(
+            &mut draft.reopen_rooms,
+            "Reopen my rooms when lanchat starts",
+        )
+        .on_hover_text("The rooms you host that were open when lanchat stopped open again");
         ui.add_space(8.0);
         let mut outcome = Outcome::Open;
         ui.horizontal(|ui| {
@@ -524,4 +589,76 @@ fn settings_dialog(ctx: &egui::Context, state: &mut AppState, limit_gb: &mut f64
         return Outcome::Cancel;
     }
     modal.inner
+}
+
+/// Asks before sending people out of rooms we host: closing one, or quitting.
+fn ask_dialog(ctx: &egui::Context, state: &mut AppState, ask: &Ask) {
+    let modal = Modal::new(egui::Id::unique("ask_dialog")).show(ctx, |ui| {
+        ui.set_width(400.0);
+        match ask {
+            Ask::CloseRoom(room) => {
+                let name = state
+                    .hosting
+                    .get(room)
+                    .map(|(name, ..)| text::name(name).into_owned())
+                    .unwrap_or_default();
+                let people = state.guests(Some(room));
+                ui.heading(format!("Close {name}?"));
+                ui.label(format!(
+                    "{} in it. Closing the room sends everyone out; you can open it again later, \
+                     with its history.",
+                    people_are(people)
+                ));
+                ui.add_space(8.0);
+                ui.horizontal(|ui| {
+                    if ui.button("Close the room").clicked() {
+                        state.asking = None;
+                        state.leave(room);
+                    }
+                    if ui.button("Keep it open").clicked() {
+                        state.asking = None;
+                    }
+                });
+            }
+            Ask::Quit { people } => {
+                ui.heading("Quit lanchat?");
+                ui.label(format!(
+                    "{} in your rooms. If lanchat quits, your rooms close for them.",
+                    people_are(*people)
+                ));
+                ui.add_space(8.0);
+                ui.vertical(|ui| {
+                    if ui
+                        .button("Keep hosting in the background")
+                        .on_hover_text("The window goes away; your rooms stay open")
+                        .clicked()
+                    {
+                        state.asking = None;
+                        ui.ctx()
+                            .send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+                    }
+                    if ui.button("Close my rooms and quit").clicked() {
+                        state.asking = None;
+                        state.quitting = true;
+                        ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        state.asking = None;
+                    }
+                });
+            }
+        }
+    });
+    if modal.should_close() {
+        state.asking = None;
+    }
+}
+
+/// "1 person is", "3 people are".
+fn people_are(n: usize) -> String {
+    if n == 1 {
+        "1 person is".to_owned()
+    } else {
+        format!("{n} people are")
+    }
 }

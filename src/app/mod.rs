@@ -133,7 +133,7 @@ impl LanchatApp {
                 ui.label(RichText::new("lanchat").strong());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Settings").clicked() {
-                        self.dialogs.open_settings(self.state.files_limit);
+                        self.dialogs.open_settings(&self.state);
                     }
                     if ui.button("Change name").clicked() {
                         self.dialogs.open_name(self.state.name.clone());
@@ -263,6 +263,18 @@ impl LanchatApp {
         }
     }
 
+    /// Closing the window (or Ctrl+Q) while people are in rooms we host asks first; the
+    /// answer comes from the dialog (see [`state::Ask::Quit`]).
+    fn guard_quit(&mut self, ctx: &egui::Context) {
+        let ctrl_q = ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Q));
+        let close_asked = ctx.input(|i| i.viewport().close_requested());
+        if close_asked && !self.state.may_quit() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        } else if ctrl_q && !close_asked && self.state.may_quit() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
     fn update_title(&mut self, ctx: &egui::Context) {
         let direct = self
             .state
@@ -302,6 +314,7 @@ impl eframe::App for LanchatApp {
         self.drain_events();
         let ctx = ui.ctx().clone();
         self.attend(&ctx);
+        self.guard_quit(&ctx);
         self.take_dropped_files(&ctx);
         self.top_bar(ui);
         self.status_bar(ui);

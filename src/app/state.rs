@@ -13,7 +13,7 @@ use crate::protocol::{
 };
 use crate::protocol::{FileHash, FileRef};
 use crate::store::{Alerts, Direct, HostedRoom, Sent, Settings};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -412,6 +412,15 @@ fn version_gap(ad: &RoomAd) -> Option<String> {
     }
 }
 
+/// A question the window asks before doing something others would feel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// "Close room" on a room we host: everyone in it is sent out.
+    CloseRoom(RoomId),
+    /// Quitting while people are in rooms we host; `people` of them.
+    Quit { people: usize },
+}
+
 /// Everything the window shows, minus drawing state.
 pub struct AppState {
     /// Our device, from our key, to tell our own messages apart.
@@ -452,6 +461,12 @@ pub struct AppState {
     pub saved: HashMap<FileHash, PathBuf>,
     /// The most bytes of files each hosted room keeps, as the settings say.
     pub files_limit: u64,
+    /// Whether the rooms open at exit are hosted again at start (a setting).
+    pub reopen_rooms: bool,
+    /// Files others share up to this size are saved without asking (a setting).
+    pub auto_save: u64,
+    /// Rooms whose files wait for Download whatever their size (a setting).
+    pub no_auto_save: std::collections::BTreeSet<RoomId>,
     /// Set when lanchat was started again on this profile: the window comes to the front.
     pub raise: bool,
     /// A file dialog the user asked for, for the window to open.
@@ -477,6 +492,10 @@ pub struct AppState {
     pub open_direct: Option<DeviceId>,
     /// "Join by address": the address asked about and what is there.
     pub probe: Option<Probe>,
+    /// The question on screen, if any.
+    pub asking: Option<Ask>,
+    /// The user chose to quit and close their rooms: the next close request is let through.
+    pub quitting: bool,
 }
 
 impl AppState {
@@ -502,6 +521,9 @@ impl AppState {
             downloads_dir: None,
             saved: HashMap::new(),
             files_limit: settings.files_limit,
+            reopen_rooms: settings.reopen_rooms,
+            auto_save: settings.auto_save,
+            no_auto_save: settings.no_auto_save.clone(),
             raise: false,
             picking: None,
             focused: true,
@@ -514,6 +536,8 @@ impl AppState {
             directs: BTreeMap::new(),
             open_direct: None,
             probe: None,
+            asking: None,
+            quitting: false,
         }
     }
 
@@ -797,12 +821,51 @@ impl AppState {
     }
 
     /// Leaves a room (closing it, if we host it).
+    /// "Leave", or "Close room" on a room we host: asked first if anyone else is in it.
+    pub fn leave_or_ask(&mut self, id: &RoomId) {
+        if self.hosting.contains_key(id) && self.guests(Some(id)) > 0 {
+            self.asking = Some(Ask::CloseRoom(id.clone()));
+        } else {
+            self.leave(id);
+        }
+    }
+
+    /// The people other than us in the rooms we host (in `room` only, if given), each
+    /// counted once.
+    pub fn guests(&self, room: Option<&RoomId>) -> usize {
+        let devices: HashSet<&DeviceId> = self
+            .hosting
+            .keys()
+            .filter(|id| room.is_none_or(|r| r == *id))
+            .filter_map(|id| self.chats.get(id))
+            .flat_map(|chat| chat.members.iter().map(|m| &m.device))
+            .filter(|device| **device != self.me)
+            .collect();
+        devices.len()
+    }
+
+    /// The window is asked to close (or Ctrl+Q): whether it may, or must ask first
+    /// because people are in rooms we host.
+    pub fn may_quit(&mut self) -> bool {
+        if self.quitting {
+            return true;
+        }
+        match self.guests(None) {
+            0 => true,
+            people => {
+                self.asking = Some(Ask::Quit { people });
+                false
+            }
+        }
+    }
+
     pub fn leave(&mut self, id: &RoomId) {
         if self.hosting.contains_key(id) {
             self.outbox.push(Command::StopHosting(id.clone()));
         } else {
             self.outbox.push(Command::Leave(id.clone()));
             self.alerts.remove(id);
+            self.no_auto_save.remove(id);
         }
         self.chats.remove(id);
         if self.open.as_ref() == Some(id) {
@@ -861,6 +924,7 @@ impl AppState {
                         id: room.clone(),
                         name: name.clone(),
                         port,
+                        open: true,
                     },
                 );
                 self.hosting
@@ -872,6 +936,9 @@ impl AppState {
             }
             Event::HostingStopped { room } => {
                 self.hosting.remove(&room);
+                if let Some(remembered) = self.remembered.iter_mut().find(|r| r.id == room) {
+                    remembered.open = false;
+                }
             }
             Event::HostFailed { name, error } => {
                 self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
@@ -925,9 +992,11 @@ impl AppState {
                 message,
                 live,
             } => {
-                // Files others share while we are here come by themselves; older ones on request.
+                // Files others share while we are here come by themselves (up to the size the
+                // user set); older ones on request.
                 if let (true, Some(file)) = (live, &message.file)
                     && message.device != self.me
+                    && self.saves_itself(&room, file)
                 {
                     self.outbox.push(Command::Download {
                         room: room.clone(),
@@ -993,6 +1062,8 @@ impl AppState {
                         if let Some(file) = &message.file
                             && message.device != self.me
                             && !chat.files.contains(&file.hash)
+                            && file.size <= self.auto_save
+                            && !self.no_auto_save.contains(&room)
                         {
                             self.outbox.push(Command::Download {
                                 room: room.clone(),
@@ -1349,6 +1420,27 @@ impl AppState {
     }
 
     /// What `room` may interrupt the user for.
+    /// Whether a file shared in `room` is saved without the user asking: it is no larger
+    /// than the limit they set, and the room's files are not all left to ask for.
+    pub fn saves_itself(&self, room: &RoomId, file: &FileRef) -> bool {
+        file.size <= self.auto_save && !self.no_auto_save.contains(room)
+    }
+
+    /// Saves the room's files by themselves (up to the size limit), or never.
+    pub fn set_room_auto_save(&mut self, room: &RoomId, on: bool) {
+        let changed = if on {
+            self.no_auto_save.remove(room)
+        } else {
+            self.no_auto_save.insert(room.clone())
+        };
+        if changed {
+            self.outbox.push(Command::SetRoomAutoSave {
+                room: room.clone(),
+                on,
+            });
+        }
+    }
+
     pub fn alerts_of(&self, room: &RoomId) -> Alerts {
         self.alerts.get(room).copied().unwrap_or_default()
     }

@@ -33,6 +33,17 @@ pub struct Settings {
     /// What each room may interrupt the user for, where it is not [`Alerts::All`].
     #[serde(default)]
     pub alerts: std::collections::BTreeMap<RoomId, Alerts>,
+    /// Host again, at start, the rooms that were open when lanchat last stopped: a host
+    /// restarting its computer should not end its rooms for everyone.
+    #[serde(default = "yes")]
+    pub reopen_rooms: bool,
+    /// Files others share are saved by themselves up to this size; larger ones wait for
+    /// the user's Download (nobody's disk fills with a video they did not ask for).
+    #[serde(default = "default_auto_save")]
+    pub auto_save: u64,
+    /// Rooms whose files are never saved by themselves, whatever their size.
+    #[serde(default)]
+    pub no_auto_save: std::collections::BTreeSet<RoomId>,
 }
 
 /// What a room may interrupt the user for (a desktop notification, the window asking for
@@ -49,9 +60,19 @@ pub enum Alerts {
     Nothing,
 }
 
-/// 10 GiB: room for plenty of photos and a few videos, on any disk of today.
+/// 10 GB: room for plenty of photos and a few videos, on any disk of today. Sizes are
+/// decimal everywhere (1 GB = 10^9 bytes), as the UI shows them.
 fn default_files_limit() -> u64 {
-    10 << 30
+    10_000_000_000
+}
+
+/// 100 MB: photos, documents and short clips come by themselves; a film waits to be asked.
+fn default_auto_save() -> u64 {
+    100_000_000
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A room this user hosted.
@@ -65,6 +86,10 @@ pub struct HostedRoom {
     /// address by hand can come back.
     #[serde(default)]
     pub port: u16,
+    /// Open when lanchat last stopped (closed rooms stay closed): reopened at start when
+    /// [`Settings::reopen_rooms`] says so.
+    #[serde(default)]
+    pub open: bool,
 }
 
 impl Default for Settings {
@@ -75,6 +100,9 @@ impl Default for Settings {
             downloads: None,
             files_limit: default_files_limit(),
             alerts: Default::default(),
+            reopen_rooms: true,
+            auto_save: default_auto_save(),
+            no_auto_save: Default::default(),
         }
     }
 }
@@ -101,6 +129,10 @@ impl Settings {
                 settings.name = settings
                     .name
                     .filter(|n| crate::protocol::check_name("name", n).is_ok());
+                // The default was once 10 GiB, shown as "10.737 GB": meant as 10 GB.
+                if settings.files_limit == 10 << 30 {
+                    settings.files_limit = default_files_limit();
+                }
                 (settings, None)
             }
             Err(e) => {
@@ -198,6 +230,7 @@ mod tests {
             id: RoomId::random(),
             name: "Lab".into(),
             port: 4000,
+            open: true,
         });
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path).0, s);
