@@ -2,6 +2,8 @@
 //! multicast on, made by the test itself and removed when dropped. Traffic never leaves them.
 //! Needs root and iproute2: tests using it are `#[ignore = "needs root: …"]`, run by `.ci/run`
 //! (as root) with `--ignored`; run by hand without root, [`Lan::new`] fails saying why.
+//! [`Subnets`] is an office network instead: two LANs joined by a router, which can run an mDNS
+//! reflector (avahi-daemon) as network admins do.
 
 #![allow(dead_code)]
 
@@ -11,6 +13,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Namespaces made by this process so far, to name each LAN uniquely.
 static MADE: AtomicU32 = AtomicU32::new(0);
+
+/// Namespaces that test programs run in, numbered from 1.
+pub trait Hosts {
+    /// The namespace name of host `i` (1-based).
+    fn ns(&self, i: usize) -> &str;
+}
 
 /// Hosts `1..=n` on one bridge, at 10.79.0.1..n/24.
 pub struct Lan {
@@ -281,11 +289,326 @@ impl Lan {
     }
 }
 
+impl Hosts for Lan {
+    fn ns(&self, i: usize) -> &str {
+        &self.hosts[i - 1]
+    }
+}
+
 impl Drop for Lan {
     fn drop(&mut self) {
         for ns in self.hosts.iter().chain(std::iter::once(&self.hub)) {
             let _ = ip(&["netns", "del", ns]);
         }
+    }
+}
+
+/// Runs `sysctl -qw SETTING` inside namespace `ns`.
+fn sysctl(ns: &str, setting: &str) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-qw", setting])
+        .output()
+        .map_err(|e| format!("cannot run sysctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "sysctl {setting} in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// An office network in a box: two subnets, each a bridge of its own, joined by a router
+/// namespace that forwards IPv4 between them (and, as any router, no multicast: mDNS stays on
+/// its own side). Hosts `1..=a` are on subnet A, 10.79.1.1..a/24; hosts `a+1..=a+b` on subnet
+/// B, 10.79.2.1..b/24; each host's default route is the router, 10.79.1.254 and 10.79.2.254.
+/// [`Subnets::start_reflector`] runs avahi-daemon as an mDNS reflector on the router, as
+/// network admins bridge Bonjour between VLANs.
+pub struct Subnets {
+    /// Holds the two bridges, `br1` (subnet A) and `br2` (subnet B).
+    hub: String,
+    /// The router's namespace: `eth1` on subnet A, `eth2` on subnet B.
+    router: String,
+    /// The hosts' namespace names, host 1 first.
+    hosts: Vec<String>,
+    /// How many hosts are on subnet A.
+    a: usize,
+    /// The reflector, while it runs.
+    reflector: Option<Reflector>,
+}
+
+impl Subnets {
+    /// Makes `a` hosts on subnet A and `b` on subnet B, or fails the test saying why it cannot.
+    pub fn new(a: usize, b: usize) -> Subnets {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc_geteuid() } != 0 {
+            panic!("network namespaces need root (run .ci/run, or the tests with sudo)");
+        }
+        let tag = format!(
+            "{:x}{}",
+            std::process::id() & 0xfffff,
+            MADE.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut net = Subnets {
+            hub: format!("lct{tag}hub"),
+            router: format!("lct{tag}rtr"),
+            hosts: Vec::new(),
+            a,
+            reflector: None,
+        };
+        if let Err(e) = net.build(b) {
+            panic!("cannot make network namespaces: {e}");
+        }
+        net
+    }
+
+    fn build(&mut self, b: usize) -> Result<(), String> {
+        let (hub, router) = (self.hub.clone(), self.router.clone());
+        ip(&["netns", "add", &hub])?;
+        ip(&["netns", "add", &router])?;
+        for side in 1..=2 {
+            let br = format!("br{side}");
+            ip(&[
+                "-n",
+                &hub,
+                "link",
+                "add",
+                &br,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ])?;
+            ip(&["-n", &hub, "link", "set", &br, "up"])?;
+            // The router's leg on this side: `r{side}` on the bridge, `eth{side}` inside.
+            let (leg, eth) = (format!("r{side}"), format!("eth{side}"));
+            ip(&[
+                "link", "add", &leg, "netns", &hub, "type", "veth", "peer", "name", &eth, "netns",
+                &router,
+            ])?;
+            ip(&["-n", &hub, "link", "set", &leg, "master", &br, "up"])?;
+            sysctl(&router, &format!("net.ipv6.conf.{eth}.accept_dad=0"))?;
+            ip(&["-n", &router, "link", "set", &eth, "multicast", "on", "up"])?;
+            ip(&[
+                "-n",
+                &router,
+                "addr",
+                "add",
+                &format!("10.79.{side}.254/24"),
+                "dev",
+                &eth,
+            ])?;
+        }
+        ip(&["-n", &router, "link", "set", "lo", "up"])?;
+        sysctl(&router, "net.ipv4.ip_forward=1")?;
+        for i in 1..=self.a + b {
+            let ns = self.hub.replace("hub", &format!("h{i}"));
+            ip(&["netns", "add", &ns])?;
+            self.hosts.push(ns.clone());
+            let side = self.side(i);
+            let veth = format!("v{i}");
+            ip(&[
+                "link", "add", &veth, "netns", &hub, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ])?;
+            ip(&[
+                "-n",
+                &hub,
+                "link",
+                "set",
+                &veth,
+                "master",
+                &format!("br{side}"),
+                "up",
+            ])?;
+            // No duplicate address detection: link-local IPv6 is usable at once.
+            sysctl(&ns, "net.ipv6.conf.eth0.accept_dad=0")?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "multicast", "on", "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", self.addr(i)),
+                "dev",
+                "eth0",
+            ])?;
+            ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("10.79.{side}.254"),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Which subnet host `i` is on: 1 (A) or 2 (B).
+    pub fn side(&self, i: usize) -> u8 {
+        if i <= self.a { 1 } else { 2 }
+    }
+
+    /// The IPv4 address of host `i`.
+    pub fn addr(&self, i: usize) -> Ipv4Addr {
+        let octet = if i <= self.a { i } else { i - self.a };
+        Ipv4Addr::new(10, 79, self.side(i), octet as u8)
+    }
+
+    /// Starts avahi-daemon on the router as an mDNS reflector between the two subnets, and
+    /// returns once it runs. Only the router's two legs are given to it: avahi never sees
+    /// this machine's real interfaces. `filters`, if any, become its `reflect-filters` (only
+    /// services matching one of them are reflected).
+    pub fn start_reflector(&mut self, filters: &[&str]) -> Result<(), String> {
+        if self.reflector.is_none() {
+            self.reflector = Some(Reflector::start(&self.router, filters)?);
+        }
+        Ok(())
+    }
+
+    /// Stops the reflector (mDNS stops at the router again).
+    pub fn stop_reflector(&mut self) {
+        self.reflector = None;
+    }
+
+    /// What the reflector logged so far, for failure messages.
+    pub fn reflector_log(&self) -> String {
+        self.reflector
+            .as_ref()
+            .map(|r| r.log.lock().unwrap().clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Hosts for Subnets {
+    fn ns(&self, i: usize) -> &str {
+        &self.hosts[i - 1]
+    }
+}
+
+impl Drop for Subnets {
+    fn drop(&mut self) {
+        // The daemon first: a namespace deleted under a running process outlives it.
+        self.reflector = None;
+        for ns in self.hosts.iter().chain([&self.router, &self.hub]) {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// avahi-daemon running as an mDNS reflector in a router namespace, killed on drop.
+struct Reflector {
+    child: std::process::Child,
+    /// Its stderr (it logs there when not daemonized).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Holds its configuration file.
+    _dir: tempfile::TempDir,
+}
+
+impl Reflector {
+    /// What avahi-daemon is given: both legs of the router, no D-Bus, nothing published of
+    /// its own, and every mDNS record heard on one leg repeated on the other (`[reflector]`
+    /// comes last, for `reflect-filters` to be added to it).
+    const CONF: &'static str = "[server]
+allow-interfaces=eth1,eth2
+enable-dbus=no
+use-ipv4=yes
+use-ipv6=yes
+
+[wide-area]
+enable-wide-area=no
+
+[publish]
+disable-publishing=yes
+
+[reflector]
+enable-reflector=yes
+";
+
+    fn start(router: &str, filters: &[&str]) -> Result<Reflector, String> {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let dir = tempfile::tempdir().map_err(|e| format!("a temp dir: {e}"))?;
+        let conf = dir.path().join("avahi-daemon.conf");
+        let mut text = Self::CONF.to_owned();
+        if !filters.is_empty() {
+            text.push_str(&format!("reflect-filters={}\n", filters.join(",")));
+        }
+        std::fs::write(&conf, text).map_err(|e| format!("writing {conf:?}: {e}"))?;
+        // avahi-daemon keeps its pid file and socket in /run/avahi-daemon, a path built in: in
+        // a mount namespace of its own, a tmpfs over /run gives each daemon its own (and the
+        // machine's /run is untouched). `ip netns exec` and `unshare` exec, and so does the
+        // shell: the child is avahi-daemon itself.
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", router])
+            .args(["unshare", "--mount", "--propagation", "private", "--"])
+            .args([
+                "sh",
+                "-c",
+                "mount -t tmpfs lanchat-test /run && exec \"$0\" \"$@\"",
+            ])
+            .args([
+                "avahi-daemon",
+                "--no-drop-root",
+                "--no-chroot",
+                "--no-rlimits",
+                "--no-proc-title",
+                "-f",
+            ])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot run avahi-daemon (apt-get install avahi-daemon; .ci/run does): {e}")
+            })?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("Server startup complete") {
+                    let _ = ready_tx.send(());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut reflector = Reflector {
+            child,
+            log,
+            _dir: dir,
+        };
+        if ready
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_err()
+        {
+            let _ = reflector.child.kill();
+            let _ = reflector.child.wait();
+            // Let the reader take the last lines.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return Err(format!(
+                "avahi-daemon did not start:\n{}",
+                reflector.log.lock().unwrap()
+            ));
+        }
+        Ok(reflector)
+    }
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

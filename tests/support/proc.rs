@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use crate::netns::Lan;
+use crate::netns::Hosts;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ExitStatus, Stdio};
@@ -56,13 +56,14 @@ pub struct Proc {
 impl Proc {
     /// Runs `lanchat --data-dir DIR ARGS...` inside host `host` of `lan`.
     pub fn spawn(
-        lan: &Lan,
+        lan: &impl Hosts,
         host: usize,
         label: &str,
         data_dir: &std::path::Path,
         args: &[&str],
     ) -> Proc {
-        let mut cmd = lan.command(host, env!("CARGO_BIN_EXE_lanchat"));
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", lan.ns(host), env!("CARGO_BIN_EXE_lanchat")]);
         cmd.arg("--data-dir")
             .arg(data_dir)
             .arg("-v")
@@ -259,7 +260,7 @@ pub fn data_dir() -> tempfile::TempDir {
 
 /// Runs a headless command to its end and returns it, for its events, stderr and status.
 pub fn run_to_end(
-    lan: &Lan,
+    lan: &impl Hosts,
     host: usize,
     label: &str,
     dir: &std::path::Path,
