@@ -1288,3 +1288,107 @@ fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none()
     assert_eq!(kept.auto_save, 1_000_000);
     bob.stop();
 }
+
+/// Fills the database of the profile in `dir` with the history of a room it hosts: `count`
+/// messages from Bob, "h0", "h1", …, but for those `text` words otherwise. Returns the room.
+fn hosted_history(
+    dir: &std::path::Path,
+    count: u64,
+    text: impl Fn(u64) -> Option<String>,
+) -> RoomId {
+    let paths = Paths::resolve(Some(dir.into())).unwrap();
+    let id = RoomId::random();
+    let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
+    let (mut history, _) =
+        lanchat::store::History::open(&db, &id, &paths.room_dir(&id).join("history.jsonl"))
+            .unwrap();
+    let (done, stored) = std::sync::mpsc::channel();
+    for n in 0..count {
+        let message = lanchat::protocol::ChatMessage {
+            id: history.reserve_id(),
+            ts: n as i64,
+            from: "Bob".into(),
+            device: lanchat::protocol::DeviceId::parse("bob").unwrap(),
+            text: text(n).unwrap_or_else(|| format!("h{n}")),
+            file: None,
+        };
+        let done = done.clone();
+        history.store(
+            &message,
+            None,
+            |_| {},
+            move |r| done.send(r.is_ok()).unwrap(),
+        );
+    }
+    assert!(stored.iter().take(count as usize).all(|ok| ok));
+    drop(history);
+    db.close();
+    id
+}
+
+#[test]
+fn search_jumps_to_a_message_in_its_room() {
+    // Ada hosts an archive of 3000 messages (her window gets the newest 500) and is in Bob's
+    // room, which is on screen.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = hosted_history(dir.path(), 3000, |n| {
+        (n == 1234).then(|| "h1234 the lighthouse keeper".to_owned())
+    });
+    let settings = Settings {
+        name: Some("Ada".into()),
+        hosted: vec![lanchat::store::HostedRoom {
+            id: archive.clone(),
+            name: "Archive".into(),
+            port: 0,
+            open: true,
+        }],
+        ..Settings::default()
+    };
+    let mut w = TestWindow::open(options_at(dir.path(), settings, true));
+    w.shows("h2999");
+    let bob = other_host("Bob", "Bob's room");
+    enter(&mut w, &bob, "Bob's room");
+    w.harness.run();
+    assert!(w.harness.query_by_label("h2999").is_none());
+
+    // Ctrl+F, a word (in any case, its start only), and the one message that has it.
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    w.harness.run();
+    assert!(w.harness.get_by_label("Search messages").is_focused());
+    w.harness
+        .get_by_label("Search messages")
+        .type_text("LIGHTHO");
+    w.until("the result", |h| {
+        h.query_by_label_contains("the lighthouse keeper").is_some()
+    });
+    let result = w.harness.get_by_label_contains("the lighthouse keeper");
+    assert!(
+        w.harness
+            .query_by_label_contains("Archive · Bob · ")
+            .is_some(),
+        "room, sender and time"
+    );
+    result.click();
+
+    // Its room opens and the message is in view, with all that follows it read in.
+    w.until("the message in view", |h| {
+        h.query_by_label("h1234 the lighthouse keeper").is_some()
+    });
+    let state = &w.harness.state().state;
+    assert_eq!(state.open.as_ref(), Some(&archive));
+    let ids: Vec<u64> = state.chats[&archive].message_ids().collect();
+    assert_eq!(
+        ids,
+        (1214..3000).collect::<Vec<_>>(),
+        "with a few before it, and no gap"
+    );
+    // It stays in view once the rows around it are measured.
+    w.harness.run_steps(10);
+    assert!(
+        w.harness
+            .query_by_label("h1234 the lighthouse keeper")
+            .is_some()
+    );
+    w.close();
+    bob.stop();
+}

@@ -9,6 +9,7 @@ pub mod direct;
 pub mod files;
 pub mod picker;
 pub mod rooms;
+pub mod search;
 pub mod state;
 pub mod text;
 
@@ -129,8 +130,13 @@ impl LanchatApp {
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::top("top").show(ui, |ui| {
+            // A narrow window puts the search field on a row of its own.
+            let wide = ui.available_width() >= 820.0;
             ui.horizontal(|ui| {
                 ui.label(RichText::new("lanchat").strong());
+                if wide {
+                    search::field(ui, &mut self.state, 260.0);
+                }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Settings").clicked() {
                         self.dialogs.open_settings(&self.state);
@@ -150,6 +156,10 @@ impl LanchatApp {
                         .on_hover_text(hint);
                 });
             });
+            if !wide {
+                let width = ui.available_width().min(400.0);
+                search::field(ui, &mut self.state, width);
+            }
             if let Some(alert) = self.state.alert.clone() {
                 ui.horizontal(|ui| {
                     ui.colored_label(ui.visuals().error_fg_color, alert);
@@ -327,7 +337,9 @@ impl eframe::App for LanchatApp {
             .show(ui, |ui| {
                 rooms::show(ui, &mut self.state, &mut self.dialogs);
             });
+        let searching = search::show(ui, &mut self.state);
         match (self.state.open_direct.clone(), self.state.open.clone()) {
+            _ if searching => {}
             (Some(peer), _) if self.state.directs.contains_key(&peer) => {
                 egui::CentralPanel::default()
                     .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
