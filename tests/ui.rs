@@ -1389,6 +1389,18 @@ fn search_jumps_to_a_message_in_its_room() {
             .query_by_label("h1234 the lighthouse keeper")
             .is_some()
     );
+
+    // Escape in the field empties it and puts the results away.
+    assert!(w.harness.query_by_label("Search results").is_some());
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    w.harness.run();
+    w.harness.key_press(Key::Escape);
+    w.harness.run();
+    assert!(w.harness.query_by_label("Search results").is_none());
+    assert_eq!(
+        w.harness.get_by_label("Search messages").value().as_deref(),
+        Some("")
+    );
     w.close();
     bob.stop();
 }

@@ -452,4 +452,23 @@ mod tests {
         assert_eq!(ids(None), [3, 4, 5, 6, 7, 8, 9]);
         assert!(stored_from(&db, &room, false, 0, None).unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_room_we_are_in_is_read_from_what_we_saw_of_its_current_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let room = RoomId::parse("theirs").unwrap();
+        let member = MemberStore::new(db.clone(), room.clone());
+        for id in 0..5 {
+            member.seen(7, &message(id, "before the host started over"));
+        }
+        for id in 2..4 {
+            member.seen(8, &message(id, "now"));
+        }
+        db.flush().await.unwrap();
+        let read = stored_from(&db, &room, false, 0, None).unwrap();
+        let ids: Vec<u64> = read.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [2, 3]);
+        assert!(read.iter().all(|m| m.text == "now"));
+    }
 }
