@@ -1404,3 +1404,48 @@ fn search_jumps_to_a_message_in_its_room() {
     w.close();
     bob.stop();
 }
+
+#[test]
+fn in_the_smallest_window_search_results_take_the_rooms_place_until_one_is_chosen() {
+    let size = [520.0, 360.0];
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    let mut w = TestWindow::open_sized(options_at(dir.path(), settings, false), size);
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    for text in ["a needle in the haystack", "and then hay", "more hay"] {
+        w.harness.get_by_label("Message").type_text(text);
+        w.harness.key_press(Key::Enter);
+        w.shows_stored(text);
+    }
+    let field = w.harness.get_by_label("Search messages").rect();
+    assert!(
+        field.min.x >= 0.0 && field.max.x <= size[0] && field.width() > 200.0,
+        "the field has a row of its own: {field:?}"
+    );
+    w.harness.get_by_label("Search messages").click();
+    w.harness.run();
+    w.harness
+        .get_by_label("Search messages")
+        .type_text("needle");
+    w.until("the result, in the room's place", |h| {
+        h.query_by_label_contains("needle in the haystack")
+            .is_some()
+            && h.query_by_label("Message").is_none()
+    });
+    w.harness
+        .get_by_label_contains("needle in the haystack")
+        .click();
+    w.until("the room again, with the message", |h| {
+        h.query_by_label("a needle in the haystack").is_some()
+            && h.query_by_label("Message").is_some()
+            && h.query_by_label("Search results").is_none()
+    });
+    w.close();
+}
