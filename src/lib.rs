@@ -15,7 +15,8 @@
 //! - [`files`]: the file feature in one place: wire types, piece hashes, transfers and their
 //!   retries, the host's kept files, where downloads are saved and how names are cleaned.
 //! - [`store`]: paths, settings, and the profile's database ([`store::Database`]: one writer
-//!   thread, group commits) with the hosted rooms' histories in it.
+//!   thread, group commits) with the hosted rooms' histories in it, and searching them
+//!   ([`store::search`]).
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.

@@ -6,7 +6,7 @@
 //! from it up to the oldest message shown, merged like a page of earlier history, so the room
 //! reads on without a gap. Then the view scrolls to it and marks it for a moment.
 //!
-//! [`Search`] is the state (no egui); [`field`] and [`results`] draw it.
+//! [`Search`] is the state (no egui); [`field`] and [`show`] draw it.
 
 use super::state::{AppState, Older, clock};
 use super::text;

@@ -103,7 +103,7 @@ pub fn fts_query(typed: &str) -> Option<String> {
 }
 
 /// The messages that match what the person typed, newest first, at most `most` (picked from
-/// the matches stored last: see [`CANDIDATES_PER_HIT`]). Blocking.
+/// the matches stored last, which FTS5 gives at once). Blocking.
 pub fn search(db: &Database, typed: &str, most: usize) -> Result<Found, StoreError> {
     let Some(query) = fts_query(typed) else {
         return Ok(Found::default());
