@@ -83,6 +83,10 @@ pub enum Command {
     SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
+    /// Light, dark or as the system is; kept in the settings.
+    SetTheme(crate::store::Theme),
+    /// How large the window draws (1.0 as designed); kept in the settings.
+    SetZoom(f32),
     /// Host again at start the rooms open at exit (or not); kept in the settings.
     SetReopenRooms(bool),
     /// Save files others share by themselves up to this many bytes; kept in the settings.

@@ -64,6 +64,9 @@ pub struct RuntimeOptions {
     /// Go back into the rooms this profile was in when it last ran (the window does; a
     /// headless command joins only the room it is given).
     pub restore: bool,
+    /// Only pass through the rooms joined (`lanchat send`): their hosts do not show this
+    /// app as a member joining and leaving.
+    pub passing: bool,
 }
 
 impl RuntimeOptions {
@@ -82,6 +85,7 @@ impl RuntimeOptions {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             restore: false,
+            passing: false,
         })
     }
 }
@@ -181,6 +185,8 @@ struct Runtime {
     goodbyes: TaskTracker,
     /// Names this app run for the hosts' post de-duplication.
     resume: u64,
+    /// See [`RuntimeOptions::passing`].
+    passing: bool,
     /// Whether the user is away from the keyboard, for sessions that start meanwhile.
     away: bool,
     /// Hosted rooms listen here only, if set.
@@ -270,6 +276,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         host_gone,
         goodbyes: TaskTracker::new(),
         resume: rand::random(),
+        passing: options.passing,
         away: false,
         bind: options.bind,
         status: NetStatus::default(),
@@ -403,6 +410,14 @@ impl Runtime {
                 for hosted in self.hosts.values() {
                     hosted.host.set_files_limit(limit);
                 }
+            }
+            Command::SetTheme(theme) => {
+                self.settings.theme = theme;
+                self.save_settings();
+            }
+            Command::SetZoom(zoom) => {
+                self.settings.zoom = zoom;
+                self.save_settings();
             }
             Command::SetReopenRooms(on) => {
                 self.settings.reopen_rooms = on;
@@ -821,6 +836,7 @@ impl Runtime {
             trust: self.trust.clone(),
             password,
             resume: self.resume,
+            passing: self.passing,
             host_gone: Some(self.host_gone.clone()),
             timeouts: self.timeouts,
             store: self.member_store(&room),

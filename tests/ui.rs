@@ -60,7 +60,14 @@ fn first_start_asks_a_name_then_hosting_through_the_dialog_opens_a_room_to_chat_
         w.harness.query_by_label("Welcome to lanchat").is_some(),
         "first start asks for a name"
     );
-    w.replace_text("Your name", "Ada");
+    // The suggestion is selected: typing replaces it.
+    assert!(
+        w.harness
+            .get_by_label("Your name")
+            .value()
+            .is_some_and(|v| !v.is_empty())
+    );
+    w.harness.get_by_label("Your name").type_text("Ada");
     w.harness.key_press(Key::Enter);
     w.shows("You are Ada");
     assert!(w.harness.query_by_label("Welcome to lanchat").is_none());
@@ -492,8 +499,9 @@ fn a_changed_host_key_is_shown_and_trusted_only_on_request() {
     eve.stop();
 }
 
-/// At the smallest window size the room is still usable: the composer shows, and the member
-/// list moves into a menu in the header.
+/// At the smallest window size the room is still usable: the room list becomes a drawer,
+/// the member list a menu in the header, the composer keeps its width, and a long room name
+/// is cut short rather than drawn under the header's buttons.
 #[test]
 fn a_room_is_usable_in_the_smallest_window() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,21 +509,30 @@ fn a_room_is_usable_in_the_smallest_window() {
         name: Some("Ada".into()),
         ..Settings::default()
     };
-    let options = RuntimeOptions {
-        bind: Some(Ipv4Addr::LOCALHOST.into()),
-        ..RuntimeOptions::profile(Paths::resolve(Some(dir.path().into())).unwrap(), settings)
-            .unwrap()
-    };
     let size = [520.0, 360.0];
-    let mut w = TestWindow::open_sized(options, size);
+    let mut w = TestWindow::open_sized(options_at(dir.path(), settings, false), size);
     w.harness.run();
+    // Nothing open: the room list is the window.
     w.harness.get_by_label("Host a room").click();
     w.harness.run();
+    let long = "The quarterly planning room for the whole second floor";
+    w.replace_text("Room name", long);
     w.harness.key_press(Key::Enter);
     w.shows("• connected");
+    assert!(
+        w.harness.query_by_label("Host a room").is_none(),
+        "the list has made way"
+    );
     let inside =
         |rect: egui::Rect| rect.min.x >= 0.0 && rect.max.x <= size[0] && rect.max.y <= size[1];
-    for label in ["Message", "Send", "Attach…", "Close room", "👥 1"] {
+    for label in [
+        "Message",
+        "Send",
+        "Attach…",
+        "Close room",
+        "👥 1",
+        "☰ Rooms",
+    ] {
         let node = w.harness.get_by_label(label);
         assert!(
             inside(node.rect()),
@@ -523,11 +540,57 @@ fn a_room_is_usable_in_the_smallest_window() {
             node.rect()
         );
     }
+    // Beside "Attach…" and "Send", the field has the rest of the width.
+    let field = w.harness.get_by_label("Message").rect();
+    assert!(field.width() > 250.0, "the message field is {field:?}");
+    let title = w
+        .harness
+        .get_by_label_contains("The quarterly planning")
+        .rect();
+    for control in ["Close room", "👥 1", "• connected"] {
+        let rect = w.harness.get_by_label(control).rect();
+        assert!(
+            !title.intersects(rect),
+            "the room name {title:?} runs under {control} {rect:?}"
+        );
+    }
     w.harness
         .get_by_label("Message")
         .type_text("small but fine");
     w.harness.key_press(Key::Enter);
     w.shows_stored("small but fine");
+
+    // The drawer opens over the room and closes once something is picked in it.
+    w.harness.get_by_label("☰ Rooms").click();
+    w.harness.run();
+    assert!(w.harness.query_by_label("Host a room").is_some());
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.replace_text("Room name", "Second");
+    w.harness.key_press(Key::Enter);
+    w.until("the second room open", |h| {
+        h.query_by_label("Second").is_some() && h.query_by_label("Host a room").is_none()
+    });
+    w.close();
+}
+
+/// At 800 pixels both side panels stay, and the message field still has room.
+#[test]
+fn at_800_pixels_the_message_field_keeps_its_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    let mut w = TestWindow::open_sized(options_at(dir.path(), settings, false), [800.0, 600.0]);
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    assert!(w.harness.query_by_label("Host a room").is_some());
+    let field = w.harness.get_by_label("Message").rect();
+    assert!(field.width() > 300.0, "the message field is {field:?}");
     w.close();
 }
 
@@ -1287,4 +1350,54 @@ fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none()
     assert!(kept.no_auto_save.contains(&bob.room));
     assert_eq!(kept.auto_save, 1_000_000);
     bob.stop();
+}
+
+#[test]
+fn the_theme_is_picked_in_settings_and_the_zoom_is_kept() {
+    let (mut w, dir) = window(Some("Ada"));
+    w.harness.run();
+    let theme = |w: &TestWindow| w.harness.ctx.theme();
+    w.harness.get_by_label("Settings").click();
+    w.harness.run();
+    w.harness.get_by_label("Dark").click();
+    w.harness.run();
+    assert_eq!(theme(&w), egui::Theme::Dark);
+    // Secondary text is readable on the panels (4.5:1), in this theme and the other.
+    let readable = |w: &TestWindow| {
+        let visuals = w.harness.ctx.global_style().visuals.clone();
+        lanchat::app::look::contrast(visuals.weak_text_color(), visuals.panel_fill) >= 4.5
+    };
+    assert!(readable(&w));
+    w.harness.get_by_label("Light").click();
+    w.harness.run();
+    assert_eq!(theme(&w), egui::Theme::Light);
+    assert!(readable(&w));
+    w.harness.get_by_label("Larger").click();
+    w.harness.run();
+    w.harness.get_by_label("Done").click();
+    w.harness.run();
+    // Ctrl+plus zooms in further.
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::Plus);
+    w.harness.run();
+    let zoom = w.harness.ctx.zoom_factor();
+    assert!(zoom > 1.15, "zoomed twice: {zoom}");
+    w.close();
+    let paths = Paths::resolve(Some(dir.path().into())).unwrap();
+    let kept = Settings::load(&paths.settings_file()).0;
+    assert_eq!(kept.theme, lanchat::store::Theme::Light);
+    assert!(
+        (kept.zoom - zoom).abs() < 0.01,
+        "{} kept, {zoom} shown",
+        kept.zoom
+    );
+
+    // The next start draws the same.
+    let (mut w, _) = (
+        TestWindow::open(options_at(dir.path(), Settings::default(), false)),
+        (),
+    );
+    w.harness.run();
+    assert_eq!(theme(&w), egui::Theme::Light);
+    assert!((w.harness.ctx.zoom_factor() - zoom).abs() < 0.01);
+    w.close();
 }

@@ -114,32 +114,35 @@ impl ChatView {
         // menu in the header, and the host's line under the room's name.
         let narrow = ui.available_width() < NARROW;
         egui::Panel::top("chat_header").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading(text::name(&chat.room_name));
-                if !narrow {
-                    host_line(ui, chat);
+            // The controls are placed first, from the right; the room's name takes what is
+            // left and is cut short with "…" rather than drawn under them.
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                let label = if hosting { "Close room" } else { "Leave" };
+                let hint = if hosting {
+                    "Close this room for everyone"
+                } else {
+                    "Leave this room"
+                };
+                leave = ui.button(label).on_hover_text(hint).clicked();
+                room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
+                if narrow {
+                    ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
+                        write_to = write_to.take().or(members(ui, chat, &state.me));
+                    })
+                    .response
+                    .on_hover_text("Who is in the room");
                 }
-                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    let label = if hosting { "Close room" } else { "Leave" };
-                    let hint = if hosting {
-                        "Close this room for everyone"
-                    } else {
-                        "Leave this room"
-                    };
-                    leave = ui.button(label).on_hover_text(hint).clicked();
-                    room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
-                    if narrow {
-                        ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
-                            write_to = write_to.take().or(members(ui, chat, &state.me));
-                        })
-                        .response
-                        .on_hover_text("Who is in the room");
-                    }
-                    state_badge(ui, &chat.state);
-                    if chat.catching_up.is_some() {
-                        ui.label(RichText::new("catching up…").weak()).on_hover_text(
-                            "Messages came faster than they were shown; the rest are being read back",
-                        );
+                state_badge(ui, &chat.state);
+                if chat.catching_up.is_some() {
+                    ui.label(RichText::new("catching up…").weak()).on_hover_text(
+                        "Messages came faster than they were shown; the rest are being read back",
+                    );
+                }
+                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                    let name = text::name(&chat.room_name);
+                    ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
+                    if !narrow {
+                        host_line(ui, chat);
                     }
                 });
             });
@@ -421,8 +424,9 @@ impl ChatView {
 /// Below this width (points) the composer puts its buttons under the text.
 const COMPOSER_IN_ONE_ROW: f32 = 420.0;
 
-/// Below this width (points) a room's view puts its member list in a menu.
-const NARROW: f32 = 480.0;
+/// Below this width (points) a room's view puts its member list in a menu: the message
+/// field keeps 400 points or so before the list takes any.
+const NARROW: f32 = 600.0;
 
 /// What the room may interrupt the user for: a menu behind a bell that shows the choice.
 /// The room's own settings: what it may notify about, and whether its files save
@@ -460,12 +464,13 @@ fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
 fn host_line(ui: &mut egui::Ui, chat: &Chat) {
-    let host = ui.label(RichText::new(format!("hosted by {}", text::name(&chat.host_name))).weak());
+    let host = format!("hosted by {}", text::name(&chat.host_name));
+    let host = ui.add(egui::Label::new(RichText::new(host).weak()).truncate());
     if let Some(fp) = &chat.host_fingerprint {
         let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
         host.on_hover_text(hint);
-        ui.label(RichText::new(format!("🔑 {fp}")).small().monospace().weak())
-            .on_hover_text(hint);
+        let fp = RichText::new(format!("🔑 {fp}")).small().monospace().weak();
+        ui.add(egui::Label::new(fp).truncate()).on_hover_text(hint);
     }
 }
 

@@ -461,6 +461,10 @@ pub struct AppState {
     pub saved: HashMap<FileHash, PathBuf>,
     /// The most bytes of files each hosted room keeps, as the settings say.
     pub files_limit: u64,
+    /// Light, dark, or the system's (a setting).
+    pub theme: crate::store::Theme,
+    /// How large the window draws (a setting; Ctrl+plus / Ctrl+minus change it).
+    pub zoom: f32,
     /// Whether the rooms open at exit are hosted again at start (a setting).
     pub reopen_rooms: bool,
     /// Files others share up to this size are saved without asking (a setting).
@@ -522,6 +526,8 @@ impl AppState {
             saved: HashMap::new(),
             files_limit: settings.files_limit,
             reopen_rooms: settings.reopen_rooms,
+            theme: settings.theme,
+            zoom: settings.zoom,
             auto_save: settings.auto_save,
             no_auto_save: settings.no_auto_save.clone(),
             raise: false,
@@ -1424,6 +1430,23 @@ impl AppState {
     /// than the limit they set, and the room's files are not all left to ask for.
     pub fn saves_itself(&self, room: &RoomId, file: &FileRef) -> bool {
         file.size <= self.auto_save && !self.no_auto_save.contains(room)
+    }
+
+    /// Draws light, dark, or as the system is, from now on and at the next start.
+    pub fn set_theme(&mut self, theme: crate::store::Theme) {
+        if theme != self.theme {
+            self.theme = theme;
+            self.outbox.push(Command::SetTheme(theme));
+        }
+    }
+
+    /// The window was zoomed (by keyboard or in Settings): kept for the next start.
+    pub fn set_zoom(&mut self, zoom: f32) {
+        let zoom = (zoom * 100.0).round() / 100.0;
+        if zoom != self.zoom {
+            self.zoom = zoom;
+            self.outbox.push(Command::SetZoom(zoom));
+        }
     }
 
     /// Saves the room's files by themselves (up to the size limit), or never.
