@@ -1401,3 +1401,37 @@ fn the_theme_is_picked_in_settings_and_the_zoom_is_kept() {
     assert!((w.harness.ctx.zoom_factor() - zoom).abs() < 0.01);
     w.close();
 }
+
+#[test]
+fn links_open_only_when_clicked_and_code_is_set_apart() {
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    w.harness
+        .get_by_label("Message")
+        .type_text("notes at https://example.com/notes, build with `make test`");
+    w.harness.key_press(Key::Enter);
+    w.shows_stored("make test");
+    w.harness.run();
+    let opened = |w: &TestWindow| {
+        w.harness
+            .output()
+            .platform_output
+            .commands
+            .iter()
+            .any(|c| matches!(c, egui::OutputCommand::OpenUrl(u) if u.url == "https://example.com/notes"))
+    };
+    assert!(!opened(&w), "nothing is opened by being shown");
+    let links: Vec<_> = w
+        .harness
+        .get_all_by_role_and_label(egui::accesskit::Role::Link, "https://example.com/notes")
+        .collect();
+    assert_eq!(links.len(), 1, "{links:#?}");
+    links[0].click();
+    w.harness.step();
+    assert!(opened(&w));
+    w.close();
+}

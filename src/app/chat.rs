@@ -629,14 +629,7 @@ fn draw_line(
 
 /// A message's text, wrapped and selectable; greyed out while pending.
 fn text_body(ui: &mut egui::Ui, text: &str, pending: bool) {
-    let body = egui::Label::new(RichText::new(text))
-        .wrap()
-        .selectable(true);
-    if pending {
-        ui.add_enabled(false, body);
-    } else {
-        ui.add(body);
-    }
+    super::markup::show(ui, text, !pending);
 }
 
 /// How a message is drawn.

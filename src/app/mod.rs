@@ -8,6 +8,7 @@ pub mod dialogs;
 pub mod direct;
 pub mod files;
 pub mod look;
+pub mod markup;
 pub mod picker;
 pub mod rooms;
 pub mod state;
