@@ -1435,3 +1435,75 @@ fn links_open_only_when_clicked_and_code_is_set_apart() {
     assert!(opened(&w));
     w.close();
 }
+
+#[test]
+fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
+    let (mut w, dir) = window(Some("Ada"));
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    let picture = egui::ColorImage::new(
+        [64, 48],
+        vec![egui::Color32::from_rgb(200, 40, 40); 64 * 48],
+    );
+    w.harness
+        .input_mut()
+        .events
+        .push(egui::Event::PasteImage(std::sync::Arc::new(picture)));
+    w.harness.run();
+    w.shows("Send this picture to Ada's room?");
+    assert!(
+        w.harness
+            .query_by_label("64 × 48 pixels, sent as a PNG file")
+            .is_some()
+    );
+    w.harness.get_by_label("Send to the room").click();
+    w.until("the picture in the room", |h| {
+        h.query_all_by_label_contains("Pasted picture")
+            .next()
+            .is_some()
+            && h.query_by_label("You sent this file").is_some()
+    });
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some(""),
+        "nothing was typed"
+    );
+
+    // Files copied in a file manager arrive as their addresses: offered, not typed.
+    let notes = dir.path().join("meeting notes.txt");
+    std::fs::write(&notes, "agenda").unwrap();
+    w.harness.get_by_label("Message").focus();
+    w.harness.run();
+    let copied = format!("file://{}", notes.display()).replace(' ', "%20");
+    w.harness
+        .input_mut()
+        .events
+        .push(egui::Event::Paste(copied));
+    w.harness.run();
+    w.shows("Send this file to Ada's room?");
+    w.harness.get_by_label("Cancel").click();
+    w.harness.run();
+    assert!(
+        w.harness
+            .query_by_label("Send this file to Ada's room?")
+            .is_none()
+    );
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some("")
+    );
+    // Text is text.
+    w.harness
+        .input_mut()
+        .events
+        .push(egui::Event::Paste("just words".into()));
+    w.harness.run();
+    assert_eq!(
+        w.harness.get_by_label("Message").value().as_deref(),
+        Some("just words")
+    );
+    w.close();
+}

@@ -9,6 +9,7 @@ pub mod direct;
 pub mod files;
 pub mod look;
 pub mod markup;
+pub mod paste;
 pub mod picker;
 pub mod rooms;
 pub mod state;
@@ -59,6 +60,8 @@ pub struct LanchatApp {
     drawer: Option<Showing>,
     /// The drawer's button was pressed this frame (that click is not one beside the drawer).
     drawer_toggled: bool,
+    /// A pasted picture or files, offered for sending.
+    paste: paste::Paste,
     /// File dialogs: the system's, or the one drawn here.
     pub picker: picker::Picker,
     /// The title last set, so it is only sent when it changes.
@@ -98,6 +101,7 @@ impl LanchatApp {
             direct: direct::DirectView::default(),
             dialogs: Dialogs::default(),
             picker: picker::Picker::default(),
+            paste: paste::Paste::default(),
             drawer: None,
             drawer_toggled: false,
             title: String::new(),
@@ -442,6 +446,15 @@ impl eframe::App for LanchatApp {
         self.attend(&ctx);
         self.guard_quit(&ctx);
         self.take_dropped_files(&ctx);
+        let room = match (&self.state.open_direct, &self.state.open) {
+            (None, Some(room)) => self
+                .state
+                .chats
+                .get(room)
+                .map(|c| (room.clone(), c.room_name.clone())),
+            _ => None,
+        };
+        self.paste.take(&ctx, room);
         let narrow = ui.available_width() < DRAWER_BELOW;
         self.drawer_toggled = false;
         self.top_bar(ui, narrow);
@@ -477,6 +490,7 @@ impl eframe::App for LanchatApp {
             }
         }
         self.dialogs.show(&ctx, &mut self.state);
+        self.paste.show(&ctx, &self.front.commands);
         if let Some(pick) = self.state.picking.take() {
             let commands = self.front.commands.clone();
             self.picker.open(pick, Some(frame), &ctx, commands);
