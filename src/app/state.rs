@@ -412,6 +412,17 @@ fn version_gap(ad: &RoomAd) -> Option<String> {
     }
 }
 
+/// Whether a file shared in `room` is saved without the user asking: it is no larger than
+/// the `limit` they set, and the room is not one whose files all wait (`off`).
+fn saves_itself(
+    limit: u64,
+    off: &std::collections::BTreeSet<RoomId>,
+    room: &RoomId,
+    file: &FileRef,
+) -> bool {
+    file.size <= limit && !off.contains(room)
+}
+
 /// A question the window asks before doing something others would feel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
@@ -1068,8 +1079,7 @@ impl AppState {
                         if let Some(file) = &message.file
                             && message.device != self.me
                             && !chat.files.contains(&file.hash)
-                            && file.size <= self.auto_save
-                            && !self.no_auto_save.contains(&room)
+                            && saves_itself(self.auto_save, &self.no_auto_save, &room, file)
                         {
                             self.outbox.push(Command::Download {
                                 room: room.clone(),
@@ -1425,11 +1435,9 @@ impl AppState {
         Ok(())
     }
 
-    /// What `room` may interrupt the user for.
-    /// Whether a file shared in `room` is saved without the user asking: it is no larger
-    /// than the limit they set, and the room's files are not all left to ask for.
+    /// Whether a file shared in `room` is saved without the user asking.
     pub fn saves_itself(&self, room: &RoomId, file: &FileRef) -> bool {
-        file.size <= self.auto_save && !self.no_auto_save.contains(room)
+        saves_itself(self.auto_save, &self.no_auto_save, room, file)
     }
 
     /// Draws light, dark, or as the system is, from now on and at the next start.
@@ -1464,6 +1472,7 @@ impl AppState {
         }
     }
 
+    /// What `room` may interrupt the user for.
     pub fn alerts_of(&self, room: &RoomId) -> Alerts {
         self.alerts.get(room).copied().unwrap_or_default()
     }
