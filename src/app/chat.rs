@@ -116,38 +116,40 @@ impl ChatView {
         egui::Panel::top("chat_header").show(ui, |ui| {
             // The controls are placed first, from the right; the room's name takes what is
             // left and is cut short with "…" rather than drawn under them.
-            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                let label = if hosting { "Close room" } else { "Leave" };
-                let hint = if hosting {
-                    "Close this room for everyone"
-                } else {
-                    "Leave this room"
-                };
-                leave = ui.button(label).on_hover_text(hint).clicked();
-                room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
-                if narrow {
-                    ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
-                        write_to = write_to.take().or(members(ui, chat, &state.me));
-                    })
-                    .response
-                    .on_hover_text("Who is in the room");
-                }
-                state_badge(ui, &chat.state);
-                if chat.catching_up.is_some() {
-                    ui.label(RichText::new("catching up…").weak()).on_hover_text(
-                        "Messages came faster than they were shown; the rest are being read back",
-                    );
-                }
-                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-                    let name = text::name(&chat.room_name);
-                    ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
-                    if !narrow {
-                        host_line(ui, chat);
+            ui.horizontal(|ui| {
+                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    let label = if hosting { "Close room" } else { "Leave" };
+                    let hint = if hosting {
+                        "Close this room for everyone"
+                    } else {
+                        "Leave this room"
+                    };
+                    leave = ui.button(label).on_hover_text(hint).clicked();
+                    room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
+                    if narrow {
+                        ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
+                            write_to = write_to.take().or(members(ui, chat, &state.me));
+                        })
+                        .response
+                        .on_hover_text("Who is in the room");
                     }
+                    state_badge(ui, &chat.state);
+                    if chat.catching_up.is_some() {
+                        ui.label(RichText::new("catching up…").weak()).on_hover_text(
+                            "Messages came faster than they were shown; the rest are being read back",
+                        );
+                    }
+                    ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                        let name = text::name(&chat.room_name);
+                        ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
+                        if !narrow {
+                            host_line(ui, chat);
+                        }
+                    });
                 });
             });
             if narrow {
-                ui.horizontal_wrapped(|ui| host_line(ui, chat));
+                ui.horizontal(|ui| host_line(ui, chat));
             }
         });
         if !narrow {
