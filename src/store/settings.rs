@@ -44,6 +44,10 @@ pub struct Settings {
     /// Rooms whose files are never saved by themselves, whatever their size.
     #[serde(default)]
     pub no_auto_save: std::collections::BTreeSet<RoomId>,
+    /// The network interfaces chosen in the window to look for rooms on, by name; empty:
+    /// every suitable one. `--interface` overrides it for one run.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
 }
 
 /// What a room may interrupt the user for (a desktop notification, the window asking for
@@ -103,6 +107,7 @@ impl Default for Settings {
             reopen_rooms: true,
             auto_save: default_auto_save(),
             no_auto_save: Default::default(),
+            interfaces: Vec::new(),
         }
     }
 }
