@@ -93,6 +93,9 @@ pub enum Command {
     SetAutoSave(u64),
     /// Save a room's files by themselves (up to the limit), or never; kept in the settings.
     SetRoomAutoSave { room: RoomId, on: bool },
+    /// Look for rooms on exactly these interfaces (by name; empty: every suitable one), from
+    /// now on; kept in the settings.
+    ChooseInterfaces(Vec<String>),
     /// What a room may interrupt the user for; kept in the settings.
     SetAlerts {
         room: RoomId,
@@ -438,6 +441,9 @@ pub struct NetStatus {
     pub discovery: bool,
     /// The latest problem, in words a user can act on.
     pub problem: Option<String>,
+    /// Every interface, used or skipped and why, and how mDNS fares, for the diagnostics
+    /// panel; empty while discovery is off.
+    pub report: crate::discovery::Report,
 }
 
 /// Wakes the front end when an event is queued (for the window: `ctx.request_repaint`).

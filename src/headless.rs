@@ -333,7 +333,7 @@ pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
             Event::RoomLost(key) => {
                 rooms.remove(&key);
             }
-            Event::Network(status) => warn_problem(&status.problem),
+            Event::Network(status) => warn_problem(&status),
             _ => {}
         }
     }
@@ -361,7 +361,7 @@ pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
                 "id": key.id,
                 "fingerprint": key.fingerprint,
             })),
-            Event::Network(status) => warn_problem(&status.problem),
+            Event::Network(status) => warn_problem(&status),
             _ => {}
         }
     }
@@ -369,9 +369,15 @@ pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warn_problem(problem: &Option<String>) {
-    if let Some(problem) = problem {
-        eprintln!("lanchat: {problem}");
+/// Says the network side's problem on stderr; when it is that no interface is in use, how to
+/// choose one.
+fn warn_problem(status: &crate::bridge::NetStatus) {
+    if let Some(problem) = &status.problem {
+        if status.report.trouble().as_ref() == Some(problem) {
+            eprintln!("lanchat: {problem} (choose an interface with --interface NAME)");
+        } else {
+            eprintln!("lanchat: {problem}");
+        }
     }
 }
 
@@ -507,7 +513,7 @@ fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
             room: r, message, ..
         } if Some(r) == room => emit(message_json(message)),
         Event::Rejected { reason, .. } => eprintln!("lanchat: a message was not sent: {reason}"),
-        Event::Network(status) => warn_problem(&status.problem),
+        Event::Network(status) => warn_problem(status),
         Event::Alert(text) => eprintln!("lanchat: {text}"),
         _ => {}
     }

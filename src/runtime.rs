@@ -193,6 +193,8 @@ struct Runtime {
     bind: Option<IpAddr>,
     /// What the status line says now.
     status: NetStatus,
+    /// The interfaces discovery is to use (empty: every suitable one); `None` when it is off.
+    interfaces: Option<Vec<String>>,
     /// This device's key.
     identity: Identity,
     /// The host key pinned for each room we joined.
@@ -280,12 +282,21 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         away: false,
         bind: options.bind,
         status: NetStatus::default(),
+        interfaces: None,
         identity: options.identity,
         trust,
         timeouts: options.timeouts,
         limits: options.limits,
     };
-    let mut found = match options.discovery {
+    // `--interface` decides for this run; else the choice made in the window.
+    let discovery = options.discovery.map(|mut config| {
+        if config.interfaces.is_empty() {
+            config.interfaces = rt.settings.interfaces.clone();
+        }
+        config
+    });
+    rt.interfaces = discovery.as_ref().map(|c| c.interfaces.clone());
+    let mut found = match discovery {
         Some(config) => match Discovery::start(config) {
             Ok((discovery, found)) => {
                 rt.discovery = Some(discovery);
@@ -426,6 +437,17 @@ impl Runtime {
             Command::SetAutoSave(limit) => {
                 self.settings.auto_save = limit;
                 self.save_settings();
+            }
+            Command::ChooseInterfaces(names) => {
+                self.settings.interfaces = names.clone();
+                self.save_settings();
+                if let Some(discovery) = &self.discovery {
+                    discovery.choose(names.clone());
+                }
+                if self.interfaces.is_some() {
+                    self.interfaces = Some(names);
+                }
+                self.refresh_status();
             }
             Command::SetRoomAutoSave { room, on } => {
                 if on {
@@ -1032,19 +1054,30 @@ impl Runtime {
     }
 
     fn refresh_status(&mut self) {
-        const NO_NETWORK: &str = "No network connection found: connect to Wi-Fi or a cable (or pick an interface with --interface).";
+        let report = match (&self.discovery, &self.interfaces) {
+            (Some(discovery), _) => discovery.report(),
+            (None, Some(chosen)) => crate::discovery::Report::survey(chosen, None),
+            (None, None) => Default::default(),
+        };
         let mut status = NetStatus {
-            interfaces: self
-                .discovery
-                .as_ref()
-                .map(Discovery::interfaces)
-                .unwrap_or_default(),
+            interfaces: report.status_line(),
             discovery: self.discovery.is_some(),
             problem: self.status.problem.clone(),
+            report,
         };
-        if status.discovery && status.interfaces.is_empty() {
-            status.problem = Some(NO_NETWORK.into());
-        } else if status.problem.as_deref() == Some(NO_NETWORK) {
+        // The problem of having no interface to look on comes and goes with the interfaces;
+        // another (mDNS not starting) stays.
+        let trouble = status.report.trouble().filter(|_| status.discovery);
+        if trouble.is_some() {
+            status.problem = trouble;
+        } else if status.problem.is_some()
+            && status.problem
+                == self
+                    .status
+                    .report
+                    .trouble()
+                    .filter(|_| self.status.discovery)
+        {
             status.problem = None;
         }
         if status != self.status {

@@ -83,6 +83,8 @@ pub struct Dialogs {
     pub settings: Option<SettingsDraft>,
     /// "Join by address", with the address being typed.
     pub join: Option<Field>,
+    /// The network diagnostics panel, while open.
+    pub network: Option<super::diagnostics::Panel>,
 }
 
 /// What a dialog's buttons said this frame.
@@ -108,6 +110,10 @@ impl Dialogs {
             text: String::new(),
             error: None,
         });
+    }
+
+    pub fn open_network(&mut self) {
+        self.network.get_or_insert_default();
     }
 
     pub fn open_settings(&mut self, state: &AppState) {
@@ -169,6 +175,14 @@ impl Dialogs {
                 },
                 Outcome::Cancel => self.host = None,
                 Outcome::Open => {}
+            }
+        }
+        if let Some(panel) = &mut self.network {
+            use super::diagnostics::Shown;
+            match panel.show(ctx, state) {
+                Shown::Open => {}
+                Shown::Closed => self.network = None,
+                Shown::JoinByAddress => self.open_join(),
             }
         }
         if let Some(field) = &mut self.join {

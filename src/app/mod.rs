@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod chat;
+pub mod diagnostics;
 pub mod dialogs;
 pub mod direct;
 pub mod files;
@@ -123,12 +124,28 @@ impl LanchatApp {
         }
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
+                if ui
+                    .small_button("Network diagnostics…")
+                    .on_hover_text("Which interfaces lanchat uses, whether mDNS works, your rooms' addresses, and what to try when rooms don't appear")
+                    .clicked()
+                {
+                    self.dialogs.open_network();
+                }
                 let net = &self.state.network;
                 if let Some(problem) = &net.problem {
-                    ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
+                    // Said in the window's terms: the runtime's words fit any front end.
+                    let what_to_do = if diagnostics::no_interface(net) {
+                        " — Network diagnostics… shows why and lets you choose an interface"
+                    } else {
+                        ""
+                    };
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!("⚠ {problem}{what_to_do}"),
+                    );
                 } else if net.discovery {
                     ui.label(format!(
                         "Looking for rooms on {}",

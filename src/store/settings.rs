@@ -50,6 +50,10 @@ pub struct Settings {
     /// How large the window draws everything (Ctrl+plus / Ctrl+minus), 1.0 as designed.
     #[serde(default = "one")]
     pub zoom: f32,
+    /// The network interfaces chosen in the window to look for rooms on, by name; empty:
+    /// every suitable one. `--interface` overrides it for one run.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
 }
 
 /// Light or dark.
@@ -126,6 +130,7 @@ impl Default for Settings {
             no_auto_save: Default::default(),
             theme: Theme::System,
             zoom: 1.0,
+            interfaces: Vec::new(),
         }
     }
 }
