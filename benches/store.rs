@@ -11,7 +11,8 @@
 //! the database's writer thread grouping what is waiting into one transaction, the completion
 //! of each post after its group's commit. Run it with `cargo bench --bench store` (add
 //! `-- --posts N`, 10,000 by default; `-- --dir PATH` to measure another disk than the
-//! temporary folder's). Prints posts/s; asserts nothing.
+//! temporary folder's; `-- --words` for posts of about fifteen words rather than one long
+//! one: the search index takes them word by word). Prints posts/s; asserts nothing.
 
 use lanchat::protocol::{ChatMessage, DeviceId, RoomId};
 use lanchat::store::{Database, History};
@@ -31,12 +32,15 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
     let base = arg("--dir").map(std::path::PathBuf::from);
+    let words = args.iter().any(|a| a == "--words");
+    let _ = TEXT.set(if words { Text::Words } else { Text::Long });
     let dir = match &base {
         Some(base) => tempfile::tempdir_in(base).expect("a folder to measure in"),
         None => tempfile::tempdir().expect("a temporary folder"),
     };
     println!(
-        "store: {posts} posts of 100 bytes, in {}",
+        "store: {posts} posts of 100 bytes ({}), in {}",
+        if words { "words" } else { "one long word" },
         dir.path().display()
     );
     println!();
@@ -70,16 +74,50 @@ fn main() {
     );
 }
 
+/// What the posts say.
+#[derive(Clone, Copy)]
+enum Text {
+    /// Their number and one long word.
+    Long,
+    /// Their number and about fifteen words.
+    Words,
+}
+
+static TEXT: std::sync::OnceLock<Text> = std::sync::OnceLock::new();
+
 fn message(id: u64) -> ChatMessage {
+    let text = match TEXT.get().copied().unwrap_or(Text::Long) {
+        Text::Long => format!("{id:>8} {}", "x".repeat(91)),
+        Text::Words => {
+            let words: Vec<&str> = WORDS.split_whitespace().collect();
+            let mut text = format!("{id:>8}");
+            let mut seed = (id + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            while text.len() < 100 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push(' ');
+                text.push_str(words[(seed % words.len() as u64) as usize]);
+            }
+            text.truncate(100);
+            text
+        }
+    };
     ChatMessage {
         id,
         ts: 1_800_000_000_000 + id as i64,
         from: "Ada".into(),
         device: DeviceId::parse("0123456789abcdef0123456789abcdef").expect("a device id"),
-        text: format!("{id:>8} {}", "x".repeat(91)),
+        text,
         file: None,
     }
 }
+
+/// The words [`Text::Words`] posts are made of, picked at random (repeats and all, as in talk).
+const WORDS: &str = "the build is green again lunch at noon who has the key meeting moved to three \
+    can you review my change printer on second floor jammed coffee machine fixed thanks see you \
+    later deploy tonight after tests pass release notes draft ready for comments server room too \
+    warm network slow this morning where is the projector remote";
 
 /// The baselines' table: the same columns and indexes as lanchat's, in a database set up
 /// the same way (WAL, synchronous=FULL).

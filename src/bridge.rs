@@ -122,6 +122,18 @@ pub enum Command {
         seq: u64,
         text: String,
     },
+    /// Look for the messages of the rooms' histories kept here that hold these words (as a
+    /// person typed them; see [`crate::store::fts_query`]): [`Event::SearchResults`]
+    /// follows, unless a newer search came meanwhile.
+    Search { query: String },
+    /// Read a room's messages from `from` up to (not including) `until`, or to the newest,
+    /// from the database: what lies between a search result and the oldest message shown.
+    /// [`Event::Loaded`] follows.
+    LoadFrom {
+        room: RoomId,
+        from: u64,
+        until: Option<u64>,
+    },
     /// Say goodbye everywhere and stop; [`Event::Stopped`] follows.
     Shutdown,
 }
@@ -260,6 +272,18 @@ pub enum Event {
     Downloads(PathBuf),
     /// A file saved by an earlier download (told at start, so its message offers Open).
     Saved { hash: FileHash, path: PathBuf },
+    /// What [`Command::Search`] for `query` found, or why it could not look, in words.
+    SearchResults {
+        query: String,
+        found: Result<crate::store::Found, String>,
+    },
+    /// The messages [`Command::LoadFrom`] `from` asked for, oldest first (empty if they
+    /// could not be read).
+    Loaded {
+        room: RoomId,
+        from: u64,
+        messages: Vec<ChatMessage>,
+    },
     /// lanchat was started again on this profile: bring the window to the front.
     Raise,
     /// The runtime has finished shutting down.

@@ -203,6 +203,9 @@ struct Runtime {
     timeouts: Timeouts,
     /// Limits of the rooms we host.
     limits: Limits,
+    /// Counts the searches asked for: one still waiting to run when a newer one comes is
+    /// not run (someone typing asks once per key).
+    searches: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Runs until [`Command::Shutdown`] or until the front end is gone, then says goodbye
@@ -287,6 +290,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         trust,
         timeouts: options.timeouts,
         limits: options.limits,
+        searches: Arc::default(),
     };
     // `--interface` decides for this run; else the choice made in the window.
     let discovery = options.discovery.map(|mut config| {
@@ -525,6 +529,8 @@ impl Runtime {
                     more: true,
                 }),
             },
+            Command::Search { query } => self.search(query),
+            Command::LoadFrom { room, from, until } => self.load_from(room, from, until),
             Command::Shutdown => unreachable!("handled by the loop"),
         }
     }
@@ -772,6 +778,58 @@ impl Runtime {
                 });
             },
         );
+    }
+
+    /// Searches the histories off the command loop; only the newest search waiting is run.
+    fn search(&self, query: String) {
+        use std::sync::atomic::Ordering;
+        let asked = self.searches.fetch_add(1, Ordering::AcqRel) + 1;
+        let db = match &self.db {
+            Ok(db) => db.clone(),
+            Err(e) => {
+                let found = Err(format!("Messages cannot be searched: {e}"));
+                return self.events.send(Event::SearchResults { query, found });
+            }
+        };
+        let (latest, events) = (self.searches.clone(), self.events.clone());
+        tokio::task::spawn_blocking(move || {
+            if latest.load(Ordering::Acquire) != asked {
+                return; // the window wants a newer one
+            }
+            let found = crate::store::search(&db, &query, crate::store::MOST_HITS)
+                .map_err(|e| format!("The search failed: {e}"));
+            events.send(Event::SearchResults { query, found });
+        });
+    }
+
+    /// Reads a room's messages from the database for the window (to show a search result in
+    /// place), off the command loop: from our history of a room we host, else from what we
+    /// saw of it.
+    fn load_from(&self, room: RoomId, from: u64, until: Option<u64>) {
+        let Ok(db) = self.db.clone() else {
+            let messages = Vec::new();
+            return self.events.send(Event::Loaded {
+                room,
+                from,
+                messages,
+            });
+        };
+        let hosted = self.hosts.contains_key(&room);
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let messages = crate::store::stored_from(&db, &room, hosted, from, until)
+                .unwrap_or_else(|e| {
+                    events.send(Event::Alert(format!(
+                        "Messages of a room could not be read back: {e}"
+                    )));
+                    Vec::new()
+                });
+            events.send(Event::Loaded {
+                room,
+                from,
+                messages,
+            });
+        });
     }
 
     /// Who we are in a room we are in, and where and who its host is, for a transfer.

@@ -1441,9 +1441,9 @@ fn links_open_only_when_clicked_and_code_is_set_apart() {
 #[test]
 fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
     let (mut w, dir) = window(Some("Ada"));
-    w.harness.run();
+    w.harness.run_steps(4);
     w.harness.get_by_label("Host a room").click();
-    w.harness.run();
+    w.harness.run_steps(4);
     w.harness.key_press(Key::Enter);
     w.shows("• connected");
     let picture = egui::ColorImage::new(
@@ -1454,7 +1454,7 @@ fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
         .input_mut()
         .events
         .push(egui::Event::PasteImage(std::sync::Arc::new(picture)));
-    w.harness.run();
+    w.harness.run_steps(4);
     w.shows("Send this picture to Ada's room?");
     assert!(
         w.harness
@@ -1478,16 +1478,16 @@ fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
     let notes = dir.path().join("meeting notes.txt");
     std::fs::write(&notes, "agenda").unwrap();
     w.harness.get_by_label("Message").focus();
-    w.harness.run();
+    w.harness.run_steps(4);
     let copied = format!("file://{}", notes.display()).replace(' ', "%20");
     w.harness
         .input_mut()
         .events
         .push(egui::Event::Paste(copied));
-    w.harness.run();
+    w.harness.run_steps(4);
     w.shows("Send this file to Ada's room?");
     w.harness.get_by_label("Cancel").click();
-    w.harness.run();
+    w.harness.run_steps(4);
     assert!(
         w.harness
             .query_by_label("Send this file to Ada's room?")
@@ -1502,7 +1502,7 @@ fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
         .input_mut()
         .events
         .push(egui::Event::Paste("just words".into()));
-    w.harness.run();
+    w.harness.run_steps(4);
     assert_eq!(
         w.harness.get_by_label("Message").value().as_deref(),
         Some("just words")
@@ -1680,4 +1680,120 @@ fn with_no_interface_in_use_the_window_says_to_choose_one_in_the_panel() {
         "a window user is not sent to the command line"
     );
     w.close();
+}
+
+/// Fills the database of the profile in `dir` with the history of a room it hosts: `count`
+/// messages from Bob, "h0", "h1", …, but for those `text` words otherwise. Returns the room.
+fn hosted_history(
+    dir: &std::path::Path,
+    count: u64,
+    text: impl Fn(u64) -> Option<String>,
+) -> RoomId {
+    let paths = Paths::resolve(Some(dir.into())).unwrap();
+    let id = RoomId::random();
+    let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
+    let (mut history, _) =
+        lanchat::store::History::open(&db, &id, &paths.room_dir(&id).join("history.jsonl"))
+            .unwrap();
+    let (done, stored) = std::sync::mpsc::channel();
+    for n in 0..count {
+        let message = lanchat::protocol::ChatMessage {
+            id: history.reserve_id(),
+            ts: n as i64,
+            from: "Bob".into(),
+            device: lanchat::protocol::DeviceId::parse("bob").unwrap(),
+            text: text(n).unwrap_or_else(|| format!("h{n}")),
+            file: None,
+        };
+        let done = done.clone();
+        history.store(
+            &message,
+            None,
+            |_| {},
+            move |r| done.send(r.is_ok()).unwrap(),
+        );
+    }
+    assert!(stored.iter().take(count as usize).all(|ok| ok));
+    drop(history);
+    db.close();
+    id
+}
+
+#[test]
+fn search_jumps_to_a_message_in_its_room() {
+    // Ada hosts an archive of 3000 messages (her window gets the newest 500) and is in Bob's
+    // room, which is on screen.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = hosted_history(dir.path(), 3000, |n| {
+        (n == 1234).then(|| "h1234 the lighthouse keeper".to_owned())
+    });
+    let settings = Settings {
+        name: Some("Ada".into()),
+        hosted: vec![lanchat::store::HostedRoom {
+            id: archive.clone(),
+            name: "Archive".into(),
+            port: 0,
+            open: true,
+        }],
+        ..Settings::default()
+    };
+    let mut w = TestWindow::open(options_at(dir.path(), settings, true));
+    w.shows("h2999");
+    let bob = other_host("Bob", "Bob's room");
+    enter(&mut w, &bob, "Bob's room");
+    w.harness.run();
+    assert!(w.harness.query_by_label("h2999").is_none());
+
+    // Ctrl+F, a word (in any case, its start only), and the one message that has it.
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    w.harness.run();
+    assert!(w.harness.get_by_label("Search messages").is_focused());
+    w.harness
+        .get_by_label("Search messages")
+        .type_text("LIGHTHO");
+    w.until("the result", |h| {
+        h.query_by_label_contains("the lighthouse keeper").is_some()
+    });
+    let result = w.harness.get_by_label_contains("the lighthouse keeper");
+    assert!(
+        w.harness
+            .query_by_label_contains("Archive · Bob · ")
+            .is_some(),
+        "room, sender and time"
+    );
+    result.click();
+
+    // Its room opens and the message is in view, with all that follows it read in.
+    w.until("the message in view", |h| {
+        h.query_by_label("h1234 the lighthouse keeper").is_some()
+    });
+    let state = &w.harness.state().state;
+    assert_eq!(state.open.as_ref(), Some(&archive));
+    let ids: Vec<u64> = state.chats[&archive].message_ids().collect();
+    assert_eq!(
+        ids,
+        (1214..3000).collect::<Vec<_>>(),
+        "with a few before it, and no gap"
+    );
+    // It stays in view once the rows around it are measured.
+    w.harness.run_steps(10);
+    assert!(
+        w.harness
+            .query_by_label("h1234 the lighthouse keeper")
+            .is_some()
+    );
+
+    // Escape in the field empties it and puts the results away.
+    assert!(w.harness.query_by_label("Search results").is_some());
+    w.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    w.harness.run();
+    w.harness.key_press(Key::Escape);
+    w.harness.run();
+    assert!(w.harness.query_by_label("Search results").is_none());
+    assert_eq!(
+        w.harness.get_by_label("Search messages").value().as_deref(),
+        Some("")
+    );
+    w.close();
+    bob.stop();
 }

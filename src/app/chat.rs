@@ -47,7 +47,15 @@ pub struct ChatView {
     /// The room the composer last took the keyboard for: a room opened takes it at once
     /// (from the room list's button, say).
     focused_for: Option<RoomId>,
+    /// A search result's message to scroll to at the next pass (the first one from it on,
+    /// if it is not there).
+    seek: Option<u64>,
+    /// The message scrolled to, marked until this time (egui's clock) so the eye finds it.
+    marked: Option<(u64, f64)>,
 }
+
+/// How long a search result's message stays marked, in seconds.
+const MARKED_FOR: f64 = 4.0;
 
 /// A room's rows as drawn: what drawing worked out per line.
 #[derive(Default)]
@@ -100,6 +108,9 @@ impl Shape {
 impl ChatView {
     /// Draws the open room. Header and composer are panels; the list fills the rest.
     pub fn show(&mut self, ui: &mut egui::Ui, state: &mut AppState, room: &RoomId) {
+        if let Some(id) = state.search.take_seek(room) {
+            self.seek = Some(id);
+        }
         let Some(chat) = state.chats.get(room) else {
             return;
         };
@@ -296,6 +307,28 @@ impl ChatView {
             }
         }
 
+        // A search result to show: where its row starts, for the list to scroll to.
+        let seek = self.seek.take().and_then(|id| {
+            let at = chat
+                .lines
+                .iter()
+                .position(|l| matches!(l, Line::Chat { message } if message.id >= id))?;
+            if let Line::Chat { message } = &chat.lines[at] {
+                self.marked = Some((message.id, ui.input(|i| i.time) + MARKED_FOR));
+            }
+            self.shift = 0.0;
+            Some((self.heights[..at].iter().sum::<f32>(), self.heights[at]))
+        });
+        let now = ui.input(|i| i.time);
+        let marked = match self.marked {
+            Some((id, until)) if until > now => {
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_secs_f64(until - now));
+                Some(id)
+            }
+            _ => None,
+        };
+
         if chat.lines.is_empty()
             && chat.pending.is_empty()
             && state.uploads_to(room).next().is_none()
@@ -329,6 +362,15 @@ impl ChatView {
                 first += 1;
             }
             let top = ui.max_rect().top();
+            if let Some((start, height)) = seek {
+                let row = egui::Rect::from_x_y_ranges(
+                    ui.max_rect().x_range(),
+                    top + start..=top + start + height,
+                );
+                let at_once = egui::style::ScrollAnimation::none();
+                ui.scroll_to_rect_animation(row, Some(Align::Center), at_once);
+                ui.ctx().request_repaint();
+            }
             let rect =
                 egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top + y..=top + total.max(y));
             ui.scope_builder(UiBuilder::new().max_rect(rect), |ui| {
@@ -344,6 +386,17 @@ impl ChatView {
                         (previous, &chat.lines[i]),
                         &mut actions,
                     );
+                    if let Line::Chat { message } = &chat.lines[i]
+                        && marked == Some(message.id)
+                    {
+                        let row = egui::Rect::from_x_y_ranges(
+                            ui.max_rect().x_range(),
+                            before..=ui.cursor().top(),
+                        );
+                        let stroke = egui::Stroke::new(2.0, ui.visuals().selection.stroke.color);
+                        ui.painter()
+                            .rect_stroke(row, 6.0, stroke, egui::StrokeKind::Inside);
+                    }
                     let h = ui.cursor().top() - before;
                     if (h - self.heights[i]).abs() > 0.5 {
                         self.heights[i] = h;

@@ -13,6 +13,7 @@ pub mod markup;
 pub mod paste;
 pub mod picker;
 pub mod rooms;
+pub mod search;
 pub mod state;
 pub mod text;
 
@@ -177,6 +178,8 @@ impl LanchatApp {
     /// button that opens the room list as a drawer.
     fn top_bar(&mut self, ui: &mut egui::Ui, narrow: bool) {
         egui::Panel::top("top").show(ui, |ui| {
+            // Narrower than this, the search field goes on a row of its own.
+            let wide = ui.available_width() >= 820.0;
             if narrow {
                 ui.horizontal_wrapped(|ui| {
                     let unread = self.state.unread_total();
@@ -201,6 +204,9 @@ impl LanchatApp {
             } else {
                 ui.horizontal(|ui| {
                     ui.label(RichText::new("lanchat").strong());
+                    if wide {
+                        search::field(ui, &mut self.state, 260.0);
+                    }
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                         self.buttons(ui);
                         // Right to left: the fingerprint first, so it ends up after the name.
@@ -209,6 +215,10 @@ impl LanchatApp {
                             .on_hover_text(FINGERPRINT_HINT);
                     });
                 });
+            }
+            if !wide {
+                let width = ui.available_width().min(400.0);
+                search::field(ui, &mut self.state, width);
             }
             if let Some(alert) = self.state.alert.clone() {
                 ui.horizontal_wrapped(|ui| {
@@ -482,13 +492,17 @@ impl eframe::App for LanchatApp {
             _ => None,
         };
         if narrow && open_room.is_none() {
-            // Nothing open in a narrow window: the list is the window.
+            // Nothing open in a narrow window: the list is the window (unless results are).
             self.drawer = None;
-            egui::CentralPanel::default()
-                .show(ui, |ui| rooms::show(ui, &mut self.state, &mut self.dialogs));
+            if !search::show(ui, &mut self.state) {
+                egui::CentralPanel::default()
+                    .show(ui, |ui| rooms::show(ui, &mut self.state, &mut self.dialogs));
+            }
         } else {
             self.room_list(ui, narrow);
+            let searching = search::show(ui, &mut self.state);
             match open_room {
+                _ if searching => {}
                 Some(Err(peer)) => {
                     egui::CentralPanel::default()
                         .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));

@@ -223,7 +223,7 @@ impl Chat {
 
     /// Puts messages read back from the database among the lines, in id order, skipping
     /// the ones shown already (some arrived live while they were being read).
-    fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
+    pub(super) fn merge(&mut self, messages: Vec<ChatMessage>, me: &DeviceId) {
         let shown: std::collections::HashSet<u64> = self.message_ids().collect();
         let mut incoming = messages
             .into_iter()
@@ -511,6 +511,8 @@ pub struct AppState {
     pub asking: Option<Ask>,
     /// The user chose to quit and close their rooms: the next close request is let through.
     pub quitting: bool,
+    /// Searching the rooms' histories: what is typed, what was found, the result chosen.
+    pub search: super::search::Search,
 }
 
 impl AppState {
@@ -555,6 +557,7 @@ impl AppState {
             probe: None,
             asking: None,
             quitting: false,
+            search: Default::default(),
         }
     }
 
@@ -1262,6 +1265,12 @@ impl AppState {
                     );
                 }
             }
+            Event::SearchResults { query, found } => self.search_answered(query, found),
+            Event::Loaded {
+                room,
+                from,
+                messages,
+            } => self.loaded(room, from, messages),
             Event::Raise => self.raise = true,
             Event::Stopped => {}
         }

@@ -1,0 +1,474 @@
+//! Searching the rooms' histories: the messages of the rooms this profile hosts (`messages`)
+//! and what it has seen of the rooms it is in (`received`), through the FTS5 index schema step
+//! 5 keeps of each (see `database.rs`). What a person types is never FTS5 syntax: each word is
+//! looked for as a word, the last one as the start of a word too (it may not be finished).
+//!
+//! A hit carries a few words around the match, with the matched words told apart: FTS5
+//! marks them with two characters of Unicode's private use area, and they are split on here,
+//! so no marker (and no markup) ever reaches the window.
+
+use super::database::{Database, StoreError};
+use super::history::row_message;
+use crate::protocol::{ChatMessage, RoomId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Most hits one search answers with: the newest.
+pub const MOST_HITS: usize = 50;
+
+/// Where FTS5 marks the start and the end of a matched word in a snippet.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+/// Words of a snippet around the match (FTS5's limit is 64).
+const SNIPPET_WORDS: i64 = 12;
+
+/// A search's answer, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    /// More messages match than [`MOST_HITS`]: more words would narrow it down.
+    pub more: bool,
+}
+
+/// One message that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub room: RoomId,
+    /// The message's id in its room's history.
+    pub id: u64,
+    /// When the host stored it, milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// The sender's name at the time.
+    pub sender: String,
+    /// The words around the match, in order, on one line.
+    pub snippet: Vec<Piece>,
+    /// Which of the profile's records holds it: what the window can do with the hit.
+    pub record: Record,
+    /// The room's name as last joined (for a room we are in); the window knows the names of
+    /// the rooms we host, and better ones for the rooms open now.
+    pub room_name: Option<String>,
+}
+
+/// A run of a snippet's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub text: String,
+    /// The words the search looked for: shown emphasised.
+    pub matched: bool,
+}
+
+/// Which record a hit comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// The history of a room we host (or hosted): it is all here, ids as the members know them.
+    Hosted,
+    /// What we saw of a room we are in. `current`: of the history the room has now; a host
+    /// that started its history over numbers its messages afresh, so an older one cannot be
+    /// shown in place.
+    Member { current: bool },
+}
+
+/// What a person typed, as an FTS5 query that cannot be a syntax error: each word (a run of
+/// anything but spaces with a letter or a digit in it) a quoted string, so `AND`, `*`, `-`,
+/// `"` and `:` are only text; all of them must match, the last also as the start of a longer
+/// word unless a space follows it. `None` when nothing is left to look for.
+pub fn fts_query(typed: &str) -> Option<String> {
+    let words: Vec<&str> = typed
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let last = words.len() - 1;
+    let finished = typed.ends_with(char::is_whitespace);
+    let quoted: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(at, w)| {
+            let prefix = if at == last && !finished { "*" } else { "" };
+            format!("\"{}\"{prefix}", w.replace('"', "\"\""))
+        })
+        .collect();
+    Some(quoted.join(" "))
+}
+
+/// The messages that match what the person typed, newest first, at most `most`. Blocking.
+pub fn search(db: &Database, typed: &str, most: usize) -> Result<Found, StoreError> {
+    let Some(query) = fts_query(typed) else {
+        return Ok(Found::default());
+    };
+    db.read(move |c| {
+        // Each index gives its newest `most + 1`; snippets are made for the ones kept only.
+        let mut rows = newest(c, Table::Messages, &query, most + 1)?;
+        rows.extend(newest(c, Table::Received, &query, most + 1)?);
+        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+        let more = rows.len() > most;
+        rows.truncate(most);
+        let hits = rows
+            .into_iter()
+            .filter_map(|row| hit(c, &query, row).transpose())
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Found { hits, more })
+    })
+}
+
+/// The two tables searched.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Messages,
+    Received,
+}
+
+/// A match before its snippet is made.
+struct Row {
+    table: Table,
+    rowid: i64,
+    room: String,
+    id: u64,
+    ts: i64,
+    sender: String,
+}
+
+/// The newest `limit` rows of `table` that match `query`.
+fn newest(c: &Connection, table: Table, query: &str, limit: usize) -> rusqlite::Result<Vec<Row>> {
+    let sql = match table {
+        Table::Messages => {
+            "SELECT m.rowid, m.room, m.id, m.ts, m.sender
+             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+             WHERE messages_fts MATCH ?1 ORDER BY m.ts DESC, m.id DESC LIMIT ?2"
+        }
+        Table::Received => {
+            "SELECT r.rowid, r.room, r.id, r.ts, r.sender
+             FROM received_fts JOIN received r ON r.rowid = received_fts.rowid
+             WHERE received_fts MATCH ?1 ORDER BY r.ts DESC, r.id DESC LIMIT ?2"
+        }
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    stmt.query_map(params![query, limit as i64], |r| {
+        Ok(Row {
+            table,
+            rowid: r.get(0)?,
+            room: r.get(1)?,
+            id: r.get::<_, i64>(2)? as u64,
+            ts: r.get(3)?,
+            sender: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+/// A match with its snippet and what the window needs to know of its room; `None` for a
+/// row whose room id is not one (a damaged row).
+fn hit(c: &Connection, query: &str, row: Row) -> rusqlite::Result<Option<Hit>> {
+    let Some(room) = RoomId::parse(&row.room) else {
+        return Ok(None);
+    };
+    // A text that holds a marker itself gets its snippet unmarked (and says so), so its own
+    // characters are not taken for matches.
+    let sql = match row.table {
+        Table::Messages => {
+            "SELECT instr(m.text, ?3) OR instr(m.text, ?4),
+                    CASE WHEN instr(m.text, ?3) OR instr(m.text, ?4)
+                    THEN snippet(messages_fts, 0, '', '', '…', ?5)
+                    ELSE snippet(messages_fts, 0, ?3, ?4, '…', ?5) END,
+                    NULL, NULL
+             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+             WHERE messages_fts MATCH ?1 AND messages_fts.rowid = ?2"
+        }
+        Table::Received => {
+            "SELECT instr(r.text, ?3) OR instr(r.text, ?4),
+                    CASE WHEN instr(r.text, ?3) OR instr(r.text, ?4)
+                    THEN snippet(received_fts, 0, '', '', '…', ?5)
+                    ELSE snippet(received_fts, 0, ?3, ?4, '…', ?5) END,
+                    r.epoch IS (SELECT epoch FROM seen WHERE seen.room = r.room),
+                    (SELECT name FROM joined WHERE joined.room = r.room)
+             FROM received_fts JOIN received r ON r.rowid = received_fts.rowid
+             WHERE received_fts MATCH ?1 AND received_fts.rowid = ?2"
+        }
+    };
+    let (open, close) = (OPEN.to_string(), CLOSE.to_string());
+    let found = c
+        .prepare_cached(sql)?
+        .query_row(params![query, row.rowid, open, close, SNIPPET_WORDS], |r| {
+            Ok((
+                r.get::<_, bool>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<bool>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .optional()?;
+    // Gone since the first query (a room left meanwhile).
+    let Some((unmarked, snippet, current, room_name)) = found else {
+        return Ok(None);
+    };
+    let record = match row.table {
+        Table::Messages => Record::Hosted,
+        Table::Received => Record::Member {
+            current: current.unwrap_or(false),
+        },
+    };
+    Ok(Some(Hit {
+        room,
+        id: row.id,
+        ts: row.ts,
+        sender: row.sender,
+        snippet: pieces(&snippet, !unmarked),
+        record,
+        room_name,
+    }))
+}
+
+/// A snippet as runs of text, matched or not, with its line breaks as spaces; `marked`: the
+/// matches are marked in it (else it is one run).
+fn pieces(snippet: &str, marked: bool) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut matched = false;
+    let mut text = String::new();
+    let mut flush = |text: &mut String, matched: bool| {
+        if !text.is_empty() {
+            pieces.push(Piece {
+                text: std::mem::take(text),
+                matched,
+            });
+        }
+    };
+    for ch in snippet.chars() {
+        match ch {
+            OPEN | CLOSE if marked => {
+                flush(&mut text, matched);
+                matched = ch == OPEN;
+            }
+            '\n' | '\r' => text.push(' '),
+            ch => text.push(ch),
+        }
+    }
+    flush(&mut text, matched);
+    pieces
+}
+
+/// A room's messages from `from` up to (not including) `until`, or to its newest, oldest
+/// first: what lies between a search hit and the oldest message the window has, so the hit
+/// can be shown in place. From the history of a room we host, or from what we saw of the
+/// current history of a room we are in (which may miss what we never saw). Blocking.
+pub fn stored_from(
+    db: &Database,
+    room: &RoomId,
+    hosted: bool,
+    from: u64,
+    until: Option<u64>,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    let room = room.clone();
+    let until = until.map_or(i64::MAX, |u| u as i64);
+    db.read(move |c| {
+        let sql = if hosted {
+            "SELECT id, ts, sender, device, text, file FROM messages
+             WHERE room = ?1 AND id >= ?2 AND id < ?3 ORDER BY id"
+        } else {
+            "SELECT id, ts, sender, device, text, file FROM received
+             WHERE room = ?1 AND epoch = (SELECT epoch FROM seen WHERE room = ?1)
+               AND id >= ?2 AND id < ?3 ORDER BY id"
+        };
+        let mut stmt = c.prepare_cached(sql)?;
+        let messages = stmt
+            .query_map(params![room.as_str(), from as i64, until], row_message)?
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        Ok(messages)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::DeviceId;
+    use crate::store::{History, MemberStore};
+    use std::path::Path;
+
+    fn message(id: u64, text: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 1_700_000_000_000 + id as i64,
+            from: "Ada".into(),
+            device: DeviceId::parse("d1").unwrap(),
+            text: text.into(),
+            file: None,
+        }
+    }
+
+    /// A room we host holding `texts`, ids from 0.
+    fn hosted(db: &Database, dir: &Path, room: &RoomId, texts: &[&str]) {
+        let (mut history, _) = History::open(db, room, &dir.join("none.jsonl")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for text in texts {
+            let m = message(history.reserve_id(), text);
+            let tx = tx.clone();
+            history.store(&m, None, |_| {}, move |r| tx.send(r.is_ok()).unwrap());
+        }
+        assert!(rx.iter().take(texts.len()).all(|ok| ok));
+    }
+
+    fn texts(found: &Found) -> Vec<String> {
+        found
+            .hits
+            .iter()
+            .map(|h| h.snippet.iter().map(|p| p.text.as_str()).collect())
+            .collect()
+    }
+
+    fn matched(hit: &Hit) -> Vec<&str> {
+        hit.snippet
+            .iter()
+            .filter(|p| p.matched)
+            .map(|p| p.text.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn what_is_typed_is_only_ever_words() {
+        assert_eq!(fts_query("  "), None);
+        assert_eq!(fts_query("- * ()"), None, "nothing to look for");
+        assert_eq!(fts_query("caf").as_deref(), Some("\"caf\"*"));
+        assert_eq!(fts_query("cafe ").as_deref(), Some("\"cafe\""));
+        assert_eq!(
+            fts_query("a AND \"b NEAR(c").as_deref(),
+            Some("\"a\" \"AND\" \"\"\"b\" \"NEAR(c\"*")
+        );
+    }
+
+    #[tokio::test]
+    async fn both_records_are_searched_newest_first_with_the_matches_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let ours = RoomId::parse("ours").unwrap();
+        hosted(
+            &db,
+            dir.path(),
+            &ours,
+            &[
+                "Lunch at the Café Müller?",
+                "nothing here",
+                "line one\nthe cafeteria, line two",
+            ],
+        );
+        let theirs = RoomId::parse("theirs").unwrap();
+        let member = MemberStore::new(db.clone(), theirs.clone());
+        member.joined("Bob's room", "Bob", &[]);
+        member.seen(7, &message(40, "old cafe from another history"));
+        member.seen(8, &message(41, "see you at the cafe"));
+        db.flush().await.unwrap();
+
+        // Diacritics and case fold; the last word is a prefix.
+        let found = search(&db, "CAFE", MOST_HITS).unwrap();
+        assert_eq!(
+            texts(&found),
+            [
+                "see you at the cafe",
+                "old cafe from another history",
+                "line one the cafeteria, line two",
+                "Lunch at the Café Müller?"
+            ]
+        );
+        assert!(!found.more);
+        let newest = &found.hits[0];
+        assert_eq!((&newest.room, newest.id), (&theirs, 41));
+        assert_eq!(newest.record, Record::Member { current: true });
+        assert_eq!(newest.room_name.as_deref(), Some("Bob's room"));
+        assert_eq!(matched(newest), ["cafe"]);
+        assert_eq!(found.hits[1].record, Record::Member { current: false });
+        let lunch = &found.hits[3];
+        assert_eq!(
+            (lunch.record, lunch.id, lunch.room_name.as_deref()),
+            (Record::Hosted, 0, None)
+        );
+        assert_eq!(matched(lunch), ["Café"]);
+        assert_eq!(lunch.sender, "Ada");
+
+        // A finished word is not a prefix; every word must match.
+        assert_eq!(search(&db, "cafe ", MOST_HITS).unwrap().hits.len(), 3);
+        assert_eq!(
+            texts(&search(&db, "line caf", MOST_HITS).unwrap()),
+            ["line one the cafeteria, line two"]
+        );
+        // FTS5 syntax is only text.
+        for odd in [
+            "\"",
+            "AND",
+            "cafe OR nothing",
+            "-cafe",
+            "*",
+            "text:cafe",
+            "NEAR(a b)",
+        ] {
+            assert!(search(&db, odd, MOST_HITS).is_ok(), "{odd}");
+        }
+        assert!(
+            search(&db, "cafe OR nothing", MOST_HITS)
+                .unwrap()
+                .hits
+                .is_empty()
+        );
+        assert_eq!(search(&db, "", MOST_HITS).unwrap(), Found::default());
+
+        // Only the newest are given, and said to be only those.
+        let few = search(&db, "caf", 2).unwrap();
+        assert_eq!((few.hits.len(), few.more), (2, true));
+
+        // Leaving a room forgets what we saw of it, in the index too.
+        member.forget();
+        db.flush().await.unwrap();
+        assert_eq!(search(&db, "cafe", MOST_HITS).unwrap().hits.len(), 2);
+    }
+
+    #[test]
+    fn a_text_holding_the_markers_is_not_marked_wrongly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let room = RoomId::parse("r").unwrap();
+        let odd = format!("tricky {CLOSE}word{OPEN} here");
+        hosted(&db, dir.path(), &room, &[&odd]);
+        let found = search(&db, "here", MOST_HITS).unwrap();
+        assert_eq!(found.hits[0].snippet.len(), 1);
+        assert!(!found.hits[0].snippet[0].matched);
+    }
+
+    #[test]
+    fn the_messages_between_a_hit_and_the_window_are_read_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let room = RoomId::parse("r").unwrap();
+        let texts: Vec<String> = (0..10).map(|n| format!("m{n}")).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        hosted(&db, dir.path(), &room, &texts);
+        let ids = |until| -> Vec<u64> {
+            stored_from(&db, &room, true, 3, until)
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        assert_eq!(ids(Some(6)), [3, 4, 5]);
+        assert_eq!(ids(None), [3, 4, 5, 6, 7, 8, 9]);
+        assert!(stored_from(&db, &room, false, 0, None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_room_we_are_in_is_read_from_what_we_saw_of_its_current_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let room = RoomId::parse("theirs").unwrap();
+        let member = MemberStore::new(db.clone(), room.clone());
+        for id in 0..5 {
+            member.seen(7, &message(id, "before the host started over"));
+        }
+        for id in 2..4 {
+            member.seen(8, &message(id, "now"));
+        }
+        db.flush().await.unwrap();
+        let read = stored_from(&db, &room, false, 0, None).unwrap();
+        let ids: Vec<u64> = read.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [2, 3]);
+        assert!(read.iter().all(|m| m.text == "now"));
+    }
+}
