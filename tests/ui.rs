@@ -796,7 +796,9 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
     );
 
     // The room's notifications turned off from its bell, and the choice shown.
-    w.harness.get_by_label("🔔").click();
+    w.harness
+        .get_by_label("Room notifications and files")
+        .click();
     w.harness.run_steps(10);
     w.harness.get_by_label("Nothing").click();
     w.harness.run_steps(10);
@@ -1337,7 +1339,9 @@ fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none()
     assert!(saved(&w, "big.bin"));
 
     // This room saves nothing by itself from now on, and the setting is kept.
-    w.harness.get_by_label("🔔").click();
+    w.harness
+        .get_by_label("Room notifications and files")
+        .click();
     w.harness.run();
     w.harness
         .get_by_label_contains("Save files shared here by themselves")
@@ -1797,4 +1801,54 @@ fn search_jumps_to_a_message_in_its_room() {
     );
     w.close();
     bob.stop();
+}
+
+/// Every control of the main window is reached with Tab alone, each with a name a screen
+/// reader can say.
+#[test]
+fn tab_reaches_every_control_and_each_has_a_name() {
+    use egui_kittest::kittest::{By, NodeT};
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    w.harness.get_by_label("Host a room").click();
+    w.harness.run();
+    w.harness.key_press(Key::Enter);
+    w.shows("• connected");
+    let focused = |w: &TestWindow| -> Option<String> {
+        w.harness
+            .query(By::new().predicate(|n| n.is_focused()))
+            .map(|n| n.accesskit_node().label().unwrap_or_default())
+    };
+    let mut reached = Vec::new();
+    for _ in 0..40 {
+        w.harness.key_press(Key::Tab);
+        w.harness.run_steps(2);
+        let Some(label) = focused(&w) else { continue };
+        if reached.last() != Some(&label) {
+            reached.push(label);
+        }
+    }
+    for control in [
+        "Search messages",
+        "Settings",
+        "Change name",
+        "Host a room",
+        "Join by address…",
+        "Close room",
+        "Attach…",
+        "Message",
+        "Send",
+        "Network diagnostics…",
+        "Room notifications and files",
+    ] {
+        assert!(
+            reached.iter().any(|l| l == control),
+            "{control} is not reached by Tab: {reached:?}"
+        );
+    }
+    assert!(
+        reached.iter().all(|l| !l.trim().is_empty()),
+        "a control without a name: {reached:?}"
+    );
+    w.close();
 }

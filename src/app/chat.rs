@@ -514,7 +514,15 @@ fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit
         .on_hover_text("Otherwise each file waits for its Download button");
     })
     .response
-    .on_hover_text("Notifications and files for this room");
+    .on_hover_text("Notifications and files for this room")
+    // Read out by its purpose, not as "bell".
+    .widget_info(|| {
+        egui::WidgetInfo::labeled(
+            egui::WidgetType::Button,
+            true,
+            "Room notifications and files",
+        )
+    });
 }
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
