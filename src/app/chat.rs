@@ -487,10 +487,10 @@ const NARROW: f32 = 600.0;
 /// The room's own settings: what it may notify about, and whether its files save
 /// themselves. The bell on the button says the first at a glance.
 fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
-    let bell = match alerts {
-        Alerts::All => "🔔",
-        Alerts::Mentions => "🔔 @",
-        Alerts::Nothing => "🔕",
+    let (bell, now) = match alerts {
+        Alerts::All => ("🔔", "every message"),
+        Alerts::Mentions => ("🔔 @", "mentions only"),
+        Alerts::Nothing => ("🔕", "nothing"),
     };
     ui.menu_button(bell, |ui| {
         ui.label(RichText::new("Notify me of").strong());
@@ -517,11 +517,8 @@ fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit
     .on_hover_text("Notifications and files for this room")
     // Read out by its purpose, not as "bell".
     .widget_info(|| {
-        egui::WidgetInfo::labeled(
-            egui::WidgetType::Button,
-            true,
-            "Room notifications and files",
-        )
+        let name = format!("Room notifications and files (now: {now})");
+        egui::WidgetInfo::labeled(egui::Role::Button, true, name)
     });
 }
 
