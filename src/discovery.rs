@@ -252,7 +252,7 @@ impl Report {
             .iter()
             .any(|i| matches!(i.skipped, Some(Skip::Virtual)))
         {
-            "No network connection found: connect to Wi-Fi or a cable, or choose one of the interfaces lanchat skips".into()
+            "No network connection found: connect to Wi-Fi or a cable, or choose an interface lanchat skips".into()
         } else {
             "No network connection found: connect to Wi-Fi or a cable".into()
         })
@@ -1079,7 +1079,7 @@ mod tests {
         assert!(
             vm.trouble()
                 .unwrap()
-                .contains("choose one of the interfaces lanchat skips")
+                .contains("choose an interface lanchat skips")
         );
         let gone = report(laptop(), &["eth9".to_owned()]);
         assert_eq!(

@@ -24,7 +24,9 @@ pub struct Panel {
 /// What became of the panel this frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Shown {
+    /// Still on screen.
     Open,
+    /// The user closed it.
     Closed,
     /// The user asked for "Join by address…".
     JoinByAddress,
@@ -104,7 +106,7 @@ pub struct Hint {
     pub title: &'static str,
     /// The system it is for (`std::env::consts::OS`), or `None` for any.
     pub os: Option<&'static str>,
-    /// What to try, a paragraph each.
+    /// What to try, a paragraph each; one starting with `$ ` is a command to type.
     pub steps: &'static [&'static str],
 }
 
@@ -131,9 +133,13 @@ const HINTS: &[Hint] = &[
         title: "Linux: firewall",
         os: Some("linux"),
         steps: &[
-            "A firewall must let in mDNS (UDP port 5353) and the ports of the rooms you host (TCP, shown above).",
-            "ufw: sudo ufw allow 5353/udp, and sudo ufw allow PORT/tcp for each room you host.",
-            "firewalld: sudo firewall-cmd --permanent --add-service=mdns, sudo firewall-cmd --permanent --add-port=PORT/tcp, then sudo firewall-cmd --reload.",
+            "A firewall must let in mDNS (UDP port 5353) and the port of each room you host (TCP, shown above as PORT). With ufw:",
+            "$ sudo ufw allow 5353/udp",
+            "$ sudo ufw allow PORT/tcp",
+            "With firewalld:",
+            "$ sudo firewall-cmd --permanent --add-service=mdns",
+            "$ sudo firewall-cmd --permanent --add-port=PORT/tcp",
+            "$ sudo firewall-cmd --reload",
         ],
     },
     Hint {
@@ -183,12 +189,16 @@ impl Panel {
     pub fn show(&mut self, ctx: &egui::Context, state: &mut AppState) -> Shown {
         let mut open = true;
         let mut shown = Shown::Open;
+        // In the middle of the window, as tall as it allows: there is a lot to read.
+        let screen = ctx.content_rect();
         egui::Window::new("Network diagnostics")
             .open(&mut open)
             .collapsible(false)
             .resizable(true)
-            .default_width(560.0)
-            .default_height(560.0)
+            .pivot(egui::Align2::CENTER_CENTER)
+            .default_pos(screen.center())
+            .default_width(600.0_f32.min(screen.width() - 40.0))
+            .default_height((screen.height() - 80.0).max(300.0))
             .show(ctx, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.interfaces(ui, state);
@@ -205,7 +215,12 @@ impl Panel {
                             .default_open(hint.os == Some(std::env::consts::OS))
                             .show(ui, |ui| {
                                 for step in hint.steps {
-                                    ui.label(*step);
+                                    match step.strip_prefix("$ ") {
+                                        Some(command) => {
+                                            ui.label(RichText::new(command).monospace())
+                                        }
+                                        None => ui.label(*step),
+                                    };
                                 }
                             });
                     }

@@ -139,7 +139,7 @@ impl LanchatApp {
                 if let Some(problem) = &net.problem {
                     // Said in the window's terms: the runtime's words fit any front end.
                     let what_to_do = if diagnostics::no_interface(net) {
-                        " — Network diagnostics… shows why and lets you choose an interface"
+                        " — see Network diagnostics…"
                     } else {
                         ""
                     };
