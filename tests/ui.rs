@@ -1854,5 +1854,33 @@ fn tab_reaches_every_control_and_each_has_a_name() {
         reached.iter().all(|l| !l.trim().is_empty()),
         "a control without a name: {reached:?}"
     );
+
+    // And in a dialog: Settings, by keyboard alone.
+    w.harness.get_by_label("Settings").click();
+    w.harness.run_steps(2);
+    let mut reached = Vec::new();
+    for _ in 0..30 {
+        w.harness.key_press(Key::Tab);
+        w.harness.run_steps(2);
+        if let Some(label) = focused(&w)
+            && reached.last() != Some(&label)
+        {
+            reached.push(label);
+        }
+    }
+    for control in [
+        "Change…",
+        "Save files others share by themselves up to",
+        "Rooms you host keep up to",
+        "Dark",
+        "Larger",
+        "Reopen my rooms when lanchat starts",
+        "Done",
+    ] {
+        assert!(
+            reached.iter().any(|l| l.starts_with(control)),
+            "{control} is not reached by Tab in Settings: {reached:?}"
+        );
+    }
     w.close();
 }
