@@ -12,7 +12,8 @@
 //! of each post after its group's commit. Run it with `cargo bench --bench store` (add
 //! `-- --posts N`, 10,000 by default; `-- --dir PATH` to measure another disk than the
 //! temporary folder's; `-- --words` for posts of about fifteen words rather than one long
-//! one: the search index takes them word by word). Prints posts/s; asserts nothing.
+//! one: the search index takes them word by word, and how long searching them takes is
+//! measured too). Prints posts/s; asserts nothing.
 
 use lanchat::protocol::{ChatMessage, DeviceId, RoomId};
 use lanchat::store::{Database, History};
@@ -72,6 +73,34 @@ fn main() {
         100.0 * grouped / plain,
         grouped / single
     );
+    if words {
+        search(dir.path(), posts);
+    }
+}
+
+/// How long searching the posts lanchat stored takes (what the window waits for after a key),
+/// for a word in most of them, one in few, and a prefix.
+fn search(dir: &Path, posts: usize) {
+    let (db, _) = Database::open(&dir.join("lanchat.db")).expect("lanchat's database");
+    println!();
+    println!(
+        "{:<36} | {:>12} | {:>10}",
+        "search of the posts", "hits", "took"
+    );
+    println!("{}", "-".repeat(64));
+    for query in ["the", "projector remote", "proj", "t", "no such word"] {
+        let start = Instant::now();
+        let found =
+            lanchat::store::search(&db, query, lanchat::store::MOST_HITS).expect("the search");
+        let took = start.elapsed();
+        let hits = format!("{}{}", found.hits.len(), if found.more { "+" } else { "" });
+        println!(
+            "{:<36} | {hits:>12} | {:>7.1} ms",
+            format!("\"{query}\" ({posts} posts)"),
+            took.as_secs_f64() * 1e3
+        );
+    }
+    db.close();
 }
 
 /// What the posts say.

@@ -108,48 +108,84 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 5: full-text search of the rooms' messages (see store::search): an FTS5 index of the
     // text of `messages` and of `received`, which holds no text of its own (it reads the
-    // rows by rowid) and which triggers keep in step with every insert, delete and change.
-    // Words are folded in case and accents ("cafe" finds "Café"). What is there already is
+    // rows by rowid). Words are folded in case and accents ("cafe" finds "Café"). A row
+    // written is only queued by its trigger (`…_unindexed`), and the queue is indexed at the
+    // end of each group of writes (INDEX_QUEUED): FTS5 writes out what it holds at every
+    // savepoint, and the writer takes one per write, so indexing each row as it goes in
+    // would write the index once per post. A row deleted or changed leaves the index at
+    // once (the text it was indexed with is at hand only then). What is there already is
     // indexed once ('rebuild'). The rowids of these tables are implicit: a VACUUM may
     // renumber them, and would have to be followed by a 'rebuild' of both indexes.
     "CREATE VIRTUAL TABLE messages_fts USING fts5(
         text, content='messages', content_rowid='rowid',
         tokenize='unicode61 remove_diacritics 2'
     );
+    CREATE TABLE messages_unindexed (row INTEGER PRIMARY KEY);
     CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+        INSERT INTO messages_unindexed (row) VALUES (new.rowid);
     END;
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        INSERT INTO messages_fts (messages_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE row = old.rowid);
+        DELETE FROM messages_unindexed WHERE row = old.rowid;
     END;
     CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-        INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text);
+        INSERT INTO messages_fts (messages_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE row = old.rowid);
+        INSERT OR IGNORE INTO messages_unindexed (row) VALUES (new.rowid);
     END;
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     CREATE VIRTUAL TABLE received_fts USING fts5(
         text, content='received', content_rowid='rowid',
         tokenize='unicode61 remove_diacritics 2'
     );
+    CREATE TABLE received_unindexed (row INTEGER PRIMARY KEY);
     CREATE TRIGGER received_fts_insert AFTER INSERT ON received BEGIN
-        INSERT INTO received_fts (rowid, text) VALUES (new.rowid, new.text);
+        INSERT INTO received_unindexed (row) VALUES (new.rowid);
     END;
     CREATE TRIGGER received_fts_delete AFTER DELETE ON received BEGIN
-        INSERT INTO received_fts (received_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        INSERT INTO received_fts (received_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM received_unindexed WHERE row = old.rowid);
+        DELETE FROM received_unindexed WHERE row = old.rowid;
     END;
     CREATE TRIGGER received_fts_update AFTER UPDATE OF text ON received BEGIN
-        INSERT INTO received_fts (received_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-        INSERT INTO received_fts (rowid, text) VALUES (new.rowid, new.text);
+        INSERT INTO received_fts (received_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM received_unindexed WHERE row = old.rowid);
+        INSERT OR IGNORE INTO received_unindexed (row) VALUES (new.rowid);
     END;
     INSERT INTO received_fts (received_fts) VALUES ('rebuild');",
 ];
+
+/// Indexes the rows written since the last time for search (see schema step 5), in a
+/// savepoint of its own: a failure leaves them queued for the next time, not half indexed.
+const INDEX_QUEUED: &str = "SAVEPOINT search_index;
+    INSERT INTO messages_fts (rowid, text)
+        SELECT m.rowid, m.text FROM messages_unindexed q JOIN messages m ON m.rowid = q.row;
+    DELETE FROM messages_unindexed;
+    INSERT INTO received_fts (rowid, text)
+        SELECT r.rowid, r.text FROM received_unindexed q JOIN received r ON r.rowid = q.row;
+    DELETE FROM received_unindexed;
+    RELEASE search_index;";
+
+/// Indexes what is queued for search; on failure (said in the log: search misses those rows
+/// until the next group of writes tries again) nothing of it is kept.
+fn index_queued(conn: &Connection) {
+    if let Err(e) = conn.execute_batch(INDEX_QUEUED) {
+        tracing::warn!("the search index could not take in new messages: {e}");
+        let _ = conn.execute_batch("ROLLBACK TO search_index; RELEASE search_index");
+    }
+}
 
 /// Gives every hosted room a new epoch: members drop the ids they knew, which the host may
 /// give again.
 const NEW_EPOCHS: &str = "UPDATE hosted SET epoch = abs(random()) % 9007199254740992";
 
 /// The tables a damaged database is salvaged from, with their columns. The search indexes
-/// are not among them: the rows copied are indexed afresh as they go in.
+/// are not among them: the rows copied are indexed afresh.
 const TABLES: &[(&str, &str)] = &[
     ("hosted", "room, epoch"),
     ("messages", "room, id, ts, sender, device, text, file, seq"),
@@ -312,6 +348,8 @@ impl Database {
         if let Some(warning) = mark_open(&conn)? {
             warnings.push(warning);
         }
+        // What a salvage copied (or a failed indexing left queued) is searchable from the start.
+        index_queued(&conn);
         // The writer syncs the WAL itself, after each commit (see `write_loop`). It leaves
         // checkpoints to the thread below, but for a backstop: a WAL that a flood kept the
         // passive checkpoints from finishing is checkpointed in a commit once it passes
@@ -707,7 +745,8 @@ fn checkpoint_loop(
 }
 
 /// The writer thread: takes what is queued (up to [`GROUP`] writes), runs each in a savepoint
-/// of one transaction, commits once (not synced: `synchronous=NORMAL`), tells the callers
+/// of one transaction, indexes the messages they wrote for search, commits once (not synced:
+/// `synchronous=NORMAL`), tells the callers
 /// that asked to hear early, and hands the group to the sync thread, which syncs the WAL and
 /// tells each caller. So the next group commits while the last one is synced: a message is
 /// not held up by the sync of the ones before it. When the last handle is gone it marks the
@@ -768,6 +807,7 @@ fn write_loop(
             let _ = conn.execute_batch("ROLLBACK");
             Outcome::NothingWritten // its own error is what it reports
         } else {
+            index_queued(&conn);
             match conn.execute_batch("COMMIT") {
                 Ok(()) => {
                     commits.fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -1160,6 +1200,25 @@ mod tests {
         assert_eq!(indexed(&db, "messages", "old"), 0);
         assert_eq!(indexed(&db, "messages", "new"), 1);
         assert_eq!(indexed(&db, "received", "old"), 0);
+        index_agrees(&db);
+
+        // Rows written, changed and deleted in one group, before it indexed them; a rowid
+        // given again after its row was deleted.
+        db.write_blocking(|c| {
+            c.execute_batch(
+                "INSERT INTO received (room, epoch, id, ts, sender, device, text) VALUES ('s', 1, 1, 0, 'Bob', 'e', 'fresh');
+                 INSERT INTO received (room, epoch, id, ts, sender, device, text) VALUES ('s', 1, 2, 0, 'Bob', 'e', 'gone soon');
+                 UPDATE received SET text = 'fresher' WHERE id = 1;
+                 DELETE FROM received WHERE id = 2;
+                 INSERT INTO received (room, epoch, id, ts, sender, device, text) VALUES ('s', 1, 3, 0, 'Bob', 'e', 'again');",
+            )
+        })
+        .unwrap();
+        let found: Vec<i64> = ["fresh", "fresher", "gone", "again"]
+            .iter()
+            .map(|word| indexed(&db, "received", word))
+            .collect();
+        assert_eq!(found, [0, 1, 0, 1]);
         index_agrees(&db);
     }
 }

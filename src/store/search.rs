@@ -10,10 +10,15 @@
 use super::database::{Database, StoreError};
 use super::history::row_message;
 use crate::protocol::{ChatMessage, RoomId};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// Most hits one search answers with: the newest.
 pub const MOST_HITS: usize = 50;
+/// How many of the matches stored last each index gives for a search, per hit wanted: the
+/// newest hits are picked from those. FTS5 gives them at once, in the order stored; sorting
+/// every match by time would read them all, which takes long for a common word in a big
+/// history. The order stored is the order said, but for history read back by scrolling up.
+const CANDIDATES_PER_HIT: usize = 4;
 
 /// Where FTS5 marks the start and the end of a matched word in a snippet.
 const OPEN: char = '\u{E000}';
@@ -70,7 +75,8 @@ pub enum Record {
 /// What a person typed, as an FTS5 query that cannot be a syntax error: each word (a run of
 /// anything but spaces with a letter or a digit in it) a quoted string, so `AND`, `*`, `-`,
 /// `"` and `:` are only text; all of them must match, the last also as the start of a longer
-/// word unless a space follows it. `None` when nothing is left to look for.
+/// word unless a space follows it (or it is one letter: the start of every other word is of
+/// no use, and slow to gather). `None` when nothing is left to look for.
 pub fn fts_query(typed: &str) -> Option<String> {
     let words: Vec<&str> = typed
         .split_whitespace()
@@ -85,29 +91,31 @@ pub fn fts_query(typed: &str) -> Option<String> {
         .iter()
         .enumerate()
         .map(|(at, w)| {
-            let prefix = if at == last && !finished { "*" } else { "" };
+            let prefix = if at == last && !finished && w.chars().count() > 1 {
+                "*"
+            } else {
+                ""
+            };
             format!("\"{}\"{prefix}", w.replace('"', "\"\""))
         })
         .collect();
     Some(quoted.join(" "))
 }
 
-/// The messages that match what the person typed, newest first, at most `most`. Blocking.
+/// The messages that match what the person typed, newest first, at most `most` (picked from
+/// the matches stored last: see [`CANDIDATES_PER_HIT`]). Blocking.
 pub fn search(db: &Database, typed: &str, most: usize) -> Result<Found, StoreError> {
     let Some(query) = fts_query(typed) else {
         return Ok(Found::default());
     };
     db.read(move |c| {
-        // Each index gives its newest `most + 1`; snippets are made for the ones kept only.
-        let mut rows = newest(c, Table::Messages, &query, most + 1)?;
-        rows.extend(newest(c, Table::Received, &query, most + 1)?);
+        let candidates = most * CANDIDATES_PER_HIT;
+        let mut rows = stored_last(c, Table::Messages, &query, candidates)?;
+        rows.extend(stored_last(c, Table::Received, &query, candidates)?);
         rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
         let more = rows.len() > most;
         rows.truncate(most);
-        let hits = rows
-            .into_iter()
-            .filter_map(|row| hit(c, &query, row).transpose())
-            .collect::<rusqlite::Result<_>>()?;
+        let hits = rows.into_iter().filter_map(hit).collect();
         Ok(Found { hits, more })
     })
 }
@@ -119,104 +127,93 @@ enum Table {
     Received,
 }
 
-/// A match before its snippet is made.
+/// A match as read.
 struct Row {
     table: Table,
-    rowid: i64,
     room: String,
     id: u64,
     ts: i64,
     sender: String,
+    /// Its text holds a marker itself: the snippet is not marked.
+    unmarked: bool,
+    snippet: String,
+    /// For a room we are in: whether it is of the room's current history.
+    current: Option<bool>,
+    /// For a room we are in: its name as last joined.
+    room_name: Option<String>,
 }
 
-/// The newest `limit` rows of `table` that match `query`.
-fn newest(c: &Connection, table: Table, query: &str, limit: usize) -> rusqlite::Result<Vec<Row>> {
+/// The `limit` rows of `table` stored last that match `query`, with their snippets. FTS5
+/// makes those in the same pass (one per row by itself would gather the matches of a prefix
+/// afresh each time). A text that holds a marker itself gets its snippet unmarked (and says
+/// so), so its own characters are not taken for matches.
+fn stored_last(
+    c: &Connection,
+    table: Table,
+    query: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<Row>> {
     let sql = match table {
         Table::Messages => {
-            "SELECT m.rowid, m.room, m.id, m.ts, m.sender
-             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-             WHERE messages_fts MATCH ?1 ORDER BY m.ts DESC, m.id DESC LIMIT ?2"
+            "SELECT m.rowid, m.room, m.id, m.ts, m.sender, f.unmarked, f.snippet, NULL, NULL
+             FROM (SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
+                          CASE WHEN instr(text, ?3) OR instr(text, ?4)
+                          THEN snippet(messages_fts, 0, '', '', '…', ?5)
+                          ELSE snippet(messages_fts, 0, ?3, ?4, '…', ?5) END AS snippet
+                   FROM messages_fts WHERE messages_fts MATCH ?1
+                   ORDER BY rowid DESC LIMIT ?2) f
+             JOIN messages m ON m.rowid = f.rowid"
         }
         Table::Received => {
-            "SELECT r.rowid, r.room, r.id, r.ts, r.sender
-             FROM received_fts JOIN received r ON r.rowid = received_fts.rowid
-             WHERE received_fts MATCH ?1 ORDER BY r.ts DESC, r.id DESC LIMIT ?2"
+            "SELECT r.rowid, r.room, r.id, r.ts, r.sender, f.unmarked, f.snippet,
+                    r.epoch IS (SELECT epoch FROM seen WHERE seen.room = r.room),
+                    (SELECT name FROM joined WHERE joined.room = r.room)
+             FROM (SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
+                          CASE WHEN instr(text, ?3) OR instr(text, ?4)
+                          THEN snippet(received_fts, 0, '', '', '…', ?5)
+                          ELSE snippet(received_fts, 0, ?3, ?4, '…', ?5) END AS snippet
+                   FROM received_fts WHERE received_fts MATCH ?1
+                   ORDER BY rowid DESC LIMIT ?2) f
+             JOIN received r ON r.rowid = f.rowid"
         }
     };
+    let (open, close) = (OPEN.to_string(), CLOSE.to_string());
     let mut stmt = c.prepare_cached(sql)?;
-    stmt.query_map(params![query, limit as i64], |r| {
+    let marks = params![query, limit as i64, open, close, SNIPPET_WORDS];
+    stmt.query_map(marks, |r| {
         Ok(Row {
             table,
-            rowid: r.get(0)?,
             room: r.get(1)?,
             id: r.get::<_, i64>(2)? as u64,
             ts: r.get(3)?,
             sender: r.get(4)?,
+            unmarked: r.get(5)?,
+            snippet: r.get(6)?,
+            current: r.get(7)?,
+            room_name: r.get(8)?,
         })
     })?
     .collect()
 }
 
-/// A match with its snippet and what the window needs to know of its room; `None` for a
-/// row whose room id is not one (a damaged row).
-fn hit(c: &Connection, query: &str, row: Row) -> rusqlite::Result<Option<Hit>> {
-    let Some(room) = RoomId::parse(&row.room) else {
-        return Ok(None);
-    };
-    // A text that holds a marker itself gets its snippet unmarked (and says so), so its own
-    // characters are not taken for matches.
-    let sql = match row.table {
-        Table::Messages => {
-            "SELECT instr(m.text, ?3) OR instr(m.text, ?4),
-                    CASE WHEN instr(m.text, ?3) OR instr(m.text, ?4)
-                    THEN snippet(messages_fts, 0, '', '', '…', ?5)
-                    ELSE snippet(messages_fts, 0, ?3, ?4, '…', ?5) END,
-                    NULL, NULL
-             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-             WHERE messages_fts MATCH ?1 AND messages_fts.rowid = ?2"
-        }
-        Table::Received => {
-            "SELECT instr(r.text, ?3) OR instr(r.text, ?4),
-                    CASE WHEN instr(r.text, ?3) OR instr(r.text, ?4)
-                    THEN snippet(received_fts, 0, '', '', '…', ?5)
-                    ELSE snippet(received_fts, 0, ?3, ?4, '…', ?5) END,
-                    r.epoch IS (SELECT epoch FROM seen WHERE seen.room = r.room),
-                    (SELECT name FROM joined WHERE joined.room = r.room)
-             FROM received_fts JOIN received r ON r.rowid = received_fts.rowid
-             WHERE received_fts MATCH ?1 AND received_fts.rowid = ?2"
-        }
-    };
-    let (open, close) = (OPEN.to_string(), CLOSE.to_string());
-    let found = c
-        .prepare_cached(sql)?
-        .query_row(params![query, row.rowid, open, close, SNIPPET_WORDS], |r| {
-            Ok((
-                r.get::<_, bool>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<bool>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })
-        .optional()?;
-    // Gone since the first query (a room left meanwhile).
-    let Some((unmarked, snippet, current, room_name)) = found else {
-        return Ok(None);
-    };
+/// A match as a hit; `None` for a row whose room id is not one (a damaged row).
+fn hit(row: Row) -> Option<Hit> {
+    let room = RoomId::parse(&row.room)?;
     let record = match row.table {
         Table::Messages => Record::Hosted,
         Table::Received => Record::Member {
-            current: current.unwrap_or(false),
+            current: row.current.unwrap_or(false),
         },
     };
-    Ok(Some(Hit {
+    Some(Hit {
         room,
         id: row.id,
         ts: row.ts,
         sender: row.sender,
-        snippet: pieces(&snippet, !unmarked),
+        snippet: pieces(&row.snippet, !row.unmarked),
         record,
-        room_name,
-    }))
+        room_name: row.room_name,
+    })
 }
 
 /// A snippet as runs of text, matched or not, with its line breaks as spaces; `marked`: the
@@ -330,6 +327,7 @@ mod tests {
         assert_eq!(fts_query("  "), None);
         assert_eq!(fts_query("- * ()"), None, "nothing to look for");
         assert_eq!(fts_query("caf").as_deref(), Some("\"caf\"*"));
+        assert_eq!(fts_query("c").as_deref(), Some("\"c\""));
         assert_eq!(fts_query("cafe ").as_deref(), Some("\"cafe\""));
         assert_eq!(
             fts_query("a AND \"b NEAR(c").as_deref(),
