@@ -435,6 +435,7 @@ async fn join_link(stream: TcpStream, room: &RoomId, me: usize, identity: &Ident
         .expect("link");
     conn.writer
         .send(Frame::Hello(Hello {
+            passing: false,
             app: APP_VERSION.into(),
             name: format!("member {me}"),
             room: room.clone(),

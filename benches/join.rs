@@ -60,6 +60,7 @@ async fn join(
         None => (None, None),
     };
     let hello = Hello {
+        passing: false,
         app: APP_VERSION.into(),
         name: "bench".into(),
         room: room.clone(),

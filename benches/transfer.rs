@@ -418,6 +418,7 @@ async fn chat_connect(
         .expect("chat connect");
     conn.writer
         .send(Frame::Hello(Hello {
+            passing: false,
             app: APP_VERSION.into(),
             name,
             room: room.clone(),

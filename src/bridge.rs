@@ -83,12 +83,19 @@ pub enum Command {
     SetDownloads(PathBuf),
     /// Keep at most this many bytes of files in each room we host.
     SetFilesLimit(u64),
+    /// Light, dark or as the system is; kept in the settings.
+    SetTheme(crate::store::Theme),
+    /// How large the window draws (1.0 as designed); kept in the settings.
+    SetZoom(f32),
     /// Host again at start the rooms open at exit (or not); kept in the settings.
     SetReopenRooms(bool),
     /// Save files others share by themselves up to this many bytes; kept in the settings.
     SetAutoSave(u64),
     /// Save a room's files by themselves (up to the limit), or never; kept in the settings.
     SetRoomAutoSave { room: RoomId, on: bool },
+    /// Look for rooms on exactly these interfaces (by name; empty: every suitable one), from
+    /// now on; kept in the settings.
+    ChooseInterfaces(Vec<String>),
     /// What a room may interrupt the user for; kept in the settings.
     SetAlerts {
         room: RoomId,
@@ -458,6 +465,9 @@ pub struct NetStatus {
     pub discovery: bool,
     /// The latest problem, in words a user can act on.
     pub problem: Option<String>,
+    /// Every interface, used or skipped and why, and how mDNS fares, for the diagnostics
+    /// panel; empty while discovery is off.
+    pub report: crate::discovery::Report,
 }
 
 /// Wakes the front end when an event is queued (for the window: `ctx.request_repaint`).

@@ -10,15 +10,19 @@
 //! missing, oversized or malformed field is ignored, and `fp` is only a hint for the list —
 //! the handshake proves the key. Two hosts advertising one room id with different keys are
 //! two rooms here, never merged.
+//!
+//! It also says what it can about itself, for the diagnostics panel ([`Report`]): every
+//! interface of the machine, used or skipped and why, and how mDNS fares.
 
 use crate::protocol::{MAX_MEMBERS, RoomId, check_name};
 use mdns_sd::{
     IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
 };
-use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, SocketAddrV6};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -49,7 +53,7 @@ const LOOK_AGAIN_MAX: Duration = Duration::from_secs(300);
 const MISSING_FOR: Duration = Duration::from_secs(3600);
 
 /// Name prefixes of virtual adapters (containers, VMs, VPN bridges) that no LAN peer sits
-/// behind; skipped unless picked with `--interface`.
+/// behind; skipped unless chosen (in the window, or with `--interface`).
 const VIRTUAL_PREFIXES: &[&str] = &[
     "docker",
     "br-",
@@ -130,6 +134,192 @@ pub struct DiscoveryConfig {
     pub interfaces: Vec<String>,
 }
 
+/// Why discovery leaves an interface out. Its `Display` is the reason a person reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Only this computer is behind it.
+    Loopback,
+    /// Not connected: no cable, Wi-Fi off, or turned off. (mDNS cannot use it, chosen or not.)
+    Down,
+    /// A point-to-point link (most VPNs, dial-up): no LAN behind it, and mDNS cannot use it.
+    PointToPoint,
+    /// Apple's peer-to-peer links for AirDrop (`awdl`, `llw`), which mDNS leaves alone.
+    AppleLink,
+    /// Its name is one of a virtual adapter's ([`VIRTUAL_PREFIXES`]).
+    Virtual,
+    /// Other interfaces were chosen.
+    NotChosen,
+    /// Chosen, but this computer has no interface of that name now.
+    Absent,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skip::Loopback => "loopback: only this computer is behind it",
+            Skip::Down => "not connected (no cable, Wi-Fi off, or turned off)",
+            Skip::PointToPoint => "a point-to-point link (most VPNs): no local network behind it",
+            Skip::AppleLink => "Apple's AirDrop link: no local network behind it",
+            Skip::Virtual => {
+                "looks virtual (containers, virtual machines, VPNs): usually no one else is behind it"
+            }
+            Skip::NotChosen => "not chosen: you picked other interfaces",
+            Skip::Absent => "chosen, but this computer has no interface of that name now",
+        })
+    }
+}
+
+/// One network interface, as discovery sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Its name, as the system shows it (`eth0`, `en0`, `Wi-Fi`, `以太网`).
+    pub name: String,
+    /// Its addresses, IPv4 first: others reach our rooms at these.
+    pub addrs: Vec<IpAddr>,
+    /// Why discovery does not use it; `None` when it does.
+    pub skipped: Option<Skip>,
+}
+
+/// How mDNS has fared this run, from the daemon's counters and the adverts that arrived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdnsCounts {
+    /// Queries for rooms sent to the network (the first ones, and the ones asking again).
+    pub queries: u64,
+    /// Answers sent to queries for the rooms this device hosts (its own queries included).
+    pub answers: u64,
+    /// The fingerprint of every host whose room advert arrived (this device's too, when it
+    /// hosts): the other devices among them prove that mDNS reaches this one.
+    pub hosts: BTreeSet<String>,
+}
+
+/// What discovery uses and how it fares, for the diagnostics panel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every interface of this machine (and every chosen one it lacks), used or not.
+    pub interfaces: Vec<Interface>,
+    /// The interfaces chosen by name; empty when lanchat picks every suitable one.
+    pub chosen: Vec<String>,
+    /// How mDNS fares; `None` while it is not running.
+    pub mdns: Option<MdnsCounts>,
+}
+
+impl Report {
+    /// What discovery reports with these interfaces chosen, read from the system now.
+    pub fn survey(chosen: &[String], mdns: Option<MdnsCounts>) -> Report {
+        let seen = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|intf| Seen {
+                loopback: intf.is_loopback(),
+                up: intf.is_oper_up(),
+                p2p: intf.is_p2p(),
+                ip: intf.ip(),
+                name: intf.name,
+            });
+        Report {
+            interfaces: interfaces(seen, chosen),
+            chosen: chosen.to_vec(),
+            mdns,
+        }
+    }
+
+    /// The interfaces in use.
+    pub fn used(&self) -> impl Iterator<Item = &Interface> {
+        self.interfaces.iter().filter(|i| i.skipped.is_none())
+    }
+
+    /// The interfaces in use with an address each (IPv4, else IPv6), for the status line:
+    /// `["eth0 10.0.0.5"]`.
+    pub fn status_line(&self) -> Vec<String> {
+        self.used()
+            .filter_map(|i| Some(format!("{} {}", i.name, i.addrs.first()?)))
+            .collect()
+    }
+
+    /// Why no room can be found, when no interface is in use, in words that fit every front
+    /// end (each says how to choose an interface its own way).
+    pub fn trouble(&self) -> Option<String> {
+        if self.used().next().is_some() {
+            return None;
+        }
+        Some(if !self.chosen.is_empty() {
+            format!(
+                "None of the interfaces chosen for finding rooms ({}) is connected",
+                self.chosen.join(", ")
+            )
+        } else if self
+            .interfaces
+            .iter()
+            .any(|i| matches!(i.skipped, Some(Skip::Virtual)))
+        {
+            "No network connection found: connect to Wi-Fi or a cable, or choose an interface lanchat skips".into()
+        } else {
+            "No network connection found: connect to Wi-Fi or a cable".into()
+        })
+    }
+}
+
+/// One address of one interface, as the system lists it.
+struct Seen {
+    name: String,
+    ip: IpAddr,
+    loopback: bool,
+    up: bool,
+    p2p: bool,
+}
+
+/// Groups the system's addresses by interface and says which interfaces discovery uses:
+/// used ones first, each group by name. A chosen name the system lacks is listed too.
+fn interfaces(seen: impl Iterator<Item = Seen>, chosen: &[String]) -> Vec<Interface> {
+    let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
+    for s in seen {
+        let intf = by_name.entry(s.name.clone()).or_insert_with(|| Interface {
+            skipped: skip(chosen, &s.name, s.loopback, s.up, s.p2p),
+            name: s.name,
+            addrs: Vec::new(),
+        });
+        if !intf.addrs.contains(&s.ip) {
+            intf.addrs.push(s.ip);
+        }
+    }
+    for name in chosen {
+        by_name.entry(name.clone()).or_insert_with(|| Interface {
+            name: name.clone(),
+            addrs: Vec::new(),
+            skipped: Some(Skip::Absent),
+        });
+    }
+    let mut list: Vec<Interface> = by_name.into_values().collect();
+    for intf in &mut list {
+        intf.addrs.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    }
+    list.sort_by_key(|i| i.skipped.is_some());
+    list
+}
+
+/// Why discovery leaves out an interface; `None` when it uses it. An interface mDNS cannot
+/// run on (down, point-to-point, AirDrop's) is left out whatever was chosen; otherwise a
+/// choice decides, and without one loopback and virtual adapters are left out.
+fn skip(chosen: &[String], name: &str, loopback: bool, up: bool, p2p: bool) -> Option<Skip> {
+    if !up {
+        Some(Skip::Down)
+    } else if p2p {
+        Some(Skip::PointToPoint)
+    } else if ["awdl", "llw"].iter().any(|p| name.starts_with(p)) {
+        Some(Skip::AppleLink)
+    } else if !picked(chosen, name, loopback) {
+        Some(if !chosen.is_empty() {
+            Skip::NotChosen
+        } else if loopback {
+            Skip::Loopback
+        } else {
+            Skip::Virtual
+        })
+    } else {
+        None
+    }
+}
+
 /// A room we publish.
 #[derive(Debug, Clone)]
 /// Its fields are those of [`RoomAd`], with the port the room listens on.
@@ -158,25 +348,31 @@ pub struct Discovery {
     daemon: ServiceDaemon,
     /// Our published rooms by id, kept to re-publish on member count changes and to withdraw.
     adverts: HashMap<RoomId, ServiceInfo>,
-    /// Which interfaces are in use, as chosen at start.
-    config: DiscoveryConfig,
+    /// The interfaces chosen (empty: every suitable one), shared with the daemon's interface
+    /// filter so that a new choice applies without starting mDNS again.
+    chosen: Arc<RwLock<Vec<String>>>,
     /// To the browse task.
     asks: mpsc::UnboundedSender<Ask>,
+    /// How mDNS fares, as the browse task last counted.
+    counts: watch::Receiver<MdnsCounts>,
 }
 
 /// What the browse task is asked to do.
 enum Ask {
     /// A member lost this room's host: check its advert.
     Verify(RoomId),
+    /// The interfaces changed: check every room's advert (the ones only seen on interfaces
+    /// no longer used go).
+    VerifyAll,
 }
 
-/// Whether discovery uses an interface: the ones picked, or else every one but loopback
+/// Whether discovery uses an interface: the ones chosen, or else every one but loopback
 /// and virtual adapters.
-fn picked(config: &DiscoveryConfig, name: &str, loopback: bool) -> bool {
-    if config.interfaces.is_empty() {
+fn picked(chosen: &[String], name: &str, loopback: bool) -> bool {
+    if chosen.is_empty() {
         !loopback && !is_virtual(name)
     } else {
-        config.interfaces.iter().any(|n| n == name)
+        chosen.iter().any(|n| n == name)
     }
 }
 
@@ -199,43 +395,52 @@ impl Discovery {
     ) -> Result<(Discovery, mpsc::UnboundedReceiver<DiscoveryEvent>), DiscoveryError> {
         let start = |e: mdns_sd::Error| DiscoveryError::Start(e.to_string());
         let daemon = ServiceDaemon::new().map_err(start)?;
-        let filter = config.clone();
+        let chosen = Arc::new(RwLock::new(config.interfaces));
+        let filter = chosen.clone();
         daemon
             .disable_interface(IfKind::Predicate(IfPredicate::new(move |intf| {
-                !picked(&filter, &intf.name, intf.is_loopback())
+                let chosen = filter.read().unwrap_or_else(PoisonError::into_inner);
+                !picked(&chosen, &intf.name, intf.is_loopback())
             })))
             .map_err(start)?;
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (asks, asked) = mpsc::unbounded_channel();
-        tokio::spawn(Browser::new(daemon.clone(), tx).run(browse, asked));
+        let (counted, counts) = watch::channel(MdnsCounts::default());
+        tokio::spawn(Browser::new(daemon.clone(), tx, counted).run(browse, asked));
         Ok((
             Discovery {
                 daemon,
                 adverts: HashMap::new(),
-                config,
+                chosen,
                 asks,
+                counts,
             },
             rx,
         ))
     }
 
-    /// The interfaces in use with their addresses (IPv4, else IPv6), for the status line.
-    pub fn interfaces(&self) -> Vec<String> {
-        let mut by_name: BTreeMap<String, std::net::IpAddr> = BTreeMap::new();
-        for intf in if_addrs::get_if_addrs().unwrap_or_default() {
-            if picked(&self.config, &intf.name, intf.is_loopback()) {
-                let ip = intf.ip();
-                let entry = by_name.entry(intf.name).or_insert(ip);
-                if entry.is_ipv6() && ip.is_ipv4() {
-                    *entry = ip;
-                }
-            }
+    /// What discovery uses now and how mDNS fares.
+    pub fn report(&self) -> Report {
+        let chosen = self
+            .chosen
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Report::survey(&chosen, Some(self.counts.borrow().clone()))
+    }
+
+    /// Uses exactly these interfaces from now on (empty: every suitable one): mDNS starts on
+    /// the ones added and leaves the ones dropped, and every listed room is checked again.
+    pub fn choose(&self, interfaces: Vec<String>) {
+        *self.chosen.write().unwrap_or_else(PoisonError::into_inner) = interfaces;
+        // The daemon applies its interface filters again, ours among them, each time one is
+        // added: this one matches nothing and only makes it do so.
+        let again = IfKind::Predicate(IfPredicate::new(|_| false));
+        if let Err(e) = self.daemon.enable_interface(again) {
+            tracing::warn!("changing the interfaces mDNS uses: {e}");
         }
-        by_name
-            .into_iter()
-            .map(|(name, ip)| format!("{name} {ip}"))
-            .collect()
+        let _ = self.asks.send(Ask::VerifyAll);
     }
 
     /// Publishes a room, or re-publishes it with a changed member count.
@@ -476,10 +681,18 @@ struct Browser {
     missing: HashMap<AdKey, Instant>,
     /// When to ask the network for rooms again while some are missing, and the wait after.
     look_again: Option<(Instant, Duration)>,
+    /// How mDNS fares, for [`Discovery::report`].
+    counts: watch::Sender<MdnsCounts>,
+    /// The daemon's counters, asked for and not yet told.
+    metrics: Option<mdns_sd::Receiver<mdns_sd::Metrics>>,
 }
 
 impl Browser {
-    fn new(daemon: ServiceDaemon, tx: mpsc::UnboundedSender<DiscoveryEvent>) -> Self {
+    fn new(
+        daemon: ServiceDaemon,
+        tx: mpsc::UnboundedSender<DiscoveryEvent>,
+        counts: watch::Sender<MdnsCounts>,
+    ) -> Self {
         Self {
             daemon,
             rooms: Rooms::default(),
@@ -489,6 +702,8 @@ impl Browser {
             doubted: HashMap::new(),
             missing: HashMap::new(),
             look_again: None,
+            counts,
+            metrics: None,
         }
     }
 
@@ -502,6 +717,7 @@ impl Browser {
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let look_again = self.look_again.map(|(at, _)| at);
+            let metrics = self.metrics.clone();
             tokio::select! {
                 event = browse.recv_async() => match event {
                     Ok(event) => {
@@ -511,7 +727,18 @@ impl Browser {
                     }
                     Err(_) => break,
                 },
-                _ = check.tick() => self.check_ports(),
+                _ = check.tick() => {
+                    self.check_ports();
+                    if self.metrics.is_none() {
+                        self.metrics = self.daemon.get_metrics().ok();
+                    }
+                }
+                told = async { metrics?.recv_async().await.ok() }, if metrics.is_some() => {
+                    self.metrics = None;
+                    if let Some(told) = told {
+                        self.counted(&told);
+                    }
+                }
                 Some(Ok((key, answered))) = self.checks.join_next() => {
                     self.checking.remove(&key);
                     if !answered {
@@ -519,8 +746,11 @@ impl Browser {
                         self.doubt(&key);
                     }
                 }
-                Some(Ask::Verify(id)) = asked.recv() => {
-                    let keys: Vec<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).filter(|k| k.id == id).collect();
+                Some(ask) = asked.recv() => {
+                    let keys: Vec<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).filter(|k| match &ask {
+                        Ask::Verify(id) => k.id == *id,
+                        Ask::VerifyAll => true,
+                    }).collect();
                     for key in keys {
                         self.doubt(&key);
                     }
@@ -535,6 +765,18 @@ impl Browser {
                 }
             }
         }
+    }
+
+    /// Keeps the daemon's counters that tell whether mDNS works.
+    fn counted(&self, metrics: &mdns_sd::Metrics) {
+        let count = |key: &str| metrics.get(key).copied().unwrap_or(0).max(0) as u64;
+        let queries = count("browse") + count("cache-refresh-ptr");
+        let answers = count("respond");
+        self.counts.send_if_modified(|counts| {
+            let changed = (counts.queries, counts.answers) != (queries, answers);
+            (counts.queries, counts.answers) = (queries, answers);
+            changed
+        });
     }
 
     /// Starts a port check of every listed room not doubted lately.
@@ -602,6 +844,10 @@ impl Browser {
                 }
                 DiscoveryEvent::Found(ad) => {
                     self.missing.remove(&ad.key());
+                    if let Some(fp) = &ad.fingerprint {
+                        self.counts
+                            .send_if_modified(|counts| counts.hosts.insert(fp.clone()));
+                    }
                 }
             }
         }
@@ -731,16 +977,120 @@ mod tests {
         ] {
             assert!(!is_virtual(name), "{name:?}");
         }
-        let config = DiscoveryConfig::default();
-        assert!(picked(&config, "以太网", false));
+        assert!(picked(&[], "以太网", false));
         assert!(
-            !picked(&config, "以太网", true),
+            !picked(&[], "以太网", true),
             "loopback is never picked by default"
         );
-        let chosen = DiscoveryConfig {
-            interfaces: vec!["Büro-LAN".into()],
-        };
+        let chosen = ["Büro-LAN".to_owned()];
         assert!(picked(&chosen, "Büro-LAN", false) && !picked(&chosen, "eth0", false));
+    }
+
+    fn seen(name: &str, ip: &str, up: bool, p2p: bool) -> Seen {
+        let ip: IpAddr = ip.parse().unwrap();
+        Seen {
+            name: name.into(),
+            loopback: ip.is_loopback(),
+            ip,
+            up,
+            p2p,
+        }
+    }
+
+    /// A laptop: its Wi-Fi, a container bridge, loopback, a VPN tunnel, AirDrop's link and
+    /// an unplugged cable.
+    fn laptop() -> Vec<Seen> {
+        vec![
+            seen("wlan0", "fe80::1", true, false),
+            seen("wlan0", "192.168.1.20", true, false),
+            seen("docker0", "172.17.0.1", true, false),
+            seen("lo", "127.0.0.1", true, false),
+            seen("lo", "::1", true, false),
+            seen("tun0", "10.8.0.2", true, true),
+            seen("awdl0", "fe80::2", true, false),
+            seen("eth0", "192.168.1.21", false, false),
+        ]
+    }
+
+    fn skips(list: &[Interface]) -> Vec<(&str, Option<Skip>)> {
+        list.iter().map(|i| (i.name.as_str(), i.skipped)).collect()
+    }
+
+    #[test]
+    fn every_interface_is_used_or_skipped_with_its_reason() {
+        let list = interfaces(laptop().into_iter(), &[]);
+        assert_eq!(
+            skips(&list),
+            [
+                ("wlan0", None),
+                ("awdl0", Some(Skip::AppleLink)),
+                ("docker0", Some(Skip::Virtual)),
+                ("eth0", Some(Skip::Down)),
+                ("lo", Some(Skip::Loopback)),
+                ("tun0", Some(Skip::PointToPoint)),
+            ],
+            "the used ones first, then by name"
+        );
+        assert_eq!(
+            list[0].addrs,
+            [
+                "192.168.1.20".parse::<IpAddr>().unwrap(),
+                "fe80::1".parse().unwrap()
+            ],
+            "IPv4 first"
+        );
+        let report = Report {
+            interfaces: list,
+            ..Report::default()
+        };
+        assert_eq!(report.status_line(), ["wlan0 192.168.1.20"]);
+        assert_eq!(report.trouble(), None);
+
+        // Chosen: exactly those, if mDNS can run on them; a name not there is listed too.
+        let chosen = ["docker0".to_owned(), "eth0".to_owned(), "eth9".to_owned()];
+        let list = interfaces(laptop().into_iter(), &chosen);
+        assert_eq!(
+            skips(&list),
+            [
+                ("docker0", None),
+                ("awdl0", Some(Skip::AppleLink)),
+                ("eth0", Some(Skip::Down)),
+                ("eth9", Some(Skip::Absent)),
+                ("lo", Some(Skip::NotChosen)),
+                ("tun0", Some(Skip::PointToPoint)),
+                ("wlan0", Some(Skip::NotChosen)),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_an_interface_in_use_the_trouble_is_said_and_how_depends_on_what_is_skipped() {
+        let report = |seen: Vec<Seen>, chosen: &[String]| Report {
+            interfaces: interfaces(seen.into_iter(), chosen),
+            chosen: chosen.to_vec(),
+            mdns: None,
+        };
+        let unplugged = report(vec![seen("lo", "127.0.0.1", true, false)], &[]);
+        assert_eq!(
+            unplugged.trouble().as_deref(),
+            Some("No network connection found: connect to Wi-Fi or a cable")
+        );
+        let vm = report(vec![seen("vEthernet (LAN)", "10.0.0.5", true, false)], &[]);
+        assert!(
+            vm.trouble()
+                .unwrap()
+                .contains("choose an interface lanchat skips")
+        );
+        let gone = report(laptop(), &["eth9".to_owned()]);
+        assert_eq!(
+            gone.trouble().as_deref(),
+            Some("None of the interfaces chosen for finding rooms (eth9) is connected")
+        );
+        assert!(
+            Skip::Absent
+                .to_string()
+                .contains("no interface of that name")
+        );
     }
 
     #[test]

@@ -171,7 +171,8 @@ fn emit(value: serde_json::Value) {
 }
 
 impl Headless {
-    fn start(setup: Setup, discovery: bool) -> anyhow::Result<Headless> {
+    /// `passing`: the rooms are only passed through (see [`RuntimeOptions::passing`]).
+    fn start(setup: Setup, discovery: bool, passing: bool) -> anyhow::Result<Headless> {
         if let Some(name) = &setup.name {
             check_name("--name", name).map_err(anyhow::Error::msg)?;
         }
@@ -197,6 +198,7 @@ impl Headless {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             restore: false,
+            passing,
         };
         let task = tokio::spawn(runtime::run(back, options));
         Ok(Headless {
@@ -320,7 +322,7 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
 
 /// `lanchat rooms`: lists the rooms found within `wait`.
 pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
-    let mut app = Headless::start(setup, true)?;
+    let mut app = Headless::start(setup, true, false)?;
     let mut rooms: BTreeMap<AdKey, RoomAd> = BTreeMap::new();
     let deadline = Instant::now() + wait;
     while let Ok(event) = tokio::time::timeout_at(deadline, app.next()).await {
@@ -331,7 +333,7 @@ pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
             Event::RoomLost(key) => {
                 rooms.remove(&key);
             }
-            Event::Network(status) => warn_problem(&status.problem),
+            Event::Network(status) => warn_problem(&status),
             _ => {}
         }
     }
@@ -344,7 +346,7 @@ pub async fn rooms(setup: Setup, wait: Duration) -> anyhow::Result<()> {
 
 /// `lanchat rooms --watch`: prints rooms as they appear, change and go, until interrupted.
 pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
-    let mut app = Headless::start(setup, true)?;
+    let mut app = Headless::start(setup, true, false)?;
     let stop = terminated();
     tokio::pin!(stop);
     loop {
@@ -359,7 +361,7 @@ pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
                 "id": key.id,
                 "fingerprint": key.fingerprint,
             })),
-            Event::Network(status) => warn_problem(&status.problem),
+            Event::Network(status) => warn_problem(&status),
             _ => {}
         }
     }
@@ -367,9 +369,15 @@ pub async fn watch_rooms(setup: Setup) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warn_problem(problem: &Option<String>) {
-    if let Some(problem) = problem {
-        eprintln!("lanchat: {problem}");
+/// Says the network side's problem on stderr; when it is that no interface is in use, how to
+/// choose one.
+fn warn_problem(status: &crate::bridge::NetStatus) {
+    if let Some(problem) = &status.problem {
+        if status.report.trouble().as_ref() == Some(problem) {
+            eprintln!("lanchat: {problem} (choose an interface with --interface NAME)");
+        } else {
+            eprintln!("lanchat: {problem}");
+        }
     }
 }
 
@@ -448,7 +456,7 @@ pub async fn host(setup: Setup, room_name: String) -> anyhow::Result<()> {
         .hosted_named(&room_name)
         .map(|r| r.id.clone());
     let password = setup.password.clone();
-    let mut app = Headless::start(setup, true)?;
+    let mut app = Headless::start(setup, true, false)?;
     app.front.send(Command::Host {
         name: room_name,
         id,
@@ -505,7 +513,7 @@ fn print_room_event(event: &Event, room: Option<&RoomId>, me: &DeviceId) {
             room: r, message, ..
         } if Some(r) == room => emit(message_json(message)),
         Event::Rejected { reason, .. } => eprintln!("lanchat: a message was not sent: {reason}"),
-        Event::Network(status) => warn_problem(&status.problem),
+        Event::Network(status) => warn_problem(status),
         Event::Alert(text) => eprintln!("lanchat: {text}"),
         _ => {}
     }
@@ -591,7 +599,7 @@ pub async fn join(
     wait: Duration,
     to: Option<String>,
 ) -> anyhow::Result<()> {
-    let mut app = Headless::start(setup, addr.is_none())?;
+    let mut app = Headless::start(setup, addr.is_none(), false)?;
     let result = join_loop(&mut app, &wanted, addr, wait, to).await;
     app.stop().await;
     result
@@ -777,7 +785,7 @@ pub async fn send(
             bail!("cannot send {}: not a file", path.display());
         }
     }
-    let mut app = Headless::start(setup, addr.is_none())?;
+    let mut app = Headless::start(setup, addr.is_none(), true)?;
     let result = send_loop(&mut app, &wanted, paths, addr, wait).await;
     app.stop().await;
     result

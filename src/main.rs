@@ -20,8 +20,9 @@ struct Cli {
     /// Keep settings and history in DIR instead of the system's folders (e.g. for a second profile).
     #[arg(long, global = true, env = "LANCHAT_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Look for rooms only on this network interface (repeatable). By default every interface
-    /// except loopback and virtual adapters is used.
+    /// Look for rooms only on this network interface (repeatable), for this run. By default the
+    /// ones chosen in the window's Network diagnostics are used, or else every interface except
+    /// loopback and virtual adapters.
     #[arg(long = "interface", global = true, value_name = "NAME")]
     interfaces: Vec<String>,
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides.

@@ -64,6 +64,9 @@ pub struct RuntimeOptions {
     /// Go back into the rooms this profile was in when it last ran (the window does; a
     /// headless command joins only the room it is given).
     pub restore: bool,
+    /// Only pass through the rooms joined (`lanchat send`): their hosts do not show this
+    /// app as a member joining and leaving.
+    pub passing: bool,
 }
 
 impl RuntimeOptions {
@@ -82,6 +85,7 @@ impl RuntimeOptions {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             restore: false,
+            passing: false,
         })
     }
 }
@@ -181,12 +185,16 @@ struct Runtime {
     goodbyes: TaskTracker,
     /// Names this app run for the hosts' post de-duplication.
     resume: u64,
+    /// See [`RuntimeOptions::passing`].
+    passing: bool,
     /// Whether the user is away from the keyboard, for sessions that start meanwhile.
     away: bool,
     /// Hosted rooms listen here only, if set.
     bind: Option<IpAddr>,
     /// What the status line says now.
     status: NetStatus,
+    /// The interfaces discovery is to use (empty: every suitable one); `None` when it is off.
+    interfaces: Option<Vec<String>>,
     /// This device's key.
     identity: Identity,
     /// The host key pinned for each room we joined.
@@ -273,16 +281,26 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         host_gone,
         goodbyes: TaskTracker::new(),
         resume: rand::random(),
+        passing: options.passing,
         away: false,
         bind: options.bind,
         status: NetStatus::default(),
+        interfaces: None,
         identity: options.identity,
         trust,
         timeouts: options.timeouts,
         limits: options.limits,
         searches: Arc::default(),
     };
-    let mut found = match options.discovery {
+    // `--interface` decides for this run; else the choice made in the window.
+    let discovery = options.discovery.map(|mut config| {
+        if config.interfaces.is_empty() {
+            config.interfaces = rt.settings.interfaces.clone();
+        }
+        config
+    });
+    rt.interfaces = discovery.as_ref().map(|c| c.interfaces.clone());
+    let mut found = match discovery {
         Some(config) => match Discovery::start(config) {
             Ok((discovery, found)) => {
                 rt.discovery = Some(discovery);
@@ -408,6 +426,14 @@ impl Runtime {
                     hosted.host.set_files_limit(limit);
                 }
             }
+            Command::SetTheme(theme) => {
+                self.settings.theme = theme;
+                self.save_settings();
+            }
+            Command::SetZoom(zoom) => {
+                self.settings.zoom = zoom;
+                self.save_settings();
+            }
             Command::SetReopenRooms(on) => {
                 self.settings.reopen_rooms = on;
                 self.save_settings();
@@ -415,6 +441,17 @@ impl Runtime {
             Command::SetAutoSave(limit) => {
                 self.settings.auto_save = limit;
                 self.save_settings();
+            }
+            Command::ChooseInterfaces(names) => {
+                self.settings.interfaces = names.clone();
+                self.save_settings();
+                if let Some(discovery) = &self.discovery {
+                    discovery.choose(names.clone());
+                }
+                if self.interfaces.is_some() {
+                    self.interfaces = Some(names);
+                }
+                self.refresh_status();
             }
             Command::SetRoomAutoSave { room, on } => {
                 if on {
@@ -879,6 +916,7 @@ impl Runtime {
             trust: self.trust.clone(),
             password,
             resume: self.resume,
+            passing: self.passing,
             host_gone: Some(self.host_gone.clone()),
             timeouts: self.timeouts,
             store: self.member_store(&room),
@@ -1074,19 +1112,30 @@ impl Runtime {
     }
 
     fn refresh_status(&mut self) {
-        const NO_NETWORK: &str = "No network connection found: connect to Wi-Fi or a cable (or pick an interface with --interface).";
+        let report = match (&self.discovery, &self.interfaces) {
+            (Some(discovery), _) => discovery.report(),
+            (None, Some(chosen)) => crate::discovery::Report::survey(chosen, None),
+            (None, None) => Default::default(),
+        };
         let mut status = NetStatus {
-            interfaces: self
-                .discovery
-                .as_ref()
-                .map(Discovery::interfaces)
-                .unwrap_or_default(),
+            interfaces: report.status_line(),
             discovery: self.discovery.is_some(),
             problem: self.status.problem.clone(),
+            report,
         };
-        if status.discovery && status.interfaces.is_empty() {
-            status.problem = Some(NO_NETWORK.into());
-        } else if status.problem.as_deref() == Some(NO_NETWORK) {
+        // The problem of having no interface to look on comes and goes with the interfaces;
+        // another (mDNS not starting) stays.
+        let trouble = status.report.trouble().filter(|_| status.discovery);
+        if trouble.is_some() {
+            status.problem = trouble;
+        } else if status.problem.is_some()
+            && status.problem
+                == self
+                    .status
+                    .report
+                    .trouble()
+                    .filter(|_| self.status.discovery)
+        {
             status.problem = None;
         }
         if status != self.status {

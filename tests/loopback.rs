@@ -64,6 +64,7 @@ fn addr(host: &RoomHost) -> SocketAddr {
 
 fn hello(name: &str, since: Option<u64>) -> Hello {
     Hello {
+        passing: false,
         app: APP_VERSION.into(),
         name: name.into(),
         room: room_id(),
@@ -192,6 +193,49 @@ async fn join_fan_out_to_three_members_and_acknowledge() {
     host.close("bye".into(), DEADLINE).await;
 }
 
+/// `lanchat send` passes through: its post reaches the room, but nobody sees it join or
+/// leave, newcomers do not see it listed, and the member count stays.
+#[tokio::test]
+async fn a_member_passing_through_is_not_announced_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(dir.path()).await;
+    let (mut ann, _, _) = join(addr(&host), "Ann").await;
+    let (mut zed, welcome, _) = join_with(
+        addr(&host),
+        Hello {
+            passing: true,
+            ..hello("Zed", None)
+        },
+    )
+    .await;
+    assert_eq!(welcome.members.len(), 2, "Zed sees the room and itself");
+    let (_ben, ben_sees, _) = join(addr(&host), "Ben").await;
+    assert!(ben_sees.members.iter().all(|m| m.name != "Zed"));
+    assert_eq!(*host.member_count().borrow(), 2);
+    let id = post(&mut zed, 1, "the build is on the share").await;
+    zed.send(Frame::Bye).await.unwrap();
+    closed(&mut zed).await;
+    // Ann hears Ben join and Zed's post, and nothing of Zed itself, up to her own post
+    // made after Zed had gone.
+    assert!(matches!(next(&mut ann).await, Frame::MemberJoined(m) if m.name == "Ben"));
+    assert!(matches!(next(&mut ann).await, Frame::Message(m) if m.id == id && m.from == "Zed"));
+    ann.send(Frame::Post {
+        seq: 1,
+        text: "thanks".into(),
+    })
+    .await
+    .unwrap();
+    loop {
+        match next(&mut ann).await {
+            Frame::Accepted { seq: 1, .. } => break,
+            Frame::MemberJoined(m) | Frame::MemberLeft(m) => panic!("{} announced", m.name),
+            _ => {}
+        }
+    }
+    assert_eq!(*host.member_count().borrow(), 2);
+    host.close("bye".into(), DEADLINE).await;
+}
+
 #[tokio::test]
 async fn a_late_joiner_gets_the_history_tail_and_only_what_it_missed() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +265,7 @@ async fn a_late_joiner_gets_the_history_tail_and_only_what_it_missed() {
 
     let since = history[history.len() - 3].id;
     let eve = Hello {
+        passing: false,
         epoch: Some(welcome.epoch),
         ..hello("Eve", Some(since))
     };
@@ -536,6 +581,7 @@ async fn another_protocol_version_is_refused_in_words() {
     // A room id this host does not run.
     let mut conn = connect(addr(&host), "Lost").await;
     conn.send(Frame::Hello(Hello {
+        passing: false,
         room: RoomId::parse("other").unwrap(),
         ..hello("Lost", None)
     }))
@@ -809,6 +855,7 @@ async fn a_member_back_after_2000_messages_gets_all_of_them_in_pages() {
     post_all(&mut ann, (2..=2001).map(|n| (n, format!("m{n}")))).await;
 
     let bob = Hello {
+        passing: false,
         epoch: Some(welcome.epoch),
         ..hello("Bob", Some(seen))
     };
@@ -880,6 +927,7 @@ async fn an_acknowledged_post_survives_a_restart_and_is_stored_once() {
         "the post sent again is answered with its first id"
     );
     let stranger = Hello {
+        passing: false,
         epoch: Some(welcome.epoch ^ 1),
         ..hello("Cy", Some(id + 5))
     };

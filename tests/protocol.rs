@@ -49,6 +49,7 @@ fn every_frame() -> Vec<Frame> {
     };
     vec![
         Frame::Hello(Hello {
+            passing: false,
             app: APP_VERSION.into(),
             name: "Ada".into(),
             room: room(),
@@ -395,6 +396,7 @@ fn frames_breaking_limits_are_invalid() {
         text: "x".repeat(MAX_TEXT_BYTES + 1),
     };
     let empty_name = Frame::Hello(Hello {
+        passing: false,
         app: "x".into(),
         name: "  ".into(),
         room: room(),

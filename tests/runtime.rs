@@ -618,6 +618,7 @@ fn session_config(dir: &std::path::Path, port: u16) -> SessionConfig {
         trust: KnownHosts::load(dir.join("bob_known_hosts.json")).0,
         password: None,
         resume: 7,
+        passing: false,
         host_gone: None,
         timeouts: Timeouts::default(),
         store: None,

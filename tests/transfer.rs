@@ -74,6 +74,7 @@ fn addr(host: &RoomHost) -> SocketAddr {
 
 fn hello(name: &str) -> Hello {
     Hello {
+        passing: false,
         app: "test".into(),
         name: name.into(),
         room: room(),

@@ -1,7 +1,7 @@
 //! The window with real discovery: a room hosted by the headless binary in one network
 //! namespace appears in the room list of a window (driven by egui_kittest) in another, and
-//! is joined from the list. The test re-runs itself inside the second namespace for the
-//! window half. Skips (passes, saying so) where namespaces cannot be made.
+//! is joined from the list; and where that namespace drops mDNS, the window gets in by the
+//! room's address. Each test re-runs itself inside the second namespace for the window half.
 #![cfg(target_os = "linux")]
 
 #[path = "support/netns.rs"]
@@ -22,16 +22,69 @@ use std::time::{Duration, Instant};
 use window::TestWindow;
 
 const DEADLINE: Duration = Duration::from_secs(30);
+/// Set (to the test's name) when the test runs as the window half, inside the namespace.
 const INSIDE: &str = "LANCHAT_UI_TEST_INSIDE_NETNS";
-const NAME: &str = "the_window_lists_a_room_hosted_elsewhere_and_joins_it";
+/// The host's room address as the window half is to type it.
+const ADDR: &str = "LANCHAT_UI_TEST_ROOM_ADDR";
 
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn the_window_lists_a_room_hosted_elsewhere_and_joins_it() {
-    if std::env::var_os(INSIDE).is_some() {
-        return window_half();
+    two_halves(
+        "the_window_lists_a_room_hosted_elsewhere_and_joins_it",
+        false,
+        |w, _| {
+            w.until("the status line", |h| {
+                h.query_by_label_contains("Looking for rooms on eth0")
+                    .is_some()
+            });
+            w.shows("hosted by Bob · 1 member");
+            w.harness.get_by_label("Lab").click();
+        },
+    );
+}
+
+/// Where mDNS is blocked (UDP 5353 dropped), the list stays empty and says what to do; the
+/// address the host reads out from their window gets the member in, through the window alone.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn with_multicast_blocked_the_window_joins_by_address() {
+    two_halves(
+        "with_multicast_blocked_the_window_joins_by_address",
+        true,
+        |w, addr| {
+            w.shows("No rooms on this network yet — host one.");
+            // Long enough for a room to have appeared, were discovery working.
+            let until = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < until {
+                w.harness.run();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            assert!(
+                w.harness.query_by_label("Lab").is_none(),
+                "blocked, nothing is found"
+            );
+            w.harness.get_by_label("Join by address…").click();
+            w.harness.run();
+            w.harness.get_by_label("Address").type_text(addr);
+            w.harness.key_press(Key::Enter);
+            w.shows("hosted by Bob · 1 member");
+            w.harness.get_by_label("Join").click();
+        },
+    );
+}
+
+/// Hosts "Lab" with the headless binary on host 1 and re-runs the test `name` as the window
+/// half on host 2 (with its mDNS blocked if `blocked`), where `enter` gets the window into
+/// the room (given the room's address); then the window and the host chat.
+fn two_halves(name: &str, blocked: bool, enter: fn(&mut TestWindow, &str)) {
+    if std::env::var(INSIDE).as_deref() == Ok(name) {
+        return window_half(enter);
     }
     let lan = netns::Lan::new(2);
+    if blocked {
+        lan.block_mdns(2).unwrap();
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut host = Killed(
         lan.command(1, env!("CARGO_BIN_EXE_lanchat"))
@@ -64,7 +117,8 @@ fn the_window_lists_a_room_hosted_elsewhere_and_joins_it() {
             }
         }
     };
-    expect("hosting", &|v| v["event"] == "hosting");
+    let hosting = expect("hosting", &|v| v["event"] == "hosting");
+    let addr = format!("{}:{}", lan.addr(1), hosting["port"]);
     let mut stdin = host.0.stdin.take().unwrap();
     writeln!(stdin, "welcome to the lab").unwrap();
     expect("its own message", &|v| {
@@ -75,12 +129,13 @@ fn the_window_lists_a_room_hosted_elsewhere_and_joins_it() {
         .command(2, std::env::current_exe().unwrap())
         .args([
             "--exact",
-            NAME,
+            name,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(INSIDE, "1")
+        .env(INSIDE, name)
+        .env(ADDR, &addr)
         .status()
         .unwrap();
     assert!(status.success(), "the window half failed");
@@ -111,8 +166,9 @@ impl Drop for Killed {
     }
 }
 
-/// Runs inside the second namespace: a window with real discovery on that namespace's LAN.
-fn window_half() {
+/// Runs inside the second namespace: a window with real discovery on that namespace's LAN,
+/// into the room by `enter`, then chatting.
+fn window_half(enter: fn(&mut TestWindow, &str)) {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         name: Some("Ada".into()),
@@ -127,12 +183,7 @@ fn window_half() {
             .unwrap()
     };
     let mut w = TestWindow::open(options);
-    w.until("the status line", |h| {
-        h.query_by_label_contains("Looking for rooms on eth0")
-            .is_some()
-    });
-    w.shows("hosted by Bob · 1 member");
-    w.harness.get_by_label("Lab").click();
+    enter(&mut w, &std::env::var(ADDR).unwrap());
     w.shows("• connected");
     w.shows("welcome to the lab");
     w.harness.get_by_label("Message").type_text("hello Bob");

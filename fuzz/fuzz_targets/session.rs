@@ -250,6 +250,7 @@ impl Watcher {
         let (mut reader, mut writer) = (link.reader, link.writer);
         let exchange = locked.then(|| MemberExchange::start(&secret(), link.handshake_hash));
         let hello = Hello {
+            passing: false,
             app: APP_VERSION.into(),
             name: "Watcher".into(),
             room: room(),
@@ -539,6 +540,7 @@ impl Conn {
     ) -> (Result<(), link::LinkError>, bool) {
         let exchange = locked.then(|| MemberExchange::start(&secret(), self.ctx.handshake_hash));
         let hello = Hello {
+            passing: false,
             app: APP_VERSION.into(),
             name: "Ann".into(),
             room: room(),

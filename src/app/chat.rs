@@ -125,11 +125,9 @@ impl ChatView {
         // menu in the header, and the host's line under the room's name.
         let narrow = ui.available_width() < NARROW;
         egui::Panel::top("chat_header").show(ui, |ui| {
+            // The controls are placed first, from the right; the room's name takes what is
+            // left and is cut short with "…" rather than drawn under them.
             ui.horizontal(|ui| {
-                ui.heading(text::name(&chat.room_name));
-                if !narrow {
-                    host_line(ui, chat);
-                }
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                     let label = if hosting { "Close room" } else { "Leave" };
                     let hint = if hosting {
@@ -152,10 +150,17 @@ impl ChatView {
                             "Messages came faster than they were shown; the rest are being read back",
                         );
                     }
+                    ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                        let name = text::name(&chat.room_name);
+                        ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
+                        if !narrow {
+                            host_line(ui, chat);
+                        }
+                    });
                 });
             });
             if narrow {
-                ui.horizontal_wrapped(|ui| host_line(ui, chat));
+                ui.horizontal(|ui| host_line(ui, chat));
             }
         });
         if !narrow {
@@ -474,17 +479,18 @@ impl ChatView {
 /// Below this width (points) the composer puts its buttons under the text.
 const COMPOSER_IN_ONE_ROW: f32 = 420.0;
 
-/// Below this width (points) a room's view puts its member list in a menu.
-const NARROW: f32 = 480.0;
+/// Below this width (points) a room's view puts its member list in a menu: the message
+/// field keeps 400 points or so before the list takes any.
+const NARROW: f32 = 600.0;
 
 /// What the room may interrupt the user for: a menu behind a bell that shows the choice.
 /// The room's own settings: what it may notify about, and whether its files save
 /// themselves. The bell on the button says the first at a glance.
 fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
-    let bell = match alerts {
-        Alerts::All => "🔔",
-        Alerts::Mentions => "🔔 @",
-        Alerts::Nothing => "🔕",
+    let (bell, now) = match alerts {
+        Alerts::All => ("🔔", "every message"),
+        Alerts::Mentions => ("🔔 @", "mentions only"),
+        Alerts::Nothing => ("🔕", "nothing"),
     };
     ui.menu_button(bell, |ui| {
         ui.label(RichText::new("Notify me of").strong());
@@ -508,17 +514,23 @@ fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit
         .on_hover_text("Otherwise each file waits for its Download button");
     })
     .response
-    .on_hover_text("Notifications and files for this room");
+    .on_hover_text("Notifications and files for this room")
+    // Read out by its purpose, not as "bell".
+    .widget_info(|| {
+        let name = format!("Room notifications and files (now: {now})");
+        egui::WidgetInfo::labeled(egui::Role::Button, true, name)
+    });
 }
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
 fn host_line(ui: &mut egui::Ui, chat: &Chat) {
-    let host = ui.label(RichText::new(format!("hosted by {}", text::name(&chat.host_name))).weak());
+    let host = format!("hosted by {}", text::name(&chat.host_name));
+    let host = ui.add(egui::Label::new(RichText::new(host).weak()).truncate());
     if let Some(fp) = &chat.host_fingerprint {
         let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
         host.on_hover_text(hint);
-        ui.label(RichText::new(format!("🔑 {fp}")).small().monospace().weak())
-            .on_hover_text(hint);
+        let fp = RichText::new(format!("🔑 {fp}")).small().monospace().weak();
+        ui.add(egui::Label::new(fp).truncate()).on_hover_text(hint);
     }
 }
 
@@ -677,14 +689,7 @@ fn draw_line(
 
 /// A message's text, wrapped and selectable; greyed out while pending.
 fn text_body(ui: &mut egui::Ui, text: &str, pending: bool) {
-    let body = egui::Label::new(RichText::new(text))
-        .wrap()
-        .selectable(true);
-    if pending {
-        ui.add_enabled(false, body);
-    } else {
-        ui.add(body);
-    }
+    super::markup::show(ui, text, !pending);
 }
 
 /// How a message is drawn.

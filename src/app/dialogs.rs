@@ -3,10 +3,11 @@
 //! its password, and whether to trust a host whose key changed.
 
 use super::state::{AppState, Ask};
-use super::text;
+use super::{look, text};
 use crate::bridge::SessionState;
 use crate::net::identity::PublicKey;
 use crate::protocol::RoomId;
+use crate::store::Theme;
 use egui::{Key, Modal, RichText};
 
 /// A one-field dialog's draft and its latest complaint.
@@ -82,6 +83,8 @@ pub struct Dialogs {
     pub settings: Option<SettingsDraft>,
     /// "Join by address", with the address being typed.
     pub join: Option<Field>,
+    /// The network diagnostics panel, while open.
+    pub network: Option<super::diagnostics::Panel>,
 }
 
 /// What a dialog's buttons said this frame.
@@ -107,6 +110,10 @@ impl Dialogs {
             text: String::new(),
             error: None,
         });
+    }
+
+    pub fn open_network(&mut self) {
+        self.network.get_or_insert_default();
     }
 
     pub fn open_settings(&mut self, state: &AppState) {
@@ -168,6 +175,14 @@ impl Dialogs {
                 },
                 Outcome::Cancel => self.host = None,
                 Outcome::Open => {}
+            }
+        }
+        if let Some(panel) = &mut self.network {
+            use super::diagnostics::Shown;
+            match panel.show(ctx, state) {
+                Shown::Open => {}
+                Shown::Closed => self.network = None,
+                Shown::JoinByAddress => self.open_join(),
             }
         }
         if let Some(field) = &mut self.join {
@@ -246,7 +261,7 @@ fn host_dialog(ctx: &egui::Context, draft: &mut HostDraft) -> Outcome {
             .add(egui::TextEdit::singleline(&mut draft.name.text).desired_width(f32::INFINITY))
             .labelled_by(label.id);
         if ui.memory(|m| m.focused().is_none()) {
-            name.request_focus();
+            take_focus_selected(ui, &name, &draft.name.text);
         }
         if let Some(error) = &draft.name.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
@@ -410,7 +425,7 @@ fn field_dialog(
             .add(egui::TextEdit::singleline(&mut field.text).desired_width(f32::INFINITY))
             .labelled_by(label.id);
         if ui.memory(|m| m.focused().is_none()) {
-            edit.request_focus();
+            take_focus_selected(ui, &edit, &field.text);
         }
         if let Some(error) = &field.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
@@ -431,6 +446,17 @@ fn field_dialog(
         return Outcome::Cancel;
     }
     modal.inner
+}
+
+/// Gives a field the keyboard with its text selected: a suggestion (the name at first
+/// start, "Ada's room") is replaced by typing, not typed after.
+fn take_focus_selected(ui: &egui::Ui, field: &egui::Response, text: &str) {
+    field.request_focus();
+    let mut state = egui::text_edit::TextEditState::load(ui.ctx(), field.id).unwrap_or_default();
+    state
+        .cursor
+        .set_char_range(Some(egui::text::CCursorRange::select_all_str(text)));
+    state.store(ui.ctx(), field.id);
 }
 
 /// "Join by address": the address typed, what is there, and a button to join it.
@@ -566,6 +592,38 @@ fn settings_dialog(
             )
             .labelled_by(label.id);
             ui.label("of shared files for people who join later; the oldest go first.");
+        });
+        ui.add_space(8.0);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Look");
+            for (theme, words) in [
+                (Theme::System, "As the system"),
+                (Theme::Light, "Light"),
+                (Theme::Dark, "Dark"),
+            ] {
+                if ui.radio(state.theme == theme, words).clicked() {
+                    state.set_theme(theme);
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let zoom = ui.ctx().zoom_factor();
+            ui.label("Size");
+            if ui
+                .add_enabled(zoom > *look::ZOOM.start(), egui::Button::new("Smaller"))
+                .on_hover_text("Ctrl+minus")
+                .clicked()
+            {
+                ui.ctx().set_zoom_factor(zoom - 0.1);
+            }
+            ui.label(format!("{:.0} %", zoom * 100.0));
+            if ui
+                .add_enabled(zoom < *look::ZOOM.end(), egui::Button::new("Larger"))
+                .on_hover_text("Ctrl+plus")
+                .clicked()
+            {
+                ui.ctx().set_zoom_factor(zoom + 0.1);
+            }
         });
         ui.add_space(8.0);
         ui.checkbox(

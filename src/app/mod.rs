@@ -4,9 +4,13 @@
 
 pub mod attention;
 pub mod chat;
+pub mod diagnostics;
 pub mod dialogs;
 pub mod direct;
 pub mod files;
+pub mod look;
+pub mod markup;
+pub mod paste;
 pub mod picker;
 pub mod rooms;
 pub mod search;
@@ -25,6 +29,19 @@ use dialogs::Dialogs;
 use egui::RichText;
 use state::AppState;
 
+/// Said when the pointer rests on our name or fingerprint.
+const FINGERPRINT_HINT: &str =
+    "Your fingerprint: others see it beside your name and can compare it with yours aloud";
+
+/// The room and the conversation on screen, if any.
+type Showing = (
+    Option<crate::protocol::RoomId>,
+    Option<crate::protocol::DeviceId>,
+);
+
+/// Narrower than this, the room list becomes a drawer so the open room keeps its width.
+const DRAWER_BELOW: f32 = 720.0;
+
 /// The window's icon (the packages carry the other sizes from `icons/`).
 pub const ICON_PNG: &[u8] = include_bytes!("../../icons/lanchat-256.png");
 
@@ -40,12 +57,22 @@ pub struct LanchatApp {
     direct: direct::DirectView,
     /// Which dialogs are open, and what is typed in them.
     dialogs: Dialogs,
+    /// The room list is open as a drawer over the room (narrow windows only), with what was
+    /// on screen when it opened: once something else is, the drawer has done its job.
+    drawer: Option<Showing>,
+    /// The drawer's button was pressed this frame (that click is not one beside the drawer).
+    drawer_toggled: bool,
+    /// A pasted picture or files, offered for sending.
+    paste: paste::Paste,
     /// File dialogs: the system's, or the one drawn here.
     pub picker: picker::Picker,
     /// The title last set, so it is only sent when it changes.
     pub title: String,
     /// Hands notifications to the system.
     notifier: crate::desktop::Notifier,
+    /// The theme last handed to egui, so it is only set when the user changes it (`None`
+    /// until the first frame sets it).
+    theme: Option<crate::store::Theme>,
     /// Whether the window asked the system for attention (and should take it back once the
     /// user is here).
     asked_attention: bool,
@@ -67,9 +94,8 @@ impl LanchatApp {
             let _ = click.send(room);
             repaint.request_repaint();
         }));
-        // A steady cursor: a blinking one would repaint twice a second forever, and an idle
-        // window should not draw at all.
-        ctx.all_styles_mut(|style| style.visuals.text_cursor.blink = false);
+        look::readable(ctx);
+        ctx.set_zoom_factor(state.zoom.clamp(*look::ZOOM.start(), *look::ZOOM.end()));
         Self {
             front,
             state,
@@ -77,8 +103,12 @@ impl LanchatApp {
             direct: direct::DirectView::default(),
             dialogs: Dialogs::default(),
             picker: picker::Picker::default(),
+            paste: paste::Paste::default(),
+            drawer: None,
+            drawer_toggled: false,
             title: String::new(),
             notifier,
+            theme: None,
             asked_attention: false,
             clicked,
             report_first_frame: if std::env::var_os("LANCHAT_FIRST_FRAME").is_some() {
@@ -95,12 +125,28 @@ impl LanchatApp {
         }
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
+                if ui
+                    .small_button("Network diagnostics…")
+                    .on_hover_text("Which interfaces lanchat uses, whether mDNS works, your rooms' addresses, and what to try when rooms don't appear")
+                    .clicked()
+                {
+                    self.dialogs.open_network();
+                }
                 let net = &self.state.network;
                 if let Some(problem) = &net.problem {
-                    ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {problem}"));
+                    // Said in the window's terms: the runtime's words fit any front end.
+                    let what_to_do = if diagnostics::no_interface(net) {
+                        " — see Network diagnostics…"
+                    } else {
+                        ""
+                    };
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!("⚠ {problem}{what_to_do}"),
+                    );
                 } else if net.discovery {
                     ui.label(format!(
                         "Looking for rooms on {}",
@@ -128,40 +174,54 @@ impl LanchatApp {
         });
     }
 
-    fn top_bar(&mut self, ui: &mut egui::Ui) {
+    /// Our name and fingerprint, "Change name" and "Settings"; in a narrow window, also the
+    /// button that opens the room list as a drawer.
+    fn top_bar(&mut self, ui: &mut egui::Ui, narrow: bool) {
         egui::Panel::top("top").show(ui, |ui| {
-            // A narrow window puts the search field on a row of its own.
+            // Narrower than this, the search field goes on a row of its own.
             let wide = ui.available_width() >= 820.0;
-            ui.horizontal(|ui| {
-                ui.label(RichText::new("lanchat").strong());
-                if wide {
-                    search::field(ui, &mut self.state, 260.0);
-                }
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.button("Settings").clicked() {
-                        self.dialogs.open_settings(&self.state);
+            if narrow {
+                ui.horizontal_wrapped(|ui| {
+                    let unread = self.state.unread_total();
+                    let label = if unread > 0 {
+                        format!("☰ Rooms ({unread})")
+                    } else {
+                        "☰ Rooms".to_owned()
+                    };
+                    let drawer = ui
+                        .selectable_label(self.drawer.is_some(), label)
+                        .on_hover_text("Your rooms and the rooms on this network");
+                    if drawer.clicked() {
+                        self.drawer = match self.drawer {
+                            Some(_) => None,
+                            None => Some(self.showing()),
+                        };
+                        self.drawer_toggled = true;
                     }
-                    if ui.button("Change name").clicked() {
-                        self.dialogs.open_name(self.state.name.clone());
-                    }
-                    let hint = "Your fingerprint: others see it beside your name and can compare it with yours aloud";
-                    ui.label(
-                        RichText::new(format!("🔑 {}", self.state.fingerprint))
-                            .small()
-                            .monospace()
-                            .weak(),
-                    )
-                    .on_hover_text(hint);
-                    ui.label(format!("You are {}", text::name(&self.state.name)))
-                        .on_hover_text(hint);
+                    self.identity(ui);
+                    self.buttons(ui);
                 });
-            });
+            } else {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new("lanchat").strong());
+                    if wide {
+                        search::field(ui, &mut self.state, 260.0);
+                    }
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        self.buttons(ui);
+                        // Right to left: the fingerprint first, so it ends up after the name.
+                        self.fingerprint(ui);
+                        ui.label(format!("You are {}", text::name(&self.state.name)))
+                            .on_hover_text(FINGERPRINT_HINT);
+                    });
+                });
+            }
             if !wide {
                 let width = ui.available_width().min(400.0);
                 search::field(ui, &mut self.state, width);
             }
             if let Some(alert) = self.state.alert.clone() {
-                ui.horizontal(|ui| {
+                ui.horizontal_wrapped(|ui| {
                     ui.colored_label(ui.visuals().error_fg_color, alert);
                     if ui.small_button("Dismiss").clicked() {
                         self.state.alert = None;
@@ -169,6 +229,75 @@ impl LanchatApp {
                 });
             }
         });
+    }
+
+    fn identity(&self, ui: &mut egui::Ui) {
+        ui.label(format!("You are {}", text::name(&self.state.name)))
+            .on_hover_text(FINGERPRINT_HINT);
+        self.fingerprint(ui);
+    }
+
+    fn fingerprint(&self, ui: &mut egui::Ui) {
+        ui.label(
+            RichText::new(format!("🔑 {}", self.state.fingerprint))
+                .small()
+                .monospace()
+                .weak(),
+        )
+        .on_hover_text(FINGERPRINT_HINT);
+    }
+
+    fn buttons(&mut self, ui: &mut egui::Ui) {
+        if ui.button("Settings").clicked() {
+            self.dialogs.open_settings(&self.state);
+        }
+        if ui.button("Change name").clicked() {
+            self.dialogs.open_name(self.state.name.clone());
+        }
+    }
+
+    /// The room list: a side panel, or in a narrow window a drawer over the room (opened
+    /// from the top bar, closed by picking something or clicking beside it), or the whole
+    /// window while no room is open.
+    fn room_list(&mut self, ui: &mut egui::Ui, narrow: bool) {
+        if !narrow {
+            self.drawer = None;
+            let rooms_width = (ui.available_width() * 0.4).clamp(160.0, 250.0);
+            egui::Panel::left("rooms")
+                .default_size(rooms_width)
+                .max_size(rooms_width.max(ui.available_width() * 0.5))
+                .resizable(true)
+                .show(ui, |ui| {
+                    rooms::show(ui, &mut self.state, &mut self.dialogs);
+                });
+            return;
+        }
+        let Some(showing) = self.drawer.clone() else {
+            return;
+        };
+        let rect = ui.available_rect_before_wrap();
+        let width = (rect.width() * 0.85).min(280.0);
+        let area = egui::Area::new(egui::Id::unique("rooms_drawer"))
+            .order(egui::Order::Foreground)
+            .fixed_pos(rect.min)
+            .show(ui.ctx(), |ui| {
+                egui::Frame::side_top_panel(ui.style())
+                    .shadow(ui.visuals().popup_shadow)
+                    .show(ui, |ui| {
+                        ui.set_width(width);
+                        ui.set_height(rect.height() - 4.0);
+                        rooms::show(ui, &mut self.state, &mut self.dialogs);
+                    });
+            });
+        let picked = showing != self.showing();
+        let away = area.response.clicked_elsewhere() && !self.drawer_toggled;
+        if picked || away || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.drawer = None;
+        }
+    }
+
+    fn showing(&self) -> Showing {
+        (self.state.open.clone(), self.state.open_direct.clone())
     }
 
     /// Files dropped on the window go to the open room; while they hover, the window says so.
@@ -285,6 +414,23 @@ impl LanchatApp {
         }
     }
 
+    /// The theme picked in Settings, and the zoom changed by keyboard, take effect and are
+    /// kept.
+    fn follow_look(&mut self, ctx: &egui::Context) {
+        if self.theme != Some(self.state.theme) {
+            self.theme = Some(self.state.theme);
+            ctx.set_theme(look::preference(self.state.theme));
+        }
+        let zoom = ctx.zoom_factor();
+        let kept = zoom.clamp(*look::ZOOM.start(), *look::ZOOM.end());
+        if kept != zoom {
+            ctx.set_zoom_factor(kept);
+        }
+        if (kept - self.state.zoom).abs() > 0.001 {
+            self.state.set_zoom(kept);
+        }
+    }
+
     fn update_title(&mut self, ctx: &egui::Context) {
         let direct = self
             .state
@@ -323,40 +469,59 @@ impl eframe::App for LanchatApp {
         }
         self.drain_events();
         let ctx = ui.ctx().clone();
+        self.follow_look(&ctx);
         self.attend(&ctx);
         self.guard_quit(&ctx);
         self.take_dropped_files(&ctx);
-        self.top_bar(ui);
+        let room = match (&self.state.open_direct, &self.state.open) {
+            (None, Some(room)) => self
+                .state
+                .chats
+                .get(room)
+                .map(|c| (room.clone(), c.room_name.clone())),
+            _ => None,
+        };
+        self.paste.take(&ctx, room);
+        let narrow = ui.available_width() < DRAWER_BELOW;
+        self.drawer_toggled = false;
+        self.top_bar(ui, narrow);
         self.status_bar(ui);
-        // The room list gives way to the open room in a narrow window.
-        let rooms_width = (ui.available_width() * 0.4).clamp(160.0, 250.0);
-        egui::Panel::left("rooms")
-            .default_size(rooms_width)
-            .max_size(rooms_width.max(ui.available_width() * 0.5))
-            .resizable(true)
-            .show(ui, |ui| {
-                rooms::show(ui, &mut self.state, &mut self.dialogs);
-            });
-        let searching = search::show(ui, &mut self.state);
-        match (self.state.open_direct.clone(), self.state.open.clone()) {
-            _ if searching => {}
-            (Some(peer), _) if self.state.directs.contains_key(&peer) => {
+        let open_room = match (self.state.open_direct.clone(), self.state.open.clone()) {
+            (Some(peer), _) if self.state.directs.contains_key(&peer) => Some(Err(peer)),
+            (_, Some(room)) if self.state.chats.contains_key(&room) => Some(Ok(room)),
+            _ => None,
+        };
+        if narrow && open_room.is_none() {
+            // Nothing open in a narrow window: the list is the window (unless results are).
+            self.drawer = None;
+            if !search::show(ui, &mut self.state) {
                 egui::CentralPanel::default()
-                    .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
+                    .show(ui, |ui| rooms::show(ui, &mut self.state, &mut self.dialogs));
             }
-            (_, Some(room)) if self.state.chats.contains_key(&room) => {
-                egui::CentralPanel::default()
-                    .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
-            }
-            _ => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    ui.centered_and_justified(|ui| {
-                        ui.label(RichText::new("Pick a room on the left, or host one.").weak());
+        } else {
+            self.room_list(ui, narrow);
+            let searching = search::show(ui, &mut self.state);
+            match open_room {
+                _ if searching => {}
+                Some(Err(peer)) => {
+                    egui::CentralPanel::default()
+                        .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
+                }
+                Some(Ok(room)) => {
+                    egui::CentralPanel::default()
+                        .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
+                }
+                None => {
+                    egui::CentralPanel::default().show(ui, |ui| {
+                        ui.centered_and_justified(|ui| {
+                            ui.label(RichText::new("Pick a room on the left, or host one.").weak());
+                        });
                     });
-                });
+                }
             }
         }
         self.dialogs.show(&ctx, &mut self.state);
+        self.paste.show(&ctx, &self.front.commands);
         if let Some(pick) = self.state.picking.take() {
             let commands = self.front.commands.clone();
             self.picker.open(pick, Some(frame), &ctx, commands);
@@ -431,6 +596,7 @@ pub fn run_window(
         timeouts: Timeouts::default(),
         limits: Limits::default(),
         restore: true,
+        passing: false,
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

@@ -72,16 +72,25 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             ui.add_space(6.0);
             ui.label(
                 RichText::new(
-                    "Rooms hosted elsewhere appear here by themselves. If one is missing, a firewall \
-                     may be blocking mDNS (UDP port 5353), or the network (often guest Wi-Fi) may \
-                     keep devices from seeing each other: ask its host for the address and port \
-                     at the bottom of their window, and use Join by address.",
+                    "Rooms hosted elsewhere appear here by themselves. If one is missing, the \
+                     network or a firewall may keep devices from seeing each other: ask its host \
+                     for its address, and use Join by address.",
                 )
                 .small()
                 .weak(),
             );
         } else if rows.is_empty() {
             ui.label(RichText::new("No other rooms right now.").weak());
+        }
+        if rows.is_empty() {
+            ui.add_space(4.0);
+            if ui
+                .small_button("Rooms don't appear? Network diagnostics…")
+                .on_hover_text("Which interfaces lanchat uses, whether mDNS works, and what to try")
+                .clicked()
+            {
+                dialogs.open_network();
+            }
         }
         for row in &rows {
             let different = row.trust == HostTrust::Different;

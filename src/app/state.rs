@@ -412,6 +412,17 @@ fn version_gap(ad: &RoomAd) -> Option<String> {
     }
 }
 
+/// Whether a file shared in `room` is saved without the user asking: it is no larger than
+/// the `limit` they set, and the room is not one whose files all wait (`off`).
+fn saves_itself(
+    limit: u64,
+    off: &std::collections::BTreeSet<RoomId>,
+    room: &RoomId,
+    file: &FileRef,
+) -> bool {
+    file.size <= limit && !off.contains(room)
+}
+
 /// A question the window asks before doing something others would feel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
@@ -461,6 +472,10 @@ pub struct AppState {
     pub saved: HashMap<FileHash, PathBuf>,
     /// The most bytes of files each hosted room keeps, as the settings say.
     pub files_limit: u64,
+    /// Light, dark, or the system's (a setting).
+    pub theme: crate::store::Theme,
+    /// How large the window draws (a setting; Ctrl+plus / Ctrl+minus change it).
+    pub zoom: f32,
     /// Whether the rooms open at exit are hosted again at start (a setting).
     pub reopen_rooms: bool,
     /// Files others share up to this size are saved without asking (a setting).
@@ -524,6 +539,8 @@ impl AppState {
             saved: HashMap::new(),
             files_limit: settings.files_limit,
             reopen_rooms: settings.reopen_rooms,
+            theme: settings.theme,
+            zoom: settings.zoom,
             auto_save: settings.auto_save,
             no_auto_save: settings.no_auto_save.clone(),
             raise: false,
@@ -1065,8 +1082,7 @@ impl AppState {
                         if let Some(file) = &message.file
                             && message.device != self.me
                             && !chat.files.contains(&file.hash)
-                            && file.size <= self.auto_save
-                            && !self.no_auto_save.contains(&room)
+                            && saves_itself(self.auto_save, &self.no_auto_save, &room, file)
                         {
                             self.outbox.push(Command::Download {
                                 room: room.clone(),
@@ -1428,11 +1444,26 @@ impl AppState {
         Ok(())
     }
 
-    /// What `room` may interrupt the user for.
-    /// Whether a file shared in `room` is saved without the user asking: it is no larger
-    /// than the limit they set, and the room's files are not all left to ask for.
+    /// Whether a file shared in `room` is saved without the user asking.
     pub fn saves_itself(&self, room: &RoomId, file: &FileRef) -> bool {
-        file.size <= self.auto_save && !self.no_auto_save.contains(room)
+        saves_itself(self.auto_save, &self.no_auto_save, room, file)
+    }
+
+    /// Draws light, dark, or as the system is, from now on and at the next start.
+    pub fn set_theme(&mut self, theme: crate::store::Theme) {
+        if theme != self.theme {
+            self.theme = theme;
+            self.outbox.push(Command::SetTheme(theme));
+        }
+    }
+
+    /// The window was zoomed (by keyboard or in Settings): kept for the next start.
+    pub fn set_zoom(&mut self, zoom: f32) {
+        let zoom = (zoom * 100.0).round() / 100.0;
+        if zoom != self.zoom {
+            self.zoom = zoom;
+            self.outbox.push(Command::SetZoom(zoom));
+        }
     }
 
     /// Saves the room's files by themselves (up to the size limit), or never.
@@ -1450,6 +1481,7 @@ impl AppState {
         }
     }
 
+    /// What `room` may interrupt the user for.
     pub fn alerts_of(&self, room: &RoomId) -> Alerts {
         self.alerts.get(room).copied().unwrap_or_default()
     }

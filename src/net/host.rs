@@ -502,6 +502,9 @@ struct Slot {
     typing_told: Option<Instant>,
     /// A page of older history is being read for this member: one at a time.
     reading_earlier: bool,
+    /// Only passing through (`lanchat send`: in, a file, out): not shown to the room as a
+    /// member, nor counted, so a one-shot send is not announced as someone joining and leaving.
+    passing: bool,
 }
 
 /// How often a member's typing is passed on at most.
@@ -688,7 +691,7 @@ impl Room {
                         room: self.config.room.clone(),
                         room_name: self.config.room_name.clone(),
                         host_name: self.config.host_name.clone(),
-                        members: self.members.len() as u32,
+                        members: self.present(),
                         locked: self.config.password.is_some(),
                     });
                 }
@@ -952,7 +955,10 @@ impl Room {
             }
             _ => (self.history.recent().cloned().collect(), false),
         };
-        let others = self.members.values().filter(|s| s.member.id != id);
+        let others = self
+            .members
+            .values()
+            .filter(|s| s.member.id != id && !s.passing);
         let mut members: Vec<Member> = others.map(|s| s.member.clone()).collect();
         members.push(member.clone());
         let welcome = Frame::Welcome(Welcome {
@@ -984,6 +990,7 @@ impl Room {
             post_bytes: Bucket::new(limits.post_bytes),
             typing_told: None,
             reading_earlier: false,
+            passing: hello.passing,
         };
         match self.members.remove(&id) {
             Some(old) => {
@@ -1006,10 +1013,13 @@ impl Room {
                 tracing::info!("member {id} is back on a new connection");
             }
             None => {
+                let passing = slot.passing;
                 self.members.insert(id, slot);
                 tracing::info!("{} joined as member {id}", member.name);
-                self.broadcast_except(id, &Frame::MemberJoined(member));
-                self.count.send_replace(self.members.len() as u32);
+                if !passing {
+                    self.broadcast_except(id, &Frame::MemberJoined(member));
+                    self.count.send_replace(self.present());
+                }
             }
         }
         Ok(id)
@@ -1196,9 +1206,16 @@ impl Room {
         if let Some(slot) = self.members.remove(&member) {
             tracing::info!("{} left", slot.member.name);
             slot.kick.cancel();
-            self.count.send_replace(self.members.len() as u32);
-            self.broadcast(&Frame::MemberLeft(slot.member));
+            if !slot.passing {
+                self.count.send_replace(self.present());
+                self.broadcast(&Frame::MemberLeft(slot.member));
+            }
         }
+    }
+
+    /// The members the room shows: all but those passing through.
+    fn present(&self) -> u32 {
+        self.members.values().filter(|s| !s.passing).count() as u32
     }
 
     async fn close(&mut self, reason: String, internal: &mut mpsc::UnboundedReceiver<Internal>) {

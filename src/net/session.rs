@@ -58,6 +58,8 @@ pub struct SessionConfig {
     pub password: Option<RoomSecret>,
     /// Names this app run, so the host can recognise posts resent after a reconnect.
     pub resume: u64,
+    /// Only passing through (`lanchat send`): the host does not show us as a member.
+    pub passing: bool,
     /// Told the room's id when its host vanishes, so discovery can check the advert.
     pub host_gone: Option<mpsc::UnboundedSender<RoomId>>,
     /// Deadlines for the connection.
@@ -445,6 +447,7 @@ async fn join(
         epoch,
         resume: config.resume,
         password,
+        passing: config.passing,
     });
     let unreachable = |e: LinkError| JoinError::Unreachable(e.to_string());
     link.writer.send(hello).await.map_err(unreachable)?;

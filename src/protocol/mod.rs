@@ -419,6 +419,9 @@ pub struct Hello {
     /// In a password room, the member's SPAKE2 message (see the module docs).
     #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
     pub password: Option<Vec<u8>>,
+    /// Only passing through (`lanchat send`): the host does not show it as a member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passing: bool,
 }
 
 /// The host's welcome.

@@ -15,4 +15,4 @@ pub use history::{History, ProblemSink, Stored, read_page, read_page_before};
 pub use member::{CATCH_UP_PAGE, JoinedRoom, Kept, MemberStore, joined_rooms, stored_after};
 pub use paths::Paths;
 pub use search::{Found, Hit, MOST_HITS, Piece, Record, fts_query, search, stored_from};
-pub use settings::{Alerts, HostedRoom, Settings, SettingsError, clamp_name, clamp_text};
+pub use settings::{Alerts, HostedRoom, Settings, SettingsError, Theme, clamp_name, clamp_text};

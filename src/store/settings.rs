@@ -44,6 +44,27 @@ pub struct Settings {
     /// Rooms whose files are never saved by themselves, whatever their size.
     #[serde(default)]
     pub no_auto_save: std::collections::BTreeSet<RoomId>,
+    /// Light, dark, or as the system says.
+    #[serde(default)]
+    pub theme: Theme,
+    /// How large the window draws everything (Ctrl+plus / Ctrl+minus), 1.0 as designed.
+    #[serde(default = "one")]
+    pub zoom: f32,
+    /// The network interfaces chosen in the window to look for rooms on, by name; empty:
+    /// every suitable one. `--interface` overrides it for one run.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+}
+
+/// Light or dark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// As the system is set (and changes with it).
+    #[default]
+    System,
+    Light,
+    Dark,
 }
 
 /// What a room may interrupt the user for (a desktop notification, the window asking for
@@ -75,6 +96,10 @@ fn yes() -> bool {
     true
 }
 
+fn one() -> f32 {
+    1.0
+}
+
 /// A room this user hosted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostedRoom {
@@ -103,6 +128,9 @@ impl Default for Settings {
             reopen_rooms: true,
             auto_save: default_auto_save(),
             no_auto_save: Default::default(),
+            theme: Theme::System,
+            zoom: 1.0,
+            interfaces: Vec::new(),
         }
     }
 }

@@ -200,12 +200,23 @@ impl Lan {
     /// Drops `percent` % of host `i`'s packets, both ways, at random (nftables; 100 is a
     /// partition the host does not see: its link stays up and packets just vanish).
     pub fn lose(&self, i: usize, percent: u32) -> Result<(), String> {
-        self.heal(i);
         let rule = if percent >= 100 {
             "drop".to_owned()
         } else {
             format!("numgen random mod 100 < {percent} drop")
         };
+        self.filter(i, &rule)
+    }
+
+    /// Drops host `i`'s mDNS (UDP 5353) both ways, as many office and guest networks do:
+    /// it sees no rooms and no room sees it, but TCP to a room's port still works.
+    pub fn block_mdns(&self, i: usize) -> Result<(), String> {
+        self.filter(i, "udp dport 5353 drop; udp sport 5353 drop")
+    }
+
+    /// Applies an nftables `rule` to what host `i` sends and receives (replacing any earlier).
+    fn filter(&self, i: usize, rule: &str) -> Result<(), String> {
+        self.heal(i);
         let rules = format!(
             "table inet lanchat_test {{
   chain o {{ type filter hook output priority 0; {rule}; }}
@@ -233,7 +244,7 @@ impl Lan {
         }
     }
 
-    /// Ends what [`Lan::lose`] did to host `i`.
+    /// Ends what [`Lan::lose`] or [`Lan::block_mdns`] did to host `i`.
     pub fn heal(&self, i: usize) {
         let _ = self
             .command(i, "nft")

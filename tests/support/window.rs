@@ -42,15 +42,20 @@ impl TestWindow {
         let runtime = RuntimeThread::spawn(back, options).unwrap();
         let (wake, wakes) = mpsc::channel();
         let (notifier, notifications) = lanchat::desktop::Notifier::to_channel();
-        let harness = Harness::builder().with_size(size).build_eframe(move |cc| {
-            // As the app would, plus a tick for the test (the app's own waker then stays unset).
-            let ctx = cc.egui_ctx.clone();
-            front.set_waker(move || {
-                ctx.request_repaint();
-                let _ = wake.send(());
+        // The runtime's events wake the window at any time: a few more passes than egui's
+        // default before `run` calls the window unsettled.
+        let harness = Harness::builder()
+            .with_size(size)
+            .with_max_steps(16)
+            .build_eframe(move |cc| {
+                // As the app would, plus a tick for the test (the app's own waker then stays unset).
+                let ctx = cc.egui_ctx.clone();
+                front.set_waker(move || {
+                    ctx.request_repaint();
+                    let _ = wake.send(());
+                });
+                LanchatApp::new(&cc.egui_ctx, front, state).with_notifier(notifier)
             });
-            LanchatApp::new(&cc.egui_ctx, front, state).with_notifier(notifier)
-        });
         TestWindow {
             harness,
             inject,

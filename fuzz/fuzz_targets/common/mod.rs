@@ -146,6 +146,7 @@ pub enum ProofChoice {
 #[derive(Arbitrary, Debug, Clone)]
 pub enum FuzzFrame {
     Hello {
+        passing: bool,
         app: Option<String>,
         name: Str,
         room: RoomChoice,
@@ -439,6 +440,7 @@ impl FuzzFrame {
                 epoch,
                 resume,
                 password,
+                passing,
             } => {
                 let password = match password {
                     PasswordChoice::None => None,
@@ -455,6 +457,7 @@ impl FuzzFrame {
                     PasswordChoice::Bytes(bytes) => Some(bytes.clone()),
                 };
                 Frame::Hello(Hello {
+                    passing: *passing,
                     app: app
                         .clone()
                         .unwrap_or_else(|| lanchat::protocol::APP_VERSION.into()),

@@ -1,0 +1,473 @@
+//! The network diagnostics panel, for when rooms do not appear: which interfaces lanchat uses
+//! and skips and why (with a choice of them), whether mDNS works, the addresses of the rooms we
+//! host in a form to read out, and what to try on each system. Opened from the status bar and
+//! from the empty room list. What it says is worked out first ([`room_addresses`],
+//! [`Mdns::of`], [`hints`]: no egui), then drawn.
+
+use super::state::AppState;
+use super::text;
+use crate::bridge::{Command, NetStatus};
+use crate::discovery::{Report, Skip};
+use crate::protocol::RoomId;
+use egui::{CollapsingHeader, RichText};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+
+/// The panel's own state while it is open.
+#[derive(Debug, Default)]
+pub struct Panel {
+    /// The interfaces ticked while the user changes which ones to use; `None` while the ticks
+    /// show what is in use.
+    ticked: Option<BTreeSet<String>>,
+}
+
+/// What became of the panel this frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Still on screen.
+    Open,
+    /// The user closed it.
+    Closed,
+    /// The user asked for "Join by address…".
+    JoinByAddress,
+}
+
+/// The addresses others can join each room we host at, as `ip:port` to read out: every
+/// address of the interfaces in use, IPv4 first. Link-local IPv6 ones are left out (they
+/// only work with the reader's own interface named after them).
+pub fn room_addresses(
+    report: &Report,
+    hosting: &BTreeMap<RoomId, (String, u16, bool)>,
+) -> Vec<(String, Vec<String>)> {
+    let ips: Vec<IpAddr> = report
+        .used()
+        .flat_map(|i| i.addrs.iter().copied())
+        .filter(|ip| match ip {
+            IpAddr::V4(v4) => !v4.is_loopback(),
+            IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+        })
+        .collect();
+    let mut ips: Vec<IpAddr> = ips.into_iter().fold(Vec::new(), |mut seen, ip| {
+        if !seen.contains(&ip) {
+            seen.push(ip);
+        }
+        seen
+    });
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    hosting
+        .values()
+        .map(|(name, port, _)| {
+            let addrs = ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, *port).to_string())
+                .collect();
+            (name.clone(), addrs)
+        })
+        .collect()
+}
+
+/// What the panel says about mDNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mdns {
+    /// Queries for rooms sent.
+    pub queries: u64,
+    /// Answers sent to queries for our rooms.
+    pub answers: u64,
+    /// Other devices whose room adverts reached us this run.
+    pub others_seen: usize,
+    /// Other devices with a room in the list now.
+    pub others_now: usize,
+}
+
+impl Mdns {
+    /// The counts, with our own device left out; `None` while mDNS is not running.
+    pub fn of(state: &AppState) -> Option<Mdns> {
+        let counts = state.network.report.mdns.as_ref()?;
+        let ours = state.fingerprint.as_str();
+        let now: BTreeSet<&str> = state
+            .discovered
+            .values()
+            .filter_map(|ad| ad.fingerprint.as_deref())
+            .filter(|fp| *fp != ours)
+            .collect();
+        Some(Mdns {
+            queries: counts.queries,
+            answers: counts.answers,
+            others_seen: counts.hosts.iter().filter(|fp| *fp != ours).count(),
+            others_now: now.len(),
+        })
+    }
+}
+
+/// Advice for one system or one kind of network.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hint {
+    /// Its heading.
+    pub title: &'static str,
+    /// The system it is for (`std::env::consts::OS`), or `None` for any.
+    pub os: Option<&'static str>,
+    /// What to try, a paragraph each; one starting with `$ ` is a command to type.
+    pub steps: &'static [&'static str],
+}
+
+/// Every hint the panel has.
+const HINTS: &[Hint] = &[
+    Hint {
+        title: "Windows: network profile and firewall",
+        os: Some("windows"),
+        steps: &[
+            "Windows lets lanchat in only on networks it calls Private (the installer's firewall rule). Settings → Network & internet → Wi-Fi or Ethernet → your network → Network profile type: Private. Do this only on a network you trust.",
+            "Windows Security → Firewall & network protection → Allow an app through firewall: lanchat must be ticked for Private. Answering Cancel to Windows' question once adds a rule that blocks it: untick that one there.",
+            "Antivirus suites often have a firewall of their own: it must let in mDNS (UDP port 5353) and lanchat.",
+        ],
+    },
+    Hint {
+        title: "macOS: Local Network permission and firewall",
+        os: Some("macos"),
+        steps: &[
+            "System Settings → Privacy & Security → Local Network: turn lanchat on. Without it macOS hides every room, and joining by address fails too.",
+            "System Settings → Network → Firewall → Options: lanchat must allow incoming connections, and \"Block all incoming connections\" must be off, or nobody can join the rooms you host.",
+        ],
+    },
+    Hint {
+        title: "Linux: firewall",
+        os: Some("linux"),
+        steps: &[
+            "A firewall must let in mDNS (UDP port 5353) and the port of each room you host (TCP, shown above as PORT). With ufw:",
+            "$ sudo ufw allow 5353/udp",
+            "$ sudo ufw allow PORT/tcp",
+            "With firewalld:",
+            "$ sudo firewall-cmd --permanent --add-service=mdns",
+            "$ sudo firewall-cmd --permanent --add-port=PORT/tcp",
+            "$ sudo firewall-cmd --reload",
+        ],
+    },
+    Hint {
+        title: "Guest Wi-Fi and client isolation",
+        os: None,
+        steps: &[
+            "Guest networks, hotels, schools and many offices keep devices from talking to each other (\"client isolation\" or \"AP isolation\"): rooms never appear, and joining by address fails too.",
+            "Use a network without it (your own Wi-Fi, a phone's hotspot), or ask whoever runs the network.",
+        ],
+    },
+    Hint {
+        title: "VPNs",
+        os: None,
+        steps: &[
+            "A VPN may send everything away from the local network, or block it: disconnect it, or turn on its setting that allows local network (LAN) access.",
+            "lanchat skips VPN interfaces by itself; tick one above only if the others are on the far side of that VPN.",
+        ],
+    },
+    Hint {
+        title: "Wi-Fi and cable on different networks",
+        os: None,
+        steps: &[
+            "In offices, Wi-Fi and cable are often separate networks, and mDNS does not cross from one to another. Join by address still works where the networks are routed; a network admin can carry mDNS across with a reflector (lanchat's README says how).",
+        ],
+    },
+];
+
+/// The hints, those for `os` first, then those for any system, then the other systems'.
+pub fn hints(os: &str) -> Vec<&'static Hint> {
+    let mut hints: Vec<&Hint> = HINTS.iter().collect();
+    hints.sort_by_key(|h| match h.os {
+        Some(o) if o == os => 0,
+        None => 1,
+        Some(_) => 2,
+    });
+    hints
+}
+
+/// Whether the problem on the status line is that no interface is in use (then the window
+/// says where to choose one).
+pub fn no_interface(net: &NetStatus) -> bool {
+    net.problem.is_some() && net.problem == net.report.trouble()
+}
+
+impl Panel {
+    /// Draws the panel; says whether it is still open, or what the user asked for.
+    pub fn show(&mut self, ctx: &egui::Context, state: &mut AppState) -> Shown {
+        let mut open = true;
+        let mut shown = Shown::Open;
+        // In the middle of the window, as tall as it allows: there is a lot to read.
+        let screen = ctx.content_rect();
+        egui::Window::new("Network diagnostics")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(true)
+            .pivot(egui::Align2::CENTER_CENTER)
+            .default_pos(screen.center())
+            .default_width(600.0_f32.min(screen.width() - 40.0))
+            .default_height((screen.height() - 80.0).max(300.0))
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.interfaces(ui, state);
+                    ui.add_space(12.0);
+                    mdns(ui, state);
+                    ui.add_space(12.0);
+                    if rooms(ui, state) {
+                        shown = Shown::JoinByAddress;
+                    }
+                    ui.add_space(12.0);
+                    ui.heading("If rooms still don't appear");
+                    for hint in hints(std::env::consts::OS) {
+                        CollapsingHeader::new(hint.title)
+                            .default_open(hint.os == Some(std::env::consts::OS))
+                            .show(ui, |ui| {
+                                for step in hint.steps {
+                                    match step.strip_prefix("$ ") {
+                                        Some(command) => {
+                                            ui.label(RichText::new(command).monospace())
+                                        }
+                                        None => ui.label(*step),
+                                    };
+                                }
+                            });
+                    }
+                });
+            });
+        if !open { Shown::Closed } else { shown }
+    }
+
+    /// Every interface, used or skipped and why, with ticks to choose which ones to use.
+    fn interfaces(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        let report = &state.network.report;
+        ui.heading("Network interfaces");
+        if report.interfaces.is_empty() {
+            ui.label("lanchat is not looking for rooms on the network in this run.");
+            return;
+        }
+        ui.label(if report.chosen.is_empty() {
+            "lanchat looks for rooms on every interface that seems to lead to your local network. If it guesses wrong, tick the ones to use."
+        } else {
+            "lanchat looks for rooms only on the interfaces you chose."
+        });
+        ui.add_space(4.0);
+        let mut toggled = None;
+        for intf in &report.interfaces {
+            let used = intf.skipped.is_none();
+            let mut ticked = match &self.ticked {
+                Some(ticked) => ticked.contains(&intf.name),
+                None => used,
+            };
+            ui.horizontal_wrapped(|ui| {
+                if ui
+                    .checkbox(&mut ticked, text::name(&intf.name).into_owned())
+                    .on_hover_text("Look for rooms on this interface")
+                    .changed()
+                {
+                    toggled = Some(intf.name.clone());
+                }
+                let addrs: Vec<String> = intf.addrs.iter().map(IpAddr::to_string).collect();
+                ui.label(RichText::new(addrs.join("  ")).monospace().weak());
+            });
+            let why = match intf.skipped {
+                None => RichText::new("✔ used").color(ui.visuals().hyperlink_color),
+                Some(skip) => {
+                    let text = RichText::new(format!("skipped: {skip}")).weak();
+                    match skip {
+                        Skip::Absent | Skip::Down if report.chosen.contains(&intf.name) => {
+                            text.color(ui.visuals().warn_fg_color)
+                        }
+                        _ => text,
+                    }
+                }
+            };
+            ui.indent(("why", &intf.name), |ui| ui.label(why.small()));
+        }
+        if let Some(name) = toggled {
+            let ticked = self.ticked.get_or_insert_with(|| {
+                report
+                    .used()
+                    .map(|i| i.name.clone())
+                    .collect::<BTreeSet<_>>()
+            });
+            if !ticked.remove(&name) {
+                ticked.insert(name);
+            }
+        }
+        ui.add_space(4.0);
+        ui.horizontal_wrapped(|ui| {
+            if let Some(ticked) = &self.ticked {
+                let choose = egui::Button::new("Use the ticked interfaces");
+                if ui
+                    .add_enabled(!ticked.is_empty(), choose)
+                    .on_disabled_hover_text("Tick at least one")
+                    .clicked()
+                {
+                    let names = ticked.iter().cloned().collect();
+                    state.outbox.push(Command::ChooseInterfaces(names));
+                    self.ticked = None;
+                }
+                if ui.button("Cancel").clicked() {
+                    self.ticked = None;
+                }
+            } else if !state.network.report.chosen.is_empty()
+                && ui
+                    .button("Let lanchat choose")
+                    .on_hover_text("Use every interface that seems to lead to your local network")
+                    .clicked()
+            {
+                state.outbox.push(Command::ChooseInterfaces(Vec::new()));
+            }
+        });
+    }
+}
+
+/// Whether mDNS runs and whether anything reaches it.
+fn mdns(ui: &mut egui::Ui, state: &AppState) {
+    ui.heading("Finding rooms (mDNS)");
+    let Some(counts) = Mdns::of(state) else {
+        match &state.network.problem {
+            Some(problem) => ui.colored_label(ui.visuals().warn_fg_color, problem),
+            None => ui.label("mDNS is not running."),
+        };
+        return;
+    };
+    let used: Vec<&str> = state
+        .network
+        .report
+        .used()
+        .map(|i| i.name.as_str())
+        .collect();
+    if used.is_empty() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            "mDNS runs, but on no interface: tick one above.",
+        );
+    } else {
+        ui.label(format!("mDNS runs on {}.", used.join(", ")));
+    }
+    egui::Grid::new("mdns_counts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Queries for rooms sent");
+            ui.label(counts.queries.to_string());
+            ui.end_row();
+            ui.label("Queries for your rooms answered");
+            ui.label(if state.hosting.is_empty() {
+                format!("{} (only while you host a room)", counts.answers)
+            } else {
+                counts.answers.to_string()
+            });
+            ui.end_row();
+            ui.label("Other lanchat devices seen");
+            ui.label(format!(
+                "{} ({} with a room now)",
+                counts.others_seen, counts.others_now
+            ));
+            ui.end_row();
+        });
+    if counts.others_seen > 0 {
+        ui.label(
+            RichText::new("✔ mDNS works here: rooms from other devices reach this one.")
+                .color(ui.visuals().hyperlink_color),
+        );
+    } else {
+        ui.label(
+            "No room from another device has reached this one yet. Other devices show up only \
+             while they host a room: if someone does and it is missing here, see the hints below.",
+        );
+    }
+}
+
+/// The addresses of the rooms we host, to read out, and where to enter someone else's.
+/// Returns whether the user asked for "Join by address…".
+fn rooms(ui: &mut egui::Ui, state: &AppState) -> bool {
+    ui.heading("Your rooms' addresses");
+    let rooms = room_addresses(&state.network.report, &state.hosting);
+    if rooms.is_empty() {
+        ui.label(
+            "You host no room now. Once you do, the addresses others can join it at are here.",
+        );
+    } else {
+        ui.label(
+            "If your room does not appear in someone's list, read them one of these: they enter \
+             it under Join by address… in their sidebar.",
+        );
+    }
+    for (name, addrs) in &rooms {
+        ui.strong(text::name(name));
+        if addrs.is_empty() {
+            ui.label(
+                RichText::new("No interface in use has an address others could reach.")
+                    .color(ui.visuals().warn_fg_color),
+            );
+        }
+        for addr in addrs {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(addr).monospace().strong());
+                if ui
+                    .small_button("Copy")
+                    .on_hover_text(format!("Copy {addr}"))
+                    .clicked()
+                {
+                    ui.ctx().copy_text(addr.clone());
+                }
+            });
+        }
+    }
+    ui.add_space(8.0);
+    ui.label("A room someone else hosts is missing from your list? Ask them for an address from this panel on their computer, and enter it here:");
+    ui.button("Join by address…").clicked()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Interface;
+
+    fn report() -> Report {
+        Report {
+            interfaces: vec![
+                Interface {
+                    name: "eth0".into(),
+                    addrs: vec![
+                        "192.168.1.20".parse().unwrap(),
+                        "fe80::1".parse().unwrap(),
+                        "2001:db8::20".parse().unwrap(),
+                    ],
+                    skipped: None,
+                },
+                Interface {
+                    name: "docker0".into(),
+                    addrs: vec!["172.17.0.1".parse().unwrap()],
+                    skipped: Some(Skip::Virtual),
+                },
+            ],
+            chosen: Vec::new(),
+            mdns: None,
+        }
+    }
+
+    #[test]
+    fn a_hosted_room_is_read_out_at_the_addresses_of_the_interfaces_in_use() {
+        let mut hosting = BTreeMap::new();
+        hosting.insert(
+            RoomId::parse("r1").unwrap(),
+            ("Lab".to_owned(), 40123, false),
+        );
+        let rooms = room_addresses(&report(), &hosting);
+        assert_eq!(
+            rooms,
+            vec![(
+                "Lab".to_owned(),
+                vec![
+                    "192.168.1.20:40123".to_owned(),
+                    "[2001:db8::20]:40123".to_owned()
+                ]
+            )],
+            "IPv4 first; no link-local IPv6, no skipped interface"
+        );
+    }
+
+    #[test]
+    fn the_hints_for_the_system_we_run_on_come_first_and_none_are_lost() {
+        for os in ["windows", "macos", "linux"] {
+            let hints = hints(os);
+            assert_eq!(hints[0].os, Some(os));
+            assert_eq!(hints.len(), HINTS.len());
+        }
+        assert_eq!(hints("freebsd")[0].os, None);
+    }
+}
