@@ -183,33 +183,7 @@ fn other_host_of(name: &str, room: &str, id: Option<RoomId>, password: Option<&s
 /// Hosts a room whose history already holds `count` messages from Bob ("h0", "h1", …).
 fn other_host_with_history(room: &str, count: u64) -> OtherHost {
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths::resolve(Some(dir.path().into())).unwrap();
-    let id = RoomId::random();
-    let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
-    let (mut history, _) =
-        lanchat::store::History::open(&db, &id, &paths.room_dir(&id).join("history.jsonl"))
-            .unwrap();
-    let (done, stored) = std::sync::mpsc::channel();
-    for n in 0..count {
-        let message = lanchat::protocol::ChatMessage {
-            id: history.reserve_id(),
-            ts: n as i64,
-            from: "Bob".into(),
-            device: lanchat::protocol::DeviceId::parse("bob").unwrap(),
-            text: format!("h{n}"),
-            file: None,
-        };
-        let done = done.clone();
-        history.store(
-            &message,
-            None,
-            |_| {},
-            move |r| done.send(r.is_ok()).unwrap(),
-        );
-    }
-    assert!(stored.iter().take(count as usize).all(|ok| ok));
-    drop(history);
-    db.close();
+    let id = hosted_history(dir.path(), count, |_| None);
     other_host_in(dir, "Bob", room, Some(id), None)
 }
 

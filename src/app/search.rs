@@ -378,18 +378,10 @@ mod tests {
     use super::*;
     use crate::bridge::Event;
     use crate::protocol::DeviceId;
-    use crate::store::{Piece, Settings};
+    use crate::store::Piece;
 
     fn state() -> AppState {
-        let settings = Settings {
-            name: Some("Ada".into()),
-            ..Settings::default()
-        };
-        AppState::new(
-            &settings,
-            crate::net::identity::Identity::generate().device(),
-            None,
-        )
+        crate::app::state::test_state()
     }
 
     fn message(id: u64) -> ChatMessage {

@@ -1673,20 +1673,26 @@ impl AppState {
     }
 }
 
+/// Ada's window state, with a fresh device, for the front end's unit tests.
+#[cfg(test)]
+pub(crate) fn test_state() -> AppState {
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    AppState::new(
+        &settings,
+        crate::net::identity::Identity::generate().device(),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn state() -> AppState {
-        let settings = Settings {
-            name: Some("Ada".into()),
-            ..Settings::default()
-        };
-        AppState::new(
-            &settings,
-            crate::net::identity::Identity::generate().device(),
-            None,
-        )
+        test_state()
     }
 
     fn ad(id: &str, name: &str) -> RoomAd {
