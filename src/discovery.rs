@@ -11,6 +11,13 @@
 //! the handshake proves the key. Two hosts advertising one room id with different keys are
 //! two rooms here, never merged.
 //!
+//! An advert can also arrive without its TXT: a responder may leave out of an answer a record
+//! it multicast within the last second (RFC 6762 §6), and mdns-sd's browser then resolves the
+//! advert with no TXT and never asks for it. Such an advert is not "malformed": the network is
+//! asked afresh (with a second, cache-less daemon, whose query no known answer trims) until the
+//! TXT arrives. Our own adverts are re-published without a new probe when their TXT changes,
+//! and under lower-case names, so that mdns-sd sends both copies of each announcement.
+//!
 //! It also says what it can about itself, for the diagnostics panel ([`Report`]): every
 //! interface of the machine, used or skipped and why, and how mDNS fares.
 
@@ -18,7 +25,7 @@ use crate::protocol::{MAX_MEMBERS, RoomId, check_name};
 use mdns_sd::{
     IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -190,6 +197,9 @@ pub struct MdnsCounts {
     /// The fingerprint of every host whose room advert arrived (this device's too, when it
     /// hosts): the other devices among them prove that mDNS reaches this one.
     pub hosts: BTreeSet<String>,
+    /// Adverts of our service type whose TXT was not a lanchat room's (a device on the
+    /// network that publishes something else under our name, or a broken one).
+    pub malformed: u64,
 }
 
 /// What discovery uses and how it fares, for the diagnostics panel.
@@ -347,7 +357,7 @@ pub struct Discovery {
     /// Owns the mDNS sockets and thread; shut down explicitly in [`Discovery::shutdown`].
     daemon: ServiceDaemon,
     /// Our published rooms by id, kept to re-publish on member count changes and to withdraw.
-    adverts: HashMap<RoomId, ServiceInfo>,
+    adverts: HashMap<RoomId, Published>,
     /// The interfaces chosen (empty: every suitable one), shared with the daemon's interface
     /// filter so that a new choice applies without starting mDNS again.
     chosen: Arc<RwLock<Vec<String>>>,
@@ -357,6 +367,18 @@ pub struct Discovery {
     counts: watch::Receiver<MdnsCounts>,
 }
 
+/// A room we publish, as mDNS has it.
+struct Published {
+    /// What was registered last.
+    info: ServiceInfo,
+    /// When it was first registered: once [`PROBED`] has passed, its names are proven ours.
+    since: std::time::Instant,
+}
+
+/// Longer than mDNS takes to probe a new advert's names (three probes 250 ms apart, starting
+/// within 250 ms, then 250 ms of silence: at most a second).
+const PROBED: Duration = Duration::from_secs(2);
+
 /// What the browse task is asked to do.
 enum Ask {
     /// A member lost this room's host: check its advert.
@@ -364,6 +386,22 @@ enum Ask {
     /// The interfaces changed: check every room's advert (the ones only seen on interfaces
     /// no longer used go).
     VerifyAll,
+}
+
+/// An mDNS daemon on the interfaces chosen; it follows a new choice (see
+/// [`Discovery::choose`]).
+fn daemon_on(chosen: &Arc<RwLock<Vec<String>>>) -> Result<ServiceDaemon, mdns_sd::Error> {
+    let daemon = ServiceDaemon::new()?;
+    let filter = chosen.clone();
+    let skipped = daemon.disable_interface(IfKind::Predicate(IfPredicate::new(move |intf| {
+        let chosen = filter.read().unwrap_or_else(PoisonError::into_inner);
+        !picked(&chosen, &intf.name, intf.is_loopback())
+    })));
+    if let Err(e) = skipped {
+        let _ = daemon.shutdown();
+        return Err(e);
+    }
+    Ok(daemon)
 }
 
 /// Whether discovery uses an interface: the ones chosen, or else every one but loopback
@@ -394,20 +432,17 @@ impl Discovery {
         config: DiscoveryConfig,
     ) -> Result<(Discovery, mpsc::UnboundedReceiver<DiscoveryEvent>), DiscoveryError> {
         let start = |e: mdns_sd::Error| DiscoveryError::Start(e.to_string());
-        let daemon = ServiceDaemon::new().map_err(start)?;
         let chosen = Arc::new(RwLock::new(config.interfaces));
-        let filter = chosen.clone();
-        daemon
-            .disable_interface(IfKind::Predicate(IfPredicate::new(move |intf| {
-                let chosen = filter.read().unwrap_or_else(PoisonError::into_inner);
-                !picked(&chosen, &intf.name, intf.is_loopback())
-            })))
-            .map_err(start)?;
+        let daemon = daemon_on(&chosen).map_err(start)?;
         let browse = daemon.browse(SERVICE_TYPE).map_err(start)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (asks, asked) = mpsc::unbounded_channel();
         let (counted, counts) = watch::channel(MdnsCounts::default());
-        tokio::spawn(Browser::new(daemon.clone(), tx, counted).run(browse, asked));
+        let network = Network {
+            daemon: daemon.clone(),
+            chosen: chosen.clone(),
+        };
+        tokio::spawn(Browser::new(network, tx, counted).run(browse, asked));
         Ok((
             Discovery {
                 daemon,
@@ -443,13 +478,29 @@ impl Discovery {
         let _ = self.asks.send(Ask::VerifyAll);
     }
 
-    /// Publishes a room, or re-publishes it with a changed member count.
+    /// Publishes a room, or re-publishes it with a changed member count or host name.
+    ///
+    /// A room's names are probed for once, when it is first published (RFC 6762 §8.1: two
+    /// devices hosting one room id must not both claim them). A later change of its TXT only
+    /// needs announcing (§8.4), so it is re-published without a probe: mdns-sd would probe
+    /// again, and while it probes it answers no query for the room (issue 22).
     pub fn advertise(&mut self, ad: &Advert) -> Result<(), DiscoveryError> {
-        let info = service_info(ad).map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
+        let mut info = service_info(ad).map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
+        let since = match self.adverts.get(&ad.id) {
+            Some(old) if old.info.get_fullname() == info.get_fullname() => {
+                // Changed while the first probe runs, it joins that probe instead.
+                if old.since.elapsed() >= PROBED {
+                    info.set_requires_probe(false);
+                }
+                old.since
+            }
+            _ => std::time::Instant::now(),
+        };
         self.daemon
             .register(info.clone())
             .map_err(|e| DiscoveryError::Advertise(e.to_string()))?;
-        self.adverts.insert(ad.id.clone(), info);
+        self.adverts
+            .insert(ad.id.clone(), Published { info, since });
         Ok(())
     }
 
@@ -465,8 +516,8 @@ impl Discovery {
         &mut self,
         id: &RoomId,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let done = self.adverts.remove(id).and_then(|info| {
-            match self.daemon.unregister(info.get_fullname()) {
+        let done = self.adverts.remove(id).and_then(|published| {
+            match self.daemon.unregister(published.info.get_fullname()) {
                 Ok(done) => Some(done),
                 Err(e) => {
                     tracing::warn!("withdrawing room {id}: {e}");
@@ -499,9 +550,13 @@ impl Discovery {
 
 fn service_info(ad: &Advert) -> Result<ServiceInfo, mdns_sd::Error> {
     // The instance name is for other DNS-SD browsers' eyes; ours read the TXT. The id suffix
-    // keeps two rooms with one name apart, so name conflicts never arise.
+    // keeps two rooms with one name apart, so name conflicts never arise. It is lower case:
+    // mdns-sd keeps its services under their lower-cased names but looks one up by its name
+    // as given when it sends an announcement's second copy, so a name with a capital letter
+    // is announced once only (a browser that missed that one copy may never get the TXT).
     let mut instance = String::new();
-    for c in ad.name.chars().filter(|c| !c.is_control() && *c != '.') {
+    let lower = ad.name.to_lowercase();
+    for c in lower.chars().filter(|c| !c.is_control() && *c != '.') {
         if instance.len() + c.len_utf8() > 40 {
             break;
         }
@@ -523,8 +578,27 @@ fn service_info(ad: &Advert) -> Result<ServiceInfo, mdns_sd::Error> {
     Ok(info.enable_addr_auto())
 }
 
-/// Parses a resolved advert; `None` for anything malformed.
-fn parse_ad(svc: &ResolvedService) -> Option<RoomAd> {
+/// Why a resolved advert is not listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadAd {
+    /// It came without its TXT record: mDNS resolves an advert from an answer that left the
+    /// TXT out (a responder may leave out what it sent within the last second). Asked for again.
+    NoTxt,
+    /// Its TXT is not a lanchat room's: a missing, oversized or malformed field.
+    Malformed,
+}
+
+/// Parses a resolved advert.
+fn parse_ad(svc: &ResolvedService) -> Result<RoomAd, BadAd> {
+    // Every lanchat advert has properties; none at all is a TXT that has not arrived.
+    if svc.get_properties().is_empty() {
+        return Err(BadAd::NoTxt);
+    }
+    fields(svc).ok_or(BadAd::Malformed)
+}
+
+/// The room an advert's TXT, port and addresses describe; `None` for anything malformed.
+fn fields(svc: &ResolvedService) -> Option<RoomAd> {
     let txt = |key: &str| svc.get_property_val_str(key);
     let id = RoomId::parse(txt("id")?)?;
     let name = txt("name")?.to_owned();
@@ -601,9 +675,39 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
 struct Rooms {
     /// Parsed advert per DNS-SD instance full name.
     by_instance: HashMap<String, RoomAd>,
+    /// Instances last resolved without a usable TXT: the network is asked for them again
+    /// (mDNS itself never asks for a missing TXT, and a room must not stay unlisted for it).
+    incomplete: HashSet<String>,
+    /// Adverts this run whose TXT was not a room's, for the diagnostics panel.
+    malformed: u64,
 }
 
 impl Rooms {
+    /// An instance resolved, with or without a usable TXT: what changes in the list. One
+    /// without its TXT leaves the list as it was (a listed room stays listed) until it comes;
+    /// a malformed one is dropped, and asked for again too (it may have been cut short).
+    fn advert(&mut self, svc: &ResolvedService) -> Vec<DiscoveryEvent> {
+        let fullname = svc.get_fullname();
+        match parse_ad(svc) {
+            Ok(ad) => {
+                self.incomplete.remove(fullname);
+                self.resolved(fullname.to_owned(), ad)
+            }
+            Err(bad) => {
+                tracing::debug!("advert {fullname} not listed: {bad:?}; asking again");
+                let lost = match bad {
+                    BadAd::NoTxt => None,
+                    BadAd::Malformed => {
+                        self.malformed += 1;
+                        self.removed(fullname)
+                    }
+                };
+                self.incomplete.insert(fullname.to_owned());
+                lost.into_iter().collect()
+            }
+        }
+    }
+
     /// The merged advert of one room, if any instance still carries it.
     fn merged(&self, key: &AdKey) -> Option<RoomAd> {
         let mut found: Option<RoomAd> = None;
@@ -652,6 +756,7 @@ impl Rooms {
     }
 
     fn removed(&mut self, fullname: &str) -> Option<DiscoveryEvent> {
+        self.incomplete.remove(fullname);
         let old = self.by_instance.remove(fullname)?;
         self.gone(&old.key())
     }
@@ -664,44 +769,170 @@ impl Rooms {
     }
 }
 
-/// The browse task's state: the rooms seen, the checks of their ports, and the rooms that
-/// stopped answering and are looked for again.
-struct Browser {
+/// What the browse task asks of mDNS besides its events: a trait, so that the task's
+/// decisions are tested without a network.
+trait Mdns: Send + 'static {
+    /// Asks the network whether an instance's records are still true; the ones nobody
+    /// confirms within `limit` are removed.
+    fn verify(&self, instance: String, limit: Duration);
+    /// Browses for rooms again, from often: the new query replaces the old one.
+    fn browse(&self) -> Option<mdns_sd::Receiver<ServiceEvent>>;
+    /// Asks the network for every room afresh, as a lanchat just started would (see
+    /// [`Network::ask_afresh`]).
+    fn ask_afresh(&self);
+    /// The daemon's counters.
+    fn metrics(&self) -> Option<mdns_sd::Receiver<mdns_sd::Metrics>>;
+}
+
+/// The real network: our daemon, and the interfaces chosen for the asking one.
+struct Network {
     daemon: ServiceDaemon,
+    chosen: Arc<RwLock<Vec<String>>>,
+}
+
+/// How long the daemon that asks afresh waits for answers (responders answer a query within
+/// 120 ms; ours hears them anyway) before it stops.
+const ASKER_LIFE: Duration = Duration::from_millis(500);
+
+impl Mdns for Network {
+    fn verify(&self, instance: String, limit: Duration) {
+        if let Err(e) = self.daemon.verify(instance.clone(), limit) {
+            tracing::debug!("verifying {instance}: {e}");
+        }
+    }
+
+    fn browse(&self) -> Option<mdns_sd::Receiver<ServiceEvent>> {
+        self.daemon
+            .browse(SERVICE_TYPE)
+            .inspect_err(|e| tracing::debug!("asking for rooms again: {e}"))
+            .ok()
+    }
+
+    /// Our daemon cannot ask for one record (mdns-sd has no such call), and its own queries
+    /// carry the rooms it knows as known answers, which hosts then rightly leave unanswered.
+    /// A daemon of its own, started for this, has no cache: its query gets every room's
+    /// records in full from every host, and those answers are multicast, so our daemon hears
+    /// the TXT it missed.
+    fn ask_afresh(&self) {
+        let asker = match daemon_on(&self.chosen) {
+            Ok(asker) => asker,
+            Err(e) => return tracing::debug!("asking for rooms afresh: {e}"),
+        };
+        // Its events are not needed, but a browse whose receiver is gone is dropped unsent.
+        let events = asker.browse(SERVICE_TYPE);
+        if let Err(e) = &events {
+            tracing::debug!("asking for rooms afresh: {e}");
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(ASKER_LIFE).await;
+            let _ = asker.shutdown();
+            drop(events);
+        });
+    }
+
+    fn metrics(&self) -> Option<mdns_sd::Receiver<mdns_sd::Metrics>> {
+        self.daemon.get_metrics().ok()
+    }
+}
+
+/// A retry schedule (the waits from backon): started when there is something to try, stopped
+/// when there is not.
+#[derive(Debug)]
+struct Backoff {
+    waits: backon::ExponentialBuilder,
+    /// When the next try is due, and the waits after it; `None` while there is nothing to try.
+    next: Option<(Instant, backon::ExponentialBackoff)>,
+}
+
+impl Backoff {
+    /// The first try after `first`, then after twice as long each time, up to `max`, without end.
+    const fn new(first: Duration, max: Duration) -> Self {
+        Self {
+            waits: backon::ExponentialBuilder::new()
+                .with_min_delay(first)
+                .with_max_delay(max)
+                .without_max_times(),
+            next: None,
+        }
+    }
+
+    /// When the next try is due.
+    fn due(&self) -> Option<Instant> {
+        self.next.as_ref().map(|(at, _)| *at)
+    }
+
+    /// Starts trying, unless already trying.
+    fn start(&mut self, now: Instant) {
+        if self.next.is_none() {
+            let mut waits = backon::BackoffBuilder::build(self.waits);
+            let first = waits.next().unwrap_or_default();
+            self.next = Some((now + first, waits));
+        }
+    }
+
+    /// A try was made: the next one after the next wait.
+    fn tried(&mut self, now: Instant) {
+        if let Some((at, waits)) = &mut self.next {
+            *at = now + waits.next().unwrap_or_default();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.next = None;
+    }
+}
+
+/// After an advert resolved without a usable TXT, how long before the network is asked for
+/// it afresh: longer than a host takes to send its announcement's second copy (1 to 1.2 s),
+/// which carries the TXT to a browser that missed the first. Then twice as long each time,
+/// up to [`ASK_AGAIN_MAX`], for as long as some advert is incomplete.
+const ASK_AGAIN: Duration = Duration::from_millis(1500);
+const ASK_AGAIN_MAX: Duration = Duration::from_secs(60);
+
+/// The browse task's state: the rooms seen, the checks of their ports, the rooms that
+/// stopped answering and are looked for again, and the adverts that came incomplete.
+struct Browser<M: Mdns> {
+    mdns: M,
     rooms: Rooms,
     /// Room events out.
     tx: mpsc::UnboundedSender<DiscoveryEvent>,
     /// Port checks under way, by room.
     checks: JoinSet<(AdKey, bool)>,
-    checking: std::collections::HashSet<AdKey>,
+    checking: HashSet<AdKey>,
     /// Rooms whose advert is being verified, or was confirmed in spite of a port that did not
     /// answer, with when they may be checked again.
     doubted: HashMap<AdKey, Instant>,
     /// Rooms that left the list because nobody answered for them, with when they left.
     missing: HashMap<AdKey, Instant>,
-    /// When to ask the network for rooms again while some are missing, and the wait after.
-    look_again: Option<(Instant, Duration)>,
+    /// When to browse for rooms again while some are missing.
+    look_again: Backoff,
+    /// When to ask the network afresh while some advert is incomplete.
+    ask_again: Backoff,
+    /// Times the network was asked afresh, counted with the queries sent.
+    asked: u64,
     /// How mDNS fares, for [`Discovery::report`].
     counts: watch::Sender<MdnsCounts>,
     /// The daemon's counters, asked for and not yet told.
     metrics: Option<mdns_sd::Receiver<mdns_sd::Metrics>>,
 }
 
-impl Browser {
+impl<M: Mdns> Browser<M> {
     fn new(
-        daemon: ServiceDaemon,
+        mdns: M,
         tx: mpsc::UnboundedSender<DiscoveryEvent>,
         counts: watch::Sender<MdnsCounts>,
     ) -> Self {
         Self {
-            daemon,
+            mdns,
             rooms: Rooms::default(),
             tx,
             checks: JoinSet::new(),
-            checking: Default::default(),
+            checking: HashSet::new(),
             doubted: HashMap::new(),
             missing: HashMap::new(),
-            look_again: None,
+            look_again: Backoff::new(LOOK_AGAIN, LOOK_AGAIN_MAX),
+            ask_again: Backoff::new(ASK_AGAIN, ASK_AGAIN_MAX),
+            asked: 0,
             counts,
             metrics: None,
         }
@@ -715,13 +946,15 @@ impl Browser {
     ) {
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let never = || Instant::now() + Duration::from_secs(24 * 3600);
         loop {
-            let look_again = self.look_again.map(|(at, _)| at);
+            let look_again = self.look_again.due();
+            let ask_again = self.ask_again.due();
             let metrics = self.metrics.clone();
             tokio::select! {
                 event = browse.recv_async() => match event {
                     Ok(event) => {
-                        if !self.mdns(event) {
+                        if !self.mdns(event, Instant::now()) {
                             break;
                         }
                     }
@@ -730,7 +963,7 @@ impl Browser {
                 _ = check.tick() => {
                     self.check_ports();
                     if self.metrics.is_none() {
-                        self.metrics = self.daemon.get_metrics().ok();
+                        self.metrics = self.mdns.metrics();
                     }
                 }
                 told = async { metrics?.recv_async().await.ok() }, if metrics.is_some() => {
@@ -755,13 +988,15 @@ impl Browser {
                         self.doubt(&key);
                     }
                 }
-                _ = tokio::time::sleep_until(look_again.unwrap_or_else(Instant::now)), if look_again.is_some() => {
-                    match self.daemon.browse(SERVICE_TYPE) {
-                        // The new query replaces the old one, and starts again from often.
-                        Ok(fresh) => browse = fresh,
-                        Err(e) => tracing::debug!("asking for rooms again: {e}"),
+                _ = tokio::time::sleep_until(look_again.unwrap_or_else(never)), if look_again.is_some() => {
+                    if let Some(fresh) = self.mdns.browse() {
+                        browse = fresh;
                     }
-                    self.schedule_look_again();
+                    self.look_again.tried(Instant::now());
+                    self.forget_missing();
+                }
+                _ = tokio::time::sleep_until(ask_again.unwrap_or_else(never)), if ask_again.is_some() => {
+                    self.ask_if_due(Instant::now());
                 }
             }
         }
@@ -770,11 +1005,13 @@ impl Browser {
     /// Keeps the daemon's counters that tell whether mDNS works.
     fn counted(&self, metrics: &mdns_sd::Metrics) {
         let count = |key: &str| metrics.get(key).copied().unwrap_or(0).max(0) as u64;
-        let queries = count("browse") + count("cache-refresh-ptr");
+        let queries = count("browse") + count("cache-refresh-ptr") + self.asked;
         let answers = count("respond");
+        let malformed = self.rooms.malformed;
         self.counts.send_if_modified(|counts| {
-            let changed = (counts.queries, counts.answers) != (queries, answers);
-            (counts.queries, counts.answers) = (queries, answers);
+            let now = (queries, answers, malformed);
+            let changed = (counts.queries, counts.answers, counts.malformed) != now;
+            (counts.queries, counts.answers, counts.malformed) = now;
             changed
         });
     }
@@ -798,48 +1035,58 @@ impl Browser {
         self.doubted
             .insert(key.clone(), Instant::now() + CONFIRMED_QUIET);
         for name in self.rooms.instances(|ad| &ad.key() == key) {
-            if let Err(e) = self.daemon.verify(name.clone(), VERIFY_LIMIT) {
-                tracing::debug!("verifying {name}: {e}");
-            }
+            self.mdns.verify(name, VERIFY_LIMIT);
         }
     }
 
-    /// Sets when to ask for rooms next while some are missing; none when none are.
-    fn schedule_look_again(&mut self) {
+    /// Stops looking for rooms missing for longer than [`MISSING_FOR`], and for any once
+    /// none is missing.
+    fn forget_missing(&mut self) {
         let now = Instant::now();
         self.missing
             .retain(|_, since| now.duration_since(*since) < MISSING_FOR);
-        self.look_again = match (self.missing.is_empty(), self.look_again) {
-            (true, _) => None,
-            (false, Some((_, wait))) => Some((now + wait, (wait * 2).min(LOOK_AGAIN_MAX))),
-            (false, None) => Some((now + LOOK_AGAIN, LOOK_AGAIN * 2)),
-        };
+        if self.missing.is_empty() {
+            self.look_again.stop();
+        }
+    }
+
+    /// Asks the network afresh if some advert is still incomplete and the time has come.
+    fn ask_if_due(&mut self, now: Instant) {
+        if self.rooms.incomplete.is_empty() {
+            return self.ask_again.stop();
+        }
+        if self.ask_again.due().is_some_and(|at| at <= now) {
+            tracing::debug!(
+                "{} advert(s) came without a usable TXT; asking the network afresh",
+                self.rooms.incomplete.len()
+            );
+            self.mdns.ask_afresh();
+            self.asked += 1;
+            self.ask_again.tried(now);
+        }
     }
 
     /// Acts on one mDNS event; false once nobody listens for rooms.
-    fn mdns(&mut self, event: ServiceEvent) -> bool {
+    fn mdns(&mut self, event: ServiceEvent, now: Instant) -> bool {
         let out = match event {
-            ServiceEvent::ServiceResolved(svc) => match parse_ad(&svc) {
-                Some(ad) => self.rooms.resolved(svc.fullname.clone(), ad),
-                None => {
-                    tracing::debug!("ignoring a malformed advert: {}", svc.fullname);
-                    self.rooms.removed(&svc.fullname).into_iter().collect()
-                }
-            },
+            ServiceEvent::ServiceResolved(svc) => self.rooms.advert(&svc),
             ServiceEvent::ServiceRemoved(_, fullname) => {
                 self.rooms.removed(&fullname).into_iter().collect()
             }
             _ => Vec::new(),
         };
+        if self.rooms.incomplete.is_empty() {
+            self.ask_again.stop();
+        } else {
+            self.ask_again.start(now);
+        }
         for event in &out {
             match event {
                 DiscoveryEvent::Lost(key) => {
                     // Gone because nobody answered for it: it may come back unannounced.
                     if self.doubted.remove(key).is_some() {
-                        self.missing.insert(key.clone(), Instant::now());
-                        if self.look_again.is_none() {
-                            self.schedule_look_again();
-                        }
+                        self.missing.insert(key.clone(), now);
+                        self.look_again.start(now);
                     }
                 }
                 DiscoveryEvent::Found(ad) => {
@@ -1124,6 +1371,120 @@ mod tests {
             ("lock", "0"),
         ];
         svc.txt_properties = (&absurd[..]).into_txt_properties();
-        assert!(parse_ad(&svc).is_none(), "absurd member count");
+        assert_eq!(parse_ad(&svc), Err(BadAd::Malformed), "absurd member count");
+        svc.txt_properties = mdns_sd::TxtProperties::new();
+        assert_eq!(parse_ad(&svc), Err(BadAd::NoTxt), "no TXT at all");
+    }
+
+    /// Stands in for the network: counts what the browser asks of it.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        afresh: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Mdns for Recorder {
+        fn verify(&self, _: String, _: Duration) {}
+        fn browse(&self) -> Option<mdns_sd::Receiver<ServiceEvent>> {
+            None
+        }
+        fn ask_afresh(&self) {
+            self.afresh
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn metrics(&self) -> Option<mdns_sd::Receiver<mdns_sd::Metrics>> {
+            None
+        }
+    }
+
+    /// Issue 22: an answer that left the TXT out made the room unlisted for good.
+    #[tokio::test]
+    async fn an_advert_resolved_without_its_txt_is_asked_for_again_and_listed_once_it_comes() {
+        let advert = Advert {
+            id: RoomId::parse("abc123").unwrap(),
+            name: "Lab".into(),
+            host: "Ada".into(),
+            port: 4242,
+            members: 2,
+            locked: false,
+            fingerprint: "K7QF-M2XA-PL9D-3RTW".into(),
+        };
+        let whole = service_info(&advert).unwrap().as_resolved_service();
+        let mut cut = whole.clone();
+        cut.txt_properties = mdns_sd::TxtProperties::new();
+        let resolved = |svc: &ResolvedService| ServiceEvent::ServiceResolved(Box::new(svc.clone()));
+
+        let network = Recorder::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut browser = Browser::new(network.clone(), tx, watch::channel(Default::default()).0);
+        let asks = || network.afresh.load(std::sync::atomic::Ordering::SeqCst);
+        let t0 = Instant::now();
+        assert!(browser.mdns(resolved(&cut), t0));
+        assert!(rx.try_recv().is_err(), "nothing to list without the TXT");
+        let first = browser
+            .ask_again
+            .due()
+            .expect("the network is to be asked again");
+        assert_eq!(first, t0 + ASK_AGAIN);
+
+        // Not before it is due; then again and again, each wait twice the one before.
+        browser.ask_if_due(first - Duration::from_millis(1));
+        assert_eq!(asks(), 0);
+        browser.ask_if_due(first);
+        assert_eq!(asks(), 1);
+        let second = browser.ask_again.due().unwrap();
+        assert_eq!(second - first, ASK_AGAIN * 2);
+        browser.ask_if_due(second);
+        assert_eq!(asks(), 2);
+        assert_eq!(browser.ask_again.due().unwrap() - second, ASK_AGAIN * 4);
+        // Another incomplete answer does not start the waits over.
+        assert!(browser.mdns(resolved(&cut), second));
+        assert_eq!(browser.ask_again.due().unwrap() - second, ASK_AGAIN * 4);
+
+        // The TXT comes: the room is listed, and nothing more is asked.
+        assert!(browser.mdns(resolved(&whole), second));
+        match rx.try_recv() {
+            Ok(DiscoveryEvent::Found(ad)) => assert_eq!((ad.name.as_str(), ad.members), ("Lab", 2)),
+            other => panic!("expected Lab listed, got {other:?}"),
+        }
+        assert_eq!(browser.ask_again.due(), None);
+        browser.ask_if_due(second + ASK_AGAIN_MAX);
+        assert_eq!(asks(), 2);
+
+        // A listed room answered once more without its TXT stays listed while it is asked for.
+        assert!(browser.mdns(resolved(&cut), second));
+        assert!(rx.try_recv().is_err(), "still listed, unchanged");
+        assert!(browser.ask_again.due().is_some());
+        assert_eq!(
+            browser.rooms.malformed, 0,
+            "a missing TXT is not a malformed one"
+        );
+
+        // A TXT that is not a room's: dropped from the list, counted, and asked for again.
+        use mdns_sd::IntoTxtProperties;
+        let mut bad = whole.clone();
+        bad.txt_properties = (&[("id", "abc123"), ("v", "x")][..]).into_txt_properties();
+        assert!(browser.mdns(resolved(&bad), second));
+        assert!(matches!(rx.try_recv(), Ok(DiscoveryEvent::Lost(_))));
+        assert_eq!(browser.rooms.malformed, 1);
+        assert!(browser.ask_again.due().is_some());
+    }
+
+    #[test]
+    fn a_room_name_with_capitals_is_published_under_a_lower_case_instance() {
+        // mdns-sd sends an announcement's second copy only for names already in lower case.
+        let advert = Advert {
+            id: RoomId::parse("abc123").unwrap(),
+            name: "Büro LAB".into(),
+            host: "Ada".into(),
+            port: 4242,
+            members: 1,
+            locked: false,
+            fingerprint: "K7QF-M2XA-PL9D-3RTW".into(),
+        };
+        let info = service_info(&advert).unwrap();
+        assert_eq!(info.get_fullname(), info.get_fullname().to_lowercase());
+        assert!(info.get_fullname().starts_with("büro lab [abc123]"));
+        let parsed = parse_ad(&info.as_resolved_service()).unwrap();
+        assert_eq!(parsed.name, "Büro LAB", "the TXT keeps the name as written");
     }
 }

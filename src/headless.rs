@@ -419,6 +419,24 @@ struct Input {
     lines: Option<tokio::io::Lines<BufReader<tokio::io::Stdin>>>,
 }
 
+/// What a line of stdin asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// `/name NICK`: to be called NICK from now on (for this run, with `--name`).
+    Rename(String),
+    /// Anything else: a message.
+    Post(String),
+}
+
+impl Line {
+    fn of(line: String) -> Line {
+        match line.strip_prefix("/name ").map(str::trim) {
+            Some(name) if !name.is_empty() => Line::Rename(name.to_owned()),
+            _ => Line::Post(line),
+        }
+    }
+}
+
 impl Input {
     fn new() -> Self {
         Input {
@@ -477,9 +495,14 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
             _ = &mut term => return Ok(()),
             // Lines wait until the room is open; at the end of input the host keeps going.
             line = input.next(), if room.is_some() => {
-                if let (Some(text), Some(room)) = (line?, &room) {
-                    let seq = new_post_seq();
-                    app.front.send(Command::Send { room: room.clone(), seq, text });
+                if let (Some(line), Some(room)) = (line?, &room) {
+                    match Line::of(line) {
+                        Line::Rename(name) => app.front.send(Command::SetName(name)),
+                        Line::Post(text) => {
+                            let seq = new_post_seq();
+                            app.front.send(Command::Send { room: room.clone(), seq, text });
+                        }
+                    }
                 }
             }
             event = app.next() => match event? {
@@ -678,7 +701,14 @@ async fn join_loop(
             _ = &mut term => return Ok(()),
             // Lines wait until we are in; the session keeps them until the host confirms.
             line = input.next(), if room.is_some() && (to.is_none() || recipient(&members, &app.me).is_some()) => {
-                if let (Some(text), Some(room)) = (line?, &room) {
+                if let (Some(line), Some(room)) = (line?, &room) {
+                    let text = match Line::of(line) {
+                        Line::Rename(name) => {
+                            app.front.send(Command::SetName(name));
+                            continue;
+                        }
+                        Line::Post(text) => text,
+                    };
                     let seq = new_post_seq();
                     lines += 1;
                     unconfirmed.insert(seq, lines);
@@ -857,6 +887,23 @@ async fn send_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_line_renames_and_every_other_line_is_a_message() {
+        assert_eq!(
+            Line::of("/name  Ada B ".into()),
+            Line::Rename("Ada B".into())
+        );
+        for post in [
+            "/name",
+            "/name   ",
+            "/names are fun",
+            "hello /name x",
+            " /name x",
+        ] {
+            assert_eq!(Line::of(post.into()), Line::Post(post.into()), "{post:?}");
+        }
+    }
 
     fn message(room: &RoomId, id: u64) -> Event {
         Event::Message {

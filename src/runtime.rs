@@ -37,6 +37,9 @@ const ASK_AGAIN: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
     .with_min_delay(Duration::from_millis(500))
     .with_max_delay(Duration::from_secs(8))
     .with_max_times(6);
+/// How often a hosted room's member count is published at most: each new count is an
+/// announcement that every device on the network hears.
+const ADVERTISE_EVERY: Duration = Duration::from_secs(2);
 /// How often the interface list is re-read for the status line.
 const INTERFACE_POLL: Duration = Duration::from_secs(5);
 
@@ -539,10 +542,13 @@ impl Runtime {
         if check_name("name", &name).is_err() {
             return;
         }
-        self.settings.name = Some(name.clone());
-        self.save_settings();
-        if self.name_override.is_some() {
-            return;
+        match &mut self.name_override {
+            // A name given for this run (headless `--name`) is changed for this run only.
+            Some(for_this_run) => *for_this_run = name.clone(),
+            None => {
+                self.settings.name = Some(name.clone());
+                self.save_settings();
+            }
         }
         for session in self.sessions.values() {
             session.rename(name.clone());
@@ -681,6 +687,9 @@ impl Runtime {
                 if internal.send(Internal::Members(room.clone(), n)).is_err() {
                     break;
                 }
+                // Each new count is an announcement to every device on the network: changes
+                // meanwhile are told together, as the count after them.
+                tokio::time::sleep(ADVERTISE_EVERY).await;
             }
         });
 

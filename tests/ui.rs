@@ -1514,6 +1514,7 @@ fn network_with_a_lan() -> lanchat::bridge::NetStatus {
             queries: 7,
             answers: 3,
             hosts: ["K7QF-M2XA-PL9D-3RTW".to_owned()].into(),
+            malformed: 2,
         }),
     };
     lanchat::bridge::NetStatus {
@@ -1552,6 +1553,11 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     assert!(
         w.harness.query_by_label("1 (0 with a room now)").is_some(),
         "one other device seen"
+    );
+    assert!(
+        w.harness
+            .query_by_label("Broken room adverts left out")
+            .is_some()
     );
     assert!(
         w.harness

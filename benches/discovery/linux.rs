@@ -25,6 +25,16 @@
 //!     browser's retransmitted query, 1 s later. Baseline, in the same run: a bare mdns-sd
 //!     browser (`--child rawbrowse`: `ServiceDaemon::new` + `browse`, no interface filter).
 //!
+//! (c) a member joins → a fresh browser lists the room with its new member count: a `lanchat
+//!     host` in ns1; each repetition a `lanchat join` starts in ns2, and once it has joined, a
+//!     fresh browser process starts in ns3 at a moment spread over the 3 s after the join (the
+//!     first 0.1 s after, the last 2.8 s), when the room's advert has just changed. Measured in
+//!     the child, from just before `Discovery::start` to the first `Found` carrying the new
+//!     count; a browser that lists no such advert within 10 s counts as never. Then the member
+//!     leaves, and the next repetition waits until the count is back and settled. Baseline,
+//!     in the same run and at the same moments on alternate repetitions: the bare mdns-sd
+//!     browser, until it resolves the advert with the new count in its TXT.
+//!
 //! `-- --verbose` echoes every line the children print (all their mDNS events) on stderr.
 //!
 //! All times are taken in this (parent) process with `Instant` when a child's line is read,
@@ -107,6 +117,7 @@ pub fn main() {
     };
     bench.hosted_then_seen(reps);
     bench.opened_then_listed(reps);
+    bench.listed_right_after_a_change(reps);
     bench.stop_all();
 }
 
@@ -475,6 +486,106 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// (c): a fresh browser started at moments just after a member joined.
+    fn listed_right_after_a_change(&mut self, reps: usize) {
+        let me = self.me.clone();
+        let lanchat = self.lanchat.clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let room = format!("bench-changed-{}", std::process::id());
+        let d = dir.path().to_str().unwrap().to_owned();
+        let host_args = [
+            "host",
+            "--room",
+            &room,
+            "--name",
+            "bencher",
+            "--data-dir",
+            &d,
+        ];
+        self.spawn("lanchat-c", 1, &lanchat, &host_args);
+        if self
+            .wait_line("lanchat-c", &["\"hosting\""], Duration::from_secs(10))
+            .is_none()
+        {
+            println!("(c) SKIPPED: lanchat host did not start");
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        println!();
+        println!(
+            "(c) a member joins in ns2 → a fresh browser in ns3, started at a moment after the join, lists the new count"
+        );
+        println!(
+            "{:>3} | {:<12} | {:>14} | {:>26}",
+            "rep", "browser", "ms after join", "in child: start→Found ms"
+        );
+        let mut rows: Vec<(&str, f64)> = Vec::new();
+        for rep in 0..reps * 2 {
+            let (kind, mode) = if rep % 2 == 0 {
+                ("lanchat", "browse")
+            } else {
+                ("mdns-sd", "rawbrowse")
+            };
+            let member_dir = tempfile::tempdir().expect("tempdir");
+            let md = member_dir.path().to_str().unwrap().to_owned();
+            let member = format!("member-{rep}");
+            let join = ["join", &room, "--name", "member", "--data-dir", &md];
+            self.spawn(&member, 2, &lanchat, &join);
+            let Some(joined) = self.wait_line(&member, &["\"joined\""], Duration::from_secs(20))
+            else {
+                println!("(c) SKIPPED: the member did not join");
+                return;
+            };
+            let reps_each = reps.max(2) as f64;
+            let moment = 0.1 + 2.7 * (rep / 2) as f64 / (reps_each - 1.0);
+            let at = joined.at + Duration::from_secs_f64(moment);
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            let name = format!("fresh-{kind}-{rep}");
+            self.spawn(&name, 3, &me, &["--child", mode]);
+            let tags = [
+                "found".to_owned(),
+                format!("name={room} "),
+                "members=2".into(),
+            ];
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let found = self.wait_line(&name, &tags, Duration::from_secs(10));
+            let in_child = found
+                .as_ref()
+                .and_then(|l| l.text.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .map_or(f64::NAN, |ns| ns / 1e6);
+            println!(
+                "{:>3} | {:<12} | {:>14.0} | {:>26.1}",
+                rep + 1,
+                kind,
+                moment * 1e3,
+                in_child
+            );
+            rows.push((kind, in_child));
+            self.stop(&name, false);
+            // The member leaves; the count goes back to 1, announced at once or after the
+            // host's 2 s between announcements of the count, and settles.
+            self.stop(&member, true);
+            std::thread::sleep(Duration::from_secs(4));
+        }
+        println!();
+        println!("(c) summary, ms: min / median / max");
+        for kind in ["mdns-sd", "lanchat"] {
+            let v = rows
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, x)| *x)
+                .collect();
+            println!(
+                "  {:<44} {}",
+                format!("in child: start → Found ({kind})"),
+                summary(v)
+            );
+        }
+        self.stop("lanchat-c", true);
+    }
+}
+
 fn summary(mut v: Vec<f64>) -> String {
     let missing = v.iter().filter(|x| x.is_nan()).count();
     v.retain(|x| !x.is_nan());
@@ -565,7 +676,13 @@ async fn browse() {
             line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { break },
             event = found.recv() => match event {
                 Some(DiscoveryEvent::Found(ad)) => {
-                    println!("found {} name={} id={}", t0.elapsed().as_nanos(), ad.name, ad.id);
+                    println!(
+                        "found {} name={} id={} members={}",
+                        t0.elapsed().as_nanos(),
+                        ad.name,
+                        ad.id,
+                        ad.members
+                    );
                     names.insert(ad.id.clone(), ad.name.clone());
                 }
                 Some(DiscoveryEvent::Lost(key)) => {
@@ -604,8 +721,9 @@ fn rawbrowse() {
         let ns = t0.elapsed().as_nanos();
         match event {
             ServiceEvent::ServiceResolved(svc) => println!(
-                "found {ns} name={} addrs={:?}",
+                "found {ns} name={} members={} addrs={:?}",
                 svc.get_property_val_str("name").unwrap_or("?"),
+                svc.get_property_val_str("n").unwrap_or("?"),
                 svc.get_addresses()
             ),
             other => println!("event {ns} {other:?}"),

@@ -77,6 +77,8 @@ pub struct Mdns {
     pub others_seen: usize,
     /// Other devices with a room in the list now.
     pub others_now: usize,
+    /// Adverts for rooms that were not a room's, and were left out of the list.
+    pub malformed: u64,
 }
 
 impl Mdns {
@@ -95,6 +97,7 @@ impl Mdns {
             answers: counts.answers,
             others_seen: counts.hosts.iter().filter(|fp| *fp != ours).count(),
             others_now: now.len(),
+            malformed: counts.malformed,
         })
     }
 }
@@ -357,6 +360,13 @@ fn mdns(ui: &mut egui::Ui, state: &AppState) {
                 counts.others_seen, counts.others_now
             ));
             ui.end_row();
+            if counts.malformed > 0 {
+                // Something on the network publishes our service type with another TXT: an
+                // incompatible or broken program, not lanchat.
+                ui.label("Broken room adverts left out");
+                ui.label(counts.malformed.to_string());
+                ui.end_row();
+            }
         });
     if counts.others_seen > 0 {
         ui.label(

@@ -792,9 +792,12 @@ impl Run {
                             return lost(e);
                         }
                     }
-                    // In already: the new password or key is for the next join.
+                    // In already: the new password, key or addresses are for the next join.
+                    // (A host that moved is often seen at its new address before its old
+                    // connection is given up for lost.)
                     Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
-                    Some(SessionCmd::Redial(_) | SessionCmd::Retry) => {}
+                    Some(SessionCmd::Redial(addrs)) => self.config.addrs = addrs,
+                    Some(SessionCmd::Retry) => {}
                     Some(SessionCmd::Before(before)) => {
                         if let Err(e) = writer.send(Frame::Before { before }).await {
                             return lost(e);

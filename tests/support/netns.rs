@@ -136,6 +136,28 @@ impl Lan {
         Ipv4Addr::new(10, 79, 0, i as u8)
     }
 
+    /// Moves the calling thread into host `i`'s network namespace, for code of the test's own
+    /// process that must run on this LAN: the threads it starts from then on are there too.
+    /// Panics if it cannot, so that nothing meant for the LAN runs on the machine's network.
+    pub fn enter(&self, i: usize) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let path = format!("/run/netns/{}", self.ns(i));
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns takes an open namespace file and a namespace kind; it changes only the
+        // calling thread's network namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "setns into {path}: {}",
+            std::io::Error::last_os_error()
+        );
+        let want = format!("net:[{}]", file.metadata().unwrap().ino());
+        let now = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        assert_eq!(now.to_str(), Some(want.as_str()), "not in {path}");
+    }
+
     /// A command that runs `program` inside host `i`.
     pub fn command(&self, i: usize, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("ip");
