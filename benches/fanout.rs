@@ -46,7 +46,7 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
-use lanchat::net::limits::{Limits, Rate};
+use lanchat::net::limits::Limits;
 use lanchat::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
 use lanchat::protocol::{
     APP_VERSION, ChatMessage, DeviceId, Frame, FrameCodec, Hello, ProtocolError, RoomId,
@@ -206,17 +206,9 @@ impl Host {
             Kind::Lanchat | Kind::Stuck => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let room = RoomId::random();
-                let unlimited = Rate {
-                    per_second: 1e12,
-                    burst: 1e12,
-                };
                 let host = RoomHost::start(HostConfig {
                     bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-                    limits: Limits {
-                        posts: unlimited,
-                        post_bytes: unlimited,
-                        ..Limits::default()
-                    },
+                    limits: Limits::unmetered(),
                     ..HostConfig::new(
                         room.clone(),
                         "bench".into(),

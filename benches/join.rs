@@ -121,6 +121,8 @@ fn main() {
         let config = HostConfig {
             bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
             password,
+            // Every join here is one device's, from one machine.
+            limits: lanchat::net::limits::Limits::unmetered(),
             ..HostConfig::new(
                 room.clone(),
                 "bench".into(),

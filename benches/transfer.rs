@@ -62,7 +62,7 @@ use lanchat::files::PieceHashes;
 use lanchat::files::transfer::{self, Peer};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
-use lanchat::net::limits::{Limits, Rate};
+use lanchat::net::limits::Limits;
 use lanchat::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
 use lanchat::protocol::{APP_VERSION, FileRef, Frame, Hello, RoomId};
 use std::io::{Read, Write};
@@ -623,19 +623,11 @@ fn run_round(
     let room = RoomId::random();
     let host_identity = Identity::generate();
     // The chat posts far faster than a person would, to measure latency finely.
-    let unlimited = Rate {
-        per_second: 1e12,
-        burst: 1e12,
-    };
     let host = rts
         .host
         .block_on(RoomHost::start(HostConfig {
             bind: Some(localhost()),
-            limits: Limits {
-                posts: unlimited,
-                post_bytes: unlimited,
-                ..Limits::default()
-            },
+            limits: Limits::unmetered(),
             ..HostConfig::new(
                 room.clone(),
                 "bench".into(),

@@ -195,6 +195,9 @@ fn claim(paths: &Paths, window: bool) -> anyhow::Result<Option<Instance>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir)?;
+    paths
+        .create()
+        .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", paths.data.display()))?;
     // One lanchat per profile (`whoami` only reads it); held until the process ends.
     let mut instance = match cli.command {
         Some(Cmd::Whoami) => None,

@@ -28,6 +28,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
 
+/// Stretches a typed password into a room's secret on a blocking thread (it takes a
+/// memory-hard moment).
+async fn secret(room: &RoomId, password: String) -> RoomSecret {
+    let room = room.clone();
+    tokio::task::spawn_blocking(move || RoomSecret::derive(&room, &password))
+        .await
+        .expect("stretching a password does not panic")
+}
+
 /// Longest a room, a session or discovery gets to say goodbye at shutdown.
 const GOODBYE_LIMIT: Duration = Duration::from_secs(2);
 /// The waits before asking an address given by hand again when nobody answered there:
@@ -142,6 +151,8 @@ enum Internal {
 
     /// A room's new host key is pinned: its session may try again.
     Trusted(RoomId),
+    /// The password typed for a room, stretched: its session tries it.
+    Unlocked(RoomId, RoomSecret),
     /// A room we host has started listening, or could not: `error` is for the user.
     Started {
         room: RoomId,
@@ -389,10 +400,23 @@ impl Runtime {
             Command::Join {
                 room,
                 addrs,
-                password,
+                password: None,
+            } => self.join(room, addrs, None),
+            // The password is stretched off the loop first (see `RoomSecret::derive`).
+            Command::Join {
+                room,
+                addrs,
+                password: Some(password),
             } => {
-                let secret = password.map(|p| RoomSecret::derive(&room, &p));
-                self.join(room, addrs, secret)
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    let password = Some(secret(&room, password).await);
+                    let _ = internal.send(Internal::Found {
+                        room,
+                        addrs,
+                        password,
+                    });
+                });
             }
             Command::JoinAddress {
                 addr,
@@ -401,9 +425,11 @@ impl Runtime {
             } => self.join_address(addr, expect, password),
             Command::Probe { addr } => self.probe(addr),
             Command::Unlock { room, password } => {
-                if let Some(session) = self.sessions.get(&room) {
-                    session.password(RoomSecret::derive(&room, &password));
-                }
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    let secret = secret(&room, password).await;
+                    let _ = internal.send(Internal::Unlocked(room, secret));
+                });
             }
             Command::TrustHostKey { room, key } => self.trust_key(room, key),
             Command::SendFiles { room, paths } => self.send_files(room, paths),
@@ -595,7 +621,7 @@ impl Runtime {
         // The room's password, kept owner-only in its folder; and its own key pinned, so the
         // room we host is a known room to us too.
         let secret_file = self.paths.room_dir(&id).join("password");
-        let secret = password.map(|p| (!p.is_empty()).then(|| RoomSecret::derive(&id, &p)));
+        // `Some("")` opens the room again; `None` keeps what it had.
         let (trust, key) = (self.trust.clone(), self.identity.public());
         let events = self.events.clone();
         let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
@@ -620,12 +646,14 @@ impl Runtime {
             let (room, room_name) = (id.clone(), name.clone());
             let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
                 trust.trust(&room, key, &room_name)?;
-                match secret {
-                    Some(secret) => {
+                match password {
+                    Some(password) => {
+                        let secret =
+                            (!password.is_empty()).then(|| RoomSecret::derive(&room, &password));
                         RoomSecret::store(secret.as_ref(), &secret_file)?;
                         Ok(secret)
                     }
-                    None => RoomSecret::load(&secret_file),
+                    None => RoomSecret::load(&secret_file, &room),
                 }
             })
             .await
@@ -1050,7 +1078,10 @@ impl Runtime {
                         about.room_name, about.room
                     ));
                 }
-                let password = password.map(|p| RoomSecret::derive(&about.room, &p));
+                let password = match password {
+                    Some(password) => Some(secret(&about.room, password).await),
+                    None => None,
+                };
                 Ok(Internal::Found {
                     room: about.room,
                     addrs,
@@ -1077,6 +1108,11 @@ impl Runtime {
             Internal::Trusted(room) => {
                 if let Some(session) = self.sessions.get(&room) {
                     session.retry();
+                }
+            }
+            Internal::Unlocked(room, secret) => {
+                if let Some(session) = self.sessions.get(&room) {
+                    session.password(secret);
                 }
             }
             Internal::Started {

@@ -464,13 +464,8 @@ async fn hosting_an_invalid_name_fails_in_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_front_end_that_stops_reading_costs_a_bounded_queue_and_catches_up_from_the_store() {
     const POSTS: usize = bridge::MESSAGE_BACKLOG * 2 + 100;
-    let unlimited = lanchat::net::limits::Rate {
-        per_second: 1e9,
-        burst: 1e9,
-    };
     let mut ada = start_app_adjusted("Ada", None, tempfile::tempdir().unwrap(), false, |o| {
-        o.limits.posts = unlimited;
-        o.limits.post_bytes = unlimited;
+        o.limits = lanchat::net::limits::Limits::unmetered();
     });
     let (room, port) = ada.host("Flood").await;
     let mut bob = start_app("Bob");
@@ -729,16 +724,8 @@ async fn a_vanished_host_is_waited_for_and_rejoined_with_nothing_lost() {
 #[tokio::test]
 async fn a_rejoining_member_catches_up_on_everything_it_missed() {
     let dir = tempfile::tempdir().unwrap();
-    let unlimited = lanchat::net::limits::Rate {
-        per_second: 1e12,
-        burst: 1e12,
-    };
     let config = || HostConfig {
-        limits: lanchat::net::limits::Limits {
-            posts: unlimited,
-            post_bytes: unlimited,
-            ..Default::default()
-        },
+        limits: lanchat::net::limits::Limits::unmetered(),
         ..host_config(dir.path(), 0)
     };
     let host = RoomHost::start(config()).await.unwrap();

@@ -9,7 +9,9 @@
 use crate::files::FileStore;
 use crate::files::transfer::{self, HostFiles};
 use crate::net::identity::{Identity, PublicKey};
-use crate::net::limits::{AddressPlace, Bucket, Limits, PerAddress};
+use crate::net::limits::{
+    AddressPlace, Allowances, HandshakePlace, Handshakes, Limits, PerAddress,
+};
 use crate::net::link::{self, Link, LinkError, LinkReader, LinkWriter, Timeouts};
 use crate::net::now_ms;
 use crate::net::password::{Guesses, HostAnswer, RoomSecret};
@@ -25,21 +27,22 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Frames queued for one member before it counts as too slow and is dropped.
+/// Frames queued for one member before it counts as too slow and is dropped (besides the
+/// bytes, `Limits::member_queue_bytes`).
 const MEMBER_QUEUE: usize = 2048;
 /// Commands queued for the room task; a member flooding it waits, it does not grow memory.
 const ROOM_QUEUE: usize = 1024;
 /// Posts of one member held back while it sends faster than the room allows: they are stored
 /// (in order) as its allowance comes back. A member keeps fewer than this unanswered (see
-/// the protocol's "Delivery"); past it, posts are refused.
+/// the protocol's "Delivery"); past it (or past `Limits::held_bytes`), posts are refused.
 const HELD_POSTS: usize = 256;
 /// Longest the room waits, when it closes, for its last messages to reach the disk.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
@@ -133,12 +136,14 @@ impl RoomHost {
     /// Opens the history, binds the listeners and starts accepting members.
     pub async fn start(config: HostConfig) -> Result<RoomHost, HostError> {
         let (dir, db, room) = (config.dir.clone(), config.db.clone(), config.room.clone());
-        let (history, warning) = tokio::task::spawn_blocking(move || {
+        let (history, warning, known) = tokio::task::spawn_blocking(move || {
             let db = match db {
                 Some(db) => db,
                 None => Database::open(&dir.join("lanchat.db"))?.0,
             };
-            History::open(&db, &room, &dir.join("history.jsonl"))
+            let (history, warning) = History::open(&db, &room, &dir.join("history.jsonl"))?;
+            let known = crate::store::senders(&db, &room)?;
+            Ok::<_, StoreError>((history, warning, known))
         })
         .await
         .map_err(|e| HostError::History(StoreError::Sqlite(e.to_string())))?
@@ -146,12 +151,13 @@ impl RoomHost {
         let listeners = bind(config.bind, config.port).map_err(HostError::Listen)?;
         let port = listeners[0].local_addr().map_err(HostError::Listen)?.port();
 
+        let known = Arc::new(std::sync::Mutex::new(known));
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let (count_tx, count_rx) = watch::channel(0);
         let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
         let gates = Arc::new(Gates {
-            handshakes: Arc::new(Semaphore::new(config.limits.handshakes)),
+            handshakes: Handshakes::new(config.limits.handshakes),
             handshakes_per_address: PerAddress::new(config.limits.handshakes_per_address),
             connections_per_address: PerAddress::new(config.limits.connections_per_address),
             guesses: Guesses::new(config.limits.password_wait, config.limits.password_wait_max),
@@ -162,13 +168,16 @@ impl RoomHost {
             &config.limits,
         ));
         let shared = Arc::new(Shared {
+            known: known.clone(),
             identity: config.identity.clone(),
             password: config.password.clone(),
             timeouts: config.timeouts,
+            limits: config.limits,
             files: files.clone(),
             gates,
         });
         let host_device = config.identity.device();
+        let config_limits = config.limits;
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let room = Room {
             recent_files: HashMap::new(),
@@ -180,6 +189,9 @@ impl RoomHost {
             history,
             internal: internal_tx,
             holding: Default::default(),
+            allowances: Allowances::new(&config_limits),
+            readers: Arc::new(Semaphore::new(config_limits.history_readers)),
+            known,
             count: count_tx,
         };
         if let Some(warning) = warning {
@@ -304,11 +316,14 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What every connection of a room shares.
 struct Shared {
+    /// Keys that have been members of this room (shared with the room task).
+    known: Arc<std::sync::Mutex<std::collections::HashSet<DeviceId>>>,
     /// The host's key, proved to every member.
     identity: Identity,
     /// The room's password secret, for locked rooms.
     password: Option<RoomSecret>,
     timeouts: Timeouts,
+    limits: Limits,
     /// The room's kept files, for file connections.
     files: Arc<HostFiles>,
     /// How many connections may be where at once, and from whom.
@@ -317,19 +332,20 @@ struct Shared {
 
 /// The host's limits on connections, shared by its listeners.
 struct Gates {
-    /// Places for connections still in their handshake, from everyone.
-    handshakes: Arc<Semaphore>,
+    /// Places for connections still in their handshake, from everyone; when all are taken,
+    /// the biggest holder gives one up to a newcomer.
+    handshakes: Arc<Handshakes>,
     /// The same, per address: one machine cannot take every place.
     handshakes_per_address: Arc<PerAddress>,
     /// Connections of any kind, per address.
     connections_per_address: Arc<PerAddress>,
-    /// Password tries per address.
+    /// Password tries per address and per key.
     guesses: Arc<Guesses>,
 }
 
 /// What a connection holds while it is in its handshake, given back when it is through.
 struct HandshakePlaces {
-    _all: OwnedSemaphorePermit,
+    _all: HandshakePlace,
     _address: AddressPlace,
 }
 
@@ -370,15 +386,13 @@ impl Accept {
                 tracing::debug!("{peer}: too many handshakes from {ip}; closing");
                 continue;
             };
-            let Ok(all) = gates.handshakes.clone().try_acquire_owned() else {
-                tracing::warn!("{peer}: too many connections in their handshake; closing");
-                continue;
-            };
+            let token = self.cancel.child_token();
+            let all = gates.handshakes.take(ip, token.clone());
             let conn = Conn {
                 id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
                 peer,
                 room: self.room.clone(),
-                token: self.cancel.child_token(),
+                token,
                 tasks: self.tasks.clone(),
                 shared: self.shared.clone(),
                 _connection: connection,
@@ -399,11 +413,14 @@ enum RoomCmd {
         /// The key the member's link proved: its device, and what direct messages to it
         /// are sealed for.
         key: PublicKey,
+        /// The machine it connects from (see [`address_key`]), whose allowance it shares.
+        address: IpAddr,
         conn: u64,
-        out: mpsc::Sender<Bytes>,
+        out: Outbox,
         /// Ends the member's connection when the room drops it.
         kick: CancellationToken,
-        reply: oneshot::Sender<Result<MemberId, (RefuseCode, String)>>,
+        /// Its id, or the frame that turns it away (`Refused`, or `TryLater`).
+        reply: oneshot::Sender<Result<MemberId, Box<Frame>>>,
     },
     Post {
         member: MemberId,
@@ -488,23 +505,73 @@ struct Slot {
     resume: u64,
     /// The connection in use; a leave from an older one is ignored.
     conn: u64,
+    /// The machine it connects from, whose allowance (with its key's) it spends.
+    machine: IpAddr,
     /// Posts held back while the member is over its allowance, oldest first: `(seq, text)`.
     held: VecDeque<(u64, String)>,
+    /// The bytes of text in `held`.
+    held_bytes: usize,
+    /// A page of history it asked for and waits for (its allowance, or a read under way),
+    /// as the id it is after.
+    asked_page: Option<Option<u64>>,
     /// Encoded frames for the member's writer; dropping it ends the session after the queue.
-    out: mpsc::Sender<Bytes>,
+    out: Outbox,
     /// Ends the connection at once (for members too slow to keep up, or replaced).
     kick: CancellationToken,
-    /// Posts this member may still make now, and bytes of text: a flood is turned away.
-    posts: Bucket,
-    post_bytes: Bucket,
     /// When this member's typing was last passed on: at most every [`TYPING_EVERY`], so a
     /// member cannot flood the room with it.
     typing_told: Option<Instant>,
-    /// A page of older history is being read for this member: one at a time.
-    reading_earlier: bool,
+    /// A page of history is being read from disk for this member: one at a time.
+    reading: bool,
     /// Only passing through (`lanchat send`: in, a file, out): not shown to the room as a
-    /// member, nor counted, so a one-shot send is not announced as someone joining and leaving.
+    /// member, nor counted, and told nothing of the room (see `Limits::passing`).
     passing: bool,
+}
+
+/// One member's queue of encoded frames, capped in frames and in bytes: a member that stops
+/// reading costs the host at most that much before it is dropped.
+#[derive(Clone)]
+struct Outbox {
+    frames: mpsc::Sender<Bytes>,
+    /// Bytes queued and not yet written; the writer takes off what it wrote.
+    bytes: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Why a frame was not queued.
+enum Unqueued {
+    /// Over the member's budget: it is too slow.
+    Full,
+    /// Its session has ended.
+    Closed,
+}
+
+impl Outbox {
+    fn new(limit: usize) -> (Outbox, mpsc::Receiver<Bytes>, Arc<AtomicUsize>) {
+        let (frames, rx) = mpsc::channel(MEMBER_QUEUE);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let outbox = Outbox {
+            frames,
+            bytes: bytes.clone(),
+            limit,
+        };
+        (outbox, rx, bytes)
+    }
+
+    fn push(&self, frame: Bytes) -> Result<(), Unqueued> {
+        let len = frame.len();
+        if self.bytes.load(Ordering::Relaxed) + len > self.limit {
+            return Err(Unqueued::Full);
+        }
+        match self.frames.try_send(frame) {
+            Ok(()) => {
+                self.bytes.fetch_add(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Unqueued::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Unqueued::Closed),
+        }
+    }
 }
 
 /// How often a member's typing is passed on at most.
@@ -514,27 +581,8 @@ const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 const TOO_FAST: &str =
     "you are sending faster than this room allows; wait a moment and send it again";
 
-impl Slot {
-    /// Spends one post of `bytes` from the member's allowance, if both of its limits allow.
-    fn spend(&mut self, posts: f64, bytes: f64) -> bool {
-        if self.posts.can_take(posts) && self.post_bytes.can_take(bytes) {
-            self.posts.take(posts) && self.post_bytes.take(bytes)
-        } else {
-            false
-        }
-    }
-
-    /// When the oldest held post can be stored, if one is held.
-    fn release_at(&mut self) -> Option<Instant> {
-        let (_, text) = self.held.front()?;
-        let bytes = text.len() as f64;
-        let wait = self
-            .posts
-            .wait_for(1.0)
-            .max(self.post_bytes.wait_for(bytes));
-        Some(Instant::now() + wait)
-    }
-}
+/// What typing costs of a member's allowance each time it is passed on.
+const TYPING_COST: f64 = 0.5;
 
 /// Who hears of a message's id once it is on the disk.
 enum Reply {
@@ -597,8 +645,16 @@ struct Room {
     history: History,
     /// Where writes and disk reads report back to this task.
     internal: mpsc::UnboundedSender<Internal>,
-    /// The members with posts held back (so a busy room does not look through everyone).
+    /// The members with posts or a page held back (so a busy room does not look through
+    /// everyone).
     holding: std::collections::BTreeSet<MemberId>,
+    /// What each key and machine may still spend, kept across sessions.
+    allowances: Allowances,
+    /// Places for reading history from disk, shared by every member.
+    readers: Arc<Semaphore>,
+    /// Keys that have been members of this room: their password tries and handshakes are
+    /// not held up by anyone else's (see [`Gates`]).
+    known: Arc<std::sync::Mutex<std::collections::HashSet<DeviceId>>>,
     /// Publishes the member count.
     count: watch::Sender<u32>,
     /// A pong, encoded once.
@@ -618,12 +674,7 @@ impl Room {
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
         loop {
-            let members = &mut self.members;
-            let release = self
-                .holding
-                .iter()
-                .filter_map(|id| members.get_mut(id)?.release_at())
-                .min();
+            let release = self.next_release();
             let cmd = tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => cmd,
@@ -642,12 +693,13 @@ impl Room {
                 RoomCmd::Join {
                     hello,
                     key,
+                    address,
                     conn,
                     out,
                     kick,
                     reply,
                 } => {
-                    let _ = reply.send(self.join(hello, key, conn, out, kick));
+                    let _ = reply.send(self.join(hello, key, address, conn, out, kick));
                 }
                 RoomCmd::WhoIs { device, reply } => {
                     let member = self.members.values().find(|s| s.member.device == device);
@@ -771,7 +823,7 @@ impl Room {
                 page,
             } => {
                 match self.members.get_mut(&member) {
-                    Some(slot) if slot.conn == conn => slot.reading_earlier = false,
+                    Some(slot) if slot.conn == conn => slot.reading = false,
                     _ => return,
                 }
                 match page {
@@ -796,15 +848,17 @@ impl Room {
                 }
             }
             Internal::DiskPage { member, conn, page } => {
-                if self.members.get(&member).is_none_or(|s| s.conn != conn) {
-                    return; // gone, or back on another connection that asks for itself
+                match self.members.get_mut(&member) {
+                    Some(slot) if slot.conn == conn => slot.reading = false,
+                    // Gone, or back on another connection that asks for itself.
+                    _ => return,
                 }
                 match page {
                     // Older than the memory's pages: more always follow.
                     Ok(page) if !page.is_empty() => self.send_page(member, page, true),
                     Ok(_) => {
                         let oldest = self.history.recent().next().map(|m| m.id);
-                        self.history_page(member, oldest.and_then(|id| id.checked_sub(1)));
+                        self.serve_page(member, oldest.and_then(|id| id.checked_sub(1)));
                     }
                     Err(e) => {
                         tracing::warn!("reading the history of {}: {e}", self.config.room);
@@ -815,15 +869,46 @@ impl Room {
         }
     }
 
+    /// Spends `posts` posts of `bytes` bytes of a member's allowance (its key's and its
+    /// machine's), if they allow.
+    fn spend(&mut self, member: MemberId, posts: f64, bytes: f64) -> bool {
+        let Some(slot) = self.members.get(&member) else {
+            return false;
+        };
+        let (key, machine) = (slot.member.device.clone(), slot.machine);
+        self.allowances.spend(&key, machine, posts, bytes)
+    }
+
+    /// When the next member holding posts or a page back can be served, if any is.
+    fn next_release(&mut self) -> Option<Instant> {
+        let waiting: Vec<(DeviceId, IpAddr, f64)> = self
+            .holding
+            .iter()
+            .filter_map(|id| {
+                let slot = self.members.get(id)?;
+                let bytes = match slot.held.front() {
+                    Some((_, text)) => text.len() as f64,
+                    // A page waits for a read under way: it is served when that ends.
+                    None if slot.asked_page.is_some() && !slot.reading => 0.0,
+                    None => return None,
+                };
+                Some((slot.member.device.clone(), slot.machine, bytes))
+            })
+            .collect();
+        let now = Instant::now();
+        waiting
+            .into_iter()
+            .map(|(key, machine, bytes)| now + self.allowances.wait(&key, machine, 1.0, bytes))
+            .min()
+    }
+
     /// Sends a member scrolling back the page before message `before`, read from disk off
     /// this task (scrolling back is rare; the newest pages are in memory for joins).
     fn earlier_page(&mut self, member: MemberId, before: u64) {
-        let Some(slot) = self.members.get_mut(&member) else {
-            return;
-        };
         // One read at a time, each costing a post of the member's allowance: asking without
         // end is a flood like any other, and is answered with nothing.
-        if slot.reading_earlier || !slot.spend(1.0, 0.0) {
+        let reading = self.members.get(&member).is_none_or(|s| s.reading);
+        if reading || !self.spend(member, 1.0, 0.0) {
             let none = Frame::Earlier {
                 before,
                 count: 0,
@@ -831,7 +916,10 @@ impl Room {
             };
             return self.send_to(member, &none);
         }
-        slot.reading_earlier = true;
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        slot.reading = true;
         let conn = slot.conn;
         self.read_history(move |db, room| Internal::EarlierPage {
             member,
@@ -841,24 +929,43 @@ impl Room {
         });
     }
 
-    /// Reads the room's history off this task; what was read comes back as `Internal`.
+    /// Reads the room's history off this task, when one of the room's few reading places is
+    /// free; what was read comes back as `Internal`.
     fn read_history(&self, read: impl FnOnce(&Database, &RoomId) -> Internal + Send + 'static) {
         let (db, room) = (self.history.database().clone(), self.config.room.clone());
-        let internal = self.internal.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = internal.send(read(&db, &room));
+        let (internal, readers) = (self.internal.clone(), self.readers.clone());
+        tokio::spawn(async move {
+            let Ok(_place) = readers.acquire_owned().await else {
+                return;
+            };
+            let read = tokio::task::spawn_blocking(move || read(&db, &room)).await;
+            if let Ok(read) = read {
+                let _ = internal.send(read);
+            }
         });
     }
 
-    /// Sends a member catching up the page after `after`: from memory at once, or from disk
-    /// once read (off this task).
+    /// A member catching up asks for the page after `after`. Each page costs a post of its
+    /// allowance, and one is read for it at a time: a page asked for meanwhile waits.
     fn history_page(&mut self, member: MemberId, after: Option<u64>) {
-        let Some(slot) = self.members.get(&member) else {
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
+        slot.asked_page = Some(after);
+        self.holding.insert(member);
+        self.release_held();
+    }
+
+    /// Sends a member the page after `after`: from memory at once, or from disk once read
+    /// (off this task).
+    fn serve_page(&mut self, member: MemberId, after: Option<u64>) {
+        let Some(slot) = self.members.get_mut(&member) else {
             return;
         };
         if let Some((page, more)) = self.history.page_after(after) {
             return self.send_page(member, page, more);
         }
+        slot.reading = true;
         let conn = slot.conn;
         self.read_history(move |db, room| Internal::DiskPage {
             member,
@@ -882,24 +989,40 @@ impl Room {
         }
     }
 
-    /// Stores the posts members had held back, as far as their allowances now go.
+    /// Stores the posts members had held back, and serves the pages they asked for, as far
+    /// as their allowances now go.
     fn release_held(&mut self) {
         let ids: Vec<MemberId> = std::mem::take(&mut self.holding).into_iter().collect();
         for member in ids {
-            while let Some(slot) = self.members.get_mut(&member) {
+            while let Some(slot) = self.members.get(&member) {
                 let Some((_, text)) = slot.held.front() else {
                     break;
                 };
-                if !slot.spend(1.0, text.len() as f64) {
+                if !self.spend(member, 1.0, text.len() as f64) {
                     break;
                 }
+                let slot = self.members.get_mut(&member).expect("a member just seen");
                 let (seq, text) = slot.held.pop_front().expect("a held post");
+                slot.held_bytes -= text.len();
                 self.store_post(member, seq, text);
+            }
+            let page = self
+                .members
+                .get(&member)
+                .filter(|s| !s.reading)
+                .and_then(|s| s.asked_page);
+            if let Some(after) = page
+                && self.spend(member, 1.0, 0.0)
+            {
+                if let Some(slot) = self.members.get_mut(&member) {
+                    slot.asked_page = None;
+                }
+                self.serve_page(member, after);
             }
             if self
                 .members
                 .get(&member)
-                .is_some_and(|s| !s.held.is_empty())
+                .is_some_and(|s| !s.held.is_empty() || s.asked_page.is_some())
             {
                 self.holding.insert(member);
             }
@@ -910,16 +1033,16 @@ impl Room {
         &mut self,
         hello: Hello,
         key: PublicKey,
+        address: IpAddr,
         conn: u64,
-        out: mpsc::Sender<Bytes>,
+        out: Outbox,
         kick: CancellationToken,
-    ) -> Result<MemberId, (RefuseCode, String)> {
+    ) -> Result<MemberId, Box<Frame>> {
+        let refuse = |code, reason: String| Box::new(Frame::Refused { code, reason });
         let device = key.device();
         if hello.room != self.config.room {
-            return Err((
-                RefuseCode::WrongRoom,
-                "this host no longer runs that room".into(),
-            ));
+            let reason = "this host no longer runs that room".into();
+            return Err(refuse(RefuseCode::WrongRoom, reason));
         }
         // The same app run coming back (its old connection not yet timed out) takes its old
         // place: nobody sees it leave and join again.
@@ -928,12 +1051,35 @@ impl Room {
             .iter()
             .find(|(_, s)| s.member.device == device && s.resume == hello.resume)
             .map(|(&id, _)| id);
-        if returning.is_none() && self.members.len() >= MAX_MEMBERS {
-            return Err((
-                RefuseCode::Full,
-                format!("the room is full ({MAX_MEMBERS} members)"),
-            ));
+        if returning.is_none() {
+            let limits = &self.config.limits;
+            let sessions = self.members.values().filter(|s| s.member.device == device);
+            if sessions.count() >= limits.sessions_per_key {
+                let reason = format!(
+                    "this device is in the room on {} connections already",
+                    limits.sessions_per_key
+                );
+                return Err(refuse(RefuseCode::Busy, reason));
+            }
+            let passing = self.members.values().filter(|s| s.passing).count();
+            if hello.passing && passing >= limits.passing {
+                let reason = "the room is busy with files being sent; try again in a moment";
+                return Err(refuse(RefuseCode::Busy, reason.into()));
+            }
+            if !hello.passing && self.present() as usize >= MAX_MEMBERS {
+                let reason = format!("the room is full ({MAX_MEMBERS} members)");
+                return Err(refuse(RefuseCode::Full, reason));
+            }
         }
+        // Every join costs one of the key's and the machine's, coming back too: each is told
+        // to the room, and a reconnect refills nothing.
+        if let Err(wait) = self.allowances.join(&device, address) {
+            return Err(Box::new(Frame::TryLater {
+                after_ms: wait.as_millis() as u64,
+                reason: "joining too often from this device; try again in a moment".into(),
+            }));
+        }
+        let machine = self.allowances.machine(address);
         let id = returning.unwrap_or_else(|| {
             self.next_member += 1;
             self.next_member - 1
@@ -946,20 +1092,26 @@ impl Room {
             away: false,
             key: Some(key),
         };
-        // A member that knows this epoch gets what it missed; any other, the newest page.
+        // A member that knows this epoch gets what it missed; any other, the newest page;
+        // one passing through, nothing of the room.
         let (history, more) = match hello.epoch {
+            _ if hello.passing => (Vec::new(), false),
             Some(epoch) if epoch == self.history.epoch() => {
                 let since = hello.since;
                 // Older than memory: the member asks for pages, read from disk.
                 self.history.page_after(since).unwrap_or((Vec::new(), true))
             }
-            _ => (self.history.recent().cloned().collect(), false),
+            _ => (self.history.newest_page(), false),
         };
-        let others = self
-            .members
-            .values()
-            .filter(|s| s.member.id != id && !s.passing);
-        let mut members: Vec<Member> = others.map(|s| s.member.clone()).collect();
+        let mut members: Vec<Member> = match hello.passing {
+            true => Vec::new(),
+            false => self
+                .members
+                .values()
+                .filter(|s| s.member.id != id && !s.passing)
+                .map(|s| s.member.clone())
+                .collect(),
+        };
         members.push(member.clone());
         let welcome = Frame::Welcome(Welcome {
             room: self.config.room.clone(),
@@ -971,33 +1123,36 @@ impl Room {
             history: history.len() as u32,
             more,
         });
-        // The queue is empty and larger than a welcome plus a page of history.
+        // The queue is empty and takes a welcome and a page of history (see `PAGE_BYTES`).
         let frames = std::iter::once(welcome).chain(history.into_iter().map(Frame::Message));
         for frame in frames {
             if let Ok(bytes) = encode_frame(&frame) {
-                let _ = out.try_send(bytes);
+                let _ = out.push(bytes);
             }
         }
-        let limits = &self.config.limits;
-        let mut slot = Slot {
+        let slot = Slot {
             member: member.clone(),
             resume: hello.resume,
             conn,
+            machine,
             held: VecDeque::new(),
+            held_bytes: 0,
+            asked_page: None,
             out,
             kick,
-            posts: Bucket::new(limits.posts),
-            post_bytes: Bucket::new(limits.post_bytes),
             typing_told: None,
-            reading_earlier: false,
+            reading: false,
             passing: hello.passing,
         };
+        self.known
+            .lock()
+            .expect("known keys")
+            .insert(member.device.clone());
         match self.members.remove(&id) {
             Some(old) => {
-                // Coming back does not refill what the member had spent. Posts it had held
-                // back are dropped: it sends them again, in order, on this connection.
-                slot.posts = old.posts;
-                slot.post_bytes = old.post_bytes;
+                // Posts it had held back are dropped: it sends them again, in order, on
+                // this connection.
+                self.holding.remove(&id);
                 self.members.insert(id, slot);
                 old.kick.cancel();
                 // Back on a new connection, present (its app says so again if it is away).
@@ -1028,13 +1183,18 @@ impl Room {
     /// A member's post: stored now, or held back (in order) while the member is over its
     /// allowance, or refused if it has far too many held back.
     fn post(&mut self, member: MemberId, seq: u64, text: String) {
+        let Some(slot) = self.members.get(&member) else {
+            return;
+        };
+        if slot.held.is_empty() && self.spend(member, 1.0, text.len() as f64) {
+            return self.store_post(member, seq, text);
+        }
+        let held_bytes = self.config.limits.held_bytes;
         let Some(slot) = self.members.get_mut(&member) else {
             return;
         };
-        if slot.held.is_empty() && slot.spend(1.0, text.len() as f64) {
-            return self.store_post(member, seq, text);
-        }
-        if slot.held.len() < HELD_POSTS {
+        if slot.held.len() < HELD_POSTS && slot.held_bytes + text.len() <= held_bytes {
+            slot.held_bytes += text.len();
             slot.held.push_back((seq, text));
             self.holding.insert(member);
             return;
@@ -1070,12 +1230,13 @@ impl Room {
             let _ = reply.send(Ok(*id));
             return;
         }
-        let slot = self
+        let sender = self
             .members
-            .values_mut()
-            .find(|s| s.member.device == device);
-        if let Some(slot) = slot
-            && !slot.spend(1.0, 0.0)
+            .iter()
+            .find(|(_, s)| s.member.device == device)
+            .map(|(&id, _)| id);
+        if let Some(sender) = sender
+            && !self.spend(sender, 1.0, 0.0)
         {
             let _ = reply.send(Err(TOO_FAST.to_owned()));
             return;
@@ -1132,27 +1293,31 @@ impl Room {
     /// Keeps a member's presence and tells the room. Each change costs a post of the
     /// member's allowance: flipping it on purpose is a flood like any other, and is ignored.
     fn presence(&mut self, member: MemberId, away: bool) {
-        let Some(slot) = self.members.get_mut(&member) else {
-            return;
-        };
-        if slot.member.away == away || !slot.spend(1.0, 0.0) {
+        if self
+            .members
+            .get(&member)
+            .is_none_or(|s| s.member.away == away)
+            || !self.spend(member, 1.0, 0.0)
+        {
             return;
         }
-        slot.member.away = away;
-        self.broadcast(&Frame::MemberAway { member, away });
+        if let Some(slot) = self.members.get_mut(&member) {
+            slot.member.away = away;
+            self.broadcast(&Frame::MemberAway { member, away });
+        }
     }
 
     /// Relays a direct message to its recipient, as sealed: this host cannot read it, and
     /// keeps nothing of it. It costs the sender a post of its allowance, like a post.
     fn direct(&mut self, member: MemberId, to: MemberId, seq: u64, sealed: Vec<u8>) {
-        let Some(slot) = self.members.get_mut(&member) else {
+        if !self.members.contains_key(&member) {
             return;
-        };
-        if !slot.spend(1.0, sealed.len() as f64) {
+        }
+        if !self.spend(member, 1.0, sealed.len() as f64) {
             let reason = TOO_FAST.to_owned();
             return self.send_to(member, &Frame::Rejected { seq, reason });
         }
-        if to == member || !self.members.contains_key(&to) {
+        if to == member || self.members.get(&to).is_none_or(|s| s.passing) {
             let reason = "they are not in the room now".to_owned();
             return self.send_to(member, &Frame::Rejected { seq, reason });
         }
@@ -1168,31 +1333,37 @@ impl Room {
 
     /// Tells the others a member is typing, at most every [`TYPING_EVERY`].
     fn typing(&mut self, member: MemberId) {
-        let Some(slot) = self.members.get_mut(&member) else {
-            return;
-        };
         let now = Instant::now();
-        if slot
-            .typing_told
-            .is_some_and(|at| now.duration_since(at) < TYPING_EVERY)
+        let told_lately = |s: &Slot| {
+            s.typing_told
+                .is_some_and(|at| now.duration_since(at) < TYPING_EVERY)
+        };
+        if self.members.get(&member).is_none_or(told_lately)
+            || !self.spend(member, TYPING_COST, 0.0)
         {
             return;
         }
-        slot.typing_told = Some(now);
-        self.broadcast_except(member, &Frame::MemberTyping { member });
+        if let Some(slot) = self.members.get_mut(&member) {
+            slot.typing_told = Some(now);
+            self.broadcast_except(member, &Frame::MemberTyping { member });
+        }
     }
 
     fn rename(&mut self, member: MemberId, name: String) {
-        let Some(slot) = self.members.get_mut(&member) else {
-            return;
-        };
-        if slot.member.name == name {
+        if self
+            .members
+            .get(&member)
+            .is_none_or(|s| s.member.name == name)
+        {
             return;
         }
         // Every rename is told to everyone: it costs a post.
-        if !slot.spend(1.0, name.len() as f64) {
-            return tracing::info!("{}: renaming too fast; ignored", slot.member.name);
+        if !self.spend(member, 1.0, name.len() as f64) {
+            return tracing::info!("member {member}: renaming too fast; ignored");
         }
+        let Some(slot) = self.members.get_mut(&member) else {
+            return;
+        };
         slot.member.name = name;
         if slot.member.host {
             self.config.host_name = slot.member.name.clone();
@@ -1260,13 +1431,13 @@ impl Room {
         let Some(slot) = self.members.get(&member) else {
             return false;
         };
-        match slot.out.try_send(bytes) {
+        match slot.out.push(bytes) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Unqueued::Full) => {
                 self.drop_slow(vec![member]);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Unqueued::Closed) => false,
         }
     }
 
@@ -1284,14 +1455,10 @@ impl Room {
         let slow: Vec<MemberId> = self
             .members
             .iter()
-            .filter(|&(&id, _)| id != except)
+            // Passing sessions hear nothing of the room.
+            .filter(|&(&id, slot)| id != except && !slot.passing)
             // A closed queue is a session that has ended; its leave is on the way.
-            .filter(|(_, slot)| {
-                matches!(
-                    slot.out.try_send(bytes.clone()),
-                    Err(mpsc::error::TrySendError::Full(_))
-                )
-            })
+            .filter(|(_, slot)| matches!(slot.out.push(bytes.clone()), Err(Unqueued::Full)))
             .map(|(&id, _)| id)
             .collect();
         self.drop_slow(slow);
@@ -1332,8 +1499,13 @@ impl Conn {
         let timeouts = &self.shared.timeouts;
         // Everything up to the first frame counts against the handshake deadline.
         let deadline = Instant::now() + timeouts.handshake;
+        let mut places = Some(places);
         let opened = async {
             let mut link = link::accept(stream, &self.shared.identity, timeouts).await?;
+            // A key that has been a member here competes for no place with strangers.
+            if self.is_known(&link.remote) {
+                places = None;
+            }
             match tokio::time::timeout_at(deadline, link.reader.recv()).await {
                 Ok(Some(first)) => Ok((link, first?)),
                 Ok(None) => Err(LinkError::Ended),
@@ -1367,12 +1539,18 @@ impl Conn {
         }
     }
 
+    /// Whether `key` has been a member of this room.
+    fn is_known(&self, key: &PublicKey) -> bool {
+        let known = self.shared.known.lock().expect("known keys");
+        known.contains(&key.device())
+    }
+
     /// A member: the password (in a locked room), the join, then its frames until it ends.
     async fn serve_member(
         self,
         mut link: Link,
         hello: Hello,
-        places: HandshakePlaces,
+        places: Option<HandshakePlaces>,
         deadline: Instant,
     ) {
         let peer = self.peer;
@@ -1384,14 +1562,15 @@ impl Conn {
             tracing::info!("{peer}: not let in: {refusal:?}");
             return link.answer_and_close(refusal).await;
         }
-        let (out_tx, out_rx) = mpsc::channel::<Bytes>(MEMBER_QUEUE);
+        let (out, out_rx, queued) = Outbox::new(self.shared.limits.member_queue_bytes);
         let (reply_tx, reply_rx) = oneshot::channel();
         let name = hello.name.clone();
         let join = RoomCmd::Join {
             hello,
             key: link.remote,
+            address: address_key(peer.ip()),
             conn: self.id,
-            out: out_tx,
+            out,
             kick: self.token.clone(),
             reply: reply_tx,
         };
@@ -1400,9 +1579,9 @@ impl Conn {
         }
         let member = match reply_rx.await {
             Ok(Ok(id)) => id,
-            Ok(Err((code, reason))) => {
-                tracing::info!("{peer}: refused: {reason}");
-                return link.answer_and_close(Frame::Refused { code, reason }).await;
+            Ok(Err(refusal)) => {
+                tracing::info!("{peer}: not let in: {refusal:?}");
+                return link.answer_and_close(*refusal).await;
             }
             Err(_) => return,
         };
@@ -1410,8 +1589,8 @@ impl Conn {
         let Link {
             mut reader, writer, ..
         } = link;
-        self.tasks
-            .spawn(write_queued(writer, out_rx, self.token.clone(), peer));
+        let writing = write_queued(writer, out_rx, queued, self.token.clone(), peer);
+        self.tasks.spawn(writing);
 
         let ended = self.read_member(&mut reader, member).await;
         match &ended {
@@ -1444,11 +1623,16 @@ impl Conn {
         let Some(message) = &hello.password else {
             return Err(refuse("this room needs a password"));
         };
+        let key = link.remote.device();
         let attempt = self
             .shared
             .gates
             .guesses
-            .begin(address_key(self.peer.ip()))
+            .begin(
+                address_key(self.peer.ip()),
+                &key,
+                self.is_known(&link.remote),
+            )
             .map_err(|(wait, why)| Frame::TryLater {
                 after_ms: wait.as_millis() as u64,
                 reason: why.to_owned(),
@@ -1649,6 +1833,7 @@ impl Conn {
 async fn write_queued(
     mut writer: LinkWriter,
     mut out: mpsc::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
     token: CancellationToken,
     peer: SocketAddr,
 ) {
@@ -1661,12 +1846,15 @@ async fn write_queued(
                 None => break, // dropped by the room: what was queued is written
             },
         };
-        let more = std::iter::from_fn(|| out.try_recv().ok());
-        let batch = writer.send_encoded(std::iter::once(first).chain(more));
+        let mut batch = vec![first];
+        batch.extend(std::iter::from_fn(|| out.try_recv().ok()));
+        let bytes: usize = batch.iter().map(Bytes::len).sum();
         let written = tokio::select! {
             _ = token.cancelled() => break,
-            written = batch => written,
+            written = writer.send_encoded(batch) => written,
         };
+        // Written (into the socket's own buffer): no longer the member's to hold.
+        queued.fetch_sub(bytes, Ordering::Relaxed);
         if let Err(e) = written {
             tracing::info!("{peer}: closing: {e}");
             break;

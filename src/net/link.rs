@@ -52,6 +52,9 @@ pub struct Timeouts {
     /// Time from accepting a connection to its first frame (version, Noise, and the frame
     /// that says what the connection is for); likewise for a member waiting for its welcome.
     pub handshake: Duration,
+    /// Time from accepting a connection to the member's first handshake message: a member
+    /// sends it at once, so a connection that says nothing gives its place up early.
+    pub first_message: Duration,
     /// Longest a write may wait for the other side to take it before that side counts as gone.
     pub write: Duration,
     /// Silence after which either side gives the other up.
@@ -66,6 +69,7 @@ impl Default for Timeouts {
             dial: Duration::from_secs(5),
             dial_stagger: Duration::from_millis(150),
             handshake: crate::protocol::HANDSHAKE_TIMEOUT,
+            first_message: Duration::from_secs(3),
             write: crate::protocol::WRITE_TIMEOUT,
             idle: crate::protocol::IDLE_TIMEOUT,
             ping: crate::protocol::PING_INTERVAL,
@@ -433,9 +437,14 @@ pub async fn accept<T: Transport>(
     timeouts: &Timeouts,
 ) -> Result<Link, LinkError> {
     let peer = stream.peer();
+    let first_message = tokio::time::Instant::now() + timeouts.first_message;
     let handshake = async {
         let mut theirs = [0u8; 6];
-        stream.read_exact(&mut theirs[..4]).await.map_err(ended)?;
+        let silent = |_| LinkError::TimedOut("nothing said in time");
+        tokio::time::timeout_at(first_message, stream.read_exact(&mut theirs[..4]))
+            .await
+            .map_err(silent)?
+            .map_err(ended)?;
         if theirs[..4] != MAGIC {
             refuse_version_1(
                 &mut stream,
@@ -444,7 +453,10 @@ pub async fn accept<T: Transport>(
             .await;
             return Err(LinkError::OldPeer);
         }
-        stream.read_exact(&mut theirs[4..]).await.map_err(ended)?;
+        tokio::time::timeout_at(first_message, stream.read_exact(&mut theirs[4..]))
+            .await
+            .map_err(silent)?
+            .map_err(ended)?;
         let ours = preamble(PROTOCOL_VERSION);
         stream.write_all(&ours).await?;
         let version = u16::from_be_bytes([theirs[4], theirs[5]]);
@@ -459,7 +471,9 @@ pub async fn accept<T: Transport>(
             .build_responder()
             .map_err(noise_err)?;
         let mut buf = vec![0u8; NOISE_MAX];
-        let message = read_message(&mut stream).await?;
+        let message = tokio::time::timeout_at(first_message, read_message(&mut stream))
+            .await
+            .map_err(|_| LinkError::TimedOut("no handshake begun in time"))??;
         noise.read_message(&message, &mut buf).map_err(noise_err)?;
         let n = noise.write_message(&[], &mut buf).map_err(noise_err)?;
         write_message(&mut stream, &buf[..n]).await?;

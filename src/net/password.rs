@@ -3,7 +3,7 @@
 //! session tests one guess at most (see [`crate::protocol`], "Password rooms"). The host
 //! slows down repeated wrong guesses from one address.
 
-use crate::protocol::RoomId;
+use crate::protocol::{DeviceId, RoomId};
 use spake2::{Ed25519Group, Identity as SpakeId, Password, Spake2};
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,10 +13,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What SPAKE2 runs on: derived from the room id and the password a person typed, so the
-/// same password in two rooms is two different secrets. The host keeps this, not the
-/// password itself.
+/// same password in two rooms is two different secrets, and stretched with Argon2id, so that
+/// a host's stolen secret file costs a memory-hard computation per guess. The host keeps
+/// this, not the password itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RoomSecret([u8; 32]);
+
+/// Argon2id's cost for a room secret: OWASP's minimum for passwords (19 MiB, two passes, one
+/// lane). A member pays it once per password typed, off the async threads.
+const STRETCH_MEMORY_KIB: u32 = 19 * 1024;
+const STRETCH_PASSES: u32 = 2;
+
+/// How a stored secret file begins; one without it was written by a lanchat that did not
+/// stretch the secret, and is stretched when read (see [`RoomSecret::load`]).
+const STRETCHED: &str = "argon2id:";
+
+/// Stretches a room's password digest (or a secret an older lanchat stored) with Argon2id,
+/// salted with the room id.
+fn stretch(digest: &[u8; 32], room: &RoomId) -> [u8; 32] {
+    let params = argon2::Params::new(STRETCH_MEMORY_KIB, STRETCH_PASSES, 1, Some(32))
+        .expect("valid Argon2 parameters");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = [b"lanchat room ".as_slice(), room.as_str().as_bytes()].concat();
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(digest, &salt, &mut out)
+        .expect("a 32-byte digest and a salt of 13 bytes and more are in Argon2's range");
+    out
+}
 
 impl std::fmt::Debug for RoomSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,33 +49,42 @@ impl std::fmt::Debug for RoomSecret {
 }
 
 impl RoomSecret {
-    /// The secret for `password` in `room`.
+    /// The secret for `password` in `room`. Takes a memory-hard moment (tens of
+    /// milliseconds): call it off the async threads.
     pub fn derive(room: &RoomId, password: &str) -> Self {
-        let mut hasher = blake3::Hasher::new_derive_key("lanchat 2026-12 room password");
-        hasher.update(room.as_str().as_bytes());
-        hasher.update(&[0]);
-        hasher.update(password.as_bytes());
-        Self(*hasher.finalize().as_bytes())
+        Self(stretch(&digest(room, password), room))
     }
 
-    /// Reads a hosted room's secret; `None` if the room has no password.
-    pub fn load(path: &Path) -> std::io::Result<Option<Self>> {
+    /// Reads a hosted room's secret; `None` if the room has no password. A secret an older
+    /// lanchat kept unstretched is stretched and written back. Blocking.
+    pub fn load(path: &Path, room: &RoomId) -> std::io::Result<Option<Self>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         super::identity::tighten_permissions(path)?;
-        let bytes: Vec<u8> = (0..text.trim().len() / 2)
-            .filter_map(|i| u8::from_str_radix(text.trim().get(2 * i..2 * i + 2)?, 16).ok())
+        let text = text.trim();
+        let (hex, stretched) = match text.strip_prefix(STRETCHED) {
+            Some(hex) => (hex, true),
+            None => (text, false),
+        };
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
             .collect();
-        let secret = bytes.try_into().map_err(|_| {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("{} is damaged", path.display()),
             )
         })?;
-        Ok(Some(Self(secret)))
+        if stretched {
+            return Ok(Some(Self(bytes)));
+        }
+        // Kept by a lanchat before protocol 4: the password's digest itself.
+        let secret = Self(stretch(&bytes, room));
+        Self::store(Some(&secret), path)?;
+        Ok(Some(secret))
     }
 
     /// Keeps a hosted room's secret in a file only its owner can read (or removes the file
@@ -69,9 +102,19 @@ impl RoomSecret {
         }
         let mut file = super::identity::owner_only_new(path)?;
         let hex: String = secret.0.iter().map(|b| format!("{b:02x}")).collect();
-        file.write_all(hex.as_bytes())?;
+        file.write_all(format!("{STRETCHED}{hex}").as_bytes())?;
         file.sync_all()
     }
+}
+
+/// The password's digest, bound to the room: what Argon2 stretches (and what lanchat kept
+/// before protocol 4).
+fn digest(room: &RoomId, password: &str) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("lanchat 2026-12 room password");
+    hasher.update(room.as_str().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(password.as_bytes());
+    *hasher.finalize().as_bytes()
 }
 
 /// Why a password exchange failed.
@@ -167,9 +210,13 @@ impl HostAnswer {
     }
 }
 
-/// Password tries per address: one at a time, and after a wrong one a wait that doubles with
-/// each further wrong one; and for the whole room, a budget of wrong tries a minute, so many
-/// addresses together cannot guess fast either. Guessing online is then too slow to matter.
+/// Password tries, per address and per key: one at a time, and after a wrong one a wait that
+/// doubles with each further wrong one. A key that has been a member of the room is held up
+/// only by its own wrong tries, never by its address's: whoever guesses from the same
+/// machine or network cannot lock the room's members out. Nothing is counted for the room as
+/// a whole, so no number of guessers can lock out a newcomer on another machine either; each
+/// guess is an online SPAKE2 exchange, and the secret behind it is stretched (see
+/// [`RoomSecret`]).
 #[derive(Debug)]
 pub struct Guesses {
     inner: Mutex<Tries>,
@@ -178,15 +225,15 @@ pub struct Guesses {
     wait_max: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Tries {
-    by_address: HashMap<IpAddr, Address>,
-    /// Wrong tries the room may still see now, refilled over time.
-    budget: crate::net::limits::Bucket,
+    by_address: HashMap<IpAddr, Record>,
+    by_key: HashMap<DeviceId, Record>,
 }
 
+/// The tries of one address or one key.
 #[derive(Debug)]
-struct Address {
+struct Record {
     /// Wrong passwords since the last right one.
     failures: u32,
     /// A try is under way.
@@ -195,84 +242,105 @@ struct Address {
     not_before: Instant,
 }
 
-/// Addresses remembered at most. Past it, those with nothing held against them are forgotten;
-/// if all have, newcomers wait (memory stays bounded, and no record is wiped by a flood).
+/// Addresses and keys remembered at most, each. Past it, those with nothing held against them
+/// are forgotten; if all have, newcomers wait (memory stays bounded, and no record is wiped
+/// by a flood).
 const REMEMBERED: usize = 4096;
 
-/// Wrong tries a room takes from everyone together: a burst, then this many a minute.
-const ROOM_BUDGET: crate::net::limits::Rate = crate::net::limits::Rate {
-    per_second: 20.0 / 60.0,
-    burst: 30.0,
-};
+const BUSY: &str = "another password try from this computer is under way";
+const WRONG: &str = "too many wrong passwords from this computer lately";
+
+impl Tries {
+    /// The record of `key` in `records`, made if there is room: `Err` how long to wait.
+    fn record<'a, K: std::hash::Hash + Eq + Clone>(
+        records: &'a mut HashMap<K, Record>,
+        key: &K,
+        now: Instant,
+        wait: Duration,
+    ) -> Result<&'a mut Record, (Duration, &'static str)> {
+        if records.len() >= REMEMBERED && !records.contains_key(key) {
+            records.retain(|_, r| r.busy || r.failures > 0 || r.not_before > now);
+            if records.len() >= REMEMBERED {
+                return Err((wait, WRONG));
+            }
+        }
+        let record = records.entry(key.clone()).or_insert(Record {
+            failures: 0,
+            busy: false,
+            not_before: now,
+        });
+        if record.busy {
+            return Err((wait, BUSY));
+        }
+        if record.not_before > now {
+            return Err((record.not_before - now, WRONG));
+        }
+        Ok(record)
+    }
+}
 
 impl Guesses {
     /// Waits of `wait`, doubling, up to `wait_max`.
     pub fn new(wait: Duration, wait_max: Duration) -> Arc<Self> {
         Arc::new(Self {
-            inner: Mutex::new(Tries {
-                by_address: HashMap::new(),
-                budget: crate::net::limits::Bucket::new(ROOM_BUDGET),
-            }),
+            inner: Mutex::new(Tries::default()),
             wait,
             wait_max,
         })
     }
 
-    /// Starts a try from `address` (see [`crate::net::host::address_key`]), or says how long
-    /// to wait first and why. The try counts as wrong unless [`Try::right`] is called.
-    pub fn begin(self: &Arc<Self>, address: IpAddr) -> Result<Try, (Duration, &'static str)> {
-        const BUSY: &str = "another password try from this computer is under way";
-        const WRONG: &str = "too many wrong passwords from this computer lately";
-        const ROOM: &str = "too many wrong passwords for this room lately";
+    /// Starts a try by `key` from `address` (see [`crate::net::host::address_key`]), or says
+    /// how long to wait first and why; `member`: the key has been in the room before. The try
+    /// counts as wrong unless [`Try::right`] is called; a message that is not a password
+    /// exchange at all counts as a wrong try of its sender's.
+    pub fn begin(
+        self: &Arc<Self>,
+        address: IpAddr,
+        key: &DeviceId,
+        member: bool,
+    ) -> Result<Try, (Duration, &'static str)> {
         let now = Instant::now();
         let mut tries = self.inner.lock().expect("password tries");
-        if !tries.budget.can_take(1.0) {
-            return Err((self.wait, ROOM));
+        let tries = &mut *tries;
+        if !member {
+            Tries::record(&mut tries.by_address, &address, now, self.wait)?;
         }
-        if tries.by_address.len() >= REMEMBERED && !tries.by_address.contains_key(&address) {
-            tries
-                .by_address
-                .retain(|_, a| a.busy || a.failures > 0 || a.not_before > now);
-            if tries.by_address.len() >= REMEMBERED {
-                return Err((self.wait, WRONG));
-            }
+        Tries::record(&mut tries.by_key, key, now, self.wait)?.busy = true;
+        if !member && let Some(record) = tries.by_address.get_mut(&address) {
+            record.busy = true;
         }
-        let entry = tries.by_address.entry(address).or_insert(Address {
-            failures: 0,
-            busy: false,
-            not_before: now,
-        });
-        if entry.busy {
-            return Err((self.wait, BUSY));
-        }
-        if entry.not_before > now {
-            return Err((entry.not_before - now, WRONG));
-        }
-        entry.busy = true;
         Ok(Try {
             guesses: self.clone(),
-            address,
+            address: (!member).then_some(address),
+            key: key.clone(),
             right: false,
         })
     }
 
-    fn end(&self, address: IpAddr, right: bool) {
+    fn end(&self, address: Option<IpAddr>, key: &DeviceId, right: bool) {
         let mut tries = self.inner.lock().expect("password tries");
-        if !right {
-            tries.budget.take(1.0);
-        }
-        let Some(entry) = tries.by_address.get_mut(&address) else {
-            return;
+        let tries = &mut *tries;
+        let wait = |failures: u32| {
+            let doubling = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+            self.wait.saturating_mul(doubling).min(self.wait_max)
         };
-        entry.busy = false;
-        if right {
-            tries.by_address.remove(&address);
-            return;
+        let end = |record: Option<&mut Record>| {
+            let Some(record) = record else { return false };
+            record.busy = false;
+            if !right {
+                record.failures += 1;
+                record.not_before = Instant::now() + wait(record.failures);
+            }
+            right
+        };
+        if end(tries.by_key.get_mut(key)) {
+            tries.by_key.remove(key);
         }
-        entry.failures += 1;
-        let doubling = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(20));
-        let wait = self.wait.saturating_mul(doubling).min(self.wait_max);
-        entry.not_before = Instant::now() + wait;
+        if let Some(address) = address
+            && end(tries.by_address.get_mut(&address))
+        {
+            tries.by_address.remove(&address);
+        }
     }
 }
 
@@ -280,12 +348,14 @@ impl Guesses {
 #[derive(Debug)]
 pub struct Try {
     guesses: Arc<Guesses>,
-    address: IpAddr,
+    /// `None` for a key that has been a member: its address's record is left alone.
+    address: Option<IpAddr>,
+    key: DeviceId,
     right: bool,
 }
 
 impl Try {
-    /// The password was right: the address starts afresh.
+    /// The password was right: the key (and its address) start afresh.
     pub fn right(mut self) {
         self.right = true;
     }
@@ -293,7 +363,7 @@ impl Try {
 
 impl Drop for Try {
     fn drop(&mut self) {
-        self.guesses.end(self.address, self.right);
+        self.guesses.end(self.address, &self.key, self.right);
     }
 }
 
@@ -332,23 +402,38 @@ mod tests {
         assert!(member.finish(&answer.message, &answer.proof).is_err());
     }
 
+    fn key(name: &str) -> DeviceId {
+        DeviceId::parse(name).unwrap()
+    }
+
     #[test]
-    fn wrong_tries_make_an_address_wait_longer_each_time() {
+    fn wrong_tries_make_an_address_and_a_key_wait_longer_each_time() {
         let guesses = Guesses::new(Duration::from_secs(1), Duration::from_secs(3));
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
-        let first = guesses.begin(ip).unwrap();
-        assert!(guesses.begin(ip).is_err(), "one try at a time");
+        let first = guesses.begin(ip, &key("mallory"), false).unwrap();
+        assert!(
+            guesses.begin(ip, &key("mallory2"), false).is_err(),
+            "one try at a time from an address"
+        );
         drop(first); // wrong
-        let (wait, why) = guesses.begin(ip).unwrap_err();
+        let (wait, why) = guesses.begin(ip, &key("mallory3"), false).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
         assert!(why.contains("wrong passwords"));
         assert!(
-            guesses.begin("10.0.0.10".parse().unwrap()).is_ok(),
+            guesses
+                .begin("10.0.0.10".parse().unwrap(), &key("mallory"), false)
+                .is_err(),
+            "the key waits wherever it tries from"
+        );
+        assert!(
+            guesses
+                .begin("10.0.0.10".parse().unwrap(), &key("ann"), false)
+                .is_ok(),
             "others are not held up"
         );
-        guesses.end(ip, false);
-        guesses.end(ip, false);
-        let (wait, _) = guesses.begin(ip).unwrap_err();
+        guesses.end(Some(ip), &key("mallory"), false);
+        guesses.end(Some(ip), &key("mallory"), false);
+        let (wait, _) = guesses.begin(ip, &key("mallory4"), false).unwrap_err();
         assert!(
             wait > Duration::from_secs(2),
             "{wait:?}: capped at 3 s, past 2 s"
@@ -356,22 +441,19 @@ mod tests {
     }
 
     #[test]
-    fn many_addresses_together_cannot_guess_fast_either() {
+    fn guessers_on_many_addresses_lock_out_neither_a_member_nor_a_newcomer() {
         let guesses = Guesses::new(Duration::from_secs(1), Duration::from_secs(3));
-        let mut refused = 0;
         for i in 0..100u8 {
-            match guesses.begin(IpAddr::from([10, 1, 0, i])) {
-                Ok(attempt) => drop(attempt), // wrong
-                Err((_, why)) => {
-                    assert!(why.contains("for this room"));
-                    refused += 1;
-                }
-            }
+            let attempt = guesses.begin(IpAddr::from([10, 1, 0, i]), &key(&format!("k{i}")), false);
+            drop(attempt.expect("every address gets its own first try")); // wrong
         }
-        assert!(
-            refused >= 60,
-            "only {refused} of 100 wrong tries were held back"
-        );
+        // A member on an address the guessers used, and a newcomer on another, still get in.
+        let shared: IpAddr = IpAddr::from([10, 1, 0, 7]);
+        guesses.begin(shared, &key("ann"), true).unwrap().right();
+        guesses
+            .begin("10.2.0.1".parse().unwrap(), &key("newcomer"), false)
+            .unwrap()
+            .right();
     }
 
     #[test]
@@ -380,7 +462,7 @@ mod tests {
         let path = dir.path().join("room").join("password");
         let secret = RoomSecret::derive(&room(), "tulip");
         RoomSecret::store(Some(&secret), &path).unwrap();
-        assert_eq!(RoomSecret::load(&path).unwrap(), Some(secret));
+        assert_eq!(RoomSecret::load(&path, &room()).unwrap(), Some(secret));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -388,6 +470,40 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         RoomSecret::store(None, &path).unwrap();
-        assert_eq!(RoomSecret::load(&path).unwrap(), None);
+        assert_eq!(RoomSecret::load(&path, &room()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_secret_kept_unstretched_by_an_older_lanchat_is_stretched_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        // What a lanchat before protocol 4 kept: the password's digest, in hex.
+        let old: String = digest(&room(), "tulip")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(&path, &old).unwrap();
+        let loaded = RoomSecret::load(&path, &room()).unwrap().unwrap();
+        assert_eq!(
+            loaded,
+            RoomSecret::derive(&room(), "tulip"),
+            "members still get in"
+        );
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert!(kept.starts_with(STRETCHED), "{kept}");
+        assert!(
+            !kept.contains(&old),
+            "the fast digest is gone from the disk"
+        );
+        assert_eq!(RoomSecret::load(&path, &room()).unwrap(), Some(loaded));
+    }
+
+    #[test]
+    fn the_kept_secret_is_not_the_fast_digest_and_differs_per_room() {
+        let lab = RoomSecret::derive(&room(), "tulip");
+        assert_ne!(lab.0, digest(&room(), "tulip"));
+        let other = RoomSecret::derive(&RoomId::parse("other").unwrap(), "tulip");
+        assert_ne!(lab, other);
+        assert_eq!(lab, RoomSecret::derive(&room(), "tulip"));
     }
 }

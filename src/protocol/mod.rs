@@ -83,7 +83,8 @@
 //!
 //! # Password rooms
 //! The password never crosses the network. The member starts SPAKE2 (Ed25519 group) with a
-//! key derived from the room id and the password, the two sides' identities being "member" and
+//! key derived from the room id and the password (a BLAKE3 digest of both, stretched with
+//! Argon2id, 19 MiB and two passes, salted with the room id), the two sides' identities being "member" and
 //! "host" each followed by the Noise handshake hash, and puts its message in `Hello.password`.
 //! The host answers `Spake` with its SPAKE2 message and a proof (a BLAKE3 MAC, under the
 //! shared key, of "host" and the handshake hash); the member checks it and answers `Proof`
@@ -113,7 +114,20 @@
 //! id it has, page by page, until a `Page` says `more: false`. Messages posted meanwhile are
 //! in the later pages; any that arrive live before the last page are left for it, so the
 //! member sees every message once, in order. `resume` names the member's app run, so a member
-//! coming back on a new connection takes its old place.
+//! coming back on a new connection takes its old place. A page holds at most
+//! [`HISTORY_PAGE`] messages and about a megabyte (`store::PAGE_BYTES`): a page of long
+//! messages is shorter, and says more follow. Each page asked for costs the member a post of
+//! its allowance; a page asked for while one is on its way waits for it.
+//!
+//! # What a member may spend
+//! A host keeps, for as long as it runs, what each key and each machine (address) may still
+//! spend of the room: posts, their bytes, pages, presence changes, typing, renames, direct
+//! messages and joins. Another session of the same key, or leaving and joining again, refills
+//! nothing; a key holds a few sessions at most (`Refused{busy}` past them), and joining too
+//! often is answered `TryLater{after_ms}`. A member passing through (`Hello.passing`: `lanchat
+//! send`) is welcomed with nobody but itself and no history, hears nothing of the room, takes
+//! no member's place (a few may pass at once; past them, `Refused{busy}`), and is not told to
+//! anyone.
 //!
 //! File connections (see [`crate::files::wire`]) are admitted only from devices that have
 //! joined the room while the host runs.
@@ -129,8 +143,9 @@ pub use codec::{FrameCodec, ProtocolError, encode_frame};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Bumped when a change would make an older peer misread a newer one.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// Bumped when a change would make an older peer misread a newer one. 4: a room password is
+/// stretched with Argon2id before SPAKE2 uses it, so version 3 peers would disagree on it.
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Largest frame either side accepts: room for the largest chat message with margin, and
 /// small, because the codec reserves the declared length as soon as it reads a header.
 pub const MAX_FRAME_LEN: usize = 128 * 1024;

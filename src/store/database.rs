@@ -327,14 +327,17 @@ impl Database {
     /// database is moved aside and salvaged; the returned warnings say so, for the user.
     pub fn open(path: &Path) -> Result<(Database, Vec<String>), StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+            super::paths::private_dir(dir)
                 .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
         }
+        owner_only(path)
+            .map_err(|e| StoreError::Sqlite(format!("cannot protect {}: {e}", path.display())))?;
         let mut warnings = Vec::new();
         let conn = match open_checked(path) {
             Ok(conn) => conn,
             Err(e) if is_damage(&e) => {
                 let kept = quarantine(path)?;
+                owner_only(path).map_err(|e| StoreError::Sqlite(e.to_string()))?;
                 let conn = open_checked(path)?;
                 let saved = salvage(&kept, &conn);
                 warnings.push(format!(
@@ -515,6 +518,41 @@ impl Database {
             .await
             .unwrap_or_else(|e| Err(StoreError::Sqlite(e.to_string())))
     }
+}
+
+/// Makes the database file (if new) and its log and shared-memory files (if there) readable
+/// by their owner only: SQLite gives new ones the database file's permissions, so a new
+/// database is created owner-only before SQLite opens it. (Elsewhere than Unix the profile
+/// folder's own access rights protect them.)
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::metadata(&file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Opens the database, sets it up for durability and brings its schema up to date; fails
@@ -921,6 +959,29 @@ impl Wal {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_log_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("data").join("lanchat.db");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let (db, _) = Database::open(&path).unwrap();
+        db.write_blocking(|c| c.execute("CREATE TABLE t (x)", []))
+            .unwrap();
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        db.close();
+        // One an older lanchat left readable to everyone is closed to them when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (db, _) = Database::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        db.close();
+    }
+
     use super::*;
 
     fn count(db: &Database, table: &str) -> i64 {

@@ -17,6 +17,40 @@ pub type ProblemSink = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 /// a little is served from memory.
 const TAIL: usize = 2 * HISTORY_PAGE;
 
+/// The most a page of history carries, besides its [`HISTORY_PAGE`] messages at most: a
+/// page of long messages is cut short (and says more follow), so that what a host queues
+/// for one member stays within that member's budget (see `net::limits::Limits`).
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+/// About what a message takes, queued.
+fn weight(m: &ChatMessage) -> usize {
+    64 + m.text.len() + m.from.len() + m.file.as_ref().map_or(0, |f| 64 + f.name.len())
+}
+
+/// Cuts a page (oldest first) to [`PAGE_BYTES`], keeping its oldest messages (`keep_newest`:
+/// its newest) and always one; says whether it cut anything.
+fn within_bytes(page: &mut Vec<ChatMessage>, keep_newest: bool) -> bool {
+    let mut total = 0;
+    let mut fits = |m: &ChatMessage| {
+        total += weight(m);
+        total <= PAGE_BYTES
+    };
+    let keep = if keep_newest {
+        page.iter().rev().take_while(|m| fits(m)).count()
+    } else {
+        page.iter().take_while(|m| fits(m)).count()
+    }
+    .max(1)
+    .min(page.len());
+    let cut = page.len() - keep;
+    if keep_newest {
+        page.drain(..cut);
+    } else {
+        page.truncate(keep);
+    }
+    cut > 0
+}
+
 /// What became of a message handed to [`History::store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -188,11 +222,19 @@ impl History {
         self.tail.push_back(message);
     }
 
-    /// The newest page of the history, oldest first: what a newcomer sees.
+    /// The newest messages in memory, a page's worth, oldest first.
     pub fn recent(&self) -> impl Iterator<Item = &ChatMessage> {
         self.tail
             .iter()
             .skip(self.tail.len().saturating_sub(HISTORY_PAGE))
+    }
+
+    /// What a newcomer sees: the newest page of the history, within [`PAGE_BYTES`], oldest
+    /// first (older ones are there to scroll back to).
+    pub fn newest_page(&self) -> Vec<ChatMessage> {
+        let mut page: Vec<ChatMessage> = self.recent().cloned().collect();
+        within_bytes(&mut page, true);
+        page
     }
 
     /// The page after message `after`, if memory holds it (`None`: read it from disk with
@@ -205,14 +247,33 @@ impl History {
             return None;
         }
         let mut newer = self.tail.iter().filter(|m| after.is_none_or(|a| m.id > a));
-        let page: Vec<ChatMessage> = newer.by_ref().take(HISTORY_PAGE).cloned().collect();
-        Some((page, newer.next().is_some()))
+        let mut page: Vec<ChatMessage> = newer.by_ref().take(HISTORY_PAGE).cloned().collect();
+        let cut = within_bytes(&mut page, false);
+        Some((page, cut || newer.next().is_some()))
     }
 
     /// The database, for [`read_page`].
     pub fn database(&self) -> &Database {
         &self.db
     }
+}
+
+/// The devices that have posted in `room` (the room's past members, at most 10,000 of them):
+/// their password tries and handshakes are not held up by strangers'. Blocking.
+pub fn senders(
+    db: &Database,
+    room: &RoomId,
+) -> Result<std::collections::HashSet<DeviceId>, StoreError> {
+    let room = room.clone();
+    db.read(move |c| {
+        let mut stmt =
+            c.prepare("SELECT DISTINCT device FROM messages WHERE room = ?1 LIMIT 10000")?;
+        let devices = stmt
+            .query_map([room.as_str()], |r| r.get::<_, String>(0))?
+            .filter_map(|d| DeviceId::parse(&d.ok()?))
+            .collect();
+        Ok(devices)
+    })
 }
 
 /// Up to a page of `room`'s messages after `after` (`None`: from the first), from disk.
@@ -223,7 +284,11 @@ pub fn read_page(
     after: Option<u64>,
 ) -> Result<Vec<ChatMessage>, StoreError> {
     let room = room.clone();
-    db.read(move |c| Ok(messages_after(c, &room, after, HISTORY_PAGE)?.0))
+    db.read(move |c| {
+        let mut page = messages_after(c, &room, after, HISTORY_PAGE)?.0;
+        within_bytes(&mut page, false);
+        Ok(page)
+    })
 }
 
 /// The page of `room`'s history before message `before`, oldest first, and whether older
@@ -254,7 +319,8 @@ pub fn read_page_before(
             .flatten()
             .collect();
         page.reverse();
-        Ok((page, more))
+        let cut = within_bytes(&mut page, true);
+        Ok((page, more || cut))
     })
 }
 
@@ -406,6 +472,38 @@ mod tests {
             m.id = id;
         }
         (m.id, stored)
+    }
+
+    /// A page of long messages is cut to [`PAGE_BYTES`] wherever it comes from, and says that
+    /// more follow: what a host queues for one member stays bounded.
+    #[test]
+    fn pages_of_long_messages_are_cut_to_their_byte_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut h) = open(dir.path());
+        let long = "x".repeat(60 * 1024);
+        for n in 0..100 {
+            store_now(&mut h, &format!("{n} {long}"), Some(n));
+        }
+        let fits = PAGE_BYTES / weight(&msg(0, &format!("10 {long}")));
+        let newest = h.newest_page();
+        assert_eq!(newest.len(), fits);
+        assert_eq!(newest.last().unwrap().id, 99, "a newcomer sees the newest");
+        let (page, more) = h.page_after(Some(10)).unwrap();
+        assert_eq!((page.len(), more), (fits, true));
+        assert_eq!(page[0].id, 11, "catching up goes on from the oldest missed");
+        let room = RoomId::parse("room1").unwrap();
+        let disk = read_page(&db, &room, Some(10)).unwrap();
+        assert_eq!(disk.len(), fits);
+        let (earlier, more) = read_page_before(&db, &room, 90).unwrap();
+        assert_eq!((earlier.len(), more), (fits, true));
+        assert_eq!(
+            earlier.last().unwrap().id,
+            89,
+            "scrolling back goes on from the newest"
+        );
+        for page in [newest, page, disk, earlier] {
+            assert!(page.iter().map(weight).sum::<usize>() <= PAGE_BYTES);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Where each OS keeps an app's settings and data, or one folder given on the command line.
 
 use crate::protocol::RoomId;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The folders lanchat writes to.
 #[derive(Debug, Clone)]
@@ -48,6 +48,14 @@ impl Paths {
         })
     }
 
+    /// Makes lanchat's folders, private to this user (see `private_dir`). Blocking.
+    pub fn create(&self) -> std::io::Result<()> {
+        for dir in [&self.config, &self.data, &self.local] {
+            private_dir(dir)?;
+        }
+        Ok(())
+    }
+
     /// This device's private key (see [`crate::net::identity`]).
     pub fn identity_file(&self) -> PathBuf {
         self.data.join("identity.key")
@@ -70,5 +78,50 @@ impl Paths {
     /// A hosted room's folder.
     pub fn room_dir(&self, room: &RoomId) -> PathBuf {
         self.data.join("rooms").join(room.as_str())
+    }
+}
+
+/// Makes `dir` (and any missing parents) and leaves it readable by its owner only: it holds
+/// every message and direct message of the profile. An existing folder that others may read
+/// is closed to them. On Unix that is mode 0700; Windows and macOS give each user's
+/// application-data folders to that user alone already, so nothing is changed there.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_profile_folders_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths::resolve(Some(root.path().join("profile"))).unwrap();
+        // One made by an older lanchat, open to everyone.
+        std::fs::create_dir_all(&paths.config).unwrap();
+        std::fs::set_permissions(&paths.config, std::fs::Permissions::from_mode(0o755)).unwrap();
+        paths.create().unwrap();
+        for dir in [&paths.config, &paths.data] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        }
     }
 }

@@ -7,9 +7,10 @@
 use bytes::Bytes;
 use lanchat::net::identity::{Identity, PublicKey};
 use lanchat::net::link::{self, Expect, Link, LinkError, LinkReader, LinkWriter, Timeouts};
-use lanchat::protocol::{Frame, ProtocolError};
+use lanchat::protocol::{ChatMessage, Frame, Hello, ProtocolError, Welcome};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -161,5 +162,83 @@ impl Tap {
     /// The `i`th message the client sent (0 and 1 are the handshake's).
     pub fn message(&self, i: usize) -> Vec<u8> {
         self.sent.lock().unwrap()[i].clone()
+    }
+}
+
+/// How long a test waits for anything the host should do.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Joins as the device `hello` names and returns the connection, the welcome, and the
+/// history that followed it.
+pub async fn join_with(addr: SocketAddr, hello: Hello) -> (Client, Welcome, Vec<ChatMessage>) {
+    let conn = Client::connect(addr, &identity(&hello.name)).await;
+    join_on(conn, hello).await
+}
+
+/// Joins on a connection that has said nothing yet.
+pub async fn join_on(mut conn: Client, hello: Hello) -> (Client, Welcome, Vec<ChatMessage>) {
+    conn.send(Frame::Hello(hello)).await.unwrap();
+    let Frame::Welcome(welcome) = next(&mut conn).await else {
+        panic!("expected welcome")
+    };
+    let mut history = Vec::new();
+    for _ in 0..welcome.history {
+        match next(&mut conn).await {
+            Frame::Message(m) => history.push(m),
+            other => panic!("expected history, got {other:?}"),
+        }
+    }
+    (conn, welcome, history)
+}
+
+/// The next frame, within [`DEADLINE`].
+pub async fn next(conn: &mut Client) -> Frame {
+    tokio::time::timeout(DEADLINE, conn.next())
+        .await
+        .expect("a frame within the deadline")
+        .expect("connection open")
+        .expect("a valid frame")
+}
+
+/// The next frame of the wanted kind, skipping others.
+pub async fn next_kind(conn: &mut Client, kind: &str) -> Frame {
+    loop {
+        let frame = next(conn).await;
+        if frame.kind() == kind {
+            return frame;
+        }
+    }
+}
+
+/// Waits until the host closes the connection (clean end or error).
+pub async fn closed(conn: &mut Client) {
+    let end = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match conn.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    end.await.expect("the host closes the session");
+}
+
+/// Posts `text` and waits for its acknowledgement; returns the message's id.
+pub async fn post(conn: &mut Client, seq: u64, text: &str) -> u64 {
+    conn.send(Frame::Post {
+        seq,
+        text: text.into(),
+    })
+    .await
+    .unwrap();
+    loop {
+        match next(conn).await {
+            Frame::Accepted { seq: s, id } if s == seq => return id,
+            Frame::Message(_)
+            | Frame::MemberJoined(_)
+            | Frame::MemberLeft(_)
+            | Frame::MemberRenamed(_) => {}
+            other => panic!("expected accepted, got {other:?}"),
+        }
     }
 }
