@@ -28,6 +28,13 @@ pub const MESSAGE_BACKLOG: usize = 2048;
 pub enum Command {
     /// Use this display name from now on, and remember it.
     SetName(String),
+    /// Take `key` as the person called `name`'s from now on (their key changed and the user
+    /// accepts it), and whether the user compared fingerprints with them (`verified`).
+    AcceptPerson {
+        name: String,
+        key: PublicKey,
+        verified: bool,
+    },
     /// Host a room and join it. `id` re-hosts a room hosted before, with its history.
     /// `password`: `Some("")` makes the room open, `Some(p)` locks it with `p`, `None` keeps
     /// what the room had (a new room is open).
@@ -56,6 +63,9 @@ pub enum Command {
         addr: String,
         expect: Option<String>,
         password: Option<String>,
+        /// Join even if the room `expect` names was joined before with another host key or
+        /// id (the user was told, and accepts it).
+        trust_new_key: bool,
     },
     /// Ask `HOST:PORT` (typed by a person) which room it runs, without joining:
     /// [`Event::Probed`] follows.
@@ -147,6 +157,9 @@ pub enum Event {
     RoomFound(RoomAd),
     /// The host keys pinned for rooms joined before (told once at start).
     KnownHosts(Vec<(RoomId, String)>),
+    /// The keys pinned for the people we exchanged direct messages with, by name: at start,
+    /// and whenever one is added or accepted.
+    People(Vec<(String, crate::net::trust::PersonPin)>),
     /// A room's advert is gone (told apart by id and claimed key, as found).
     RoomLost(AdKey),
     /// A room this app hosts is listening and advertised.

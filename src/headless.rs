@@ -642,6 +642,7 @@ async fn start_join(
                 addr,
                 expect: Some(wanted.to_owned()),
                 password: app.password.clone(),
+                trust_new_key: app.accept_new_key,
             });
             Ok(None)
         }
@@ -764,8 +765,13 @@ async fn join_loop(
                         print_room_event(&event, room.as_ref(), &app.me);
                     }
                     Event::Direct(d) if !d.outgoing => {
-                        emit(json!({"event": "direct", "from": d.peer_name, "text": d.text,
-                                    "id": d.seq, "ts": d.ts, "fingerprint": d.peer.fingerprint()}));
+                        let mut direct = json!({"event": "direct", "from": d.peer_name, "text": d.text,
+                                    "id": d.seq, "ts": d.ts, "fingerprint": d.peer.fingerprint()});
+                        // The name the sender gave itself, where its key has another here.
+                        if let Some(claimed) = &d.claimed {
+                            direct["claimed"] = json!(claimed);
+                        }
+                        emit(direct);
                     }
                     Event::DirectSent { seq, .. } => {
                         unconfirmed.remove(seq);
@@ -787,7 +793,9 @@ async fn join_loop(
                         eprintln!("lanchat: line {line} was not sent: {reason}");
                         refused += 1;
                     }
-                    Event::Session { room: r, state } if Some(r) == room.as_ref() => {
+                    // Joining by address, the room is known at its welcome: whatever stops
+                    // the session before (a changed key, a password) is its.
+                    Event::Session { room: r, state } if room.as_ref().is_none_or(|id| id == r) => {
                         app.session_state(r, state)?;
                         if let SessionState::Waiting(why) = state {
                             emit(json!({"event": "status", "state": "waiting", "detail": why.to_string()}));
@@ -850,7 +858,7 @@ async fn send_loop(
                 }
                 room = Some(r);
             }
-            Event::Session { room: r, state } if Some(&r) == room.as_ref() => {
+            Event::Session { room: r, state } if room.as_ref().is_none_or(|id| *id == r) => {
                 app.session_state(&r, &state)?
             }
             Event::Transfer(t) if t.upload => match &t.state {

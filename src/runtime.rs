@@ -13,7 +13,7 @@ use crate::net::limits::Limits;
 use crate::net::link::{Expect, Timeouts};
 use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig, WhoError, ask_who};
-use crate::net::trust::KnownHosts;
+use crate::net::trust::{KnownHosts, KnownPeople};
 use crate::protocol::{RoomId, check_name};
 
 use crate::store::{
@@ -213,6 +213,8 @@ struct Runtime {
     identity: Identity,
     /// The host key pinned for each room we joined.
     trust: Arc<KnownHosts>,
+    /// The key pinned for each person we exchanged direct messages with.
+    people: Arc<KnownPeople>,
     /// Deadlines for every connection.
     timeouts: Timeouts,
     /// Limits of the rooms we host.
@@ -256,6 +258,14 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         events.send(Event::Alert(warning));
     }
     events.send(Event::KnownHosts(trust.fingerprints()));
+    let known = options.paths.data.join("known_people.json");
+    let (people, warning) = tokio::task::spawn_blocking(move || KnownPeople::load(known))
+        .await
+        .expect("loading known people does not panic");
+    if let Some(warning) = warning {
+        events.send(Event::Alert(warning));
+    }
+    events.send(Event::People(people.all()));
     let db_file = options.paths.database_file();
     let opened = tokio::task::spawn_blocking(move || Database::open(&db_file))
         .await
@@ -302,6 +312,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         interfaces: None,
         identity: options.identity,
         trust,
+        people,
         timeouts: options.timeouts,
         limits: options.limits,
         searches: Arc::default(),
@@ -422,7 +433,8 @@ impl Runtime {
                 addr,
                 expect,
                 password,
-            } => self.join_address(addr, expect, password),
+                trust_new_key,
+            } => self.join_address(addr, expect, password, trust_new_key),
             Command::Probe { addr } => self.probe(addr),
             Command::Unlock { room, password } => {
                 let internal = self.internal.clone();
@@ -544,6 +556,19 @@ impl Runtime {
                     reason: "not in that room".into(),
                 }),
             },
+            Command::AcceptPerson {
+                name,
+                key,
+                verified,
+            } => {
+                let (people, events) = (self.people.clone(), self.events.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = people.accept(&name, key, verified) {
+                        events.send(Event::Alert(format!("could not save {name}'s key: {e}")));
+                    }
+                    events.send(Event::People(people.all()));
+                });
+            }
             Command::Typing { room } => {
                 if let Some(session) = self.sessions.get(&room) {
                     session.typing();
@@ -951,6 +976,7 @@ impl Runtime {
             name: self.name(),
             identity: self.identity.clone(),
             trust: self.trust.clone(),
+            people: self.people.clone(),
             password,
             resume: self.resume,
             passing: self.passing,
@@ -1022,7 +1048,7 @@ impl Runtime {
         tokio::spawn(async move {
             let found = async {
                 let addrs = resolve(&addr).await?;
-                let about = ask_who(&addrs, &identity, &timeouts)
+                let about = ask_who(&addrs, &identity, Expect::Anyone, &timeouts)
                     .await
                     .map_err(|e| format!("no room at {addr}: {e}"))?;
                 Ok(crate::discovery::RoomAd {
@@ -1042,10 +1068,24 @@ impl Runtime {
     }
 
     /// Finds out which room runs at an address typed by a person, then joins it.
-    fn join_address(&mut self, addr: String, expect: Option<String>, password: Option<String>) {
+    fn join_address(
+        &mut self,
+        addr: String,
+        expect: Option<String>,
+        password: Option<String>,
+        trust_new_key: bool,
+    ) {
         let events = self.events.clone();
         let internal = self.internal.clone();
         let (identity, timeouts) = (self.identity.clone(), self.timeouts);
+        // The room meant, if it was joined before: only its host's key is asked.
+        let meant = expect
+            .as_deref()
+            .filter(|_| !trust_new_key)
+            .and_then(|wanted| self.trust.meant(wanted));
+        let key = meant
+            .as_ref()
+            .map_or(Expect::Anyone, |(_, pin)| Expect::Key(pin.key));
         tokio::spawn(async move {
             let found = async {
                 let addrs = resolve(&addr).await?;
@@ -1053,7 +1093,7 @@ impl Runtime {
                 // later each time (for about half a minute); an answer is final.
                 let mut waits = ASK_AGAIN.build();
                 let about = loop {
-                    match ask_who(&addrs, &identity, &timeouts).await {
+                    match ask_who(&addrs, &identity, key, &timeouts).await {
                         Ok(about) => break about,
                         Err(WhoError::Unreachable(e)) => match waits.next() {
                             Some(wait) => {
@@ -1076,6 +1116,16 @@ impl Runtime {
                     return Err(format!(
                         "{addr} runs the room {:?} ({}), not {expect:?}",
                         about.room_name, about.room
+                    ));
+                }
+                // Named like a room joined before, but another room: as a key change, it is
+                // not joined on a name alone.
+                if let Some((id, _)) = &meant
+                    && *id != about.room
+                {
+                    return Err(format!(
+                        "{addr} runs a room called {:?}, but not the {:?} you joined before (that was {id}; this is {}): it may be pretending to be it. To join this one all the same, give its id, {}",
+                        about.room_name, about.room_name, about.room, about.room
                     ));
                 }
                 let password = match password {

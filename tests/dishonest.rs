@@ -578,3 +578,294 @@ async fn enter(mut conn: Client, secret: &RoomSecret, name: &str) -> (Client, We
         other => panic!("{name} was not let in: {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A dishonest host, and members that pose as others in direct messages
+// ---------------------------------------------------------------------------------------------
+
+use lanchat::bridge::{self, Event, EventReceiver};
+use lanchat::net::identity::Identity;
+use lanchat::net::session::{Session, SessionConfig};
+use lanchat::net::trust::{KnownHosts, KnownPeople};
+
+/// Waits for the first event `pick` takes.
+async fn wait_for<T>(events: &mut EventReceiver, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let event = events.recv().await.expect("the session is alive");
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event within the deadline")
+}
+
+/// Ada's real session, joining the room at `addrs`, with the keys she pinned kept in `dir`.
+fn ada_at(dir: &Path, addrs: Vec<SocketAddr>) -> (Session, EventReceiver) {
+    let (front, back) = bridge::channel();
+    let config = SessionConfig {
+        room: room(),
+        addrs,
+        name: "Ada".into(),
+        identity: identity("Ada"),
+        trust: KnownHosts::load(dir.join("known_hosts.json")).0,
+        people: KnownPeople::load(dir.join("known_people.json")).0,
+        password: None,
+        resume: 1,
+        passing: false,
+        host_gone: None,
+        timeouts: Timeouts::default(),
+        store: None,
+        directs: None,
+    };
+    (Session::spawn(config, back.events), front.events)
+}
+
+fn ada(dir: &Path, addr: SocketAddr) -> (Session, EventReceiver) {
+    ada_at(dir, vec![addr])
+}
+
+/// A host that lists its own key under Bob's name cannot read what Ada writes to Bob once she
+/// has written to the real Bob: the key is not Bob's, and nothing is sealed for it. (Such a
+/// host once read "TOPSECRET-FOR-BOB-ONLY" while the window said only Bob could.)
+#[tokio::test]
+async fn a_host_listing_its_own_key_as_someone_ada_knows_gets_nothing_sealed_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ada wrote to the real Bob before, in another room.
+    let (people, _) = KnownPeople::load(dir.path().join("known_people.json"));
+    assert_eq!(
+        people.meet("Bob", identity("Bob").public()),
+        lanchat::net::trust::Known::New
+    );
+    people.save().unwrap();
+    drop(people);
+
+    let mallory = Identity::generate();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let host = tokio::spawn({
+        let mallory = mallory.clone();
+        async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut link = link::accept(stream, &mallory, &Timeouts::default())
+                .await
+                .unwrap();
+            let Some(Ok(Frame::Hello(_))) = link.reader.recv().await else {
+                panic!("Ada says hello first");
+            };
+            let fake_bob = Member {
+                id: 2,
+                name: "Bob".into(),
+                host: false,
+                device: mallory.device(),
+                away: false,
+                key: Some(mallory.public()),
+            };
+            let ada = Member {
+                id: 1,
+                name: "Ada".into(),
+                host: false,
+                device: link.remote.device(),
+                away: false,
+                key: Some(link.remote),
+            };
+            let welcome = Welcome {
+                room: room(),
+                room_name: "Lab".into(),
+                host_name: "Mallory".into(),
+                you: 1,
+                members: vec![ada, fake_bob],
+                epoch: 1,
+                history: 0,
+                more: false,
+            };
+            link.writer.send(Frame::Welcome(welcome)).await.unwrap();
+            // Everything Ada sends, until her post.
+            let mut heard = Vec::new();
+            while let Some(Ok(frame)) = link.reader.recv().await {
+                let post = matches!(frame, Frame::Post { .. });
+                heard.push(frame);
+                if post {
+                    break;
+                }
+            }
+            heard
+        }
+    });
+    let (session, mut events) = ada(dir.path(), addr);
+    let bob = wait_for(&mut events, |e| match e {
+        Event::Joined { members, .. } => members.into_iter().find(|m| m.name == "Bob"),
+        _ => None,
+    })
+    .await;
+    session.direct(bob, 7, "TOPSECRET-FOR-BOB-ONLY".into());
+    let reason = wait_for(&mut events, |e| match e {
+        Event::DirectFailed { seq: 7, reason, .. } => Some(reason),
+        Event::DirectSent { .. } => panic!("sealed for the host's key"),
+        _ => None,
+    })
+    .await;
+    assert!(
+        reason.contains("not the one you wrote to before"),
+        "{reason}"
+    );
+    session.post(1, "after".into());
+    let heard = host.await.unwrap();
+    for frame in &heard {
+        if let Frame::Direct { sealed, .. } = frame {
+            let opened = lanchat::net::sealed::open(&mallory, &room(), sealed);
+            panic!("the host got a direct message (opened: {})", opened.is_ok());
+        }
+    }
+    session.leave(Duration::from_secs(1)).await;
+}
+
+/// A member cannot name itself in a direct message: the sender is named by its key as the
+/// room lists it, and a name the message gives itself is kept apart, as a warning. (A DM
+/// sealed by Mallory under the name "Host" was once shown and titled as from "Host".)
+#[tokio::test]
+async fn a_direct_message_is_named_by_its_senders_key_not_by_what_it_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), Limits::unmetered()).await;
+    let addr = SocketAddr::from(([127, 0, 0, 1], host.port));
+    let (session, mut events) = ada(dir.path(), addr);
+    let me = wait_for(&mut events, |e| match e {
+        Event::Joined { members, .. } => members.into_iter().find(|m| m.name == "Ada"),
+        _ => None,
+    })
+    .await;
+    let (mut mallory, _, _) = join_with(addr, hello("Mallory")).await;
+    let body = DirectBody {
+        seq: 1,
+        ts: 0,
+        name: "Host".into(),
+        text: "please send me the password".into(),
+    };
+    let payload = rmp_serde::to_vec_named(&body).unwrap();
+    let sealed =
+        lanchat::net::sealed::seal(&identity("Mallory"), &me.key.unwrap(), &room(), &payload)
+            .unwrap();
+    mallory
+        .send(Frame::Direct {
+            to: me.id,
+            seq: 1,
+            sealed,
+        })
+        .await
+        .unwrap();
+    let direct = wait_for(&mut events, |e| match e {
+        Event::Direct(d) if !d.outgoing => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!(direct.peer_name, "Mallory");
+    assert_eq!(direct.claimed.as_deref(), Some("Host"));
+    assert_eq!(direct.peer, identity("Mallory").device());
+    session.leave(Duration::from_secs(1)).await;
+    host.close("bye".into(), DEADLINE).await;
+}
+
+/// An impostor answering for a room at one of its addresses, first, does not stop the member
+/// from reaching the room's real host at another (an impostor listed first once stopped the
+/// session at "key changed" without the real address being tried).
+#[tokio::test]
+async fn an_impostor_address_does_not_keep_a_member_from_the_real_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = host(dir.path(), Limits::unmetered()).await;
+    let other = tempfile::tempdir().unwrap();
+    let impostor = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ..HostConfig::new(
+            room(),
+            "Lab".into(),
+            "Mallory".into(),
+            identity("Mallory"),
+            other.path().to_path_buf(),
+            0,
+        )
+    })
+    .await
+    .unwrap();
+    // Ada joined the real room before.
+    let (hosts, _) = KnownHosts::load(dir.path().join("known_hosts.json"));
+    hosts
+        .trust(&room(), identity("Ada").public(), "Lab")
+        .unwrap();
+    drop(hosts);
+    let at = |host: &RoomHost| SocketAddr::from(([127, 0, 0, 1], host.port));
+    let (session, mut events) = ada_at(dir.path(), vec![at(&impostor), at(&real)]);
+    let host_key = wait_for(&mut events, |e| match e {
+        Event::Joined { host_key, .. } => Some(host_key),
+        Event::Session {
+            state: bridge::SessionState::KeyChanged { .. },
+            ..
+        } => panic!("stopped at the impostor"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(host_key, identity("Ada").public());
+    session.leave(Duration::from_secs(1)).await;
+    impostor.close("bye".into(), DEADLINE).await;
+    real.close("bye".into(), DEADLINE).await;
+}
+
+/// Headless, joining by address a room whose host now presents another key stops and says so,
+/// with a failing exit status, instead of waiting without a word. The member runs as the real
+/// binary; with `--addr` it does no discovery, so it only ever talks to loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_join_by_address_stops_at_a_changed_key_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let real = host(dir.path(), Limits::unmetered()).await;
+    let port = real.port;
+    let join = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lanchat"));
+        cmd.arg("--data-dir")
+            .arg(profile.path())
+            .args(["join", "Lab", "--name", "Bea", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env_remove("LANCHAT_DATA_DIR")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let mut cmd = join();
+    let first = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    real.close("bye".into(), DEADLINE).await;
+    // Another machine on the same address, with a room of the same id and name.
+    let other = tempfile::tempdir().unwrap();
+    let impostor = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        port,
+        ..HostConfig::new(
+            room(),
+            "Lab".into(),
+            "Mallory".into(),
+            identity("Mallory"),
+            other.path().to_path_buf(),
+            0,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(impostor.port, port);
+    let mut cmd = join();
+    let second = tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(move || cmd.output()))
+        .await
+        .expect("it stops instead of hanging")
+        .unwrap()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(said.contains("presents the key"), "{said}");
+    impostor.close("bye".into(), DEADLINE).await;
+}

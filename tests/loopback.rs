@@ -534,6 +534,7 @@ async fn who_names_the_room_without_joining_it() {
     let about = lanchat::net::session::ask_who(
         &[addr(&host)],
         &identity("Who"),
+        lanchat::net::link::Expect::Anyone,
         &lanchat::net::link::Timeouts::default(),
     )
     .await

@@ -400,6 +400,81 @@ async fn pending_posts_survive_a_restart_of_the_sender() {
     ada.stop().await;
 }
 
+/// A machine at a known address answering with another room under a name joined before is
+/// not joined on that name: with another key, it is left before it learns anything of ours;
+/// with the same key but another room, the join stops and says so. (A fake host answering
+/// with a new room id named "Lab" was once joined without a word.)
+#[tokio::test]
+async fn joining_by_address_and_name_never_switches_to_another_room_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = RoomHost::start(host_config(dir.path(), 0)).await.unwrap();
+    let port = host.port;
+    let mut bob = start_app("Bob");
+    let join = |expect: &str| Command::JoinAddress {
+        addr: format!("127.0.0.1:{port}"),
+        expect: Some(expect.into()),
+        password: None,
+        trust_new_key: false,
+    };
+    bob.front.send(join("Lab"));
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => panic!("{error}"),
+        Event::Joined { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    bob.front
+        .send(Command::Leave(RoomId::parse("r00m").unwrap()));
+    host.close("bye".into(), DEADLINE).await;
+
+    // Another machine takes the address with a room it calls Lab.
+    let other = tempfile::tempdir().unwrap();
+    let impostor = RoomHost::start(HostConfig {
+        room: RoomId::parse("fake1ab").unwrap(),
+        ..host_config(other.path(), port)
+    })
+    .await
+    .unwrap();
+    bob.front.send(join("Lab"));
+    let error = wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => Some(error),
+        Event::Joined { .. } => panic!("joined the impostor's room"),
+        _ => None,
+    })
+    .await;
+    assert!(error.contains("presents the key"), "{error}");
+    impostor.close("bye".into(), DEADLINE).await;
+
+    // Lab's own host, with another room it also calls Lab: said, not joined.
+    let second = RoomHost::start(HostConfig {
+        room: RoomId::parse("second1ab").unwrap(),
+        ..host_config(dir.path(), port)
+    })
+    .await
+    .unwrap();
+    bob.front.send(join("Lab"));
+    let error = wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => Some(error),
+        Event::Joined { .. } => panic!("joined another room by its name"),
+        _ => None,
+    })
+    .await;
+    assert!(
+        error.contains("not the \"Lab\" you joined before"),
+        "{error}"
+    );
+    // Given its id, it is joined.
+    bob.front.send(join("second1ab"));
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::JoinFailed { error } => panic!("{error}"),
+        Event::Joined { room_name, .. } => Some(room_name),
+        _ => None,
+    })
+    .await;
+    second.close("bye".into(), DEADLINE).await;
+    bob.stop().await;
+}
+
 /// Joining by address while the host is restarting: nobody answers at first, and the app
 /// asks again by itself until the room is there. An address that answers with another room
 /// is told at once.
@@ -415,6 +490,7 @@ async fn a_join_by_address_waits_for_a_restarting_host() {
         addr: format!("127.0.0.1:{port}"),
         expect: Some("Lab".into()),
         password: None,
+        trust_new_key: false,
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let host = RoomHost::start(host_config(dir.path(), port))
@@ -433,6 +509,7 @@ async fn a_join_by_address_waits_for_a_restarting_host() {
         addr: format!("127.0.0.1:{port}"),
         expect: Some("Kitchen".into()),
         password: None,
+        trust_new_key: false,
     });
     let error = wait_for(&mut bob.front.events, |e| match e {
         Event::JoinFailed { error } => Some(error),
@@ -611,6 +688,7 @@ fn session_config(dir: &std::path::Path, port: u16) -> SessionConfig {
         name: "Bob".into(),
         identity: Identity::generate(),
         trust: KnownHosts::load(dir.join("bob_known_hosts.json")).0,
+        people: lanchat::net::trust::KnownPeople::load(dir.join("bob_known_people.json")).0,
         password: None,
         resume: 7,
         passing: false,

@@ -967,6 +967,73 @@ fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() 
     bob.stop();
 }
 
+/// The conversation header says what its seal is worth: sealed for the key the host gave
+/// until the fingerprints are compared, verified once marked so, and a changed key is held
+/// back until accepted (a dishonest host could list its own key under the name).
+#[test]
+fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    enter(&mut w, &bob, "Bob's room");
+    w.shows("Ada  (you)");
+    w.harness.get_by_label("✉").click();
+    w.shows("direct messages");
+    let header = |w: &mut TestWindow, text: &str| w.harness.query_by_label_contains(text).is_some();
+    assert!(header(
+        &mut w,
+        "Not verified — compare fingerprints with Bob"
+    ));
+    assert!(!header(&mut w, "Only you and Bob can read these"));
+
+    // Compared aloud: marked verified, and said so.
+    w.harness.get_by_label("Mark as verified").click();
+    w.until("Bob verified", |h| {
+        h.state()
+            .state
+            .people
+            .get("Bob")
+            .is_some_and(|p| p.verified)
+    });
+    w.harness.run();
+    assert!(header(&mut w, "✔ Only you and Bob can read these"));
+
+    // Bob's name had another key when last written to: nothing goes to this one.
+    let other = lanchat::net::identity::Identity::generate().public();
+    let pinned = lanchat::net::trust::PersonPin {
+        key: other,
+        verified: true,
+        since: 0,
+    };
+    w.inject.send(Event::People(vec![("Bob".into(), pinned)]));
+    w.shows("Accept Bob's new key");
+    assert!(header(&mut w, "Bob had another key when you last wrote"));
+    w.harness
+        .get_by_label("Direct message")
+        .type_text("are you Bob?");
+    w.harness.key_press(Key::Enter);
+    w.harness.run();
+    assert!(header(&mut w, "Not sent: their key changed"));
+    assert!(
+        w.harness
+            .state()
+            .state
+            .directs
+            .values()
+            .all(|c| c.lines.is_empty())
+    );
+    // Accepted: back to not verified, and it can be written to.
+    w.harness.get_by_label("Accept Bob's new key").click();
+    w.until("the new key accepted", |h| {
+        h.state()
+            .state
+            .people
+            .get("Bob")
+            .is_some_and(|p| p.key != other && !p.verified)
+    });
+    w.close();
+}
+
 #[test]
 fn direct_messages_are_there_after_a_restart() {
     let bob = other_host("Bob", "Bob's room");

@@ -1,7 +1,7 @@
 //! A direct-message conversation: the messages with one other person, sealed between your
 //! two devices, and a composer.
 
-use super::state::{AppState, clock};
+use super::state::{AppState, PeerKey, clock};
 use super::text;
 use crate::protocol::DeviceId;
 use crate::store::Sent;
@@ -22,6 +22,9 @@ impl DirectView {
         let name = text::name(&conversation.name).into_owned();
         let reachable = state.reach(peer).is_some();
         let mut close = false;
+        // Mark verified (`true`) or accept a changed key (`false`), once drawn.
+        let mut accept = None;
+        let key = state.peer_key(peer);
         egui::Panel::top("direct_header").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.heading(&name);
@@ -31,13 +34,41 @@ impl DirectView {
                 });
             });
             let fingerprint = peer.fingerprint().unwrap_or_default();
-            ui.label(
-                RichText::new(format!(
-                    "🔒 Only you and {name} can read these: each is sealed for the other's device ({fingerprint}), and a room's host only passes it on."
-                ))
-                .small()
-                .weak(),
-            );
+            match &key {
+                PeerKey::Verified => {
+                    ui.label(
+                        RichText::new(format!(
+                            "🔒 ✔ Only you and {name} can read these: each is sealed for the other's device, whose key ({fingerprint}) you compared with {name}; a room's host only passes them on."
+                        ))
+                        .small()
+                        .weak(),
+                    );
+                }
+                PeerKey::Unverified => {
+                    ui.label(
+                        RichText::new(format!(
+                            "🔒 Sealed for the key the room's host gave as {name}'s ({fingerprint}). Not verified — compare fingerprints with {name} (yours: {}): if they match, only you and {name} can read these.",
+                            state.fingerprint
+                        ))
+                        .small()
+                        .weak(),
+                    );
+                    if ui.button("Mark as verified").clicked() {
+                        accept = Some(true);
+                    }
+                }
+                PeerKey::Changed { pinned } => {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!(
+                            "⚠ {name} had another key when you last wrote ({pinned}); this device's is {fingerprint}. Nothing is sent to it until you accept it: do so only if {name} tells you they changed computers or reinstalled lanchat."
+                        ),
+                    );
+                    if ui.button(format!("Accept {name}'s new key")).clicked() {
+                        accept = Some(false);
+                    }
+                }
+            }
         });
         let mut draft = self.drafts.remove(peer).unwrap_or_default();
         let mut send = false;
@@ -101,6 +132,15 @@ impl DirectView {
                                 }
                             }
                         });
+                        if let Some(claimed) = &line.claimed {
+                            ui.colored_label(
+                                ui.visuals().warn_fg_color,
+                                format!(
+                                    "⚠ This message says it is from “{}”; its key is {name}'s.",
+                                    text::name(claimed)
+                                ),
+                            );
+                        }
                         ui.add(
                             egui::Label::new(text::message(&line.text))
                                 .wrap()
@@ -110,6 +150,9 @@ impl DirectView {
                     }
                 });
         });
+        if let Some(verified) = accept {
+            state.accept_peer(peer, verified);
+        }
         if send && !draft.trim().is_empty() && state.send_direct(peer, &draft).is_ok() {
             draft.clear();
         }

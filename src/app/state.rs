@@ -322,6 +322,19 @@ pub struct RoomRow {
     pub trust: HostTrust,
 }
 
+/// How a conversation's other device stands with the key pinned for its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerKey {
+    /// Not written to or heard from yet, or not compared: sealed for the key the room's host
+    /// gave, which only comparing fingerprints shows to be theirs.
+    Unverified,
+    /// Its fingerprint was compared with its owner's and marked verified.
+    Verified,
+    /// Its name had another key when last written to: nothing is sent to this one until the
+    /// user accepts it. The fingerprint of the key pinned.
+    Changed { pinned: String },
+}
+
 /// The direct messages with one other device.
 #[derive(Debug, Clone, Default)]
 pub struct Conversation {
@@ -440,6 +453,8 @@ pub struct AppState {
     pub fingerprint: String,
     /// The fingerprint of the host key pinned for each room we joined.
     pub pinned: HashMap<RoomId, String>,
+    /// The key pinned for each person we exchanged direct messages with, by name.
+    pub people: HashMap<String, crate::net::trust::PersonPin>,
     /// Our display name.
     pub name: String,
     /// True until the user has confirmed a display name.
@@ -521,6 +536,7 @@ impl AppState {
         Self {
             fingerprint: me.fingerprint().unwrap_or_default(),
             pinned: HashMap::new(),
+            people: HashMap::new(),
             me,
             name: settings.display_name(),
             needs_name: settings.name.is_none(),
@@ -930,6 +946,7 @@ impl AppState {
                 self.discovered.remove(&key);
             }
             Event::KnownHosts(pins) => self.pinned.extend(pins),
+            Event::People(people) => self.people = people.into_iter().collect(),
             Event::Hosting {
                 room,
                 name,
@@ -1417,11 +1434,49 @@ impl AppState {
         })
     }
 
+    /// How `peer`'s key stands with the key pinned for the name its conversation has.
+    pub fn peer_key(&self, peer: &DeviceId) -> PeerKey {
+        let Some(name) = self.directs.get(peer).map(|c| c.name.as_str()) else {
+            return PeerKey::Unverified;
+        };
+        match self.people.get(name) {
+            Some(pin) if &pin.key.device() != peer => PeerKey::Changed {
+                pinned: pin.key.fingerprint(),
+            },
+            Some(pin) if pin.verified => PeerKey::Verified,
+            _ => PeerKey::Unverified,
+        }
+    }
+
+    /// Takes `peer`'s key as its name's (accepting a changed key), or marks it verified.
+    /// Needs its key: the pinned one, or the one a room lists now.
+    pub fn accept_peer(&mut self, peer: &DeviceId, verified: bool) {
+        let Some(name) = self.directs.get(peer).map(|c| c.name.clone()) else {
+            return;
+        };
+        let listed = self.reach(peer).and_then(|(_, member)| member.key);
+        let pinned = self.people.get(&name).map(|p| p.key);
+        let Some(key) = listed.or(pinned).filter(|k| &k.device() == peer) else {
+            return;
+        };
+        self.outbox.push(Command::AcceptPerson {
+            name,
+            key,
+            verified,
+        });
+    }
+
     /// Sends a direct message to `peer`. On refusal the reason is shown and the caller
     /// keeps the text.
     pub fn send_direct(&mut self, peer: &DeviceId, text: &str) -> Result<(), String> {
         let text = text.trim_end_matches(['\n', '\r']);
         let checked = check_text(text).map_err(|reason| format!("Not sent: {reason}."));
+        let checked = checked.and_then(|()| match self.peer_key(peer) {
+            PeerKey::Changed { .. } => Err(
+                "Not sent: their key changed; accept it above first if you know why.".to_owned(),
+            ),
+            _ => Ok(()),
+        });
         let reached = checked.and_then(|()| {
             self.reach(peer)
                 .ok_or_else(|| "Not sent: they are not in a room you are in right now.".to_owned())

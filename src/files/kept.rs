@@ -21,7 +21,7 @@ pub struct FileStore {
 }
 
 /// A partial upload untouched this long was given up: it is removed.
-const STALE_PARTIAL: Duration = Duration::from_secs(7 * 24 * 3600);
+const STALE_PARTIAL: Duration = Duration::from_secs(24 * 3600);
 
 impl FileStore {
     /// A store in `dir` keeping at most `limit` bytes of files.
@@ -83,6 +83,47 @@ impl FileStore {
         Ok(())
     }
 
+    /// Makes room for an upload of `size` bytes of `hash`: partial uploads count toward the
+    /// limit, so the ones broken off (not among `receiving`, the files being received now) go,
+    /// oldest first, until the kept files, the partial uploads and this one fit. (Kept files
+    /// are trimmed once the upload is whole, see [`FileStore::keep`].) Returns how many went.
+    pub fn make_room(
+        &self,
+        hash: &FileHash,
+        size: u64,
+        receiving: &std::collections::HashSet<FileHash>,
+    ) -> io::Result<usize> {
+        let mut total = size;
+        let mut broken: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(&self.dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata()?;
+            let partial = name.strip_suffix(".part");
+            match partial.and_then(FileHash::parse) {
+                Some(h) if h == *hash => {}
+                Some(h) => {
+                    total += meta.len();
+                    if !receiving.contains(&h) {
+                        broken.push((meta.modified()?, meta.len(), entry.path()));
+                    }
+                }
+                None if FileHash::parse(&name).is_some() => total += meta.len(),
+                None => {}
+            }
+        }
+        broken.sort();
+        let mut removed = 0;
+        for (_, len, path) in broken {
+            if total <= self.limit() {
+                break;
+            }
+            fs::remove_file(path)?;
+            total -= len;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Makes a whole, verified upload a kept file, then trims the store to its limit (never
     /// removing this file). Returns the names of the files removed to make room.
     pub fn keep(&self, offer: &FileOffer) -> io::Result<Vec<String>> {
@@ -129,6 +170,32 @@ impl FileStore {
 mod tests {
     use super::*;
     use crate::protocol::FileHash;
+
+    #[test]
+    fn broken_off_uploads_count_toward_the_limit_and_go_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_path_buf(), 3000);
+        store.prepare().unwrap();
+        let hash = |n: u8| FileHash::from_bytes(blake3::hash(&[n]).as_bytes());
+        let now = std::time::SystemTime::now();
+        for n in 0..5u8 {
+            let path = store.partial(&hash(n));
+            fs::write(&path, vec![0u8; 1000]).unwrap();
+            let file = fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(now - Duration::from_secs(600 - u64::from(n)))
+                .unwrap();
+        }
+        // Partial 4 is being received now; partial 9 is the upload that needs room.
+        let receiving = std::collections::HashSet::from([hash(4)]);
+        let removed = store.make_room(&hash(9), 1000, &receiving).unwrap();
+        assert_eq!(removed, 3);
+        let left: Vec<bool> = (0..5).map(|n| store.partial(&hash(n)).exists()).collect();
+        assert_eq!(
+            left,
+            [false, false, false, true, true],
+            "the oldest broken ones went"
+        );
+    }
 
     fn offer(content: &[u8], name: &str) -> FileOffer {
         FileOffer {

@@ -497,6 +497,16 @@ impl HostFiles {
     }
 
     /// Waits for this file's turn to be written.
+    /// The files being received now: an upload holds, or waits for, their turn.
+    fn receiving(&self) -> std::collections::HashSet<FileHash> {
+        let locks = self.uploading.lock().expect("upload locks");
+        locks
+            .iter()
+            .filter(|(_, lock)| Arc::strong_count(lock) > 1)
+            .map(|(hash, _)| hash.clone())
+            .collect()
+    }
+
     async fn lock(&self, hash: &FileHash) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.uploading.lock().expect("upload locks");
@@ -607,11 +617,13 @@ pub async fn accept_upload(
     let hash = offer.hash.clone();
     let piece_len = offer.piece_len;
     let size = offer.size;
+    let receiving = files.receiving();
     let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         store.prepare()?;
         if let Some((_, kept)) = store.get(&hash) {
             return Ok(Err(kept));
         }
+        store.make_room(&hash, size, &receiving)?;
         let (file, offset) = open_partial(&store.partial(&hash), piece_len, size, size)?;
         let free = free_space(store.dir())?;
         Ok(Ok((file, offset, free)))

@@ -303,15 +303,36 @@ pub enum Expect {
 }
 
 /// Connects to the first of `addrs` that answers (starting one attempt every
-/// `dial_stagger`) and runs the member's side of the handshake.
+/// `dial_stagger`) and runs the member's side of the handshake. An address whose machine
+/// presents another key than the one expected does not stop the others from being tried (an
+/// impostor may answer for a room beside its real host); the key change is told only if no
+/// address has the key.
 pub async fn dial(
     addrs: &[SocketAddr],
     identity: &Identity,
     expect: Expect,
     timeouts: &Timeouts,
 ) -> Result<Link, LinkError> {
-    let stream = connect_tcp(addrs, timeouts).await?;
-    connect(stream, identity, expect, timeouts).await
+    let mut left = addrs.to_vec();
+    let mut changed = None;
+    loop {
+        let stream = match connect_tcp(&left, timeouts).await {
+            Ok(stream) => stream,
+            Err(e) => return Err(changed.unwrap_or(e)),
+        };
+        let answered = stream.peer_addr().ok();
+        match connect(stream, identity, expect, timeouts).await {
+            Err(e @ LinkError::KeyChanged { .. }) => {
+                tracing::info!("{answered:?}: {e}; trying the room's other addresses");
+                left.retain(|a| Some(*a) != answered);
+                changed.get_or_insert(e);
+                if left.is_empty() || answered.is_none() {
+                    return Err(changed.expect("just set"));
+                }
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Whether anything listens at one of `addrs` (a TCP connection opens within `limit`); the

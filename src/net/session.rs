@@ -7,7 +7,7 @@ use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, Link, LinkError, Timeouts};
 use crate::net::password::{MemberExchange, RoomSecret};
 use crate::net::sealed;
-use crate::net::trust::KnownHosts;
+use crate::net::trust::{Known, KnownHosts, KnownPeople};
 use crate::protocol::{
     APP_VERSION, ChatMessage, Frame, Hello, ProtocolError, RefuseCode, RoomId, Welcome, check_text,
 };
@@ -54,6 +54,9 @@ pub struct SessionConfig {
     pub identity: Identity,
     /// The host keys pinned per room: a host presenting another is not joined.
     pub trust: Arc<KnownHosts>,
+    /// The keys of the people we exchanged direct messages with: one listed with another
+    /// key is not written to.
+    pub people: Arc<KnownPeople>,
     /// The room's password secret, for a locked room.
     pub password: Option<RoomSecret>,
     /// Names this app run, so the host can recognise posts resent after a reconnect.
@@ -249,6 +252,9 @@ struct Run {
     away: bool,
     /// Our direct messages sent on this connection and not yet answered: their recipient.
     directs_out: std::collections::HashMap<u64, DeviceId>,
+    /// Who is in the room by device, as its host lists them: what a direct message's sender is
+    /// called (its key's name here, never what the message says).
+    names: std::collections::HashMap<DeviceId, String>,
 }
 
 /// A page of history before a message, as its messages arrive.
@@ -282,6 +288,7 @@ async fn run(
         earlier: None,
         away: false,
         directs_out: Default::default(),
+        names: Default::default(),
     };
     run.restore().await;
     let mut waits = rejoin_waits();
@@ -536,15 +543,23 @@ pub enum WhoError {
     Answered(String),
 }
 
-/// Asks the host at these addresses which room it runs, without joining it.
+/// Asks the host at these addresses which room it runs, without joining it. `expect`: the
+/// key of the room the person means, where it was pinned; another machine is then left
+/// before it learns anything of ours (our key included).
 pub async fn ask_who(
     addrs: &[SocketAddr],
     identity: &Identity,
+    expect: Expect,
     timeouts: &Timeouts,
 ) -> Result<About, WhoError> {
-    let mut link = link::dial(addrs, identity, Expect::Anyone, timeouts)
+    let mut link = link::dial(addrs, identity, expect, timeouts)
         .await
         .map_err(|e| match e {
+            LinkError::KeyChanged { pinned, presented } => WhoError::Answered(format!(
+                "the machine there presents the key {} instead of {}: it may be pretending to be the room, so nothing was sent to it",
+                presented.fingerprint(),
+                pinned.fingerprint()
+            )),
             LinkError::Version { .. } => WhoError::Answered(e.to_string()),
             e => WhoError::Unreachable(e.to_string()),
         })?;
@@ -723,6 +738,10 @@ impl Run {
         self.more_history = welcome.more;
         self.ask_page = false;
         self.in_flight = 0;
+        for member in &welcome.members {
+            self.names
+                .insert(member.device.clone(), member.name.clone());
+        }
         self.events.send(Event::Joined {
             room: self.config.room.clone(),
             room_name: welcome.room_name,
@@ -895,6 +914,7 @@ impl Run {
         let d = Direct {
             peer: to.device.clone(),
             peer_name: to.name.clone(),
+            claimed: None,
             outgoing: true,
             seq,
             ts: crate::net::now_ms(),
@@ -909,12 +929,24 @@ impl Run {
         Some(d)
     }
 
-    /// Seals a direct message for `to`, whose key must be the one its device id is made of.
+    /// Seals a direct message for `to`, whose key must be the one its device id is made of,
+    /// and the one its name had when we first wrote to or heard from them.
     fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, String> {
         let key = to
             .key
             .filter(|key| key.device() == to.device)
             .ok_or("their key is not known")?;
+        match self.meet(&to.name, key) {
+            Known::Changed { pinned } => {
+                return Err(format!(
+                    "{}'s key is not the one you wrote to before ({} then, {} now): nothing is sent to it until you accept it",
+                    to.name,
+                    pinned.fingerprint(),
+                    key.fingerprint()
+                ));
+            }
+            Known::New | Known::Same { .. } => {}
+        }
         let body = DirectBody {
             seq: d.seq,
             ts: d.ts,
@@ -924,6 +956,22 @@ impl Run {
         let payload = rmp_serde::to_vec_named(&body).map_err(|e| e.to_string())?;
         sealed::seal(&self.config.identity, &key, &self.config.room, &payload)
             .map_err(|e| e.to_string())
+    }
+
+    /// What is known of `name` having `key` (see [`KnownPeople::meet`]); a first meeting is
+    /// kept, and the front end hears of it.
+    fn meet(&self, name: &str, key: PublicKey) -> Known {
+        let known = self.config.people.meet(name, key);
+        if known == Known::New {
+            let people = self.config.people.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = people.save() {
+                    tracing::warn!("could not save the people met: {e}");
+                }
+            });
+            self.events.send(Event::People(self.config.people.all()));
+        }
+        known
     }
 
     fn direct_failed(&mut self, peer: &DeviceId, seq: u64, reason: String) {
@@ -954,9 +1002,22 @@ impl Run {
                 return tracing::warn!("a direct message in {} was dropped: {e}", self.config.room);
             }
         };
+        // Named by its key: as the room lists that key, or as we first met it.
+        let listed = self.names.get(&key.device()).cloned();
+        if let Some(name) = &listed {
+            self.meet(name, key);
+        }
+        let name = listed
+            .or_else(|| self.config.people.name_of(&key))
+            .unwrap_or_else(|| format!("someone outside {}", self.config.room));
+        let claimed = (body.name != name).then_some(body.name);
+        if let Some(claimed) = &claimed {
+            tracing::warn!("a direct message from {name} gave the name {claimed:?}");
+        }
         let d = Direct {
             peer: key.device(),
-            peer_name: body.name,
+            peer_name: name,
+            claimed,
             outgoing: false,
             seq: body.seq,
             ts: body.ts,
@@ -1071,9 +1132,18 @@ impl Run {
                 }
             }
             Frame::DirectFrom { sealed, .. } => self.direct_in(&sealed),
-            Frame::MemberJoined(member) => self.events.send(Event::MemberJoined { room, member }),
+            Frame::MemberJoined(member) => {
+                self.names
+                    .insert(member.device.clone(), member.name.clone());
+                self.events.send(Event::MemberJoined { room, member })
+            }
+            // Gone: still named as it was, for a direct message on its way.
             Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
-            Frame::MemberRenamed(member) => self.events.send(Event::MemberRenamed { room, member }),
+            Frame::MemberRenamed(member) => {
+                self.names
+                    .insert(member.device.clone(), member.name.clone());
+                self.events.send(Event::MemberRenamed { room, member })
+            }
             Frame::MemberAway { member, away } => {
                 self.events.send(Event::MemberAway { room, member, away })
             }

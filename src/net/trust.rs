@@ -1,6 +1,8 @@
-//! Trust on first use: the key each room's host had when we first got in, kept in the data
-//! dir. A host that later presents another key for that room is not joined until the user
-//! says so. Adverts only ever hint at a key; the handshake proves it.
+//! Trust on first use: the key each room's host had when we first got in, and the key each
+//! person we exchanged direct messages with had, kept in the data dir. A host that later
+//! presents another key for that room is not joined, and a person listed with another key is
+//! not written to, until the user says so. Adverts only ever hint at a key; the handshake
+//! proves a host's, and a direct message's seal proves its sender's.
 
 use crate::net::identity::PublicKey;
 use crate::net::link::Expect;
@@ -21,71 +23,116 @@ pub struct Pin {
     pub since: i64,
 }
 
-/// The pinned host keys, shared by the runtime, sessions and transfers.
+/// A file of pins: what was seen first, kept across runs. A damaged file is set aside (every
+/// pin is then a first contact again), and one that cannot be read is never written over.
 #[derive(Debug)]
-pub struct KnownHosts {
-    /// `known_hosts.json` in the data dir.
+struct PinFile<K, V> {
     path: PathBuf,
-    pins: Mutex<BTreeMap<RoomId, Pin>>,
+    pins: Mutex<BTreeMap<K, V>>,
     /// Held while writing, so saves land in the order they were made.
     saving: Mutex<()>,
     /// Set when the file exists but could not be read: it is then never written over.
     read_only: bool,
 }
 
-impl KnownHosts {
-    /// Reads the pins (blocking: call off the async threads). A damaged file is set aside,
-    /// with a warning to show: every room is then a first contact again.
-    pub fn load(path: PathBuf) -> (Arc<KnownHosts>, Option<String>) {
-        let (pins, warning) = match std::fs::read(&path) {
+impl<K, V> PinFile<K, V>
+where
+    K: Ord + Serialize + serde::de::DeserializeOwned,
+    V: Serialize + serde::de::DeserializeOwned,
+{
+    /// Reads the pins (blocking), with a warning to show if they could not be: `what` says
+    /// what they are ("room hosts").
+    fn load(path: PathBuf, what: &str) -> (Self, Option<String>) {
+        let (pins, warning, read_only) = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(pins) => (pins, None),
+                Ok(pins) => (pins, None, false),
                 Err(e) => {
                     let aside = path.with_extension("json.broken");
                     let _ = std::fs::rename(&path, &aside);
                     let warning = format!(
-                        "The list of known room hosts ({}) was damaged ({e}) and was set aside; rooms will be trusted again on first join.",
+                        "The list of known {what} ({}) was damaged ({e}) and was set aside; they will be trusted again on first contact.",
                         path.display()
                     );
-                    (BTreeMap::new(), Some(warning))
+                    (BTreeMap::new(), Some(warning), false)
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BTreeMap::new(), None, false),
             Err(e) => {
                 // Not saved over: the pins may still be there once the file can be read.
                 let warning = format!(
-                    "Could not read the list of known room hosts ({}: {e}); rooms are trusted as new, and the list is not changed.",
+                    "Could not read the list of known {what} ({}: {e}); they are trusted as new, and the list is not changed.",
                     path.display()
                 );
-                let hosts = KnownHosts {
-                    path,
-                    pins: Mutex::new(BTreeMap::new()),
-                    saving: Mutex::new(()),
-                    read_only: true,
-                };
-                return (Arc::new(hosts), Some(warning));
+                (BTreeMap::new(), Some(warning), true)
             }
         };
-        let hosts = KnownHosts {
+        let file = PinFile {
             path,
             pins: Mutex::new(pins),
             saving: Mutex::new(()),
-            read_only: false,
+            read_only,
         };
-        (Arc::new(hosts), warning)
+        (file, warning)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<K, V>) -> T) -> T {
+        f(&mut self.pins.lock().expect("pins"))
+    }
+
+    /// Writes the pins (blocking).
+    fn save(&self) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let _saving = self.saving.lock().expect("pins save");
+        let bytes = serde_json::to_vec_pretty(&*self.pins.lock().expect("pins"))
+            .map_err(std::io::Error::other)?;
+        write_atomically(&self.path, &bytes)
+    }
+}
+
+/// The pinned host keys, shared by the runtime, sessions and transfers.
+#[derive(Debug)]
+pub struct KnownHosts {
+    /// `known_hosts.json` in the data dir.
+    pins: PinFile<RoomId, Pin>,
+}
+
+impl KnownHosts {
+    /// Reads the pins (blocking: call off the async threads). A damaged file is set aside,
+    /// with a warning to show: every room is then a first contact again.
+    pub fn load(path: PathBuf) -> (Arc<KnownHosts>, Option<String>) {
+        let (pins, warning) = PinFile::load(path, "room hosts");
+        (Arc::new(KnownHosts { pins }), warning)
     }
 
     /// The pin of `room`, if it has one.
     pub fn pin(&self, room: &RoomId) -> Option<Pin> {
-        self.pins.lock().expect("pins").get(room).cloned()
+        self.pins.with(|pins| pins.get(room).cloned())
+    }
+
+    /// The room a person means by `wanted` (an id, or a name) among the rooms joined before:
+    /// by id first, else the one pinned under that name most lately.
+    pub fn meant(&self, wanted: &str) -> Option<(RoomId, Pin)> {
+        self.pins.with(|pins| {
+            let by_id =
+                RoomId::parse(wanted).and_then(|id| Some((id.clone(), pins.get(&id)?.clone())));
+            by_id.or_else(|| {
+                pins.iter()
+                    .filter(|(_, pin)| pin.room_name == wanted)
+                    .max_by_key(|(_, pin)| pin.since)
+                    .map(|(id, pin)| (id.clone(), pin.clone()))
+            })
+        })
     }
 
     /// Each pinned room's host fingerprint.
     pub fn fingerprints(&self) -> Vec<(RoomId, String)> {
-        let pins = self.pins.lock().expect("pins");
-        pins.iter()
-            .map(|(room, pin)| (room.clone(), pin.key.fingerprint()))
-            .collect()
+        self.pins.with(|pins| {
+            pins.iter()
+                .map(|(room, pin)| (room.clone(), pin.key.fingerprint()))
+                .collect()
+        })
     }
 
     /// Whom a link to `room` must reach.
@@ -99,32 +146,117 @@ impl KnownHosts {
     /// Pins `key` for `room` (a first join, or the user trusting a new key) and saves the
     /// list (blocking). Returns whether anything changed.
     pub fn trust(&self, room: &RoomId, key: PublicKey, room_name: &str) -> std::io::Result<bool> {
-        {
-            let mut pins = self.pins.lock().expect("pins");
+        let changed = self.pins.with(|pins| {
             if pins.get(room).is_some_and(|p| p.key == key) {
-                return Ok(false);
+                return false;
             }
-            pins.insert(
-                room.clone(),
-                Pin {
-                    key,
-                    room_name: room_name.to_owned(),
-                    since: crate::net::now_ms(),
-                },
-            );
+            let pin = Pin {
+                key,
+                room_name: room_name.to_owned(),
+                since: crate::net::now_ms(),
+            };
+            pins.insert(room.clone(), pin);
+            true
+        });
+        if changed {
+            self.pins.save()?;
         }
-        self.save()?;
-        Ok(true)
+        Ok(changed)
+    }
+}
+
+/// The key each person we exchanged direct messages with had, by their name: a direct
+/// message is sealed for the key a room's host lists, and a host could list its own key under
+/// a person's name. So the first key a name had is kept (trust on first use, as for hosts),
+/// and another key under that name is not written to until the user accepts it; a key the
+/// user checked with its owner (fingerprints compared) is marked verified.
+#[derive(Debug)]
+pub struct KnownPeople {
+    /// `known_people.json` in the data dir.
+    pins: PinFile<String, PersonPin>,
+}
+
+/// One person, as first met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonPin {
+    /// The key they had.
+    pub key: PublicKey,
+    /// Whether the user compared fingerprints with them and marked the key verified.
+    pub verified: bool,
+    /// When it was pinned, milliseconds since the Unix epoch.
+    pub since: i64,
+}
+
+/// What is known of a person's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// Nobody of that name was written to before: the key is pinned now.
+    New,
+    /// The key they had before; verified or not.
+    Same { verified: bool },
+    /// They had another key: nothing is sealed for this one until the user accepts it.
+    Changed { pinned: PublicKey },
+}
+
+impl KnownPeople {
+    /// Reads the pins (blocking).
+    pub fn load(path: PathBuf) -> (Arc<KnownPeople>, Option<String>) {
+        let (pins, warning) = PinFile::load(path, "people");
+        (Arc::new(KnownPeople { pins }), warning)
     }
 
-    fn save(&self) -> std::io::Result<()> {
-        if self.read_only {
-            return Ok(());
-        }
-        let _saving = self.saving.lock().expect("pins save");
-        let bytes = serde_json::to_vec_pretty(&*self.pins.lock().expect("pins"))
-            .map_err(std::io::Error::other)?;
-        write_atomically(&self.path, &bytes)
+    /// What is known of `name` having `key`; a name met for the first time is pinned (in
+    /// memory: [`KnownPeople::save`] writes it).
+    pub fn meet(&self, name: &str, key: PublicKey) -> Known {
+        self.pins.with(|pins| match pins.get(name) {
+            Some(pin) if pin.key == key => Known::Same {
+                verified: pin.verified,
+            },
+            Some(pin) => Known::Changed { pinned: pin.key },
+            None => {
+                let pin = PersonPin {
+                    key,
+                    verified: false,
+                    since: crate::net::now_ms(),
+                };
+                pins.insert(name.to_owned(), pin);
+                Known::New
+            }
+        })
+    }
+
+    /// The user accepts `key` as `name`'s (a new computer, a reinstall), or says they checked
+    /// it with its owner (`verified`). Blocking: saves the list.
+    pub fn accept(&self, name: &str, key: PublicKey, verified: bool) -> std::io::Result<()> {
+        self.pins.with(|pins| {
+            let pin = PersonPin {
+                key,
+                verified,
+                since: crate::net::now_ms(),
+            };
+            pins.insert(name.to_owned(), pin);
+        });
+        self.save()
+    }
+
+    /// The name a key was pinned under, if any.
+    pub fn name_of(&self, key: &PublicKey) -> Option<String> {
+        self.pins.with(|pins| {
+            pins.iter()
+                .find(|(_, pin)| pin.key == *key)
+                .map(|(name, _)| name.clone())
+        })
+    }
+
+    /// Every pin, for the front end.
+    pub fn all(&self) -> Vec<(String, PersonPin)> {
+        self.pins
+            .with(|pins| pins.iter().map(|(n, p)| (n.clone(), p.clone())).collect())
+    }
+
+    /// Writes the list (blocking).
+    pub fn save(&self) -> std::io::Result<()> {
+        self.pins.save()
     }
 }
 
@@ -153,6 +285,27 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::net::identity::Identity;
+
+    #[test]
+    fn a_persons_first_key_is_kept_and_another_is_held_back_until_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_people.json");
+        let (bob, host) = (Identity::generate().public(), Identity::generate().public());
+        let (people, _) = KnownPeople::load(path.clone());
+        assert_eq!(people.meet("Bob", bob), Known::New);
+        assert_eq!(people.meet("Bob", bob), Known::Same { verified: false });
+        people.save().unwrap();
+        let (again, _) = KnownPeople::load(path.clone());
+        assert_eq!(again.meet("Bob", host), Known::Changed { pinned: bob });
+        assert_eq!(again.name_of(&bob).as_deref(), Some("Bob"));
+        assert_eq!(again.name_of(&host), None);
+        again.accept("Bob", bob, true).unwrap();
+        let (again, _) = KnownPeople::load(path.clone());
+        assert_eq!(again.meet("Bob", bob), Known::Same { verified: true });
+        // Accepting a new key starts it over as not verified.
+        again.accept("Bob", host, false).unwrap();
+        assert_eq!(again.meet("Bob", host), Known::Same { verified: false });
+    }
 
     #[test]
     fn a_pin_is_kept_and_a_new_key_replaces_it_only_when_trusted() {

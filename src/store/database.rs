@@ -158,6 +158,9 @@ const MIGRATIONS: &[&str] = &[
         INSERT OR IGNORE INTO received_unindexed (row) VALUES (new.rowid);
     END;
     INSERT INTO received_fts (received_fts) VALUES ('rebuild');",
+    // 6: the name a direct message's sender gave inside it, where it differs from the name
+    // its key has here (see store::directs): shown as a warning, never as the sender.
+    "ALTER TABLE directs ADD COLUMN claimed TEXT;",
 ];
 
 /// Indexes the rows written since the last time for search (see schema step 5), in a

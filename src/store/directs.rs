@@ -11,8 +11,12 @@ use rusqlite::params;
 pub struct Direct {
     /// The other device of the conversation.
     pub peer: DeviceId,
-    /// Its user's name, as the message said.
+    /// Its user's name: the name its key has in the room (or, once it left, the name it was
+    /// first met under), never what a message says of itself.
     pub peer_name: String,
+    /// Theirs only: the name the sender gave inside the message, where it is not
+    /// `peer_name` (a member posing as someone else, or one renamed meanwhile).
+    pub claimed: Option<String>,
     /// Whether we sent it.
     pub outgoing: bool,
     /// The sender's number for it: with the sender, what makes it one message however often
@@ -76,8 +80,8 @@ impl DirectStore {
                 let (state, why) = d.state.to_db();
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO directs
-                     (peer, outgoing, seq, peer_name, ts, text, room, state, why)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (peer, outgoing, seq, peer_name, ts, text, room, state, why, claimed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(params![
                     d.peer.as_str(),
@@ -88,7 +92,8 @@ impl DirectStore {
                     d.text,
                     d.room.as_str(),
                     state,
-                    why
+                    why,
+                    d.claimed
                 ])
             },
             |r| {
@@ -120,7 +125,7 @@ impl DirectStore {
         self.db
             .read_async(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT peer, peer_name, outgoing, seq, ts, text, room, state, why
+                    "SELECT peer, peer_name, outgoing, seq, ts, text, room, state, why, claimed
                      FROM directs ORDER BY ts, rowid",
                 )?;
                 let rows = stmt
@@ -136,21 +141,25 @@ impl DirectStore {
                             r.get::<_, i64>(4)?,
                             r.get::<_, String>(5)?,
                             Sent::from_db(&r.get::<_, String>(7)?, r.get(8)?),
+                            r.get::<_, Option<String>>(9)?,
                         ))
                     })?
                     .filter_map(Result::ok)
-                    .filter_map(|(peer, room, peer_name, outgoing, seq, ts, text, state)| {
-                        Some(Direct {
-                            peer: peer?,
-                            peer_name,
-                            outgoing,
-                            seq: seq as u64,
-                            ts,
-                            text,
-                            room: room?,
-                            state,
-                        })
-                    })
+                    .filter_map(
+                        |(peer, room, peer_name, outgoing, seq, ts, text, state, claimed)| {
+                            Some(Direct {
+                                peer: peer?,
+                                peer_name,
+                                claimed,
+                                outgoing,
+                                seq: seq as u64,
+                                ts,
+                                text,
+                                room: room?,
+                                state,
+                            })
+                        },
+                    )
                     .collect();
                 Ok(rows)
             })
