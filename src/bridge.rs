@@ -155,8 +155,9 @@ pub enum Event {
     Network(NetStatus),
     /// A room was found on the network, or its advert changed (member count, addresses).
     RoomFound(RoomAd),
-    /// The host keys pinned for rooms joined before (told once at start).
-    KnownHosts(Vec<(RoomId, String)>),
+    /// The host keys pinned for rooms joined before (told once at start): each room's id, its
+    /// host's fingerprint, and its name then.
+    KnownHosts(Vec<(RoomId, String, String)>),
     /// The keys pinned for the people we exchanged direct messages with, by name: at start,
     /// and whenever one is added or accepted.
     People(Vec<(String, crate::net::trust::PersonPin)>),

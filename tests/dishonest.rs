@@ -869,3 +869,157 @@ async fn headless_join_by_address_stops_at_a_changed_key_in_words() {
     assert!(said.contains("presents the key"), "{said}");
     impostor.close("bye".into(), DEADLINE).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Any sequence of frames from the sessions of one key
+// ---------------------------------------------------------------------------------------------
+
+use proptest::prelude::*;
+
+/// One thing a dishonest member's session does.
+#[derive(Debug, Clone)]
+enum Act {
+    /// A post of this many bytes.
+    Post(usize),
+    History(Option<u64>),
+    Before(u64),
+    Presence(bool),
+    Typing,
+    Rename(u8),
+    /// A "sealed" direct message (any bytes) of this many bytes to member `to`.
+    Direct(u32, usize),
+    Ping,
+    /// Hangs up and joins again, as a new run of the app.
+    Rejoin,
+    /// Bytes that are no frame at all.
+    Junk,
+}
+
+fn act() -> impl Strategy<Value = (usize, Act)> {
+    let act = prop_oneof![
+        4 => (0..MAX_TEXT_BYTES).prop_map(Act::Post),
+        1 => proptest::option::of(0..2000u64).prop_map(Act::History),
+        1 => (0..2000u64).prop_map(Act::Before),
+        1 => any::<bool>().prop_map(Act::Presence),
+        1 => Just(Act::Typing),
+        1 => any::<u8>().prop_map(Act::Rename),
+        1 => (0..8u32, 1..60_000usize).prop_map(|(to, len)| Act::Direct(to, len)),
+        1 => Just(Act::Ping),
+        1 => Just(Act::Rejoin),
+        1 => Just(Act::Junk),
+    ];
+    (0..4usize, act)
+}
+
+/// The bytes this process holds, as the system counts them.
+fn resident() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Runs `acts` as the sessions of Mallory's one key (which never read what the host sends
+/// them), against a host with the default budgets, and checks what the host holds for them.
+async fn run_acts(acts: Vec<(usize, Act)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits::default();
+    let host = host(dir.path(), limits).await;
+    let before = resident();
+    let mut sessions: Vec<Option<Client>> = (0..limits.sessions_per_key).map(|_| None).collect();
+    let mut resume = 1;
+    for (i, (which, act)) in acts.into_iter().enumerate() {
+        let which = which % sessions.len();
+        if sessions[which].is_none() || matches!(act, Act::Rejoin) {
+            sessions[which] = None;
+            resume += 1;
+            let mut conn = connect_from([127, 0, 9, 1], &host, "Mallory").await;
+            let hello = Hello {
+                resume,
+                ..hello("Mallory")
+            };
+            if let Frame::Welcome(_) = knock(&mut conn, hello).await {
+                sessions[which] = Some(conn);
+            }
+            continue;
+        }
+        let Some(conn) = &mut sessions[which] else {
+            continue;
+        };
+        let frame = match act {
+            Act::Post(len) => Frame::Post {
+                seq: i as u64,
+                text: "x".repeat(len),
+            },
+            Act::History(after) => Frame::History { after },
+            Act::Before(before) => Frame::Before { before },
+            Act::Presence(away) => Frame::Presence { away },
+            Act::Typing => Frame::Typing,
+            Act::Rename(n) => Frame::Rename {
+                name: format!("Mallory {n}"),
+            },
+            Act::Direct(to, len) => Frame::Direct {
+                to,
+                seq: i as u64,
+                sealed: vec![7; len],
+            },
+            Act::Ping => Frame::Ping,
+            Act::Rejoin => unreachable!("rejoined above"),
+            Act::Junk => {
+                let _ = conn.send_plain(b"\x00\x00\x00\x05junk!").await;
+                sessions[which] = None;
+                continue;
+            }
+        };
+        // A session the host closed is gone; the next act of its slot joins again.
+        let sent = tokio::time::timeout(Duration::from_secs(2), conn.send(frame)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            sessions[which] = None;
+        }
+        if i % 16 == 0 {
+            let usage = host.usage().await;
+            assert!(usage.most_queued <= limits.member_queue_bytes, "{usage:?}");
+            assert!(
+                usage.held <= usage.sessions * limits.held_bytes,
+                "{usage:?}"
+            );
+        }
+    }
+    let usage = host.usage().await;
+    assert!(usage.most_queued <= limits.member_queue_bytes, "{usage:?}");
+    assert!(
+        usage.held <= usage.sessions * limits.held_bytes,
+        "{usage:?}"
+    );
+    // Whatever was going on in this process besides, the host did not grow past a few
+    // members' budgets.
+    let grew = resident().saturating_sub(before);
+    assert!(grew < 256 << 20, "the process grew by {} MB", grew >> 20);
+    // The room goes on, for someone else.
+    let bob = connect_from([127, 0, 9, 2], &host, "Bob").await;
+    let (mut bob, _, _) = join_on(bob, hello("Bob")).await;
+    post(&mut bob, 1, "still here").await;
+    drop(sessions);
+    host.close("bye".into(), DEADLINE).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Whatever the sessions of one key send, in whatever order, the host holds no more for
+    /// them than their budgets, and the room goes on.
+    #[test]
+    fn any_frames_from_the_sessions_of_one_key_stay_within_the_hosts_budgets(
+        acts in proptest::collection::vec(act(), 1..150)
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run_acts(acts));
+    }
+}

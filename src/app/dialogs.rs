@@ -215,6 +215,15 @@ impl Dialogs {
             return;
         };
         let room_name = text::name(&chat.room_name).into_owned();
+        if chat.lookalike {
+            let host = text::name(&chat.host_name).into_owned();
+            match lookalike_dialog(ctx, &room_name, &host) {
+                Outcome::Confirm => state.join_lookalike(&room),
+                Outcome::Cancel => state.leave(&room),
+                Outcome::Open => {}
+            }
+            return;
+        }
         match chat.state.clone() {
             SessionState::NeedsPassword(reason) => {
                 if self.password.as_ref().is_none_or(|(r, _)| *r != room) {
@@ -246,6 +255,29 @@ impl Dialogs {
             _ => self.password = None,
         }
     }
+}
+
+/// A room named like one joined before, but another room: joined only if the user says so.
+fn lookalike_dialog(ctx: &egui::Context, room_name: &str, host: &str) -> Outcome {
+    let modal = Modal::new(egui::Id::unique("lookalike_dialog")).show(ctx, |ui| {
+        ui.set_width(380.0);
+        ui.heading(format!("⚠ Not the {room_name} you joined before"));
+        ui.label(format!(
+            "This is another room with the same name, hosted by {host}. It may be another machine pretending to be the room you know. Join it only if you expected a new room of that name."
+        ));
+        ui.add_space(8.0);
+        let mut outcome = Outcome::Open;
+        ui.horizontal(|ui| {
+            if ui.button("Stay out").clicked() {
+                outcome = Outcome::Cancel;
+            }
+            if ui.button("Join this other room").clicked() {
+                outcome = Outcome::Confirm;
+            }
+        });
+        outcome
+    });
+    modal.inner
 }
 
 /// "Host a room": its name, and an optional password.

@@ -94,9 +94,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
         }
         for row in &rows {
             let different = row.trust == HostTrust::Different;
+            let warned = different || row.trust == HostTrust::Lookalike;
             let selected = state.open.as_ref() == Some(&row.id) && !different;
             let lock = if row.locked { "🔒 " } else { "" };
-            let warn = if different { "⚠ " } else { "" };
+            let warn = if warned { "⚠ " } else { "" };
             let who = if row.hosted_by_me { "you".to_owned() } else { text::name(&row.host).into_owned() };
             let people = if row.members == 1 { "1 member".to_owned() } else { format!("{} members", row.members) };
             let label = format!("{warn}{lock}{}", text::name(&row.name));
@@ -112,6 +113,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
                 HostTrust::Different => format!(
                     "Not the host this room had: it claims fingerprint {key}. It may be another machine pretending to be the room."
                 ),
+                HostTrust::Lookalike => format!(
+                    "Not the {} you joined before: another room with the same name (host fingerprint {key}). It may be another machine pretending to be it.",
+                    text::name(&row.name)
+                ),
             };
             let response = match &row.unjoinable {
                 Some(why) => response.on_disabled_hover_text(why),
@@ -121,10 +126,11 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             match row.trust {
                 HostTrust::Known => about.push_str(" · ✔ known host"),
                 HostTrust::Different => about.push_str(" · ⚠ different key"),
+                HostTrust::Lookalike => about.push_str(" · ⚠ not the room you joined"),
                 HostTrust::Mine | HostTrust::New => {}
             }
             let about = RichText::new(about).small();
-            ui.label(if different { about.color(ui.visuals().warn_fg_color) } else { about.weak() });
+            ui.label(if warned { about.color(ui.visuals().warn_fg_color) } else { about.weak() });
             ui.add_space(4.0);
             if response.clicked() {
                 open = Some(row.key.clone());

@@ -75,6 +75,8 @@ pub struct Chat {
     pub addrs: Vec<std::net::SocketAddr>,
     /// Whether the runtime has been asked to join (a locked room waits for its password).
     pub asked_to_join: bool,
+    /// Named like a room joined before but another room: not joined until the user says so.
+    pub lookalike: bool,
     /// Set while the room's messages come back from the database because the window fell
     /// behind (left minimized through a flood); shown as "catching up".
     pub catching_up: Option<CatchingUp>,
@@ -158,6 +160,7 @@ impl Chat {
             divider: None,
             addrs: Vec::new(),
             asked_to_join: true,
+            lookalike: false,
             catching_up: None,
             reshaped: 0,
             unread: 0,
@@ -300,6 +303,9 @@ pub enum HostTrust {
     /// Its advert names another key than the one we pinned: another machine may be
     /// pretending to be the room.
     Different,
+    /// Never joined, but named like a room we joined (another room with that name): another
+    /// machine may be pretending to be that one. Joined only once the user says so.
+    Lookalike,
 }
 
 /// A row of the room list: a room on the network, or one we host.
@@ -453,6 +459,9 @@ pub struct AppState {
     pub fingerprint: String,
     /// The fingerprint of the host key pinned for each room we joined.
     pub pinned: HashMap<RoomId, String>,
+    /// The room we joined under each name, most lately: a room of the same name and another
+    /// id is a lookalike (see [`HostTrust::Lookalike`]).
+    pub joined_names: HashMap<String, RoomId>,
     /// The key pinned for each person we exchanged direct messages with, by name.
     pub people: HashMap<String, crate::net::trust::PersonPin>,
     /// Our display name.
@@ -537,6 +546,7 @@ impl AppState {
             fingerprint: me.fingerprint().unwrap_or_default(),
             pinned: HashMap::new(),
             people: HashMap::new(),
+            joined_names: HashMap::new(),
             me,
             name: settings.display_name(),
             needs_name: settings.name.is_none(),
@@ -720,6 +730,13 @@ impl AppState {
             return HostTrust::Mine;
         }
         match self.pinned.get(&ad.id) {
+            None if self
+                .joined_names
+                .get(&ad.name)
+                .is_some_and(|id| *id != ad.id) =>
+            {
+                HostTrust::Lookalike
+            }
             None => HostTrust::New,
             Some(pinned) if ad.fingerprint.as_ref() == Some(pinned) => HostTrust::Known,
             Some(_) => HostTrust::Different,
@@ -795,8 +812,20 @@ impl AppState {
                     .get(id)
                     .is_some_and(|pin| ad.fingerprint.as_ref() != Some(pin))
             });
+            let lookalike = self
+                .discovered
+                .get(key)
+                .is_some_and(|ad| self.trust_of(ad) == HostTrust::Lookalike);
             let mut chat = Chat::new(name, host);
-            if locked && !different {
+            if lookalike {
+                // Asked first (see `join_lookalike`); its password after that.
+                chat.lookalike = true;
+                chat.addrs = addrs;
+                chat.asked_to_join = false;
+                if locked {
+                    chat.state = SessionState::NeedsPassword("this room needs a password".into());
+                }
+            } else if locked && !different {
                 chat.state = SessionState::NeedsPassword("this room needs a password".into());
                 chat.addrs = addrs;
                 chat.asked_to_join = false;
@@ -838,6 +867,24 @@ impl AppState {
             });
         }
         Ok(())
+    }
+
+    /// Joins a lookalike room (named like one joined before) the user was told about and
+    /// chose to join all the same; a locked one asks its password next.
+    pub fn join_lookalike(&mut self, room: &RoomId) {
+        let Some(chat) = self.chats.get_mut(room) else {
+            return;
+        };
+        chat.lookalike = false;
+        if matches!(chat.state, SessionState::NeedsPassword(_)) {
+            return;
+        }
+        chat.asked_to_join = true;
+        self.outbox.push(Command::Join {
+            room: room.clone(),
+            addrs: std::mem::take(&mut chat.addrs),
+            password: None,
+        });
     }
 
     /// Trusts the new key a room's host presented, and joins.
@@ -945,7 +992,12 @@ impl AppState {
             Event::RoomLost(key) => {
                 self.discovered.remove(&key);
             }
-            Event::KnownHosts(pins) => self.pinned.extend(pins),
+            Event::KnownHosts(pins) => {
+                for (room, fingerprint, name) in pins {
+                    self.pinned.insert(room.clone(), fingerprint);
+                    self.joined_names.insert(name, room);
+                }
+            }
             Event::People(people) => self.people = people.into_iter().collect(),
             Event::Hosting {
                 room,
@@ -991,6 +1043,7 @@ impl AppState {
                 ..
             } => {
                 self.pinned.insert(room.clone(), host_key.fingerprint());
+                self.joined_names.insert(room_name.clone(), room.clone());
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.mark_new_messages();
                     chat.room_name = room_name;
@@ -2011,6 +2064,7 @@ mod tests {
         s.apply(Event::KnownHosts(vec![(
             room.clone(),
             "AAAA-AAAA-AAAA-AAAA".into(),
+            "Lab".into(),
         )]));
         let other = RoomAd {
             locked: true,
@@ -2023,6 +2077,39 @@ mod tests {
             "joined for the key check first: {:?}",
             s.outbox
         );
+    }
+
+    #[test]
+    fn a_room_named_like_one_joined_before_is_not_joined_until_the_user_says_so() {
+        let mut s = state();
+        let joined = RoomId::parse("r1").unwrap();
+        s.apply(Event::KnownHosts(vec![(
+            joined,
+            "AAAA-AAAA-AAAA-AAAA".into(),
+            "Lab".into(),
+        )]));
+        let lookalike = ad("r2", "Lab");
+        s.apply(Event::RoomFound(lookalike.clone()));
+        s.apply(Event::RoomFound(ad("r3", "Kitchen")));
+        let trust: Vec<(String, HostTrust)> = s
+            .room_rows()
+            .iter()
+            .map(|r| (r.name.clone(), r.trust))
+            .collect();
+        assert!(
+            trust.contains(&("Lab".into(), HostTrust::Lookalike)),
+            "{trust:?}"
+        );
+        assert!(
+            trust.contains(&("Kitchen".into(), HostTrust::New)),
+            "{trust:?}"
+        );
+        s.open_room(&lookalike.key());
+        assert!(s.outbox.is_empty(), "joined before asking: {:?}", s.outbox);
+        let room = lookalike.id.clone();
+        assert!(s.chats[&room].lookalike);
+        s.join_lookalike(&room);
+        assert!(matches!(&s.outbox[..], [Command::Join { room: r, .. }] if *r == room));
     }
 
     #[test]

@@ -116,6 +116,20 @@ pub enum HostError {
     History(StoreError),
 }
 
+/// What a room holds for its members, in bytes: each member's share is capped by
+/// `Limits::member_queue_bytes` and `Limits::held_bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Sessions in the room (members and those passing through).
+    pub sessions: usize,
+    /// Encoded frames queued for them and not yet written, in all.
+    pub queued: usize,
+    /// The most queued for any one of them.
+    pub most_queued: usize,
+    /// Posts held back while their senders were over their allowance, in all.
+    pub held: usize,
+}
+
 /// A running room. Dropping it without [`RoomHost::close`] leaves members to time out.
 pub struct RoomHost {
     /// The port members connect to (the same on IPv4 and IPv6).
@@ -221,6 +235,15 @@ impl RoomHost {
     /// Watches the member count.
     pub fn member_count(&self) -> watch::Receiver<u32> {
         self.members.clone()
+    }
+
+    /// What the room holds for its members now, against their budgets (see [`Usage`]).
+    pub async fn usage(&self) -> Usage {
+        let (reply, usage) = oneshot::channel();
+        if self.room.send(RoomCmd::Usage { reply }).await.is_err() {
+            return Usage::default();
+        }
+        usage.await.unwrap_or_default()
     }
 
     /// Changes how many bytes of files the room keeps, from the next kept file on.
@@ -491,6 +514,10 @@ enum RoomCmd {
     About {
         reply: oneshot::Sender<Frame>,
     },
+    /// What the room holds for its members now.
+    Usage {
+        reply: oneshot::Sender<Usage>,
+    },
     /// The room is closing.
     Close {
         reason: String,
@@ -580,6 +607,9 @@ const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Why a post is turned away when its sender goes past the room's limits.
 const TOO_FAST: &str =
     "you are sending faster than this room allows; wait a moment and send it again";
+
+/// Keys remembered as the room's past members at most (see `Room::known`).
+const KNOWN_KEYS: usize = 65_536;
 
 /// What typing costs of a member's allowance each time it is passed on.
 const TYPING_COST: f64 = 0.5;
@@ -745,6 +775,19 @@ impl Room {
                         host_name: self.config.host_name.clone(),
                         members: self.present(),
                         locked: self.config.password.is_some(),
+                    });
+                }
+                RoomCmd::Usage { reply } => {
+                    let queued = self
+                        .members
+                        .values()
+                        .map(|s| s.out.bytes.load(Ordering::Relaxed));
+                    let queued: Vec<usize> = queued.collect();
+                    let _ = reply.send(Usage {
+                        sessions: self.members.len(),
+                        queued: queued.iter().sum(),
+                        most_queued: queued.iter().copied().max().unwrap_or(0),
+                        held: self.members.values().map(|s| s.held_bytes).sum(),
                     });
                 }
                 RoomCmd::Close { reason } => {
@@ -1144,10 +1187,12 @@ impl Room {
             reading: false,
             passing: hello.passing,
         };
-        self.known
-            .lock()
-            .expect("known keys")
-            .insert(member.device.clone());
+        let mut known = self.known.lock().expect("known keys");
+        // Bounded: joins are metered, but a host may run for weeks.
+        if known.len() < KNOWN_KEYS {
+            known.insert(member.device.clone());
+        }
+        drop(known);
         match self.members.remove(&id) {
             Some(old) => {
                 // Posts it had held back are dropped: it sends them again, in order, on

@@ -126,11 +126,11 @@ impl KnownHosts {
         })
     }
 
-    /// Each pinned room's host fingerprint.
-    pub fn fingerprints(&self) -> Vec<(RoomId, String)> {
+    /// Each pinned room's host fingerprint, and its name when pinned.
+    pub fn fingerprints(&self) -> Vec<(RoomId, String, String)> {
         self.pins.with(|pins| {
             pins.iter()
-                .map(|(room, pin)| (room.clone(), pin.key.fingerprint()))
+                .map(|(room, pin)| (room.clone(), pin.key.fingerprint(), pin.room_name.clone()))
                 .collect()
         })
     }
