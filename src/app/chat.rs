@@ -144,7 +144,7 @@ impl ChatView {
                         .response
                         .on_hover_text("Who is in the room");
                     }
-                    state_badge(ui, &chat.state);
+                    state_badge(ui, chat);
                     if chat.catching_up.is_some() {
                         ui.label(RichText::new("catching up…").weak()).on_hover_text(
                             "Messages came faster than they were shown; the rest are being read back",
@@ -534,8 +534,11 @@ fn host_line(ui: &mut egui::Ui, chat: &Chat) {
     }
 }
 
-fn state_badge(ui: &mut egui::Ui, state: &SessionState) {
+fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
+    let state = &chat.state;
     let (text, color) = match state {
+        // Named like a room joined before: not joined until the user says so.
+        _ if chat.lookalike => ("⚠ not joined", ui.visuals().warn_fg_color),
         SessionState::Connecting => ("joining…", ui.visuals().weak_text_color()),
         SessionState::Connected => ("• connected", Color32::from_rgb(60, 170, 90)),
         SessionState::Waiting(_) => ("• waiting for the host", ui.visuals().warn_fg_color),

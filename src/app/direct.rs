@@ -93,7 +93,10 @@ impl DirectView {
                 let label = ui.label("Direct message");
                 let edit = egui::TextEdit::multiline(&mut draft)
                     .id(id)
-                    .hint_text(format!("Only {name} can read it"))
+                    .hint_text(match key {
+                        PeerKey::Verified => format!("Only {name} can read it"),
+                        _ => format!("Sealed for {name}'s key"),
+                    })
                     .desired_rows(2)
                     .desired_width(ui.available_width() - 70.0);
                 let response = ui.add(edit).labelled_by(label.id);
