@@ -1023,3 +1023,64 @@ proptest! {
         rt.block_on(run_acts(acts));
     }
 }
+
+/// The members of one machine together cost the host at most the machine's byte budget,
+/// however many keys and sessions it opens that never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_members_of_one_machine_together_stay_within_its_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 2 * 1024 * 1024;
+    let limits = Limits {
+        member_queue_bytes: 1024 * 1024,
+        machine_queue_bytes: budget,
+        ..Limits::unmetered()
+    };
+    let host = host(dir.path(), limits).await;
+    let mut stuck = Vec::new();
+    for k in 0..2 {
+        for s in 0..3u64 {
+            let name = format!("Mal{k}");
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.bind(SocketAddr::from(([127, 0, 21, 1], 0))).unwrap();
+            let stream = socket
+                .connect(SocketAddr::from(([127, 0, 0, 1], host.port)))
+                .await
+                .unwrap();
+            let link = link::connect(
+                stream,
+                &identity(&name),
+                Expect::Anyone,
+                &Timeouts::default(),
+            )
+            .await
+            .unwrap();
+            let conn = Client {
+                reader: link.reader,
+                writer: link.writer,
+                host_key: link.remote,
+                handshake_hash: link.handshake_hash,
+                tap: None,
+            };
+            let hello = Hello {
+                resume: s + 1,
+                ..hello(&name)
+            };
+            stuck.push(join_on(conn, hello).await.0);
+        }
+    }
+    let ann = connect_from([127, 0, 21, 2], &host, "Ann").await;
+    let (mut ann, _, _) = join_on(ann, hello("Ann")).await;
+    let big = "x".repeat(60 * 1024);
+    let mut most = 0;
+    for n in 0..120u64 {
+        post(&mut ann, n, &format!("{n} {big}")).await;
+        most = most.max(host.usage().await.queued);
+    }
+    // Ann's own queue besides.
+    assert!(
+        most <= budget + limits.member_queue_bytes,
+        "{most} bytes queued; the machine's budget is {budget}"
+    );
+    host.close("bye".into(), DEADLINE).await;
+}

@@ -205,6 +205,7 @@ impl RoomHost {
             holding: Default::default(),
             allowances: Allowances::new(&config_limits),
             readers: Arc::new(Semaphore::new(config_limits.history_readers)),
+            machine_queues: HashMap::new(),
             known,
             count: count_tx,
         };
@@ -508,7 +509,10 @@ enum RoomCmd {
     /// is not a member.
     WhoIs {
         device: DeviceId,
-        reply: oneshot::Sender<Option<String>>,
+        /// Its name in the room, and the machine its allowances are counted under (a
+        /// dual-stack machine's file connections count as that machine's, whichever of its
+        /// addresses they come from).
+        reply: oneshot::Sender<Option<(String, IpAddr)>>,
     },
     /// Someone asked which room this is.
     About {
@@ -560,9 +564,29 @@ struct Slot {
 #[derive(Clone)]
 struct Outbox {
     frames: mpsc::Sender<Bytes>,
-    /// Bytes queued and not yet written; the writer takes off what it wrote.
-    bytes: Arc<AtomicUsize>,
+    /// Bytes queued and not yet written, for this member and for its machine; the writer
+    /// takes off what it wrote.
+    bytes: Arc<Queued>,
     limit: usize,
+}
+
+/// What is queued for one member, and for all the members of its machine together.
+#[derive(Default)]
+struct Queued {
+    member: AtomicUsize,
+    /// Shared by the members of one machine (set at the join, when the machine is known),
+    /// with that machine's limit.
+    machine: std::sync::OnceLock<(Arc<AtomicUsize>, usize)>,
+}
+
+impl Queued {
+    /// `len` bytes were written: no longer held.
+    fn written(&self, len: usize) {
+        self.member.fetch_sub(len, Ordering::Relaxed);
+        if let Some((machine, _)) = self.machine.get() {
+            machine.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Why a frame was not queued.
@@ -574,9 +598,9 @@ enum Unqueued {
 }
 
 impl Outbox {
-    fn new(limit: usize) -> (Outbox, mpsc::Receiver<Bytes>, Arc<AtomicUsize>) {
+    fn new(limit: usize) -> (Outbox, mpsc::Receiver<Bytes>, Arc<Queued>) {
         let (frames, rx) = mpsc::channel(MEMBER_QUEUE);
-        let bytes = Arc::new(AtomicUsize::new(0));
+        let bytes = Arc::new(Queued::default());
         let outbox = Outbox {
             frames,
             bytes: bytes.clone(),
@@ -585,14 +609,28 @@ impl Outbox {
         (outbox, rx, bytes)
     }
 
+    /// Bytes queued for this member now.
+    fn queued(&self) -> usize {
+        self.bytes.member.load(Ordering::Relaxed)
+    }
+
     fn push(&self, frame: Bytes) -> Result<(), Unqueued> {
         let len = frame.len();
-        if self.bytes.load(Ordering::Relaxed) + len > self.limit {
+        if self.queued() + len > self.limit {
+            return Err(Unqueued::Full);
+        }
+        let machine = self.bytes.machine.get();
+        if let Some((machine, limit)) = machine
+            && machine.load(Ordering::Relaxed) + len > *limit
+        {
             return Err(Unqueued::Full);
         }
         match self.frames.try_send(frame) {
             Ok(()) => {
-                self.bytes.fetch_add(len, Ordering::Relaxed);
+                self.bytes.member.fetch_add(len, Ordering::Relaxed);
+                if let Some((machine, _)) = machine {
+                    machine.fetch_add(len, Ordering::Relaxed);
+                }
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(Unqueued::Full),
@@ -682,6 +720,8 @@ struct Room {
     allowances: Allowances,
     /// Places for reading history from disk, shared by every member.
     readers: Arc<Semaphore>,
+    /// Bytes queued for the members of each machine together (see `Limits::machine_queue_bytes`).
+    machine_queues: HashMap<IpAddr, Arc<AtomicUsize>>,
     /// Keys that have been members of this room: their password tries and handshakes are
     /// not held up by anyone else's (see [`Gates`]).
     known: Arc<std::sync::Mutex<std::collections::HashSet<DeviceId>>>,
@@ -733,7 +773,7 @@ impl Room {
                 }
                 RoomCmd::WhoIs { device, reply } => {
                     let member = self.members.values().find(|s| s.member.device == device);
-                    let _ = reply.send(member.map(|s| s.member.name.clone()));
+                    let _ = reply.send(member.map(|s| (s.member.name.clone(), s.machine)));
                 }
                 RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
                 RoomCmd::History { member, after } => self.history_page(member, after),
@@ -778,10 +818,7 @@ impl Room {
                     });
                 }
                 RoomCmd::Usage { reply } => {
-                    let queued = self
-                        .members
-                        .values()
-                        .map(|s| s.out.bytes.load(Ordering::Relaxed));
+                    let queued = self.members.values().map(|s| s.out.queued());
                     let queued: Vec<usize> = queued.collect();
                     let _ = reply.send(Usage {
                         sessions: self.members.len(),
@@ -1123,6 +1160,13 @@ impl Room {
             }));
         }
         let machine = self.allowances.machine(address);
+        // What is queued for the members of one machine together has a budget too.
+        self.machine_queues.retain(|_, q| Arc::strong_count(q) > 1);
+        let together = self.machine_queues.entry(machine).or_default().clone();
+        let _ = out
+            .bytes
+            .machine
+            .set((together, self.config.limits.machine_queue_bytes));
         let id = returning.unwrap_or_else(|| {
             self.next_member += 1;
             self.next_member - 1
@@ -1713,14 +1757,14 @@ impl Conn {
         if self.room.send(asked).await.is_err() {
             return;
         }
-        let Ok(Some(from)) = name.await else {
+        let Ok(Some((from, machine))) = name.await else {
             let reason = "join the room before sending or fetching its files".to_owned();
             tracing::info!("{}: file connection refused: not a member", self.peer);
             let code = RefuseCode::NotMember;
             return link.answer_and_close(Frame::Refused { code, reason }).await;
         };
         let files = &self.shared.files;
-        let Some(_place) = files.take_place(address_key(self.peer.ip())) else {
+        let Some(_place) = files.take_place(machine) else {
             let reason = "the host is busy with other files; try again in a moment".to_owned();
             let code = RefuseCode::Busy;
             return link.answer_and_close(Frame::Refused { code, reason }).await;
@@ -1878,7 +1922,7 @@ impl Conn {
 async fn write_queued(
     mut writer: LinkWriter,
     mut out: mpsc::Receiver<Bytes>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
     token: CancellationToken,
     peer: SocketAddr,
 ) {
@@ -1899,7 +1943,7 @@ async fn write_queued(
             written = writer.send_encoded(batch) => written,
         };
         // Written (into the socket's own buffer): no longer the member's to hold.
-        queued.fetch_sub(bytes, Ordering::Relaxed);
+        queued.written(bytes);
         if let Err(e) = written {
             tracing::info!("{peer}: closing: {e}");
             break;

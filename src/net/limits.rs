@@ -48,6 +48,9 @@ pub struct Limits {
     pub passing: usize,
     /// Bytes queued for one member before it counts as too slow and is dropped.
     pub member_queue_bytes: usize,
+    /// Bytes queued for all the members of one machine together: past it, the one whose
+    /// frame does not fit is dropped as too slow.
+    pub machine_queue_bytes: usize,
     /// Bytes of posts one member may have held back while over its allowance.
     pub held_bytes: usize,
     /// Reads of the room's history from disk at once, for all its members together.
@@ -98,6 +101,7 @@ impl Default for Limits {
             passing: 32,
             // A page of history (at most `store::PAGE_BYTES`) and live traffic beside it.
             member_queue_bytes: 4 * 1024 * 1024,
+            machine_queue_bytes: 16 * 1024 * 1024,
             held_bytes: 1024 * 1024,
             history_readers: 2,
             password_wait: Duration::from_secs(1),
@@ -107,8 +111,9 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The default limits, with nothing metered of what members spend (posts, bytes, joins):
-    /// for tests and benchmarks whose many members all connect from this one machine.
+    /// The default limits, with nothing metered of what members spend (posts, bytes, joins)
+    /// or of what one machine's members may have queued: for tests and benchmarks whose many
+    /// members all connect from this one machine.
     pub fn unmetered() -> Self {
         let unlimited = Rate {
             per_second: 1e12,
@@ -121,6 +126,7 @@ impl Limits {
             machine_post_bytes: unlimited,
             joins: unlimited,
             machine_joins: unlimited,
+            machine_queue_bytes: usize::MAX / 2,
             ..Self::default()
         }
     }

@@ -234,10 +234,14 @@ pub async fn post(conn: &mut Client, seq: u64, text: &str) -> u64 {
     loop {
         match next(conn).await {
             Frame::Accepted { seq: s, id } if s == seq => return id,
+            Frame::Rejected { seq: s, reason } if s == seq => panic!("refused: {reason}"),
+            // What others do in the room meanwhile.
             Frame::Message(_)
             | Frame::MemberJoined(_)
             | Frame::MemberLeft(_)
-            | Frame::MemberRenamed(_) => {}
+            | Frame::MemberRenamed(_)
+            | Frame::MemberAway { .. }
+            | Frame::MemberTyping { .. } => {}
             other => panic!("expected accepted, got {other:?}"),
         }
     }
