@@ -680,7 +680,13 @@ struct Rooms {
     incomplete: HashSet<String>,
     /// Adverts this run whose TXT was not a room's, for the diagnostics panel.
     malformed: u64,
+    /// How often each instance came malformed: one cut short is asked for again, but one that
+    /// is simply not a room's is not asked about forever (see [`MALFORMED_ASKS`]).
+    malformed_times: HashMap<String, u32>,
 }
+
+/// Times a malformed advert is asked for again at most.
+const MALFORMED_ASKS: u32 = 3;
 
 impl Rooms {
     /// An instance resolved, with or without a usable TXT: what changes in the list. One
@@ -691,18 +697,29 @@ impl Rooms {
         match parse_ad(svc) {
             Ok(ad) => {
                 self.incomplete.remove(fullname);
+                self.malformed_times.remove(fullname);
                 self.resolved(fullname.to_owned(), ad)
             }
             Err(bad) => {
                 tracing::debug!("advert {fullname} not listed: {bad:?}; asking again");
-                let lost = match bad {
-                    BadAd::NoTxt => None,
+                let (lost, ask) = match bad {
+                    BadAd::NoTxt => (None, true),
                     BadAd::Malformed => {
                         self.malformed += 1;
-                        self.removed(fullname)
+                        if self.malformed_times.len() >= 1024 {
+                            self.malformed_times.clear(); // bounded, whatever the network says
+                        }
+                        let times = self.malformed_times.entry(fullname.to_owned()).or_default();
+                        *times += 1;
+                        let ask = *times <= MALFORMED_ASKS;
+                        (self.removed(fullname), ask)
                     }
                 };
-                self.incomplete.insert(fullname.to_owned());
+                if ask {
+                    self.incomplete.insert(fullname.to_owned());
+                } else {
+                    self.incomplete.remove(fullname);
+                }
                 lost.into_iter().collect()
             }
         }
@@ -786,7 +803,9 @@ trait Mdns: Send + 'static {
 
 /// The real network: our daemon, and the interfaces chosen for the asking one.
 struct Network {
+    /// The daemon that browses, advertises and keeps the cache.
     daemon: ServiceDaemon,
+    /// The interfaces the user chose, for the daemon that asks afresh to use the same.
     chosen: Arc<RwLock<Vec<String>>>,
 }
 
@@ -839,6 +858,7 @@ impl Mdns for Network {
 /// when there is not.
 #[derive(Debug)]
 struct Backoff {
+    /// How the waits grow: from the first to the most, doubling.
     waits: backon::ExponentialBuilder,
     /// When the next try is due, and the waits after it; `None` while there is nothing to try.
     next: Option<(Instant, backon::ExponentialBackoff)>,
@@ -1467,6 +1487,11 @@ mod tests {
         assert!(matches!(rx.try_recv(), Ok(DiscoveryEvent::Lost(_))));
         assert_eq!(browser.rooms.malformed, 1);
         assert!(browser.ask_again.due().is_some());
+        // Malformed again and again: not asked about without end.
+        for _ in 0..MALFORMED_ASKS {
+            assert!(browser.mdns(resolved(&bad), second));
+        }
+        assert_eq!(browser.ask_again.due(), None, "given up on");
     }
 
     #[test]

@@ -136,11 +136,14 @@ struct Hosted {
     host: RoomHost,
     /// What is advertised, kept to re-advertise when the member count or host name changes.
     advert: Advert,
+    /// Told when the advert changed otherwise than by its count (the host renamed): it is
+    /// announced with the next count, at most every [`ADVERTISE_EVERY`].
+    changed: tokio::sync::watch::Sender<()>,
 }
 
 /// What the runtime's own spawned tasks report back to its loop.
 enum Internal {
-    /// A hosted room's member count changed.
+    /// A hosted room's member count (or its host's name) changed: advertise it anew.
     Members(RoomId, u32),
     /// A room given by address was identified: join it there.
     Found {
@@ -149,6 +152,12 @@ enum Internal {
         password: Option<RoomSecret>,
     },
 
+    /// A room's password to join with is stretched: join it, unless it was left meanwhile.
+    Stretched {
+        room: RoomId,
+        addrs: Vec<SocketAddr>,
+        password: RoomSecret,
+    },
     /// A room's new host key is pinned: its session may try again.
     Trusted(RoomId),
     /// The password typed for a room, stretched: its session tries it.
@@ -187,6 +196,9 @@ struct Runtime {
     launches: TaskTracker,
     /// Rooms this app is in (hosted ones included).
     sessions: HashMap<RoomId, Session>,
+    /// Rooms whose password is being stretched before they are joined: one left meanwhile
+    /// is not joined when it is done.
+    stretching: std::collections::HashSet<RoomId>,
     /// Where each room we are in was last reached, for file transfers.
     room_addrs: HashMap<RoomId, Vec<SocketAddr>>,
     /// Files on their way.
@@ -299,6 +311,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         starting: Default::default(),
         launches: TaskTracker::new(),
         sessions: HashMap::new(),
+        stretching: Default::default(),
         room_addrs: HashMap::new(),
         transfers,
         internal,
@@ -420,9 +433,10 @@ impl Runtime {
                 password: Some(password),
             } => {
                 let internal = self.internal.clone();
+                self.stretching.insert(room.clone());
                 tokio::spawn(async move {
-                    let password = Some(secret(&room, password).await);
-                    let _ = internal.send(Internal::Found {
+                    let password = secret(&room, password).await;
+                    let _ = internal.send(Internal::Stretched {
                         room,
                         addrs,
                         password,
@@ -510,6 +524,7 @@ impl Runtime {
                 self.save_settings();
             }
             Command::Leave(room) => {
+                self.stretching.remove(&room);
                 let alerts = self.settings.alerts.remove(&room).is_some();
                 if self.settings.no_auto_save.remove(&room) || alerts {
                     self.save_settings();
@@ -607,11 +622,7 @@ impl Runtime {
         for hosted in self.hosts.values_mut() {
             hosted.host.rename_host(name.clone());
             hosted.advert.host = name.clone();
-            if let Some(discovery) = &mut self.discovery
-                && let Err(e) = discovery.advertise(&hosted.advert)
-            {
-                tracing::warn!("updating the advert of {}: {e}", hosted.advert.id);
-            }
+            hosted.changed.send_replace(());
         }
     }
 
@@ -732,10 +743,19 @@ impl Runtime {
         self.save_settings();
 
         let mut count = host.member_count();
+        let (changed, mut advert_changed) = tokio::sync::watch::channel(());
         let internal = self.internal.clone();
         let room = id.clone();
         tokio::spawn(async move {
-            while count.changed().await.is_ok() {
+            loop {
+                let more = tokio::select! {
+                    more = count.changed() => more.is_ok(),
+                    more = advert_changed.changed() => more.is_ok(),
+                };
+                if !more {
+                    break;
+                }
+                advert_changed.borrow_and_update();
                 let n = *count.borrow_and_update();
                 if internal.send(Internal::Members(room.clone(), n)).is_err() {
                     break;
@@ -762,7 +782,12 @@ impl Runtime {
                 "{e}; others can still join by address (port {port})"
             )));
         }
-        self.hosts.insert(id.clone(), Hosted { host, advert });
+        let hosted = Hosted {
+            host,
+            advert,
+            changed,
+        };
+        self.hosts.insert(id.clone(), hosted);
         self.events.send(Event::Hosting {
             room: id.clone(),
             name,
@@ -1155,6 +1180,15 @@ impl Runtime {
                 addrs,
                 password,
             } => self.join(room, addrs, password),
+            Internal::Stretched {
+                room,
+                addrs,
+                password,
+            } => {
+                if self.stretching.remove(&room) {
+                    self.join(room, addrs, Some(password));
+                }
+            }
             Internal::Trusted(room) => {
                 if let Some(session) = self.sessions.get(&room) {
                     session.retry();

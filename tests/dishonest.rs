@@ -295,6 +295,35 @@ async fn passing_sessions_take_no_member_place() {
             "a passing session was told {heard:?}"
         );
     }
+    // Asking anything of the room ends a passing session, and the room hears nothing of it.
+    let mut zed0 = passing.remove(0);
+    zed0.send(Frame::Presence { away: true }).await.unwrap();
+    zed0.send(Frame::Typing).await.unwrap();
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Some(Ok(_)) = zed0.next().await {}
+    });
+    ended.await.expect("the passing session is closed");
+    // The same app run coming back as a member is a newcomer, announced and counted, not a
+    // hidden session turned member.
+    let (_zed1, welcome, _) = join_with(addr, hello("Zed1")).await;
+    assert_eq!(
+        welcome.members.len(),
+        2,
+        "told who is in the room: Ann and itself"
+    );
+    ann.send(Frame::Ping).await.unwrap();
+    let mut heard = Vec::new();
+    loop {
+        match next(&mut ann).await {
+            Frame::Pong => break,
+            frame => heard.push(frame),
+        }
+    }
+    assert!(
+        matches!(&heard[..], [Frame::MemberJoined(m)] if m.name == "Zed1"),
+        "Ann heard {heard:?}"
+    );
+    assert_eq!(*host.member_count().borrow(), 2);
     host.close("bye".into(), DEADLINE).await;
 }
 
@@ -769,7 +798,8 @@ async fn a_direct_message_is_named_by_its_senders_key_not_by_what_it_says() {
 
 /// An impostor answering for a room at one of its addresses, first, does not stop the member
 /// from reaching the room's real host at another (an impostor listed first once stopped the
-/// session at "key changed" without the real address being tried).
+/// session at "key changed" without the real address being tried), nor does an address that
+/// answers with garbage.
 #[tokio::test]
 async fn an_impostor_address_does_not_keep_a_member_from_the_real_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -794,8 +824,20 @@ async fn an_impostor_address_does_not_keep_a_member_from_the_real_host() {
         .trust(&room(), identity("Ada").public(), "Lab")
         .unwrap();
     drop(hosts);
+    // And something at another of its addresses that answers with garbage and then stalls.
+    let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbage_at = garbage.local_addr().unwrap();
+    let answering = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = garbage.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            held.push(stream);
+        }
+    });
     let at = |host: &RoomHost| SocketAddr::from(([127, 0, 0, 1], host.port));
-    let (session, mut events) = ada_at(dir.path(), vec![at(&impostor), at(&real)]);
+    let addrs = vec![garbage_at, at(&impostor), at(&real)];
+    let (session, mut events) = ada_at(dir.path(), addrs);
     let host_key = wait_for(&mut events, |e| match e {
         Event::Joined { host_key, .. } => Some(host_key),
         Event::Session {
@@ -807,6 +849,7 @@ async fn an_impostor_address_does_not_keep_a_member_from_the_real_host() {
     .await;
     assert_eq!(host_key, identity("Ada").public());
     session.leave(Duration::from_secs(1)).await;
+    answering.abort();
     impostor.close("bye".into(), DEADLINE).await;
     real.close("bye".into(), DEADLINE).await;
 }
@@ -1082,5 +1125,24 @@ async fn the_members_of_one_machine_together_stay_within_its_byte_budget() {
         most <= budget + limits.member_queue_bytes,
         "{most} bytes queued; the machine's budget is {budget}"
     );
+    // Once its sessions are gone, what was queued for them no longer counts: the machine is
+    // welcomed again, with a page of history (while it is still full, it is told to come
+    // back, never left waiting for a welcome).
+    drop(stuck);
+    let welcomed = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let mut conn = connect_from([127, 0, 21, 1], &host, "Mal0").await;
+            let hello = Hello {
+                resume: 9,
+                ..hello("Mal0")
+            };
+            match knock(&mut conn, hello).await {
+                Frame::Welcome(w) => return w,
+                Frame::TryLater { .. } => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    assert!(welcomed.await.expect("welcomed again").history > 0);
     host.close("bye".into(), DEADLINE).await;
 }

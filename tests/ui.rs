@@ -1031,6 +1031,21 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
             .get("Bob")
             .is_some_and(|p| p.key != other && !p.verified)
     });
+    // Bob's key was pinned under another name (he was "Robert" when written to): no
+    // warning of a changed key, but the conversation says which name the key had.
+    let key = w.harness.state().state.people["Bob"].key;
+    let renamed = lanchat::net::trust::PersonPin {
+        key,
+        verified: true,
+        since: 0,
+    };
+    w.inject.send(Event::People(vec![("Robert".into(), renamed)]));
+    w.until("the old name said", |h| {
+        h.query_by_label_contains("the one you knew as “Robert”")
+            .is_some()
+    });
+    assert!(header(&mut w, "✔ Only you and Bob can read these"));
+    assert!(!header(&mut w, "had another key"));
     w.close();
 }
 

@@ -25,6 +25,10 @@ impl DirectView {
         // Mark verified (`true`) or accept a changed key (`false`), once drawn.
         let mut accept = None;
         let key = state.peer_key(peer);
+        let known_as = state.known_as(peer);
+        // A key is taken from a room we share with them now (or a pin): offline, not at all.
+        let can_accept = state.can_accept(peer);
+        let not_now = format!("Once {name} is in a room with you");
         egui::Panel::top("direct_header").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.heading(&name);
@@ -53,7 +57,8 @@ impl DirectView {
                         .small()
                         .weak(),
                     );
-                    if ui.button("Mark as verified").clicked() {
+                    let mark = ui.add_enabled(can_accept, egui::Button::new("Mark as verified"));
+                    if mark.on_disabled_hover_text(&not_now).clicked() {
                         accept = Some(true);
                     }
                 }
@@ -64,10 +69,21 @@ impl DirectView {
                             "⚠ {name} had another key when you last wrote ({pinned}); this device's is {fingerprint}. Nothing is sent to it until you accept it: do so only if {name} tells you they changed computers or reinstalled lanchat."
                         ),
                     );
-                    if ui.button(format!("Accept {name}'s new key")).clicked() {
+                    let take = egui::Button::new(format!("Accept {name}'s new key"));
+                    let take = ui.add_enabled(can_accept, take);
+                    if take.on_disabled_hover_text(&not_now).clicked() {
                         accept = Some(false);
                     }
                 }
+            }
+            if let Some(known_as) = &known_as {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "This device's key is the one you knew as “{}”: they renamed themselves, or the room lists them under another's name.",
+                        text::name(known_as)
+                    ),
+                );
             }
         });
         let mut draft = self.drafts.remove(peer).unwrap_or_default();

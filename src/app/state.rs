@@ -1487,36 +1487,76 @@ impl AppState {
         })
     }
 
-    /// How `peer`'s key stands with the key pinned for the name its conversation has.
+    /// The name `peer` goes by: as a room we are in lists it now (what its messages are
+    /// sealed under, see `Session::seal`), else as its conversation last had it.
+    fn peer_name(&self, peer: &DeviceId) -> Option<String> {
+        self.reach(peer)
+            .map(|(_, member)| member.name)
+            .or_else(|| self.directs.get(peer).map(|c| c.name.clone()))
+    }
+
+    /// How `peer`'s key stands with what was pinned, as the runtime judges it when sealing
+    /// (`Known::of`): its name's pin first, then its key's under any name.
     pub fn peer_key(&self, peer: &DeviceId) -> PeerKey {
-        let Some(name) = self.directs.get(peer).map(|c| c.name.as_str()) else {
+        let Some(name) = self.peer_name(peer) else {
             return PeerKey::Unverified;
         };
-        match self.people.get(name) {
-            Some(pin) if &pin.key.device() != peer => PeerKey::Changed {
-                pinned: pin.key.fingerprint(),
-            },
+        let pin = match self.people.get(&name) {
+            Some(pin) if &pin.key.device() != peer => {
+                return PeerKey::Changed {
+                    pinned: pin.key.fingerprint(),
+                };
+            }
+            Some(pin) => Some(pin),
+            None => self.people.values().find(|p| &p.key.device() == peer),
+        };
+        match pin {
             Some(pin) if pin.verified => PeerKey::Verified,
             _ => PeerKey::Unverified,
         }
     }
 
-    /// Takes `peer`'s key as its name's (accepting a changed key), or marks it verified.
-    /// Needs its key: the pinned one, or the one a room lists now.
-    pub fn accept_peer(&mut self, peer: &DeviceId, verified: bool) {
-        let Some(name) = self.directs.get(peer).map(|c| c.name.clone()) else {
-            return;
-        };
+    /// The name `peer`'s key was pinned under, when it now goes by another one that has no
+    /// pin of its own (renamed, or listed under someone else's name).
+    pub fn known_as(&self, peer: &DeviceId) -> Option<String> {
+        let name = self.peer_name(peer)?;
+        if self.people.contains_key(&name) {
+            return None;
+        }
+        self.people
+            .iter()
+            .filter(|(_, pin)| &pin.key.device() == peer)
+            .map(|(known_as, _)| known_as.clone())
+            .min()
+    }
+
+    /// The name and key accepting `peer` would pin: its key is needed, as a room lists it
+    /// now or as pinned before, so a device not in any room with us cannot be accepted.
+    fn acceptable(&self, peer: &DeviceId) -> Option<(String, PublicKey)> {
+        let name = self.peer_name(peer)?;
         let listed = self.reach(peer).and_then(|(_, member)| member.key);
-        let pinned = self.people.get(&name).map(|p| p.key);
-        let Some(key) = listed.or(pinned).filter(|k| &k.device() == peer) else {
-            return;
-        };
-        self.outbox.push(Command::AcceptPerson {
-            name,
-            key,
-            verified,
-        });
+        let pinned = self.people.values().map(|p| p.key);
+        let key = listed
+            .into_iter()
+            .chain(pinned)
+            .find(|k| &k.device() == peer)?;
+        Some((name, key))
+    }
+
+    /// Whether [`AppState::accept_peer`] can act now.
+    pub fn can_accept(&self, peer: &DeviceId) -> bool {
+        self.acceptable(peer).is_some()
+    }
+
+    /// Takes `peer`'s key as its name's (accepting a changed key), or marks it verified.
+    pub fn accept_peer(&mut self, peer: &DeviceId, verified: bool) {
+        if let Some((name, key)) = self.acceptable(peer) {
+            self.outbox.push(Command::AcceptPerson {
+                name,
+                key,
+                verified,
+            });
+        }
     }
 
     /// Sends a direct message to `peer`. On refusal the reason is shown and the caller

@@ -97,7 +97,11 @@ impl FileStore {
         let mut broken: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(&self.dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let meta = entry.metadata()?;
+            // Gone meanwhile (another upload finished or made room): nothing to count.
+            let meta = match entry.metadata() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                meta => meta?,
+            };
             let partial = name.strip_suffix(".part");
             match partial.and_then(FileHash::parse) {
                 Some(h) if h == *hash => {}
@@ -117,7 +121,10 @@ impl FileStore {
             if total <= self.limit() {
                 break;
             }
-            fs::remove_file(path)?;
+            match fs::remove_file(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {} // gone meanwhile
+                removed_now => removed_now?,
+            }
             total -= len;
             removed += 1;
         }

@@ -455,7 +455,10 @@ pub struct HostFiles {
     pub store: FileStore,
     /// One lock per file being uploaded: two uploads of one file (two senders, or a retry
     /// while the broken try is still winding down) take turns on its partial file.
-    uploading: std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>,
+    uploading: Arc<std::sync::Mutex<HashMap<FileHash, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Held while an upload makes room and opens its partial file: the uploads seen as
+    /// under way then are the ones whose partials stay.
+    preparing: Arc<std::sync::Mutex<()>>,
     /// Places for transfers running at once: each holds up to two pieces in memory.
     slots: Arc<tokio::sync::Semaphore>,
     /// The same places, counted per address: one machine cannot take them all.
@@ -479,6 +482,7 @@ impl HostFiles {
             room,
             store,
             uploading: Default::default(),
+            preparing: Default::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.transfers)),
             per_address: PerAddress::new(limits.transfers_per_address),
             min_per_idle: limits.min_upload_per_idle,
@@ -497,16 +501,6 @@ impl HostFiles {
     }
 
     /// Waits for this file's turn to be written.
-    /// The files being received now: an upload holds, or waits for, their turn.
-    fn receiving(&self) -> std::collections::HashSet<FileHash> {
-        let locks = self.uploading.lock().expect("upload locks");
-        locks
-            .iter()
-            .filter(|(_, lock)| Arc::strong_count(lock) > 1)
-            .map(|(hash, _)| hash.clone())
-            .collect()
-    }
-
     async fn lock(&self, hash: &FileHash) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.uploading.lock().expect("upload locks");
@@ -617,12 +611,20 @@ pub async fn accept_upload(
     let hash = offer.hash.clone();
     let piece_len = offer.piece_len;
     let size = offer.size;
-    let receiving = files.receiving();
+    let (uploading, preparing) = (files.uploading.clone(), files.preparing.clone());
     let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         store.prepare()?;
         if let Some((_, kept)) = store.get(&hash) {
             return Ok(Err(kept));
         }
+        let _preparing = preparing.lock().expect("preparing uploads");
+        // The files being received now (an upload holds, or waits for, their turn): their
+        // partials are not broken off, whatever their age.
+        let receiving: std::collections::HashSet<FileHash> = {
+            let locks = uploading.lock().expect("upload locks");
+            let busy = locks.iter().filter(|(_, lock)| Arc::strong_count(lock) > 1);
+            busy.map(|(hash, _)| hash.clone()).collect()
+        };
         store.make_room(&hash, size, &receiving)?;
         let (file, offset) = open_partial(&store.partial(&hash), piece_len, size, size)?;
         let free = free_space(store.dir())?;

@@ -317,17 +317,13 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// The address one machine's limits are counted under: its IPv4 address, or the /64 of its
-/// IPv6 address (a machine can use any number of addresses in its own /64).
+/// The address one machine's limits are counted under: the address it connects from, an
+/// IPv4-mapped IPv6 address as its IPv4 address. IPv6 addresses are counted one by one, not
+/// by prefix: on a LAN every machine shares the one /64 (and `fe80::/64`), so a prefix would
+/// make the whole network one machine. A machine's other addresses are linked to it by its
+/// key once it joins (see [`crate::net::limits::Allowances`]).
 pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::V6(Ipv6Addr::from(segments))
-        }
-        v4 => v4,
-    }
+    ip.to_canonical()
 }
 
 /// A time no timer reaches, for a `select!` branch that is off.
@@ -346,7 +342,9 @@ struct Shared {
     identity: Identity,
     /// The room's password secret, for locked rooms.
     password: Option<RoomSecret>,
+    /// Deadlines of the handshake and of a silent member.
     timeouts: Timeouts,
+    /// Budgets a connection is held to (its queue's bytes, above all).
     limits: Limits,
     /// The room's kept files, for file connections.
     files: Arc<HostFiles>,
@@ -369,7 +367,9 @@ struct Gates {
 
 /// What a connection holds while it is in its handshake, given back when it is through.
 struct HandshakePlaces {
-    _all: HandshakePlace,
+    /// Among every connection's (see [`Handshakes`]).
+    all: HandshakePlace,
+    /// Among its address's (`Limits` handshakes per address).
     _address: AddressPlace,
 }
 
@@ -422,7 +422,7 @@ impl Accept {
                 _connection: connection,
             };
             let places = HandshakePlaces {
-                _all: all,
+                all,
                 _address: address,
             };
             self.tasks.spawn(conn.serve(stream, places));
@@ -485,6 +485,8 @@ enum RoomCmd {
     PostFile {
         from: String,
         device: DeviceId,
+        /// The sender's machine, whose allowance the post costs (it may have left since).
+        machine: IpAddr,
         file: FileRef,
         reply: oneshot::Sender<Result<u64, String>>,
     },
@@ -563,16 +565,19 @@ struct Slot {
 /// reading costs the host at most that much before it is dropped.
 #[derive(Clone)]
 struct Outbox {
+    /// To the member's writer task; capped at [`MEMBER_QUEUE`] frames.
     frames: mpsc::Sender<Bytes>,
     /// Bytes queued and not yet written, for this member and for its machine; the writer
     /// takes off what it wrote.
     bytes: Arc<Queued>,
+    /// The member's byte budget (`Limits::member_queue_bytes`).
     limit: usize,
 }
 
 /// What is queued for one member, and for all the members of its machine together.
 #[derive(Default)]
 struct Queued {
+    /// Queued for this member.
     member: AtomicUsize,
     /// Shared by the members of one machine (set at the join, when the machine is known),
     /// with that machine's limit.
@@ -590,6 +595,7 @@ impl Queued {
 }
 
 /// Why a frame was not queued.
+#[derive(Debug)]
 enum Unqueued {
     /// Over the member's budget: it is too slow.
     Full,
@@ -625,16 +631,27 @@ impl Outbox {
         {
             return Err(Unqueued::Full);
         }
-        match self.frames.try_send(frame) {
-            Ok(()) => {
-                self.bytes.member.fetch_add(len, Ordering::Relaxed);
-                if let Some((machine, _)) = machine {
-                    machine.fetch_add(len, Ordering::Relaxed);
-                }
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Unqueued::Full),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Unqueued::Closed),
+        // Counted before it is sent, so the writer never takes off bytes not yet added.
+        self.bytes.member.fetch_add(len, Ordering::Relaxed);
+        if let Some((machine, _)) = machine {
+            machine.fetch_add(len, Ordering::Relaxed);
+        }
+        let unqueued = match self.frames.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Unqueued::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Unqueued::Closed,
+        };
+        self.bytes.written(len);
+        Err(unqueued)
+    }
+}
+
+impl Drop for Queued {
+    /// The session is over (its outbox and writer are gone): what was still queued for it is
+    /// dropped with the channel, and no longer counts against its machine.
+    fn drop(&mut self) {
+        if let Some((machine, _)) = self.machine.get() {
+            machine.fetch_sub(*self.member.get_mut(), Ordering::Relaxed);
         }
     }
 }
@@ -794,9 +811,10 @@ impl Room {
                 RoomCmd::PostFile {
                     from,
                     device,
+                    machine,
                     file,
                     reply,
-                } => self.post_file(from, device, file, reply),
+                } => self.post_file(from, (device, machine), file, reply),
                 RoomCmd::RenameHost { name } => self.config.host_name = name,
                 RoomCmd::HostSays { text } => {
                     let (from, device) = (self.config.host_name.clone(), self.host_device.clone());
@@ -1129,7 +1147,11 @@ impl Room {
         let returning = self
             .members
             .iter()
-            .find(|(_, s)| s.member.device == device && s.resume == hello.resume)
+            .find(|(_, s)| {
+                // Coming back as the same kind: a passing session never turns into a member
+                // unannounced (nor a member into one hidden from the room).
+                s.member.device == device && s.resume == hello.resume && s.passing == hello.passing
+            })
             .map(|(&id, _)| id);
         if returning.is_none() {
             let limits = &self.config.limits;
@@ -1210,11 +1232,20 @@ impl Room {
             history: history.len() as u32,
             more,
         });
-        // The queue is empty and takes a welcome and a page of history (see `PAGE_BYTES`).
+        // The member's queue is empty and takes a welcome and a page of history (see
+        // `PAGE_BYTES`), but its machine's may be full: then it comes back later, rather than
+        // wait for a welcome that is not sent (what was queued goes with the refused session).
         let frames = std::iter::once(welcome).chain(history.into_iter().map(Frame::Message));
         for frame in frames {
-            if let Ok(bytes) = encode_frame(&frame) {
-                let _ = out.push(bytes);
+            let Ok(bytes) = encode_frame(&frame) else {
+                continue; // stored texts are clamped: not reached
+            };
+            if out.push(bytes).is_err() {
+                return Err(Box::new(Frame::TryLater {
+                    after_ms: 1000,
+                    reason: "the host is busy sending to this computer; try again in a moment"
+                        .into(),
+                }));
             }
         }
         let slot = Slot {
@@ -1307,7 +1338,7 @@ impl Room {
     fn post_file(
         &mut self,
         from: String,
-        device: DeviceId,
+        (device, machine): (DeviceId, IpAddr),
         file: FileRef,
         reply: oneshot::Sender<Result<u64, String>>,
     ) {
@@ -1319,14 +1350,9 @@ impl Room {
             let _ = reply.send(Ok(*id));
             return;
         }
-        let sender = self
-            .members
-            .iter()
-            .find(|(_, s)| s.member.device == device)
-            .map(|(&id, _)| id);
-        if let Some(sender) = sender
-            && !self.spend(sender, 1.0, 0.0)
-        {
+        // A post like any other, from the sender's key and machine, whether or not it is
+        // still in the room.
+        if !self.allowances.spend(&device, machine, 1.0, 0.0) {
             let _ = reply.send(Err(TOO_FAST.to_owned()));
             return;
         }
@@ -1595,6 +1621,9 @@ impl Conn {
             if self.is_known(&link.remote) {
                 places = None;
             }
+            if let Some(places) = &places {
+                places.all.spoke();
+            }
             match tokio::time::timeout_at(deadline, link.reader.recv()).await {
                 Ok(Some(first)) => Ok((link, first?)),
                 Ok(None) => Err(LinkError::Ended),
@@ -1643,17 +1672,25 @@ impl Conn {
         deadline: Instant,
     ) {
         let peer = self.peer;
-        if let Some(secret) = &self.shared.password
-            && let Err(refusal) = self
-                .check_password(&mut link, &hello, secret, deadline)
-                .await
-        {
-            tracing::info!("{peer}: not let in: {refusal:?}");
-            return link.answer_and_close(refusal).await;
+        if let Some(secret) = &self.shared.password {
+            let checked = tokio::select! {
+                _ = self.token.cancelled() => return, // its place was given to another
+                checked = self.check_password(&mut link, &hello, secret, deadline) => checked,
+            };
+            if let Err(refusal) = checked {
+                tracing::info!("{peer}: not let in: {refusal:?}");
+                return link.answer_and_close(refusal).await;
+            }
+        }
+        // Through its handshake: from here its token only ends its session, and a place
+        // taken from it a moment ago ends it before it joins, never after.
+        drop(places);
+        if self.token.is_cancelled() {
+            return;
         }
         let (out, out_rx, queued) = Outbox::new(self.shared.limits.member_queue_bytes);
         let (reply_tx, reply_rx) = oneshot::channel();
-        let name = hello.name.clone();
+        let (name, passing) = (hello.name.clone(), hello.passing);
         let join = RoomCmd::Join {
             hello,
             key: link.remote,
@@ -1674,14 +1711,13 @@ impl Conn {
             }
             Err(_) => return,
         };
-        drop(places);
         let Link {
             mut reader, writer, ..
         } = link;
         let writing = write_queued(writer, out_rx, queued, self.token.clone(), peer);
         self.tasks.spawn(writing);
 
-        let ended = self.read_member(&mut reader, member).await;
+        let ended = self.read_member(&mut reader, member, passing).await;
         match &ended {
             Ok(()) => tracing::debug!("{peer} ({name}): session ended"),
             Err(e) => tracing::info!("{peer} ({name}): closing session: {e}"),
@@ -1776,7 +1812,8 @@ impl Conn {
         } = link;
         match first {
             Frame::Upload(upload) => {
-                self.keep_upload(&mut reader, &mut writer, upload, from, device)
+                let sender = (from, device, machine);
+                self.keep_upload(&mut reader, &mut writer, upload, sender)
                     .await
             }
             Frame::Download { room, hash, offset } => {
@@ -1803,8 +1840,7 @@ impl Conn {
         frames: &mut LinkReader,
         sink: &mut LinkWriter,
         upload: Upload,
-        from: String,
-        device: DeviceId,
+        (from, device, machine): (String, DeviceId, IpAddr),
     ) {
         let peer = self.peer;
         let files = &self.shared.files;
@@ -1822,6 +1858,7 @@ impl Conn {
         let post = RoomCmd::PostFile {
             from: from.clone(),
             device,
+            machine,
             file,
             reply,
         };
@@ -1864,10 +1901,14 @@ impl Conn {
         }
     }
 
+    /// Reads a member's frames and hands them to the room. A session `passing` through only
+    /// posts and keeps its link alive while its files go: anything else it asks of the room
+    /// (pages, presence, typing, a rename, a direct message) ends it.
     async fn read_member(
         &self,
         frames: &mut LinkReader,
         member: MemberId,
+        passing: bool,
     ) -> Result<(), ProtocolError> {
         let idle_limit = self.shared.timeouts.idle;
         let idle = tokio::time::sleep(idle_limit);
@@ -1884,6 +1925,17 @@ impl Conn {
                 },
             };
             idle.as_mut().reset(Instant::now() + idle_limit);
+            if passing
+                && !matches!(
+                    frame,
+                    Frame::Post { .. } | Frame::Ping | Frame::Bye | Frame::Unknown
+                )
+            {
+                return Err(ProtocolError::OutOfOrder {
+                    kind: frame.kind(),
+                    context: "from a session passing through",
+                });
+            }
             let cmd = match frame {
                 Frame::Post { seq, text } => RoomCmd::Post { member, seq, text },
                 Frame::Ping => RoomCmd::Ping { member },
@@ -1951,4 +2003,39 @@ async fn write_queued(
     }
     token.cancel(); // ends the reader too
     writer.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_an_ended_session_had_queued_no_longer_counts_against_its_machine() {
+        let machine = Arc::new(AtomicUsize::new(0));
+        let (a, a_rx, a_queued) = Outbox::new(1000);
+        let (b, b_rx, b_queued) = Outbox::new(1000);
+        for queued in [&a_queued, &b_queued] {
+            let _ = queued.machine.set((machine.clone(), 150));
+        }
+        a.push(Bytes::from_static(&[0; 100])).unwrap();
+        assert!(
+            matches!(b.push(Bytes::from_static(&[0; 100])), Err(Unqueued::Full)),
+            "over the machine's budget"
+        );
+        assert_eq!(
+            machine.load(Ordering::Relaxed),
+            100,
+            "a refused frame is not counted"
+        );
+        // `a` ends with its frame never written (its writer cancelled).
+        drop((a, a_rx, a_queued));
+        assert_eq!(machine.load(Ordering::Relaxed), 0);
+        b.push(Bytes::from_static(&[0; 100])).unwrap();
+        drop(b_rx);
+        assert!(matches!(
+            b.push(Bytes::from_static(&[0; 10])),
+            Err(Unqueued::Closed)
+        ));
+        assert_eq!(machine.load(Ordering::Relaxed), 100);
+    }
 }

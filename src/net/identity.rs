@@ -189,6 +189,31 @@ pub(crate) fn owner_only_new(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// Replaces `path` with `bytes` in a file only its owner can read, all at once: written and
+/// synced under a temporary name, then renamed over it, so a crash leaves the old file or
+/// the new one, never none or half of one.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    tighten_permissions(&tmp)?; // a leftover from before may have looser rights
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Makes an existing secret file owner-only again, in case it was copied with looser rights.
 pub(crate) fn tighten_permissions(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]

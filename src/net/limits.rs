@@ -37,9 +37,11 @@ pub struct Limits {
     /// What all the keys of one machine together may spend: a machine that makes up keys
     /// gets no more than a few people's worth.
     pub machine_posts: Rate,
+    /// The bytes of what all the keys of one machine post together.
     pub machine_post_bytes: Rate,
     /// Joins per key, and per machine: each join and leave is told to every member.
     pub joins: Rate,
+    /// Joins of all the keys of one machine together.
     pub machine_joins: Rate,
     /// Member sessions one key may hold at once (a window, a `send`, one reconnecting).
     pub sessions_per_key: usize,
@@ -163,8 +165,7 @@ impl Bucket {
 
     /// Whether `amount` could be spent now.
     pub fn can_take(&mut self, amount: f64) -> bool {
-        self.refill();
-        self.tokens >= amount
+        self.wait_for(amount) == Duration::ZERO
     }
 
     fn refill(&mut self) {
@@ -177,20 +178,21 @@ impl Bucket {
     /// How long until `amount` could be spent (zero: now).
     pub fn wait_for(&mut self, amount: f64) -> Duration {
         self.refill();
-        if self.tokens >= amount {
+        let short = amount.min(self.rate.burst) - self.tokens;
+        if short <= 0.0 {
             Duration::ZERO
         } else if self.rate.per_second <= 0.0 {
             Duration::from_secs(3600)
         } else {
-            let short = amount.min(self.rate.burst) - self.tokens;
             Duration::from_secs_f64(short / self.rate.per_second)
         }
     }
 
-    /// Spends `amount` if there is that much; otherwise spends nothing.
+    /// Spends `amount` if there is that much; otherwise spends nothing. More than a burst
+    /// is spent from a full bucket, into debt: it waits out the rest afterwards.
     pub fn take(&mut self, amount: f64) -> bool {
         self.refill();
-        if self.tokens >= amount {
+        if self.tokens >= amount.min(self.rate.burst) {
             self.tokens -= amount;
             true
         } else {
@@ -206,8 +208,11 @@ const REMEMBERED: usize = 4096;
 /// What one key or one machine may still spend.
 #[derive(Debug)]
 struct Account {
+    /// Posts, history pages, presence, typing, renames, direct messages (each a post or part).
     posts: Bucket,
+    /// The bytes of what it posts.
     bytes: Bucket,
+    /// Joins, coming back included.
     joins: Bucket,
     /// When it last spent anything, to forget the one unused longest.
     used: Instant,
@@ -227,7 +232,9 @@ impl Account {
 /// Accounts by key or by machine, at most [`REMEMBERED`].
 #[derive(Debug)]
 struct Ledger<K> {
+    /// One account per key or machine, at most [`REMEMBERED`].
     accounts: HashMap<K, Account>,
+    /// What a new account starts with: posts, bytes and joins.
     rates: (Rate, Rate, Rate),
 }
 
@@ -260,6 +267,10 @@ impl<K: Hash + Eq + Clone> Ledger<K> {
     }
 }
 
+/// How long a link between a key and an address is believed without being seen again: an
+/// address handed to another machine (DHCP) stops counting as the old one's after this.
+const LINKED_FOR: Duration = Duration::from_secs(3600);
+
 /// What each key and each machine may still spend of a room, for as long as its host runs:
 /// a key's posts, history pages and joins come out of its own account and its machine's, so
 /// neither forty sessions of one key nor forty keys of one machine get forty allowances, and
@@ -270,10 +281,12 @@ impl<K: Hash + Eq + Clone> Ledger<K> {
 pub struct Allowances {
     keys: Ledger<DeviceId>,
     machines: Ledger<IpAddr>,
-    /// The address each key was first seen at, and the address each other address of the
-    /// same key stands for.
-    first_seen: HashMap<DeviceId, IpAddr>,
-    aliases: HashMap<IpAddr, IpAddr>,
+    /// The address each key was last seen joining from first (its machine), and when: a
+    /// second address of the key is linked to it.
+    first_seen: HashMap<DeviceId, (IpAddr, Instant)>,
+    /// Exact addresses that stand for another address's machine (the same key joined from
+    /// both), and when that was last seen; forgotten after [`LINKED_FOR`].
+    aliases: HashMap<IpAddr, (IpAddr, Instant)>,
 }
 
 impl Allowances {
@@ -292,22 +305,48 @@ impl Allowances {
 
     /// The machine `address` belongs to, as far as keys link addresses.
     pub fn machine(&self, address: IpAddr) -> IpAddr {
-        self.aliases.get(&address).copied().unwrap_or(address)
+        match self.aliases.get(&address) {
+            Some((machine, seen)) if seen.elapsed() < LINKED_FOR => *machine,
+            _ => address,
+        }
+    }
+
+    /// Links `address` to the machine `key` was first seen at (for [`LINKED_FOR`]).
+    fn link(&mut self, key: &DeviceId, address: IpAddr) {
+        let now = Instant::now();
+        if self.first_seen.len() >= REMEMBERED && !self.first_seen.contains_key(key) {
+            self.first_seen
+                .retain(|_, (_, seen)| seen.elapsed() < LINKED_FOR);
+            if self.first_seen.len() >= REMEMBERED {
+                self.first_seen.clear();
+            }
+        }
+        let first = match self.first_seen.get(key) {
+            Some((first, seen)) if seen.elapsed() < LINKED_FOR => *first,
+            _ => address,
+        };
+        self.first_seen.insert(key.clone(), (first, now));
+        if first == address {
+            return;
+        }
+        let machine = self.machine(first);
+        if machine == address {
+            return; // never an address standing for itself
+        }
+        if self.aliases.len() >= REMEMBERED && !self.aliases.contains_key(&address) {
+            self.aliases
+                .retain(|_, (_, seen)| seen.elapsed() < LINKED_FOR);
+            if self.aliases.len() >= REMEMBERED {
+                self.aliases.clear();
+            }
+        }
+        self.aliases.insert(address, (machine, now));
     }
 
     /// A key joins from `address`: spends a join of the key's and of its machine's, or says
     /// how long until one is there. Links the address to the key's first machine.
     pub fn join(&mut self, key: &DeviceId, address: IpAddr) -> Result<(), Duration> {
-        if self.first_seen.len() >= REMEMBERED && !self.first_seen.contains_key(key) {
-            self.first_seen.clear();
-        }
-        let first = *self.first_seen.entry(key.clone()).or_insert(address);
-        if first != address && !self.aliases.contains_key(&address) {
-            if self.aliases.len() >= REMEMBERED {
-                self.aliases.clear();
-            }
-            self.aliases.insert(address, self.machine(first));
-        }
+        self.link(key, address);
         let machine = self.machine(address);
         let wait = self
             .keys
@@ -354,17 +393,30 @@ impl Allowances {
 /// and say nothing cannot keep anyone out for longer than a handshake takes.
 #[derive(Debug)]
 pub struct Handshakes {
+    /// The places taken, in no order.
     pending: Mutex<Vec<Pending>>,
+    /// Places in all.
     cap: usize,
 }
 
 #[derive(Debug)]
 struct Pending {
+    /// Which place it is (see [`HandshakePlace`]).
     id: u64,
+    /// Whose: places are taken from the address holding the most.
     address: IpAddr,
+    /// When it was taken: the oldest goes first.
     since: Instant,
     /// Cancelled when its place is given to a newcomer.
     evict: tokio_util::sync::CancellationToken,
+    /// Set once the connection has finished its key exchange (see [`HandshakePlace::spoke`]).
+    spoke: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Pending {
+    fn spoke(&self) -> bool {
+        self.spoke.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Numbers places, to find one again when it is given back.
@@ -391,10 +443,20 @@ impl Handshakes {
             for p in pending.iter() {
                 *held.entry(p.address).or_default() += 1;
             }
-            let most = held.values().copied().max().unwrap_or(0);
-            let victim = pending
-                .iter()
-                .enumerate()
+            // Silent connections go first: one that has shown its key is further along than
+            // any flood of connections that say nothing, and is not starved by them.
+            let silent = pending.iter().any(|p| !p.spoke());
+            let candidates = || {
+                pending
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| !silent || !p.spoke())
+            };
+            let most = candidates()
+                .map(|(_, p)| held[&p.address])
+                .max()
+                .unwrap_or(0);
+            let victim = candidates()
                 .filter(|(_, p)| held[&p.address] == most)
                 .min_by_key(|(_, p)| p.since)
                 .map(|(i, _)| i);
@@ -403,15 +465,18 @@ impl Handshakes {
             }
         }
         let id = PLACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spoke = Arc::new(std::sync::atomic::AtomicBool::new(false));
         pending.push(Pending {
             id,
             address,
             since: Instant::now(),
             evict,
+            spoke: spoke.clone(),
         });
         HandshakePlace {
             table: self.clone(),
             id,
+            spoke,
         }
     }
 
@@ -424,8 +489,19 @@ impl Handshakes {
 /// One connection's place among those in their handshake; given back when dropped.
 #[derive(Debug)]
 pub struct HandshakePlace {
+    /// Where the place is given back.
     table: Arc<Handshakes>,
+    /// Which place it is in the table.
     id: u64,
+    /// Shared with the table's entry: the connection got past its silent start.
+    spoke: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HandshakePlace {
+    /// The connection has finished its key exchange: it is taken from after silent ones.
+    pub fn spoke(&self) {
+        self.spoke.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Drop for HandshakePlace {
@@ -554,6 +630,46 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_of_one_lan_are_machines_of_their_own() {
+        use crate::net::host::address_key;
+        let (a, b): (IpAddr, IpAddr) = ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        assert_ne!(address_key(a), address_key(b), "one /64 is the whole LAN");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(address_key(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+        let limits = Limits::default();
+        let mut allowances = Allowances::new(&limits);
+        let burst = limits.machine_posts.burst as usize;
+        let spent = (0..burst)
+            .filter(|i| allowances.spend(&device(&format!("k{i}")), a, 1.0, 1.0))
+            .count();
+        assert_eq!(spent, burst);
+        assert!(
+            allowances.spend(&device("bob"), b, 1.0, 1.0),
+            "a neighbour in the same prefix goes on"
+        );
+        // Mallory's key from a second address links that address, never Bob's.
+        allowances.join(&device("mallory"), a).unwrap();
+        allowances
+            .join(&device("mallory"), "fd00::3".parse().unwrap())
+            .unwrap();
+        assert_eq!(allowances.machine("fd00::3".parse().unwrap()), a);
+        assert_eq!(allowances.machine(b), b);
+    }
+
+    #[test]
+    fn more_than_a_burst_is_spent_from_a_full_bucket_and_then_waited_out() {
+        let mut bucket = Bucket::new(Rate {
+            per_second: 10.0,
+            burst: 10.0,
+        });
+        assert_eq!(bucket.wait_for(25.0), Duration::ZERO);
+        assert!(bucket.take(25.0));
+        assert!(!bucket.take(1.0), "in debt");
+        let wait = bucket.wait_for(1.0);
+        assert!(wait > Duration::from_millis(1500) && wait <= Duration::from_millis(1600));
+    }
+
+    #[test]
     fn a_bucket_allows_its_burst_then_its_rate() {
         let mut bucket = Bucket::new(Rate {
             per_second: 0.0,
@@ -594,6 +710,27 @@ mod tests {
         // given away already.
         places.truncate(1);
         assert_eq!(table.under_way(), 1);
+    }
+
+    #[test]
+    fn a_connection_that_spoke_is_not_starved_by_silent_ones_from_many_addresses() {
+        use tokio_util::sync::CancellationToken;
+        let table = Handshakes::new(3);
+        let ada = CancellationToken::new();
+        let ada_place = table.take("10.0.0.1".parse().unwrap(), ada.clone());
+        ada_place.spoke();
+        // One silent connection each from twenty addresses: Ada is the oldest, and stays.
+        let mut silent = Vec::new();
+        for i in 0..20u8 {
+            let token = CancellationToken::new();
+            silent.push((
+                table.take(IpAddr::from([10, 0, 1, i]), token.clone()),
+                token,
+            ));
+        }
+        assert!(!ada.is_cancelled());
+        assert_eq!(table.under_way(), 3);
+        assert!(silent[..18].iter().all(|(_, t)| t.is_cancelled()));
     }
 
     #[test]

@@ -303,10 +303,10 @@ pub enum Expect {
 }
 
 /// Connects to the first of `addrs` that answers (starting one attempt every
-/// `dial_stagger`) and runs the member's side of the handshake. An address whose machine
-/// presents another key than the one expected does not stop the others from being tried (an
-/// impostor may answer for a room beside its real host); the key change is told only if no
-/// address has the key.
+/// `dial_stagger`) and runs the member's side of the handshake. An address whose handshake
+/// fails — another key than the one expected, a stall, garbage — does not stop the others
+/// from being tried (an impostor may answer for a room beside its real host); a key change
+/// is told before any other failure, and only if no address has the key.
 pub async fn dial(
     addrs: &[SocketAddr],
     identity: &Identity,
@@ -314,25 +314,28 @@ pub async fn dial(
     timeouts: &Timeouts,
 ) -> Result<Link, LinkError> {
     let mut left = addrs.to_vec();
-    let mut changed = None;
-    loop {
-        let stream = match connect_tcp(&left, timeouts).await {
-            Ok(stream) => stream,
-            Err(e) => return Err(changed.unwrap_or(e)),
+    let mut failed: Option<LinkError> = None;
+    // Each turn takes one address off: at most one turn per address.
+    for _ in 0..addrs.len() {
+        let (stream, answered) = match connect_tcp(&left, timeouts).await {
+            Ok(answered) => answered,
+            Err(e) => return Err(failed.unwrap_or(e)),
         };
-        let answered = stream.peer_addr().ok();
         match connect(stream, identity, expect, timeouts).await {
-            Err(e @ LinkError::KeyChanged { .. }) => {
-                tracing::info!("{answered:?}: {e}; trying the room's other addresses");
-                left.retain(|a| Some(*a) != answered);
-                changed.get_or_insert(e);
-                if left.is_empty() || answered.is_none() {
-                    return Err(changed.expect("just set"));
+            Ok(link) => return Ok(link),
+            Err(e) => {
+                tracing::info!("{answered}: {e}; trying the room's other addresses");
+                left.retain(|a| *a != answered);
+                if !matches!(failed, Some(LinkError::KeyChanged { .. })) {
+                    failed = Some(e);
+                }
+                if left.is_empty() {
+                    break;
                 }
             }
-            done => return done,
         }
     }
+    Err(failed.unwrap_or_else(|| LinkError::Unreachable("no known address".into())))
 }
 
 /// Whether anything listens at one of `addrs` (a TCP connection opens within `limit`); the
@@ -347,8 +350,11 @@ pub async fn listening(addrs: &[SocketAddr], limit: Duration) -> bool {
     connect_tcp(addrs, &timeouts).await.is_ok()
 }
 
-/// A TCP connection to the first address that answers.
-async fn connect_tcp(addrs: &[SocketAddr], timeouts: &Timeouts) -> Result<TcpStream, LinkError> {
+/// A TCP connection to the first address that answers, and which one of `addrs` it is.
+async fn connect_tcp(
+    addrs: &[SocketAddr],
+    timeouts: &Timeouts,
+) -> Result<(TcpStream, SocketAddr), LinkError> {
     if addrs.is_empty() {
         return Err(LinkError::Unreachable("no known address".into()));
     }
@@ -365,7 +371,7 @@ async fn connect_tcp(addrs: &[SocketAddr], timeouts: &Timeouts) -> Result<TcpStr
         attempts.spawn(async move {
             tokio::time::sleep(stagger).await;
             match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => Ok(stream),
+                Ok(Ok(stream)) => Ok((stream, addr)),
                 Ok(Err(e)) => Err(format!("{addr}: {e}")),
                 Err(_) => Err(format!("{addr}: timed out")),
             }
@@ -374,9 +380,9 @@ async fn connect_tcp(addrs: &[SocketAddr], timeouts: &Timeouts) -> Result<TcpStr
     let mut last_error = String::new();
     while let Some(result) = attempts.join_next().await {
         match result {
-            Ok(Ok(stream)) => {
+            Ok(Ok((stream, addr))) => {
                 let _ = stream.set_nodelay(true);
-                return Ok(stream);
+                return Ok((stream, addr));
             }
             Ok(Err(e)) => last_error = e,
             Err(e) => last_error = e.to_string(),

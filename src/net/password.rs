@@ -6,7 +6,6 @@
 use crate::protocol::{DeviceId, RoomId};
 use spake2::{Ed25519Group, Identity as SpakeId, Password, Spake2};
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -90,20 +89,16 @@ impl RoomSecret {
     /// Keeps a hosted room's secret in a file only its owner can read (or removes the file
     /// when the room has no password).
     pub fn store(secret: Option<&Self>, path: &Path) -> std::io::Result<()> {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
         let Some(secret) = secret else {
-            return Ok(());
+            return match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = super::identity::owner_only_new(path)?;
+        // Replaced in one step: a crash while an old secret is stretched (or a password
+        // changed) never leaves the room without one, open to anyone.
         let hex: String = secret.0.iter().map(|b| format!("{b:02x}")).collect();
-        file.write_all(format!("{STRETCHED}{hex}").as_bytes())?;
-        file.sync_all()
+        super::identity::write_private(path, format!("{STRETCHED}{hex}").as_bytes())
     }
 }
 
@@ -225,9 +220,12 @@ pub struct Guesses {
     wait_max: Duration,
 }
 
+/// Who has tried lately, and how it went.
 #[derive(Debug, Default)]
 struct Tries {
+    /// Per address, for keys never seen in the room: making up keys does not buy tries.
     by_address: HashMap<IpAddr, Record>,
+    /// Per key, members' included: a member is slowed by its own wrong tries only.
     by_key: HashMap<DeviceId, Record>,
 }
 
@@ -242,26 +240,37 @@ struct Record {
     not_before: Instant,
 }
 
-/// Addresses and keys remembered at most, each. Past it, those with nothing held against them
-/// are forgotten; if all have, newcomers wait (memory stays bounded, and no record is wiped
-/// by a flood).
+/// Addresses and keys remembered at most, each. Past it, records whose wait ended long ago
+/// are forgotten first, then the one whose wait ended first: memory stays bounded, and a
+/// flood of addresses can cost an old guesser its record but never keep anyone out.
 const REMEMBERED: usize = 4096;
 
 const BUSY: &str = "another password try from this computer is under way";
 const WRONG: &str = "too many wrong passwords from this computer lately";
 
 impl Tries {
-    /// The record of `key` in `records`, made if there is room: `Err` how long to wait.
+    /// The record of `key` in `records`, made if need be: `Err` how long to wait. A record
+    /// whose wait ended more than `forget_after` ago may be forgotten to make room.
     fn record<'a, K: std::hash::Hash + Eq + Clone>(
         records: &'a mut HashMap<K, Record>,
         key: &K,
         now: Instant,
         wait: Duration,
+        forget_after: Duration,
     ) -> Result<&'a mut Record, (Duration, &'static str)> {
         if records.len() >= REMEMBERED && !records.contains_key(key) {
-            records.retain(|_, r| r.busy || r.failures > 0 || r.not_before > now);
+            records.retain(|_, r| r.busy || r.not_before + forget_after > now);
             if records.len() >= REMEMBERED {
-                return Err((wait, WRONG));
+                let oldest = records
+                    .iter()
+                    .filter(|(_, r)| !r.busy)
+                    .min_by_key(|(_, r)| r.not_before)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(oldest) => records.remove(&oldest),
+                    // Thousands of tries at once: handshake places make this unreachable.
+                    None => return Err((wait, BUSY)),
+                };
             }
         }
         let record = records.entry(key.clone()).or_insert(Record {
@@ -303,9 +312,15 @@ impl Guesses {
         let mut tries = self.inner.lock().expect("password tries");
         let tries = &mut *tries;
         if !member {
-            Tries::record(&mut tries.by_address, &address, now, self.wait)?;
+            Tries::record(
+                &mut tries.by_address,
+                &address,
+                now,
+                self.wait,
+                self.wait_max,
+            )?;
         }
-        Tries::record(&mut tries.by_key, key, now, self.wait)?.busy = true;
+        Tries::record(&mut tries.by_key, key, now, self.wait, self.wait_max)?.busy = true;
         if !member && let Some(record) = tries.by_address.get_mut(&address) {
             record.busy = true;
         }
@@ -350,7 +365,9 @@ pub struct Try {
     guesses: Arc<Guesses>,
     /// `None` for a key that has been a member: its address's record is left alone.
     address: Option<IpAddr>,
+    /// Whose record the outcome goes to.
     key: DeviceId,
+    /// Marked by [`Try::right`]; a try dropped unmarked was wrong.
     right: bool,
 }
 
@@ -404,6 +421,27 @@ mod tests {
 
     fn key(name: &str) -> DeviceId {
         DeviceId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_flood_of_guessers_never_keeps_a_newcomer_or_a_member_out() {
+        let guesses = Guesses::new(Duration::from_secs(60), Duration::from_secs(600));
+        for i in 0..REMEMBERED as u32 + 10 {
+            let ip = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            let guess = guesses.begin(ip, &key(&format!("g{i}")), false);
+            drop(guess.expect("each guesser's first try")); // wrong
+        }
+        let fresh: IpAddr = "10.200.0.1".parse().unwrap();
+        guesses
+            .begin(fresh, &key("newcomer"), false)
+            .expect("a newcomer's first try")
+            .right();
+        guesses
+            .begin(fresh, &key("member"), true)
+            .expect("a member's try")
+            .right();
+        let tries = guesses.inner.lock().unwrap();
+        assert!(tries.by_address.len() <= REMEMBERED && tries.by_key.len() <= REMEMBERED);
     }
 
     #[test]

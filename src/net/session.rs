@@ -945,7 +945,7 @@ impl Run {
                     key.fingerprint()
                 ));
             }
-            Known::New | Known::Same { .. } => {}
+            Known::New | Known::Same { .. } | Known::Renamed { .. } => {}
         }
         let body = DirectBody {
             seq: d.seq,
@@ -958,8 +958,8 @@ impl Run {
             .map_err(|e| e.to_string())
     }
 
-    /// What is known of `name` having `key` (see [`KnownPeople::meet`]); a first meeting is
-    /// kept, and the front end hears of it.
+    /// What is known of `name` having `key` as we write to them (see [`KnownPeople::meet`]);
+    /// a first meeting is kept, and the front end hears of it.
     fn meet(&self, name: &str, key: PublicKey) -> Known {
         let known = self.config.people.meet(name, key);
         if known == Known::New {
@@ -1002,11 +1002,9 @@ impl Run {
                 return tracing::warn!("a direct message in {} was dropped: {e}", self.config.room);
             }
         };
-        // Named by its key: as the room lists that key, or as we first met it.
+        // Named by its key: as the room lists that key, or as we first met it. Nothing is
+        // pinned by a message received (see `KnownPeople::check`).
         let listed = self.names.get(&key.device()).cloned();
-        if let Some(name) = &listed {
-            self.meet(name, key);
-        }
         let name = listed
             .or_else(|| self.config.people.name_of(&key))
             .unwrap_or_else(|| format!("someone outside {}", self.config.room));

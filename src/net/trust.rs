@@ -9,7 +9,7 @@ use crate::net::link::Expect;
 use crate::protocol::RoomId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// One pinned room.
@@ -87,7 +87,7 @@ where
         let _saving = self.saving.lock().expect("pins save");
         let bytes = serde_json::to_vec_pretty(&*self.pins.lock().expect("pins"))
             .map_err(std::io::Error::other)?;
-        write_atomically(&self.path, &bytes)
+        super::identity::write_private(&self.path, &bytes)
     }
 }
 
@@ -188,14 +188,50 @@ pub struct PersonPin {
 }
 
 /// What is known of a person's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Known {
-    /// Nobody of that name was written to before: the key is pinned now.
+    /// Neither the name nor the key was written to before.
     New,
-    /// The key they had before; verified or not.
+    /// The key their name had before; verified or not.
     Same { verified: bool },
-    /// They had another key: nothing is sealed for this one until the user accepts it.
+    /// Their name was never written to, but their key was, under another name: the same
+    /// device, renamed (or listed under someone else's name: the user is told which).
+    Renamed { verified: bool, known_as: String },
+    /// Their name had another key: nothing is sealed for this one until the user accepts it.
     Changed { pinned: PublicKey },
+}
+
+/// People remembered at most: past it, the oldest pin not verified makes room.
+const PEOPLE: usize = 4096;
+
+impl Known {
+    /// What `pins` say of `name` having `key`: the name's pin first (a host listing another
+    /// key under a known name is caught even if that key was pinned under another name),
+    /// then the key's own, whatever name it had.
+    pub fn of<'a>(
+        pins: impl IntoIterator<Item = (&'a String, &'a PersonPin)>,
+        name: &str,
+        key: &PublicKey,
+    ) -> Known {
+        let mut by_key = None;
+        for (pinned_as, pin) in pins {
+            if pinned_as == name {
+                return match pin.key == *key {
+                    true => Known::Same {
+                        verified: pin.verified,
+                    },
+                    false => Known::Changed { pinned: pin.key },
+                };
+            }
+            if pin.key == *key && by_key.is_none() {
+                by_key = Some(Known::Renamed {
+                    verified: pin.verified,
+                    known_as: pinned_as.clone(),
+                });
+            }
+        }
+        by_key.unwrap_or(Known::New)
+    }
 }
 
 impl KnownPeople {
@@ -205,23 +241,36 @@ impl KnownPeople {
         (Arc::new(KnownPeople { pins }), warning)
     }
 
-    /// What is known of `name` having `key`; a name met for the first time is pinned (in
-    /// memory: [`KnownPeople::save`] writes it).
+    /// What is known of `name` having `key`, pinning nothing: what a message *from* them
+    /// is checked against (a message received never pins, so a host cannot plant a key
+    /// under someone's name by writing first).
+    pub fn check(&self, name: &str, key: PublicKey) -> Known {
+        self.pins.with(|pins| Known::of(pins.iter(), name, &key))
+    }
+
+    /// What is known of `name` having `key` when the user writes to them; a first meeting
+    /// (name and key both new) is pinned, in memory: [`KnownPeople::save`] writes it.
     pub fn meet(&self, name: &str, key: PublicKey) -> Known {
-        self.pins.with(|pins| match pins.get(name) {
-            Some(pin) if pin.key == key => Known::Same {
-                verified: pin.verified,
-            },
-            Some(pin) => Known::Changed { pinned: pin.key },
-            None => {
+        self.pins.with(|pins| {
+            let known = Known::of(pins.iter(), name, &key);
+            if known == Known::New {
+                if pins.len() >= PEOPLE {
+                    let oldest = pins
+                        .iter()
+                        .min_by_key(|(_, pin)| (pin.verified, pin.since))
+                        .map(|(name, _)| name.clone());
+                    if let Some(oldest) = oldest {
+                        pins.remove(&oldest);
+                    }
+                }
                 let pin = PersonPin {
                     key,
                     verified: false,
                     since: crate::net::now_ms(),
                 };
                 pins.insert(name.to_owned(), pin);
-                Known::New
             }
+            known
         })
     }
 
@@ -260,27 +309,6 @@ impl KnownPeople {
     }
 }
 
-/// Writes a file so that a crash leaves the old one or the new one, never half.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        // Which rooms you joined is yours to know.
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +333,33 @@ mod tests {
         // Accepting a new key starts it over as not verified.
         again.accept("Bob", host, false).unwrap();
         assert_eq!(again.meet("Bob", host), Known::Same { verified: false });
+    }
+
+    #[test]
+    fn a_renamed_person_keeps_their_pin_and_a_message_received_pins_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (people, _) = KnownPeople::load(dir.path().join("known_people.json"));
+        let (bob, host) = (Identity::generate().public(), Identity::generate().public());
+        assert_eq!(people.meet("Bob", bob), Known::New);
+        people.accept("Bob", bob, true).unwrap();
+        let renamed = Known::Renamed {
+            verified: true,
+            known_as: "Bob".into(),
+        };
+        assert_eq!(
+            people.meet("Robert", bob),
+            renamed,
+            "no new pin, no warning"
+        );
+        assert_eq!(people.check("Robert", bob), renamed);
+        // The host lists Bob's key under a known name: that name's pin speaks first.
+        people.meet("Cy", host);
+        assert_eq!(people.check("Cy", bob), Known::Changed { pinned: host });
+        // A message from a stranger's key under a new name is checked, never pinned.
+        let eve = Identity::generate().public();
+        assert_eq!(people.check("Eve", eve), Known::New);
+        assert_eq!(people.check("Eve", eve), Known::New);
+        assert_eq!(people.name_of(&eve), None);
     }
 
     #[test]

@@ -83,8 +83,10 @@ impl Paths {
 
 /// Makes `dir` (and any missing parents) and leaves it readable by its owner only: it holds
 /// every message and direct message of the profile. An existing folder that others may read
-/// is closed to them. On Unix that is mode 0700; Windows and macOS give each user's
-/// application-data folders to that user alone already, so nothing is changed there.
+/// is closed to them (mode 0700 on Linux and macOS, whose `~/Library/Application Support` is
+/// not private by itself; its other bits, setgid say, are kept). Windows gives each user's
+/// application-data folder to that user alone already, so nothing is changed there. A
+/// folder we do not own (a shared `--data-dir`) is left as it is, with a warning.
 pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -97,7 +99,13 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
         }
         let mode = std::fs::metadata(dir)?.permissions().mode();
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+            let private = std::fs::Permissions::from_mode(mode & 0o7700);
+            match std::fs::set_permissions(dir, private) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::warn!("{} is not ours to make private: {e}", dir.display());
+                }
+                set => set?,
+            }
         }
     }
     #[cfg(not(unix))]
