@@ -1039,7 +1039,8 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
         verified: true,
         since: 0,
     };
-    w.inject.send(Event::People(vec![("Robert".into(), renamed)]));
+    w.inject
+        .send(Event::People(vec![("Robert".into(), renamed)]));
     w.until("the old name said", |h| {
         h.query_by_label_contains("the one you knew as “Robert”")
             .is_some()

@@ -285,7 +285,7 @@ impl Chat {
 
     fn notice(&mut self, text: String) {
         self.lines.push(Line::Notice {
-            when: clock(crate::net::now_ms()),
+            when: clock(crate::protocol::now_ms()),
             text,
         });
     }

@@ -1,9 +1,8 @@
-//! The file feature in one place: a file shared in a room goes from a member's disk to the
+//! The file feature in one place (what a file looks like on the wire is the protocol's:
+//! [`crate::protocol::files`]): a file shared in a room goes from a member's disk to the
 //! host's, and from there to every member who wants it.
 //!
 //! # Layout
-//! - [`wire`]: what a file looks like on the wire (its hash, offer, and the file frames'
-//!   conversation); the frames themselves are in [`crate::protocol::Frame`].
 //! - [`pieces`]: BLAKE3 piece hashes, so each piece is checked as it arrives and a broken
 //!   transfer resumes from the last verified one.
 //! - [`transfer`]: one transfer on one connection: a member uploading or downloading, and
@@ -22,11 +21,12 @@ pub mod kept;
 pub mod names;
 pub mod pieces;
 pub mod transfer;
-pub mod wire;
 
+pub use crate::protocol::files::{
+    DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
+};
 pub use jobs::Transfers;
 pub use kept::FileStore;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
 pub use transfer::{Peer, TransferError};
-pub use wire::{DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload};

@@ -13,8 +13,8 @@ use crate::net::limits::{
     AddressPlace, Allowances, HandshakePlace, Handshakes, Limits, PerAddress,
 };
 use crate::net::link::{self, Link, LinkError, LinkReader, LinkWriter, Timeouts};
-use crate::net::now_ms;
 use crate::net::password::{Guesses, HostAnswer, RoomSecret};
+use crate::protocol::now_ms;
 use crate::protocol::{
     ChatMessage, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId, ProtocolError,
     RefuseCode, RoomId, Upload, Welcome, encode_frame,

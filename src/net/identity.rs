@@ -5,59 +5,11 @@
 //! The key is made at first start and kept in the data dir, readable by its owner only.
 
 use crate::protocol::DeviceId;
-use serde::{Deserialize, Serialize};
+pub use crate::protocol::keys::PublicKey;
+use crate::protocol::keys::{hex, hex32};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-
-/// A device's public key: its identity on the network.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PublicKey([u8; 32]);
-
-impl PublicKey {
-    /// The key from its 32 bytes (as a handshake hands them over).
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        Some(Self(bytes.try_into().ok()?))
-    }
-
-    /// The raw key.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// The device id this key stands for: hosts attribute everything to it.
-    pub fn device(&self) -> DeviceId {
-        DeviceId::of_key(&self.0)
-    }
-
-    /// The short form people compare aloud, e.g. `K7QF-M2XA-PL9D-3RTW`.
-    pub fn fingerprint(&self) -> String {
-        self.device()
-            .fingerprint()
-            .expect("a key's device id has a fingerprint")
-    }
-}
-
-impl std::fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PublicKey({})", self.fingerprint())
-    }
-}
-
-impl TryFrom<String> for PublicKey {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let bytes = hex32(s.trim()).ok_or("a key is 64 hex digits")?;
-        Ok(Self(bytes))
-    }
-}
-
-impl From<PublicKey> for String {
-    fn from(key: PublicKey) -> String {
-        hex(&key.0)
-    }
-}
 
 /// This device's key pair. Cheap to clone; the private half never leaves this module but
 /// for the Noise handshake.
@@ -99,7 +51,7 @@ impl Identity {
         Self {
             inner: Arc::new(Keys {
                 private,
-                public: PublicKey(public),
+                public: PublicKey::from_bytes(public),
             }),
         }
     }
@@ -227,21 +179,6 @@ pub(crate) fn tighten_permissions(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = path; // the profile folder's own access rights protect it
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

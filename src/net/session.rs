@@ -917,7 +917,7 @@ impl Run {
             claimed: None,
             outgoing: true,
             seq,
-            ts: crate::net::now_ms(),
+            ts: crate::protocol::now_ms(),
             text,
             room: self.config.room.clone(),
             state: Sent::Sending,

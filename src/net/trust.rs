@@ -153,7 +153,7 @@ impl KnownHosts {
             let pin = Pin {
                 key,
                 room_name: room_name.to_owned(),
-                since: crate::net::now_ms(),
+                since: crate::protocol::now_ms(),
             };
             pins.insert(room.clone(), pin);
             true
@@ -266,7 +266,7 @@ impl KnownPeople {
                 let pin = PersonPin {
                     key,
                     verified: false,
-                    since: crate::net::now_ms(),
+                    since: crate::protocol::now_ms(),
                 };
                 pins.insert(name.to_owned(), pin);
             }
@@ -281,7 +281,7 @@ impl KnownPeople {
             let pin = PersonPin {
                 key,
                 verified,
-                since: crate::net::now_ms(),
+                since: crate::protocol::now_ms(),
             };
             pins.insert(name.to_owned(), pin);
         });

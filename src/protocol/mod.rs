@@ -129,19 +129,27 @@
 //! no member's place (a few may pass at once; past them, `Refused{busy}`), and is not told to
 //! anyone.
 //!
-//! File connections (see [`crate::files::wire`]) are admitted only from devices that have
+//! File connections (see [`files`]) are admitted only from devices that have
 //! joined the room while the host runs.
 
 mod codec;
+pub mod files;
+pub mod keys;
 
-pub use crate::files::wire::{
-    DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
-};
 pub(crate) use codec::encode_into;
 pub use codec::{FrameCodec, ProtocolError, encode_frame};
+pub use files::{DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// Milliseconds since the Unix epoch: what a message's and a record's time stamps count.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Bumped when a change would make an older peer misread a newer one. 4: a room password is
 /// stretched with Argon2id before SPAKE2 uses it, so version 3 peers would disagree on it.
@@ -477,7 +485,7 @@ pub struct Member {
     /// The key the member proved to the host, to seal direct messages to it; the member's
     /// `device` is derived from it, which the sender checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<crate::net::identity::PublicKey>,
+    pub key: Option<keys::PublicKey>,
 }
 
 /// What a direct message says, sealed (see [`crate::net::sealed`]) so that only its
@@ -674,7 +682,7 @@ impl Frame {
             | Frame::Closing { reason } => check_short("reason", reason),
             Frame::Post { text, .. } => check_text(text),
             Frame::Message(m) => m.validate(),
-            Frame::Upload(upload) => crate::files::wire::check_upload(upload),
+            Frame::Upload(upload) => files::check_upload(upload),
             Frame::FileHeader { offer, .. } => offer.validate(),
             Frame::Data { bytes, .. } if bytes.len() > DATA_LEN => Err(format!(
                 "more than {DATA_LEN} bytes of file data in one frame"

@@ -113,7 +113,7 @@ impl MemberStore {
     /// Keeps a post until the host answers it.
     pub fn queue(&self, seq: u64, text: &str) {
         let (room, text) = (self.room.to_string(), text.to_owned());
-        let now = crate::net::now_ms();
+        let now = crate::protocol::now_ms();
         self.submit(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO outbox (seq, room, text, created) VALUES (?1, ?2, ?3, ?4)",

@@ -24,7 +24,7 @@
 //! to that hash, so each piece is checked as soon as it has arrived and an interrupted
 //! transfer resumes from the last whole piece.
 
-use crate::protocol::{MAX_SHORT_BYTES, RoomId};
+use super::{MAX_SHORT_BYTES, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// File bytes per `Data` frame.
