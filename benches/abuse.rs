@@ -87,7 +87,6 @@ fn child_host(unmetered: bool) {
                 "Host".into(),
                 identity("Host"),
                 dir.path().to_path_buf(),
-                0,
             )
         })
         .await

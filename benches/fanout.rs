@@ -215,7 +215,6 @@ impl Host {
                         "bench host".into(),
                         Identity::generate(),
                         dir.path().to_path_buf(),
-                        0,
                     )
                 })
                 .await

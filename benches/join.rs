@@ -129,7 +129,6 @@ fn main() {
                 "bench host".into(),
                 Identity::generate(),
                 dir.path().join(sub),
-                0,
             )
         };
         host_rt.block_on(RoomHost::start(config)).expect("host")

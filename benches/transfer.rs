@@ -58,8 +58,8 @@
 //! ```
 //! (release builds have no frame pointers, so `-g` alone gives broken stacks).
 
-use lanchat::files::PieceHashes;
-use lanchat::files::transfer::{self, Peer};
+use lanchat::files::member::{self as transfer, Peer};
+use lanchat::files::{FileService, FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
 use lanchat::net::limits::Limits;
@@ -623,20 +623,24 @@ fn run_round(
     let room = RoomId::random();
     let host_identity = Identity::generate();
     // The chat posts far faster than a person would, to measure latency finely.
+    let mut config = HostConfig {
+        bind: Some(localhost()),
+        limits: Limits::unmetered(),
+        ..HostConfig::new(
+            room.clone(),
+            "bench".into(),
+            "bench host".into(),
+            host_identity.clone(),
+            room_dir.clone(),
+        )
+    };
+    FileService::register(
+        &mut config,
+        FileStore::new(room_dir.join("files"), u64::MAX),
+    );
     let host = rts
         .host
-        .block_on(RoomHost::start(HostConfig {
-            bind: Some(localhost()),
-            limits: Limits::unmetered(),
-            ..HostConfig::new(
-                room.clone(),
-                "bench".into(),
-                "bench host".into(),
-                host_identity.clone(),
-                room_dir.clone(),
-                u64::MAX,
-            )
-        }))
+        .block_on(RoomHost::start(config))
         .expect("start host");
     let addr = SocketAddr::new(localhost(), host.port);
     let chatters = rts

@@ -657,31 +657,7 @@ pub fn channel() -> (FrontEnd, Backend) {
     )
 }
 
-/// A byte count as a person reads it: "1.4 GB".
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// A duration in seconds as a person reads it: "8 s", "3 min", "2 h 5 min".
-pub fn human_duration(secs: f64) -> String {
-    let secs = secs.round() as u64;
-    match secs {
-        0..=59 => format!("{secs} s"),
-        60..=3599 => format!("{} min", secs.div_ceil(60)),
-        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
-    }
-}
+pub use crate::units::{human_duration, human_size};
 
 #[cfg(test)]
 mod tests {

@@ -3,20 +3,27 @@
 //! with Noise between devices that prove their keys.
 //!
 //! # Layout
-//! - [`protocol`]: the frames, their limits and the codec; the protocol spec is its doc.
+//! - [`protocol`]: every frame and its payloads (files' in [`protocol::files`], the device
+//!   key in [`protocol::keys`]), their limits and the codec; the protocol spec is its doc. It
+//!   imports nothing else from the crate.
 //! - [`bridge`]: the two message types between a front end and the runtime.
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
 //! - [`net`]: everything on the network but discovery: the one connection seam ([`net::link`]:
 //!   version check, Noise handshake, deadlines, encrypted codec), device keys
 //!   ([`net::identity`]), pinned host keys ([`net::trust`]), password rooms
-//!   ([`net::password`]), the host's limits ([`net::limits`]), a room's host ([`net::host`])
-//!   and a member's session ([`net::session`]).
-//! - [`files`]: the file feature in one place: wire types, piece hashes, transfers and their
-//!   retries, the host's kept files, where downloads are saved and how names are cleaned.
+//!   ([`net::password`]), the host's limits ([`net::limits`]), a room's host ([`net::host`]:
+//!   `accept` routes each connection by its first frame, `room/` is the room task — joins,
+//!   what members say, pages of history —, `member` one member's connection) and a member's
+//!   session ([`net::session`]). `net` never imports `files`.
+//! - [`files`]: the file feature in one place: the host's side ([`files::serve`], a service
+//!   registered with the room's host), a member's side ([`files::member`]), piece hashes,
+//!   transfers' retries, the host's kept files, where downloads are saved and how names are
+//!   cleaned.
 //! - [`store`]: paths, settings, and the profile's database ([`store::Database`]: one writer
 //!   thread, group commits) with the hosted rooms' histories in it, and searching them
 //!   ([`store::search`]).
+//! - [`units`]: sizes and durations in words, for any layer.
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
@@ -25,9 +32,11 @@
 //!
 //! One chat message travels one way: the composer returns text, the app sends
 //! [`bridge::Command::Send`], the runtime hands it to the room's session, which writes a
-//! `Post` frame on its encrypted link; the host's room task has the database's writer thread
-//! commit it, then fans a `Message` frame out to every member (encoded once, encrypted per
-//! member) and, once the commit is synced to the disk, acknowledges it to its sender. Each
+//! `Post` frame on its encrypted link; the host's `member` task hands it to the room task
+//! (`net/host/room/said.rs`), which spends the sender's allowance, has the database's
+//! writer thread commit it, then fans a `Message` frame out to every member (encoded once,
+//! encrypted per member) and, once the commit is synced to the disk, acknowledges it to its
+//! sender. Each
 //! member's session turns the message into [`bridge::Event::Message`] and wakes the window.
 
 pub mod app;
@@ -41,3 +50,4 @@ pub mod net;
 pub mod protocol;
 pub mod runtime;
 pub mod store;
+pub mod units;

@@ -6,7 +6,7 @@
 use crate::bridge::{Backend, Command, Event, EventSender, NetStatus};
 use crate::desktop;
 use crate::discovery::{Advert, Discovery, DiscoveryConfig, DiscoveryEvent};
-use crate::files::{FileStore, Peer, Transfers};
+use crate::files::{FileService, FileStore, Peer, Transfers};
 use crate::net::host::{HostConfig, RoomHost};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::limits::Limits;
@@ -134,6 +134,8 @@ impl RuntimeThread {
 /// One room this app hosts.
 struct Hosted {
     host: RoomHost,
+    /// The room's kept files, whose limit follows the setting.
+    files: Arc<FileService>,
     /// What is advertised, kept to re-advertise when the member count or host name changes.
     advert: Advert,
     /// Told when the advert changed otherwise than by its count (the host renamed): it is
@@ -166,7 +168,7 @@ enum Internal {
     Started {
         room: RoomId,
         name: String,
-        started: Result<(RoomHost, Option<RoomSecret>), String>,
+        started: Result<(RoomHost, Option<RoomSecret>, Arc<FileService>), String>,
     },
 }
 
@@ -478,7 +480,7 @@ impl Runtime {
                 self.settings.files_limit = limit;
                 self.save_settings();
                 for hosted in self.hosts.values() {
-                    hosted.host.set_files_limit(limit);
+                    hosted.files.set_limit(limit);
                 }
             }
             Command::SetTheme(theme) => {
@@ -671,11 +673,13 @@ impl Runtime {
             port: remembered_port,
             bind: self.bind,
             problems: Some(problems),
-            files: FileStore::new(self.paths.room_files(&id), self.settings.files_limit),
+            services: Vec::new(),
             password: None,
             limits: self.limits,
             timeouts: self.timeouts,
         };
+        let store = FileStore::new(self.paths.room_files(&id), self.settings.files_limit);
+        let files = FileService::register(&mut config, store);
         self.starting.insert(id.clone());
         let internal = self.internal.clone();
         self.launches.spawn(async move {
@@ -700,7 +704,7 @@ impl Runtime {
                     config.password = secret.clone();
                     RoomHost::start(config)
                         .await
-                        .map(|host| (host, secret))
+                        .map(|host| (host, secret, files))
                         .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(format!("cannot keep the room's password: {e}")),
@@ -712,7 +716,7 @@ impl Runtime {
             };
             // The runtime stopped meanwhile: nobody will close the room but this task.
             if let Err(mpsc::error::SendError(Internal::Started {
-                started: Ok((host, _)),
+                started: Ok((host, ..)),
                 ..
             })) = internal.send(report)
             {
@@ -726,10 +730,10 @@ impl Runtime {
         &mut self,
         id: RoomId,
         name: String,
-        started: Result<(RoomHost, Option<RoomSecret>), String>,
+        started: Result<(RoomHost, Option<RoomSecret>, Arc<FileService>), String>,
     ) {
         self.starting.remove(&id);
-        let (host, secret) = match started {
+        let (host, secret, files) = match started {
             Ok(started) => started,
             Err(error) => return self.events.send(Event::HostFailed { name, error }),
         };
@@ -784,6 +788,7 @@ impl Runtime {
         }
         let hosted = Hosted {
             host,
+            files,
             advert,
             changed,
         };
@@ -1284,7 +1289,7 @@ impl Runtime {
         let mut late = Vec::new();
         while let Ok(report) = internal.try_recv() {
             if let Internal::Started {
-                started: Ok((host, _)),
+                started: Ok((host, ..)),
                 ..
             } = report
             {

@@ -57,7 +57,6 @@ async fn host_with(dir: &Path, limits: Limits, password: Option<RoomSecret>) -> 
             "Ada".into(),
             identity("Ada"),
             dir.to_path_buf(),
-            0,
         )
     })
     .await
@@ -813,7 +812,6 @@ async fn an_impostor_address_does_not_keep_a_member_from_the_real_host() {
             "Mallory".into(),
             identity("Mallory"),
             other.path().to_path_buf(),
-            0,
         )
     })
     .await
@@ -895,7 +893,6 @@ async fn headless_join_by_address_stops_at_a_changed_key_in_words() {
             "Mallory".into(),
             identity("Mallory"),
             other.path().to_path_buf(),
-            0,
         )
     })
     .await

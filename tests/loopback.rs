@@ -38,7 +38,6 @@ async fn start_host_with(dir: &Path, limits: Limits) -> RoomHost {
             "Ada".into(),
             identity("Ada"),
             dir.to_path_buf(),
-            0,
         )
     })
     .await
@@ -657,7 +656,6 @@ async fn silent_and_trickling_members_are_closed_at_the_idle_limit() {
             "Ada".into(),
             identity("Ada"),
             dir.path().to_path_buf(),
-            0,
         )
     })
     .await

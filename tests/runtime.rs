@@ -670,7 +670,6 @@ fn host_config(dir: &std::path::Path, port: u16) -> HostConfig {
             "Ada".into(),
             identity,
             dir.to_path_buf(),
-            0,
         )
     }
 }
@@ -1101,7 +1100,6 @@ async fn a_room_whose_host_key_changed_is_not_joined_until_trusted() {
             "Eve".into(),
             impostor.clone(),
             dir.path().to_path_buf(),
-            0,
         )
     })
     .await

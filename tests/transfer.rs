@@ -4,8 +4,9 @@
 //! and (as root, in a small tmpfs; ignored otherwise) a disk that fills up costs only the
 //! partial file.
 
-use lanchat::files::transfer::{self, Peer, TransferError};
-use lanchat::files::{FileStore, PieceHashes};
+use lanchat::files::TransferError;
+use lanchat::files::member::{self as transfer, Peer};
+use lanchat::files::{FileService, FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::link::Timeouts;
 use lanchat::protocol::*;
@@ -37,15 +38,15 @@ async fn start_host(dir: &Path, limit: u64) -> RoomHost {
 }
 
 async fn start_host_with(dir: &Path, limit: u64, timeouts: Timeouts) -> RoomHost {
-    start_host_config(HostConfig {
+    let config = HostConfig {
         timeouts,
-        ..host_config(dir, limit)
-    })
-    .await
+        ..host_config(dir)
+    };
+    start_host_config(config, limit).await
 }
 
-/// Ada's room in `dir`, keeping up to `limit` bytes of files, on loopback.
-fn host_config(dir: &Path, limit: u64) -> HostConfig {
+/// Ada's room in `dir`, on loopback.
+fn host_config(dir: &Path) -> HostConfig {
     HostConfig {
         bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         ..HostConfig::new(
@@ -54,13 +55,14 @@ fn host_config(dir: &Path, limit: u64) -> HostConfig {
             "Ada".into(),
             identity("Ada"),
             dir.to_path_buf(),
-            limit,
         )
     }
 }
 
-/// Starts a room with Bob, Cat and Raw in it.
-async fn start_host_config(config: HostConfig) -> RoomHost {
+/// Starts a room keeping up to `limit` bytes of files, with Bob, Cat and Raw in it.
+async fn start_host_config(mut config: HostConfig, limit: u64) -> RoomHost {
+    let store = FileStore::new(config.dir.join("files"), limit);
+    FileService::register(&mut config, store);
     let host = RoomHost::start(config).await.expect("host starts");
     for name in ["Bob", "Cat", "Raw"] {
         stay_in(&host, name).await;
@@ -650,11 +652,11 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     // What the hosting user is told.
     let told = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = told.clone();
-    let host = start_host_config(HostConfig {
+    let config = HostConfig {
         problems: Some(Arc::new(move |text| sink.lock().unwrap().push(text))),
-        ..host_config(disk.path(), 1 << 30)
-    })
-    .await;
+        ..host_config(disk.path())
+    };
+    let host = start_host_config(config, 1 << 30).await;
     let dir = tempfile::tempdir().unwrap();
     let content = std::fs::read(make_file(dir.path(), "e.bin", 2 << 20, 10)).unwrap();
     let hashes = PieceHashes::compute(&content[..], content.len() as u64).unwrap();

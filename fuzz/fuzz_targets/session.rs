@@ -23,6 +23,7 @@ mod common;
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use common::{Ctx, FuzzFrame, HOST, MEMBERS, WATCHER, room, secret};
+use lanchat::files::{FileService, FileStore};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
 use lanchat::net::limits::{Limits, Rate};
@@ -224,13 +225,13 @@ async fn start_host(dir: &std::path::Path, locked: bool, port: u16) -> (RoomHost
         "Ada".into(),
         HOST.clone(),
         dir.to_path_buf(),
-        4 << 20,
     );
     config.bind = Some(Ipv4Addr::LOCALHOST.into());
     config.port = port;
     config.limits = limits();
     config.password = locked.then(secret);
     config.problems = Some(Arc::new(|_| {}));
+    FileService::register(&mut config, FileStore::new(dir.join("files"), 4 << 20));
     let host = RoomHost::start(config).await.expect("the host starts");
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, host.port));
     (host, addr)

@@ -5,8 +5,11 @@
 //! # Layout
 //! - [`pieces`]: BLAKE3 piece hashes, so each piece is checked as it arrives and a broken
 //!   transfer resumes from the last verified one.
-//! - [`transfer`]: one transfer on one connection: a member uploading or downloading, and
-//!   the host keeping an upload or serving a download.
+//! - [`transfer`]: what both ends of a transfer share: pieces written as they are verified,
+//!   data sent from disk at the link's pace, and how a transfer fails.
+//! - [`serve`]: the host's side: a [`serve::FileService`] registered with the room's host
+//!   keeps uploads and serves downloads, to members only.
+//! - [`member`]: a member's side: sending a file to the room, fetching one from it.
 //! - [`jobs`]: the runtime's transfers: progress reports, the retry policy, cancelling, and
 //!   the record of files already saved.
 //! - [`kept`]: the copies a host keeps for its room, within a size limit.
@@ -18,8 +21,10 @@
 pub mod disk;
 pub mod jobs;
 pub mod kept;
+pub mod member;
 pub mod names;
 pub mod pieces;
+pub mod serve;
 pub mod transfer;
 
 pub use crate::protocol::files::{
@@ -27,6 +32,8 @@ pub use crate::protocol::files::{
 };
 pub use jobs::Transfers;
 pub use kept::FileStore;
+pub use member::Peer;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
-pub use transfer::{Peer, TransferError};
+pub use serve::FileService;
+pub use transfer::TransferError;
