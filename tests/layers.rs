@@ -9,7 +9,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// What each top-level module may import from the crate besides itself.
+/// Everything the runtime stands on.
+const BELOW_RUNTIME: [&str; 7] = [
+    "protocol",
+    "store",
+    "net",
+    "discovery",
+    "files",
+    "bridge",
+    "desktop",
+];
+
+/// What each top-level module may import from the crate besides itself (and `units`).
 fn allowed(module: &str) -> &'static [&'static str] {
     match module {
         "protocol" | "units" => &[],
@@ -19,28 +30,10 @@ fn allowed(module: &str) -> &'static [&'static str] {
         "files" => &["protocol", "store", "net"],
         "bridge" => &["protocol", "store", "net", "discovery", "files"],
         "desktop" => &["protocol", "bridge"],
-        "runtime" => &[
-            "protocol",
-            "store",
-            "net",
-            "discovery",
-            "files",
-            "bridge",
-            "desktop",
-        ],
+        "runtime" => &BELOW_RUNTIME,
         "instance" => &["store", "bridge"],
-        "headless" => &[
-            "protocol",
-            "store",
-            "net",
-            "discovery",
-            "files",
-            "bridge",
-            "desktop",
-            "runtime",
-            "instance",
-        ],
-        "app" => &[
+        // Everything the runtime stands on, the runtime itself and the profile's lock.
+        "headless" | "app" => &[
             "protocol",
             "store",
             "net",
