@@ -1,0 +1,251 @@
+//! The rooms this app hosts: opening one off the command loop, advertising it (and its
+//! member count, at most every [`ADVERTISE_EVERY`]), joining it as its first member, and
+//! closing it.
+
+use super::{GOODBYE_LIMIT, Internal, Runtime};
+use crate::bridge::Event;
+use crate::discovery::Advert;
+use crate::files::FileStore;
+use crate::net::host::{HostConfig, RoomHost};
+use crate::net::password::RoomSecret;
+use crate::protocol::{RoomId, check_name};
+use crate::store::{HostedRoom, ProblemSink};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How often a hosted room's member count is published at most: each new count is an
+/// announcement that every device on the network hears.
+const ADVERTISE_EVERY: Duration = Duration::from_secs(2);
+
+/// One room this app hosts.
+pub(super) struct Hosted {
+    pub(super) host: RoomHost,
+    /// What is advertised, kept to re-advertise when the member count or host name changes.
+    pub(super) advert: Advert,
+    /// Told when the advert changed otherwise than by its count (the host renamed): it is
+    /// announced with the next count, at most every [`ADVERTISE_EVERY`].
+    pub(super) changed: tokio::sync::watch::Sender<()>,
+}
+
+impl Runtime {
+    /// Opens a room: checks what can be checked at once, then starts it in a task (its
+    /// history is read and its port bound off the command loop); [`Runtime::started`] does
+    /// the rest.
+    pub(super) fn host(&mut self, name: String, id: Option<RoomId>, password: Option<String>) {
+        let name = name.trim().to_owned();
+        if let Err(e) = check_name("The room name", &name) {
+            return self.events.send(Event::HostFailed { name, error: e });
+        }
+        let id = id.unwrap_or_else(RoomId::random);
+        if self.hosts.contains_key(&id) || self.starting.contains(&id) {
+            return self.events.send(Event::HostFailed {
+                name,
+                error: "this room is already open".into(),
+            });
+        }
+        let db = match &self.db {
+            Ok(db) => db.clone(),
+            Err(error) => {
+                let error = error.clone();
+                return self.events.send(Event::HostFailed { name, error });
+            }
+        };
+        let remembered_port = self
+            .settings
+            .hosted
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(0, |r| r.port);
+        // The room's password, kept owner-only in its folder; and its own key pinned, so the
+        // room we host is a known room to us too.
+        let secret_file = self.paths.room_dir(&id).join("password");
+        // `Some("")` opens the room again; `None` keeps what it had.
+        let (trust, key) = (self.trust.clone(), self.identity.public());
+        let events = self.events.clone();
+        let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
+        let mut config = HostConfig {
+            room: id.clone(),
+            room_name: name.clone(),
+            host_name: self.name(),
+            identity: self.identity.clone(),
+            dir: self.paths.room_dir(&id),
+            db: Some(db),
+            port: remembered_port,
+            bind: self.bind,
+            problems: Some(problems),
+            files: FileStore::new(self.paths.room_files(&id), self.settings.files_limit),
+            password: None,
+            limits: self.limits,
+            timeouts: self.timeouts,
+        };
+        self.starting.insert(id.clone());
+        let internal = self.internal.clone();
+        self.launches.spawn(async move {
+            let (room, room_name) = (id.clone(), name.clone());
+            let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+                trust.trust(&room, key, &room_name)?;
+                match password {
+                    Some(password) => {
+                        let secret =
+                            (!password.is_empty()).then(|| RoomSecret::derive(&room, &password));
+                        RoomSecret::store(secret.as_ref(), &secret_file)?;
+                        Ok(secret)
+                    }
+                    None => RoomSecret::load(&secret_file, &room),
+                }
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            let started = match prepared {
+                Ok(secret) => {
+                    config.password = secret.clone();
+                    RoomHost::start(config)
+                        .await
+                        .map(|host| (host, secret))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("cannot keep the room's password: {e}")),
+            };
+            let report = Internal::Started {
+                room: id,
+                name,
+                started,
+            };
+            // The runtime stopped meanwhile: nobody will close the room but this task.
+            if let Err(mpsc::error::SendError(Internal::Started {
+                started: Ok((host, _)),
+                ..
+            })) = internal.send(report)
+            {
+                host.close("lanchat closed".into(), GOODBYE_LIMIT).await;
+            }
+        });
+    }
+
+    /// A room has started (or failed to): advertise it, and join it as its first member.
+    pub(super) fn started(
+        &mut self,
+        id: RoomId,
+        name: String,
+        started: Result<(RoomHost, Option<RoomSecret>), String>,
+    ) {
+        self.starting.remove(&id);
+        let (host, secret) = match started {
+            Ok(started) => started,
+            Err(error) => return self.events.send(Event::HostFailed { name, error }),
+        };
+        let port = host.port;
+        self.settings.remember_room(HostedRoom {
+            id: id.clone(),
+            name: name.clone(),
+            port,
+            open: true,
+        });
+        self.save_settings();
+
+        let mut count = host.member_count();
+        let (changed, mut advert_changed) = tokio::sync::watch::channel(());
+        let internal = self.internal.clone();
+        let room = id.clone();
+        tokio::spawn(async move {
+            loop {
+                let more = tokio::select! {
+                    more = count.changed() => more.is_ok(),
+                    more = advert_changed.changed() => more.is_ok(),
+                };
+                if !more {
+                    break;
+                }
+                advert_changed.borrow_and_update();
+                let n = *count.borrow_and_update();
+                if internal.send(Internal::Members(room.clone(), n)).is_err() {
+                    break;
+                }
+                // Each new count is an announcement to every device on the network: changes
+                // meanwhile are told together, as the count after them.
+                tokio::time::sleep(ADVERTISE_EVERY).await;
+            }
+        });
+
+        let advert = Advert {
+            id: id.clone(),
+            name: name.clone(),
+            host: self.name(),
+            port,
+            members: 0,
+            locked: secret.is_some(),
+            fingerprint: self.identity.fingerprint(),
+        };
+        if let Some(discovery) = &mut self.discovery
+            && let Err(e) = discovery.advertise(&advert)
+        {
+            self.events.send(Event::Alert(format!(
+                "{e}; others can still join by address (port {port})"
+            )));
+        }
+        let hosted = Hosted {
+            host,
+            advert,
+            changed,
+        };
+        self.hosts.insert(id.clone(), hosted);
+        self.events.send(Event::Hosting {
+            room: id.clone(),
+            name,
+            port,
+            locked: secret.is_some(),
+        });
+        // The host's own user is a member like any other, over loopback.
+        let loopback = match self.bind {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        self.join(id, vec![SocketAddr::new(loopback, port)], secret);
+    }
+
+    /// Closes a hosted room: the advert goes at once, the goodbyes in the background.
+    pub(super) fn stop_hosting(&mut self, room: &RoomId) {
+        let Some(hosted) = self.hosts.remove(room) else {
+            return;
+        };
+        // Closed by the user: it stays closed at the next start. (Rooms still open at
+        // shutdown keep `open`, and come back.)
+        if let Some(remembered) = self.settings.hosted.iter_mut().find(|r| r.id == *room) {
+            remembered.open = false;
+            self.save_settings();
+        }
+        self.events.caught_up(room);
+        self.transfers.cancel_room(room);
+        let session = self.sessions.remove(room);
+        let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
+        let reason = format!("{} closed the room", self.name());
+        let events = self.events.clone();
+        let room = room.clone();
+        self.goodbyes.spawn(async move {
+            if let Some(session) = session {
+                session.leave(GOODBYE_LIMIT).await;
+            }
+            futures::join!(hosted.host.close(reason, GOODBYE_LIMIT), async {
+                if let Some(withdrawn) = withdrawn {
+                    withdrawn.await;
+                }
+            });
+            events.send(Event::HostingStopped { room });
+        });
+    }
+
+    pub(super) fn members_changed(&mut self, room: RoomId, members: u32) {
+        let Some(hosted) = self.hosts.get_mut(&room) else {
+            return;
+        };
+        hosted.advert.members = members;
+        if let Some(discovery) = &mut self.discovery
+            && let Err(e) = discovery.advertise(&hosted.advert)
+        {
+            tracing::warn!("updating the advert of {room}: {e}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The network as discovery sees it: rooms found and lost (redialling our sessions where
+//! their rooms are seen now), and the status line of interfaces and problems.
+
+use super::Runtime;
+use crate::bridge::{Event, NetStatus};
+use crate::discovery::DiscoveryEvent;
+use std::time::Duration;
+
+/// How often the interface list is re-read for the status line.
+pub(super) const INTERFACE_POLL: Duration = Duration::from_secs(5);
+
+impl Runtime {
+    pub(super) fn discovered(&mut self, event: DiscoveryEvent) {
+        match event {
+            DiscoveryEvent::Found(ad) => {
+                // Our own rooms are reached over loopback; others are redialled where seen,
+                // unless the advert names another key than the one pinned (an impostor, or
+                // a new host the user has not trusted): the session is not sent there.
+                let pinned = self.trust.pin(&ad.id).map(|p| p.key.fingerprint());
+                let same_host = pinned.is_none() || pinned == ad.fingerprint;
+                if let Some(session) = self.sessions.get(&ad.id)
+                    && !self.hosts.contains_key(&ad.id)
+                    && same_host
+                {
+                    session.redial(ad.addrs.clone());
+                    self.room_addrs.insert(ad.id.clone(), ad.addrs.clone());
+                }
+                self.events.send(Event::RoomFound(ad));
+            }
+            DiscoveryEvent::Lost(key) => self.events.send(Event::RoomLost(key)),
+        }
+    }
+
+    pub(super) fn refresh_status(&mut self) {
+        let report = match (&self.discovery, &self.interfaces) {
+            (Some(discovery), _) => discovery.report(),
+            (None, Some(chosen)) => crate::discovery::Report::survey(chosen, None),
+            (None, None) => Default::default(),
+        };
+        let mut status = NetStatus {
+            interfaces: report.status_line(),
+            discovery: self.discovery.is_some(),
+            problem: self.status.problem.clone(),
+            report,
+        };
+        // The problem of having no interface to look on comes and goes with the interfaces;
+        // another (mDNS not starting) stays.
+        let trouble = status.report.trouble().filter(|_| status.discovery);
+        if trouble.is_some() {
+            status.problem = trouble;
+        } else if status.problem.is_some()
+            && status.problem
+                == self
+                    .status
+                    .report
+                    .trouble()
+                    .filter(|_| self.status.discovery)
+        {
+            status.problem = None;
+        }
+        if status != self.status {
+            self.status = status;
+            self.events.send(Event::Network(self.status.clone()));
+        }
+    }
+}
