@@ -7,13 +7,15 @@ use crate::bridge::Event;
 use crate::discovery::Advert;
 use crate::files::FileStore;
 use crate::net::host::{HostConfig, RoomHost};
+use crate::net::identity::PublicKey;
 use crate::net::password::RoomSecret;
+use crate::net::trust::KnownHosts;
 use crate::protocol::{RoomId, check_name};
-use crate::store::{HostedRoom, ProblemSink};
+use crate::store::{Database, HostedRoom, ProblemSink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// How often a hosted room's member count is published at most: each new count is an
 /// announcement that every device on the network hears.
@@ -26,7 +28,7 @@ pub(super) struct Hosted {
     pub(super) advert: Advert,
     /// Told when the advert changed otherwise than by its count (the host renamed): it is
     /// announced with the next count, at most every [`ADVERTISE_EVERY`].
-    pub(super) changed: tokio::sync::watch::Sender<()>,
+    pub(super) changed: watch::Sender<()>,
 }
 
 impl Runtime {
@@ -52,63 +54,13 @@ impl Runtime {
                 return self.events.send(Event::HostFailed { name, error });
             }
         };
-        let remembered_port = self
-            .settings
-            .hosted
-            .iter()
-            .find(|r| r.id == id)
-            .map_or(0, |r| r.port);
-        // The room's password, kept owner-only in its folder; and its own key pinned, so the
-        // room we host is a known room to us too.
-        let secret_file = self.paths.room_dir(&id).join("password");
-        // `Some("")` opens the room again; `None` keeps what it had.
+        let config = self.host_config(&id, &name, db);
+        // The room's own key pinned, so the room we host is a known room to us too.
         let (trust, key) = (self.trust.clone(), self.identity.public());
-        let events = self.events.clone();
-        let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
-        let mut config = HostConfig {
-            room: id.clone(),
-            room_name: name.clone(),
-            host_name: self.name(),
-            identity: self.identity.clone(),
-            dir: self.paths.room_dir(&id),
-            db: Some(db),
-            port: remembered_port,
-            bind: self.bind,
-            problems: Some(problems),
-            files: FileStore::new(self.paths.room_files(&id), self.settings.files_limit),
-            password: None,
-            limits: self.limits,
-            timeouts: self.timeouts,
-        };
         self.starting.insert(id.clone());
         let internal = self.internal.clone();
         self.launches.spawn(async move {
-            let (room, room_name) = (id.clone(), name.clone());
-            let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-                trust.trust(&room, key, &room_name)?;
-                match password {
-                    Some(password) => {
-                        let secret =
-                            (!password.is_empty()).then(|| RoomSecret::derive(&room, &password));
-                        RoomSecret::store(secret.as_ref(), &secret_file)?;
-                        Ok(secret)
-                    }
-                    None => RoomSecret::load(&secret_file, &room),
-                }
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
-            let started = match prepared {
-                Ok(secret) => {
-                    config.password = secret.clone();
-                    RoomHost::start(config)
-                        .await
-                        .map(|host| (host, secret))
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(format!("cannot keep the room's password: {e}")),
-            };
+            let started = launch(config, password, trust, key).await;
             let report = Internal::Started {
                 room: id,
                 name,
@@ -123,6 +75,34 @@ impl Runtime {
                 host.close("lanchat closed".into(), GOODBYE_LIMIT).await;
             }
         });
+    }
+
+    /// How a room is to be hosted: at the port it had before (any, the first time), with
+    /// the limits and files limit in force, its problems said to the user as alerts.
+    fn host_config(&self, id: &RoomId, name: &str, db: Database) -> HostConfig {
+        let remembered_port = self
+            .settings
+            .hosted
+            .iter()
+            .find(|r| r.id == *id)
+            .map_or(0, |r| r.port);
+        let events = self.events.clone();
+        let problems: ProblemSink = Arc::new(move |text| events.send(Event::Alert(text)));
+        HostConfig {
+            room: id.clone(),
+            room_name: name.to_owned(),
+            host_name: self.name(),
+            identity: self.identity.clone(),
+            dir: self.paths.room_dir(id),
+            db: Some(db),
+            port: remembered_port,
+            bind: self.bind,
+            problems: Some(problems),
+            files: FileStore::new(self.paths.room_files(id), self.settings.files_limit),
+            password: None,
+            limits: self.limits,
+            timeouts: self.timeouts,
+        }
     }
 
     /// A room has started (or failed to): advertise it, and join it as its first member.
@@ -146,30 +126,7 @@ impl Runtime {
         });
         self.save_settings();
 
-        let mut count = host.member_count();
-        let (changed, mut advert_changed) = tokio::sync::watch::channel(());
-        let internal = self.internal.clone();
-        let room = id.clone();
-        tokio::spawn(async move {
-            loop {
-                let more = tokio::select! {
-                    more = count.changed() => more.is_ok(),
-                    more = advert_changed.changed() => more.is_ok(),
-                };
-                if !more {
-                    break;
-                }
-                advert_changed.borrow_and_update();
-                let n = *count.borrow_and_update();
-                if internal.send(Internal::Members(room.clone(), n)).is_err() {
-                    break;
-                }
-                // Each new count is an announcement to every device on the network: changes
-                // meanwhile are told together, as the count after them.
-                tokio::time::sleep(ADVERTISE_EVERY).await;
-            }
-        });
-
+        let changed = self.watch_members(id.clone(), host.member_count());
         let advert = Advert {
             id: id.clone(),
             name: name.clone(),
@@ -247,5 +204,69 @@ impl Runtime {
         {
             tracing::warn!("updating the advert of {room}: {e}");
         }
+    }
+
+    /// Reports a hosted room's member count to the loop whenever it changes, and the count
+    /// again when the advert changed otherwise (told through the returned sender), at most
+    /// every [`ADVERTISE_EVERY`].
+    fn watch_members(&self, room: RoomId, mut count: watch::Receiver<u32>) -> watch::Sender<()> {
+        let (changed, mut advert_changed) = watch::channel(());
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            loop {
+                let more = tokio::select! {
+                    more = count.changed() => more.is_ok(),
+                    more = advert_changed.changed() => more.is_ok(),
+                };
+                if !more {
+                    break;
+                }
+                advert_changed.borrow_and_update();
+                let n = *count.borrow_and_update();
+                if internal.send(Internal::Members(room.clone(), n)).is_err() {
+                    break;
+                }
+                // Each new count is an announcement to every device on the network: changes
+                // meanwhile are told together, as the count after them.
+                tokio::time::sleep(ADVERTISE_EVERY).await;
+            }
+        });
+        changed
+    }
+}
+
+/// Pins the room's own key and keeps its password owner-only in its folder (`Some("")` opens
+/// the room again; `None` keeps what it had), on a blocking thread; then starts the room.
+async fn launch(
+    mut config: HostConfig,
+    password: Option<String>,
+    trust: Arc<KnownHosts>,
+    key: PublicKey,
+) -> Result<(RoomHost, Option<RoomSecret>), String> {
+    let (room, room_name) = (config.room.clone(), config.room_name.clone());
+    let secret_file = config.dir.join("password");
+    let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        trust.trust(&room, key, &room_name)?;
+        match password {
+            Some(password) => {
+                let secret = (!password.is_empty()).then(|| RoomSecret::derive(&room, &password));
+                RoomSecret::store(secret.as_ref(), &secret_file)?;
+                Ok(secret)
+            }
+            None => RoomSecret::load(&secret_file, &room),
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    match prepared {
+        Ok(secret) => {
+            config.password = secret.clone();
+            RoomHost::start(config)
+                .await
+                .map(|host| (host, secret))
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("cannot keep the room's password: {e}")),
     }
 }

@@ -4,8 +4,10 @@
 
 use super::{Internal, Runtime, rooms::secret};
 use crate::bridge::Event;
-use crate::net::link::Expect;
-use crate::net::session::{WhoError, ask_who};
+use crate::net::identity::Identity;
+use crate::net::link::{Expect, Timeouts};
+use crate::net::session::{About, WhoError, ask_who};
+use crate::protocol::RoomId;
 use backon::BackoffBuilder;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -68,45 +70,8 @@ impl Runtime {
         tokio::spawn(async move {
             let found = async {
                 let addrs = resolve(&addr).await?;
-                // A host that does not answer may be restarting: asked again, a little
-                // later each time (for about half a minute); an answer is final.
-                let mut waits = ASK_AGAIN.build();
-                let about = loop {
-                    match ask_who(&addrs, &identity, key, &timeouts).await {
-                        Ok(about) => break about,
-                        Err(WhoError::Unreachable(e)) => match waits.next() {
-                            Some(wait) => {
-                                tracing::info!(
-                                    "no answer at {addr} ({e}); asking again in {wait:?}"
-                                );
-                                tokio::time::sleep(wait).await;
-                            }
-                            None => return Err(format!("no room at {addr}: {e}")),
-                        },
-                        Err(WhoError::Answered(e)) => {
-                            return Err(format!("no room at {addr}: {e}"));
-                        }
-                    }
-                };
-                if let Some(expect) = expect
-                    && about.room.as_str() != expect
-                    && about.room_name != expect
-                {
-                    return Err(format!(
-                        "{addr} runs the room {:?} ({}), not {expect:?}",
-                        about.room_name, about.room
-                    ));
-                }
-                // Named like a room joined before, but another room: as a key change, it is
-                // not joined on a name alone.
-                if let Some((id, _)) = &meant
-                    && *id != about.room
-                {
-                    return Err(format!(
-                        "{addr} runs a room called {:?}, but not the {:?} you joined before (that was {id}; this is {}): it may be pretending to be it. To join this one all the same, give its id, {}",
-                        about.room_name, about.room_name, about.room, about.room
-                    ));
-                }
+                let about = ask_patiently(&addr, &addrs, &identity, key, &timeouts).await?;
+                check_room(&addr, &about, expect, meant.as_ref().map(|(id, _)| id))?;
                 let password = match password {
                     Some(password) => Some(secret(&about.room, password).await),
                     None => None,
@@ -125,6 +90,64 @@ impl Runtime {
             }
         });
     }
+}
+
+/// Asks which room runs at an address typed by a person. A host that does not answer may be
+/// restarting: it is asked again, a little later each time (for about half a minute); an
+/// answer is final.
+async fn ask_patiently(
+    addr: &str,
+    addrs: &[SocketAddr],
+    identity: &Identity,
+    key: Expect,
+    timeouts: &Timeouts,
+) -> Result<About, String> {
+    let mut waits = ASK_AGAIN.build();
+    loop {
+        match ask_who(addrs, identity, key, timeouts).await {
+            Ok(about) => return Ok(about),
+            Err(WhoError::Unreachable(e)) => match waits.next() {
+                Some(wait) => {
+                    tracing::info!("no answer at {addr} ({e}); asking again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(format!("no room at {addr}: {e}")),
+            },
+            Err(WhoError::Answered(e)) => {
+                return Err(format!("no room at {addr}: {e}"));
+            }
+        }
+    }
+}
+
+/// Checks that the room at an address is the one the person meant: the room they named (by
+/// id or name), and, when that name is a room's joined before, that very room.
+fn check_room(
+    addr: &str,
+    about: &About,
+    expect: Option<String>,
+    meant: Option<&RoomId>,
+) -> Result<(), String> {
+    if let Some(expect) = expect
+        && about.room.as_str() != expect
+        && about.room_name != expect
+    {
+        return Err(format!(
+            "{addr} runs the room {:?} ({}), not {expect:?}",
+            about.room_name, about.room
+        ));
+    }
+    // Named like a room joined before, but another room: as a key change, it is not joined on
+    // a name alone.
+    if let Some(id) = meant
+        && *id != about.room
+    {
+        return Err(format!(
+            "{addr} runs a room called {:?}, but not the {:?} you joined before (that was {id}; this is {}): it may be pretending to be it. To join this one all the same, give its id, {}",
+            about.room_name, about.room_name, about.room, about.room
+        ));
+    }
+    Ok(())
 }
 
 /// The socket addresses an address typed by a person (`host:port`) stands for.

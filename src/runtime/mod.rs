@@ -214,7 +214,7 @@ struct Runtime {
 
 /// Runs until [`Command::Shutdown`] or until the front end is gone, then says goodbye
 /// everywhere and sends [`Event::Stopped`].
-pub async fn run(backend: Backend, options: RuntimeOptions) {
+pub async fn run(backend: Backend, mut options: RuntimeOptions) {
     let Backend {
         mut commands,
         events,
@@ -226,19 +226,46 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         options.settings.clone(),
         events.clone(),
     );
-    let downloads = options
+    let (discovery, restore) = (options.discovery.take(), options.restore);
+    let mut rt = Runtime::open(options, events, saver, internal, host_gone).await;
+    let mut found = rt.start_discovery(discovery);
+    if restore {
+        rt.restore().await;
+    }
+    rt.refresh_status();
+    let mut poll = tokio::time::interval(INTERFACE_POLL);
+    poll.tick().await;
+
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Shutdown) | None => break,
+                Some(cmd) => rt.handle(cmd),
+            },
+            Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
+            Some(report) = internal_rx.recv() => rt.internal(report),
+            Some(room) = host_gone_rx.recv() => rt.host_gone(&room),
+            _ = poll.tick() => rt.refresh_status(),
+        }
+    }
+    rt.shutdown(&mut internal_rx).await;
+    let _ = tokio::time::timeout(GOODBYE_LIMIT, saver_task).await;
+}
+
+/// Where received files go this run: `--downloads`, else the folder chosen, else the
+/// profile's own.
+fn downloads(options: &RuntimeOptions) -> std::path::PathBuf {
+    options
         .downloads
         .clone()
         .or_else(|| options.settings.downloads.clone())
-        .unwrap_or_else(|| options.paths.downloads.clone());
-    events.send(Event::Downloads(downloads.clone()));
-    let transfers = Transfers::new(
-        events.clone(),
-        downloads,
-        options.paths.data.join("saved.json"),
-    )
-    .await;
-    let known = options.paths.data.join("known_hosts.json");
+        .unwrap_or_else(|| options.paths.downloads.clone())
+}
+
+/// Loads the host keys pinned for rooms and the keys of people; what could not be read is
+/// said to the user, and both are told to the front end.
+async fn load_keys(paths: &Paths, events: &EventSender) -> (Arc<KnownHosts>, Arc<KnownPeople>) {
+    let known = paths.data.join("known_hosts.json");
     let (trust, warning) = tokio::task::spawn_blocking(move || KnownHosts::load(known))
         .await
         .expect("loading known hosts does not panic");
@@ -246,7 +273,7 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         events.send(Event::Alert(warning));
     }
     events.send(Event::KnownHosts(trust.fingerprints()));
-    let known = options.paths.data.join("known_people.json");
+    let known = paths.data.join("known_people.json");
     let (people, warning) = tokio::task::spawn_blocking(move || KnownPeople::load(known))
         .await
         .expect("loading known people does not panic");
@@ -254,11 +281,17 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
         events.send(Event::Alert(warning));
     }
     events.send(Event::People(people.all()));
-    let db_file = options.paths.database_file();
+    (trust, people)
+}
+
+/// Opens the profile's database; when it cannot be, the user is told what that costs and
+/// every message is queued to the front end (none could be read back later).
+async fn open_database(paths: &Paths, events: &EventSender) -> Result<Database, String> {
+    let db_file = paths.database_file();
     let opened = tokio::task::spawn_blocking(move || Database::open(&db_file))
         .await
         .expect("opening the database does not panic");
-    let db = match opened {
+    match opened {
         Ok((db, warnings)) => {
             for warning in warnings {
                 events.send(Event::Alert(warning));
@@ -274,87 +307,57 @@ pub async fn run(backend: Backend, options: RuntimeOptions) {
             )));
             Err(e)
         }
-    };
-    let mut rt = Runtime {
-        events,
-        db,
-        paths: options.paths,
-        settings: options.settings,
-        saver,
-        name_override: options.name,
-        discovery: None,
-        hosts: HashMap::new(),
-        starting: Default::default(),
-        launches: TaskTracker::new(),
-        sessions: HashMap::new(),
-        stretching: Default::default(),
-        room_addrs: HashMap::new(),
-        transfers,
-        internal,
-        host_gone,
-        goodbyes: TaskTracker::new(),
-        resume: rand::random(),
-        passing: options.passing,
-        away: false,
-        bind: options.bind,
-        status: NetStatus::default(),
-        interfaces: None,
-        identity: options.identity,
-        trust,
-        people,
-        timeouts: options.timeouts,
-        limits: options.limits,
-        searches: Arc::default(),
-    };
-    // `--interface` decides for this run; else the choice made in the window.
-    let discovery = options.discovery.map(|mut config| {
-        if config.interfaces.is_empty() {
-            config.interfaces = rt.settings.interfaces.clone();
-        }
-        config
-    });
-    rt.interfaces = discovery.as_ref().map(|c| c.interfaces.clone());
-    let mut found = match discovery {
-        Some(config) => match Discovery::start(config) {
-            Ok((discovery, found)) => {
-                rt.discovery = Some(discovery);
-                Some(found)
-            }
-            Err(e) => {
-                rt.status.problem = Some(format!(
-                    "{e}. Rooms on the network cannot be found; you can still join one by address."
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    if options.restore {
-        rt.restore().await;
     }
-    rt.refresh_status();
-    let mut poll = tokio::time::interval(INTERFACE_POLL);
-    poll.tick().await;
+}
 
-    loop {
-        tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(Command::Shutdown) | None => break,
-                Some(cmd) => rt.handle(cmd),
-            },
-            Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
-            Some(report) = internal_rx.recv() => rt.internal(report),
-            Some(room) = host_gone_rx.recv() => {
-                // Its advert may outlive the host by minutes: have discovery check it.
-                if let Some(discovery) = &rt.discovery && !rt.hosts.contains_key(&room) {
-                    discovery.verify(&room);
-                }
-            }
-            _ = poll.tick() => rt.refresh_status(),
+impl Runtime {
+    /// Loads what the runtime keeps on disk (the transfers' record, the keys known, the
+    /// database) and tells the front end where files go; discovery is started after.
+    async fn open(
+        options: RuntimeOptions,
+        events: EventSender,
+        saver: watch::Sender<Settings>,
+        internal: mpsc::UnboundedSender<Internal>,
+        host_gone: mpsc::UnboundedSender<RoomId>,
+    ) -> Runtime {
+        let downloads = downloads(&options);
+        events.send(Event::Downloads(downloads.clone()));
+        let saved = options.paths.data.join("saved.json");
+        let transfers = Transfers::new(events.clone(), downloads, saved).await;
+        let (trust, people) = load_keys(&options.paths, &events).await;
+        let db = open_database(&options.paths, &events).await;
+        Runtime {
+            events,
+            db,
+            paths: options.paths,
+            settings: options.settings,
+            saver,
+            name_override: options.name,
+            discovery: None,
+            hosts: HashMap::new(),
+            starting: Default::default(),
+            launches: TaskTracker::new(),
+            sessions: HashMap::new(),
+            stretching: Default::default(),
+            room_addrs: HashMap::new(),
+            transfers,
+            internal,
+            host_gone,
+            goodbyes: TaskTracker::new(),
+            resume: rand::random(),
+            passing: options.passing,
+            away: false,
+            bind: options.bind,
+            status: NetStatus::default(),
+            interfaces: None,
+            identity: options.identity,
+            trust,
+            people,
+            timeouts: options.timeouts,
+            limits: options.limits,
+            searches: Arc::default(),
         }
     }
-    rt.shutdown(&mut internal_rx).await;
-    let _ = tokio::time::timeout(GOODBYE_LIMIT, saver_task).await;
 }
 
 impl Runtime {

@@ -3,13 +3,41 @@
 
 use super::Runtime;
 use crate::bridge::{Event, NetStatus};
-use crate::discovery::DiscoveryEvent;
+use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryEvent};
+use crate::protocol::RoomId;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How often the interface list is re-read for the status line.
 pub(super) const INTERFACE_POLL: Duration = Duration::from_secs(5);
 
 impl Runtime {
+    /// Starts discovery, if it is on, on the interfaces chosen: `--interface` decides for
+    /// this run, else the choice made in the window. Returns the rooms it finds and loses; if
+    /// it cannot start, the status line says so.
+    pub(super) fn start_discovery(
+        &mut self,
+        config: Option<DiscoveryConfig>,
+    ) -> Option<mpsc::UnboundedReceiver<DiscoveryEvent>> {
+        let mut config = config?;
+        if config.interfaces.is_empty() {
+            config.interfaces = self.settings.interfaces.clone();
+        }
+        self.interfaces = Some(config.interfaces.clone());
+        match Discovery::start(config) {
+            Ok((discovery, found)) => {
+                self.discovery = Some(discovery);
+                Some(found)
+            }
+            Err(e) => {
+                self.status.problem = Some(format!(
+                    "{e}. Rooms on the network cannot be found; you can still join one by address."
+                ));
+                None
+            }
+        }
+    }
+
     pub(super) fn discovered(&mut self, event: DiscoveryEvent) {
         match event {
             DiscoveryEvent::Found(ad) => {
@@ -61,6 +89,16 @@ impl Runtime {
         if status != self.status {
             self.status = status;
             self.events.send(Event::Network(self.status.clone()));
+        }
+    }
+
+    /// A session's host vanished: its advert may outlive the host by minutes, so discovery
+    /// checks it (unless it is a room we host).
+    pub(super) fn host_gone(&self, room: &RoomId) {
+        if let Some(discovery) = &self.discovery
+            && !self.hosts.contains_key(room)
+        {
+            discovery.verify(room);
         }
     }
 }
