@@ -81,7 +81,8 @@ impl Runtime {
     /// the limits and files limit in force, its problems said to the user as alerts.
     fn host_config(&self, id: &RoomId, name: &str, db: Database) -> HostConfig {
         let remembered_port = self
-            .settings
+            .prefs
+            .settings()
             .hosted
             .iter()
             .find(|r| r.id == *id)
@@ -91,14 +92,14 @@ impl Runtime {
         HostConfig {
             room: id.clone(),
             room_name: name.to_owned(),
-            host_name: self.name(),
+            host_name: self.prefs.name(),
             identity: self.identity.clone(),
             dir: self.paths.room_dir(id),
             db: Some(db),
             port: remembered_port,
             bind: self.bind,
             problems: Some(problems),
-            files: FileStore::new(self.paths.room_files(id), self.settings.files_limit),
+            files: FileStore::new(self.paths.room_files(id), self.prefs.settings().files_limit),
             password: None,
             limits: self.limits,
             timeouts: self.timeouts,
@@ -118,19 +119,18 @@ impl Runtime {
             Err(error) => return self.events.send(Event::HostFailed { name, error }),
         };
         let port = host.port;
-        self.settings.remember_room(HostedRoom {
+        self.prefs.remember_room(HostedRoom {
             id: id.clone(),
             name: name.clone(),
             port,
             open: true,
         });
-        self.save_settings();
 
         let changed = self.watch_members(id.clone(), host.member_count());
         let advert = Advert {
             id: id.clone(),
             name: name.clone(),
-            host: self.name(),
+            host: self.prefs.name(),
             port,
             members: 0,
             locked: secret.is_some(),
@@ -168,17 +168,12 @@ impl Runtime {
         let Some(hosted) = self.hosts.remove(room) else {
             return;
         };
-        // Closed by the user: it stays closed at the next start. (Rooms still open at
-        // shutdown keep `open`, and come back.)
-        if let Some(remembered) = self.settings.hosted.iter_mut().find(|r| r.id == *room) {
-            remembered.open = false;
-            self.save_settings();
-        }
+        self.prefs.room_closed(room);
         self.events.caught_up(room);
         self.transfers.cancel_room(room);
         let session = self.sessions.remove(room);
         let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
-        let reason = format!("{} closed the room", self.name());
+        let reason = format!("{} closed the room", self.prefs.name());
         let events = self.events.clone();
         let room = room.clone();
         self.goodbyes.spawn(async move {

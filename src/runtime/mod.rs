@@ -27,12 +27,12 @@ use crate::protocol::RoomId;
 use crate::store::{Database, Paths, Settings};
 use hosting::Hosted;
 use network::INTERFACE_POLL;
-use preferences::start_saver;
+use preferences::Preferences;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 /// Longest a room, a session or discovery gets to say goodbye at shutdown.
@@ -155,12 +155,9 @@ struct Runtime {
     /// The profile's database (hosted rooms' histories, the member's records), or why it
     /// could not be opened: said at start, and again by each attempt to host.
     db: Result<Database, String>,
-    /// The settings as they are now; every change goes to `saver`.
-    settings: Settings,
-    /// The newest settings to write; a single task writes them, so saves never interleave.
-    saver: watch::Sender<Settings>,
-    /// This run's display name, if given on the command line.
-    name_override: Option<String>,
+    /// The settings, and the display name in use: changed only through it, so every change
+    /// is saved.
+    prefs: Preferences,
     /// `None` when discovery is off or could not start.
     discovery: Option<Discovery>,
     /// Rooms this app hosts.
@@ -221,13 +218,14 @@ pub async fn run(backend: Backend, mut options: RuntimeOptions) {
     } = backend;
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (host_gone, mut host_gone_rx) = mpsc::unbounded_channel();
-    let (saver, saver_task) = start_saver(
+    let (prefs, saver_task) = Preferences::start(
         options.paths.settings_file(),
         options.settings.clone(),
+        options.name.take(),
         events.clone(),
     );
     let (discovery, restore) = (options.discovery.take(), options.restore);
-    let mut rt = Runtime::open(options, events, saver, internal, host_gone).await;
+    let mut rt = Runtime::open(options, events, prefs, internal, host_gone).await;
     let mut found = rt.start_discovery(discovery);
     if restore {
         rt.restore().await;
@@ -316,7 +314,7 @@ impl Runtime {
     async fn open(
         options: RuntimeOptions,
         events: EventSender,
-        saver: watch::Sender<Settings>,
+        prefs: Preferences,
         internal: mpsc::UnboundedSender<Internal>,
         host_gone: mpsc::UnboundedSender<RoomId>,
     ) -> Runtime {
@@ -330,9 +328,7 @@ impl Runtime {
             events,
             db,
             paths: options.paths,
-            settings: options.settings,
-            saver,
-            name_override: options.name,
+            prefs,
             discovery: None,
             hosts: HashMap::new(),
             starting: Default::default(),
@@ -412,13 +408,13 @@ impl Runtime {
             Command::SetName(name) => self.rename(name),
             Command::SetDownloads(dir) => self.set_downloads(dir),
             Command::SetFilesLimit(limit) => self.set_files_limit(limit),
-            Command::SetTheme(theme) => self.change_settings(|s| s.theme = theme),
-            Command::SetZoom(zoom) => self.change_settings(|s| s.zoom = zoom),
-            Command::SetReopenRooms(on) => self.change_settings(|s| s.reopen_rooms = on),
-            Command::SetAutoSave(limit) => self.change_settings(|s| s.auto_save = limit),
+            Command::SetTheme(theme) => self.prefs.change(|s| s.theme = theme),
+            Command::SetZoom(zoom) => self.prefs.change(|s| s.zoom = zoom),
+            Command::SetReopenRooms(on) => self.prefs.change(|s| s.reopen_rooms = on),
+            Command::SetAutoSave(limit) => self.prefs.change(|s| s.auto_save = limit),
             Command::ChooseInterfaces(names) => self.choose_interfaces(names),
-            Command::SetRoomAutoSave { room, on } => self.set_room_auto_save(room, on),
-            Command::SetAlerts { room, alerts } => self.set_alerts(room, alerts),
+            Command::SetRoomAutoSave { room, on } => self.prefs.set_room_auto_save(room, on),
+            Command::SetAlerts { room, alerts } => self.prefs.set_alerts(room, alerts),
             // Reading the database for the window (reads.rs).
             Command::CatchUp { room, after } => self.catch_up(room, after),
             Command::Earlier { room, before } => self.earlier(room, before),
@@ -470,7 +466,7 @@ impl Runtime {
                 late.push(host);
             }
         }
-        let reason = format!("{}'s lanchat closed", self.name());
+        let reason = format!("{}'s lanchat closed", self.prefs.name());
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
         let closing = self
             .hosts

@@ -21,7 +21,7 @@ impl Runtime {
     ) -> Option<mpsc::UnboundedReceiver<DiscoveryEvent>> {
         let mut config = config?;
         if config.interfaces.is_empty() {
-            config.interfaces = self.settings.interfaces.clone();
+            config.interfaces = self.prefs.settings().interfaces.clone();
         }
         self.interfaces = Some(config.interfaces.clone());
         match Discovery::start(config) {

@@ -45,7 +45,7 @@ impl Runtime {
         let config = SessionConfig {
             room: room.clone(),
             addrs,
-            name: self.name(),
+            name: self.prefs.name(),
             identity: self.identity.clone(),
             trust: self.trust.clone(),
             people: self.people.clone(),
@@ -74,9 +74,10 @@ impl Runtime {
     /// Goes back into the rooms this profile was in when it last ran, at the addresses they
     /// were last reached at (discovery redials them where it sees them now).
     pub(super) async fn restore(&mut self) {
-        if self.settings.reopen_rooms {
+        if self.prefs.settings().reopen_rooms {
             let open: Vec<HostedRoom> = self
-                .settings
+                .prefs
+                .settings()
                 .hosted
                 .iter()
                 .filter(|r| r.open)
@@ -163,7 +164,7 @@ impl Runtime {
     /// and the member's record of it once the session has stopped writing.
     pub(super) fn leave(&mut self, room: RoomId) {
         self.stretching.remove(&room);
-        self.forget_room_settings(&room);
+        self.prefs.forget_room(&room);
         self.events.caught_up(&room);
         self.room_addrs.remove(&room);
         self.transfers.cancel_room(&room);
