@@ -23,12 +23,23 @@ const ADVERTISE_EVERY: Duration = Duration::from_secs(2);
 
 /// One room this app hosts.
 pub(super) struct Hosted {
+    /// The room's host: its listener, members and history.
     pub(super) host: RoomHost,
     /// What is advertised, kept to re-advertise when the member count or host name changes.
-    pub(super) advert: Advert,
+    advert: Advert,
     /// Told when the advert changed otherwise than by its count (the host renamed): it is
     /// announced with the next count, at most every [`ADVERTISE_EVERY`].
-    pub(super) changed: watch::Sender<()>,
+    changed: watch::Sender<()>,
+}
+
+impl Hosted {
+    /// The host's user renamed: the room tells its members, and the advert says so with the
+    /// next count.
+    pub(super) fn rename(&mut self, name: &str) {
+        self.host.rename_host(name.to_owned());
+        self.advert.host = name.to_owned();
+        self.changed.send_replace(());
+    }
 }
 
 impl Runtime {
@@ -189,6 +200,7 @@ impl Runtime {
         });
     }
 
+    /// A hosted room's member count changed (or its advert otherwise): advertises it anew.
     pub(super) fn members_changed(&mut self, room: RoomId, members: u32) {
         let Some(hosted) = self.hosts.get_mut(&room) else {
             return;

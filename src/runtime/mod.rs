@@ -2,6 +2,18 @@
 //! front end and to waiting sessions, and shuts everything down in bounded time. Nothing slow
 //! runs inside its loop: goodbyes and look-ups are spawned, so one closing room never holds up
 //! a message to another.
+//!
+//! This file holds what the runtime starts from, its loop, the dispatch of commands and of its
+//! tasks' reports, and shutdown. Each concern has a file of its own, with the `impl Runtime`
+//! methods its commands call:
+//! - `hosting.rs`: the rooms this app hosts: starting, advertising (member counts), closing.
+//! - `rooms.rs`: the rooms this app is in: joining, going back in at start, leaving, posting.
+//! - `join_address.rs`: joining by an address typed by hand: asking again, checking keys.
+//! - `reads.rs`: the database read for the window: catching up, earlier messages, search.
+//! - `preferences.rs`: the settings, every change to them, and where they are saved.
+//! - `transfers.rs`: files sent, downloaded, opened.
+//! - `trust.rs`: host keys and people's keys accepted by the user.
+//! - `network.rs`: discovery's rooms found and lost, and the status line.
 
 mod hosting;
 mod join_address;
@@ -90,6 +102,7 @@ impl RuntimeOptions {
 
 /// The runtime on a thread of its own, for the window.
 pub struct RuntimeThread {
+    /// The thread the runtime runs on, joined to wait for its end.
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -263,23 +276,28 @@ fn downloads(options: &RuntimeOptions) -> std::path::PathBuf {
 /// Loads the host keys pinned for rooms and the keys of people; what could not be read is
 /// said to the user, and both are told to the front end.
 async fn load_keys(paths: &Paths, events: &EventSender) -> (Arc<KnownHosts>, Arc<KnownPeople>) {
-    let known = paths.data.join("known_hosts.json");
-    let (trust, warning) = tokio::task::spawn_blocking(move || KnownHosts::load(known))
-        .await
-        .expect("loading known hosts does not panic");
-    if let Some(warning) = warning {
-        events.send(Event::Alert(warning));
-    }
+    let file = paths.data.join("known_hosts.json");
+    let trust = load_known(file, KnownHosts::load, events).await;
     events.send(Event::KnownHosts(trust.fingerprints()));
-    let known = paths.data.join("known_people.json");
-    let (people, warning) = tokio::task::spawn_blocking(move || KnownPeople::load(known))
-        .await
-        .expect("loading known people does not panic");
-    if let Some(warning) = warning {
-        events.send(Event::Alert(warning));
-    }
+    let file = paths.data.join("known_people.json");
+    let people = load_known(file, KnownPeople::load, events).await;
     events.send(Event::People(people.all()));
     (trust, people)
+}
+
+/// Reads a file of known keys on a blocking thread; its warning, if any, is an alert.
+async fn load_known<T: Send + Sync + 'static>(
+    file: std::path::PathBuf,
+    load: fn(std::path::PathBuf) -> (Arc<T>, Option<String>),
+    events: &EventSender,
+) -> Arc<T> {
+    let (known, warning) = tokio::task::spawn_blocking(move || load(file))
+        .await
+        .expect("loading known keys does not panic");
+    if let Some(warning) = warning {
+        events.send(Event::Alert(warning));
+    }
+    known
 }
 
 /// Opens the profile's database; when it cannot be, the user is told what that costs and
@@ -354,9 +372,7 @@ impl Runtime {
             searches: Arc::default(),
         }
     }
-}
 
-impl Runtime {
     /// Acts on one command without waiting for anything: what takes time (a disk, the
     /// network, a room starting) runs in a task that reports back through `internal`. Only
     /// dispatches, one method per command, each in the file of its concern; one `match` over

@@ -38,6 +38,8 @@ impl Runtime {
         }
     }
 
+    /// Tells the front end of a room found or lost; a room we are in, seen somewhere new,
+    /// is redialled there.
     pub(super) fn discovered(&mut self, event: DiscoveryEvent) {
         match event {
             DiscoveryEvent::Found(ad) => {
@@ -59,6 +61,8 @@ impl Runtime {
         }
     }
 
+    /// Re-reads the interfaces and discovery's health; tells the front end when the status
+    /// line changed.
     pub(super) fn refresh_status(&mut self) {
         let report = match (&self.discovery, &self.interfaces) {
             (Some(discovery), _) => discovery.report(),

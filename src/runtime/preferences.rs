@@ -139,9 +139,7 @@ impl Runtime {
             session.rename(name.clone());
         }
         for hosted in self.hosts.values_mut() {
-            hosted.host.rename_host(name.clone());
-            hosted.advert.host = name.clone();
-            hosted.changed.send_replace(());
+            hosted.rename(&name);
         }
     }
 

@@ -23,6 +23,7 @@ impl Runtime {
         })
     }
 
+    /// Uploads files to a room we are in, one transfer each.
     pub(super) fn send_files(&mut self, room: RoomId, paths: Vec<std::path::PathBuf>) {
         let Some(peer) = self.peer(&room) else {
             return self.events.send(Event::Alert(
