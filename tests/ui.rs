@@ -378,6 +378,7 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
         .harness
         .state()
         .state
+        .files
         .downloads_dir
         .clone()
         .unwrap()
@@ -782,7 +783,7 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
             .is_some()
     );
     assert_eq!(
-        w.harness.state().state.alerts_of(&bob.room),
+        w.harness.state().state.preferences.alerts_of(&bob.room),
         lanchat::store::Alerts::Nothing
     );
     w.close();
@@ -924,7 +925,7 @@ fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() 
         }
     }
     w.until("delivered", |h| {
-        h.state().state.directs.values().all(|c| {
+        h.state().state.directs.conversations.values().all(|c| {
             c.lines
                 .iter()
                 .all(|l| l.state == lanchat::store::Sent::Delivered)
@@ -991,6 +992,7 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
     w.until("Bob verified", |h| {
         h.state()
             .state
+            .directs
             .people
             .get("Bob")
             .is_some_and(|p| p.verified)
@@ -1019,6 +1021,7 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
             .state()
             .state
             .directs
+            .conversations
             .values()
             .all(|c| c.lines.is_empty())
     );
@@ -1027,13 +1030,14 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
     w.until("the new key accepted", |h| {
         h.state()
             .state
+            .directs
             .people
             .get("Bob")
             .is_some_and(|p| p.key != other && !p.verified)
     });
     // Bob's key was pinned under another name (he was "Robert" when written to): no
     // warning of a changed key, but the conversation says which name the key had.
-    let key = w.harness.state().state.people["Bob"].key;
+    let key = w.harness.state().state.directs.people["Bob"].key;
     let renamed = lanchat::net::trust::PersonPin {
         key,
         verified: true,
@@ -1087,6 +1091,7 @@ fn direct_messages_are_there_after_a_restart() {
         h.state()
             .state
             .directs
+            .conversations
             .values()
             .any(|c| c.name == "Bob" && c.lines.iter().any(|l| l.text == "still here tomorrow?"))
     });
@@ -1377,6 +1382,7 @@ fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none()
         w.harness
             .state()
             .state
+            .files
             .downloads_dir
             .as_ref()
             .is_some_and(|d| d.join(name).exists())

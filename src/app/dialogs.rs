@@ -42,9 +42,9 @@ pub struct SettingsDraft {
 impl SettingsDraft {
     fn of(state: &AppState) -> Self {
         Self {
-            files_limit_gb: state.files_limit as f64 / 1e9,
-            auto_save_mb: state.auto_save as f64 / 1e6,
-            reopen_rooms: state.reopen_rooms,
+            files_limit_gb: state.preferences.files_limit as f64 / 1e9,
+            auto_save_mb: state.preferences.auto_save as f64 / 1e6,
+            reopen_rooms: state.preferences.reopen_rooms,
         }
     }
 
@@ -52,17 +52,17 @@ impl SettingsDraft {
     fn apply(&self, state: &mut AppState) {
         use crate::bridge::Command;
         let files_limit = (self.files_limit_gb * 1e9).round() as u64;
-        if files_limit != state.files_limit {
-            state.files_limit = files_limit;
+        if files_limit != state.preferences.files_limit {
+            state.preferences.files_limit = files_limit;
             state.outbox.push(Command::SetFilesLimit(files_limit));
         }
         let auto_save = (self.auto_save_mb * 1e6).round() as u64;
-        if auto_save != state.auto_save {
-            state.auto_save = auto_save;
+        if auto_save != state.preferences.auto_save {
+            state.preferences.auto_save = auto_save;
             state.outbox.push(Command::SetAutoSave(auto_save));
         }
-        if self.reopen_rooms != state.reopen_rooms {
-            state.reopen_rooms = self.reopen_rooms;
+        if self.reopen_rooms != state.preferences.reopen_rooms {
+            state.preferences.reopen_rooms = self.reopen_rooms;
             state
                 .outbox
                 .push(Command::SetReopenRooms(self.reopen_rooms));
@@ -588,6 +588,7 @@ fn settings_dialog(
         ui.strong("Received files are saved in");
         ui.horizontal(|ui| {
             let dir = state
+                .files
                 .downloads_dir
                 .as_ref()
                 .map(|d| d.display().to_string())
@@ -633,8 +634,8 @@ fn settings_dialog(
                 (Theme::Light, "Light"),
                 (Theme::Dark, "Dark"),
             ] {
-                if ui.radio(state.theme == theme, words).clicked() {
-                    state.set_theme(theme);
+                if ui.radio(state.preferences.theme == theme, words).clicked() {
+                    state.preferences.set_theme(theme, &mut state.outbox);
                 }
             }
         });

@@ -3,31 +3,29 @@
 //! No egui types, so all of it is testable without a window.
 
 use super::attention::{self, Notification, Target};
-use crate::bridge::{
-    Command, Event, NetStatus, SessionState, Thumbnail, Transfer, TransferId, TransferState,
-};
+use crate::bridge::{Command, Event, NetStatus, SessionState};
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, check_name, check_text};
-use crate::protocol::{FileHash, FileRef};
-use crate::store::{Alerts, HostedRoom, Sent, Settings};
+use crate::store::{HostedRoom, Settings};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod chat;
 pub mod directs;
 pub mod files;
 pub mod history;
+pub mod preferences;
 pub mod rooms;
 
 use chat::GONE_KEPT;
 pub use chat::{Chat, KEPT_LINES, Line, TYPING_SHOWN, clock};
+use directs::Directs;
 pub use directs::{Conversation, PeerKey};
-use files::saves_itself;
+use files::Files;
 use history::EARLIER_PATIENCE;
 pub use history::{CatchingUp, Older};
+use preferences::Preferences;
 use rooms::version_gap;
 pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
 
@@ -56,8 +54,6 @@ pub struct AppState {
     /// The room we joined under each name, most lately: a room of the same name and another
     /// id is a lookalike (see [`HostTrust::Lookalike`]).
     pub joined_names: HashMap<String, RoomId>,
-    /// The key pinned for each person we exchanged direct messages with, by name.
-    pub people: HashMap<String, crate::net::trust::PersonPin>,
     /// Our display name.
     pub name: String,
     /// True until the user has confirmed a display name.
@@ -78,28 +74,6 @@ pub struct AppState {
     pub alert: Option<String>,
     /// Commands for the runtime, sent by the window after each frame.
     pub outbox: Vec<Command>,
-    /// Every transfer of this run, as last reported.
-    pub transfers: BTreeMap<TransferId, Transfer>,
-    /// The latest download of each file, to show on its message.
-    pub downloads: HashMap<FileHash, TransferId>,
-    /// Small pictures of received images.
-    pub thumbnails: HashMap<FileHash, Arc<Thumbnail>>,
-    /// Where received files are saved.
-    pub downloads_dir: Option<PathBuf>,
-    /// Files saved by downloads of earlier runs.
-    pub saved: HashMap<FileHash, PathBuf>,
-    /// The most bytes of files each hosted room keeps, as the settings say.
-    pub files_limit: u64,
-    /// Light, dark, or the system's (a setting).
-    pub theme: crate::store::Theme,
-    /// How large the window draws (a setting; Ctrl+plus / Ctrl+minus change it).
-    pub zoom: f32,
-    /// Whether the rooms open at exit are hosted again at start (a setting).
-    pub reopen_rooms: bool,
-    /// Files others share up to this size are saved without asking (a setting).
-    pub auto_save: u64,
-    /// Rooms whose files wait for Download whatever their size (a setting).
-    pub no_auto_save: std::collections::BTreeSet<RoomId>,
     /// Set when lanchat was started again on this profile: the window comes to the front.
     pub raise: bool,
     /// A file dialog the user asked for, for the window to open.
@@ -107,8 +81,6 @@ pub struct AppState {
     /// Whether the window has the keyboard: a message in the open room of a focused window
     /// is read as it arrives.
     pub focused: bool,
-    /// What each room may interrupt the user for, where not everything.
-    pub alerts: BTreeMap<RoomId, Alerts>,
     /// Notifications to raise, for the window to hand to the system.
     pub notifications: Vec<Notification>,
     /// Set when a message should make an unfocused window ask for attention.
@@ -119,8 +91,6 @@ pub struct AppState {
     pub away: bool,
     /// When the window last said the user is typing, per room.
     typing_said: HashMap<RoomId, Instant>,
-    /// Direct-message conversations, by the other device.
-    pub directs: BTreeMap<DeviceId, Conversation>,
     /// The conversation in the main view, instead of the open room, if any.
     pub open_direct: Option<DeviceId>,
     /// "Join by address": the address asked about and what is there.
@@ -131,6 +101,12 @@ pub struct AppState {
     pub quitting: bool,
     /// Searching the rooms' histories: what is typed, what was found, the result chosen.
     pub search: super::search::Search,
+    /// Direct messages: the conversations, and the keys pinned for the people in them.
+    pub directs: Directs,
+    /// Transfers, downloads and saved files.
+    pub files: Files,
+    /// The settings the window shows.
+    pub preferences: Preferences,
 }
 
 impl AppState {
@@ -139,7 +115,6 @@ impl AppState {
         Self {
             fingerprint: me.fingerprint().unwrap_or_default(),
             pinned: HashMap::new(),
-            people: HashMap::new(),
             joined_names: HashMap::new(),
             me,
             name: settings.display_name(),
@@ -152,115 +127,23 @@ impl AppState {
             network: NetStatus::default(),
             alert: warning,
             outbox: Vec::new(),
-            transfers: BTreeMap::new(),
-            downloads: HashMap::new(),
-            thumbnails: HashMap::new(),
-            downloads_dir: None,
-            saved: HashMap::new(),
-            files_limit: settings.files_limit,
-            reopen_rooms: settings.reopen_rooms,
-            theme: settings.theme,
-            zoom: settings.zoom,
-            auto_save: settings.auto_save,
-            no_auto_save: settings.no_auto_save.clone(),
             raise: false,
             picking: None,
             focused: true,
-            alerts: settings.alerts.clone(),
             notifications: Vec::new(),
             wants_attention: false,
             last_input: Instant::now(),
             away: false,
             typing_said: HashMap::new(),
-            directs: BTreeMap::new(),
             open_direct: None,
             probe: None,
             asking: None,
             quitting: false,
             search: Default::default(),
+            directs: Directs::default(),
+            files: Files::default(),
+            preferences: Preferences::new(settings),
         }
-    }
-
-    /// Sends files to the open room.
-    pub fn send_files(&mut self, paths: Vec<PathBuf>) {
-        if let Some(room) = self.open.clone()
-            && !paths.is_empty()
-        {
-            self.outbox.push(Command::SendFiles { room, paths });
-        }
-    }
-
-    /// Asks for files to send to the open room (the window opens the dialog).
-    pub fn pick_files(&mut self) {
-        if let Some(room) = self.open.clone() {
-            self.picking = Some(super::picker::Pick::Files(room));
-        }
-    }
-
-    /// Asks for the folder received files go to (the window opens the dialog).
-    pub fn pick_downloads(&mut self) {
-        self.picking = Some(super::picker::Pick::Downloads(self.downloads_dir.clone()));
-    }
-
-    /// Downloads a file shared in the open room.
-    pub fn download(&mut self, file: &FileRef) {
-        if let Some(room) = self.open.clone() {
-            self.outbox.push(Command::Download {
-                room,
-                file: file.clone(),
-            });
-        }
-    }
-
-    /// The transfer of a file shown with its message, if any.
-    pub fn download_of(&self, file: &FileRef) -> Option<&Transfer> {
-        self.downloads
-            .get(&file.hash)
-            .and_then(|id| self.transfers.get(id))
-    }
-
-    /// Our uploads to a room that are not done yet (or failed and not dismissed), and not
-    /// yet shown as a message (which then shows their progress).
-    pub fn uploads_to(&self, room: &RoomId) -> impl Iterator<Item = &Transfer> {
-        let posted = self.chats.get(room).map(|c| &c.files);
-        self.transfers.values().filter(move |t| {
-            t.upload
-                && &t.room == room
-                && !matches!(
-                    t.state,
-                    TransferState::Done { .. } | TransferState::Cancelled
-                )
-                && !(matches!(t.state, TransferState::Running)
-                    && t.hash
-                        .as_ref()
-                        .is_some_and(|h| posted.is_some_and(|p| p.contains(h))))
-        })
-    }
-
-    /// Our upload of a file still on its way, shown with its message.
-    pub fn upload_of(&self, file: &FileRef) -> Option<&Transfer> {
-        self.transfers.values().find(|t| {
-            t.upload
-                && t.hash.as_ref() == Some(&file.hash)
-                && matches!(t.state, TransferState::Running)
-        })
-    }
-
-    /// Forgets a failed upload.
-    pub fn dismiss(&mut self, id: TransferId) {
-        self.transfers.remove(&id);
-    }
-
-    pub fn cancel(&mut self, id: TransferId) {
-        self.outbox.push(Command::CancelTransfer(id));
-    }
-
-    pub fn open_file(&mut self, path: PathBuf) {
-        self.outbox.push(Command::Open(path));
-    }
-
-    pub fn reveal_file(&mut self, path: PathBuf) {
-        self.outbox.push(Command::Reveal(path));
     }
 
     /// The room list: rooms on the network and our own, by name.
@@ -541,8 +424,7 @@ impl AppState {
             self.outbox.push(Command::StopHosting(id.clone()));
         } else {
             self.outbox.push(Command::Leave(id.clone()));
-            self.alerts.remove(id);
-            self.no_auto_save.remove(id);
+            self.preferences.forget(id);
         }
         self.chats.remove(id);
         if self.open.as_ref() == Some(id) {
@@ -592,7 +474,6 @@ impl AppState {
                     self.joined_names.insert(name, room);
                 }
             }
-            Event::People(people) => self.people = people.into_iter().collect(),
             Event::Hosting {
                 room,
                 name,
@@ -678,14 +559,13 @@ impl AppState {
             } => {
                 // Files others share while we are here come by themselves (up to the size the
                 // user set); older ones on request.
-                if let (true, Some(file)) = (live, &message.file)
-                    && message.device != self.me
-                    && self.saves_itself(&room, file)
-                {
-                    self.outbox.push(Command::Download {
-                        room: room.clone(),
-                        file: file.clone(),
-                    });
+                if live {
+                    self.outbox.extend(files::auto_download(
+                        &self.preferences,
+                        &self.me,
+                        &room,
+                        &message,
+                    ));
                 }
                 if live && message.device != self.me {
                     let announce = self.chats.get(&room).is_some_and(|c| !c.catching_history);
@@ -743,15 +623,13 @@ impl AppState {
                     // They came while the window was behind: their files come by themselves,
                     // as live ones' do.
                     for message in &messages {
-                        if let Some(file) = &message.file
-                            && message.device != self.me
-                            && !chat.files.contains(&file.hash)
-                            && saves_itself(self.auto_save, &self.no_auto_save, &room, file)
-                        {
-                            self.outbox.push(Command::Download {
-                                room: room.clone(),
-                                file: file.clone(),
-                            });
+                        if !(message.file.as_ref()).is_some_and(|f| chat.files.contains(&f.hash)) {
+                            self.outbox.extend(files::auto_download(
+                                &self.preferences,
+                                &self.me,
+                                &room,
+                                message,
+                            ));
                         }
                     }
                     // Missed while the window was behind: counted, not each one announced.
@@ -818,23 +696,6 @@ impl AppState {
                     chat.error = Some(format!("Not sent: {reason}."));
                 }
             }
-            Event::Transfer(transfer) => {
-                if let (false, Some(hash)) = (transfer.upload, &transfer.hash) {
-                    self.downloads.insert(hash.clone(), transfer.id);
-                }
-                if transfer.upload && matches!(transfer.state, TransferState::Done { .. }) {
-                    self.transfers.remove(&transfer.id);
-                } else {
-                    self.transfers.insert(transfer.id, transfer);
-                }
-            }
-            Event::Thumbnail { hash, image } => {
-                self.thumbnails.insert(hash, image);
-            }
-            Event::Downloads(dir) => self.downloads_dir = Some(dir),
-            Event::Saved { hash, path } => {
-                self.saved.insert(hash, path);
-            }
             Event::Probed { addr, found } => {
                 if let Some(probe) = self.probe.as_mut().filter(|p| p.addr == addr) {
                     probe.found = match found {
@@ -848,36 +709,17 @@ impl AppState {
                     chat.catching_history = false;
                 }
             }
-            Event::DirectsKept(kept) => {
-                for d in kept {
-                    self.directs.entry(d.peer.clone()).or_default().add(d);
-                }
-            }
             Event::Direct(d) => {
                 let peer = d.peer.clone();
                 let theirs = !d.outgoing;
                 let (name, text) = (d.peer_name.clone(), d.text.clone());
-                let conversation = self.directs.entry(peer.clone()).or_default();
-                if conversation.name.is_empty() {
-                    conversation.name = name.clone();
-                }
-                if conversation.add(d) && theirs && !self.reading_direct(&peer) {
-                    if let Some(c) = self.directs.get_mut(&peer) {
+                if self.directs.add(d) && theirs && !self.reading_direct(&peer) {
+                    if let Some(c) = self.directs.conversations.get_mut(&peer) {
                         c.unread += 1;
                     }
                     self.notifications
                         .push(Notification::direct(&peer, &name, &text));
                     self.wants_attention = true;
-                }
-            }
-            Event::DirectSent { peer, seq } => {
-                if let Some(c) = self.directs.get_mut(&peer) {
-                    c.sent(seq, Sent::Delivered);
-                }
-            }
-            Event::DirectFailed { peer, seq, reason } => {
-                if let Some(c) = self.directs.get_mut(&peer) {
-                    c.sent(seq, Sent::Failed(reason));
                 }
             }
             Event::MemberAway { room, member, away } => {
@@ -936,6 +778,14 @@ impl AppState {
                 messages,
             } => self.loaded(room, from, messages),
             Event::Raise => self.raise = true,
+            event @ (Event::Transfer(_)
+            | Event::Thumbnail { .. }
+            | Event::Downloads(_)
+            | Event::Saved { .. }) => self.files.apply(event),
+            event @ (Event::People(_)
+            | Event::DirectsKept(_)
+            | Event::DirectSent { .. }
+            | Event::DirectFailed { .. }) => self.directs.apply(event),
             Event::Stopped => {}
         }
     }
@@ -997,7 +847,7 @@ impl AppState {
         }
         chat.unread += messages.len();
         chat.mentioned |= mention;
-        let alerts = self.alerts.get(room).copied().unwrap_or_default();
+        let alerts = self.preferences.alerts_of(room);
         if announce
             && attention::interrupts(alerts, mention)
             && let Some(newest) = messages.last()
@@ -1032,7 +882,7 @@ impl AppState {
         }
         if let Some(peer) = self.open_direct.clone()
             && self.reading_direct(&peer)
-            && let Some(c) = self.directs.get_mut(&peer)
+            && let Some(c) = self.directs.conversations.get_mut(&peer)
         {
             c.unread = 0;
         }
@@ -1048,7 +898,12 @@ impl AppState {
     /// Unread messages in all rooms and conversations, for the title.
     pub fn unread_total(&self) -> usize {
         self.chats.values().map(|c| c.unread).sum::<usize>()
-            + self.directs.values().map(|c| c.unread).sum::<usize>()
+            + self
+                .directs
+                .conversations
+                .values()
+                .map(|c| c.unread)
+                .sum::<usize>()
     }
 
     /// Brings a room or a conversation to the front (a notification clicked).
@@ -1059,19 +914,6 @@ impl AppState {
         }
     }
 
-    /// Opens the conversation with `peer` (starting one with a member of a room, whose
-    /// name it takes until they write).
-    pub fn open_direct(&mut self, peer: &DeviceId, name: Option<&str>) {
-        let conversation = self.directs.entry(peer.clone()).or_default();
-        if let Some(name) = name
-            && conversation.name.is_empty()
-        {
-            conversation.name = name.to_owned();
-        }
-        self.open_direct = Some(peer.clone());
-        self.look(self.focused);
-    }
-
     /// Where `peer` can be written to now: a room we are in, connected, with them in it.
     pub fn reach(&self, peer: &DeviceId) -> Option<(RoomId, Member)> {
         self.chats.iter().find_map(|(id, chat)| {
@@ -1079,165 +921,6 @@ impl AppState {
             let member = chat.members.iter().find(|m| &m.device == peer)?;
             connected.then(|| (id.clone(), member.clone()))
         })
-    }
-
-    /// The name `peer` goes by: as a room we are in lists it now (what its messages are
-    /// sealed under, see `Session::seal`), else as its conversation last had it.
-    fn peer_name(&self, peer: &DeviceId) -> Option<String> {
-        self.reach(peer)
-            .map(|(_, member)| member.name)
-            .or_else(|| self.directs.get(peer).map(|c| c.name.clone()))
-    }
-
-    /// How `peer`'s key stands with what was pinned, as the runtime judges it when sealing
-    /// (`Known::of`): its name's pin first, then its key's under any name.
-    pub fn peer_key(&self, peer: &DeviceId) -> PeerKey {
-        let Some(name) = self.peer_name(peer) else {
-            return PeerKey::Unverified;
-        };
-        let pin = match self.people.get(&name) {
-            Some(pin) if &pin.key.device() != peer => {
-                return PeerKey::Changed {
-                    pinned: pin.key.fingerprint(),
-                };
-            }
-            Some(pin) => Some(pin),
-            None => self.people.values().find(|p| &p.key.device() == peer),
-        };
-        match pin {
-            Some(pin) if pin.verified => PeerKey::Verified,
-            _ => PeerKey::Unverified,
-        }
-    }
-
-    /// The name `peer`'s key was pinned under, when it now goes by another one that has no
-    /// pin of its own (renamed, or listed under someone else's name).
-    pub fn known_as(&self, peer: &DeviceId) -> Option<String> {
-        let name = self.peer_name(peer)?;
-        if self.people.contains_key(&name) {
-            return None;
-        }
-        self.people
-            .iter()
-            .filter(|(_, pin)| &pin.key.device() == peer)
-            .map(|(known_as, _)| known_as.clone())
-            .min()
-    }
-
-    /// The name and key accepting `peer` would pin: its key is needed, as a room lists it
-    /// now or as pinned before, so a device not in any room with us cannot be accepted.
-    fn acceptable(&self, peer: &DeviceId) -> Option<(String, PublicKey)> {
-        let name = self.peer_name(peer)?;
-        let listed = self.reach(peer).and_then(|(_, member)| member.key);
-        let pinned = self.people.values().map(|p| p.key);
-        let key = listed
-            .into_iter()
-            .chain(pinned)
-            .find(|k| &k.device() == peer)?;
-        Some((name, key))
-    }
-
-    /// Whether [`AppState::accept_peer`] can act now.
-    pub fn can_accept(&self, peer: &DeviceId) -> bool {
-        self.acceptable(peer).is_some()
-    }
-
-    /// Takes `peer`'s key as its name's (accepting a changed key), or marks it verified.
-    pub fn accept_peer(&mut self, peer: &DeviceId, verified: bool) {
-        if let Some((name, key)) = self.acceptable(peer) {
-            self.outbox.push(Command::AcceptPerson {
-                name,
-                key,
-                verified,
-            });
-        }
-    }
-
-    /// Sends a direct message to `peer`. On refusal the reason is shown and the caller
-    /// keeps the text.
-    pub fn send_direct(&mut self, peer: &DeviceId, text: &str) -> Result<(), String> {
-        let text = text.trim_end_matches(['\n', '\r']);
-        let checked = check_text(text).map_err(|reason| format!("Not sent: {reason}."));
-        let checked = checked.and_then(|()| match self.peer_key(peer) {
-            PeerKey::Changed { .. } => Err(
-                "Not sent: their key changed; accept it above first if you know why.".to_owned(),
-            ),
-            _ => Ok(()),
-        });
-        let reached = checked.and_then(|()| {
-            self.reach(peer)
-                .ok_or_else(|| "Not sent: they are not in a room you are in right now.".to_owned())
-        });
-        let conversation = self.directs.entry(peer.clone()).or_default();
-        let (room, to) = match reached {
-            Ok(reached) => reached,
-            Err(e) => {
-                conversation.error = Some(e.clone());
-                return Err(e);
-            }
-        };
-        conversation.error = None;
-        self.outbox.push(Command::SendDirect {
-            room,
-            to,
-            seq: crate::protocol::new_post_seq(),
-            text: text.to_owned(),
-        });
-        Ok(())
-    }
-
-    /// Whether a file shared in `room` is saved without the user asking.
-    pub fn saves_itself(&self, room: &RoomId, file: &FileRef) -> bool {
-        saves_itself(self.auto_save, &self.no_auto_save, room, file)
-    }
-
-    /// Draws light, dark, or as the system is, from now on and at the next start.
-    pub fn set_theme(&mut self, theme: crate::store::Theme) {
-        if theme != self.theme {
-            self.theme = theme;
-            self.outbox.push(Command::SetTheme(theme));
-        }
-    }
-
-    /// The window was zoomed (by keyboard or in Settings): kept for the next start.
-    pub fn set_zoom(&mut self, zoom: f32) {
-        let zoom = (zoom * 100.0).round() / 100.0;
-        if zoom != self.zoom {
-            self.zoom = zoom;
-            self.outbox.push(Command::SetZoom(zoom));
-        }
-    }
-
-    /// Saves the room's files by themselves (up to the size limit), or never.
-    pub fn set_room_auto_save(&mut self, room: &RoomId, on: bool) {
-        let changed = if on {
-            self.no_auto_save.remove(room)
-        } else {
-            self.no_auto_save.insert(room.clone())
-        };
-        if changed {
-            self.outbox.push(Command::SetRoomAutoSave {
-                room: room.clone(),
-                on,
-            });
-        }
-    }
-
-    /// What `room` may interrupt the user for.
-    pub fn alerts_of(&self, room: &RoomId) -> Alerts {
-        self.alerts.get(room).copied().unwrap_or_default()
-    }
-
-    /// Sets what `room` may interrupt the user for, and keeps it.
-    pub fn set_alerts(&mut self, room: &RoomId, alerts: Alerts) {
-        match alerts {
-            Alerts::All => self.alerts.remove(room),
-            other => self.alerts.insert(room.clone(), other),
-        };
-        self.outbox.push(Command::SetAlerts {
-            room: room.clone(),
-            alerts,
-        });
     }
 
     /// The rooms we are in, for the top of the room list: by name, with how each stands.
