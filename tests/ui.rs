@@ -1259,13 +1259,18 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
         w.replace_text("Room name", name);
         w.harness.key_press(Key::Enter);
         w.until("hosting", |h| {
-            h.state().state.hosting.values().any(|(n, ..)| n == name)
+            h.state()
+                .state
+                .rooms
+                .hosting
+                .values()
+                .any(|(n, ..)| n == name)
         });
         w.harness.run();
     };
     host(&mut w, "Lab");
     let lab = w.harness.state().state.open.clone().unwrap();
-    let port = w.harness.state().state.hosting[&lab].1;
+    let port = w.harness.state().state.rooms.hosting[&lab].1;
 
     // Alone in the room: Ctrl+Q would quit at once (checked last). With Bob in it, it asks.
     let (bob, bob_runtime, _bob_dir) = other_member("Bob", &lab, port);
@@ -1295,18 +1300,20 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     assert!(frame_commands(&w).contains(&egui::ViewportCommand::Minimized(true)));
     w.harness.run();
     assert!(w.harness.query_by_label("Quit lanchat?").is_none());
-    assert!(w.harness.state().state.hosting.contains_key(&lab));
+    assert!(w.harness.state().state.rooms.hosting.contains_key(&lab));
 
     // "Close room" asks as well, and only closes on yes.
     w.harness.get_by_label("Close room").click();
     w.shows("Close Lab?");
     w.harness.get_by_label("Keep it open").click();
     w.harness.run();
-    assert!(w.harness.state().state.hosting.contains_key(&lab));
+    assert!(w.harness.state().state.rooms.hosting.contains_key(&lab));
     w.harness.get_by_label("Close room").click();
     w.shows("Close Lab?");
     w.harness.get_by_label("Close the room").click();
-    w.until("the room closed", |h| h.state().state.hosting.is_empty());
+    w.until("the room closed", |h| {
+        h.state().state.rooms.hosting.is_empty()
+    });
     bob.send(Command::Shutdown);
     bob_runtime.join();
 
@@ -1315,10 +1322,19 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     w.close();
     let mut w = TestWindow::open(options_at(dir.path(), ada.clone(), true));
     w.until("Den open again", |h| {
-        h.state().state.hosting.values().any(|(n, ..)| n == "Den")
+        h.state()
+            .state
+            .rooms
+            .hosting
+            .values()
+            .any(|(n, ..)| n == "Den")
     });
     w.harness.run();
-    assert_eq!(w.harness.state().state.hosting.len(), 1, "Lab stays closed");
+    assert_eq!(
+        w.harness.state().state.rooms.hosting.len(),
+        1,
+        "Lab stays closed"
+    );
 
     // Alone in the room, nothing to ask: Ctrl+Q closes the window.
     for pressed in [true, false] {
@@ -1349,7 +1365,7 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     w.shows("Rooms you hosted");
     std::thread::sleep(Duration::from_millis(300));
     w.harness.run();
-    assert!(w.harness.state().state.hosting.is_empty());
+    assert!(w.harness.state().state.rooms.hosting.is_empty());
     w.close();
 }
 
@@ -1663,7 +1679,16 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     w.replace_text("Room name", "Lab");
     w.harness.key_press(Key::Enter);
     w.shows("• connected");
-    let port = w.harness.state().state.hosting.values().next().unwrap().1;
+    let port = w
+        .harness
+        .state()
+        .state
+        .rooms
+        .hosting
+        .values()
+        .next()
+        .unwrap()
+        .1;
     w.harness.get_by_label("Network diagnostics…").click();
     w.harness.run();
     let v4 = format!("192.168.1.20:{port}");

@@ -114,7 +114,7 @@ impl ChatView {
         let Some(chat) = state.chats.get(room) else {
             return;
         };
-        let hosting = state.hosting.contains_key(room);
+        let hosting = state.rooms.hosting.contains_key(room);
         let mut leave = false;
         let alerts_now = state.preferences.alerts_of(room);
         let mut write_to = None;

@@ -192,7 +192,7 @@ impl Dialogs {
                     self.join = None;
                 }
                 Outcome::Cancel => {
-                    state.probe = None;
+                    state.rooms.probe = None;
                     self.join = None;
                 }
                 Outcome::Open => {}
@@ -518,7 +518,11 @@ fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> 
         if let Some(error) = &field.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
-        let probe = state.probe.as_ref().filter(|p| p.addr == field.text.trim());
+        let probe = state
+            .rooms
+            .probe
+            .as_ref()
+            .filter(|p| p.addr == field.text.trim());
         let found = match probe.map(|p| &p.found) {
             Some(Probing::Asking) => {
                 ui.label(RichText::new("Asking…").weak());
@@ -562,7 +566,7 @@ fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> 
                     outcome = Outcome::Confirm;
                 }
             } else if ui.button("Look").clicked() || (enter && typed) {
-                field.error = state.probe(&field.text).err();
+                field.error = state.rooms.probe(&field.text, &mut state.outbox).err();
             }
             if ui.button("Cancel").clicked() {
                 outcome = Outcome::Cancel;
@@ -689,6 +693,7 @@ fn ask_dialog(ctx: &egui::Context, state: &mut AppState, ask: &Ask) {
         match ask {
             Ask::CloseRoom(room) => {
                 let name = state
+                    .rooms
                     .hosting
                     .get(room)
                     .map(|(name, ..)| text::name(name).into_owned())

@@ -160,11 +160,12 @@ impl LanchatApp {
                 } else {
                     ui.label("Room discovery is off");
                 }
-                let hosting = self.state.hosting.len();
+                let hosting = self.state.rooms.hosting.len();
                 if hosting > 0 {
                     ui.separator();
                     let ports: Vec<String> = self
                         .state
+                        .rooms
                         .hosting
                         .values()
                         .map(|(_, port, _)| port.to_string())

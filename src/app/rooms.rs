@@ -137,7 +137,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             }
         }
 
-        let again: Vec<_> = state.rehostable().cloned().collect();
+        let again: Vec<_> = state.rooms.rehostable().cloned().collect();
         if !again.is_empty() {
             ui.add_space(12.0);
             ui.strong("Rooms you hosted");

@@ -107,7 +107,8 @@ impl AppState {
         if let Some(chat) = self.chats.get(&hit.room) {
             return chat.room_name.clone();
         }
-        self.remembered
+        self.rooms
+            .remembered
             .iter()
             .find(|r| r.id == hit.room)
             .map(|r| r.name.clone())
@@ -119,7 +120,7 @@ impl AppState {
     pub fn reach_hit(&self, hit: &Hit) -> Result<(), String> {
         let name = text::name(&self.room_name_of(hit)).into_owned();
         match hit.record {
-            Record::Hosted if self.hosting.contains_key(&hit.room) => Ok(()),
+            Record::Hosted if self.rooms.hosting.contains_key(&hit.room) => Ok(()),
             Record::Hosted => Err(format!(
                 "\u{201c}{name}\u{201d} is closed: host it again to see this message in it."
             )),

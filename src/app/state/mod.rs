@@ -4,17 +4,16 @@
 
 use super::attention::{self, Notification, Target};
 use crate::bridge::{Command, Event, NetStatus, SessionState};
-use crate::discovery::{AdKey, RoomAd};
-use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, check_name, check_text};
-use crate::store::{HostedRoom, Settings};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::store::Settings;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub mod chat;
 pub mod directs;
 pub mod files;
 pub mod history;
+pub mod joining;
 pub mod preferences;
 pub mod rooms;
 
@@ -25,8 +24,9 @@ pub use directs::{Conversation, PeerKey};
 use files::Files;
 use history::EARLIER_PATIENCE;
 pub use history::{CatchingUp, Older};
+pub use joining::Ask;
 use preferences::Preferences;
-use rooms::version_gap;
+use rooms::Rooms;
 pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
 
 /// No input for this long and the user counts as away.
@@ -34,36 +34,18 @@ pub const AWAY_AFTER: Duration = Duration::from_secs(10 * 60);
 /// How often the window says the user is typing in a room, at most.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
 
-/// A question the window asks before doing something others would feel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ask {
-    /// "Close room" on a room we host: everyone in it is sent out.
-    CloseRoom(RoomId),
-    /// Quitting while people are in rooms we host; `people` of them.
-    Quit { people: usize },
-}
-
 /// Everything the window shows, minus drawing state.
 pub struct AppState {
     /// Our device, from our key, to tell our own messages apart.
     pub me: DeviceId,
     /// Our fingerprint, for others to compare aloud.
     pub fingerprint: String,
-    /// The fingerprint of the host key pinned for each room we joined.
-    pub pinned: HashMap<RoomId, String>,
-    /// The room we joined under each name, most lately: a room of the same name and another
-    /// id is a lookalike (see [`HostTrust::Lookalike`]).
-    pub joined_names: HashMap<String, RoomId>,
     /// Our display name.
     pub name: String,
     /// True until the user has confirmed a display name.
     pub needs_name: bool,
-    /// Rooms seen on the network, by id and claimed key.
-    pub discovered: BTreeMap<AdKey, RoomAd>,
-    /// Rooms we host now: id → (name, port, locked).
-    pub hosting: BTreeMap<RoomId, (String, u16, bool)>,
-    /// Rooms we hosted before, most recent first, to host again.
-    pub remembered: Vec<HostedRoom>,
+    /// The room list: rooms on the network, the ones we host, the host keys pinned.
+    pub rooms: Rooms,
     /// Rooms we are in.
     pub chats: HashMap<RoomId, Chat>,
     /// The room in the main view.
@@ -93,8 +75,6 @@ pub struct AppState {
     typing_said: HashMap<RoomId, Instant>,
     /// The conversation in the main view, instead of the open room, if any.
     pub open_direct: Option<DeviceId>,
-    /// "Join by address": the address asked about and what is there.
-    pub probe: Option<Probe>,
     /// The question on screen, if any.
     pub asking: Option<Ask>,
     /// The user chose to quit and close their rooms: the next close request is let through.
@@ -114,14 +94,10 @@ impl AppState {
     pub fn new(settings: &Settings, me: DeviceId, warning: Option<String>) -> Self {
         Self {
             fingerprint: me.fingerprint().unwrap_or_default(),
-            pinned: HashMap::new(),
-            joined_names: HashMap::new(),
             me,
             name: settings.display_name(),
             needs_name: settings.name.is_none(),
-            discovered: BTreeMap::new(),
-            hosting: BTreeMap::new(),
-            remembered: settings.hosted.clone(),
+            rooms: Rooms::new(settings),
             chats: HashMap::new(),
             open: None,
             network: NetStatus::default(),
@@ -136,7 +112,6 @@ impl AppState {
             away: false,
             typing_said: HashMap::new(),
             open_direct: None,
-            probe: None,
             asking: None,
             quitting: false,
             search: Default::default(),
@@ -146,94 +121,6 @@ impl AppState {
         }
     }
 
-    /// The room list: rooms on the network and our own, by name.
-    pub fn room_rows(&self) -> Vec<RoomRow> {
-        let mut rows: Vec<RoomRow> = self
-            .discovered
-            .values()
-            .map(|ad| RoomRow {
-                key: ad.key(),
-                trust: self.trust_of(ad),
-                fingerprint: ad.fingerprint.clone(),
-                id: ad.id.clone(),
-                name: ad.name.clone(),
-                host: ad.host.clone(),
-                members: ad.members,
-                locked: ad.locked,
-                hosted_by_me: self.hosting.contains_key(&ad.id),
-                joined: self.chats.contains_key(&ad.id),
-                unjoinable: version_gap(ad),
-            })
-            .collect();
-        for (id, (name, _, locked)) in &self.hosting {
-            let key = self.my_key(id);
-            if !self.discovered.contains_key(&key) {
-                rows.push(RoomRow {
-                    key,
-                    id: id.clone(),
-                    name: name.clone(),
-                    host: self.name.clone(),
-                    members: self.chats.get(id).map_or(0, |c| c.members.len() as u32),
-                    locked: *locked,
-                    hosted_by_me: true,
-                    joined: self.chats.contains_key(id),
-                    unjoinable: None,
-                    fingerprint: Some(self.fingerprint.clone()),
-                    trust: HostTrust::Mine,
-                });
-            }
-        }
-        rows.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then(a.id.cmp(&b.id))
-                .then(a.fingerprint.cmp(&b.fingerprint))
-        });
-        rows
-    }
-
-    /// The list entry of a room we host.
-    fn my_key(&self, id: &RoomId) -> AdKey {
-        AdKey {
-            id: id.clone(),
-            fingerprint: Some(self.fingerprint.clone()),
-        }
-    }
-
-    /// How an advert's claimed key stands with the key pinned for its room.
-    fn trust_of(&self, ad: &RoomAd) -> HostTrust {
-        if self.hosting.contains_key(&ad.id) && ad.fingerprint.as_ref() == Some(&self.fingerprint) {
-            return HostTrust::Mine;
-        }
-        match self.pinned.get(&ad.id) {
-            None if self
-                .joined_names
-                .get(&ad.name)
-                .is_some_and(|id| *id != ad.id) =>
-            {
-                HostTrust::Lookalike
-            }
-            None => HostTrust::New,
-            Some(pinned) if ad.fingerprint.as_ref() == Some(pinned) => HostTrust::Known,
-            Some(_) => HostTrust::Different,
-        }
-    }
-
-    /// Remembered rooms that are not open now, to host again.
-    pub fn rehostable(&self) -> impl Iterator<Item = &HostedRoom> {
-        self.remembered
-            .iter()
-            .filter(|r| !self.hosting.contains_key(&r.id))
-    }
-
-    /// The name a new room gets by default.
-    pub fn default_room_name(&self) -> String {
-        crate::store::clamp_name(&format!("{}'s room", self.name))
-    }
-
-    // ---- user intentions ----
-
     /// Confirms the display name. Returns the reason if it is not acceptable.
     pub fn set_name(&mut self, name: &str) -> Result<(), String> {
         let name = name.trim();
@@ -242,194 +129,6 @@ impl AppState {
         self.needs_name = false;
         self.outbox.push(Command::SetName(self.name.clone()));
         Ok(())
-    }
-
-    /// Hosts a new room, locked with `password` unless it is empty. Returns the reason if the
-    /// name is not acceptable.
-    pub fn host(&mut self, name: &str, password: &str) -> Result<(), String> {
-        let name = name.trim();
-        check_name("The room name", name)?;
-        self.outbox.push(Command::Host {
-            name: name.to_owned(),
-            id: None,
-            password: Some(password.to_owned()),
-        });
-        Ok(())
-    }
-
-    /// Hosts a remembered room again, with its id, history and password.
-    pub fn rehost(&mut self, room: &HostedRoom) {
-        self.outbox.push(Command::Host {
-            name: room.name.clone(),
-            id: Some(room.id.clone()),
-            password: None,
-        });
-    }
-
-    /// Shows a room, joining it first if need be. A locked room waits for its password
-    /// (see [`AppState::give_password`]).
-    pub fn open_room(&mut self, key: &AdKey) {
-        let id = &key.id;
-        if !self.chats.contains_key(id) {
-            let (name, host, addrs, locked) = match (self.discovered.get(key), self.hosting.get(id))
-            {
-                (_, Some((name, _, _))) => (name.clone(), self.name.clone(), Vec::new(), false),
-                (Some(ad), None) => (
-                    ad.name.clone(),
-                    ad.host.clone(),
-                    ad.addrs.clone(),
-                    ad.locked,
-                ),
-                (None, None) => return,
-            };
-            // A room claiming a key other than the one we know is asked about first: its
-            // host's key is checked before anything, a password included, would be tried.
-            let different = self.discovered.get(key).is_some_and(|ad| {
-                self.pinned
-                    .get(id)
-                    .is_some_and(|pin| ad.fingerprint.as_ref() != Some(pin))
-            });
-            let lookalike = self
-                .discovered
-                .get(key)
-                .is_some_and(|ad| self.trust_of(ad) == HostTrust::Lookalike);
-            let mut chat = Chat::new(name, host);
-            if lookalike {
-                // Asked first (see `join_lookalike`); its password after that.
-                chat.lookalike = true;
-                chat.addrs = addrs;
-                chat.asked_to_join = false;
-                if locked {
-                    chat.state = SessionState::NeedsPassword("this room needs a password".into());
-                }
-            } else if locked && !different {
-                chat.state = SessionState::NeedsPassword("this room needs a password".into());
-                chat.addrs = addrs;
-                chat.asked_to_join = false;
-            } else if !self.hosting.contains_key(id) {
-                self.outbox.push(Command::Join {
-                    room: id.clone(),
-                    addrs,
-                    password: None,
-                });
-            }
-            self.chats.insert(id.clone(), chat);
-        }
-        self.open = Some(id.clone());
-        self.open_direct = None;
-        self.look(self.focused);
-    }
-
-    /// Tries a room's password: joins with it, or retries a join the host refused.
-    pub fn give_password(&mut self, room: &RoomId, password: &str) -> Result<(), String> {
-        if password.is_empty() {
-            return Err("Type the room's password".into());
-        }
-        let Some(chat) = self.chats.get_mut(room) else {
-            return Err("this room is closed".into());
-        };
-        chat.state = SessionState::Connecting;
-        let password = password.to_owned();
-        if chat.asked_to_join {
-            self.outbox.push(Command::Unlock {
-                room: room.clone(),
-                password,
-            });
-        } else {
-            chat.asked_to_join = true;
-            self.outbox.push(Command::Join {
-                room: room.clone(),
-                addrs: std::mem::take(&mut chat.addrs),
-                password: Some(password),
-            });
-        }
-        Ok(())
-    }
-
-    /// Joins a lookalike room (named like one joined before) the user was told about and
-    /// chose to join all the same; a locked one asks its password next.
-    pub fn join_lookalike(&mut self, room: &RoomId) {
-        let Some(chat) = self.chats.get_mut(room) else {
-            return;
-        };
-        chat.lookalike = false;
-        if matches!(chat.state, SessionState::NeedsPassword(_)) {
-            return;
-        }
-        chat.asked_to_join = true;
-        self.outbox.push(Command::Join {
-            room: room.clone(),
-            addrs: std::mem::take(&mut chat.addrs),
-            password: None,
-        });
-    }
-
-    /// Trusts the new key a room's host presented, and joins.
-    pub fn trust_new_key(&mut self, room: &RoomId, key: PublicKey) {
-        self.pinned.insert(room.clone(), key.fingerprint());
-        if let Some(chat) = self.chats.get_mut(room) {
-            chat.state = SessionState::Connecting;
-            chat.notice(format!(
-                "You trusted the host's new key {}",
-                key.fingerprint()
-            ));
-        }
-        self.outbox.push(Command::TrustHostKey {
-            room: room.clone(),
-            key,
-        });
-    }
-
-    /// Leaves a room (closing it, if we host it).
-    /// "Leave", or "Close room" on a room we host: asked first if anyone else is in it.
-    pub fn leave_or_ask(&mut self, id: &RoomId) {
-        if self.hosting.contains_key(id) && self.guests(Some(id)) > 0 {
-            self.asking = Some(Ask::CloseRoom(id.clone()));
-        } else {
-            self.leave(id);
-        }
-    }
-
-    /// The people other than us in the rooms we host (in `room` only, if given), each
-    /// counted once.
-    pub fn guests(&self, room: Option<&RoomId>) -> usize {
-        let devices: HashSet<&DeviceId> = self
-            .hosting
-            .keys()
-            .filter(|id| room.is_none_or(|r| r == *id))
-            .filter_map(|id| self.chats.get(id))
-            .flat_map(|chat| chat.members.iter().map(|m| &m.device))
-            .filter(|device| **device != self.me)
-            .collect();
-        devices.len()
-    }
-
-    /// The window is asked to close (or Ctrl+Q): whether it may, or must ask first
-    /// because people are in rooms we host.
-    pub fn may_quit(&mut self) -> bool {
-        if self.quitting {
-            return true;
-        }
-        match self.guests(None) {
-            0 => true,
-            people => {
-                self.asking = Some(Ask::Quit { people });
-                false
-            }
-        }
-    }
-
-    pub fn leave(&mut self, id: &RoomId) {
-        if self.hosting.contains_key(id) {
-            self.outbox.push(Command::StopHosting(id.clone()));
-        } else {
-            self.outbox.push(Command::Leave(id.clone()));
-            self.preferences.forget(id);
-        }
-        self.chats.remove(id);
-        if self.open.as_ref() == Some(id) {
-            self.open = None;
-        }
     }
 
     /// Sends a message to the open room. On refusal the reason is shown and the caller
@@ -462,47 +161,18 @@ impl AppState {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::Network(status) => self.network = status,
-            Event::RoomFound(ad) => {
-                self.discovered.insert(ad.key(), ad);
-            }
-            Event::RoomLost(key) => {
-                self.discovered.remove(&key);
-            }
-            Event::KnownHosts(pins) => {
-                for (room, fingerprint, name) in pins {
-                    self.pinned.insert(room.clone(), fingerprint);
-                    self.joined_names.insert(name, room);
-                }
-            }
             Event::Hosting {
                 room,
                 name,
                 port,
                 locked,
             } => {
-                self.pinned.insert(room.clone(), self.fingerprint.clone());
-                self.remembered.retain(|r| r.id != room);
-                self.remembered.insert(
-                    0,
-                    HostedRoom {
-                        id: room.clone(),
-                        name: name.clone(),
-                        port,
-                        open: true,
-                    },
-                );
-                self.hosting
-                    .insert(room.clone(), (name.clone(), port, locked));
+                self.rooms
+                    .hosting(&room, &name, port, locked, &self.fingerprint);
                 self.chats
                     .entry(room.clone())
                     .or_insert_with(|| Chat::new(name, self.name.clone()));
                 self.open = Some(room);
-            }
-            Event::HostingStopped { room } => {
-                self.hosting.remove(&room);
-                if let Some(remembered) = self.remembered.iter_mut().find(|r| r.id == room) {
-                    remembered.open = false;
-                }
             }
             Event::HostFailed { name, error } => {
                 self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
@@ -517,8 +187,7 @@ impl AppState {
                 host_key,
                 ..
             } => {
-                self.pinned.insert(room.clone(), host_key.fingerprint());
-                self.joined_names.insert(room_name.clone(), room.clone());
+                self.rooms.joined(&room, &room_name, &host_key);
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.mark_new_messages();
                     chat.room_name = room_name;
@@ -696,14 +365,6 @@ impl AppState {
                     chat.error = Some(format!("Not sent: {reason}."));
                 }
             }
-            Event::Probed { addr, found } => {
-                if let Some(probe) = self.probe.as_mut().filter(|p| p.addr == addr) {
-                    probe.found = match found {
-                        Ok(ad) => Probing::Found(ad),
-                        Err(why) => Probing::Failed(why),
-                    };
-                }
-            }
             Event::HistoryDone { room } => {
                 if let Some(chat) = self.chats.get_mut(&room) {
                     chat.catching_history = false;
@@ -778,6 +439,11 @@ impl AppState {
                 messages,
             } => self.loaded(room, from, messages),
             Event::Raise => self.raise = true,
+            event @ (Event::RoomFound(_)
+            | Event::RoomLost(_)
+            | Event::KnownHosts(_)
+            | Event::HostingStopped { .. }
+            | Event::Probed { .. }) => self.rooms.apply(event),
             event @ (Event::Transfer(_)
             | Event::Thumbnail { .. }
             | Event::Downloads(_)
@@ -923,36 +589,6 @@ impl AppState {
         })
     }
 
-    /// The rooms we are in, for the top of the room list: by name, with how each stands.
-    pub fn my_rooms(&self) -> Vec<MyRoom> {
-        let mut rooms: Vec<MyRoom> = self
-            .chats
-            .iter()
-            .map(|(id, chat)| MyRoom {
-                id: id.clone(),
-                name: chat.room_name.clone(),
-                host: chat.host_name.clone(),
-                hosted_by_me: self.hosting.contains_key(id),
-                unread: chat.unread,
-                mentioned: chat.mentioned,
-                away: match &chat.state {
-                    SessionState::Waiting(_) => Some("waiting for the host".to_owned()),
-                    SessionState::Failed(_) => Some("not connected".to_owned()),
-                    SessionState::NeedsPassword(_) => Some("needs the password".to_owned()),
-                    SessionState::KeyChanged { .. } => Some("host key changed".to_owned()),
-                    _ => None,
-                },
-            })
-            .collect();
-        rooms.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then(a.id.cmp(&b.id))
-        });
-        rooms
-    }
-
     /// Opens one of our rooms: the next (`step` 1) or previous (-1) in the list after the
     /// open one.
     pub fn switch_room(&mut self, step: isize) {
@@ -1030,43 +666,6 @@ impl AppState {
         self.outbox.push(Command::Typing { room: room.clone() });
     }
 
-    /// Asks an address the user typed (`host:port`) which room it runs.
-    pub fn probe(&mut self, addr: &str) -> Result<(), String> {
-        let addr = addr.trim();
-        let (host, _) = addr
-            .rsplit_once(':')
-            .filter(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-            .ok_or("Type the host and its port, like 192.168.1.20:40123")?;
-        // An IPv6 address is written in brackets before its port.
-        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-            return Err("Put an IPv6 address in brackets: [fe80::1]:40123".into());
-        }
-        self.probe = Some(Probe {
-            addr: addr.to_owned(),
-            found: Probing::Asking,
-        });
-        self.outbox.push(Command::Probe {
-            addr: addr.to_owned(),
-        });
-        Ok(())
-    }
-
-    /// Joins the room the address the user typed runs: listed like a room discovery found,
-    /// and joined as one (its password asked for, its host key checked); the session keeps
-    /// the address to come back to.
-    pub fn join_probed(&mut self) {
-        let Some(Probe {
-            found: Probing::Found(ad),
-            ..
-        }) = self.probe.take()
-        else {
-            return;
-        };
-        let key = ad.key();
-        self.discovered.insert(key.clone(), ad);
-        self.open_room(&key);
-    }
-
     /// Asks for the page of `room`'s history before the oldest message shown (the user
     /// scrolled to the top), unless one is on its way or there is none.
     pub fn ask_earlier(&mut self, room: &RoomId) {
@@ -1116,6 +715,8 @@ pub(crate) fn test_state() -> AppState {
 mod tests {
     use super::chat::TRIM_SLACK;
     use super::*;
+    use crate::discovery::RoomAd;
+    use crate::net::identity::PublicKey;
     use crate::protocol::PROTOCOL_VERSION;
 
     fn state() -> AppState {
