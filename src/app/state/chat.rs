@@ -2,7 +2,9 @@
 //! the "new messages" divider), what we posted that the host has not confirmed, who is typing.
 
 use super::history::{CatchingUp, Older};
+use crate::app::text;
 use crate::bridge::SessionState;
+use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, MemberId};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -99,7 +101,7 @@ pub const KEPT_LINES: usize = 2_000;
 /// How far past [`KEPT_LINES`] a room grows before it lets go, so it does not trim per line.
 pub(super) const TRIM_SLACK: usize = 500;
 /// Most members a room remembers as gone.
-pub(super) const GONE_KEPT: usize = 50;
+const GONE_KEPT: usize = 50;
 
 impl Chat {
     pub(super) fn new(room_name: String, host_name: String) -> Self {
@@ -241,10 +243,157 @@ impl Chat {
         self.lines.push(Line::NewMessages { count: 0 });
     }
 
+    /// Says something that happened to the room, as a line of its own.
     pub(super) fn notice(&mut self, text: String) {
         self.lines.push(Line::Notice {
             when: clock(crate::protocol::now_ms()),
             text,
         });
+    }
+}
+
+/// What the runtime says of the room, as [`super::Chats::apply`] hands it on.
+impl Chat {
+    /// The host let us in: its word on the room and its members replaces what was known,
+    /// and the history it sends next was said while we were away.
+    pub(super) fn welcomed(
+        &mut self,
+        room_name: String,
+        host_name: String,
+        you: MemberId,
+        members: Vec<Member>,
+        host_key: &PublicKey,
+    ) {
+        self.mark_new_messages();
+        self.room_name = room_name;
+        self.host_name = host_name;
+        self.you = Some(you);
+        self.catching_history = true;
+        self.gone
+            .retain(|g| !members.iter().any(|m| m.device == g.device));
+        self.typing.clear();
+        self.members = members;
+        self.host_fingerprint = Some(host_key.fingerprint());
+        self.host_device = Some(host_key.device());
+    }
+
+    /// How the connection stands now; a change worth hearing of is said in the room, once.
+    pub(super) fn session_changed(&mut self, state: SessionState) {
+        let was = std::mem::replace(&mut self.state, state.clone());
+        // A page asked for before the link went will not come; with the host back, ask again.
+        self.older = match (&state, self.older) {
+            (SessionState::Connected, Older::Unavailable) => Older::Maybe,
+            (SessionState::Connected, older) => older,
+            (_, Older::Asking(_)) => Older::Unavailable,
+            (_, older) => older,
+        };
+        match state {
+            SessionState::Connected if matches!(was, SessionState::Waiting(_)) => {
+                self.notice("Back in the room".into());
+            }
+            SessionState::KeyChanged { known, presented } if was != self.state => {
+                self.members.clear();
+                self.notice(format!(
+                    "Not joined: the host presents the key {} instead of {known}. It may be a different machine pretending to be this room.",
+                    presented.fingerprint()
+                ));
+            }
+            SessionState::Waiting(_) | SessionState::Failed(_) if was != self.state => {
+                let why = state.why().unwrap_or_default();
+                self.members.clear();
+                let said = self.lines.iter().rev().find_map(|l| match l {
+                    Line::Notice { text, .. } => Some(text),
+                    Line::Chat { .. } | Line::NewMessages { .. } => None,
+                });
+                if said != Some(&why) {
+                    self.notice(why);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A message said in the room (its unread count is the window's, see
+    /// [`super::unread`]): its sender has stopped typing it. A room not on screen keeps only
+    /// its newest lines.
+    pub(super) fn said(&mut self, message: ChatMessage, me: &DeviceId, on_screen: bool) {
+        if let Some(sender) = self.members.iter().find(|m| m.device == message.device) {
+            let sender = sender.id;
+            self.typing.retain(|(id, _)| *id != sender);
+        }
+        self.push_message(message, me);
+        if !on_screen {
+            self.trim();
+        }
+    }
+
+    /// Someone joined: no longer shown as gone.
+    pub(super) fn member_joined(&mut self, member: Member) {
+        self.notice(format!("{} joined", text::name(&member.name)));
+        self.gone.retain(|m| m.device != member.device);
+        self.members.push(member);
+    }
+
+    /// A member left: shown as gone (the latest [`GONE_KEPT`]) until they are back.
+    pub(super) fn member_left(&mut self, member: Member) {
+        self.members.retain(|m| m.id != member.id);
+        self.typing.retain(|(id, _)| *id != member.id);
+        self.notice(format!("{} left", text::name(&member.name)));
+        self.gone.retain(|m| m.device != member.device);
+        self.gone.push(member);
+        if self.gone.len() > GONE_KEPT {
+            self.gone.remove(0);
+        }
+    }
+
+    /// A member changed their name (`member` carries the new one).
+    pub(super) fn member_renamed(&mut self, member: Member) {
+        let Some(known) = self.members.iter_mut().find(|m| m.id == member.id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut known.name, member.name.clone());
+        if member.host {
+            self.host_name = member.name.clone();
+        }
+        self.notice(format!(
+            "{} is now called {}",
+            text::name(&old),
+            text::name(&member.name)
+        ));
+    }
+
+    /// A member went away from the keyboard, or came back.
+    pub(super) fn member_away(&mut self, member: MemberId, away: bool) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.id == member) {
+            m.away = away;
+        }
+    }
+
+    /// A member is typing: shown for [`TYPING_SHOWN`] unless they say it again.
+    pub(super) fn member_typing(&mut self, member: MemberId) {
+        let until = Instant::now() + TYPING_SHOWN;
+        self.typing.retain(|(id, _)| *id != member);
+        self.typing.push((member, until));
+    }
+
+    /// Typing shown runs out at `now`; returns when the next one does.
+    pub(super) fn typing_runs_out(&mut self, now: Instant) -> Option<Instant> {
+        self.typing.retain(|(_, until)| *until > now);
+        self.typing.iter().map(|(_, until)| *until).min()
+    }
+
+    /// A post of ours from an earlier run that the host has not answered yet (shown once).
+    pub(super) fn still_pending(&mut self, seq: u64, text: String) {
+        if !self.pending.iter().any(|(s, _)| *s == seq) {
+            self.pending.push((seq, text));
+        }
+    }
+
+    /// The host answered our post `seq`: stored it, or refused it for a reason.
+    pub(super) fn answered(&mut self, seq: u64, refused: Option<String>) {
+        self.pending.retain(|(s, _)| *s != seq);
+        if let Some(reason) = refused {
+            self.error = Some(format!("Not sent: {reason}."));
+        }
     }
 }

@@ -126,7 +126,8 @@ impl AppState {
     /// The name `peer` goes by: as a room we are in lists it now (what its messages are
     /// sealed under, see `Session::seal`), else as its conversation last had it.
     fn peer_name(&self, peer: &DeviceId) -> Option<String> {
-        self.reach(peer)
+        self.chats
+            .reach(peer)
             .map(|(_, member)| member.name)
             .or_else(|| self.directs.conversations.get(peer).map(|c| c.name.clone()))
     }
@@ -175,7 +176,7 @@ impl AppState {
     /// now or as pinned before, so a device not in any room with us cannot be accepted.
     fn acceptable(&self, peer: &DeviceId) -> Option<(String, PublicKey)> {
         let name = self.peer_name(peer)?;
-        let listed = self.reach(peer).and_then(|(_, member)| member.key);
+        let listed = self.chats.reach(peer).and_then(|(_, member)| member.key);
         let pinned = self.directs.people.values().map(|p| p.key);
         let key = listed
             .into_iter()
@@ -212,7 +213,8 @@ impl AppState {
             _ => Ok(()),
         });
         let reached = checked.and_then(|()| {
-            self.reach(peer)
+            self.chats
+                .reach(peer)
                 .ok_or_else(|| "Not sent: they are not in a room you are in right now.".to_owned())
         });
         let conversation = self.directs.conversations.entry(peer.clone()).or_default();

@@ -129,7 +129,7 @@ impl AppState {
     /// Our uploads to a room that are not done yet (or failed and not dismissed), and not
     /// yet shown as a message (which then shows their progress).
     pub fn uploads_to(&self, room: &RoomId) -> impl Iterator<Item = &Transfer> {
-        let posted = self.chats.get(room).map(|c| &c.files);
+        let posted = self.chats.rooms.get(room).map(|c| &c.files);
         self.files.transfers.values().filter(move |t| {
             t.upload
                 && &t.room == room

@@ -25,7 +25,7 @@ impl AppState {
     /// (see [`AppState::give_password`]).
     pub fn open_room(&mut self, key: &AdKey) {
         let id = &key.id;
-        if !self.chats.contains_key(id) {
+        if !self.chats.rooms.contains_key(id) {
             let (name, host, addrs, locked) =
                 match (self.rooms.discovered.get(key), self.rooms.hosting.get(id)) {
                     (_, Some((name, _, _))) => (name.clone(), self.name.clone(), Vec::new(), false),
@@ -68,7 +68,7 @@ impl AppState {
                     password: None,
                 });
             }
-            self.chats.insert(id.clone(), chat);
+            self.chats.rooms.insert(id.clone(), chat);
         }
         self.open = Some(id.clone());
         self.open_direct = None;
@@ -80,7 +80,7 @@ impl AppState {
         if password.is_empty() {
             return Err("Type the room's password".into());
         }
-        let Some(chat) = self.chats.get_mut(room) else {
+        let Some(chat) = self.chats.rooms.get_mut(room) else {
             return Err("this room is closed".into());
         };
         chat.state = SessionState::Connecting;
@@ -104,7 +104,7 @@ impl AppState {
     /// Joins a lookalike room (named like one joined before) the user was told about and
     /// chose to join all the same; a locked one asks its password next.
     pub fn join_lookalike(&mut self, room: &RoomId) {
-        let Some(chat) = self.chats.get_mut(room) else {
+        let Some(chat) = self.chats.rooms.get_mut(room) else {
             return;
         };
         chat.lookalike = false;
@@ -122,7 +122,7 @@ impl AppState {
     /// Trusts the new key a room's host presented, and joins.
     pub fn trust_new_key(&mut self, room: &RoomId, key: PublicKey) {
         self.rooms.pinned.insert(room.clone(), key.fingerprint());
-        if let Some(chat) = self.chats.get_mut(room) {
+        if let Some(chat) = self.chats.rooms.get_mut(room) {
             chat.state = SessionState::Connecting;
             chat.notice(format!(
                 "You trusted the host's new key {}",
@@ -152,7 +152,7 @@ impl AppState {
             .hosting
             .keys()
             .filter(|id| room.is_none_or(|r| r == *id))
-            .filter_map(|id| self.chats.get(id))
+            .filter_map(|id| self.chats.rooms.get(id))
             .flat_map(|chat| chat.members.iter().map(|m| &m.device))
             .filter(|device| **device != self.me)
             .collect();
@@ -182,7 +182,7 @@ impl AppState {
             self.outbox.push(Command::Leave(id.clone()));
             self.preferences.forget(id);
         }
-        self.chats.remove(id);
+        self.chats.rooms.remove(id);
         if self.open.as_ref() == Some(id) {
             self.open = None;
         }

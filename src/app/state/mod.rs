@@ -1,38 +1,47 @@
-//! What the window knows, apart from how it is drawn: rooms on the network, the rooms we are
-//! in and their messages. Applies runtime events and turns user intentions into commands.
-//! No egui types, so all of it is testable without a window.
-
-use super::attention::{self, Notification, Target};
-use crate::bridge::{Command, Event, NetStatus, SessionState};
-use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, check_name, check_text};
-use crate::store::Settings;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+//! What the window knows, apart from how it is drawn, in parts that each own one concern:
+//!
+//! - [`rooms`]: the room list (rooms on the network, ours, the host keys pinned, "join by
+//!   address"); [`joining`]: getting into a room and leaving it;
+//! - [`chats`]: the rooms we are in and the user's presence in them, one [`chat::Chat`]
+//!   each; [`history`]: a room's history beyond what arrives live; [`unread`]: what the
+//!   user has not seen yet;
+//! - [`directs`]: direct messages, and the keys pinned for the people in them;
+//! - [`files`]: transfers, downloads, and which files save themselves;
+//! - [`preferences`]: the settings the window shows;
+//! - [`search`]: searching the rooms' histories.
+//!
+//! [`AppState`] holds the parts and what spans them: who we are, what is on screen, and what
+//! goes out to the window and the runtime. It takes the runtime's events
+//! ([`AppState::apply`]) and turns the user's intentions into commands. No egui types, so all
+//! of it is testable without a window.
 
 pub mod chat;
+pub mod chats;
 pub mod directs;
 pub mod files;
 pub mod history;
 pub mod joining;
 pub mod preferences;
 pub mod rooms;
+pub mod search;
+pub mod unread;
 
-use chat::GONE_KEPT;
 pub use chat::{Chat, KEPT_LINES, Line, TYPING_SHOWN, clock};
-use directs::Directs;
+pub use chats::AWAY_AFTER;
 pub use directs::{Conversation, PeerKey};
-use files::Files;
-use history::EARLIER_PATIENCE;
 pub use history::{CatchingUp, Older};
 pub use joining::Ask;
-use preferences::Preferences;
-use rooms::Rooms;
 pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
 
-/// No input for this long and the user counts as away.
-pub const AWAY_AFTER: Duration = Duration::from_secs(10 * 60);
-/// How often the window says the user is typing in a room, at most.
-const TYPING_EVERY: Duration = Duration::from_secs(3);
+use super::attention::{Notification, Target};
+use crate::bridge::{Command, Event, NetStatus};
+use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
+use crate::store::Settings;
+use chats::Chats;
+use directs::Directs;
+use files::Files;
+use preferences::Preferences;
+use rooms::Rooms;
 
 /// Everything the window shows, minus drawing state.
 pub struct AppState {
@@ -46,47 +55,41 @@ pub struct AppState {
     pub needs_name: bool,
     /// The room list: rooms on the network, the ones we host, the host keys pinned.
     pub rooms: Rooms,
-    /// Rooms we are in.
-    pub chats: HashMap<RoomId, Chat>,
-    /// The room in the main view.
-    pub open: Option<RoomId>,
-    /// What the network side is doing, for the status line.
-    pub network: NetStatus,
-    /// A problem to show until dismissed (e.g. hosting failed).
-    pub alert: Option<String>,
-    /// Commands for the runtime, sent by the window after each frame.
-    pub outbox: Vec<Command>,
-    /// Set when lanchat was started again on this profile: the window comes to the front.
-    pub raise: bool,
-    /// A file dialog the user asked for, for the window to open.
-    pub picking: Option<super::picker::Pick>,
-    /// Whether the window has the keyboard: a message in the open room of a focused window
-    /// is read as it arrives.
-    pub focused: bool,
-    /// Notifications to raise, for the window to hand to the system.
-    pub notifications: Vec<Notification>,
-    /// Set when a message should make an unfocused window ask for attention.
-    pub wants_attention: bool,
-    /// When the user last touched the window (any input).
-    pub last_input: Instant,
-    /// Whether the rooms were told the user is away.
-    pub away: bool,
-    /// When the window last said the user is typing, per room.
-    typing_said: HashMap<RoomId, Instant>,
-    /// The conversation in the main view, instead of the open room, if any.
-    pub open_direct: Option<DeviceId>,
-    /// The question on screen, if any.
-    pub asking: Option<Ask>,
-    /// The user chose to quit and close their rooms: the next close request is let through.
-    pub quitting: bool,
-    /// Searching the rooms' histories: what is typed, what was found, the result chosen.
-    pub search: super::search::Search,
+    /// The rooms we are in, and the user's presence in them.
+    pub chats: Chats,
     /// Direct messages: the conversations, and the keys pinned for the people in them.
     pub directs: Directs,
     /// Transfers, downloads and saved files.
     pub files: Files,
     /// The settings the window shows.
     pub preferences: Preferences,
+    /// Searching the rooms' histories: what is typed, what was found, the result chosen.
+    pub search: search::Search,
+    /// The room in the main view.
+    pub open: Option<RoomId>,
+    /// The conversation in the main view, instead of the open room, if any.
+    pub open_direct: Option<DeviceId>,
+    /// Whether the window has the keyboard: a message in the open room of a focused window
+    /// is read as it arrives.
+    pub focused: bool,
+    /// What the network side is doing, for the status line.
+    pub network: NetStatus,
+    /// A problem to show until dismissed (e.g. hosting failed).
+    pub alert: Option<String>,
+    /// The question on screen, if any.
+    pub asking: Option<Ask>,
+    /// The user chose to quit and close their rooms: the next close request is let through.
+    pub quitting: bool,
+    /// Set when lanchat was started again on this profile: the window comes to the front.
+    pub raise: bool,
+    /// A file dialog the user asked for, for the window to open.
+    pub picking: Option<super::picker::Pick>,
+    /// Notifications to raise, for the window to hand to the system.
+    pub notifications: Vec<Notification>,
+    /// Set when a message should make an unfocused window ask for attention.
+    pub wants_attention: bool,
+    /// Commands for the runtime, sent by the window after each frame.
+    pub outbox: Vec<Command>,
 }
 
 impl AppState {
@@ -98,26 +101,111 @@ impl AppState {
             name: settings.display_name(),
             needs_name: settings.name.is_none(),
             rooms: Rooms::new(settings),
-            chats: HashMap::new(),
-            open: None,
-            network: NetStatus::default(),
-            alert: warning,
-            outbox: Vec::new(),
-            raise: false,
-            picking: None,
-            focused: true,
-            notifications: Vec::new(),
-            wants_attention: false,
-            last_input: Instant::now(),
-            away: false,
-            typing_said: HashMap::new(),
-            open_direct: None,
-            asking: None,
-            quitting: false,
-            search: Default::default(),
+            chats: Chats::default(),
             directs: Directs::default(),
             files: Files::default(),
             preferences: Preferences::new(settings),
+            search: Default::default(),
+            open: None,
+            open_direct: None,
+            focused: true,
+            network: NetStatus::default(),
+            alert: warning,
+            asking: None,
+            quitting: false,
+            raise: false,
+            picking: None,
+            notifications: Vec::new(),
+            wants_attention: false,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Takes in what the runtime says. Each event goes to the part that owns what it is
+    /// about; those that also open a room or touch another part are followed here. One arm
+    /// per event (a match over the protocol's events is the clearest form), so that a new
+    /// event cannot go unplaced.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Network(status) => self.network = status,
+            Event::HostFailed { name, error } => {
+                self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
+            }
+            Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
+            Event::Alert(text) => self.alert = Some(text),
+            Event::Raise => self.raise = true,
+            Event::Stopped => {}
+            Event::Hosting {
+                room,
+                name,
+                port,
+                locked,
+            } => {
+                self.rooms
+                    .hosting(&room, &name, port, locked, &self.fingerprint);
+                self.chats.enter(room.clone(), name, self.name.clone());
+                self.open = Some(room);
+            }
+            Event::Restored {
+                room,
+                room_name,
+                host_name,
+            } => {
+                self.chats.enter(room.clone(), room_name, host_name);
+                self.open.get_or_insert(room);
+            }
+            Event::Joined {
+                ref room,
+                ref room_name,
+                ref host_key,
+                ..
+            } => {
+                self.rooms.joined(room, room_name, host_key);
+                self.chats.apply(event, &self.me, &mut self.outbox);
+            }
+            Event::Message {
+                room,
+                message,
+                live,
+            } => self.message(room, message, live),
+            Event::CaughtUp {
+                room,
+                messages,
+                more,
+            } => self.caught_up(room, messages, more),
+            Event::Direct(direct) => self.direct(direct),
+            Event::SearchResults { query, found } => self.search_answered(query, found),
+            Event::Loaded {
+                room,
+                from,
+                messages,
+            } => self.loaded(room, from, messages),
+            event @ (Event::RoomFound(_)
+            | Event::RoomLost(_)
+            | Event::KnownHosts(_)
+            | Event::HostingStopped { .. }
+            | Event::Probed { .. }) => self.rooms.apply(event),
+            event @ (Event::Session { .. }
+            | Event::MemberJoined { .. }
+            | Event::MemberLeft { .. }
+            | Event::MemberRenamed { .. }
+            | Event::MemberAway { .. }
+            | Event::Typing { .. }
+            | Event::Pending { .. }
+            | Event::Accepted { .. }
+            | Event::Rejected { .. }
+            | Event::HistoryDone { .. }
+            | Event::Behind { .. }
+            | Event::Earlier { .. }
+            | Event::HistoryReset { .. }) => self.chats.apply(event, &self.me, &mut self.outbox),
+            event @ (Event::People(_)
+            | Event::DirectsKept(_)
+            | Event::DirectSent { .. }
+            | Event::DirectFailed { .. }) => self.directs.apply(event),
+            event @ (Event::Transfer(_)
+            | Event::Thumbnail { .. }
+            | Event::Downloads(_)
+            | Event::Saved { .. }) => self.files.apply(event),
         }
     }
 
@@ -131,445 +219,14 @@ impl AppState {
         Ok(())
     }
 
-    /// Sends a message to the open room. On refusal the reason is shown and the caller
-    /// keeps the text.
-    pub fn send(&mut self, text: &str) -> Result<(), String> {
-        let Some(room) = self.open.clone() else {
-            return Err("open a room first".into());
-        };
-        let Some(chat) = self.chats.get_mut(&room) else {
-            return Err("open a room first".into());
-        };
-        let text = text.trim_end_matches(['\n', '\r']);
-        if let Err(reason) = check_text(text) {
-            chat.error = Some(format!("Not sent: {reason}."));
-            return Err(reason);
-        }
-        let seq = crate::protocol::new_post_seq();
-        chat.error = None;
-        chat.pending.push((seq, text.to_owned()));
-        self.outbox.push(Command::Send {
-            room,
-            seq,
-            text: text.to_owned(),
-        });
-        Ok(())
+    /// True if this message is ours.
+    pub fn is_mine(&self, message: &ChatMessage) -> bool {
+        message.device == self.me
     }
 
-    // ---- runtime events ----
-
-    pub fn apply(&mut self, event: Event) {
-        match event {
-            Event::Network(status) => self.network = status,
-            Event::Hosting {
-                room,
-                name,
-                port,
-                locked,
-            } => {
-                self.rooms
-                    .hosting(&room, &name, port, locked, &self.fingerprint);
-                self.chats
-                    .entry(room.clone())
-                    .or_insert_with(|| Chat::new(name, self.name.clone()));
-                self.open = Some(room);
-            }
-            Event::HostFailed { name, error } => {
-                self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
-            }
-            Event::Session { room, state } => self.session_changed(room, state),
-            Event::Joined {
-                room,
-                room_name,
-                host_name,
-                you,
-                members,
-                host_key,
-                ..
-            } => {
-                self.rooms.joined(&room, &room_name, &host_key);
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.mark_new_messages();
-                    chat.room_name = room_name;
-                    chat.host_name = host_name;
-                    chat.you = Some(you);
-                    chat.catching_history = true;
-                    chat.gone
-                        .retain(|g| !members.iter().any(|m| m.device == g.device));
-                    chat.typing.clear();
-                    chat.members = members;
-                    chat.host_fingerprint = Some(host_key.fingerprint());
-                    chat.host_device = Some(host_key.device());
-                }
-            }
-            Event::MemberJoined { room, member } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.notice(format!("{} joined", super::text::name(&member.name)));
-                    chat.gone.retain(|m| m.device != member.device);
-                    chat.members.push(member);
-                }
-            }
-            Event::MemberLeft { room, member } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.members.retain(|m| m.id != member.id);
-                    chat.typing.retain(|(id, _)| *id != member.id);
-                    chat.notice(format!("{} left", super::text::name(&member.name)));
-                    chat.gone.retain(|m| m.device != member.device);
-                    chat.gone.push(member);
-                    if chat.gone.len() > GONE_KEPT {
-                        chat.gone.remove(0);
-                    }
-                }
-            }
-            Event::Message {
-                room,
-                message,
-                live,
-            } => {
-                // Files others share while we are here come by themselves (up to the size the
-                // user set); older ones on request.
-                if live {
-                    self.outbox.extend(files::auto_download(
-                        &self.preferences,
-                        &self.me,
-                        &room,
-                        &message,
-                    ));
-                }
-                if live && message.device != self.me {
-                    let announce = self.chats.get(&room).is_some_and(|c| !c.catching_history);
-                    self.arrived(&room, std::slice::from_ref(&message), announce);
-                }
-                // Whoever sent it has stopped typing it.
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && let Some(sender) = chat.members.iter().find(|m| m.device == message.device)
-                {
-                    let sender = sender.id;
-                    chat.typing.retain(|(id, _)| *id != sender);
-                }
-                let on_screen = self.open_direct.is_none() && self.open.as_ref() == Some(&room);
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.push_message(message, &self.me);
-                    if !on_screen {
-                        chat.trim();
-                    }
-                }
-            }
-            Event::Behind { room } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    match &mut chat.catching_up {
-                        Some(under_way) => under_way.again = true,
-                        None => {
-                            let after = chat.newest_id();
-                            chat.catching_up = Some(CatchingUp {
-                                after,
-                                again: false,
-                                restart: false,
-                            });
-                            self.outbox.push(Command::CatchUp { room, after });
-                        }
-                    }
-                }
-            }
-            Event::CaughtUp {
-                room,
-                messages,
-                more,
-            } => {
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && let Some(under_way) = chat.catching_up
-                {
-                    if under_way.restart {
-                        chat.catching_up = Some(CatchingUp {
-                            after: None,
-                            again: false,
-                            restart: false,
-                        });
-                        self.outbox.push(Command::CatchUp { room, after: None });
-                        return;
-                    }
-                    let after = messages.last().map(|m| m.id).or(under_way.after);
-                    // They came while the window was behind: their files come by themselves,
-                    // as live ones' do.
-                    for message in &messages {
-                        if !(message.file.as_ref()).is_some_and(|f| chat.files.contains(&f.hash)) {
-                            self.outbox.extend(files::auto_download(
-                                &self.preferences,
-                                &self.me,
-                                &room,
-                                message,
-                            ));
-                        }
-                    }
-                    // Missed while the window was behind: counted, not each one announced.
-                    let theirs = chat.unseen(&messages, &self.me);
-                    self.arrived(&room, &theirs, false);
-                    let Some(chat) = self.chats.get_mut(&room) else {
-                        return;
-                    };
-                    chat.merge(messages, &self.me);
-                    if more || under_way.again {
-                        chat.catching_up = Some(CatchingUp {
-                            after,
-                            again: false,
-                            restart: false,
-                        });
-                        self.outbox.push(Command::CatchUp { room, after });
-                    } else {
-                        chat.catching_up = None;
-                    }
-                }
-            }
-            Event::MemberRenamed { room, member } => {
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && let Some(known) = chat.members.iter_mut().find(|m| m.id == member.id)
-                {
-                    let old = std::mem::replace(&mut known.name, member.name.clone());
-                    if member.host {
-                        chat.host_name = member.name.clone();
-                    }
-                    chat.notice(format!(
-                        "{} is now called {}",
-                        super::text::name(&old),
-                        super::text::name(&member.name)
-                    ));
-                }
-            }
-            Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
-            Event::Alert(text) => self.alert = Some(text),
-            Event::Restored {
-                room,
-                room_name,
-                host_name,
-            } => {
-                self.chats
-                    .entry(room.clone())
-                    .or_insert_with(|| Chat::new(room_name, host_name));
-                self.open.get_or_insert(room);
-            }
-            Event::Pending { room, seq, text } => {
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && !chat.pending.iter().any(|(s, _)| *s == seq)
-                {
-                    chat.pending.push((seq, text));
-                }
-            }
-            Event::Accepted { room, seq, .. } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.pending.retain(|(s, _)| *s != seq);
-                }
-            }
-            Event::Rejected { room, seq, reason } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.pending.retain(|(s, _)| *s != seq);
-                    chat.error = Some(format!("Not sent: {reason}."));
-                }
-            }
-            Event::HistoryDone { room } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.catching_history = false;
-                }
-            }
-            Event::Direct(d) => {
-                let peer = d.peer.clone();
-                let theirs = !d.outgoing;
-                let (name, text) = (d.peer_name.clone(), d.text.clone());
-                if self.directs.add(d) && theirs && !self.reading_direct(&peer) {
-                    if let Some(c) = self.directs.conversations.get_mut(&peer) {
-                        c.unread += 1;
-                    }
-                    self.notifications
-                        .push(Notification::direct(&peer, &name, &text));
-                    self.wants_attention = true;
-                }
-            }
-            Event::MemberAway { room, member, away } => {
-                if let Some(m) = self
-                    .chats
-                    .get_mut(&room)
-                    .and_then(|c| c.members.iter_mut().find(|m| m.id == member))
-                {
-                    m.away = away;
-                }
-            }
-            Event::Typing { room, member } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    let until = Instant::now() + TYPING_SHOWN;
-                    chat.typing.retain(|(id, _)| *id != member);
-                    chat.typing.push((member, until));
-                }
-            }
-            Event::Earlier {
-                room,
-                before,
-                messages,
-                more,
-            } => {
-                if let Some(chat) = self.chats.get_mut(&room)
-                    && chat.older == Older::Asking(before)
-                {
-                    chat.older = match (messages.is_empty(), more) {
-                        (_, false) => Older::Complete,
-                        (true, true) => Older::Unavailable,
-                        (false, true) => Older::Maybe,
-                    };
-                    chat.merge(messages, &self.me);
-                }
-            }
-            Event::HistoryReset { room } => {
-                if let Some(chat) = self.chats.get_mut(&room) {
-                    chat.lines.clear();
-                    chat.files.clear();
-                    chat.divider = None;
-                    chat.older = Older::Maybe;
-                    // A catch-up under way reads the new history from its start.
-                    if let Some(under_way) = &mut chat.catching_up {
-                        under_way.restart = true;
-                    }
-                    chat.notice(
-                        "The host's history of this room started over (it was lost or damaged); it is shown afresh"
-                            .into(),
-                    );
-                }
-            }
-            Event::SearchResults { query, found } => self.search_answered(query, found),
-            Event::Loaded {
-                room,
-                from,
-                messages,
-            } => self.loaded(room, from, messages),
-            Event::Raise => self.raise = true,
-            event @ (Event::RoomFound(_)
-            | Event::RoomLost(_)
-            | Event::KnownHosts(_)
-            | Event::HostingStopped { .. }
-            | Event::Probed { .. }) => self.rooms.apply(event),
-            event @ (Event::Transfer(_)
-            | Event::Thumbnail { .. }
-            | Event::Downloads(_)
-            | Event::Saved { .. }) => self.files.apply(event),
-            event @ (Event::People(_)
-            | Event::DirectsKept(_)
-            | Event::DirectSent { .. }
-            | Event::DirectFailed { .. }) => self.directs.apply(event),
-            Event::Stopped => {}
-        }
-    }
-
-    fn session_changed(&mut self, room: RoomId, state: SessionState) {
-        let Some(chat) = self.chats.get_mut(&room) else {
-            return;
-        };
-        let was = std::mem::replace(&mut chat.state, state.clone());
-        // A page asked for before the link went will not come; with the host back, ask again.
-        chat.older = match (&state, chat.older) {
-            (SessionState::Connected, Older::Unavailable) => Older::Maybe,
-            (SessionState::Connected, older) => older,
-            (_, Older::Asking(_)) => Older::Unavailable,
-            (_, older) => older,
-        };
-        match state {
-            SessionState::Connected if matches!(was, SessionState::Waiting(_)) => {
-                chat.notice("Back in the room".into());
-            }
-            SessionState::KeyChanged { known, presented } if was != chat.state => {
-                chat.members.clear();
-                chat.notice(format!(
-                    "Not joined: the host presents the key {} instead of {known}. It may be a different machine pretending to be this room.",
-                    presented.fingerprint()
-                ));
-            }
-            SessionState::Waiting(_) | SessionState::Failed(_) if was != chat.state => {
-                let why = state.why().unwrap_or_default();
-                chat.members.clear();
-                let said = chat.lines.iter().rev().find_map(|l| match l {
-                    Line::Notice { text, .. } => Some(text),
-                    Line::Chat { .. } | Line::NewMessages { .. } => None,
-                });
-                if said != Some(&why) {
-                    chat.notice(why);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Others' messages that just came into `room`: unread unless the user is looking at
-    /// the room; `announce` raises a notification (and the window's call for attention) for
-    /// the newest, if the room's setting lets it.
-    fn arrived(&mut self, room: &RoomId, messages: &[ChatMessage], announce: bool) {
-        if messages.is_empty() || self.looking_at(room) {
-            return;
-        }
-        let Some(chat) = self.chats.get_mut(room) else {
-            return;
-        };
-        let mention = messages
-            .iter()
-            .any(|m| attention::mentions(&m.text, &self.name));
-        if chat.unread == 0 {
-            // Where the user left off: the divider goes above the first one unread.
-            chat.mark_new_messages();
-        }
-        chat.unread += messages.len();
-        chat.mentioned |= mention;
-        let alerts = self.preferences.alerts_of(room);
-        if announce
-            && attention::interrupts(alerts, mention)
-            && let Some(newest) = messages.last()
-        {
-            self.notifications
-                .push(Notification::of(room, &chat.room_name, newest));
-            self.wants_attention = true;
-        }
-    }
-
-    /// Whether the user sees `room` now: open in a focused window.
-    fn looking_at(&self, room: &RoomId) -> bool {
-        self.focused && self.open_direct.is_none() && self.open.as_ref() == Some(room)
-    }
-
-    /// Whether the user sees the conversation with `peer` now.
-    fn reading_direct(&self, peer: &DeviceId) -> bool {
-        self.focused && self.open_direct.as_ref() == Some(peer)
-    }
-
-    /// The window says whether it has the keyboard; the open room of a focused window is
-    /// read.
-    pub fn look(&mut self, focused: bool) {
-        self.focused = focused;
-        // Rooms not on screen let go of what is past their newest lines (one scrolled back in
-        // and left keeps the place only until then).
-        let on_screen = self.open.clone().filter(|_| self.open_direct.is_none());
-        for (id, chat) in &mut self.chats {
-            if Some(id) != on_screen.as_ref() {
-                chat.trim();
-            }
-        }
-        if let Some(peer) = self.open_direct.clone()
-            && self.reading_direct(&peer)
-            && let Some(c) = self.directs.conversations.get_mut(&peer)
-        {
-            c.unread = 0;
-        }
-        if let Some(room) = self.open.clone()
-            && self.looking_at(&room)
-            && let Some(chat) = self.chats.get_mut(&room)
-        {
-            chat.unread = 0;
-            chat.mentioned = false;
-        }
-    }
-
-    /// Unread messages in all rooms and conversations, for the title.
-    pub fn unread_total(&self) -> usize {
-        self.chats.values().map(|c| c.unread).sum::<usize>()
-            + self
-                .directs
-                .conversations
-                .values()
-                .map(|c| c.unread)
-                .sum::<usize>()
+    /// Whether `room` is in the main view (the window may not have the keyboard).
+    pub(crate) fn on_screen(&self, room: &RoomId) -> bool {
+        self.open_direct.is_none() && self.open.as_ref() == Some(room)
     }
 
     /// Brings a room or a conversation to the front (a notification clicked).
@@ -578,15 +235,6 @@ impl AppState {
             Target::Room(room) => self.show_room(room),
             Target::Direct(peer) => self.open_direct(peer, None),
         }
-    }
-
-    /// Where `peer` can be written to now: a room we are in, connected, with them in it.
-    pub fn reach(&self, peer: &DeviceId) -> Option<(RoomId, Member)> {
-        self.chats.iter().find_map(|(id, chat)| {
-            let connected = chat.state == SessionState::Connected;
-            let member = chat.members.iter().find(|m| &m.device == peer)?;
-            connected.then(|| (id.clone(), member.clone()))
-        })
     }
 
     /// Opens one of our rooms: the next (`step` 1) or previous (-1) in the list after the
@@ -609,91 +257,11 @@ impl AppState {
 
     /// Brings one of our rooms to the front (the room list, a notification clicked).
     pub fn show_room(&mut self, room: &RoomId) {
-        if self.chats.contains_key(room) {
+        if self.chats.rooms.contains_key(room) {
             self.open = Some(room.clone());
             self.open_direct = None;
             self.look(self.focused);
         }
-    }
-
-    /// The window saw input at `now`: the user is here (and the rooms hear so, if they had
-    /// heard otherwise).
-    pub fn input_seen(&mut self, now: Instant) {
-        self.last_input = now;
-        if self.away {
-            self.away = false;
-            self.outbox.push(Command::Presence { away: false });
-        }
-    }
-
-    /// Time passes: a user without input for [`AWAY_AFTER`] is away, and typing shown runs
-    /// out. Returns when something will change next without input, for the window to look
-    /// again then (and not before: an idle window draws nothing).
-    pub fn tick(&mut self, now: Instant) -> Option<Instant> {
-        let away_at = self.last_input + AWAY_AFTER;
-        if !self.away && now >= away_at {
-            self.away = true;
-            self.outbox.push(Command::Presence { away: true });
-        }
-        let mut next = (!self.away).then_some(away_at);
-        for chat in self.chats.values_mut() {
-            if let (Older::Asking(_), Some(asked)) = (chat.older, chat.older_asked) {
-                let given_up = asked + EARLIER_PATIENCE;
-                if now >= given_up {
-                    chat.older = Older::Unavailable;
-                } else {
-                    next = Some(next.map_or(given_up, |n| n.min(given_up)));
-                }
-            }
-            chat.typing.retain(|(_, until)| *until > now);
-            if let Some(until) = chat.typing.iter().map(|(_, until)| *until).min() {
-                next = Some(next.map_or(until, |n| n.min(until)));
-            }
-        }
-        next
-    }
-
-    /// The user typed in `room`'s composer: its members hear so, every few seconds at most.
-    pub fn typed(&mut self, room: &RoomId, now: Instant) {
-        if self
-            .typing_said
-            .get(room)
-            .is_some_and(|at| now.duration_since(*at) < TYPING_EVERY)
-        {
-            return;
-        }
-        self.typing_said.insert(room.clone(), now);
-        self.outbox.push(Command::Typing { room: room.clone() });
-    }
-
-    /// Asks for the page of `room`'s history before the oldest message shown (the user
-    /// scrolled to the top), unless one is on its way or there is none.
-    pub fn ask_earlier(&mut self, room: &RoomId) {
-        let Some(chat) = self.chats.get_mut(room) else {
-            return;
-        };
-        if matches!(chat.older, Older::Asking(_) | Older::Complete) {
-            return;
-        }
-        let oldest = chat.message_ids().next();
-        match oldest {
-            // Ids start at 0 in each history: nothing is before the first.
-            Some(0) => chat.older = Older::Complete,
-            Some(oldest) => {
-                chat.older = Older::Asking(oldest);
-                chat.older_asked = Some(Instant::now());
-                self.outbox.push(Command::Earlier {
-                    room: room.clone(),
-                    before: oldest,
-                });
-            }
-            None => {}
-        }
-    }
-
-    /// True if this message is ours.
-    pub fn is_mine(&self, message: &ChatMessage) -> bool {
-        message.device == self.me
     }
 }
 
@@ -714,10 +282,14 @@ pub(crate) fn test_state() -> AppState {
 #[cfg(test)]
 mod tests {
     use super::chat::TRIM_SLACK;
+    use super::chats::TYPING_EVERY;
     use super::*;
+    use crate::bridge::SessionState;
     use crate::discovery::RoomAd;
     use crate::net::identity::PublicKey;
+    use crate::protocol::Member;
     use crate::protocol::PROTOCOL_VERSION;
+    use std::time::{Duration, Instant};
 
     fn state() -> AppState {
         test_state()
@@ -1067,14 +639,14 @@ mod tests {
     #[test]
     fn away_after_ten_quiet_minutes_back_on_input_and_typing_runs_out() {
         let mut s = state();
-        let start = s.last_input;
+        let start = s.chats.last_input;
         assert_eq!(
             s.tick(start),
             Some(start + AWAY_AFTER),
             "looks again when away is due"
         );
         s.tick(start + AWAY_AFTER);
-        assert!(s.away);
+        assert!(s.chats.away);
         assert!(matches!(&s.outbox[..], [Command::Presence { away: true }]));
         s.outbox.clear();
         assert_eq!(

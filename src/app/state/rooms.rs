@@ -273,7 +273,7 @@ impl AppState {
                 members: ad.members,
                 locked: ad.locked,
                 hosted_by_me: rooms.hosting.contains_key(&ad.id),
-                joined: self.chats.contains_key(&ad.id),
+                joined: self.chats.rooms.contains_key(&ad.id),
                 unjoinable: version_gap(ad),
             })
             .collect();
@@ -288,10 +288,14 @@ impl AppState {
                     id: id.clone(),
                     name: name.clone(),
                     host: self.name.clone(),
-                    members: self.chats.get(id).map_or(0, |c| c.members.len() as u32),
+                    members: self
+                        .chats
+                        .rooms
+                        .get(id)
+                        .map_or(0, |c| c.members.len() as u32),
                     locked: *locked,
                     hosted_by_me: true,
-                    joined: self.chats.contains_key(id),
+                    joined: self.chats.rooms.contains_key(id),
                     unjoinable: None,
                     fingerprint: Some(self.fingerprint.clone()),
                     trust: HostTrust::Mine,
@@ -312,6 +316,7 @@ impl AppState {
     pub fn my_rooms(&self) -> Vec<MyRoom> {
         let mut rooms: Vec<MyRoom> = self
             .chats
+            .rooms
             .iter()
             .map(|(id, chat)| MyRoom {
                 id: id.clone(),
