@@ -485,7 +485,7 @@ fn all_day(frames: usize) {
     for _ in 1..ROOMS {
         let (other, mut room) = filled_state(0);
         let chat = other.chats[&room.id].clone();
-        state.chats.insert(room.id.clone(), chat);
+        state.chats.rooms.insert(room.id.clone(), chat);
         for i in 0..EACH {
             let message = room.message(i);
             state.apply(BridgeEvent::Message {

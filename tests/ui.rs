@@ -378,6 +378,7 @@ fn a_dropped_file_becomes_an_offer_with_a_progress_bar_and_a_shared_file_arrives
         .harness
         .state()
         .state
+        .files
         .downloads_dir
         .clone()
         .unwrap()
@@ -782,7 +783,7 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
             .is_some()
     );
     assert_eq!(
-        w.harness.state().state.alerts_of(&bob.room),
+        w.harness.state().state.preferences.alerts_of(&bob.room),
         lanchat::store::Alerts::Nothing
     );
     w.close();
@@ -924,7 +925,7 @@ fn a_direct_message_conversation_opens_from_the_member_list_and_counts_unread() 
         }
     }
     w.until("delivered", |h| {
-        h.state().state.directs.values().all(|c| {
+        h.state().state.directs.conversations.values().all(|c| {
             c.lines
                 .iter()
                 .all(|l| l.state == lanchat::store::Sent::Delivered)
@@ -991,6 +992,7 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
     w.until("Bob verified", |h| {
         h.state()
             .state
+            .directs
             .people
             .get("Bob")
             .is_some_and(|p| p.verified)
@@ -1019,6 +1021,7 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
             .state()
             .state
             .directs
+            .conversations
             .values()
             .all(|c| c.lines.is_empty())
     );
@@ -1027,13 +1030,14 @@ fn a_conversation_says_what_its_seal_is_worth_and_a_changed_key_is_held_back() {
     w.until("the new key accepted", |h| {
         h.state()
             .state
+            .directs
             .people
             .get("Bob")
             .is_some_and(|p| p.key != other && !p.verified)
     });
     // Bob's key was pinned under another name (he was "Robert" when written to): no
     // warning of a changed key, but the conversation says which name the key had.
-    let key = w.harness.state().state.people["Bob"].key;
+    let key = w.harness.state().state.directs.people["Bob"].key;
     let renamed = lanchat::net::trust::PersonPin {
         key,
         verified: true,
@@ -1087,6 +1091,7 @@ fn direct_messages_are_there_after_a_restart() {
         h.state()
             .state
             .directs
+            .conversations
             .values()
             .any(|c| c.name == "Bob" && c.lines.iter().any(|l| l.text == "still here tomorrow?"))
     });
@@ -1254,13 +1259,18 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
         w.replace_text("Room name", name);
         w.harness.key_press(Key::Enter);
         w.until("hosting", |h| {
-            h.state().state.hosting.values().any(|(n, ..)| n == name)
+            h.state()
+                .state
+                .rooms
+                .hosting
+                .values()
+                .any(|(n, ..)| n == name)
         });
         w.harness.run();
     };
     host(&mut w, "Lab");
     let lab = w.harness.state().state.open.clone().unwrap();
-    let port = w.harness.state().state.hosting[&lab].1;
+    let port = w.harness.state().state.rooms.hosting[&lab].1;
 
     // Alone in the room: Ctrl+Q would quit at once (checked last). With Bob in it, it asks.
     let (bob, bob_runtime, _bob_dir) = other_member("Bob", &lab, port);
@@ -1290,18 +1300,20 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     assert!(frame_commands(&w).contains(&egui::ViewportCommand::Minimized(true)));
     w.harness.run();
     assert!(w.harness.query_by_label("Quit lanchat?").is_none());
-    assert!(w.harness.state().state.hosting.contains_key(&lab));
+    assert!(w.harness.state().state.rooms.hosting.contains_key(&lab));
 
     // "Close room" asks as well, and only closes on yes.
     w.harness.get_by_label("Close room").click();
     w.shows("Close Lab?");
     w.harness.get_by_label("Keep it open").click();
     w.harness.run();
-    assert!(w.harness.state().state.hosting.contains_key(&lab));
+    assert!(w.harness.state().state.rooms.hosting.contains_key(&lab));
     w.harness.get_by_label("Close room").click();
     w.shows("Close Lab?");
     w.harness.get_by_label("Close the room").click();
-    w.until("the room closed", |h| h.state().state.hosting.is_empty());
+    w.until("the room closed", |h| {
+        h.state().state.rooms.hosting.is_empty()
+    });
     bob.send(Command::Shutdown);
     bob_runtime.join();
 
@@ -1310,10 +1322,19 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     w.close();
     let mut w = TestWindow::open(options_at(dir.path(), ada.clone(), true));
     w.until("Den open again", |h| {
-        h.state().state.hosting.values().any(|(n, ..)| n == "Den")
+        h.state()
+            .state
+            .rooms
+            .hosting
+            .values()
+            .any(|(n, ..)| n == "Den")
     });
     w.harness.run();
-    assert_eq!(w.harness.state().state.hosting.len(), 1, "Lab stays closed");
+    assert_eq!(
+        w.harness.state().state.rooms.hosting.len(),
+        1,
+        "Lab stays closed"
+    );
 
     // Alone in the room, nothing to ask: Ctrl+Q closes the window.
     for pressed in [true, false] {
@@ -1344,7 +1365,7 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     w.shows("Rooms you hosted");
     std::thread::sleep(Duration::from_millis(300));
     w.harness.run();
-    assert!(w.harness.state().state.hosting.is_empty());
+    assert!(w.harness.state().state.rooms.hosting.is_empty());
     w.close();
 }
 
@@ -1377,6 +1398,7 @@ fn a_file_above_the_auto_save_size_waits_for_download_and_a_room_can_save_none()
         w.harness
             .state()
             .state
+            .files
             .downloads_dir
             .as_ref()
             .is_some_and(|d| d.join(name).exists())
@@ -1657,7 +1679,16 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     w.replace_text("Room name", "Lab");
     w.harness.key_press(Key::Enter);
     w.shows("• connected");
-    let port = w.harness.state().state.hosting.values().next().unwrap().1;
+    let port = w
+        .harness
+        .state()
+        .state
+        .rooms
+        .hosting
+        .values()
+        .next()
+        .unwrap()
+        .1;
     w.harness.get_by_label("Network diagnostics…").click();
     w.harness.run();
     let v4 = format!("192.168.1.20:{port}");

@@ -114,12 +114,12 @@ impl ChatView {
         let Some(chat) = state.chats.get(room) else {
             return;
         };
-        let hosting = state.hosting.contains_key(room);
+        let hosting = state.rooms.hosting.contains_key(room);
         let mut leave = false;
-        let alerts_now = state.alerts_of(room);
+        let alerts_now = state.preferences.alerts_of(room);
         let mut write_to = None;
         let mut alerts = alerts_now;
-        let auto_save_now = !state.no_auto_save.contains(room);
+        let auto_save_now = !state.preferences.no_auto_save.contains(room);
         let mut auto_save = auto_save_now;
         // A narrow window keeps the messages and the composer: the member list moves into a
         // menu in the header, and the host's line under the room's name.
@@ -136,7 +136,7 @@ impl ChatView {
                         "Leave this room"
                     };
                     leave = ui.button(label).on_hover_text(hint).clicked();
-                    room_menu(ui, &mut alerts, &mut auto_save, state.auto_save);
+                    room_menu(ui, &mut alerts, &mut auto_save, state.preferences.auto_save);
                     if narrow {
                         ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
                             write_to = write_to.take().or(members(ui, chat, &state.me));
@@ -202,10 +202,14 @@ impl ChatView {
         }
         self.drafts.insert(room.clone(), draft);
         if alerts != alerts_now {
-            state.set_alerts(room, alerts);
+            state
+                .preferences
+                .set_alerts(room, alerts, &mut state.outbox);
         }
         if auto_save != auto_save_now {
-            state.set_room_auto_save(room, auto_save);
+            state
+                .preferences
+                .set_room_auto_save(room, auto_save, &mut state.outbox);
         }
         if let Some((peer, name)) = write_to {
             state.open_direct(&peer, Some(&name));

@@ -87,6 +87,7 @@ impl Mdns {
         let counts = state.network.report.mdns.as_ref()?;
         let ours = state.fingerprint.as_str();
         let now: BTreeSet<&str> = state
+            .rooms
             .discovered
             .values()
             .filter_map(|ad| ad.fingerprint.as_deref())
@@ -348,7 +349,7 @@ fn mdns(ui: &mut egui::Ui, state: &AppState) {
             ui.label(counts.queries.to_string());
             ui.end_row();
             ui.label("Queries for your rooms answered");
-            ui.label(if state.hosting.is_empty() {
+            ui.label(if state.rooms.hosting.is_empty() {
                 format!("{} (only while you host a room)", counts.answers)
             } else {
                 counts.answers.to_string()
@@ -385,7 +386,7 @@ fn mdns(ui: &mut egui::Ui, state: &AppState) {
 /// Returns whether the user asked for "Join by address…".
 fn rooms(ui: &mut egui::Ui, state: &AppState) -> bool {
     ui.heading("Your rooms' addresses");
-    let rooms = room_addresses(&state.network.report, &state.hosting);
+    let rooms = room_addresses(&state.network.report, &state.rooms.hosting);
     if rooms.is_empty() {
         ui.label(
             "You host no room now. Once you do, the addresses others can join it at are here.",

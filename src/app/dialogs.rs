@@ -42,9 +42,9 @@ pub struct SettingsDraft {
 impl SettingsDraft {
     fn of(state: &AppState) -> Self {
         Self {
-            files_limit_gb: state.files_limit as f64 / 1e9,
-            auto_save_mb: state.auto_save as f64 / 1e6,
-            reopen_rooms: state.reopen_rooms,
+            files_limit_gb: state.preferences.files_limit as f64 / 1e9,
+            auto_save_mb: state.preferences.auto_save as f64 / 1e6,
+            reopen_rooms: state.preferences.reopen_rooms,
         }
     }
 
@@ -52,17 +52,17 @@ impl SettingsDraft {
     fn apply(&self, state: &mut AppState) {
         use crate::bridge::Command;
         let files_limit = (self.files_limit_gb * 1e9).round() as u64;
-        if files_limit != state.files_limit {
-            state.files_limit = files_limit;
+        if files_limit != state.preferences.files_limit {
+            state.preferences.files_limit = files_limit;
             state.outbox.push(Command::SetFilesLimit(files_limit));
         }
         let auto_save = (self.auto_save_mb * 1e6).round() as u64;
-        if auto_save != state.auto_save {
-            state.auto_save = auto_save;
+        if auto_save != state.preferences.auto_save {
+            state.preferences.auto_save = auto_save;
             state.outbox.push(Command::SetAutoSave(auto_save));
         }
-        if self.reopen_rooms != state.reopen_rooms {
-            state.reopen_rooms = self.reopen_rooms;
+        if self.reopen_rooms != state.preferences.reopen_rooms {
+            state.preferences.reopen_rooms = self.reopen_rooms;
             state
                 .outbox
                 .push(Command::SetReopenRooms(self.reopen_rooms));
@@ -192,7 +192,7 @@ impl Dialogs {
                     self.join = None;
                 }
                 Outcome::Cancel => {
-                    state.probe = None;
+                    state.rooms.probe = None;
                     self.join = None;
                 }
                 Outcome::Open => {}
@@ -518,7 +518,11 @@ fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> 
         if let Some(error) = &field.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
-        let probe = state.probe.as_ref().filter(|p| p.addr == field.text.trim());
+        let probe = state
+            .rooms
+            .probe
+            .as_ref()
+            .filter(|p| p.addr == field.text.trim());
         let found = match probe.map(|p| &p.found) {
             Some(Probing::Asking) => {
                 ui.label(RichText::new("Asking…").weak());
@@ -562,7 +566,7 @@ fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> 
                     outcome = Outcome::Confirm;
                 }
             } else if ui.button("Look").clicked() || (enter && typed) {
-                field.error = state.probe(&field.text).err();
+                field.error = state.rooms.probe(&field.text, &mut state.outbox).err();
             }
             if ui.button("Cancel").clicked() {
                 outcome = Outcome::Cancel;
@@ -588,6 +592,7 @@ fn settings_dialog(
         ui.strong("Received files are saved in");
         ui.horizontal(|ui| {
             let dir = state
+                .files
                 .downloads_dir
                 .as_ref()
                 .map(|d| d.display().to_string())
@@ -633,8 +638,8 @@ fn settings_dialog(
                 (Theme::Light, "Light"),
                 (Theme::Dark, "Dark"),
             ] {
-                if ui.radio(state.theme == theme, words).clicked() {
-                    state.set_theme(theme);
+                if ui.radio(state.preferences.theme == theme, words).clicked() {
+                    state.preferences.set_theme(theme, &mut state.outbox);
                 }
             }
         });
@@ -688,6 +693,7 @@ fn ask_dialog(ctx: &egui::Context, state: &mut AppState, ask: &Ask) {
         match ask {
             Ask::CloseRoom(room) => {
                 let name = state
+                    .rooms
                     .hosting
                     .get(room)
                     .map(|(name, ..)| text::name(name).into_owned())

@@ -16,7 +16,7 @@ pub struct DirectView {
 
 impl DirectView {
     pub fn show(&mut self, ui: &mut egui::Ui, state: &mut AppState, peer: &DeviceId) {
-        let Some(conversation) = state.directs.get(peer) else {
+        let Some(conversation) = state.directs.conversations.get(peer) else {
             return;
         };
         let name = text::name(&conversation.name).into_owned();

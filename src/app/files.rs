@@ -30,7 +30,7 @@ impl FileAction {
             FileAction::Cancel(id) => state.cancel(id),
             FileAction::Open(path) => state.open_file(path),
             FileAction::Reveal(path) => state.reveal_file(path),
-            FileAction::Dismiss(id) => state.dismiss(id),
+            FileAction::Dismiss(id) => state.files.dismiss(id),
         }
     }
 }
@@ -77,7 +77,7 @@ pub fn file_card(
             ui.label(RichText::new(&name).strong());
             ui.label(RichText::new(human_size(file.size)).weak());
         });
-        if let Some(image) = state.thumbnails.get(&file.hash) {
+        if let Some(image) = state.files.thumbnails.get(&file.hash) {
             let texture = thumbnails.get(ui.ctx(), &file.hash, image);
             let size = texture.size_vec2();
             ui.add(
@@ -86,14 +86,14 @@ pub fn file_card(
                     .alt_text(format!("Picture: {name}")),
             );
         }
-        let transfer = state.download_of(file);
+        let transfer = state.files.download_of(file);
         // Saved now, or by an earlier run.
         let saved = match transfer.map(|t| &t.state) {
             Some(TransferState::Done {
                 path: Some(path), ..
             }) => Some(path),
             Some(_) => None,
-            None => state.saved.get(&file.hash),
+            None => state.files.saved.get(&file.hash),
         };
         if let Some(path) = saved {
             ui.horizontal(|ui| {
@@ -136,7 +136,7 @@ pub fn file_card(
                     actions.push(FileAction::Download(file.clone()));
                 }
             }
-            _ if mine => match state.upload_of(file) {
+            _ if mine => match state.files.upload_of(file) {
                 Some(t) => {
                     ui.horizontal(|ui| {
                         progress(ui, t);

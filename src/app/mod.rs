@@ -95,7 +95,12 @@ impl LanchatApp {
             repaint.request_repaint();
         }));
         look::readable(ctx);
-        ctx.set_zoom_factor(state.zoom.clamp(*look::ZOOM.start(), *look::ZOOM.end()));
+        ctx.set_zoom_factor(
+            state
+                .preferences
+                .zoom
+                .clamp(*look::ZOOM.start(), *look::ZOOM.end()),
+        );
         Self {
             front,
             state,
@@ -155,11 +160,12 @@ impl LanchatApp {
                 } else {
                     ui.label("Room discovery is off");
                 }
-                let hosting = self.state.hosting.len();
+                let hosting = self.state.rooms.hosting.len();
                 if hosting > 0 {
                     ui.separator();
                     let ports: Vec<String> = self
                         .state
+                        .rooms
                         .hosting
                         .values()
                         .map(|(_, port, _)| port.to_string())
@@ -417,17 +423,19 @@ impl LanchatApp {
     /// The theme picked in Settings, and the zoom changed by keyboard, take effect and are
     /// kept.
     fn follow_look(&mut self, ctx: &egui::Context) {
-        if self.theme != Some(self.state.theme) {
-            self.theme = Some(self.state.theme);
-            ctx.set_theme(look::preference(self.state.theme));
+        if self.theme != Some(self.state.preferences.theme) {
+            self.theme = Some(self.state.preferences.theme);
+            ctx.set_theme(look::preference(self.state.preferences.theme));
         }
         let zoom = ctx.zoom_factor();
         let kept = zoom.clamp(*look::ZOOM.start(), *look::ZOOM.end());
         if kept != zoom {
             ctx.set_zoom_factor(kept);
         }
-        if (kept - self.state.zoom).abs() > 0.001 {
-            self.state.set_zoom(kept);
+        if (kept - self.state.preferences.zoom).abs() > 0.001 {
+            self.state
+                .preferences
+                .set_zoom(kept, &mut self.state.outbox);
         }
     }
 
@@ -436,7 +444,7 @@ impl LanchatApp {
             .state
             .open_direct
             .as_ref()
-            .and_then(|peer| self.state.directs.get(peer))
+            .and_then(|peer| self.state.directs.conversations.get(peer))
             .map(|c| format!("{} (direct)", c.name));
         let open = direct.or_else(|| {
             self.state
@@ -487,7 +495,9 @@ impl eframe::App for LanchatApp {
         self.top_bar(ui, narrow);
         self.status_bar(ui);
         let open_room = match (self.state.open_direct.clone(), self.state.open.clone()) {
-            (Some(peer), _) if self.state.directs.contains_key(&peer) => Some(Err(peer)),
+            (Some(peer), _) if self.state.directs.conversations.contains_key(&peer) => {
+                Some(Err(peer))
+            }
             (_, Some(room)) if self.state.chats.contains_key(&room) => Some(Ok(room)),
             _ => None,
         };

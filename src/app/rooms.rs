@@ -52,10 +52,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             }
             ui.add_space(12.0);
         }
-        if !state.directs.is_empty() {
+        if !state.directs.conversations.is_empty() {
             ui.strong("Direct messages");
             ui.separator();
-            for (peer, conversation) in &state.directs {
+            for (peer, conversation) in &state.directs.conversations {
                 let selected = state.open_direct.as_ref() == Some(peer);
                 let name = if conversation.name.is_empty() { "someone" } else { &conversation.name };
                 if entry(ui, name, conversation.unread, false, selected) {
@@ -137,7 +137,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, dialogs: &mut Dialogs) {
             }
         }
 
-        let again: Vec<_> = state.rehostable().cloned().collect();
+        let again: Vec<_> = state.rooms.rehostable().cloned().collect();
         if !again.is_empty() {
             ui.add_space(12.0);
             ui.strong("Rooms you hosted");

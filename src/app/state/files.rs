@@ -1,0 +1,158 @@
+//! Files: transfers under way, downloads and their pictures, files saved in earlier runs,
+//! and whether a file someone shares is saved without the user asking.
+
+use super::AppState;
+use super::preferences::Preferences;
+use crate::app::picker::Pick;
+use crate::bridge::{Command, Event, Thumbnail, Transfer, TransferId, TransferState};
+use crate::protocol::{ChatMessage, DeviceId, FileHash, FileRef, RoomId};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The files of this run, as the runtime reports them.
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Every transfer of this run, as last reported.
+    pub transfers: BTreeMap<TransferId, Transfer>,
+    /// The latest download of each file, to show on its message.
+    pub downloads: HashMap<FileHash, TransferId>,
+    /// Small pictures of received images.
+    pub thumbnails: HashMap<FileHash, Arc<Thumbnail>>,
+    /// Where received files are saved.
+    pub downloads_dir: Option<PathBuf>,
+    /// Files saved by downloads of earlier runs.
+    pub saved: HashMap<FileHash, PathBuf>,
+}
+
+impl Files {
+    /// Takes what the runtime says of files; other events are not this part's.
+    pub(super) fn apply(&mut self, event: Event) {
+        match event {
+            Event::Transfer(transfer) => {
+                if let (false, Some(hash)) = (transfer.upload, &transfer.hash) {
+                    self.downloads.insert(hash.clone(), transfer.id);
+                }
+                if transfer.upload && matches!(transfer.state, TransferState::Done { .. }) {
+                    self.transfers.remove(&transfer.id);
+                } else {
+                    self.transfers.insert(transfer.id, transfer);
+                }
+            }
+            Event::Thumbnail { hash, image } => {
+                self.thumbnails.insert(hash, image);
+            }
+            Event::Downloads(dir) => self.downloads_dir = Some(dir),
+            Event::Saved { hash, path } => {
+                self.saved.insert(hash, path);
+            }
+            _ => {}
+        }
+    }
+
+    /// The transfer of a file shown with its message, if any.
+    pub fn download_of(&self, file: &FileRef) -> Option<&Transfer> {
+        self.downloads
+            .get(&file.hash)
+            .and_then(|id| self.transfers.get(id))
+    }
+
+    /// Our upload of a file still on its way, shown with its message.
+    pub fn upload_of(&self, file: &FileRef) -> Option<&Transfer> {
+        self.transfers.values().find(|t| {
+            t.upload
+                && t.hash.as_ref() == Some(&file.hash)
+                && matches!(t.state, TransferState::Running)
+        })
+    }
+
+    /// Forgets a failed upload.
+    pub fn dismiss(&mut self, id: TransferId) {
+        self.transfers.remove(&id);
+    }
+}
+
+/// Whether a file shared in `room` is saved without the user asking: it is no larger than
+/// the size they set, and the room is not one whose files all wait.
+pub fn saves_itself(preferences: &Preferences, room: &RoomId, file: &FileRef) -> bool {
+    file.size <= preferences.auto_save && !preferences.no_auto_save.contains(room)
+}
+
+/// The download a message's file starts by itself: one someone else shared that
+/// [`saves_itself`].
+pub(super) fn auto_download(
+    preferences: &Preferences,
+    me: &DeviceId,
+    room: &RoomId,
+    message: &ChatMessage,
+) -> Option<Command> {
+    let file = message.file.as_ref()?;
+    (&message.device != me && saves_itself(preferences, room, file)).then(|| Command::Download {
+        room: room.clone(),
+        file: file.clone(),
+    })
+}
+
+/// What the user does with files; those of the open room go to it.
+impl AppState {
+    /// Sends files to the open room.
+    pub fn send_files(&mut self, paths: Vec<PathBuf>) {
+        if let Some(room) = self.open.clone()
+            && !paths.is_empty()
+        {
+            self.outbox.push(Command::SendFiles { room, paths });
+        }
+    }
+
+    /// Asks for files to send to the open room (the window opens the dialog).
+    pub fn pick_files(&mut self) {
+        if let Some(room) = self.open.clone() {
+            self.picking = Some(Pick::Files(room));
+        }
+    }
+
+    /// Asks for the folder received files go to (the window opens the dialog).
+    pub fn pick_downloads(&mut self) {
+        self.picking = Some(Pick::Downloads(self.files.downloads_dir.clone()));
+    }
+
+    /// Downloads a file shared in the open room.
+    pub fn download(&mut self, file: &FileRef) {
+        if let Some(room) = self.open.clone() {
+            self.outbox.push(Command::Download {
+                room,
+                file: file.clone(),
+            });
+        }
+    }
+
+    /// Our uploads to a room that are not done yet (or failed and not dismissed), and not
+    /// yet shown as a message (which then shows their progress).
+    pub fn uploads_to(&self, room: &RoomId) -> impl Iterator<Item = &Transfer> {
+        let posted = self.chats.rooms.get(room).map(|c| &c.files);
+        self.files.transfers.values().filter(move |t| {
+            t.upload
+                && &t.room == room
+                && !matches!(
+                    t.state,
+                    TransferState::Done { .. } | TransferState::Cancelled
+                )
+                && !(matches!(t.state, TransferState::Running)
+                    && t.hash
+                        .as_ref()
+                        .is_some_and(|h| posted.is_some_and(|p| p.contains(h))))
+        })
+    }
+
+    pub fn cancel(&mut self, id: TransferId) {
+        self.outbox.push(Command::CancelTransfer(id));
+    }
+
+    pub fn open_file(&mut self, path: PathBuf) {
+        self.outbox.push(Command::Open(path));
+    }
+
+    pub fn reveal_file(&mut self, path: PathBuf) {
+        self.outbox.push(Command::Reveal(path));
+    }
+}

@@ -1,0 +1,806 @@
+//! What the window knows, apart from how it is drawn, in parts that each own one concern:
+//!
+//! - [`rooms`]: the room list (rooms on the network, ours, the host keys pinned, "join by
+//!   address"); [`joining`]: getting into a room and leaving it;
+//! - [`chats`]: the rooms we are in and the user's presence in them, one [`chat::Chat`]
+//!   each; [`history`]: a room's history beyond what arrives live; [`unread`]: what the
+//!   user has not seen yet;
+//! - [`directs`]: direct messages, and the keys pinned for the people in them;
+//! - [`files`]: transfers, downloads, and which files save themselves;
+//! - [`preferences`]: the settings the window shows;
+//! - [`search`]: searching the rooms' histories.
+//!
+//! [`AppState`] holds the parts and what spans them: who we are, what is on screen, and what
+//! goes out to the window and the runtime. It takes the runtime's events
+//! ([`AppState::apply`]) and turns the user's intentions into commands. No egui types, so all
+//! of it is testable without a window.
+
+pub mod chat;
+pub mod chats;
+pub mod directs;
+pub mod files;
+pub mod history;
+pub mod joining;
+pub mod preferences;
+pub mod rooms;
+pub mod search;
+pub mod unread;
+
+pub use chat::{Chat, KEPT_LINES, Line, TYPING_SHOWN, clock};
+pub use chats::AWAY_AFTER;
+pub use directs::{Conversation, PeerKey};
+pub use history::{CatchingUp, Older};
+pub use joining::Ask;
+pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
+
+use super::attention::{Notification, Target};
+use crate::bridge::{Command, Event, NetStatus};
+use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
+use crate::store::Settings;
+use chats::Chats;
+use directs::Directs;
+use files::Files;
+use preferences::Preferences;
+use rooms::Rooms;
+
+/// Everything the window shows, minus drawing state.
+pub struct AppState {
+    /// Our device, from our key, to tell our own messages apart.
+    pub me: DeviceId,
+    /// Our fingerprint, for others to compare aloud.
+    pub fingerprint: String,
+    /// Our display name.
+    pub name: String,
+    /// True until the user has confirmed a display name.
+    pub needs_name: bool,
+    /// The room list: rooms on the network, the ones we host, the host keys pinned.
+    pub rooms: Rooms,
+    /// The rooms we are in, and the user's presence in them.
+    pub chats: Chats,
+    /// Direct messages: the conversations, and the keys pinned for the people in them.
+    pub directs: Directs,
+    /// Transfers, downloads and saved files.
+    pub files: Files,
+    /// The settings the window shows.
+    pub preferences: Preferences,
+    /// Searching the rooms' histories: what is typed, what was found, the result chosen.
+    pub search: search::Search,
+    /// The room in the main view.
+    pub open: Option<RoomId>,
+    /// The conversation in the main view, instead of the open room, if any.
+    pub open_direct: Option<DeviceId>,
+    /// Whether the window has the keyboard: a message in the open room of a focused window
+    /// is read as it arrives.
+    pub focused: bool,
+    /// What the network side is doing, for the status line.
+    pub network: NetStatus,
+    /// A problem to show until dismissed (e.g. hosting failed).
+    pub alert: Option<String>,
+    /// The question on screen, if any.
+    pub asking: Option<Ask>,
+    /// The user chose to quit and close their rooms: the next close request is let through.
+    pub quitting: bool,
+    /// Set when lanchat was started again on this profile: the window comes to the front.
+    pub raise: bool,
+    /// A file dialog the user asked for, for the window to open.
+    pub picking: Option<super::picker::Pick>,
+    /// Notifications to raise, for the window to hand to the system.
+    pub notifications: Vec<Notification>,
+    /// Set when a message should make an unfocused window ask for attention.
+    pub wants_attention: bool,
+    /// Commands for the runtime, sent by the window after each frame.
+    pub outbox: Vec<Command>,
+}
+
+impl AppState {
+    /// The state at start, for the device `me`.
+    pub fn new(settings: &Settings, me: DeviceId, warning: Option<String>) -> Self {
+        Self {
+            fingerprint: me.fingerprint().unwrap_or_default(),
+            me,
+            name: settings.display_name(),
+            needs_name: settings.name.is_none(),
+            rooms: Rooms::new(settings),
+            chats: Chats::default(),
+            directs: Directs::default(),
+            files: Files::default(),
+            preferences: Preferences::new(settings),
+            search: Default::default(),
+            open: None,
+            open_direct: None,
+            focused: true,
+            network: NetStatus::default(),
+            alert: warning,
+            asking: None,
+            quitting: false,
+            raise: false,
+            picking: None,
+            notifications: Vec::new(),
+            wants_attention: false,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Takes in what the runtime says. Each event goes to the part that owns what it is
+    /// about; those that also open a room or touch another part are followed here. One arm
+    /// per event (a match over the protocol's events is the clearest form), so that a new
+    /// event cannot go unplaced.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Network(status) => self.network = status,
+            Event::HostFailed { name, error } => {
+                self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
+            }
+            Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
+            Event::Alert(text) => self.alert = Some(text),
+            Event::Raise => self.raise = true,
+            Event::Stopped => {}
+            Event::Hosting {
+                room,
+                name,
+                port,
+                locked,
+            } => {
+                self.rooms
+                    .hosting(&room, &name, port, locked, &self.fingerprint);
+                self.chats.enter(room.clone(), name, self.name.clone());
+                self.open = Some(room);
+            }
+            Event::Restored {
+                room,
+                room_name,
+                host_name,
+            } => {
+                self.chats.enter(room.clone(), room_name, host_name);
+                self.open.get_or_insert(room);
+            }
+            Event::Joined {
+                ref room,
+                ref room_name,
+                ref host_key,
+                ..
+            } => {
+                self.rooms.joined(room, room_name, host_key);
+                self.chats.apply(event, &self.me, &mut self.outbox);
+            }
+            Event::Message {
+                room,
+                message,
+                live,
+            } => self.message(room, message, live),
+            Event::CaughtUp {
+                room,
+                messages,
+                more,
+            } => self.caught_up(room, messages, more),
+            Event::Direct(direct) => self.direct(direct),
+            Event::SearchResults { query, found } => self.search_answered(query, found),
+            Event::Loaded {
+                room,
+                from,
+                messages,
+            } => self.loaded(room, from, messages),
+            event @ (Event::RoomFound(_)
+            | Event::RoomLost(_)
+            | Event::KnownHosts(_)
+            | Event::HostingStopped { .. }
+            | Event::Probed { .. }) => self.rooms.apply(event),
+            event @ (Event::Session { .. }
+            | Event::MemberJoined { .. }
+            | Event::MemberLeft { .. }
+            | Event::MemberRenamed { .. }
+            | Event::MemberAway { .. }
+            | Event::Typing { .. }
+            | Event::Pending { .. }
+            | Event::Accepted { .. }
+            | Event::Rejected { .. }
+            | Event::HistoryDone { .. }
+            | Event::Behind { .. }
+            | Event::Earlier { .. }
+            | Event::HistoryReset { .. }) => self.chats.apply(event, &self.me, &mut self.outbox),
+            event @ (Event::People(_)
+            | Event::DirectsKept(_)
+            | Event::DirectSent { .. }
+            | Event::DirectFailed { .. }) => self.directs.apply(event),
+            event @ (Event::Transfer(_)
+            | Event::Thumbnail { .. }
+            | Event::Downloads(_)
+            | Event::Saved { .. }) => self.files.apply(event),
+        }
+    }
+
+    /// Confirms the display name. Returns the reason if it is not acceptable.
+    pub fn set_name(&mut self, name: &str) -> Result<(), String> {
+        let name = name.trim();
+        check_name("Your name", name)?;
+        self.name = name.to_owned();
+        self.needs_name = false;
+        self.outbox.push(Command::SetName(self.name.clone()));
+        Ok(())
+    }
+
+    /// True if this message is ours.
+    pub fn is_mine(&self, message: &ChatMessage) -> bool {
+        message.device == self.me
+    }
+
+    /// Whether `room` is in the main view (the window may not have the keyboard).
+    pub(crate) fn on_screen(&self, room: &RoomId) -> bool {
+        self.open_direct.is_none() && self.open.as_ref() == Some(room)
+    }
+
+    /// Brings a room or a conversation to the front (a notification clicked).
+    pub fn show(&mut self, target: &Target) {
+        match target {
+            Target::Room(room) => self.show_room(room),
+            Target::Direct(peer) => self.open_direct(peer, None),
+        }
+    }
+
+    /// Opens one of our rooms: the next (`step` 1) or previous (-1) in the list after the
+    /// open one.
+    pub fn switch_room(&mut self, step: isize) {
+        let rooms = self.my_rooms();
+        if rooms.is_empty() {
+            return;
+        }
+        let at = self
+            .open
+            .as_ref()
+            .and_then(|open| rooms.iter().position(|r| &r.id == open));
+        let next = match at {
+            Some(at) => (at as isize + step).rem_euclid(rooms.len() as isize) as usize,
+            None => 0,
+        };
+        self.show_room(&rooms[next].id);
+    }
+
+    /// Brings one of our rooms to the front (the room list, a notification clicked).
+    pub fn show_room(&mut self, room: &RoomId) {
+        if self.chats.rooms.contains_key(room) {
+            self.open = Some(room.clone());
+            self.open_direct = None;
+            self.look(self.focused);
+        }
+    }
+}
+
+/// Ada's window state, with a fresh device, for the front end's unit tests.
+#[cfg(test)]
+pub(crate) fn test_state() -> AppState {
+    let settings = Settings {
+        name: Some("Ada".into()),
+        ..Settings::default()
+    };
+    AppState::new(
+        &settings,
+        crate::net::identity::Identity::generate().device(),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat::TRIM_SLACK;
+    use super::chats::TYPING_EVERY;
+    use super::*;
+    use crate::bridge::SessionState;
+    use crate::discovery::RoomAd;
+    use crate::net::identity::PublicKey;
+    use crate::protocol::Member;
+    use crate::protocol::PROTOCOL_VERSION;
+    use std::time::{Duration, Instant};
+
+    fn state() -> AppState {
+        test_state()
+    }
+
+    fn ad(id: &str, name: &str) -> RoomAd {
+        RoomAd {
+            id: RoomId::parse(id).unwrap(),
+            name: name.into(),
+            host: "Bob".into(),
+            members: 2,
+            locked: false,
+            protocol: PROTOCOL_VERSION,
+            addrs: vec!["10.0.0.2:4000".parse().unwrap()],
+            fingerprint: Some("BBBB-BBBB-BBBB-BBBB".into()),
+        }
+    }
+
+    fn message(id: u64, device: &DeviceId) -> ChatMessage {
+        ChatMessage {
+            id,
+            ts: 0,
+            from: "Bob".into(),
+            device: device.clone(),
+            text: format!("m{id}"),
+            file: None,
+        }
+    }
+
+    #[test]
+    fn joining_from_the_list_sends_join_with_the_advertised_addresses() {
+        let mut s = state();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        assert_eq!(s.room_rows().len(), 1);
+        s.open_room(&ad("r1", "Lab").key());
+        assert!(matches!(&s.outbox[..], [Command::Join { addrs, .. }] if addrs.len() == 1));
+        assert!(s.room_rows()[0].joined);
+        s.apply(Event::RoomLost(ad("r1", "Lab").key()));
+        assert!(s.room_rows().is_empty());
+    }
+
+    #[test]
+    fn a_lost_host_and_its_return_are_told_once() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        s.open_room(&ad("r1", "Lab").key());
+        let bob = DeviceId::parse("bob").unwrap();
+        for id in [1, 2, 3] {
+            s.apply(Event::Message {
+                live: true,
+                room: room.clone(),
+                message: message(id, &bob),
+            });
+        }
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::Waiting(crate::bridge::Waiting::HostLeft { host: "Bob".into() }),
+        });
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::Connected,
+        });
+        let chat = &s.chats[&room];
+        let ids: Vec<u64> = chat.message_ids().collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        let notices: Vec<&str> = chat
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Notice { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            notices,
+            vec![
+                "Bob left — waiting for the room to come back",
+                "Back in the room"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_that_fell_behind_catches_up_in_order_once() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        s.open_room(&ad("r1", "Lab").key());
+        s.outbox.clear();
+        let bob = DeviceId::parse("bob").unwrap();
+        let live = |s: &mut AppState, id| {
+            s.apply(Event::Message {
+                live: true,
+                room: room.clone(),
+                message: message(id, &bob),
+            })
+        };
+        live(&mut s, 1);
+        live(&mut s, 2);
+        // 3..=6 were not queued; the runtime says so, and the window asks after 2.
+        s.apply(Event::Behind { room: room.clone() });
+        assert!(s.chats[&room].catching_up.is_some());
+        assert!(matches!(
+            &s.outbox[..],
+            [Command::CatchUp { after: Some(2), .. }]
+        ));
+        s.outbox.clear();
+        // Live ones come again while the first page is read, and it falls behind once more.
+        live(&mut s, 7);
+        s.apply(Event::Behind { room: room.clone() });
+        assert!(s.outbox.is_empty(), "one catch-up at a time");
+        s.apply(Event::CaughtUp {
+            room: room.clone(),
+            messages: (3..=5).map(|id| message(id, &bob)).collect(),
+            more: false,
+        });
+        // It fell behind again meanwhile: read on after the page.
+        assert!(matches!(
+            &s.outbox[..],
+            [Command::CatchUp { after: Some(5), .. }]
+        ));
+        s.outbox.clear();
+        s.apply(Event::CaughtUp {
+            room: room.clone(),
+            messages: (6..=9).map(|id| message(id, &bob)).collect(),
+            more: false,
+        });
+        assert!(s.outbox.is_empty());
+        let chat = &s.chats[&room];
+        assert_eq!(chat.catching_up, None);
+        let ids: Vec<u64> = chat.message_ids().collect();
+        assert_eq!(ids, (1..=9).collect::<Vec<_>>());
+        assert!(chat.reshaped > 0, "lines put in between are drawn afresh");
+    }
+
+    /// Welcomed into `room` (hosted by Bob), whose host proved `host_key`.
+    fn joined(room: &RoomId, host_key: PublicKey) -> Event {
+        Event::Joined {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+            you: 2,
+            members: Vec::new(),
+            history: 0,
+            host_key,
+        }
+    }
+
+    /// The counts of a room's "new messages" dividers, in order.
+    fn dividers(s: &AppState, room: &RoomId) -> Vec<usize> {
+        s.chats[room]
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::NewMessages { count } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_room_from_the_last_run_comes_back_with_its_pending_lines_and_counts_what_is_new() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::Restored {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+        });
+        assert_eq!(s.open.as_ref(), Some(&room), "the room is back, and open");
+        let bob = DeviceId::parse("bob").unwrap();
+        let said = |s: &mut AppState, id, live| {
+            s.apply(Event::Message {
+                live,
+                room: room.clone(),
+                message: message(id, &bob),
+            })
+        };
+        said(&mut s, 1, false); // seen in the last run
+        for _ in 0..2 {
+            s.apply(Event::Pending {
+                room: room.clone(),
+                seq: 9,
+                text: "typed while away".into(),
+            });
+        }
+        assert_eq!(s.chats[&room].pending.len(), 1, "shown once");
+        s.apply(joined(
+            &room,
+            crate::net::identity::Identity::generate().public(),
+        ));
+        said(&mut s, 2, true);
+        said(&mut s, 3, true);
+        assert_eq!(
+            dividers(&s, &room),
+            [2],
+            "one divider, before the two new messages"
+        );
+        assert!(matches!(s.chats[&room].lines[1], Line::NewMessages { .. }));
+        // Back again later: the old divider goes quiet, a new one counts on.
+        s.apply(joined(
+            &room,
+            crate::net::identity::Identity::generate().public(),
+        ));
+        said(&mut s, 4, true);
+        assert_eq!(dividers(&s, &room), [0, 1]);
+        s.apply(Event::Accepted {
+            room: room.clone(),
+            seq: 9,
+            id: 5,
+        });
+        assert!(s.chats[&room].pending.is_empty());
+    }
+
+    #[test]
+    fn a_locked_room_waits_for_its_password_and_a_second_key_is_flagged() {
+        let mut s = state();
+        let locked = RoomAd {
+            locked: true,
+            ..ad("r1", "Lab")
+        };
+        s.apply(Event::RoomFound(locked.clone()));
+        s.open_room(&locked.key());
+        assert!(s.outbox.is_empty(), "nothing is sent before the password");
+        let room = locked.id.clone();
+        assert!(matches!(
+            s.chats[&room].state,
+            SessionState::NeedsPassword(_)
+        ));
+        assert!(s.give_password(&room, "").is_err());
+        s.give_password(&room, "tulip").unwrap();
+        assert!(matches!(&s.outbox[..], [Command::Join { password: Some(p), .. }] if p == "tulip"));
+        s.outbox.clear();
+        // Refused: the same session is given the next try.
+        s.apply(Event::Session {
+            room: room.clone(),
+            state: SessionState::NeedsPassword("wrong password".into()),
+        });
+        s.give_password(&room, "tulips").unwrap();
+        assert!(
+            matches!(&s.outbox[..], [Command::Unlock { password, .. }] if password == "tulips")
+        );
+
+        // Pinned on joining; a second host claiming the room is its own, flagged row.
+        let key = crate::net::identity::Identity::generate().public();
+        s.apply(joined(&room, key));
+        let real = RoomAd {
+            fingerprint: Some(key.fingerprint()),
+            ..locked.clone()
+        };
+        s.apply(Event::RoomLost(locked.key()));
+        s.apply(Event::RoomFound(real));
+        s.apply(Event::RoomFound(ad("r1", "Lab")));
+        let trust: Vec<HostTrust> = s.room_rows().iter().map(|r| r.trust).collect();
+        assert_eq!(trust.len(), 2);
+        assert!(trust.contains(&HostTrust::Known) && trust.contains(&HostTrust::Different));
+    }
+
+    #[test]
+    fn a_locked_room_claiming_another_key_is_asked_about_before_any_password() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::KnownHosts(vec![(
+            room.clone(),
+            "AAAA-AAAA-AAAA-AAAA".into(),
+            "Lab".into(),
+        )]));
+        let other = RoomAd {
+            locked: true,
+            ..ad("r1", "Lab")
+        };
+        s.apply(Event::RoomFound(other.clone()));
+        s.open_room(&other.key());
+        assert!(
+            matches!(&s.outbox[..], [Command::Join { password: None, .. }]),
+            "joined for the key check first: {:?}",
+            s.outbox
+        );
+    }
+
+    #[test]
+    fn a_room_named_like_one_joined_before_is_not_joined_until_the_user_says_so() {
+        let mut s = state();
+        let joined = RoomId::parse("r1").unwrap();
+        s.apply(Event::KnownHosts(vec![(
+            joined,
+            "AAAA-AAAA-AAAA-AAAA".into(),
+            "Lab".into(),
+        )]));
+        let lookalike = ad("r2", "Lab");
+        s.apply(Event::RoomFound(lookalike.clone()));
+        s.apply(Event::RoomFound(ad("r3", "Kitchen")));
+        let trust: Vec<(String, HostTrust)> = s
+            .room_rows()
+            .iter()
+            .map(|r| (r.name.clone(), r.trust))
+            .collect();
+        assert!(
+            trust.contains(&("Lab".into(), HostTrust::Lookalike)),
+            "{trust:?}"
+        );
+        assert!(
+            trust.contains(&("Kitchen".into(), HostTrust::New)),
+            "{trust:?}"
+        );
+        s.open_room(&lookalike.key());
+        assert!(s.outbox.is_empty(), "joined before asking: {:?}", s.outbox);
+        let room = lookalike.id.clone();
+        assert!(s.chats[&room].lookalike);
+        s.join_lookalike(&room);
+        assert!(matches!(&s.outbox[..], [Command::Join { room: r, .. }] if *r == room));
+    }
+
+    #[test]
+    fn a_room_of_another_version_says_which_side_must_update() {
+        let mut s = state();
+        s.apply(Event::RoomFound(RoomAd {
+            protocol: PROTOCOL_VERSION + 1,
+            ..ad("r1", "Lab")
+        }));
+        let why = s.room_rows()[0].unjoinable.clone().unwrap();
+        assert!(
+            why.starts_with("Bob's room runs a newer lanchat — update to join"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn oversized_text_is_refused_and_kept_for_the_user() {
+        let mut s = state();
+        s.apply(Event::Hosting {
+            room: RoomId::parse("r1").unwrap(),
+            name: "Mine".into(),
+            port: 1,
+            locked: false,
+        });
+        let big = "x".repeat(crate::protocol::MAX_TEXT_BYTES + 1);
+        assert!(s.send(&big).is_err());
+        let chat = s.chats.values().next().unwrap();
+        assert!(chat.error.as_deref().unwrap().contains("limit is 64 KiB"));
+        assert!(s.outbox.is_empty());
+        s.send("hello\n").unwrap();
+        assert!(matches!(&s.outbox[..], [Command::Send { text, .. }] if text == "hello"));
+    }
+
+    #[test]
+    fn away_after_ten_quiet_minutes_back_on_input_and_typing_runs_out() {
+        let mut s = state();
+        let start = s.chats.last_input;
+        assert_eq!(
+            s.tick(start),
+            Some(start + AWAY_AFTER),
+            "looks again when away is due"
+        );
+        s.tick(start + AWAY_AFTER);
+        assert!(s.chats.away);
+        assert!(matches!(&s.outbox[..], [Command::Presence { away: true }]));
+        s.outbox.clear();
+        assert_eq!(
+            s.tick(start + AWAY_AFTER * 2),
+            None,
+            "nothing to look again for"
+        );
+        assert!(s.outbox.is_empty(), "said once");
+        s.input_seen(start + AWAY_AFTER * 2);
+        assert!(matches!(&s.outbox[..], [Command::Presence { away: false }]));
+        s.outbox.clear();
+
+        // Typing is said every few seconds at most, and shown until it runs out.
+        let room = RoomId::parse("r1").unwrap();
+        let now = Instant::now();
+        s.typed(&room, now);
+        s.typed(&room, now + Duration::from_secs(1));
+        assert_eq!(s.outbox.len(), 1);
+        s.typed(&room, now + TYPING_EVERY);
+        assert_eq!(s.outbox.len(), 2);
+        s.apply(Event::Restored {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+        });
+        let bob = Member {
+            id: 4,
+            name: "Bob".into(),
+            device: DeviceId::parse("bob").unwrap(),
+            host: true,
+            away: false,
+            key: None,
+        };
+        s.apply(Event::MemberJoined {
+            room: room.clone(),
+            member: bob.clone(),
+        });
+        s.apply(Event::Typing {
+            room: room.clone(),
+            member: 4,
+        });
+        let shown = Instant::now();
+        assert_eq!(s.chats[&room].typists(shown), vec!["Bob"]);
+        let runs_out = s.tick(shown).unwrap();
+        assert!(runs_out <= shown + TYPING_SHOWN);
+        assert!(s.chats[&room].typists(shown + TYPING_SHOWN).is_empty());
+        // A message from the typist ends it at once; leaving makes a member gone.
+        s.apply(Event::Typing {
+            room: room.clone(),
+            member: 4,
+        });
+        s.apply(Event::Message {
+            room: room.clone(),
+            message: message(1, &bob.device),
+            live: true,
+        });
+        assert!(s.chats[&room].typists(Instant::now()).is_empty());
+        s.apply(Event::MemberAway {
+            room: room.clone(),
+            member: 4,
+            away: true,
+        });
+        assert!(s.chats[&room].members[0].away);
+        s.apply(Event::MemberLeft {
+            room: room.clone(),
+            member: bob.clone(),
+        });
+        assert_eq!(s.chats[&room].gone, vec![bob.clone()]);
+        s.apply(Event::MemberJoined {
+            room: room.clone(),
+            member: bob,
+        });
+        assert!(s.chats[&room].gone.is_empty(), "back, not gone");
+    }
+
+    /// We are in two rooms, "lab" and "other"; "other" is on screen.
+    fn two_rooms() -> (AppState, RoomId, RoomId) {
+        let mut s = state();
+        let (lab, other) = (
+            RoomId::parse("lab").unwrap(),
+            RoomId::parse("other").unwrap(),
+        );
+        for room in [&lab, &other] {
+            s.apply(Event::Restored {
+                room: room.clone(),
+                room_name: "Lab".into(),
+                host_name: "Bob".into(),
+            });
+        }
+        s.show_room(&other);
+        (s, lab, other)
+    }
+
+    #[test]
+    fn what_was_said_while_away_is_counted_not_announced_one_by_one() {
+        let (mut s, lab, _) = two_rooms();
+        s.apply(joined(
+            &lab,
+            crate::net::identity::Identity::generate().public(),
+        ));
+        let bob = DeviceId::parse("bob").unwrap();
+        // Catching up after a restart: what it brings was said while we were away.
+        for id in 0..300 {
+            s.apply(Event::Message {
+                room: lab.clone(),
+                message: message(id, &bob),
+                live: true,
+            });
+        }
+        assert_eq!(s.chats[&lab].unread, 300);
+        assert!(s.notifications.is_empty());
+        s.apply(Event::HistoryDone { room: lab.clone() });
+        s.apply(Event::Message {
+            room: lab.clone(),
+            message: message(300, &bob),
+            live: true,
+        });
+        assert_eq!(s.notifications.len(), 1, "news from now on is announced");
+    }
+
+    #[test]
+    fn a_room_not_on_screen_keeps_its_newest_messages_and_can_page_back_the_rest() {
+        let (mut s, lab, other) = two_rooms();
+        let bob = DeviceId::parse("bob").unwrap();
+        let total = KEPT_LINES + TRIM_SLACK + 10;
+        for room in [&lab, &other] {
+            for id in 0..total as u64 {
+                s.apply(Event::Message {
+                    room: room.clone(),
+                    message: message(id, &bob),
+                    live: false,
+                });
+            }
+        }
+        assert_eq!(
+            s.chats[&other].lines.len(),
+            total,
+            "the room on screen keeps all"
+        );
+        let lab_ids: Vec<u64> = s.chats[&lab].message_ids().collect();
+        assert!(lab_ids.len() <= KEPT_LINES + TRIM_SLACK);
+        assert_eq!(
+            lab_ids.last(),
+            Some(&(total as u64 - 1)),
+            "the newest are kept"
+        );
+        assert_eq!(s.chats[&lab].older, Older::Maybe);
+        s.show_room(&lab);
+        s.outbox.clear();
+        s.ask_earlier(&lab);
+        assert!(
+            matches!(&s.outbox[..], [Command::Earlier { before, .. }] if *before == lab_ids[0])
+        );
+        // The room that was on screen lets go of its oldest lines once another is.
+        assert!(s.chats[&other].lines.len() <= KEPT_LINES + TRIM_SLACK);
+    }
+}
