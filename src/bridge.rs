@@ -26,8 +26,6 @@ pub const MESSAGE_BACKLOG: usize = 2048;
 /// What a front end asks the runtime to do.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// Use this display name from now on, and remember it.
-    SetName(String),
     /// Take `key` as the person called `name`'s from now on (their key changed and the user
     /// accepts it), and whether the user compared fingerprints with them (`verified`).
     AcceptPerson {
@@ -89,28 +87,9 @@ pub enum Command {
     Open(PathBuf),
     /// Show a received file in the system's file manager.
     Reveal(PathBuf),
-    /// Save received files in this folder from now on, and remember it.
-    SetDownloads(PathBuf),
-    /// Keep at most this many bytes of files in each room we host.
-    SetFilesLimit(u64),
-    /// Light, dark or as the system is; kept in the settings.
-    SetTheme(crate::store::Theme),
-    /// How large the window draws (1.0 as designed); kept in the settings.
-    SetZoom(f32),
-    /// Host again at start the rooms open at exit (or not); kept in the settings.
-    SetReopenRooms(bool),
-    /// Save files others share by themselves up to this many bytes; kept in the settings.
-    SetAutoSave(u64),
-    /// Save a room's files by themselves (up to the limit), or never; kept in the settings.
-    SetRoomAutoSave { room: RoomId, on: bool },
-    /// Look for rooms on exactly these interfaces (by name; empty: every suitable one), from
-    /// now on; kept in the settings.
-    ChooseInterfaces(Vec<String>),
-    /// What a room may interrupt the user for; kept in the settings.
-    SetAlerts {
-        room: RoomId,
-        alerts: crate::store::Alerts,
-    },
+    /// Change a setting: kept in the settings file and put to work at once (see
+    /// [`crate::store::Change`]).
+    Settings(crate::store::Change),
     /// Send the messages of a room after `after` (all of them for `None`) from the database:
     /// the answer to [`Event::Behind`]. [`Event::CaughtUp`] follows, and the room's messages
     /// are queued again from now on.

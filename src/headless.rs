@@ -11,7 +11,7 @@ use crate::net::link::Timeouts;
 use crate::net::trust::KnownHosts;
 use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, RoomId, check_name, new_post_seq};
 use crate::runtime::{self, RuntimeOptions};
-use crate::store::{Paths, Settings};
+use crate::store::{Change, Paths, Settings};
 use anyhow::{Context, bail};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -497,7 +497,7 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
             line = input.next(), if room.is_some() => {
                 if let (Some(line), Some(room)) = (line?, &room) {
                     match Line::of(line) {
-                        Line::Rename(name) => app.front.send(Command::SetName(name)),
+                        Line::Rename(name) => app.front.send(Command::Settings(Change::Name(name))),
                         Line::Post(text) => {
                             let seq = new_post_seq();
                             app.front.send(Command::Send { room: room.clone(), seq, text });
@@ -705,7 +705,7 @@ async fn join_loop(
                 if let (Some(line), Some(room)) = (line?, &room) {
                     let text = match Line::of(line) {
                         Line::Rename(name) => {
-                            app.front.send(Command::SetName(name));
+                            app.front.send(Command::Settings(Change::Name(name)));
                             continue;
                         }
                         Line::Post(text) => text,

@@ -12,7 +12,7 @@ mod netns;
 use lanchat::bridge::{self, Command, Event, FrontEnd};
 use lanchat::discovery::{DiscoveryConfig, Report, Skip};
 use lanchat::runtime::RuntimeOptions;
-use lanchat::store::{Paths, Settings};
+use lanchat::store::{Change, Paths, Settings};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
@@ -149,7 +149,7 @@ async fn runtime_half() {
     );
 
     // Automatic again, as "Let lanchat choose" in the window does: eth0 joins, the room appears.
-    front.send(Command::ChooseInterfaces(Vec::new()));
+    front.send(Command::Settings(Change::Interfaces(Vec::new())));
     next(
         &mut front,
         "eth0 in use",
@@ -161,7 +161,7 @@ async fn runtime_half() {
     };
 
     // lan2 alone again: the room, only reachable through eth0's mDNS, leaves the list.
-    front.send(Command::ChooseInterfaces(vec!["lan2".into()]));
+    front.send(Command::Settings(Change::Interfaces(vec!["lan2".into()])));
     next(
         &mut front,
         "the room gone",

@@ -10,7 +10,7 @@ use lanchat::net::session::{Session, SessionConfig};
 use lanchat::net::trust::KnownHosts;
 use lanchat::protocol::RoomId;
 use lanchat::runtime::{self, RuntimeOptions};
-use lanchat::store::{Paths, Settings};
+use lanchat::store::{Change, Paths, Settings};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -136,14 +136,16 @@ async fn a_new_name_reaches_the_rooms_and_a_name_for_this_run_is_not_saved() {
     let (room, port) = ada.host("Lab").await;
     bob.join(&room, port).await;
 
-    bob.front.send(Command::SetName("Bobby".into()));
+    bob.front
+        .send(Command::Settings(Change::Name("Bobby".into())));
     let renamed = wait_for(&mut ada.front.events, |e| match e {
         Event::MemberRenamed { member, .. } => Some(member),
         _ => None,
     })
     .await;
     assert_eq!((renamed.name.as_str(), renamed.host), ("Bobby", false));
-    ada.front.send(Command::SetName("Ada L.".into()));
+    ada.front
+        .send(Command::Settings(Change::Name("Ada L.".into())));
     let renamed = wait_for(&mut bob.front.events, |e| match e {
         Event::MemberRenamed { member, .. } if member.host => Some(member),
         _ => None,
@@ -381,7 +383,8 @@ async fn pending_posts_survive_a_restart_of_the_sender() {
     bob.front.send(Command::Leave(room.clone()));
     let dir = bob.stop().await;
     let mut bob = start_app_with("Bob", None, dir, true);
-    bob.front.send(Command::SetName("Bob".into()));
+    bob.front
+        .send(Command::Settings(Change::Name("Bob".into())));
     let restored = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             match bob.front.events.recv().await {
@@ -635,7 +638,8 @@ async fn a_room_slow_to_open_does_not_hold_up_other_commands() {
         password: None,
     });
     let elsewhere = app.dir.path().join("elsewhere");
-    app.front.send(Command::SetDownloads(elsewhere.clone()));
+    app.front
+        .send(Command::Settings(Change::Downloads(elsewhere.clone())));
     // The command after it is carried out while the room is still opening.
     let first = wait_for(&mut app.front.events, |e| match e {
         Event::Downloads(dir) if dir == elsewhere => Some("downloads"),

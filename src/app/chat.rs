@@ -7,7 +7,7 @@ use super::state::{AppState, Chat, Line, Older};
 use super::text;
 use crate::bridge::SessionState;
 use crate::protocol::RoomId;
-use crate::store::Alerts;
+use crate::store::{Alerts, Change};
 use egui::{Align, Color32, Key, Layout, RichText, ScrollArea, UiBuilder};
 
 /// Drawing state of the chat view: row heights and the composer's text.
@@ -202,14 +202,18 @@ impl ChatView {
         }
         self.drafts.insert(room.clone(), draft);
         if alerts != alerts_now {
-            state
-                .preferences
-                .set_alerts(room, alerts, &mut state.outbox);
+            let change = Change::Alerts {
+                room: room.clone(),
+                alerts,
+            };
+            state.preferences.change(change, &mut state.outbox);
         }
         if auto_save != auto_save_now {
-            state
-                .preferences
-                .set_room_auto_save(room, auto_save, &mut state.outbox);
+            let change = Change::RoomAutoSave {
+                room: room.clone(),
+                on: auto_save,
+            };
+            state.preferences.change(change, &mut state.outbox);
         }
         if let Some((peer, name)) = write_to {
             state.open_direct(&peer, Some(&name));

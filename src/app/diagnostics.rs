@@ -6,9 +6,10 @@
 
 use super::state::AppState;
 use super::text;
-use crate::bridge::{Command, NetStatus};
+use crate::bridge::NetStatus;
 use crate::discovery::{Report, Skip};
 use crate::protocol::RoomId;
+use crate::store::Change;
 use egui::{CollapsingHeader, RichText};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -300,7 +301,7 @@ impl Panel {
                     .clicked()
                 {
                     let names = ticked.iter().cloned().collect();
-                    state.outbox.push(Command::ChooseInterfaces(names));
+                    (state.preferences).change(Change::Interfaces(names), &mut state.outbox);
                     self.ticked = None;
                 }
                 if ui.button("Cancel").clicked() {
@@ -312,7 +313,7 @@ impl Panel {
                     .on_hover_text("Use every interface that seems to lead to your local network")
                     .clicked()
             {
-                state.outbox.push(Command::ChooseInterfaces(Vec::new()));
+                (state.preferences).change(Change::Interfaces(Vec::new()), &mut state.outbox);
             }
         });
     }

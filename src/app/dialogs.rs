@@ -7,7 +7,7 @@ use super::{look, text};
 use crate::bridge::SessionState;
 use crate::net::identity::PublicKey;
 use crate::protocol::RoomId;
-use crate::store::Theme;
+use crate::store::{Change, Theme};
 use egui::{Key, Modal, RichText};
 
 /// A one-field dialog's draft and its latest complaint.
@@ -50,22 +50,13 @@ impl SettingsDraft {
 
     /// Sends what changed to the runtime (which keeps it) and shows it from now on.
     fn apply(&self, state: &mut AppState) {
-        use crate::bridge::Command;
-        let files_limit = (self.files_limit_gb * 1e9).round() as u64;
-        if files_limit != state.preferences.files_limit {
-            state.preferences.files_limit = files_limit;
-            state.outbox.push(Command::SetFilesLimit(files_limit));
-        }
-        let auto_save = (self.auto_save_mb * 1e6).round() as u64;
-        if auto_save != state.preferences.auto_save {
-            state.preferences.auto_save = auto_save;
-            state.outbox.push(Command::SetAutoSave(auto_save));
-        }
-        if self.reopen_rooms != state.preferences.reopen_rooms {
-            state.preferences.reopen_rooms = self.reopen_rooms;
-            state
-                .outbox
-                .push(Command::SetReopenRooms(self.reopen_rooms));
+        let changes = [
+            Change::FilesLimit((self.files_limit_gb * 1e9).round() as u64),
+            Change::AutoSave((self.auto_save_mb * 1e6).round() as u64),
+            Change::ReopenRooms(self.reopen_rooms),
+        ];
+        for change in changes {
+            state.preferences.change(change, &mut state.outbox);
         }
     }
 }
@@ -639,7 +630,9 @@ fn settings_dialog(
                 (Theme::Dark, "Dark"),
             ] {
                 if ui.radio(state.preferences.theme == theme, words).clicked() {
-                    state.preferences.set_theme(theme, &mut state.outbox);
+                    state
+                        .preferences
+                        .change(Change::Theme(theme), &mut state.outbox);
                 }
             }
         });

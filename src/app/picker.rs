@@ -7,6 +7,7 @@
 
 use crate::bridge::Command;
 use crate::protocol::RoomId;
+use crate::store::Change;
 use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -212,7 +213,8 @@ impl Browser {
                         });
                     }
                 } else if ui.button("Use this folder").clicked() {
-                    outcome = Chosen::Command(Command::SetDownloads(self.dir.clone()));
+                    outcome =
+                        Chosen::Command(Command::Settings(Change::Downloads(self.dir.clone())));
                 }
                 if ui.button("Cancel").clicked() {
                     outcome = Chosen::Cancelled;
@@ -276,7 +278,9 @@ fn open_system(pick: Pick, window: &eframe::Frame, commands: UnboundedSender<Com
             let chosen = dialog.pick_folder();
             waiting.spawn(move || {
                 if let Some(dir) = futures::executor::block_on(chosen) {
-                    let _ = commands.send(Command::SetDownloads(dir.path().to_path_buf()));
+                    let _ = commands.send(Command::Settings(Change::Downloads(
+                        dir.path().to_path_buf(),
+                    )));
                 }
             })
         }

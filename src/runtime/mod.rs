@@ -420,16 +420,7 @@ impl Runtime {
             Command::Open(path) => self.spawn_opener(path, desktop::open),
             Command::Reveal(path) => self.spawn_opener(path, desktop::reveal),
             // Settings (preferences.rs).
-            Command::SetName(name) => self.rename(name),
-            Command::SetDownloads(dir) => self.set_downloads(dir),
-            Command::SetFilesLimit(limit) => self.set_files_limit(limit),
-            Command::SetTheme(theme) => self.prefs.change(|s| s.theme = theme),
-            Command::SetZoom(zoom) => self.prefs.change(|s| s.zoom = zoom),
-            Command::SetReopenRooms(on) => self.prefs.change(|s| s.reopen_rooms = on),
-            Command::SetAutoSave(limit) => self.prefs.change(|s| s.auto_save = limit),
-            Command::ChooseInterfaces(names) => self.choose_interfaces(names),
-            Command::SetRoomAutoSave { room, on } => self.prefs.set_room_auto_save(room, on),
-            Command::SetAlerts { room, alerts } => self.prefs.set_alerts(room, alerts),
+            Command::Settings(change) => self.change_settings(change),
             // Reading the database for the window (reads.rs).
             Command::CatchUp { room, after } => self.catch_up(room, after),
             Command::Earlier { room, before } => self.earlier(room, before),

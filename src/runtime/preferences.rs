@@ -4,7 +4,7 @@
 use super::Runtime;
 use crate::bridge::{Event, EventSender};
 use crate::protocol::{RoomId, check_name};
-use crate::store::{Alerts, HostedRoom, Settings};
+use crate::store::{Change, HostedRoom, Settings};
 use std::path::PathBuf;
 use tokio::sync::watch;
 
@@ -63,8 +63,23 @@ impl Preferences {
             .unwrap_or_else(|| self.settings.display_name())
     }
 
-    /// Changes the settings and saves them.
-    pub(super) fn change(&mut self, change: impl FnOnce(&mut Settings)) {
+    /// Applies `change` and saves the settings if it changed them; returns whether it did.
+    /// A name given for this run (headless `--name`) is changed instead of the saved one.
+    fn change(&mut self, change: &Change) -> bool {
+        if let (Change::Name(name), Some(for_this_run)) = (change, &mut self.name_override) {
+            let changed = for_this_run != name;
+            name.clone_into(for_this_run);
+            return changed;
+        }
+        let changed = self.settings.apply(change);
+        if changed {
+            self.save();
+        }
+        changed
+    }
+
+    /// Changes the settings with `change` and saves them.
+    fn change_with(&mut self, change: impl FnOnce(&mut Settings)) {
         change(&mut self.settings);
         self.save();
     }
@@ -74,40 +89,9 @@ impl Preferences {
         self.saver.send_replace(self.settings.clone());
     }
 
-    /// Uses this display name from now on: for this run only if one was given for it
-    /// (headless `--name`), else saved.
-    fn rename(&mut self, name: &str) {
-        match &mut self.name_override {
-            Some(for_this_run) => *for_this_run = name.to_owned(),
-            None => self.change(|s| s.name = Some(name.to_owned())),
-        }
-    }
-
-    /// Whether a room's received files are saved automatically (on unless turned off).
-    pub(super) fn set_room_auto_save(&mut self, room: RoomId, on: bool) {
-        self.change(|s| {
-            if on {
-                s.no_auto_save.remove(&room);
-            } else {
-                s.no_auto_save.insert(room);
-            }
-        });
-    }
-
-    /// What in a room alerts the user (everything unless said otherwise).
-    pub(super) fn set_alerts(&mut self, room: RoomId, alerts: Alerts) {
-        self.change(|s| {
-            match alerts {
-                Alerts::All => s.alerts.remove(&room),
-                other => s.alerts.insert(room, other),
-            };
-        });
-    }
-
     /// A room left takes its own settings with it (saved only if it had any).
     pub(super) fn forget_room(&mut self, room: &RoomId) {
-        let alerts = self.settings.alerts.remove(room).is_some();
-        if self.settings.no_auto_save.remove(room) || alerts {
+        if self.settings.forget_room(room) {
             self.save();
         }
     }
@@ -115,7 +99,7 @@ impl Preferences {
     /// A room we host has started: it is remembered (its port, and that it is open), to be
     /// hosted again at the same port and reopened at the next start.
     pub(super) fn remember_room(&mut self, room: HostedRoom) {
-        self.change(|s| s.remember_room(room));
+        self.change_with(|s| s.remember_room(room));
     }
 
     /// A room we host was closed by the user: it stays closed at the next start. (Rooms still
@@ -129,45 +113,53 @@ impl Preferences {
 }
 
 impl Runtime {
-    /// Uses this display name from now on, in every room we are in and host.
-    pub(super) fn rename(&mut self, name: String) {
-        if check_name("name", &name).is_err() {
+    /// A setting the user changed: kept, and put to work where it matters now.
+    pub(super) fn change_settings(&mut self, change: Change) {
+        if let Change::Name(name) = &change
+            && check_name("name", name).is_err()
+        {
             return;
         }
-        self.prefs.rename(&name);
-        for session in self.sessions.values() {
-            session.rename(name.clone());
+        // Interfaces chosen for this run (`--interface`) are not in the settings: the
+        // window's choice replaces them even where the saved choice stays the same.
+        if !self.prefs.change(&change) && !matches!(change, Change::Interfaces(_)) {
+            return;
         }
-        for hosted in self.hosts.values_mut() {
-            hosted.rename(&name);
+        match change {
+            Change::Name(name) => {
+                for session in self.sessions.values() {
+                    session.rename(name.clone());
+                }
+                for hosted in self.hosts.values_mut() {
+                    hosted.rename(&name);
+                }
+            }
+            Change::Downloads(dir) => {
+                self.transfers.set_downloads(dir.clone());
+                self.events.send(Event::Downloads(dir));
+            }
+            Change::FilesLimit(limit) => {
+                for hosted in self.hosts.values() {
+                    hosted.files.set_limit(limit);
+                }
+            }
+            Change::Interfaces(names) => {
+                if let Some(discovery) = &self.discovery {
+                    discovery.choose(names.clone());
+                }
+                // `--interface` chose them for this run; the window's choice replaces it.
+                if self.interfaces.is_some() {
+                    self.interfaces = Some(names);
+                }
+                self.refresh_status();
+            }
+            // Read where they are used (the front ends, the next start, a file's arrival).
+            Change::Theme(_)
+            | Change::Zoom(_)
+            | Change::ReopenRooms(_)
+            | Change::AutoSave(_)
+            | Change::RoomAutoSave { .. }
+            | Change::Alerts { .. } => {}
         }
-    }
-
-    /// Saves received files in `dir` from now on.
-    pub(super) fn set_downloads(&mut self, dir: PathBuf) {
-        self.prefs.change(|s| s.downloads = Some(dir.clone()));
-        self.transfers.set_downloads(dir.clone());
-        self.events.send(Event::Downloads(dir));
-    }
-
-    /// How much the rooms we host keep of the files posted, for the open rooms too.
-    pub(super) fn set_files_limit(&mut self, limit: u64) {
-        self.prefs.change(|s| s.files_limit = limit);
-        for hosted in self.hosts.values() {
-            hosted.files.set_limit(limit);
-        }
-    }
-
-    /// The interfaces discovery is to use (empty: every suitable one), at once and at the
-    /// next start.
-    pub(super) fn choose_interfaces(&mut self, names: Vec<String>) {
-        self.prefs.change(|s| s.interfaces = names.clone());
-        if let Some(discovery) = &self.discovery {
-            discovery.choose(names.clone());
-        }
-        if self.interfaces.is_some() {
-            self.interfaces = Some(names);
-        }
-        self.refresh_status();
     }
 }

@@ -15,4 +15,6 @@ pub use history::{History, PAGE_BYTES, ProblemSink, Stored, read_page, read_page
 pub use member::{CATCH_UP_PAGE, JoinedRoom, Kept, MemberStore, joined_rooms, stored_after};
 pub use paths::Paths;
 pub use search::{Found, Hit, MOST_HITS, Piece, Record, fts_query, search, stored_from};
-pub use settings::{Alerts, HostedRoom, Settings, SettingsError, Theme, clamp_name, clamp_text};
+pub use settings::{
+    Alerts, Change, HostedRoom, Settings, SettingsError, Theme, clamp_name, clamp_text,
+};

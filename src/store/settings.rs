@@ -56,6 +56,34 @@ pub struct Settings {
     pub interfaces: Vec<String>,
 }
 
+/// One change to the settings, as the user makes it. Every front end applies it to the
+/// settings it shows and sends it (`Command::Settings`); the runtime applies the same to the
+/// settings it keeps, saves them, and puts the change to work. A new setting is a variant
+/// here and a line in [`Settings::apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The display name (for this run only where one was given on the command line).
+    Name(String),
+    /// Where received files go.
+    Downloads(PathBuf),
+    /// Most bytes of files each hosted room keeps.
+    FilesLimit(u64),
+    /// Light, dark or as the system is.
+    Theme(Theme),
+    /// How large the window draws, 1.0 as designed.
+    Zoom(f32),
+    /// Host again at start the rooms open at exit (or not).
+    ReopenRooms(bool),
+    /// Save files others share by themselves up to this many bytes.
+    AutoSave(u64),
+    /// Save a room's files by themselves (up to the limit), or never.
+    RoomAutoSave { room: RoomId, on: bool },
+    /// What a room may interrupt the user for.
+    Alerts { room: RoomId, alerts: Alerts },
+    /// Look for rooms on exactly these interfaces (by name; empty: every suitable one).
+    Interfaces(Vec<String>),
+}
+
 /// Light or dark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -195,6 +223,47 @@ impl Settings {
         std::fs::rename(&tmp, path).map_err(io)
     }
 
+    /// Applies `change`; returns whether anything changed (an unchanged setting is neither
+    /// saved nor sent again).
+    pub fn apply(&mut self, change: &Change) -> bool {
+        fn set<T: PartialEq + Clone>(field: &mut T, value: &T) -> bool {
+            let changed = field != value;
+            field.clone_from(value);
+            changed
+        }
+        match change {
+            Change::Name(name) => set(&mut self.name, &Some(name.clone())),
+            Change::Downloads(dir) => set(&mut self.downloads, &Some(dir.clone())),
+            Change::FilesLimit(limit) => set(&mut self.files_limit, limit),
+            Change::Theme(theme) => set(&mut self.theme, theme),
+            Change::Zoom(zoom) => set(&mut self.zoom, zoom),
+            Change::ReopenRooms(on) => set(&mut self.reopen_rooms, on),
+            Change::AutoSave(limit) => set(&mut self.auto_save, limit),
+            Change::RoomAutoSave { room, on: true } => self.no_auto_save.remove(room),
+            Change::RoomAutoSave { room, on: false } => self.no_auto_save.insert(room.clone()),
+            // Everything is the default, and is not written down.
+            Change::Alerts {
+                room,
+                alerts: Alerts::All,
+            } => self.alerts.remove(room).is_some(),
+            Change::Alerts { room, alerts } => {
+                self.alerts.insert(room.clone(), *alerts) != Some(*alerts)
+            }
+            Change::Interfaces(names) => set(&mut self.interfaces, names),
+        }
+    }
+
+    /// What `room` may interrupt the user for.
+    pub fn alerts_of(&self, room: &RoomId) -> Alerts {
+        self.alerts.get(room).copied().unwrap_or_default()
+    }
+
+    /// A room left takes its own settings with it; returns whether it had any.
+    pub fn forget_room(&mut self, room: &RoomId) -> bool {
+        let alerts = self.alerts.remove(room).is_some();
+        self.no_auto_save.remove(room) || alerts
+    }
+
     /// The name to offer at first start: the OS user name, else "Guest".
     pub fn suggested_name() -> String {
         ["USER", "USERNAME", "LOGNAME"]
@@ -271,6 +340,36 @@ mod tests {
             std::fs::read(path.with_extension("json.broken")).unwrap(),
             b"{ not json"
         );
+    }
+
+    #[test]
+    fn a_change_says_whether_it_changed_anything_and_a_room_left_takes_its_own() {
+        let room = RoomId::parse("00112233445566778899aabbccddeeff").unwrap();
+        let mut s = Settings::default();
+        assert!(s.apply(&Change::Theme(Theme::Dark)));
+        assert!(!s.apply(&Change::Theme(Theme::Dark)), "the same again is no change");
+        let mentions = Change::Alerts {
+            room: room.clone(),
+            alerts: Alerts::Mentions,
+        };
+        assert!(s.apply(&mentions));
+        assert!(!s.apply(&mentions));
+        assert_eq!(s.alerts_of(&room), Alerts::Mentions);
+        let all = Change::Alerts {
+            room: room.clone(),
+            alerts: Alerts::All,
+        };
+        assert!(s.apply(&all));
+        assert!(s.alerts.is_empty(), "the default is not written down");
+        assert!(s.apply(&Change::RoomAutoSave {
+            room: room.clone(),
+            on: false
+        }));
+        assert!(s.apply(&Change::Name("Ada".into())));
+        assert_eq!(s.name.as_deref(), Some("Ada"));
+        assert!(s.forget_room(&room));
+        assert!(!s.forget_room(&room), "nothing of it is left");
+        assert!(s.no_auto_save.is_empty());
     }
 
     #[test]

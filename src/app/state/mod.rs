@@ -36,7 +36,7 @@ pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
 use super::attention::{Notification, Target};
 use crate::bridge::{Command, Event, NetStatus};
 use crate::protocol::{ChatMessage, DeviceId, RoomId, check_name};
-use crate::store::Settings;
+use crate::store::{Change, Settings};
 use chats::Chats;
 use directs::Directs;
 use files::Files;
@@ -215,7 +215,8 @@ impl AppState {
         check_name("Your name", name)?;
         self.name = name.to_owned();
         self.needs_name = false;
-        self.outbox.push(Command::SetName(self.name.clone()));
+        let change = Change::Name(self.name.clone());
+        self.preferences.change(change, &mut self.outbox);
         Ok(())
     }
 
