@@ -17,7 +17,7 @@
 //!   what members say, pages of history —, `member` one member's connection) and a member's
 //!   session ([`net::session`]). `net` never imports `files`.
 //! - [`files`]: the file feature in one place: the host's side ([`files::serve`], a service
-//!   registered with the room's host), a member's side ([`files::member`]), piece hashes,
+//!   registered with the room's host), a member's side ([`files::fetch`]), piece hashes,
 //!   transfers' retries, the host's kept files, where downloads are saved and how names are
 //!   cleaned.
 //! - [`store`]: paths, settings, and the profile's database ([`store::Database`]: one writer

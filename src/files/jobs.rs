@@ -7,7 +7,7 @@ use crate::bridge::{Event, EventSender, Transfer, TransferId, TransferState};
 use crate::desktop;
 use crate::files::PieceHashes;
 use crate::files::TransferError;
-use crate::files::member::{self as transfer, Peer};
+use crate::files::fetch::{self as transfer, Peer};
 use crate::net::link::LinkError;
 use crate::protocol::{FileHash, FileRef, RoomId};
 use std::collections::HashMap;

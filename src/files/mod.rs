@@ -9,7 +9,7 @@
 //!   data sent from disk at the link's pace, and how a transfer fails.
 //! - [`serve`]: the host's side: a [`serve::FileService`] registered with the room's host
 //!   keeps uploads and serves downloads, to members only.
-//! - [`member`]: a member's side: sending a file to the room, fetching one from it.
+//! - [`fetch`]: a member's side: sending a file to the room, fetching one from it.
 //! - [`jobs`]: the runtime's transfers: progress reports, the retry policy, cancelling, and
 //!   the record of files already saved.
 //! - [`kept`]: the copies a host keeps for its room, within a size limit.
@@ -19,9 +19,9 @@
 //!   free space check.
 
 pub mod disk;
+pub mod fetch;
 pub mod jobs;
 pub mod kept;
-pub mod member;
 pub mod names;
 pub mod pieces;
 pub mod serve;
@@ -30,9 +30,9 @@ pub mod transfer;
 pub use crate::protocol::files::{
     DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
 };
+pub use fetch::Peer;
 pub use jobs::Transfers;
 pub use kept::FileStore;
-pub use member::Peer;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
 pub use serve::FileService;

@@ -1,6 +1,6 @@
 //! What both ends of a file transfer share, each transfer on a connection of its own (see
 //! [`crate::protocol::files`]): the host keeping an upload and serving downloads
-//! ([`super::serve`]), a member uploading or downloading ([`super::member`]).
+//! ([`super::serve`]), a member uploading or downloading ([`super::fetch`]).
 //!
 //! Data arrives in order; each piece is checked against its hash before it is written, so a
 //! partial file only ever holds verified pieces and a broken transfer resumes after the last
