@@ -360,6 +360,40 @@ fn file_name(path: &Path) -> String {
 
 impl Job {
     async fn run(self) {
+        let mut report = self.first_report().await;
+        report.send(&self.events);
+        let hashes = match self.hash_upload().await {
+            Ok(hashes) => hashes,
+            Err(e) => {
+                report.transfer.state = match e {
+                    TransferError::Cancelled => TransferState::Cancelled,
+                    e => TransferState::Failed(format!("cannot read the file: {e}")),
+                };
+                return report.send(&self.events);
+            }
+        };
+        if let Some(hashes) = &hashes {
+            report.transfer.hash = Some(FileHash::from_bytes(&hashes.root()));
+            report.transfer.state = TransferState::Running;
+            report.send(&self.events);
+        }
+        let outcome = self.work_reporting(hashes, &mut report).await;
+        report.transfer.rate = 0.0;
+        report.transfer.retrying = None;
+        report.transfer.state = match outcome {
+            Ok(done) => {
+                report.transfer.done = report.transfer.size;
+                self.finished(&report.transfer, &done);
+                done
+            }
+            Err(TransferError::Cancelled) => TransferState::Cancelled,
+            Err(e) => TransferState::Failed(e.to_string()),
+        };
+        report.send(&self.events);
+    }
+
+    /// How the transfer stands before it starts: an upload is read (to hash it) first.
+    async fn first_report(&self) -> Report {
         let (upload, name, size, hash) = match &self.kind {
             Kind::Upload { path } => {
                 let size = tokio::fs::metadata(path)
@@ -389,34 +423,27 @@ impl Job {
             state,
             retrying: None,
         };
-        let mut report = Report {
+        Report {
             transfer,
             last: None,
-        };
-        report.send(&self.events);
-        let hashes = match self.hash_upload().await {
-            Ok(hashes) => hashes,
-            Err(e) => {
-                report.transfer.state = match e {
-                    TransferError::Cancelled => TransferState::Cancelled,
-                    e => TransferState::Failed(format!("cannot read the file: {e}")),
-                };
-                return report.send(&self.events);
-            }
-        };
-        if let Some(hashes) = &hashes {
-            report.transfer.hash = Some(FileHash::from_bytes(&hashes.root()));
-            report.transfer.state = TransferState::Running;
-            report.send(&self.events);
         }
+    }
+
+    /// Does the transfer (see [`Job::work`]), reporting its progress every
+    /// [`REPORT_EVERY`] and each wait to try again.
+    async fn work_reporting(
+        &self,
+        hashes: Option<PieceHashes>,
+        report: &mut Report,
+    ) -> Result<TransferState, TransferError> {
         let (progress, mut seen) = watch::channel(0u64);
         let (retrying, mut why) = watch::channel(None);
         let work = self.work(hashes, progress, retrying);
         tokio::pin!(work);
         let mut tick = tokio::time::interval(REPORT_EVERY);
-        let outcome = loop {
+        loop {
             tokio::select! {
-                outcome = &mut work => break outcome,
+                outcome = &mut work => return outcome,
                 Ok(()) = why.changed() => {
                     report.transfer.retrying = why.borrow_and_update().clone();
                     report.send(&self.events);
@@ -431,19 +458,7 @@ impl Job {
                     report.send(&self.events);
                 }
             }
-        };
-        report.transfer.rate = 0.0;
-        report.transfer.retrying = None;
-        report.transfer.state = match outcome {
-            Ok(done) => {
-                report.transfer.done = report.transfer.size;
-                self.finished(&report.transfer, &done);
-                done
-            }
-            Err(TransferError::Cancelled) => TransferState::Cancelled,
-            Err(e) => TransferState::Failed(e.to_string()),
-        };
-        report.send(&self.events);
+        }
     }
 
     /// A finished transfer: a download is recorded; either way an image gets a thumbnail.
