@@ -59,6 +59,7 @@ pub struct Database {
 }
 
 struct Inner {
+    /// The database file, for the read connections opened as needed.
     path: PathBuf,
     /// Writes for the writer thread, in order. Dropped with the last handle, which lets the
     /// thread commit what is queued and end.

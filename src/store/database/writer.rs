@@ -36,16 +36,23 @@ pub(super) trait Write: Send {
 /// Told as soon as a write's commit is written, before the sync (see [`super::Database::submit_early`]).
 type Early<T> = Box<dyn FnOnce(&T) + Send>;
 
+/// A write as queued: the work, and who hears of it.
 pub(super) struct Pending<T, W, D> {
+    /// Runs on the writer thread, inside the group's transaction.
     pub(super) work: W,
+    /// Hears of a write that succeeded once it is committed, before the sync.
     pub(super) early: Option<Early<T>>,
+    /// Hears the result once the group is on the disk.
     pub(super) done: D,
 }
 
 /// A write that ran: its outcome, for whom to tell.
 struct Ran<T, D> {
+    /// What the work returned (its own error, if it failed).
     outcome: Result<T, StoreError>,
+    /// Taken when the commit is written, so it hears only once.
     early: Option<Early<T>>,
+    /// Hears the outcome once the group is synced.
     done: D,
 }
 
@@ -146,55 +153,10 @@ pub(super) fn write_loop(
                 Err(_) => break,
             }
         }
-        let mut finishes = Vec::with_capacity(group.len());
-        let begun = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = begun {
-            let e = StoreError::from(e);
-            for job in group {
-                job.refuse(e.clone());
-            }
-            continue;
+        if let Some(committed) = commit_group(&conn, group, commits) {
+            // The sync thread ends only after this one.
+            let _ = to_sync.send(committed);
         }
-        // A write alone in its group needs no savepoint: if it fails, nothing else is lost
-        // by rolling the whole transaction back.
-        let alone = group.len() == 1;
-        let mut failed_alone = false;
-        for job in group {
-            if !alone {
-                let _ = conn.execute_batch("SAVEPOINT job");
-            }
-            let (ok, finish) = job.run(&conn);
-            if alone {
-                failed_alone = !ok;
-            } else if ok {
-                let _ = conn.execute_batch("RELEASE job");
-            } else {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-            }
-            finishes.push(finish);
-        }
-        let outcome = if failed_alone {
-            let _ = conn.execute_batch("ROLLBACK");
-            Outcome::NothingWritten // its own error is what it reports
-        } else {
-            index_queued(&conn);
-            match conn.execute_batch("COMMIT") {
-                Ok(()) => {
-                    commits.fetch_add(1, std::sync::atomic::Ordering::Release);
-                    for finish in &mut finishes {
-                        finish.written();
-                    }
-                    Outcome::Written
-                }
-                Err(e) => {
-                    tracing::error!("the database could not commit: {e}");
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Outcome::Failed(e.into())
-                }
-            }
-        };
-        // The sync thread ends only after this one.
-        let _ = to_sync.send(Committed { finishes, outcome });
     }
     if let Err(e) = conn.execute("DELETE FROM meta WHERE key = 'open_on_boot'", []) {
         tracing::warn!("the database could not be marked closed: {e}");
@@ -209,9 +171,76 @@ pub(super) fn write_loop(
     }
 }
 
+/// Runs a group of writes in one transaction and commits it (not synced yet), telling the
+/// callers that asked to hear early. `None` if the transaction could not begin: each write
+/// has been refused.
+fn commit_group(
+    conn: &Connection,
+    group: Vec<Job>,
+    commits: &std::sync::atomic::AtomicU64,
+) -> Option<Committed> {
+    let begun = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(e) = begun {
+        let e = StoreError::from(e);
+        for job in group {
+            job.refuse(e.clone());
+        }
+        return None;
+    }
+    let (mut finishes, failed_alone) = run_group(conn, group);
+    let outcome = if failed_alone {
+        let _ = conn.execute_batch("ROLLBACK");
+        Outcome::NothingWritten // its own error is what it reports
+    } else {
+        index_queued(conn);
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                commits.fetch_add(1, std::sync::atomic::Ordering::Release);
+                for finish in &mut finishes {
+                    finish.written();
+                }
+                Outcome::Written
+            }
+            Err(e) => {
+                tracing::error!("the database could not commit: {e}");
+                let _ = conn.execute_batch("ROLLBACK");
+                Outcome::Failed(e.into())
+            }
+        }
+    };
+    Some(Committed { finishes, outcome })
+}
+
+/// Runs each write of a group in the open transaction, a failed one rolled back alone.
+/// Returns what to tell each caller, and whether the group's one write failed.
+fn run_group(conn: &Connection, group: Vec<Job>) -> (Vec<Box<dyn Finish>>, bool) {
+    let mut finishes = Vec::with_capacity(group.len());
+    // A write alone in its group needs no savepoint: if it fails, nothing else is lost
+    // by rolling the whole transaction back.
+    let alone = group.len() == 1;
+    let mut failed_alone = false;
+    for job in group {
+        if !alone {
+            let _ = conn.execute_batch("SAVEPOINT job");
+        }
+        let (ok, finish) = job.run(conn);
+        if alone {
+            failed_alone = !ok;
+        } else if ok {
+            let _ = conn.execute_batch("RELEASE job");
+        } else {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        }
+        finishes.push(finish);
+    }
+    (finishes, failed_alone)
+}
+
 /// A group the writer is done with, for the sync thread.
 struct Committed {
+    /// Whom to tell, in the order the writes ran.
     finishes: Vec<Box<dyn Finish>>,
+    /// Whether there is anything to sync, and what to tell.
     outcome: Outcome,
 }
 
@@ -252,6 +281,7 @@ fn sync_loop(mut wal: Wal, groups: std_mpsc::Receiver<Committed>) {
 /// The WAL file, synced by hand after each commit: SQLite's own sync (`synchronous=FULL`)
 /// would come before the commit returns, and so before the writes' early callers hear.
 struct Wal {
+    /// `<database>-wal`, opened by hand to sync it.
     path: PathBuf,
     /// Opened at the first sync; SQLite keeps the file while any connection is open.
     file: Option<std::fs::File>,
