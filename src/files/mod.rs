@@ -10,8 +10,9 @@
 //! - [`serve`]: the host's side: a [`serve::FileService`] registered with the room's host
 //!   keeps uploads and serves downloads, to members only.
 //! - [`fetch`]: a member's side: sending a file to the room, fetching one from it.
-//! - [`jobs`]: the runtime's transfers: progress reports, the retry policy, cancelling, and
-//!   the record of files already saved.
+//! - [`jobs`]: the runtime's transfers: the retry policy, cancelling, and the record of
+//!   files already saved.
+//! - [`report`]: how a transfer stands, told to a [`Reporter`] the runtime makes.
 //! - [`kept`]: the copies a host keeps for its room, within a size limit.
 //! - [`names`]: file names from the network made safe, and files created without ever
 //!   overwriting another.
@@ -24,6 +25,7 @@ pub mod jobs;
 pub mod kept;
 pub mod names;
 pub mod pieces;
+pub mod report;
 pub mod serve;
 pub mod transfer;
 
@@ -35,5 +37,6 @@ pub use jobs::Transfers;
 pub use kept::FileStore;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
+pub use report::{Reporter, Transfer, TransferEvent, TransferId, TransferState};
 pub use serve::FileService;
 pub use transfer::TransferError;
