@@ -58,7 +58,7 @@
 //! ```
 //! (release builds have no frame pointers, so `-g` alone gives broken stacks).
 
-use lanchat::files::member::{self as transfer, Peer};
+use lanchat::files::fetch::{self as transfer, Peer};
 use lanchat::files::{FileService, FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;

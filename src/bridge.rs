@@ -283,57 +283,8 @@ pub enum Event {
     Stopped,
 }
 
-/// Names one transfer for as long as the app runs.
-pub type TransferId = u64;
-
-/// One file on its way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transfer {
-    /// Names this transfer in later reports and in a cancel.
-    pub id: TransferId,
-    /// The room the file belongs to.
-    pub room: RoomId,
-    /// True for a file we send.
-    pub upload: bool,
-    /// The file's name, as sent.
-    pub name: String,
-    /// The file's bytes.
-    pub size: u64,
-    /// Bytes sent, or received and verified.
-    pub done: u64,
-    /// Bytes per second lately.
-    pub rate: f64,
-    /// For downloads, and for uploads once hashed: the file's identity.
-    pub hash: Option<FileHash>,
-    /// Where it is now.
-    pub state: TransferState,
-    /// While running: the connection broke and it waits to try again (resuming), and why.
-    pub retrying: Option<String>,
-}
-
-/// Where a transfer is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TransferState {
-    /// Reading the file to hash it before sending.
-    Preparing,
-    Running,
-    /// Finished: a download's saved path; an upload's message id.
-    Done {
-        path: Option<PathBuf>,
-        message: Option<u64>,
-    },
-    /// Stopped by a problem, in words for the user.
-    Failed(String),
-    Cancelled,
-}
-
-impl Transfer {
-    /// Seconds left at the current rate, if it can be told.
-    pub fn eta(&self) -> Option<f64> {
-        (self.rate > 1.0 && matches!(self.state, TransferState::Running))
-            .then(|| (self.size.saturating_sub(self.done)) as f64 / self.rate)
-    }
-}
+/// How a transfer stands: the file feature's report, shown as it is.
+pub use crate::files::report::{Transfer, TransferId, TransferState};
 
 /// An image made small, as RGBA pixels.
 #[derive(Debug, PartialEq, Eq)]

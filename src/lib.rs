@@ -17,12 +17,14 @@
 //!   what members say, pages of history —, `member` one member's connection) and a member's
 //!   session ([`net::session`]). `net` never imports `files`.
 //! - [`files`]: the file feature in one place: the host's side ([`files::serve`], a service
-//!   registered with the room's host), a member's side ([`files::member`]), piece hashes,
-//!   transfers' retries, the host's kept files, where downloads are saved and how names are
-//!   cleaned.
-//! - [`store`]: paths, settings, and the profile's database ([`store::Database`]: one writer
-//!   thread, group commits) with the hosted rooms' histories in it, and searching them
-//!   ([`store::search`]).
+//!   registered with the room's host), a member's side ([`files::fetch`]), piece hashes,
+//!   transfers' retries ([`files::jobs`], telling how they stand through a
+//!   [`files::Reporter`] the runtime makes), the host's kept files, where downloads are
+//!   saved and how names are cleaned.
+//! - [`store`]: paths, settings, and the profile's database ([`store::Database`], in
+//!   `store/database/`: the handle, the writer threads with their group commits, the
+//!   schema, opening and salvaging the file) with the hosted rooms' histories in it, and
+//!   searching them ([`store::search`]).
 //! - [`units`]: sizes and durations in words, for any layer.
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.

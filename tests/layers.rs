@@ -47,16 +47,6 @@ const STILL_UP: &[(&str, &str, &str)] = &[
         "a session reports straight to the front end; it should report to the runtime",
     ),
     (
-        "files/jobs.rs",
-        "bridge",
-        "transfers report straight to the front end; they should report to the runtime",
-    ),
-    (
-        "files/jobs.rs",
-        "desktop",
-        "a finished download's thumbnail is made by the transfer job",
-    ),
-    (
         "desktop/notify.rs",
         "app",
         "notifications take the window's attention types",

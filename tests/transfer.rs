@@ -5,7 +5,7 @@
 //! partial file.
 
 use lanchat::files::TransferError;
-use lanchat::files::member::{self as transfer, Peer};
+use lanchat::files::fetch::{self as transfer, Peer};
 use lanchat::files::{FileService, FileStore, PieceHashes};
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::link::Timeouts;

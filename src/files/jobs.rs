@@ -3,11 +3,12 @@
 //! can be cancelled. Files already downloaded are remembered, so asking again opens the saved
 //! copy instead of fetching another. Nothing here touches the window.
 
-use crate::bridge::{Event, EventSender, Transfer, TransferId, TransferState};
-use crate::desktop;
 use crate::files::PieceHashes;
 use crate::files::TransferError;
-use crate::files::member::{self as transfer, Peer};
+use crate::files::fetch::{self as transfer, Peer};
+use crate::files::report::{
+    Report, Reporter, Transfer, TransferEvent, TransferId, TransferState, transfer_of,
+};
 use crate::net::link::LinkError;
 use crate::protocol::{FileHash, FileRef, RoomId};
 use std::collections::HashMap;
@@ -47,7 +48,8 @@ struct Running {
 
 /// Every transfer of this app.
 pub struct Transfers {
-    events: EventSender,
+    /// Where every transfer tells how it stands.
+    reporter: Reporter,
     /// The number the next transfer gets.
     next_id: TransferId,
     /// Transfers under way; each task removes itself when it ends.
@@ -91,8 +93,9 @@ impl Saved {
 
 impl Transfers {
     /// Starts with the saved files recorded in `record` (read here: call it off the UI thread)
-    /// and tells the front end about them.
-    pub async fn new(events: EventSender, downloads: PathBuf, record: PathBuf) -> Self {
+    /// and tells `reporter` about them.
+    pub async fn new(reporter: impl Into<Reporter>, downloads: PathBuf, record: PathBuf) -> Self {
+        let reporter = reporter.into();
         let path = record.clone();
         let files: HashMap<FileHash, PathBuf> = tokio::task::spawn_blocking(move || {
             std::fs::read(&path)
@@ -103,7 +106,7 @@ impl Transfers {
         .await
         .unwrap_or_default();
         for (hash, path) in &files {
-            events.send(Event::Saved {
+            reporter.tell(TransferEvent::Saved {
                 hash: hash.clone(),
                 path: path.clone(),
             });
@@ -114,7 +117,7 @@ impl Transfers {
             writes: tokio_util::task::TaskTracker::new(),
         }));
         Self {
-            events,
+            reporter,
             next_id: 1,
             running: Arc::default(),
             downloads,
@@ -166,13 +169,13 @@ impl Transfers {
 
     /// Sends a file to a room.
     pub fn upload(&mut self, peer: Peer, path: PathBuf) {
-        let events = self.events.clone();
+        let reporter = self.reporter.clone();
         let room = peer.room.clone();
         let saved = self.saved.clone();
         self.start(room, None, |id, cancel| Job {
             id,
             peer,
-            events,
+            reporter,
             cancel,
             saved,
             kind: Kind::Upload { path },
@@ -207,9 +210,9 @@ impl Transfers {
                 message: None,
             };
             let transfer = transfer_of(id, peer.room, false, &file, state);
-            return self.events.send(Event::Transfer(transfer));
+            return self.reporter.tell(TransferEvent::Transfer(transfer));
         }
-        let events = self.events.clone();
+        let reporter = self.reporter.clone();
         let dir = self.downloads.clone();
         let (room, hash, saved) = (
             peer.room.clone(),
@@ -219,7 +222,7 @@ impl Transfers {
         self.start(room, hash, |id, cancel| Job {
             id,
             peer,
-            events,
+            reporter,
             cancel,
             saved,
             kind: Kind::Download { file, dir },
@@ -236,7 +239,7 @@ impl Transfers {
             &file,
             TransferState::Failed(why.to_owned()),
         );
-        self.events.send(Event::Transfer(transfer));
+        self.reporter.tell(TransferEvent::Transfer(transfer));
     }
 
     /// Stops a transfer as the user asked.
@@ -272,31 +275,6 @@ impl Transfers {
     }
 }
 
-fn transfer_of(
-    id: TransferId,
-    room: RoomId,
-    upload: bool,
-    file: &FileRef,
-    state: TransferState,
-) -> Transfer {
-    Transfer {
-        id,
-        room,
-        upload,
-        name: file.name.clone(),
-        size: file.size,
-        done: if matches!(state, TransferState::Done { .. }) {
-            file.size
-        } else {
-            0
-        },
-        rate: 0.0,
-        hash: Some(file.hash.clone()),
-        state,
-        retrying: None,
-    }
-}
-
 /// What a transfer does.
 enum Kind {
     /// Send the file at this path.
@@ -310,45 +288,13 @@ struct Job {
     id: TransferId,
     /// Who we are in the room, and where its host is.
     peer: Peer,
-    events: EventSender,
+    /// Where it tells how it stands.
+    reporter: Reporter,
     /// Set when the user cancels.
     cancel: CancellationToken,
     /// Where a finished download is recorded.
     saved: Arc<Mutex<Saved>>,
     kind: Kind,
-}
-
-/// What a transfer reports, kept between reports.
-struct Report {
-    /// As last sent.
-    transfer: Transfer,
-    /// The last measure of progress, for the rate; `None` until the first since (re)starting.
-    last: Option<(Instant, u64)>,
-}
-
-impl Report {
-    fn send(&self, events: &EventSender) {
-        events.send(Event::Transfer(self.transfer.clone()));
-    }
-
-    /// Updates progress and the rate, smoothed so the time left does not jump about. The first
-    /// measure after a (re)start only sets the baseline: bytes resumed are not speed.
-    fn progress(&mut self, done: u64) {
-        let now = Instant::now();
-        if let Some((then, before)) = self.last {
-            let secs = now.duration_since(then).as_secs_f64();
-            if secs > 0.0 && done >= before {
-                let rate = (done - before) as f64 / secs;
-                self.transfer.rate = if self.transfer.rate == 0.0 {
-                    rate
-                } else {
-                    0.7 * self.transfer.rate + 0.3 * rate
-                };
-            }
-        }
-        self.last = Some((now, done));
-        self.transfer.done = done;
-    }
 }
 
 /// The name to show for a file to send.
@@ -360,6 +306,40 @@ fn file_name(path: &Path) -> String {
 
 impl Job {
     async fn run(self) {
+        let mut report = self.first_report().await;
+        report.send(&self.reporter);
+        let hashes = match self.hash_upload().await {
+            Ok(hashes) => hashes,
+            Err(e) => {
+                report.transfer.state = match e {
+                    TransferError::Cancelled => TransferState::Cancelled,
+                    e => TransferState::Failed(format!("cannot read the file: {e}")),
+                };
+                return report.send(&self.reporter);
+            }
+        };
+        if let Some(hashes) = &hashes {
+            report.transfer.hash = Some(FileHash::from_bytes(&hashes.root()));
+            report.transfer.state = TransferState::Running;
+            report.send(&self.reporter);
+        }
+        let outcome = self.work_reporting(hashes, &mut report).await;
+        report.transfer.rate = 0.0;
+        report.transfer.retrying = None;
+        report.transfer.state = match outcome {
+            Ok(done) => {
+                report.transfer.done = report.transfer.size;
+                self.finished(&report.transfer, &done);
+                done
+            }
+            Err(TransferError::Cancelled) => TransferState::Cancelled,
+            Err(e) => TransferState::Failed(e.to_string()),
+        };
+        report.send(&self.reporter);
+    }
+
+    /// How the transfer stands before it starts: an upload is read (to hash it) first.
+    async fn first_report(&self) -> Report {
         let (upload, name, size, hash) = match &self.kind {
             Kind::Upload { path } => {
                 let size = tokio::fs::metadata(path)
@@ -389,37 +369,30 @@ impl Job {
             state,
             retrying: None,
         };
-        let mut report = Report {
+        Report {
             transfer,
             last: None,
-        };
-        report.send(&self.events);
-        let hashes = match self.hash_upload().await {
-            Ok(hashes) => hashes,
-            Err(e) => {
-                report.transfer.state = match e {
-                    TransferError::Cancelled => TransferState::Cancelled,
-                    e => TransferState::Failed(format!("cannot read the file: {e}")),
-                };
-                return report.send(&self.events);
-            }
-        };
-        if let Some(hashes) = &hashes {
-            report.transfer.hash = Some(FileHash::from_bytes(&hashes.root()));
-            report.transfer.state = TransferState::Running;
-            report.send(&self.events);
         }
+    }
+
+    /// Does the transfer (see [`Job::work`]), reporting its progress every
+    /// [`REPORT_EVERY`] and each wait to try again.
+    async fn work_reporting(
+        &self,
+        hashes: Option<PieceHashes>,
+        report: &mut Report,
+    ) -> Result<TransferState, TransferError> {
         let (progress, mut seen) = watch::channel(0u64);
         let (retrying, mut why) = watch::channel(None);
         let work = self.work(hashes, progress, retrying);
         tokio::pin!(work);
         let mut tick = tokio::time::interval(REPORT_EVERY);
-        let outcome = loop {
+        loop {
             tokio::select! {
-                outcome = &mut work => break outcome,
+                outcome = &mut work => return outcome,
                 Ok(()) = why.changed() => {
                     report.transfer.retrying = why.borrow_and_update().clone();
-                    report.send(&self.events);
+                    report.send(&self.reporter);
                 }
                 _ = tick.tick() => {
                     // Every tick, moving or not: a stalled transfer's speed falls to nothing.
@@ -428,25 +401,14 @@ impl Job {
                         report.last = None; // restarted below where it was
                     }
                     report.progress(done);
-                    report.send(&self.events);
+                    report.send(&self.reporter);
                 }
             }
-        };
-        report.transfer.rate = 0.0;
-        report.transfer.retrying = None;
-        report.transfer.state = match outcome {
-            Ok(done) => {
-                report.transfer.done = report.transfer.size;
-                self.finished(&report.transfer, &done);
-                done
-            }
-            Err(TransferError::Cancelled) => TransferState::Cancelled,
-            Err(e) => TransferState::Failed(e.to_string()),
-        };
-        report.send(&self.events);
+        }
     }
 
-    /// A finished transfer: a download is recorded; either way an image gets a thumbnail.
+    /// A finished transfer: a download is recorded; either way its file is told (an image
+    /// gets a thumbnail).
     fn finished(&self, transfer: &Transfer, done: &TransferState) {
         let Some(hash) = &transfer.hash else { return };
         let path = match (&self.kind, done) {
@@ -464,7 +426,11 @@ impl Job {
             (Kind::Upload { path }, _) => path.clone(),
             _ => return,
         };
-        desktop::spawn_thumbnail(self.events.clone(), hash.clone(), path, transfer.size);
+        self.reporter.tell(TransferEvent::Finished {
+            hash: hash.clone(),
+            path,
+            size: transfer.size,
+        });
     }
 
     /// Reads an upload once to hash its pieces; `None` for a download.

@@ -9,9 +9,10 @@
 //!   data sent from disk at the link's pace, and how a transfer fails.
 //! - [`serve`]: the host's side: a [`serve::FileService`] registered with the room's host
 //!   keeps uploads and serves downloads, to members only.
-//! - [`member`]: a member's side: sending a file to the room, fetching one from it.
-//! - [`jobs`]: the runtime's transfers: progress reports, the retry policy, cancelling, and
-//!   the record of files already saved.
+//! - [`fetch`]: a member's side: sending a file to the room, fetching one from it.
+//! - [`jobs`]: the runtime's transfers: the retry policy, cancelling, and the record of
+//!   files already saved.
+//! - [`report`]: how a transfer stands, told to a [`Reporter`] the runtime makes.
 //! - [`kept`]: the copies a host keeps for its room, within a size limit.
 //! - [`names`]: file names from the network made safe, and files created without ever
 //!   overwriting another.
@@ -19,21 +20,23 @@
 //!   free space check.
 
 pub mod disk;
+pub mod fetch;
 pub mod jobs;
 pub mod kept;
-pub mod member;
 pub mod names;
 pub mod pieces;
+pub mod report;
 pub mod serve;
 pub mod transfer;
 
 pub use crate::protocol::files::{
     DATA_LEN, FileHash, FileOffer, FileRef, MAX_FILE_SIZE, MAX_PIECES, Upload,
 };
+pub use fetch::Peer;
 pub use jobs::Transfers;
 pub use kept::FileStore;
-pub use member::Peer;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
+pub use report::{Reporter, Transfer, TransferEvent, TransferId, TransferState};
 pub use serve::FileService;
 pub use transfer::TransferError;

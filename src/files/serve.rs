@@ -5,8 +5,8 @@
 //! only through the [`RoomHandle`] it is handed.
 
 use super::transfer::*;
-use crate::files::FileStore;
 use crate::files::disk::{free_space, open_partial};
+use crate::files::{FileStore, PieceHashes};
 use crate::net::host::{HostConfig, Incoming, RoomHandle, Service, Who};
 use crate::net::limits::{AddressPlace, Limits, PerAddress};
 use crate::net::link::{Link, LinkReader, LinkWriter};
@@ -131,94 +131,119 @@ pub async fn accept_upload(
     upload: Upload,
     files: &HostFiles,
 ) -> Result<Accepted, TransferError> {
-    let refuse = |code, reason: String| Frame::Refused { code, reason };
+    let hashes = check_offer(sink, &upload, files).await?;
+    let offer = upload.offer;
+    // One upload of a file at a time; a broken try's task ends as soon as it sees the cut.
+    // Another sender's upload of the same file may take longer: this sender is told to try
+    // again shortly, and then finds the file kept (nothing more to send).
+    let Ok(turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
+        let reason = "the host is receiving this file from someone else right now".to_owned();
+        return refuse(sink, RefuseCode::Busy, reason).await;
+    };
+    let size = offer.size;
+    let (file, offset) = match files.prepare(&offer).await? {
+        Prepared::Partial { file, offset, free } if free >= size - offset => (file, offset),
+        Prepared::Partial { offset, free, .. } => {
+            let reason = format!(
+                "the host has {} free and the file needs {}",
+                human_size(free),
+                human_size(size - offset)
+            );
+            return refuse(sink, RefuseCode::NoSpace, reason).await;
+        }
+        // Already kept (sent before, or by someone else): nothing to send, if it is the same.
+        Prepared::Kept(kept) if kept.size == size => {
+            send(sink, Frame::UploadFrom { offset: size }).await?;
+            return Ok(Accepted::Kept(offer.file_ref()));
+        }
+        Prepared::Kept(_) => {
+            let reason = "this file's hash belongs to another file".to_owned();
+            return refuse(sink, RefuseCode::BadOffer, reason).await;
+        }
+    };
+    send(sink, Frame::UploadFrom { offset }).await?;
+    let verified = files.go_live(&offer, offset);
+    let pieces = PieceSink::new(hashes, file, offset, verified);
+    Ok(Accepted::Receiving(Receiving {
+        offer,
+        pieces,
+        _turn: turn,
+    }))
+}
+
+/// Checks an upload's offer before anything is done for it: the room, its piece hashes and
+/// its size. Returns its hashes; a refusal has been told to the uploader.
+async fn check_offer(
+    sink: &mut LinkWriter,
+    upload: &Upload,
+    files: &HostFiles,
+) -> Result<Arc<PieceHashes>, TransferError> {
     if upload.room != files.room {
-        send(
-            sink,
-            refuse(
-                RefuseCode::WrongRoom,
-                "this host does not run that room".into(),
-            ),
-        )
-        .await?;
+        let reason = "this host does not run that room".to_owned();
+        send(sink, refusal(RefuseCode::WrongRoom, reason)).await?;
         return Err(TransferError::Refused("wrong room".into()));
     }
-    let offer = upload.offer;
-    let hashes = match hashes_of(&offer) {
+    let offer = &upload.offer;
+    let hashes = match hashes_of(offer) {
         Ok(hashes) => Arc::new(hashes),
-        Err(e) => {
-            send(sink, refuse(RefuseCode::BadOffer, e.clone())).await?;
-            return Err(TransferError::Refused(e));
-        }
+        Err(e) => return refuse(sink, RefuseCode::BadOffer, e).await,
     };
     if offer.size > files.store.limit() {
         let reason = format!(
             "the room keeps files of at most {}",
             human_size(files.store.limit())
         );
-        send(sink, refuse(RefuseCode::NoSpace, reason.clone())).await?;
-        return Err(TransferError::Refused(reason));
+        return refuse(sink, RefuseCode::NoSpace, reason).await;
     }
-    // One upload of a file at a time; a broken try's task ends as soon as it sees the cut.
-    // Another sender's upload of the same file may take longer: this sender is told to try
-    // again shortly, and then finds the file kept (nothing more to send).
-    let Ok(turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
-        let reason = "the host is receiving this file from someone else right now".to_owned();
-        send(sink, refuse(RefuseCode::Busy, reason.clone())).await?;
-        return Err(TransferError::Later(reason));
-    };
-    let store = files.store.clone();
-    let hash = offer.hash.clone();
-    let piece_len = offer.piece_len;
-    let size = offer.size;
-    let (uploading, preparing) = (files.uploading.clone(), files.preparing.clone());
-    let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        store.prepare()?;
-        if let Some((_, kept)) = store.get(&hash) {
-            return Ok(Err(kept));
-        }
-        let _preparing = preparing.lock().expect("preparing uploads");
-        // The files being received now (an upload holds, or waits for, their turn): their
-        // partials are not broken off, whatever their age.
-        let receiving: std::collections::HashSet<FileHash> = {
-            let locks = uploading.lock().expect("upload locks");
-            let busy = locks.iter().filter(|(_, lock)| Arc::strong_count(lock) > 1);
-            busy.map(|(hash, _)| hash.clone()).collect()
-        };
-        store.make_room(&hash, size, &receiving)?;
-        let (file, offset) = open_partial(&store.partial(&hash), piece_len, size, size)?;
-        let free = free_space(store.dir())?;
-        Ok(Ok((file, offset, free)))
-    })
-    .await
-    .map_err(|e| std::io::Error::other(e.to_string()))??;
-    let (file, offset, free) = match prepared {
-        Ok(fresh) => fresh,
-        // Already kept (sent before, or by someone else): nothing to send, if it is the same.
-        Err(kept) if kept.size == offer.size => {
-            send(sink, Frame::UploadFrom { offset: size }).await?;
-            return Ok(Accepted::Kept(offer.file_ref()));
-        }
-        Err(_) => {
-            let reason = "this file's hash belongs to another file".to_owned();
-            send(sink, refuse(RefuseCode::BadOffer, reason.clone())).await?;
-            return Err(TransferError::Refused(reason));
-        }
-    };
-    if free < size - offset {
-        let reason = format!(
-            "the host has {} free and the file needs {}",
-            human_size(free),
-            human_size(size - offset)
-        );
-        send(sink, refuse(RefuseCode::NoSpace, reason.clone())).await?;
-        return Err(TransferError::Refused(reason));
+    Ok(hashes)
+}
+
+/// Where an upload stands once the host has made room for it.
+enum Prepared {
+    /// Its partial file is open, holding `offset` verified bytes; the disk has `free` more.
+    Partial {
+        file: std::fs::File,
+        offset: u64,
+        free: u64,
+    },
+    /// The host keeps a file with this hash already, as offered then.
+    Kept(FileOffer),
+}
+
+impl HostFiles {
+    /// Makes room for an upload within the room's limit and opens its partial file, unless
+    /// the file is kept already (off the async threads).
+    async fn prepare(&self, offer: &FileOffer) -> std::io::Result<Prepared> {
+        let store = self.store.clone();
+        let (hash, piece_len, size) = (offer.hash.clone(), offer.piece_len, offer.size);
+        let (uploading, preparing) = (self.uploading.clone(), self.preparing.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            store.prepare()?;
+            if let Some((_, kept)) = store.get(&hash) {
+                return Ok(Prepared::Kept(kept));
+            }
+            let _preparing = preparing.lock().expect("preparing uploads");
+            // The files being received now (an upload holds, or waits for, their turn): their
+            // partials are not broken off, whatever their age.
+            let receiving: std::collections::HashSet<FileHash> = {
+                let locks = uploading.lock().expect("upload locks");
+                let busy = locks.iter().filter(|(_, lock)| Arc::strong_count(lock) > 1);
+                busy.map(|(hash, _)| hash.clone()).collect()
+            };
+            store.make_room(&hash, size, &receiving)?;
+            let (file, offset) = open_partial(&store.partial(&hash), piece_len, size, size)?;
+            let free = free_space(store.dir())?;
+            Ok(Prepared::Partial { file, offset, free })
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
     }
-    send(sink, Frame::UploadFrom { offset }).await?;
-    // A resumed upload carries on the live entry its broken try left, for the downloads
-    // that wait on it.
-    let verified = {
-        let mut live = files.live.lock().expect("live uploads");
+
+    /// Registers an upload starting at `offset` for downloads to follow, and returns where
+    /// its verified bytes are told. A resumed upload carries on the live entry its broken
+    /// try left, for the downloads that wait on it.
+    fn go_live(&self, offer: &FileOffer, offset: u64) -> watch::Sender<u64> {
+        let mut live = self.live.lock().expect("live uploads");
         let entry = live.entry(offer.hash.clone()).or_insert_with(|| Live {
             offer: offer.clone(),
             verified: watch::channel(offset).0,
@@ -227,13 +252,22 @@ pub async fn accept_upload(
         entry.verified.send_replace(offset);
         entry.state.send_replace(Arriving::Coming);
         entry.verified.clone()
-    };
-    let pieces = PieceSink::new(hashes, file, offset, verified);
-    Ok(Accepted::Receiving(Receiving {
-        offer,
-        pieces,
-        _turn: turn,
-    }))
+    }
+}
+
+/// A refusal frame.
+fn refusal(code: RefuseCode, reason: String) -> Frame {
+    Frame::Refused { code, reason }
+}
+
+/// Tells the other side why it is refused, and returns that as the error.
+async fn refuse<T>(
+    sink: &mut LinkWriter,
+    code: RefuseCode,
+    reason: String,
+) -> Result<T, TransferError> {
+    send(sink, refusal(code, reason.clone())).await?;
+    Err(refused(code, reason))
 }
 
 impl Receiving {
@@ -419,16 +453,7 @@ pub fn failed_notice(from: &str, name: &str, error: &TransferError) -> Option<St
 /// Tells a downloader the file is not here, and returns why.
 async fn refuse_gone(sink: &mut LinkWriter) -> Result<(), TransferError> {
     let reason = "the host no longer keeps this file".to_owned();
-    let code = RefuseCode::Gone;
-    send(
-        sink,
-        Frame::Refused {
-            code,
-            reason: reason.clone(),
-        },
-    )
-    .await?;
-    Err(TransferError::Refused(reason))
+    refuse(sink, RefuseCode::Gone, reason).await
 }
 
 /// The room's files as a [`Service`] of its host.

@@ -1,6 +1,6 @@
 //! What both ends of a file transfer share, each transfer on a connection of its own (see
 //! [`crate::protocol::files`]): the host keeping an upload and serving downloads
-//! ([`super::serve`]), a member uploading or downloading ([`super::member`]).
+//! ([`super::serve`]), a member uploading or downloading ([`super::fetch`]).
 //!
 //! Data arrives in order; each piece is checked against its hash before it is written, so a
 //! partial file only ever holds verified pieces and a broken transfer resumes after the last
@@ -313,13 +313,16 @@ pub(super) struct Source {
     pub(super) follow: Option<Follow>,
 }
 
+/// A block being read: the file back, and the bytes.
+type Reading = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
+
 /// Reads `want` bytes at `at` (opening the file for the first read), on a blocking thread.
 pub(super) fn read_block(
     file: Option<std::fs::File>,
     path: PathBuf,
     at: u64,
     want: usize,
-) -> tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>> {
+) -> Reading {
     tokio::task::spawn_blocking(move || {
         let mut file = match file {
             Some(file) => file,
@@ -349,72 +352,18 @@ pub(super) async fn send_data(
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(), TransferError> {
-    let Source {
-        path,
-        mut file,
-        mut follow,
-    } = source;
-    let path = path.as_path();
-    let available =
-        |follow: &Option<Follow>| follow.as_ref().map_or(size, |f| *f.verified.borrow());
+    let mut blocks = ReadAhead {
+        source,
+        size,
+        next: offset,
+        ahead: None,
+    };
     let mut at = offset;
-    let mut next = offset; // where the next read starts;
-    let mut ahead = None;
     progress.send_replace(at);
     while at < size {
-        if ahead.is_none() {
-            let ready = available(&follow);
-            if next < ready {
-                let want = READ_BLOCK.min((ready - next) as usize);
-                ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
-                next += want as u64;
-            } else if let Some(f) = &mut follow {
-                // Caught up with the upload: only a live one is waited for.
-                let state = f.state.borrow_and_update().clone();
-                match state {
-                    Arriving::Failed(why) => {
-                        let _ = send(
-                            sink,
-                            Frame::Cancel {
-                                reason: why.clone(),
-                            },
-                        )
-                        .await;
-                        return Err(TransferError::Stopped(why));
-                    }
-                    // The downloader hears the end of the connection and comes back later.
-                    Arriving::Broken => return Err(TransferError::Ended),
-                    Arriving::Coming | Arriving::Kept => {}
-                }
-                // Wait for more, or for the upload to change state. Its end is told before
-                // it lets go of the channels, so a closed one was read just above.
-                let open = tokio::select! {
-                    changed = f.verified.changed() => changed.is_ok(),
-                    changed = f.state.changed() => changed.is_ok(),
-                };
-                // The upload let go of its channels, maybe right after its last word: a
-                // failure is told on the next pass; otherwise what is missing will not come.
-                if !open
-                    && !matches!(*f.state.borrow(), Arriving::Failed(_))
-                    && *f.verified.borrow() < size
-                {
-                    return Err(TransferError::Ended);
-                }
-                continue;
-            }
-        }
-        let Some(task) = ahead.take() else { break };
-        let (handle, block) = task
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
-        file = Some(handle);
-        // Start reading the next block before sending this one.
-        let ready = available(&follow);
-        if next < ready {
-            let want = READ_BLOCK.min((ready - next) as usize);
-            ahead = Some(read_block(file.take(), path.to_path_buf(), next, want));
-            next += want as u64;
-        }
+        let Some(block) = blocks.next_block(sink).await? else {
+            break;
+        };
         let block = bytes::Bytes::from(block);
         for start in (0..block.len()).step_by(DATA_LEN) {
             if cancel.is_cancelled() {
@@ -433,6 +382,99 @@ pub(super) async fn send_data(
         progress.send_replace(at);
     }
     Ok(())
+}
+
+/// A file read a block ahead of what is sent, each read on a blocking thread.
+struct ReadAhead {
+    /// What is read; its `file` is `None` while a read has it.
+    source: Source,
+    /// The file's size.
+    size: u64,
+    /// Where the next read starts.
+    next: u64,
+    /// The read under way.
+    ahead: Option<Reading>,
+}
+
+impl ReadAhead {
+    /// The next block, and the read of the one after it started; `None` when there is no
+    /// more to read. A file still arriving is waited for, and its failure told on `sink`.
+    async fn next_block(
+        &mut self,
+        sink: &mut LinkWriter,
+    ) -> Result<Option<Vec<u8>>, TransferError> {
+        while self.ahead.is_none() && !self.start() {
+            let Some(follow) = &mut self.source.follow else {
+                return Ok(None);
+            };
+            follow.wait(sink, self.size).await?;
+        }
+        let Some(task) = self.ahead.take() else {
+            return Ok(None);
+        };
+        let (handle, block) = task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        self.source.file = Some(handle);
+        // Start reading the next block before sending this one.
+        self.start();
+        Ok(Some(block))
+    }
+
+    /// Starts reading the next block, if there is one ready to read.
+    fn start(&mut self) -> bool {
+        let ready = self
+            .source
+            .follow
+            .as_ref()
+            .map_or(self.size, |f| *f.verified.borrow());
+        if self.next >= ready {
+            return false;
+        }
+        let want = READ_BLOCK.min((ready - self.next) as usize);
+        let (file, path) = (self.source.file.take(), self.source.path.clone());
+        self.ahead = Some(read_block(file, path, self.next, want));
+        self.next += want as u64;
+        true
+    }
+}
+
+impl Follow {
+    /// Caught up with the upload: waits for more of it (only a live one is waited for). Its
+    /// failure is told to the downloader on `sink`.
+    async fn wait(&mut self, sink: &mut LinkWriter, size: u64) -> Result<(), TransferError> {
+        let state = self.state.borrow_and_update().clone();
+        match state {
+            Arriving::Failed(why) => {
+                let _ = send(
+                    sink,
+                    Frame::Cancel {
+                        reason: why.clone(),
+                    },
+                )
+                .await;
+                return Err(TransferError::Stopped(why));
+            }
+            // The downloader hears the end of the connection and comes back later.
+            Arriving::Broken => return Err(TransferError::Ended),
+            Arriving::Coming | Arriving::Kept => {}
+        }
+        // Wait for more, or for the upload to change state. Its end is told before
+        // it lets go of the channels, so a closed one was read just above.
+        let open = tokio::select! {
+            changed = self.verified.changed() => changed.is_ok(),
+            changed = self.state.changed() => changed.is_ok(),
+        };
+        // The upload let go of its channels, maybe right after its last word: a
+        // failure is told on the next pass; otherwise what is missing will not come.
+        if !open
+            && !matches!(*self.state.borrow(), Arriving::Failed(_))
+            && *self.verified.borrow() < size
+        {
+            return Err(TransferError::Ended);
+        }
+        Ok(())
+    }
 }
 
 /// Where an upload that downloads follow is.

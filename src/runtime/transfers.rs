@@ -1,9 +1,10 @@
-//! Files: sending and downloading them through the room they are posted in, cancelling, and
-//! opening or revealing the saved ones.
+//! Files: sending and downloading them through the room they are posted in, cancelling,
+//! opening or revealing the saved ones, and what the transfers tell shown in the front end.
 
 use super::Runtime;
-use crate::bridge::Event;
-use crate::files::Peer;
+use crate::bridge::{Event, EventSender};
+use crate::desktop;
+use crate::files::{Peer, Reporter, TransferEvent};
 use crate::net::link::Expect;
 use crate::protocol::{FileRef, RoomId};
 
@@ -60,5 +61,19 @@ impl Runtime {
                 .transfers
                 .refuse(room, file, "join the room to download it"),
         }
+    }
+}
+
+/// What the transfers tell, shown in the front end; a file that came or went gets its
+/// thumbnail here, if it is an image.
+impl From<EventSender> for Reporter {
+    fn from(events: EventSender) -> Self {
+        Reporter::new(move |told| match told {
+            TransferEvent::Transfer(transfer) => events.send(Event::Transfer(transfer)),
+            TransferEvent::Saved { hash, path } => events.send(Event::Saved { hash, path }),
+            TransferEvent::Finished { hash, path, size } => {
+                desktop::spawn_thumbnail(events.clone(), hash, path, size)
+            }
+        })
     }
 }

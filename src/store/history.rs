@@ -91,42 +91,80 @@ impl History {
             )
             .optional()
         })?;
-        let mut warning = None;
-        let epoch = match known {
-            Some(epoch) => epoch as u64,
-            None => {
-                let (lines, skipped) = read_legacy(legacy);
-                let epoch = rand::random::<u64>() >> 11; // exact in JSON and SQLite alike
-                let id = room.as_str().to_owned();
-                let count = lines.len();
-                db.write_blocking(move |c| {
-                    c.execute(
-                        "INSERT INTO hosted (room, epoch) VALUES (?1, ?2)",
-                        params![id, epoch as i64],
-                    )?;
-                    // Renumbered in file order: an old file may repeat ids after damage.
-                    for (n, mut message) in lines.into_iter().enumerate() {
-                        message.id = n as u64;
-                        insert(c, &id, &message, None)?;
-                    }
-                    Ok(())
-                })?;
-                if legacy.exists() {
-                    let backup = legacy.with_extension("jsonl.imported");
-                    if let Err(e) = std::fs::rename(legacy, &backup) {
-                        tracing::warn!("could not rename {}: {e}", legacy.display());
-                    }
-                    tracing::info!("imported {count} messages from {}", legacy.display());
-                }
-                if skipped > 0 {
-                    warning = Some(format!(
-                        "{skipped} damaged lines of {} could not be read; the rest of the room's history is kept",
-                        legacy.display()
-                    ));
-                }
-                epoch
-            }
+        let (epoch, warning) = match known {
+            Some(epoch) => (epoch as u64, None),
+            None => Self::start(db, room, legacy)?,
         };
+        let (tail, floor) = Self::read_tail(db, room)?;
+        let next_id = db
+            .read({
+                let id = room.as_str().to_owned();
+                move |c| {
+                    c.query_row("SELECT max(id) FROM messages WHERE room = ?1", [id], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                }
+            })?
+            .map_or(0, |max| max as u64 + 1);
+        Ok((
+            History {
+                room: room.clone(),
+                db: db.clone(),
+                epoch,
+                tail,
+                floor,
+                next_id,
+            },
+            warning,
+        ))
+    }
+
+    /// A room hosted for the first time: its history starts with a new epoch, holding what
+    /// a history file from an older lanchat (`legacy`) has, which is then renamed. Returns
+    /// the epoch, and a warning for the user if some of the file could not be read.
+    fn start(
+        db: &Database,
+        room: &RoomId,
+        legacy: &Path,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let (lines, skipped) = read_legacy(legacy);
+        let epoch = rand::random::<u64>() >> 11; // exact in JSON and SQLite alike
+        let id = room.as_str().to_owned();
+        let count = lines.len();
+        db.write_blocking(move |c| {
+            c.execute(
+                "INSERT INTO hosted (room, epoch) VALUES (?1, ?2)",
+                params![id, epoch as i64],
+            )?;
+            // Renumbered in file order: an old file may repeat ids after damage.
+            for (n, mut message) in lines.into_iter().enumerate() {
+                message.id = n as u64;
+                insert(c, &id, &message, None)?;
+            }
+            Ok(())
+        })?;
+        if legacy.exists() {
+            let backup = legacy.with_extension("jsonl.imported");
+            if let Err(e) = std::fs::rename(legacy, &backup) {
+                tracing::warn!("could not rename {}: {e}", legacy.display());
+            }
+            tracing::info!("imported {count} messages from {}", legacy.display());
+        }
+        let warning = (skipped > 0).then(|| {
+            format!(
+                "{skipped} damaged lines of {} could not be read; the rest of the room's history is kept",
+                legacy.display()
+            )
+        });
+        Ok((epoch, warning))
+    }
+
+    /// The room's newest messages (at most [`TAIL`], oldest first) and the newest id older
+    /// than them, if any.
+    fn read_tail(
+        db: &Database,
+        room: &RoomId,
+    ) -> Result<(VecDeque<ChatMessage>, Option<u64>), StoreError> {
         let id = room.as_str().to_owned();
         let mut newest: Vec<ChatMessage> = db.read(move |c| {
             let mut stmt = c.prepare(
@@ -144,27 +182,7 @@ impl History {
             .then(|| newest.pop().map(|m| m.id))
             .flatten();
         newest.reverse();
-        let next_id = db
-            .read({
-                let id = room.as_str().to_owned();
-                move |c| {
-                    c.query_row("SELECT max(id) FROM messages WHERE room = ?1", [id], |r| {
-                        r.get::<_, Option<i64>>(0)
-                    })
-                }
-            })?
-            .map_or(0, |max| max as u64 + 1);
-        Ok((
-            History {
-                room: room.clone(),
-                db: db.clone(),
-                epoch,
-                tail: newest.into(),
-                floor,
-                next_id,
-            },
-            warning,
-        ))
+        Ok((newest.into(), floor))
     }
 
     /// The history's epoch: a member that knew another one starts over.

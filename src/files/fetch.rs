@@ -54,17 +54,7 @@ pub async fn upload(
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(FileRef, u64), TransferError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let offer = FileOffer {
-        name: clean_file_name(&name),
-        size: hashes.size(),
-        hash: FileHash::from_bytes(&hashes.root()),
-        piece_len: hashes.piece_len(),
-        cvs: hashes.cvs().concat(),
-    };
+    let offer = offer_of(path, hashes);
     let (mut frames, mut sink) = peer.connect().await?;
     let upload = Upload {
         room: peer.room.clone(),
@@ -114,30 +104,64 @@ pub async fn upload(
             Step::Sent(Err(e)) => {
                 drop(sending); // lets go of the sink
                 if matches!(e, TransferError::Cancelled) {
-                    let reason = "the sender cancelled".to_owned();
-                    let _ = send(&mut sink, Frame::Cancel { reason }).await;
-                    // Hang up cleanly: closing with the host's last words unread would reset
-                    // the connection, and the host could lose the cancel with it.
-                    sink.close().await;
-                    let drain = async { while let Some(Ok(_)) = frames.recv().await {} };
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+                    say_cancelled(&mut frames, sink).await;
                 }
                 return Err(e);
             }
-            Step::Heard(frame) => match frame? {
-                Frame::Received { offset } => {
-                    progress.send_replace(offset.min(offer.size));
-                }
-                // Nothing may have been left to send: the host had the file already.
-                Frame::Stored { id } => {
-                    progress.send_replace(offer.size);
+            Step::Heard(frame) => {
+                if let Some(id) = heard(frame?, &offer, progress)? {
                     return Ok((offer.file_ref(), id));
                 }
-                Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
-                other => return Err(TransferError::Unexpected(other.kind())),
-            },
+            }
         }
     }
+}
+
+/// What a file to send is offered as: its cleaned name, size and hashes.
+fn offer_of(path: &Path, hashes: &PieceHashes) -> FileOffer {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    FileOffer {
+        name: clean_file_name(&name),
+        size: hashes.size(),
+        hash: FileHash::from_bytes(&hashes.root()),
+        piece_len: hashes.piece_len(),
+        cvs: hashes.cvs().concat(),
+    }
+}
+
+/// Takes what the host said during an upload: how far it is, or the id of the message it
+/// posted the file as once it is kept.
+fn heard(
+    frame: Frame,
+    offer: &FileOffer,
+    progress: &watch::Sender<u64>,
+) -> Result<Option<u64>, TransferError> {
+    match frame {
+        Frame::Received { offset } => {
+            progress.send_replace(offset.min(offer.size));
+            Ok(None)
+        }
+        // Nothing may have been left to send: the host had the file already.
+        Frame::Stored { id } => {
+            progress.send_replace(offer.size);
+            Ok(Some(id))
+        }
+        Frame::Cancel { reason } => Err(TransferError::Stopped(reason)),
+        other => Err(TransferError::Unexpected(other.kind())),
+    }
+}
+
+/// Tells the host the upload is cancelled, and hangs up cleanly: closing with the host's
+/// last words unread would reset the connection, and the host could lose the cancel with it.
+async fn say_cancelled(frames: &mut LinkReader, mut sink: LinkWriter) {
+    let reason = "the sender cancelled".to_owned();
+    let _ = send(&mut sink, Frame::Cancel { reason }).await;
+    sink.close().await;
+    let drain = async { while let Some(Ok(_)) = frames.recv().await {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
 /// Downloads a file from the room's host into `dir`, resuming a partial file left by an
@@ -159,13 +183,18 @@ pub async fn download(
         result,
         Err(TransferError::Cancelled | TransferError::DiskFull)
     ) {
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_file(&partial);
-            tidy_partial_dir(&partial);
-        })
-        .await;
+        discard(partial.clone()).await;
     }
     result
+}
+
+/// Removes a partial file, and its hidden folder if that is left empty.
+async fn discard(partial: PathBuf) {
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_file(&partial);
+        tidy_partial_dir(&partial);
+    })
+    .await;
 }
 
 async fn download_inner(
@@ -179,6 +208,50 @@ async fn download_inner(
     let have = tokio::task::spawn_blocking(move || partial_len(&probe))
         .await
         .unwrap_or(0);
+    let (mut frames, _sink, offer, offset) = ask(peer, file, have).await?;
+    let hashes = Arc::new(
+        hashes_of(&offer)
+            .map_err(|_| TransferError::Unexpected("a file header that does not add up"))?,
+    );
+    let folder = |error| TransferError::Folder {
+        dir: dir.display().to_string(),
+        error,
+    };
+    let size = offer.size;
+    let (out, kept, free) = open_target(dir, partial, &offer, offset)
+        .await
+        .map_err(folder)?;
+    if kept < offset {
+        // Our partial file is shorter than where the host starts; ask again from ours.
+        return Err(TransferError::Ended);
+    }
+    if free < size - offset {
+        if kept == 0 {
+            // Nothing to resume: leave nothing behind.
+            drop(out);
+            discard(partial.to_path_buf()).await;
+        }
+        return Err(TransferError::NoSpace {
+            need: human_size(size - offset),
+            free: human_size(free),
+        });
+    }
+    let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
+    pieces.receive(&mut frames, None).await?;
+    let written = pieces.finish().await?;
+    save(dir, partial, &file.name, written)
+        .await
+        .map_err(folder)
+}
+
+/// Asks the host for a file from `have` on; returns the connection (the host takes its end
+/// as the download's), the file's offer (which must be the file the message announced, size
+/// and all) and where the host starts.
+async fn ask(
+    peer: &Peer,
+    file: &FileRef,
+    have: u64,
+) -> Result<(LinkReader, LinkWriter, FileOffer, u64), TransferError> {
     let (mut frames, mut sink) = peer.connect().await?;
     send(
         &mut sink,
@@ -189,70 +262,53 @@ async fn download_inner(
         },
     )
     .await?;
-    let (offer, offset) = match next(&mut frames).await? {
-        // The host's offer must be the file the message announced, size and all.
+    match next(&mut frames).await? {
         Frame::FileHeader { offer, offset }
             if offer.hash == file.hash && offer.size == file.size && offset <= offer.size =>
         {
-            (offer, offset)
+            Ok((frames, sink, offer, offset))
         }
-        Frame::FileHeader { .. } => {
-            return Err(TransferError::Unexpected("mismatched file header"));
-        }
-        Frame::Refused { code, reason } => return Err(refused(code, reason)),
-        other => return Err(TransferError::Unexpected(other.kind())),
-    };
-    let hashes = Arc::new(
-        hashes_of(&offer)
-            .map_err(|_| TransferError::Unexpected("a file header that does not add up"))?,
-    );
+        Frame::FileHeader { .. } => Err(TransferError::Unexpected("mismatched file header")),
+        Frame::Refused { code, reason } => Err(refused(code, reason)),
+        other => Err(TransferError::Unexpected(other.kind())),
+    }
+}
+
+/// Opens the partial file in `dir` to write from `offset` (off the async threads). Returns
+/// it, the verified bytes it keeps, and the folder's free space.
+async fn open_target(
+    dir: &Path,
+    partial: &Path,
+    offer: &FileOffer,
+    offset: u64,
+) -> std::io::Result<(std::fs::File, u64, u64)> {
     let (path, piece_len, size) = (partial.to_path_buf(), offer.piece_len, offer.size);
-    let dir_owned = dir.to_path_buf();
-    let folder = |error| TransferError::Folder {
-        dir: dir.display().to_string(),
-        error,
-    };
-    let opened = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        std::fs::create_dir_all(&dir_owned)?;
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        std::fs::create_dir_all(&dir)?;
         prepare_partial_dir(&path)?;
         let (file, kept) = open_partial(&path, piece_len, size, offset)?;
-        Ok((file, kept, free_space(&dir_owned)?))
+        Ok((file, kept, free_space(&dir)?))
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))
     .and_then(|opened| opened)
-    .map_err(folder)?;
-    let (out, kept, free) = opened;
-    if kept < offset {
-        // Our partial file is shorter than where the host starts; ask again from ours.
-        return Err(TransferError::Ended);
-    }
-    if free < size - offset {
-        if kept == 0 {
-            // Nothing to resume: leave nothing behind.
-            drop(out);
-            let partial = partial.to_path_buf();
-            let _ = tokio::task::spawn_blocking(move || {
-                let _ = std::fs::remove_file(&partial);
-                tidy_partial_dir(&partial);
-            })
-            .await;
-        }
-        return Err(TransferError::NoSpace {
-            need: human_size(size - offset),
-            free: human_size(free),
-        });
-    }
-    let mut pieces = PieceSink::new(hashes, out, offset, progress.clone());
-    pieces.receive(&mut frames, None).await?;
-    let written = pieces.finish().await?;
-    // Saved under the name its message shows (the same content may have come with another).
+}
+
+/// Saves a whole, verified partial file in `dir` under the name its message shows (the same
+/// content may have come with another), never over another file.
+async fn save(
+    dir: &Path,
+    partial: &Path,
+    name: &str,
+    written: std::fs::File,
+) -> std::io::Result<PathBuf> {
     let (dir, partial, name) = (
         dir.to_path_buf(),
         partial.to_path_buf(),
-        clean_file_name(&file.name),
+        clean_file_name(name),
     );
-    let saved = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
         // The empty file create_unique makes holds the name; ours replaces it.
         let (_, path) = create_unique(&dir, &name)?;
         if let Err(e) = std::fs::rename(&partial, &path) {
@@ -272,6 +328,4 @@ async fn download_inner(
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))
     .and_then(|saved| saved)
-    .map_err(folder)?;
-    Ok(saved)
 }
