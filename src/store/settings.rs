@@ -347,7 +347,10 @@ mod tests {
         let room = RoomId::parse("00112233445566778899aabbccddeeff").unwrap();
         let mut s = Settings::default();
         assert!(s.apply(&Change::Theme(Theme::Dark)));
-        assert!(!s.apply(&Change::Theme(Theme::Dark)), "the same again is no change");
+        assert!(
+            !s.apply(&Change::Theme(Theme::Dark)),
+            "the same again is no change"
+        );
         let mentions = Change::Alerts {
             room: room.clone(),
             alerts: Alerts::Mentions,
