@@ -8,6 +8,10 @@
 //! gets there, and they come back from the database a page at a time. (Without a database —
 //! it could not be opened — nothing is dropped.)
 
+mod errors;
+
+pub use errors::{DatabaseFailure, HostFailure, JoinFailure};
+
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, FileHash, FileRef, Member, MemberId, RoomId};
@@ -153,7 +157,7 @@ pub enum Event {
     /// A room this app hosted is closed.
     HostingStopped { room: RoomId },
     /// Hosting a room failed; `error` is for the user.
-    HostFailed { name: String, error: String },
+    HostFailed { name: String, error: HostFailure },
     /// How the connection to a joined room stands.
     Session { room: RoomId, state: SessionState },
     /// The host let us in. Replaces any earlier member list for that room.
@@ -221,10 +225,10 @@ pub enum Event {
     /// (with the addresses it resolved to), or why there is none, in words.
     Probed {
         addr: String,
-        found: Result<crate::discovery::RoomAd, String>,
+        found: Result<crate::discovery::RoomAd, JoinFailure>,
     },
     /// [`Command::JoinAddress`] found no room to join; `error` is for the user.
-    JoinFailed { error: String },
+    JoinFailed { error: JoinFailure },
     /// A problem the user should hear of and can act on (a full disk, say).
     Alert(String),
     /// A message in a joined room; `live` is false for the history sent on joining.

@@ -3,7 +3,7 @@
 //! closing it.
 
 use super::{GOODBYE_LIMIT, Internal, Runtime};
-use crate::bridge::Event;
+use crate::bridge::{Event, HostFailure};
 use crate::discovery::Advert;
 use crate::files::{FileService, FileStore};
 use crate::net::host::{HostConfig, RoomHost};
@@ -54,19 +54,20 @@ impl Runtime {
     pub(super) fn host(&mut self, name: String, id: Option<RoomId>, password: Option<String>) {
         let name = name.trim().to_owned();
         if let Err(e) = check_name("The room name", &name) {
-            return self.events.send(Event::HostFailed { name, error: e });
+            let error = HostFailure::Name(e);
+            return self.events.send(Event::HostFailed { name, error });
         }
         let id = id.unwrap_or_else(RoomId::random);
         if self.hosts.contains_key(&id) || self.starting.contains(&id) {
             return self.events.send(Event::HostFailed {
                 name,
-                error: "this room is already open".into(),
+                error: HostFailure::AlreadyOpen,
             });
         }
         let db = match &self.db {
             Ok(db) => db.clone(),
             Err(error) => {
-                let error = error.clone();
+                let error = error.clone().into();
                 return self.events.send(Event::HostFailed { name, error });
             }
         };
@@ -130,7 +131,12 @@ impl Runtime {
     }
 
     /// A room has started (or failed to): advertise it, and join it as its first member.
-    pub(super) fn started(&mut self, id: RoomId, name: String, started: Result<Launched, String>) {
+    pub(super) fn started(
+        &mut self,
+        id: RoomId,
+        name: String,
+        started: Result<Launched, HostFailure>,
+    ) {
         self.starting.remove(&id);
         let (host, secret, files) = match started {
             Ok(started) => started,
@@ -257,7 +263,7 @@ async fn launch(
     password: Option<String>,
     trust: Arc<KnownHosts>,
     key: PublicKey,
-) -> Result<(RoomHost, Option<RoomSecret>), String> {
+) -> Result<(RoomHost, Option<RoomSecret>), HostFailure> {
     let (room, room_name) = (config.room.clone(), config.room_name.clone());
     let secret_file = config.dir.join("password");
     let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
@@ -280,8 +286,8 @@ async fn launch(
             RoomHost::start(config)
                 .await
                 .map(|host| (host, secret))
-                .map_err(|e| e.to_string())
+                .map_err(|e| HostFailure::Start(Arc::new(e)))
         }
-        Err(e) => Err(format!("cannot keep the room's password: {e}")),
+        Err(e) => Err(HostFailure::Password(Arc::new(e))),
     }
 }

@@ -3,13 +3,14 @@
 //! and probing an address without joining.
 
 use super::{Internal, Runtime, rooms::secret};
-use crate::bridge::Event;
+use crate::bridge::{Event, JoinFailure};
 use crate::net::identity::Identity;
 use crate::net::link::{Expect, Timeouts};
 use crate::net::session::{About, WhoError, ask_who};
 use crate::protocol::RoomId;
 use backon::BackoffBuilder;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The waits before asking an address given by hand again when nobody answered there:
@@ -31,7 +32,10 @@ impl Runtime {
                 let addrs = resolve(&addr).await?;
                 let about = ask_who(&addrs, &identity, Expect::Anyone, &timeouts)
                     .await
-                    .map_err(|e| format!("no room at {addr}: {e}"))?;
+                    .map_err(|why| JoinFailure::NoRoom {
+                        addr: addr.clone(),
+                        why,
+                    })?;
                 Ok(crate::discovery::RoomAd {
                     id: about.room,
                     name: about.room_name,
@@ -101,7 +105,11 @@ async fn ask_patiently(
     identity: &Identity,
     key: Expect,
     timeouts: &Timeouts,
-) -> Result<About, String> {
+) -> Result<About, JoinFailure> {
+    let no_room = |why| JoinFailure::NoRoom {
+        addr: addr.to_owned(),
+        why,
+    };
     let mut waits = ASK_AGAIN.build();
     loop {
         match ask_who(addrs, identity, key, timeouts).await {
@@ -111,11 +119,9 @@ async fn ask_patiently(
                     tracing::info!("no answer at {addr} ({e}); asking again in {wait:?}");
                     tokio::time::sleep(wait).await;
                 }
-                None => return Err(format!("no room at {addr}: {e}")),
+                None => return Err(no_room(WhoError::Unreachable(e))),
             },
-            Err(WhoError::Answered(e)) => {
-                return Err(format!("no room at {addr}: {e}"));
-            }
+            Err(why) => return Err(no_room(why)),
         }
     }
 }
@@ -127,33 +133,40 @@ fn check_room(
     about: &About,
     expect: Option<String>,
     meant: Option<&RoomId>,
-) -> Result<(), String> {
-    if let Some(expect) = expect
-        && about.room.as_str() != expect
-        && about.room_name != expect
+) -> Result<(), JoinFailure> {
+    if let Some(expected) = expect
+        && about.room.as_str() != expected
+        && about.room_name != expected
     {
-        return Err(format!(
-            "{addr} runs the room {:?} ({}), not {expect:?}",
-            about.room_name, about.room
-        ));
+        return Err(JoinFailure::OtherRoom {
+            addr: addr.to_owned(),
+            name: about.room_name.clone(),
+            room: about.room.clone(),
+            expected,
+        });
     }
     // Named like a room joined before, but another room: as a key change, it is not joined on
     // a name alone.
     if let Some(id) = meant
         && *id != about.room
     {
-        return Err(format!(
-            "{addr} runs a room called {:?}, but not the {:?} you joined before (that was {id}; this is {}): it may be pretending to be it. To join this one all the same, give its id, {}",
-            about.room_name, about.room_name, about.room, about.room
-        ));
+        return Err(JoinFailure::NotTheOneJoined {
+            addr: addr.to_owned(),
+            name: about.room_name.clone(),
+            room: about.room.clone(),
+            before: id.clone(),
+        });
     }
     Ok(())
 }
 
 /// The socket addresses an address typed by a person (`host:port`) stands for.
-async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, JoinFailure> {
     Ok(tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .map_err(|e| JoinFailure::Unresolvable {
+            addr: addr.to_owned(),
+            source: Arc::new(e),
+        })?
         .collect())
 }

@@ -24,7 +24,9 @@ mod rooms;
 mod transfers;
 mod trust;
 
-use crate::bridge::{Backend, Command, Event, EventSender, NetStatus};
+use crate::bridge::{
+    Backend, Command, DatabaseFailure, Event, EventSender, HostFailure, NetStatus,
+};
 use crate::desktop;
 use crate::discovery::{Discovery, DiscoveryConfig};
 use crate::files::Transfers;
@@ -35,7 +37,7 @@ use crate::net::password::RoomSecret;
 use crate::net::session::Session;
 use crate::net::trust::{KnownHosts, KnownPeople};
 use crate::protocol::RoomId;
-use crate::store::{Database, Paths, Settings};
+use crate::store::{Database, Paths, Settings, StoreError};
 use hosting::Hosted;
 use network::INTERFACE_POLL;
 use preferences::Preferences;
@@ -154,7 +156,7 @@ enum Internal {
     Started {
         room: RoomId,
         name: String,
-        started: Result<hosting::Launched, String>,
+        started: Result<hosting::Launched, HostFailure>,
     },
 }
 
@@ -166,7 +168,7 @@ struct Runtime {
     paths: Paths,
     /// The profile's database (hosted rooms' histories, the member's records), or why it
     /// could not be opened: said at start, and again by each attempt to host.
-    db: Result<Database, String>,
+    db: Result<Database, DatabaseFailure>,
     /// The settings, and the display name in use: changed only through it, so every change
     /// is saved.
     prefs: Preferences,
@@ -301,7 +303,7 @@ async fn load_known<T: Send + Sync + 'static>(
 
 /// Opens the profile's database; when it cannot be, the user is told what that costs and
 /// every message is queued to the front end (none could be read back later).
-async fn open_database(paths: &Paths, events: &EventSender) -> Result<Database, String> {
+async fn open_database(paths: &Paths, events: &EventSender) -> Result<Database, DatabaseFailure> {
     let db_file = paths.database_file();
     let opened = tokio::task::spawn_blocking(move || Database::open(&db_file))
         .await
@@ -316,7 +318,7 @@ async fn open_database(paths: &Paths, events: &EventSender) -> Result<Database, 
         Err(e) => {
             // Missed messages could not be read back: none may be left out of the queue.
             events.unbounded();
-            let e = format!("lanchat's database cannot be opened: {e}");
+            let e = DatabaseFailure(Arc::new(e));
             events.send(Event::Alert(format!(
                 "{e}. Rooms you host cannot keep their history."
             )));
@@ -500,13 +502,15 @@ impl Runtime {
         );
         // What the sessions and rooms queued last (a post, a room left) is on disk, and the
         // database marked closed cleanly, before the process may end.
-        if let Ok(db) = std::mem::replace(&mut self.db, Err(String::new()))
-            && tokio::time::timeout(GOODBYE_LIMIT, async {
-                let _ = db.flush().await;
-                let _ = tokio::task::spawn_blocking(move || db.close()).await;
-            })
-            .await
-            .is_err()
+        if let Ok(db) = std::mem::replace(
+            &mut self.db,
+            Err(DatabaseFailure(Arc::new(StoreError::Closed))),
+        ) && tokio::time::timeout(GOODBYE_LIMIT, async {
+            let _ = db.flush().await;
+            let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        })
+        .await
+        .is_err()
         {
             tracing::warn!("the database was still writing when lanchat stopped");
         }

@@ -168,7 +168,7 @@ impl Rooms {
                 if let Some(probe) = self.probe.as_mut().filter(|p| p.addr == addr) {
                     probe.found = match found {
                         Ok(ad) => Probing::Found(ad),
-                        Err(why) => Probing::Failed(why),
+                        Err(why) => Probing::Failed(why.to_string()),
                     };
                 }
             }
