@@ -2,12 +2,13 @@
 //! printing what happens in it and sending stdin's lines to it.
 
 use super::input::{Input, Line};
-use super::json::{emit, fingerprints, message_json, print_room_event};
+use super::json::{direct_json, emit, fingerprints, message_json, print_room_event};
+use super::order::AutoSave;
 use super::{Headless, Setup, terminated};
-use crate::bridge::{Command, Event, SessionState, TransferState};
+use crate::bridge::{Command, Event, SessionState, Transfer, TransferState};
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::trust::KnownHosts;
-use crate::protocol::{DeviceId, FileHash, Member, RoomId, new_post_seq};
+use crate::protocol::{DeviceId, Member, RoomId, new_post_seq};
 use anyhow::bail;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,6 +131,8 @@ pub(super) async fn start_join(
     }
 }
 
+/// Joins, then prints the room and sends stdin's lines until done (see [`Joining::end`]) or
+/// interrupted.
 async fn join_loop(
     app: &mut Headless,
     wanted: &str,
@@ -137,145 +140,227 @@ async fn join_loop(
     wait: Duration,
     to: Option<String>,
 ) -> anyhow::Result<()> {
-    // The room: known now when found by discovery, at the welcome when joined by address.
-    let mut room = start_join(app, wanted, addr, wait).await?;
+    let room = start_join(app, wanted, addr, wait).await?;
+    let mut joining = Joining::new(room, to, app.receives);
     let mut input = Input::new();
-    // Our posts the host has not answered: their numbers, with their line numbers.
-    let mut lines = 0usize;
-    let mut unconfirmed: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut refused = 0usize;
-    // Who is in the room, for `--to`: lines wait until the member named is.
-    let mut members: Vec<Member> = Vec::new();
-    let recipient = |members: &[Member], me: &DeviceId| -> Option<Member> {
-        let name = to.as_deref()?;
-        members
-            .iter()
-            .find(|m| m.name == name && &m.device != me)
-            .cloned()
-    };
-    // Downloads under way: the session keeps the end of stdin from ending the command.
-    let mut receiving: BTreeSet<FileHash> = BTreeSet::new();
-    let receive = app.receives;
-    // The end of stdin ends the command only once we are in and have the history (and so
-    // know every file to receive).
-    let mut caught_up = false;
     let term = terminated();
     tokio::pin!(term);
     loop {
-        // Done: the runtime's shutdown says goodbye, and the profile keeps its record of
-        // the room (what was seen, anything unsent) for the next run.
-        if !input.open() && unconfirmed.is_empty() && caught_up && receiving.is_empty() {
-            if refused > 0 {
-                bail!("{refused} line(s) were refused by the room");
-            }
-            return Ok(());
+        if let Some(end) = joining.end(&input) {
+            return end;
         }
         tokio::select! {
             _ = &mut term => return Ok(()),
             // Lines wait until we are in; the session keeps them until the host confirms.
-            line = input.next(), if room.is_some() && (to.is_none() || recipient(&members, &app.me).is_some()) => {
-                if let (Some(line), Some(room)) = (line?, &room) {
-                    let text = match Line::of(line) {
-                        Line::Rename(name) => {
-                            app.front.send(Command::SetName(name));
-                            continue;
-                        }
-                        Line::Post(text) => text,
-                    };
-                    let seq = new_post_seq();
-                    lines += 1;
-                    unconfirmed.insert(seq, lines);
-                    match recipient(&members, &app.me) {
-                        Some(member) => app.front.send(Command::SendDirect { room: room.clone(), to: member, seq, text }),
-                        None => app.front.send(Command::Send { room: room.clone(), seq, text }),
-                    }
+            line = input.next(), if joining.takes_lines(&app.me) => {
+                if let Some(line) = line? {
+                    joining.line(app, line);
                 }
             }
-            event = app.next() => {
-                let event = event?;
-                match &event {
-                    Event::JoinFailed { error } => bail!("{error}"),
-                    Event::Joined { room: r, room_name, host_name, members: members_now, host_key, .. } if room.as_ref().is_none_or(|id| id == r) => {
-                        room = Some(r.clone());
-                        members = members_now.clone();
-                        caught_up = false; // until its history is all here
-                        let names: Vec<&str> = members_now.iter().map(|m| m.name.as_str()).collect();
-                        let mine = members_now.iter().find(|m| m.device == app.me).map(|m| m.name.as_str());
-                        emit(json!({"event": "joined", "name": mine, "room": room_name, "id": r,
-                                    "host": host_name, "members": names,
-                                    "host_fingerprint": host_key.fingerprint(),
-                                    "fingerprint": app.fingerprint(),
-                                    "member_fingerprints": fingerprints(members_now)}));
-                    }
-                    Event::Message { room: r, message, .. } if Some(r) == room.as_ref() => {
-                        emit(message_json(message));
-                        if let (true, Some(file)) = (receive, &message.file) {
-                            receiving.insert(file.hash.clone());
-                            app.front.send(Command::Download { room: r.clone(), file: file.clone() });
-                        }
-                    }
-                    Event::Transfer(t) if !t.upload && Some(&t.room) == room.as_ref() => {
-                        let finished = !matches!(t.state, TransferState::Preparing | TransferState::Running);
-                        if let (true, Some(hash)) = (finished, &t.hash) {
-                            receiving.remove(hash);
-                        }
-                        match &t.state {
-                            TransferState::Done { path: Some(path), .. } => {
-                                emit(json!({"event": "file", "name": t.name, "path": path, "size": t.size, "blake3": t.hash}));
-                            }
-                            TransferState::Failed(why) => eprintln!("lanchat: {} was not received: {why}", t.name),
-                            _ => {}
-                        }
-                    }
-                    Event::HistoryDone { room: r } if Some(r) == room.as_ref() => caught_up = true,
-                    Event::MemberJoined { room: r, member } if Some(r) == room.as_ref() => {
-                        members.push(member.clone());
-                        print_room_event(&event, room.as_ref(), &app.me);
-                    }
-                    Event::MemberLeft { room: r, member } if Some(r) == room.as_ref() => {
-                        members.retain(|m| m.id != member.id);
-                        print_room_event(&event, room.as_ref(), &app.me);
-                    }
-                    Event::Direct(d) if !d.outgoing => {
-                        let mut direct = json!({"event": "direct", "from": d.peer_name, "text": d.text,
-                                    "id": d.seq, "ts": d.ts, "fingerprint": d.peer.fingerprint()});
-                        // The name the sender gave itself, where its key has another here.
-                        if let Some(claimed) = &d.claimed {
-                            direct["claimed"] = json!(claimed);
-                        }
-                        emit(direct);
-                    }
-                    Event::DirectSent { seq, .. } => {
-                        unconfirmed.remove(seq);
-                    }
-                    Event::DirectFailed { seq, reason, .. } => {
-                        let line = unconfirmed.remove(seq).unwrap_or_default();
-                        eprintln!("lanchat: line {line} was not delivered: {reason}");
-                        refused += 1;
-                    }
-                    // A line of an earlier run, not yet answered: sent again now.
-                    Event::Pending { room: r, seq, .. } if room.as_ref().is_none_or(|id| id == r) => {
-                        unconfirmed.insert(*seq, 0);
-                    }
-                    Event::Accepted { room: r, seq, .. } if Some(r) == room.as_ref() => {
-                        unconfirmed.remove(seq);
-                    }
-                    Event::Rejected { room: r, seq, reason } if Some(r) == room.as_ref() => {
-                        let line = unconfirmed.remove(seq).unwrap_or_default();
-                        eprintln!("lanchat: line {line} was not sent: {reason}");
-                        refused += 1;
-                    }
-                    // Joining by address, the room is known at its welcome: whatever stops
-                    // the session before (a changed key, a password) is its.
-                    Event::Session { room: r, state } if room.as_ref().is_none_or(|id| id == r) => {
-                        app.session_state(r, state)?;
-                        if let SessionState::Waiting(why) = state {
-                            emit(json!({"event": "status", "state": "waiting", "detail": why.to_string()}));
-                        }
-                    }
-                    other => print_room_event(other, room.as_ref(), &app.me),
-                }
-            }
+            event = app.next() => joining.event(app, event?)?,
         }
+    }
+}
+
+/// What `lanchat join` keeps track of while it runs.
+struct Joining {
+    /// The room: known now when found by discovery, at the welcome when joined by address.
+    room: Option<RoomId>,
+    /// `--to`: the member (by name) every line goes to directly.
+    to: Option<String>,
+    /// Lines sent so far, to number them in what is said about one.
+    lines: usize,
+    /// Our posts the host has not answered: their numbers, with their line numbers.
+    unconfirmed: BTreeMap<u64, usize>,
+    /// Lines the room refused: the command then ends in failure.
+    refused: usize,
+    /// Who is in the room, for `--to`: lines wait until the member named is.
+    members: Vec<Member>,
+    /// Files saved by themselves, and the ones still coming.
+    saving: AutoSave,
+    /// The end of stdin ends the command only once we are in and have the history (and so
+    /// know every file to receive).
+    caught_up: bool,
+}
+
+impl Joining {
+    fn new(room: Option<RoomId>, to: Option<String>, receives: bool) -> Self {
+        Joining {
+            room,
+            to,
+            lines: 0,
+            unconfirmed: BTreeMap::new(),
+            refused: 0,
+            members: Vec::new(),
+            saving: AutoSave::new(receives),
+            caught_up: false,
+        }
+    }
+
+    /// How the command ends, once it is done: the runtime's shutdown says goodbye, and the
+    /// profile keeps its record of the room (what was seen, anything unsent) for the next run.
+    fn end(&self, input: &Input) -> Option<anyhow::Result<()>> {
+        if input.open() || !self.unconfirmed.is_empty() || !self.caught_up || !self.saving.idle() {
+            return None;
+        }
+        if self.refused > 0 {
+            return Some(Err(anyhow::anyhow!(
+                "{} line(s) were refused by the room",
+                self.refused
+            )));
+        }
+        Some(Ok(()))
+    }
+
+    /// Whether a line read now can go: we are in, and the member it is for (`--to`) too.
+    fn takes_lines(&self, me: &DeviceId) -> bool {
+        self.room.is_some() && (self.to.is_none() || self.recipient(me).is_some())
+    }
+
+    /// The member named with `--to`, if in the room (never ourselves).
+    fn recipient(&self, me: &DeviceId) -> Option<Member> {
+        let name = self.to.as_deref()?;
+        self.members
+            .iter()
+            .find(|m| m.name == name && &m.device != me)
+            .cloned()
+    }
+
+    /// Sends one line of stdin: a rename, or a message to the room or to `--to`.
+    fn line(&mut self, app: &Headless, line: String) {
+        let Some(room) = &self.room else { return };
+        let text = match Line::of(line) {
+            Line::Rename(name) => return app.front.send(Command::SetName(name)),
+            Line::Post(text) => text,
+        };
+        let seq = new_post_seq();
+        self.lines += 1;
+        self.unconfirmed.insert(seq, self.lines);
+        let room = room.clone();
+        match self.recipient(&app.me) {
+            Some(to) => app.front.send(Command::SendDirect {
+                room,
+                to,
+                seq,
+                text,
+            }),
+            None => app.front.send(Command::Send { room, seq, text }),
+        }
+    }
+
+    /// Whether an event is about our room (or, joining by address before the welcome, may be).
+    fn maybe_ours(&self, room: &RoomId) -> bool {
+        self.room.as_ref().is_none_or(|id| id == room)
+    }
+
+    /// Whether an event is about our room.
+    fn ours(&self, room: &RoomId) -> bool {
+        self.room.as_ref() == Some(room)
+    }
+
+    /// Acts on one event: prints it, keeps track, and ends the command on a hopeless one.
+    fn event(&mut self, app: &Headless, event: Event) -> anyhow::Result<()> {
+        match &event {
+            Event::JoinFailed { error } => bail!("{error}"),
+            Event::Joined { room: r, .. } if self.maybe_ours(r) => self.joined(app, &event),
+            Event::Message {
+                room: r, message, ..
+            } if self.ours(r) => {
+                emit(message_json(message));
+                if let Some(download) = self.saving.message(r, message) {
+                    app.front.send(download);
+                }
+            }
+            Event::Transfer(t) if !t.upload && self.ours(&t.room) => self.download(t),
+            Event::HistoryDone { room: r } if self.ours(r) => self.caught_up = true,
+            Event::MemberJoined { room: r, member } if self.ours(r) => {
+                self.members.push(member.clone());
+                print_room_event(&event, self.room.as_ref(), &app.me);
+            }
+            Event::MemberLeft { room: r, member } if self.ours(r) => {
+                self.members.retain(|m| m.id != member.id);
+                print_room_event(&event, self.room.as_ref(), &app.me);
+            }
+            Event::Direct(d) if !d.outgoing => emit(direct_json(d)),
+            Event::DirectSent { seq, .. } => {
+                self.unconfirmed.remove(seq);
+            }
+            Event::DirectFailed { seq, reason, .. } => self.refused(*seq, "delivered", reason),
+            // A line of an earlier run, not yet answered: sent again now.
+            Event::Pending { room: r, seq, .. } if self.maybe_ours(r) => {
+                self.unconfirmed.insert(*seq, 0);
+            }
+            Event::Accepted { room: r, seq, .. } if self.ours(r) => {
+                self.unconfirmed.remove(seq);
+            }
+            Event::Rejected {
+                room: r,
+                seq,
+                reason,
+            } if self.ours(r) => self.refused(*seq, "sent", reason),
+            // Joining by address, the room is known at its welcome: whatever stops the
+            // session before (a changed key, a password) is its.
+            Event::Session { room: r, state } if self.maybe_ours(r) => {
+                app.session_state(r, state)?;
+                if let SessionState::Waiting(why) = state {
+                    emit(json!({"event": "status", "state": "waiting", "detail": why.to_string()}));
+                }
+            }
+            other => print_room_event(other, self.room.as_ref(), &app.me),
+        }
+        Ok(())
+    }
+
+    /// We are in (again): who is here, and the history is on its way.
+    fn joined(&mut self, app: &Headless, event: &Event) {
+        let Event::Joined {
+            room,
+            room_name,
+            host_name,
+            members,
+            host_key,
+            ..
+        } = event
+        else {
+            return;
+        };
+        self.room = Some(room.clone());
+        self.members = members.clone();
+        self.caught_up = false; // until its history is all here
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        let mine = members
+            .iter()
+            .find(|m| m.device == app.me)
+            .map(|m| m.name.as_str());
+        emit(
+            json!({"event": "joined", "name": mine, "room": room_name, "id": room,
+                    "host": host_name, "members": names,
+                    "host_fingerprint": host_key.fingerprint(),
+                    "fingerprint": app.fingerprint(),
+                    "member_fingerprints": fingerprints(members)}),
+        );
+    }
+
+    /// A download's progress: a file saved is printed, one that failed said.
+    fn download(&mut self, t: &Transfer) {
+        self.saving.transfer(t);
+        match &t.state {
+            TransferState::Done {
+                path: Some(path), ..
+            } => {
+                emit(
+                    json!({"event": "file", "name": t.name, "path": path, "size": t.size, "blake3": t.hash}),
+                );
+            }
+            TransferState::Failed(why) => eprintln!("lanchat: {} was not received: {why}", t.name),
+            _ => {}
+        }
+    }
+
+    /// A line the room did not take (`what`: "sent", or "delivered" for a direct one).
+    fn refused(&mut self, seq: u64, what: &str, reason: &str) {
+        let line = self.unconfirmed.remove(&seq).unwrap_or_default();
+        eprintln!("lanchat: line {line} was not {what}: {reason}");
+        self.refused += 1;
     }
 }

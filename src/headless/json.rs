@@ -4,6 +4,7 @@
 use crate::bridge::{Event, NetStatus};
 use crate::discovery::RoomAd;
 use crate::protocol::{ChatMessage, DeviceId, Member, RoomId};
+use crate::store::Direct;
 use serde_json::json;
 
 pub(super) fn emit(value: serde_json::Value) {
@@ -77,4 +78,15 @@ pub(super) fn print_room_event(event: &Event, room: Option<&RoomId>, me: &Device
         Event::Alert(text) => eprintln!("lanchat: {text}"),
         _ => {}
     }
+}
+
+/// A direct message to us.
+pub(super) fn direct_json(d: &Direct) -> serde_json::Value {
+    let mut direct = json!({"event": "direct", "from": d.peer_name, "text": d.text,
+                "id": d.seq, "ts": d.ts, "fingerprint": d.peer.fingerprint()});
+    // The name the sender gave itself, where its key has another here.
+    if let Some(claimed) = &d.claimed {
+        direct["claimed"] = json!(claimed);
+    }
+    direct
 }
