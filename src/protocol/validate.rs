@@ -2,8 +2,8 @@
 //! name and text checks front ends use on what a person typed.
 
 use super::{
-    ChatMessage, DATA_LEN, DirectBody, Frame, HISTORY_PAGE, MAX_MEMBERS, MAX_NAME_BYTES,
-    MAX_SEALED, MAX_SHORT_BYTES, MAX_TEXT_BYTES, Member, files,
+    ChatMessage, DATA_LEN, DirectBody, Frame, HISTORY_PAGE, Hello, MAX_MEMBERS, MAX_NAME_BYTES,
+    MAX_SEALED, MAX_SHORT_BYTES, MAX_TEXT_BYTES, Member, Welcome, files,
 };
 
 /// Checks a display or room name from the network or from a user.
@@ -63,34 +63,47 @@ impl ChatMessage {
     }
 }
 
+impl Hello {
+    fn validate(&self) -> Result<(), String> {
+        check_short("app version", &self.app)?;
+        check_short(
+            "password message",
+            self.password.as_deref().unwrap_or_default(),
+        )?;
+        check_name("display name", &self.name)
+    }
+}
+
+impl Welcome {
+    fn validate(&self) -> Result<(), String> {
+        check_room_names(&self.room_name, &self.host_name)?;
+        if self.members.len() > MAX_MEMBERS {
+            return Err(format!("more than {MAX_MEMBERS} members"));
+        }
+        if self.history as usize > HISTORY_PAGE {
+            return Err(format!("more than {HISTORY_PAGE} history messages"));
+        }
+        self.members.iter().try_for_each(Member::validate)
+    }
+}
+
+/// Checks a room's name and its host's, as a welcome or an answer to `Who` gives them.
+fn check_room_names(room_name: &str, host_name: &str) -> Result<(), String> {
+    check_name("room name", room_name)?;
+    check_name("host name", host_name)
+}
+
 impl Frame {
     /// Checks every limit a decoded frame must respect; the codec calls this on each frame.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Frame::Hello(h) => {
-                check_short("app version", &h.app)?;
-                check_short(
-                    "password message",
-                    h.password.as_deref().unwrap_or_default(),
-                )?;
-                check_name("display name", &h.name)
-            }
+            Frame::Hello(h) => h.validate(),
             Frame::Spake { msg, proof } => {
                 check_short("password message", msg)?;
                 check_short("proof", proof)
             }
             Frame::Proof { proof } => check_short("proof", proof),
-            Frame::Welcome(w) => {
-                check_name("room name", &w.room_name)?;
-                check_name("host name", &w.host_name)?;
-                if w.members.len() > MAX_MEMBERS {
-                    return Err(format!("more than {MAX_MEMBERS} members"));
-                }
-                if w.history as usize > HISTORY_PAGE {
-                    return Err(format!("more than {HISTORY_PAGE} history messages"));
-                }
-                w.members.iter().try_for_each(Member::validate)
-            }
+            Frame::Welcome(w) => w.validate(),
             Frame::Refused { reason, .. }
             | Frame::TryLater { reason, .. }
             | Frame::Rejected { reason, .. }
@@ -115,10 +128,7 @@ impl Frame {
                 room_name,
                 host_name,
                 ..
-            } => {
-                check_name("room name", room_name)?;
-                check_name("host name", host_name)
-            }
+            } => check_room_names(room_name, host_name),
             Frame::Page { count, .. } | Frame::Earlier { count, .. }
                 if *count as usize > HISTORY_PAGE =>
             {
