@@ -3,12 +3,15 @@
 //! with Noise between devices that prove their keys.
 //!
 //! # Layout
-//! - [`protocol`]: every frame and its payloads (files' in [`protocol::files`], the device
-//!   key in [`protocol::keys`]), their limits and the codec; the protocol spec is its doc. It
-//!   imports nothing else from the crate.
+//! - [`protocol`]: every frame and its payloads (`frame`; files' in [`protocol::files`], the
+//!   device key in [`protocol::keys`]), the ids, their limits and the checks every frame
+//!   passes (`limits`, `validate`), the version and refusal codes (`version`) and the codec;
+//!   the protocol spec is its doc. It imports nothing else from the crate.
 //! - [`bridge`]: the two message types between a front end and the runtime.
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
-//! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out.
+//! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out
+//!   (`interfaces` chosen and skipped, `advert` TXT both ways, `rooms` the list, `browse` the
+//!   task that keeps it true, `mdns` what it asks of mdns-sd).
 //! - [`net`]: everything on the network but discovery: the one connection seam ([`net::link`]:
 //!   version check, Noise handshake, deadlines, encrypted codec), device keys
 //!   ([`net::identity`]), pinned host keys ([`net::trust`]), password rooms
@@ -28,7 +31,8 @@
 //! - [`units`]: sizes and durations in words, for any layer.
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
 //! - [`app`]: the window: state that applies events (no egui) and one file per view.
-//! - [`headless`]: the same runtime with JSON lines on stdout instead of a window.
+//! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
+//!   `join`, `json` lines, stdin `input`, and `order`: catching up and auto-save).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the
 //!   running window forward when lanchat is started again.
 //!

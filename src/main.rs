@@ -193,6 +193,8 @@ fn claim(paths: &Paths, window: bool) -> anyhow::Result<Option<Instance>> {
     }
 }
 
+/// Takes the profile and loads its settings and key, then runs the window or a headless
+/// command (the profile stays taken until it returns).
 fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir)?;
     paths
@@ -223,10 +225,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(warning) = &warning {
         eprintln!("lanchat: {warning}");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let setup = |name: Option<String>,
                  downloads: Option<PathBuf>,
                  password: Option<String>,
@@ -240,6 +238,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         password,
         accept_new_key,
     };
+    headless_command(command, setup)
+}
+
+/// Runs a headless command on a tokio runtime of its own; `setup` makes what it starts from,
+/// with its name, downloads folder, password and `--accept-new-key`.
+fn headless_command(
+    command: Cmd,
+    setup: impl FnOnce(Option<String>, Option<PathBuf>, Option<String>, bool) -> Setup,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async {
         match command {
             Cmd::Rooms { watch: true, .. } => {
