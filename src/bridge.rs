@@ -6,9 +6,12 @@
 //! are no longer queued (every one is in the profile's database already) and the front end
 //! is told the room is [`Event::Behind`]; it asks for them with [`Command::CatchUp`] once it
 //! gets there, and they come back from the database a page at a time. (Without a database —
-//! it could not be opened — nothing is dropped.)
+//! it could not be opened — nothing is dropped.) The front end's half does that asking itself
+//! ([`order`]): every front end receives each room's messages in order and once, the missed
+//! ones as [`Event::Missed`].
 
 mod errors;
+mod order;
 
 pub use errors::{DatabaseFailure, HostFailure, JoinFailure};
 
@@ -95,8 +98,8 @@ pub enum Command {
     /// [`crate::store::Change`]).
     Settings(crate::store::Change),
     /// Send the messages of a room after `after` (all of them for `None`) from the database:
-    /// the answer to [`Event::Behind`]. [`Event::CaughtUp`] follows, and the room's messages
-    /// are queued again from now on.
+    /// the answer to [`Event::Behind`], sent by the front end's half of the bridge.
+    /// [`Event::CaughtUp`] follows, and the room's messages are queued again from now on.
     CatchUp { room: RoomId, after: Option<u64> },
     /// Ask the room's host for the page of history before message `before` (the user
     /// scrolled back); [`Event::Earlier`] follows.
@@ -203,14 +206,24 @@ pub enum Event {
         more: bool,
     },
     /// The front end fell behind: this room's messages stopped coming this way (the
-    /// database has them). Answer with [`Command::CatchUp`] after the last one received.
+    /// database has them). The front end's half of the bridge asks for them
+    /// ([`Command::CatchUp`]), and [`Event::Missed`] pages follow until one says `done`.
     Behind { room: RoomId },
     /// A room's messages from the database, after the id asked for, oldest first; `more`: a
-    /// page is full, ask again after its last. Some may have arrived already.
+    /// page is full, ask again after its last. Some may have arrived already. Taken by the
+    /// front end's half of the bridge, which hands them over as [`Event::Missed`].
     CaughtUp {
         room: RoomId,
         messages: Vec<ChatMessage>,
         more: bool,
+    },
+    /// Messages of a room that came while the front end was behind, oldest first, after the
+    /// last it received and before the next live one: counted, not each announced. `done`:
+    /// the last page; the room is caught up.
+    Missed {
+        room: RoomId,
+        messages: Vec<ChatMessage>,
+        done: bool,
     },
     /// The host's history of a room started over (it was lost or damaged): the messages shown
     /// so far are not in it, and its history follows afresh.
@@ -507,31 +520,51 @@ impl EventSender {
     }
 }
 
-/// The front end's end of the events, which keeps the count of chat messages waiting.
+/// The front end's end of the events: keeps the count of chat messages waiting, and each
+/// room's messages in order when the front end fell behind.
 pub struct EventReceiver {
     /// The queue [`EventSender`] fills.
     rx: mpsc::UnboundedReceiver<Event>,
     /// Shared with the sender: each chat message taken is one fewer waiting.
     backlog: Arc<Backlog>,
+    /// Catches up on rooms the front end fell behind in, and holds what comes meanwhile.
+    order: order::InOrder,
+    /// The runtime's commands, for the catch-up requests `order` makes.
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 impl EventReceiver {
-    /// The next event; `None` once the runtime is gone.
+    /// The next event; `None` once the runtime is gone. Cancel-safe: an event taken from
+    /// the queue is kept for the next call.
     pub async fn recv(&mut self) -> Option<Event> {
-        let event = self.rx.recv().await?;
-        Some(self.taken(event))
+        loop {
+            if let Some(event) = self.order.ready.pop_front() {
+                return Some(event);
+            }
+            let event = self.rx.recv().await?;
+            self.sort(event);
+        }
     }
 
-    /// The next event if one is waiting.
+    /// The next event if one is ready.
     pub fn try_recv(&mut self) -> Result<Event, mpsc::error::TryRecvError> {
-        self.rx.try_recv().map(|event| self.taken(event))
+        loop {
+            if let Some(event) = self.order.ready.pop_front() {
+                return Ok(event);
+            }
+            let event = self.rx.try_recv()?;
+            self.sort(event);
+        }
     }
 
-    fn taken(&self, event: Event) -> Event {
+    /// Takes an event off the queue, into order.
+    fn sort(&mut self, event: Event) {
         if let Event::Message { .. } = event {
             self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         }
-        event
+        if let Some(catch_up) = self.order.sort(event) {
+            let _ = self.commands.send(catch_up);
+        }
     }
 }
 
@@ -571,12 +604,15 @@ pub fn channel() -> (FrontEnd, Backend) {
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let waker: Waker = Arc::default();
     let backlog: Arc<Backlog> = Arc::default();
+    let catch_up = cmd_tx.clone();
     (
         FrontEnd {
             commands: cmd_tx,
             events: EventReceiver {
                 rx: ev_rx,
                 backlog: backlog.clone(),
+                order: order::InOrder::default(),
+                commands: catch_up,
             },
             waker: waker.clone(),
         },
@@ -640,13 +676,34 @@ mod tests {
             })
             .collect();
         assert_eq!(behind, vec![&a, &b], "each room is said to be behind once");
-        assert!(matches!(got.last(), Some(Event::HistoryDone { .. })));
+        // The front end's half asked for what each missed, after the last it has.
+        let mut back = back;
+        let mut asked = Vec::new();
+        while let Ok(Command::CatchUp { room, after }) = back.commands.try_recv() {
+            asked.push((room, after));
+        }
+        let last_a = MESSAGE_BACKLOG as u64 - 1;
+        assert_eq!(asked, vec![(a.clone(), Some(last_a)), (b.clone(), None)]);
 
-        // Drained, but `a` stays behind until the front end asks to catch up.
+        // Meanwhile `a`'s messages stay in the database, and its history's end waits.
         back.events.send(message(&a, 9999));
         assert!(front.events.try_recv().is_err());
+        // The runtime answers: the room's messages are queued again, the missed ones follow.
         back.events.caught_up(&a);
+        back.events.send(Event::CaughtUp {
+            room: a.clone(),
+            messages: Vec::new(),
+            more: false,
+        });
         back.events.send(message(&a, 10_000));
+        assert!(matches!(
+            front.events.try_recv(),
+            Ok(Event::Missed { done: true, .. })
+        ));
+        assert!(matches!(
+            front.events.try_recv(),
+            Ok(Event::HistoryDone { .. })
+        ));
         assert!(matches!(front.events.try_recv(), Ok(Event::Message { .. })));
     }
 

@@ -599,34 +599,32 @@ async fn a_front_end_that_stops_reading_costs_a_bounded_queue_and_catches_up_fro
     .await
     .expect("Bob's session received the flood");
 
-    // What waited for Bob's front end: at most the backlog, and word that he fell behind.
-    let (mut ids, mut behind) = (Vec::new(), false);
-    while let Ok(event) = bob.front.events.try_recv() {
-        match event {
-            Event::Message { message, .. } => ids.push(message.id),
-            Event::Behind { room: r } => behind |= r == room,
-            _ => {}
+    // What waited for Bob's front end: at most the backlog, then word that he fell behind;
+    // the bridge reads the rest back from his database, a page at a time, and hands it over.
+    let (mut ids, mut behind, mut queued) = (Vec::new(), false, None);
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match bob.front.events.recv().await.expect("runtime alive") {
+                Event::Message { message, .. } => ids.push(message.id),
+                Event::Behind { room: r } if r == room => {
+                    behind = true;
+                    queued = Some(ids.len());
+                }
+                Event::Missed { messages, done, .. } => {
+                    ids.extend(messages.iter().map(|m| m.id));
+                    if done {
+                        break;
+                    }
+                }
+                _ => {}
+            }
         }
-    }
-    assert!(ids.len() <= bridge::MESSAGE_BACKLOG, "{} queued", ids.len());
+    })
+    .await
+    .expect("caught up");
     assert!(behind, "Bob's front end was told it fell behind");
-
-    // Catching up brings the rest from his database, a page at a time.
-    loop {
-        bob.front.send(Command::CatchUp {
-            room: room.clone(),
-            after: ids.last().copied(),
-        });
-        let (messages, more) = wait_for(&mut bob.front.events, |e| match e {
-            Event::CaughtUp { messages, more, .. } => Some((messages, more)),
-            _ => None,
-        })
-        .await;
-        ids.extend(messages.iter().map(|m| m.id));
-        if !more {
-            break;
-        }
-    }
+    let queued = queued.unwrap();
+    assert!(queued <= bridge::MESSAGE_BACKLOG, "{queued} queued");
     assert_eq!(ids.len(), POSTS, "every message once");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order");
     bob.stop().await;

@@ -145,7 +145,7 @@ impl ChatView {
                         .on_hover_text("Who is in the room");
                     }
                     state_badge(ui, chat);
-                    if chat.catching_up.is_some() {
+                    if chat.catching_up {
                         ui.label(RichText::new("catching up…").weak()).on_hover_text(
                             "Messages came faster than they were shown; the rest are being read back",
                         );

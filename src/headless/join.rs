@@ -3,12 +3,12 @@
 
 use super::input::{Input, Line};
 use super::json::{direct_json, emit, fingerprints, message_json, print_room_event};
-use super::order::AutoSave;
+use super::saving::AutoSave;
 use super::{Headless, Setup, terminated};
 use crate::bridge::{Command, Event, SessionState, Transfer, TransferState};
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::trust::KnownHosts;
-use crate::protocol::{DeviceId, Member, RoomId, new_post_seq};
+use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, new_post_seq};
 use crate::store::Change;
 use anyhow::bail;
 use serde_json::json;
@@ -254,6 +254,15 @@ impl Joining {
         self.room.as_ref().is_none_or(|id| id == room)
     }
 
+    /// A message of our room: printed, and its file saved if files are.
+    fn message(&mut self, app: &Headless, message: &ChatMessage) {
+        emit(message_json(message));
+        let room = self.room.as_ref().expect("a message of our room");
+        if let Some(download) = self.saving.message(room, message) {
+            app.front.send(download);
+        }
+    }
+
     /// Whether an event is about our room.
     fn ours(&self, room: &RoomId) -> bool {
         self.room.as_ref() == Some(room)
@@ -266,10 +275,12 @@ impl Joining {
             Event::Joined { room: r, .. } if self.maybe_ours(r) => self.joined(app, &event),
             Event::Message {
                 room: r, message, ..
+            } if self.ours(r) => self.message(app, message),
+            Event::Missed {
+                room: r, messages, ..
             } if self.ours(r) => {
-                emit(message_json(message));
-                if let Some(download) = self.saving.message(r, message) {
-                    app.front.send(download);
+                for message in messages {
+                    self.message(app, message);
                 }
             }
             Event::Transfer(t) if !t.upload && self.ours(&t.room) => self.download(t),

@@ -73,6 +73,9 @@ pub(super) fn print_room_event(event: &Event, room: Option<&RoomId>, me: &Device
         Event::Message {
             room: r, message, ..
         } if Some(r) == room => emit(message_json(message)),
+        Event::Missed {
+            room: r, messages, ..
+        } if Some(r) == room => messages.iter().for_each(|m| emit(message_json(m))),
         Event::Rejected { reason, .. } => eprintln!("lanchat: a message was not sent: {reason}"),
         Event::Network(status) => warn_problem(status),
         Event::Alert(text) => eprintln!("lanchat: {text}"),

@@ -5,14 +5,14 @@
 //!
 //! Where things live: `commands` holds `whoami`, `rooms`, `host` and `send`; `join` finds a
 //! room and runs `lanchat join`; `json` is what each line printed says; `input` reads chat
-//! lines from stdin; `order` keeps messages in order when output fell behind and decides
-//! which files are saved by themselves.
+//! lines from stdin; `saving` decides which files are saved by themselves. (Messages come in
+//! order, once, even when output fell behind: the bridge sees to that.)
 
 mod commands;
 mod input;
 mod join;
 mod json;
-mod order;
+mod saving;
 
 pub use commands::{host, rooms, send, watch_rooms, whoami};
 pub use join::join;
@@ -27,7 +27,6 @@ use crate::runtime::{self, RuntimeOptions};
 use crate::store::{Paths, Settings};
 use anyhow::{Context, bail};
 use json::emit;
-use order::InOrder;
 use serde_json::json;
 use std::time::Duration;
 
@@ -63,8 +62,6 @@ pub(super) struct Headless {
     /// The data dir's pinned host keys, to pick the room we know among look-alikes.
     pub(super) known: std::path::PathBuf,
     task: tokio::task::JoinHandle<()>,
-    /// Keeps the messages printed in order, once, when output fell behind.
-    order: InOrder,
 }
 
 impl Headless {
@@ -106,7 +103,6 @@ impl Headless {
             accept_new_key: setup.accept_new_key,
             known,
             task,
-            order: InOrder::default(),
         })
     }
 
@@ -141,22 +137,13 @@ impl Headless {
         }
     }
 
-    /// The next event to act on, messages in order (see [`InOrder`]).
+    /// The next event to act on.
     pub(super) async fn next(&mut self) -> anyhow::Result<Event> {
-        loop {
-            if let Some(event) = self.order.ready.pop_front() {
-                return Ok(event);
-            }
-            let event = self
-                .front
-                .events
-                .recv()
-                .await
-                .context("the runtime stopped")?;
-            if let Some(catch_up) = self.order.sort(event) {
-                self.front.send(catch_up);
-            }
-        }
+        self.front
+            .events
+            .recv()
+            .await
+            .context("the runtime stopped")
     }
 
     /// Asks the runtime to say its goodbyes, and waits until it has.

@@ -1,7 +1,7 @@
 //! One room we are in, as the window keeps it: who is in it, its lines (messages, notices,
 //! the "new messages" divider), what we posted that the host has not confirmed, who is typing.
 
-use super::history::{CatchingUp, Older};
+use super::history::Older;
 use crate::app::text;
 use crate::bridge::SessionState;
 use crate::net::identity::PublicKey;
@@ -70,7 +70,7 @@ pub struct Chat {
     pub lookalike: bool,
     /// Set while the room's messages come back from the database because the window fell
     /// behind (left minimized through a flood); shown as "catching up".
-    pub catching_up: Option<CatchingUp>,
+    pub catching_up: bool,
     /// Counts the times lines were put in between others rather than appended, so that
     /// what drawing worked out per line starts over.
     pub reshaped: u64,
@@ -121,7 +121,7 @@ impl Chat {
             addrs: Vec::new(),
             asked_to_join: true,
             lookalike: false,
-            catching_up: None,
+            catching_up: false,
             reshaped: 0,
             unread: 0,
             mentioned: false,

@@ -53,7 +53,7 @@ impl std::ops::Deref for Chats {
 impl Chats {
     /// Takes what the runtime says of the rooms we are in, each room's to its [`Chat`];
     /// other events are not this part's. `me` is our device, to tell our messages apart.
-    pub(super) fn apply(&mut self, event: Event, me: &DeviceId, outbox: &mut Vec<Command>) {
+    pub(super) fn apply(&mut self, event: Event, me: &DeviceId) {
         match event {
             Event::Joined {
                 room,
@@ -86,7 +86,7 @@ impl Chats {
                 self.in_room(&room, |c| c.answered(seq, Some(reason)));
             }
             Event::HistoryDone { room } => self.in_room(&room, |c| c.catching_history = false),
-            Event::Behind { room } => self.in_room(&room, |c| c.behind(&room, outbox)),
+            Event::Behind { room } => self.in_room(&room, |c| c.catching_up = true),
             Event::Earlier {
                 room,
                 before,

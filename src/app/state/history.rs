@@ -25,18 +25,6 @@ pub enum Older {
     Complete,
 }
 
-/// A catch-up under way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CatchingUp {
-    /// The id the last request read after.
-    pub after: Option<u64>,
-    /// The window fell behind again meanwhile: read on to the end once more.
-    pub again: bool,
-    /// The room's history started over meanwhile: the page on its way is of the old one;
-    /// read the new one from its start instead.
-    pub restart: bool,
-}
-
 impl Chat {
     /// Asks for the page before the oldest message shown (the user scrolled to the top),
     /// unless one is on its way or there is none.
@@ -94,28 +82,6 @@ impl Chat {
         Some(given_up)
     }
 
-    /// The window fell behind: the room's messages stopped coming this way, and are read
-    /// from the database after the newest shown, one catch-up at a time.
-    pub(super) fn behind(&mut self, room: &RoomId, outbox: &mut Vec<Command>) {
-        match &mut self.catching_up {
-            Some(under_way) => under_way.again = true,
-            None => self.catch_up(room, self.newest_id(), outbox),
-        }
-    }
-
-    /// Asks for the room's messages after `after` (from the start, for `None`).
-    fn catch_up(&mut self, room: &RoomId, after: Option<u64>, outbox: &mut Vec<Command>) {
-        self.catching_up = Some(CatchingUp {
-            after,
-            again: false,
-            restart: false,
-        });
-        outbox.push(Command::CatchUp {
-            room: room.clone(),
-            after,
-        });
-    }
-
     /// The host's history started over (it was lost or damaged): what is shown is not in
     /// it, and the new one is shown afresh.
     pub(super) fn history_reset(&mut self) {
@@ -123,10 +89,6 @@ impl Chat {
         self.files.clear();
         self.divider = None;
         self.older = Older::Maybe;
-        // A catch-up under way reads the new history from its start.
-        if let Some(under_way) = &mut self.catching_up {
-            under_way.restart = true;
-        }
         self.notice(
             "The host's history of this room started over (it was lost or damaged); it is shown afresh"
                 .into(),
@@ -143,20 +105,12 @@ impl AppState {
         }
     }
 
-    /// A page of what a catch-up reads came: merged with what arrived live meanwhile, and
-    /// read on from its last if the page was full or the window fell behind again.
-    pub(super) fn caught_up(&mut self, room: RoomId, messages: Vec<ChatMessage>, more: bool) {
+    /// A page of what came while the window was behind (the bridge read it back, in
+    /// order): merged, counted unread, and `done` on the last.
+    pub(super) fn missed(&mut self, room: RoomId, messages: Vec<ChatMessage>, done: bool) {
         let Some(chat) = self.chats.rooms.get_mut(&room) else {
             return;
         };
-        let Some(under_way) = chat.catching_up else {
-            return;
-        };
-        if under_way.restart {
-            chat.catch_up(&room, None, &mut self.outbox);
-            return;
-        }
-        let after = messages.last().map(|m| m.id).or(under_way.after);
         // They came while the window was behind: their files come by themselves, as live
         // ones' do.
         for message in &messages {
@@ -172,10 +126,6 @@ impl AppState {
             return;
         };
         chat.merge(messages, &self.me);
-        if more || under_way.again {
-            chat.catch_up(&room, after, &mut self.outbox);
-        } else {
-            chat.catching_up = None;
-        }
+        chat.catching_up = !done;
     }
 }

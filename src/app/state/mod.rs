@@ -29,7 +29,7 @@ pub mod unread;
 pub use chat::{Chat, KEPT_LINES, Line, TYPING_SHOWN, clock};
 pub use chats::AWAY_AFTER;
 pub use directs::{Conversation, PeerKey};
-pub use history::{CatchingUp, Older};
+pub use history::Older;
 pub use joining::Ask;
 pub use rooms::{HostTrust, MyRoom, Probe, Probing, RoomRow};
 
@@ -161,18 +161,20 @@ impl AppState {
                 ..
             } => {
                 self.rooms.joined(room, room_name, host_key);
-                self.chats.apply(event, &self.me, &mut self.outbox);
+                self.chats.apply(event, &self.me);
             }
             Event::Message {
                 room,
                 message,
                 live,
             } => self.message(room, message, live),
-            Event::CaughtUp {
+            Event::Missed {
                 room,
                 messages,
-                more,
-            } => self.caught_up(room, messages, more),
+                done,
+            } => self.missed(room, messages, done),
+            // The bridge reads pages back for us, and hands them over as `Missed`.
+            Event::CaughtUp { .. } => {}
             Event::Direct(direct) => self.direct(direct),
             Event::SearchResults { query, found } => self.search_answered(query, found),
             Event::Loaded {
@@ -197,7 +199,7 @@ impl AppState {
             | Event::HistoryDone { .. }
             | Event::Behind { .. }
             | Event::Earlier { .. }
-            | Event::HistoryReset { .. }) => self.chats.apply(event, &self.me, &mut self.outbox),
+            | Event::HistoryReset { .. }) => self.chats.apply(event, &self.me),
             event @ (Event::People(_)
             | Event::DirectsKept(_)
             | Event::DirectSent { .. }
@@ -375,11 +377,12 @@ mod tests {
     }
 
     #[test]
-    fn a_window_that_fell_behind_catches_up_in_order_once() {
+    fn a_window_that_fell_behind_shows_what_it_missed_in_place_and_counts_it() {
         let mut s = state();
         let room = RoomId::parse("r1").unwrap();
         s.apply(Event::RoomFound(ad("r1", "Lab")));
         s.open_room(&ad("r1", "Lab").key());
+        s.look(false);
         s.outbox.clear();
         let bob = DeviceId::parse("bob").unwrap();
         let live = |s: &mut AppState, id| {
@@ -391,40 +394,28 @@ mod tests {
         };
         live(&mut s, 1);
         live(&mut s, 2);
-        // 3..=6 were not queued; the runtime says so, and the window asks after 2.
+        // 3..=6 were not queued; the bridge reads them back and hands them over in pages.
         s.apply(Event::Behind { room: room.clone() });
-        assert!(s.chats[&room].catching_up.is_some());
-        assert!(matches!(
-            &s.outbox[..],
-            [Command::CatchUp { after: Some(2), .. }]
-        ));
-        s.outbox.clear();
-        // Live ones come again while the first page is read, and it falls behind once more.
-        live(&mut s, 7);
-        s.apply(Event::Behind { room: room.clone() });
-        assert!(s.outbox.is_empty(), "one catch-up at a time");
-        s.apply(Event::CaughtUp {
+        assert!(s.chats[&room].catching_up, "shown as catching up");
+        s.apply(Event::Missed {
             room: room.clone(),
             messages: (3..=5).map(|id| message(id, &bob)).collect(),
-            more: false,
+            done: false,
         });
-        // It fell behind again meanwhile: read on after the page.
-        assert!(matches!(
-            &s.outbox[..],
-            [Command::CatchUp { after: Some(5), .. }]
-        ));
-        s.outbox.clear();
-        s.apply(Event::CaughtUp {
+        assert!(s.chats[&room].catching_up);
+        s.apply(Event::Missed {
             room: room.clone(),
-            messages: (6..=9).map(|id| message(id, &bob)).collect(),
-            more: false,
+            messages: vec![message(6, &bob)],
+            done: true,
         });
-        assert!(s.outbox.is_empty());
+        live(&mut s, 7);
+        assert!(s.outbox.is_empty(), "nothing to ask: the bridge asked");
         let chat = &s.chats[&room];
-        assert_eq!(chat.catching_up, None);
+        assert!(!chat.catching_up);
         let ids: Vec<u64> = chat.message_ids().collect();
-        assert_eq!(ids, (1..=9).collect::<Vec<_>>());
-        assert!(chat.reshaped > 0, "lines put in between are drawn afresh");
+        assert_eq!(ids, (1..=7).collect::<Vec<_>>());
+        assert_eq!(chat.unread, 7, "the missed ones are unread too");
+        assert_eq!(s.notifications.len(), 3, "announced: the live ones only");
     }
 
     /// Welcomed into `room` (hosted by Bob), whose host proved `host_key`.
