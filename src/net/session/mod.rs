@@ -3,11 +3,11 @@
 //! and rejoins by itself, resending posts the host never confirmed.
 //!
 //! Here: the [`Session`] handle the runtime holds, its configuration, and the task's state.
-//! The task's life is in the files beside: [`rejoin`] (the loop that joins, waits and
-//! rejoins), [`join`] (the handshake up to the welcome), [`connected`] (a joined spell: the
-//! host's frames and the user's asks), [`outbox`] (posts until the host answers them),
-//! [`history`] (pages of history, on joining and scrolling back), [`directs`] (direct
-//! messages, sealed and opened) and [`who`] (asking an address which room it runs).
+//! The task's life is in the files beside: `rejoin.rs` (the loop that joins, waits and
+//! rejoins), `join.rs` (the handshake up to the welcome), `connected.rs` (a joined spell: the
+//! host's frames and the user's asks), `outbox.rs` (posts until the host answers them),
+//! `history.rs` (pages of history, on joining and scrolling back), `directs.rs` (direct
+//! messages, sealed and opened) and `who.rs` (asking an address which room it runs).
 
 mod connected;
 mod directs;
