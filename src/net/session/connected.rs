@@ -1,11 +1,9 @@
 //! A joined spell: the host's frames in, the user's asks out, pings and the idle
 //! deadline, until the user leaves or the link ends.
 
-use super::history::EarlierPage;
 use super::{Event, Run, SessionCmd};
-use crate::net::link::{Link, LinkError};
+use crate::net::link::{Link, LinkError, LinkWriter};
 use crate::protocol::{Frame, ProtocolError};
-use crate::store::Sent;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -17,6 +15,11 @@ pub(super) enum Ended {
     Closed(String),
     /// The connection broke, or the host misbehaved.
     Lost(String),
+}
+
+/// A link that broke while we wrote to it.
+fn lost(e: LinkError) -> Ended {
+    Ended::Lost(e.to_string())
 }
 
 impl Run {
@@ -31,13 +34,7 @@ impl Run {
             mut writer,
             ..
         } = link;
-        let lost = |e: LinkError| Ended::Lost(e.to_string());
-        if self.away
-            && let Err(e) = writer.send(Frame::Presence { away: true }).await
-        {
-            return lost(e);
-        }
-        if let Err(e) = self.top_up(&mut writer).await {
+        if let Err(e) = self.greet(&mut writer).await {
             return lost(e);
         }
         let timeouts = self.config.timeouts;
@@ -61,61 +58,14 @@ impl Run {
                         return lost(e);
                     }
                 }
-                cmd = cmds.recv() => match cmd {
-                    Some(SessionCmd::Post { seq, text }) => {
-                        self.queue(seq, text);
-                        if let Err(e) = self.top_up(&mut writer).await {
-                            return lost(e);
-                        }
-                    }
-                    Some(SessionCmd::Rename(name)) => {
-                        self.config.name = name.clone();
-                        if let Err(e) = writer.send(Frame::Rename { name }).await {
-                            return lost(e);
-                        }
-                    }
-                    // In already: the new password, key or addresses are for the next join.
-                    // (A host that moved is often seen at its new address before its old
-                    // connection is given up for lost.)
-                    Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
-                    Some(SessionCmd::Redial(addrs)) => self.config.addrs = addrs,
-                    Some(SessionCmd::Retry) => {}
-                    Some(SessionCmd::Before(before)) => {
-                        if let Err(e) = writer.send(Frame::Before { before }).await {
-                            return lost(e);
-                        }
-                    }
-                    Some(SessionCmd::Presence(away)) => {
-                        self.away = away;
-                        if let Err(e) = writer.send(Frame::Presence { away }).await {
-                            return lost(e);
-                        }
-                    }
-                    Some(SessionCmd::Typing) => {
-                        if let Err(e) = writer.send(Frame::Typing).await {
-                            return lost(e);
-                        }
-                    }
-                    Some(SessionCmd::Direct { to, seq, text }) => {
-                        let Some(d) = self.direct_out(&to, seq, text) else {
-                            continue;
-                        };
-                        match self.seal(&to, &d) {
-                            Ok(sealed) => {
-                                self.directs_out.insert(seq, d.peer.clone());
-                                let frame = Frame::Direct { to: to.id, seq, sealed };
-                                if let Err(e) = writer.send(frame).await {
-                                    return lost(e);
-                                }
-                            }
-                            Err(reason) => self.direct_failed(&d.peer, seq, reason),
-                        }
-                    }
-                    Some(SessionCmd::Leave) | None => {
+                cmd = cmds.recv() => match self.online(cmd, &mut writer).await {
+                    Ok(true) => {}
+                    Ok(false) => {
                         let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::Bye)).await;
                         writer.close().await;
                         return Ended::Left;
                     }
+                    Err(e) => return lost(e),
                 },
                 _ = ping.tick() => {
                     if let Err(e) = writer.send(Frame::Ping).await {
@@ -125,6 +75,50 @@ impl Run {
                 _ = &mut idle => return Ended::Lost("the host stopped answering".into()),
             }
         }
+    }
+
+    /// What a new connection first says: that we are away, if we are, and the posts and
+    /// page of history due.
+    async fn greet(&mut self, writer: &mut LinkWriter) -> Result<(), LinkError> {
+        if self.away {
+            writer.send(Frame::Presence { away: true }).await?;
+        }
+        self.top_up(writer).await
+    }
+
+    /// Handles a command while connected; `Ok(false)` when the user leaves.
+    async fn online(
+        &mut self,
+        cmd: Option<SessionCmd>,
+        writer: &mut LinkWriter,
+    ) -> Result<bool, LinkError> {
+        match cmd {
+            Some(SessionCmd::Post { seq, text }) => {
+                self.queue(seq, text);
+                self.top_up(writer).await?;
+            }
+            Some(SessionCmd::Rename(name)) => {
+                self.config.name = name.clone();
+                writer.send(Frame::Rename { name }).await?;
+            }
+            // In already: the new password, key or addresses are for the next join.
+            // (A host that moved is often seen at its new address before its old
+            // connection is given up for lost.)
+            Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
+            Some(SessionCmd::Redial(addrs)) => self.config.addrs = addrs,
+            Some(SessionCmd::Retry) => {}
+            Some(SessionCmd::Before(before)) => writer.send(Frame::Before { before }).await?,
+            Some(SessionCmd::Presence(away)) => {
+                self.away = away;
+                writer.send(Frame::Presence { away }).await?;
+            }
+            Some(SessionCmd::Typing) => writer.send(Frame::Typing).await?,
+            Some(SessionCmd::Direct { to, seq, text }) => {
+                self.send_direct(&to, seq, text, writer).await?
+            }
+            Some(SessionCmd::Leave) | None => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// The connection ended: what was on its way on it will not be answered. Our direct
@@ -138,85 +132,34 @@ impl Run {
     }
 
     /// Handles one frame from the host; `Some` when it ends the session.
+    // A match over the frames a host sends a member: clearest as one list, each arm a call.
     fn on_frame(&mut self, frame: Frame) -> Option<Ended> {
         let room = self.config.room.clone();
-        let frame = match frame {
-            Frame::Message(message) => Frame::Message(self.earlier_message(message)?),
+        match frame {
+            Frame::Message(message) => self.message_in(message),
             Frame::Earlier {
                 before,
                 count,
                 more,
-            } => {
-                self.earlier = Some(EarlierPage {
-                    before,
-                    left: count,
-                    more,
-                    messages: Vec::with_capacity(count as usize),
-                });
-                if count == 0 {
-                    self.earlier_done();
-                }
-                return None;
-            }
-            other => other,
-        };
-        // While catching up, a live message is left for the page that will bring it in order.
-        let live_too_soon = self.history_left == 0 && self.more_history;
-        match frame {
-            Frame::Message(_) if live_too_soon => {}
-            // Only news: a rejoin asks for history after `last_id`, but be sure.
-            Frame::Message(message) if self.last_id.is_none_or(|last| message.id > last) => {
-                self.last_id = Some(message.id);
-                if let (Some(store), Some(epoch)) = (&self.store, self.epoch) {
-                    store.seen(epoch, &message);
-                }
-                // What was said while we were away counts as live: its files come by themselves.
-                let live = self.history_left == 0 || self.history_is_news;
-                self.events.send(Event::Message {
-                    room: room.clone(),
-                    message,
-                    live,
-                });
-                self.history_read(room);
-            }
-            Frame::Message(_) => self.history_read(room),
+            } => self.earlier_begins(before, count, more),
             Frame::Page { count, more } if self.history_left == 0 && self.more_history => {
-                self.history_left = count;
-                self.more_history = more;
-                if count == 0 {
-                    self.page_read(room);
-                }
+                self.page_begins(count, more)
             }
             Frame::Accepted { seq, id } => {
                 self.answered(seq);
                 self.events.send(Event::Accepted { room, seq, id });
             }
-            Frame::Rejected { seq, reason } => match self.directs_out.remove(&seq) {
-                Some(peer) => self.direct_failed(&peer, seq, reason),
-                None => {
-                    self.answered(seq);
-                    self.events.send(Event::Rejected { room, seq, reason });
-                }
-            },
-            Frame::DirectSent { seq } => {
-                if let Some(peer) = self.directs_out.remove(&seq) {
-                    if let Some(store) = &self.config.directs {
-                        store.sent(&peer, seq, Sent::Delivered);
-                    }
-                    self.events.send(Event::DirectSent { peer, seq });
-                }
-            }
+            Frame::Rejected { seq, reason } => self.rejected(seq, reason),
+            Frame::DirectSent { seq } => self.direct_sent(seq),
             Frame::DirectFrom { sealed, .. } => self.direct_in(&sealed),
             Frame::MemberJoined(member) => {
-                self.names
-                    .insert(member.device.clone(), member.name.clone());
+                self.name(&member);
                 self.events.send(Event::MemberJoined { room, member })
             }
             // Gone: still named as it was, for a direct message on its way.
             Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
             Frame::MemberRenamed(member) => {
-                self.names
-                    .insert(member.device.clone(), member.name.clone());
+                self.name(&member);
                 self.events.send(Event::MemberRenamed { room, member })
             }
             Frame::MemberAway { member, away } => {

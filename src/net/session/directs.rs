@@ -3,12 +3,56 @@
 
 use super::{Event, Run};
 use crate::net::identity::PublicKey;
+use crate::net::link::{LinkError, LinkWriter};
 use crate::net::sealed;
 use crate::net::trust::Known;
-use crate::protocol::{DeviceId, DirectBody, Member};
+use crate::protocol::{DeviceId, DirectBody, Frame, Member};
 use crate::store::{Direct, Sent};
 
 impl Run {
+    /// Sends a direct message to `to` through the host, sealed for its key; one that cannot
+    /// be sealed is told as failed, and the link stays.
+    pub(super) async fn send_direct(
+        &mut self,
+        to: &Member,
+        seq: u64,
+        text: String,
+        writer: &mut LinkWriter,
+    ) -> Result<(), LinkError> {
+        let Some(d) = self.direct_out(to, seq, text) else {
+            return Ok(());
+        };
+        match self.seal(to, &d) {
+            Ok(sealed) => {
+                self.directs_out.insert(seq, d.peer.clone());
+                let frame = Frame::Direct {
+                    to: to.id,
+                    seq,
+                    sealed,
+                };
+                writer.send(frame).await?;
+            }
+            Err(reason) => self.direct_failed(&d.peer, seq, reason),
+        }
+        Ok(())
+    }
+
+    /// The host handed our direct message `seq` to its recipient's connection.
+    pub(super) fn direct_sent(&mut self, seq: u64) {
+        if let Some(peer) = self.directs_out.remove(&seq) {
+            if let Some(store) = &self.config.directs {
+                store.sent(&peer, seq, Sent::Delivered);
+            }
+            self.events.send(Event::DirectSent { peer, seq });
+        }
+    }
+
+    /// Notes what the host calls a member: what a direct message from its key is named.
+    pub(super) fn name(&mut self, member: &Member) {
+        self.names
+            .insert(member.device.clone(), member.name.clone());
+    }
+
     /// A direct message of ours, written: kept and shown as sending. `None` if it cannot
     /// be sent at all (it was said why).
     pub(super) fn direct_out(&mut self, to: &Member, seq: u64, text: String) -> Option<Direct> {
@@ -32,7 +76,7 @@ impl Run {
 
     /// Seals a direct message for `to`, whose key must be the one its device id is made of,
     /// and the one its name had when we first wrote to or heard from them.
-    pub(super) fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, String> {
+    fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, String> {
         let key = to
             .key
             .filter(|key| key.device() == to.device)

@@ -45,7 +45,19 @@ pub(super) async fn join(
             LinkError::Version { theirs } => JoinError::Hopeless(Failure::Version { theirs }),
             e => JoinError::Unreachable(e.to_string()),
         })?;
-    let (mut exchange, password) = match &config.password {
+    let exchange = hello(&config, &mut link, since, epoch).await?;
+    welcome(&config, link, exchange, expect).await
+}
+
+/// Says who we are and which room we mean (with the first password message, in a locked
+/// room); the password exchange continues when the host answers.
+async fn hello(
+    config: &SessionConfig,
+    link: &mut Link,
+    since: Option<u64>,
+    epoch: Option<u64>,
+) -> Result<Option<MemberExchange>, JoinError> {
+    let (exchange, password) = match &config.password {
         Some(secret) => {
             let (exchange, message) = MemberExchange::start(secret, link.handshake_hash);
             (Some(exchange), Some(message))
@@ -62,8 +74,19 @@ pub(super) async fn join(
         password,
         passing: config.passing,
     });
-    let unreachable = |e: LinkError| JoinError::Unreachable(e.to_string());
-    link.writer.send(hello).await.map_err(unreachable)?;
+    link.writer.send(hello).await.map_err(link_broke)?;
+    Ok(exchange)
+}
+
+/// Reads the host's answers to our hello until it lets us in or says why not, answering
+/// its password challenge on the way.
+// A match over what a host may answer a hello with: clearest as one list.
+async fn welcome(
+    config: &SessionConfig,
+    mut link: Link,
+    mut exchange: Option<MemberExchange>,
+    expect: Expect,
+) -> Result<(Link, Welcome), JoinError> {
     let deadline = config.timeouts.handshake;
     loop {
         match link.reader.next_within(deadline).await {
@@ -82,34 +105,14 @@ pub(super) async fn join(
                 ));
             }
             Ok(Frame::Spake { msg, proof }) => {
-                let Some(exchange) = exchange.take() else {
-                    return Err(JoinError::Unreachable(
-                        "the host sent spake out of turn".into(),
-                    ));
-                };
-                // A host whose proof fails has another password: we say nothing more to it.
-                let proof = exchange
-                    .finish(&msg, &proof)
-                    .map_err(|_| JoinError::Password("wrong password".into()))?;
-                link.writer
-                    .send(Frame::Proof { proof })
-                    .await
-                    .map_err(unreachable)?;
+                prove(&mut link, exchange.take(), &msg, &proof).await?
             }
-            Ok(Frame::Refused {
-                code: RefuseCode::Password,
-                reason,
-            }) => return Err(JoinError::Password(reason)),
             Ok(Frame::TryLater { after_ms, reason }) => {
                 // A little past the wait, and never less than a moment.
                 let wait = Duration::from_millis(after_ms.clamp(500, 3_600_000) + 100);
                 return Err(JoinError::Later(wait, reason));
             }
-            Ok(Frame::Refused {
-                code: RefuseCode::Version,
-                reason,
-            }) => return Err(JoinError::Hopeless(Failure::TurnedAway { reason })),
-            Ok(Frame::Refused { code, reason }) => return Err(JoinError::Refused(code, reason)),
+            Ok(Frame::Refused { code, reason }) => return Err(refused(code, reason)),
             Ok(other) => {
                 return Err(JoinError::Unreachable(format!(
                     "the host sent {} before welcome",
@@ -120,9 +123,46 @@ pub(super) async fn join(
             Err(LinkError::TimedOut(_)) => {
                 return Err(JoinError::Unreachable("the host did not answer".into()));
             }
-            Err(e) => return Err(unreachable(e)),
+            Err(e) => return Err(link_broke(e)),
         }
     }
+}
+
+/// Answers the host's password challenge; a host whose own proof fails has another
+/// password, and we say nothing more to it.
+async fn prove(
+    link: &mut Link,
+    exchange: Option<MemberExchange>,
+    msg: &[u8],
+    proof: &[u8],
+) -> Result<(), JoinError> {
+    let Some(exchange) = exchange else {
+        return Err(JoinError::Unreachable(
+            "the host sent spake out of turn".into(),
+        ));
+    };
+    let proof = exchange
+        .finish(msg, proof)
+        .map_err(|_| JoinError::Password("wrong password".into()))?;
+    link.writer
+        .send(Frame::Proof { proof })
+        .await
+        .map_err(link_broke)
+}
+
+/// What a refusal means for the session: a password to ask for, no hope (another
+/// version), or a refusal that may pass.
+fn refused(code: RefuseCode, reason: String) -> JoinError {
+    match code {
+        RefuseCode::Password => JoinError::Password(reason),
+        RefuseCode::Version => JoinError::Hopeless(Failure::TurnedAway { reason }),
+        code => JoinError::Refused(code, reason),
+    }
+}
+
+/// A link that broke while joining.
+fn link_broke(e: LinkError) -> JoinError {
+    JoinError::Unreachable(e.to_string())
 }
 
 impl Run {
@@ -157,8 +197,7 @@ impl Run {
         self.ask_page = false;
         self.in_flight = 0;
         for member in &welcome.members {
-            self.names
-                .insert(member.device.clone(), member.name.clone());
+            self.name(member);
         }
         self.events.send(Event::Joined {
             room: self.config.room.clone(),

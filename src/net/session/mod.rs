@@ -207,6 +207,28 @@ struct Run {
 }
 
 impl Run {
+    /// The state of a session not yet joined, knowing nothing of the room yet.
+    fn new(config: SessionConfig, events: EventSender) -> Run {
+        let store = config.store.clone();
+        Run {
+            config,
+            events,
+            store,
+            outbox: VecDeque::new(),
+            in_flight: 0,
+            last_id: None,
+            epoch: None,
+            history_left: 0,
+            more_history: false,
+            ask_page: false,
+            history_is_news: false,
+            earlier: None,
+            away: false,
+            directs_out: Default::default(),
+            names: Default::default(),
+        }
+    }
+
     fn state(&self, state: SessionState) {
         self.events.send(Event::Session {
             room: self.config.room.clone(),

@@ -97,4 +97,16 @@ impl Run {
             }
         }
     }
+
+    /// The host refused post `seq` (or our direct message `seq`): it leaves the outbox.
+    pub(super) fn rejected(&mut self, seq: u64, reason: String) {
+        match self.directs_out.remove(&seq) {
+            Some(peer) => self.direct_failed(&peer, seq, reason),
+            None => {
+                self.answered(seq);
+                let room = self.config.room.clone();
+                self.events.send(Event::Rejected { room, seq, reason });
+            }
+        }
+    }
 }

@@ -4,8 +4,9 @@
 use super::connected::Ended;
 use super::join::{JoinError, join};
 use super::{Event, EventSender, Failure, Run, SessionCmd, SessionConfig, SessionState, Waiting};
+use crate::net::link::Link;
 use crate::protocol::RefuseCode;
-use std::collections::VecDeque;
+use crate::protocol::Welcome;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -42,94 +43,175 @@ enum Offline {
 /// How far apart the members of a room that came back dial it, once discovery sees it.
 const SEEN_SPREAD: Duration = Duration::from_secs(1);
 
+/// What the loop keeps between attempts: how long the next wait is, and what we wait for.
+struct Retry {
+    /// The waits between attempts to reach a host that is gone; started afresh once in.
+    waits: backon::ExponentialBackoff,
+    /// The reason we are waiting for the host, while we are: retries keep saying it.
+    waiting: Option<Waiting>,
+}
+
+impl Retry {
+    fn new() -> Retry {
+        Retry {
+            waits: rejoin_waits(),
+            waiting: None,
+        }
+    }
+
+    /// The next wait for a host that is gone.
+    fn next_wait(&mut self) -> Duration {
+        self.waits.next().unwrap_or(MAX_BACKOFF)
+    }
+
+    /// Tells the front end how the session stands, but a wait for the reason it was already
+    /// told only once.
+    fn say(&mut self, run: &Run, state: SessionState) {
+        match &state {
+            SessionState::Waiting(text) if self.waiting.as_ref() == Some(text) => {}
+            SessionState::Waiting(text) => {
+                self.waiting = Some(text.clone());
+                run.state(state);
+            }
+            _ => run.state(state),
+        }
+    }
+}
+
+/// What the user or discovery said while we dialled: a failed attempt is then tried again
+/// at once (a password or a trusted key came), or soon (discovery saw the room meanwhile).
+#[derive(Default)]
+struct Meanwhile {
+    /// A password or a trusted key came.
+    news: bool,
+    /// Discovery saw the room.
+    seen: bool,
+}
+
+impl Meanwhile {
+    /// The wait before the next attempt, shortened by what was said meanwhile.
+    fn shorten(&self, wait: Duration) -> Duration {
+        if self.news {
+            Duration::ZERO
+        } else if self.seen {
+            wait.min(SEEN_SPREAD.mul_f64(rand::random::<f64>()))
+        } else {
+            wait
+        }
+    }
+}
+
 pub(super) async fn run(
     config: SessionConfig,
     events: EventSender,
     mut cmds: mpsc::UnboundedReceiver<SessionCmd>,
 ) {
-    let store = config.store.clone();
-    let mut run = Run {
-        config,
-        events,
-        store,
-        outbox: VecDeque::new(),
-        in_flight: 0,
-        last_id: None,
-        epoch: None,
-        history_left: 0,
-        more_history: false,
-        ask_page: false,
-        history_is_news: false,
-        earlier: None,
-        away: false,
-        directs_out: Default::default(),
-        names: Default::default(),
-    };
+    let mut run = Run::new(config, events);
     run.restore().await;
-    let mut waits = rejoin_waits();
-    // The reason we are waiting for the host, while we are: retries keep saying it.
-    let mut waiting: Option<Waiting> = None;
+    let mut retry = Retry::new();
     loop {
-        if waiting.is_none() {
+        if retry.waiting.is_none() {
             run.state(SessionState::Connecting);
         }
-        let joining = join(run.config.clone(), run.last_id, run.epoch);
-        tokio::pin!(joining);
-        // Set when a password or a trusted key came while dialling: a failed attempt is then
-        // tried again at once, with them; when discovery saw the room meanwhile, soon.
-        let (mut news, mut seen) = (false, false);
-        let joined = loop {
-            tokio::select! {
-                joined = &mut joining => break joined,
-                // Discovery often adds addresses while we dial: they are used next time, and
-                // an attempt that may already be in is not cut short.
-                cmd = cmds.recv() => match run.offline(cmd) {
-                    Offline::Leave => return run.state(SessionState::Left),
-                    Offline::Redialled => news = true,
-                    Offline::Seen => seen = true,
-                    Offline::Stay => {}
-                },
-            }
+        let Some((joined, meanwhile)) = run.attempt(&mut cmds).await else {
+            return run.state(SessionState::Left);
         };
         let (wait, why) = match joined {
             Ok((conn, welcome)) => {
-                waits = rejoin_waits();
-                waiting = None;
+                retry = Retry::new();
                 let host = welcome.host_name.clone();
                 run.welcomed(welcome, conn.remote).await;
                 let ended = run.connected(conn, &mut cmds).await;
                 run.link_ended();
-                match ended {
-                    Ended::Left => return run.state(SessionState::Left),
-                    // Discovery usually announces the room's return first; the backoff covers
-                    // a return it misses (a restart within the goodbye's grace second).
-                    Ended::Closed(reason) => {
-                        let wait = waits.next().unwrap_or(MAX_BACKOFF);
-                        (wait, SessionState::Waiting(Waiting::Closed { reason }))
-                    }
-                    Ended::Lost(why) => {
-                        tracing::info!("room {}: {why}", run.config.room);
-                        if let Some(gone) = &run.config.host_gone {
-                            let _ = gone.send(run.config.room.clone());
-                        }
-                        let wait = waits.next().unwrap_or(MAX_BACKOFF);
-                        (wait, SessionState::Waiting(Waiting::HostLeft { host }))
-                    }
+                match run.spell_ended(ended, host, &mut retry) {
+                    Some(next) => next,
+                    None => return run.state(SessionState::Left),
                 }
             }
-            Err(JoinError::Refused(code, reason)) => {
-                let retry = matches!(code, RefuseCode::Full | RefuseCode::WrongRoom);
-                let state = if retry {
+            Err(e) => run.join_failed(e, &mut retry),
+        };
+        retry.say(&run, why);
+        if !run.wait_to_retry(meanwhile.shorten(wait), &mut cmds).await {
+            return run.state(SessionState::Left);
+        }
+    }
+}
+
+impl Run {
+    /// One attempt to join, hearing commands meanwhile; `None` when the user left.
+    async fn attempt(
+        &mut self,
+        cmds: &mut mpsc::UnboundedReceiver<SessionCmd>,
+    ) -> Option<(Result<(Link, Welcome), JoinError>, Meanwhile)> {
+        let joining = join(self.config.clone(), self.last_id, self.epoch);
+        tokio::pin!(joining);
+        let mut meanwhile = Meanwhile::default();
+        loop {
+            tokio::select! {
+                joined = &mut joining => return Some((joined, meanwhile)),
+                // Discovery often adds addresses while we dial: they are used next time, and
+                // an attempt that may already be in is not cut short.
+                cmd = cmds.recv() => match self.offline(cmd) {
+                    Offline::Leave => return None,
+                    Offline::Redialled => meanwhile.news = true,
+                    Offline::Seen => meanwhile.seen = true,
+                    Offline::Stay => {}
+                },
+            }
+        }
+    }
+
+    /// After a connected spell: how long until the next attempt, and what to say meanwhile;
+    /// `None` when the user left. `host` is the host's name.
+    fn spell_ended(
+        &self,
+        ended: Ended,
+        host: String,
+        retry: &mut Retry,
+    ) -> Option<(Duration, SessionState)> {
+        match ended {
+            Ended::Left => None,
+            // Discovery usually announces the room's return first; the backoff covers
+            // a return it misses (a restart within the goodbye's grace second).
+            Ended::Closed(reason) => Some((
+                retry.next_wait(),
+                SessionState::Waiting(Waiting::Closed { reason }),
+            )),
+            Ended::Lost(why) => {
+                tracing::info!("room {}: {why}", self.config.room);
+                if let Some(gone) = &self.config.host_gone {
+                    let _ = gone.send(self.config.room.clone());
+                }
+                let state = SessionState::Waiting(Waiting::HostLeft { host });
+                Some((retry.next_wait(), state))
+            }
+        }
+    }
+
+    /// After a failed join: how long until the next attempt (`Duration::MAX`: none until
+    /// the user does something), and what to say meanwhile.
+    fn join_failed(&self, e: JoinError, retry: &mut Retry) -> (Duration, SessionState) {
+        match e {
+            JoinError::Refused(code, reason) => {
+                let retrying = matches!(code, RefuseCode::Full | RefuseCode::WrongRoom);
+                let state = if retrying {
                     SessionState::Waiting(Waiting::TurnedAway { reason })
                 } else {
                     SessionState::Failed(Failure::TurnedAway { reason })
                 };
-                (if retry { REFUSED_RETRY } else { Duration::MAX }, state)
+                (
+                    if retrying {
+                        REFUSED_RETRY
+                    } else {
+                        Duration::MAX
+                    },
+                    state,
+                )
             }
-            Err(JoinError::KeyChanged { pinned, presented }) => {
+            JoinError::KeyChanged { pinned, presented } => {
                 tracing::warn!(
                     "room {}: the host presented key {} instead of {}",
-                    run.config.room,
+                    self.config.room,
                     presented.fingerprint(),
                     pinned.fingerprint()
                 );
@@ -140,49 +222,40 @@ pub(super) async fn run(
                 // Nothing more until the user decides (trust it, or leave).
                 (Duration::MAX, state)
             }
-            Err(JoinError::Password(reason)) => {
-                (Duration::MAX, SessionState::NeedsPassword(reason))
-            }
-            Err(JoinError::Later(wait, reason)) => {
+            JoinError::Password(reason) => (Duration::MAX, SessionState::NeedsPassword(reason)),
+            JoinError::Later(wait, reason) => {
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 (
                     wait,
                     SessionState::Waiting(Waiting::Slowed { reason, secs }),
                 )
             }
-            Err(JoinError::Hopeless(failure)) => (Duration::MAX, SessionState::Failed(failure)),
-            Err(JoinError::Unreachable(why)) => {
-                tracing::info!("room {}: cannot reach the host: {why}", run.config.room);
-                let wait = waits.next().unwrap_or(MAX_BACKOFF);
+            JoinError::Hopeless(failure) => (Duration::MAX, SessionState::Failed(failure)),
+            JoinError::Unreachable(why) => {
+                tracing::info!("room {}: cannot reach the host: {why}", self.config.room);
+                let wait = retry.next_wait();
                 // Still waiting for the same reason: keep saying it.
-                let why = waiting.clone().unwrap_or(Waiting::Unreachable);
+                let why = retry.waiting.clone().unwrap_or(Waiting::Unreachable);
                 (wait, SessionState::Waiting(why))
             }
-        };
-        match &why {
-            SessionState::Waiting(text) if waiting.as_ref() == Some(text) => {}
-            SessionState::Waiting(text) => {
-                waiting = Some(text.clone());
-                run.state(why);
-            }
-            _ => run.state(why),
         }
-        // Wait for the retry time, or for discovery to see the room again.
-        let wait = if news {
-            Duration::ZERO
-        } else if seen {
-            wait.min(SEEN_SPREAD.mul_f64(rand::random::<f64>()))
-        } else {
-            wait
-        };
+    }
+
+    /// Waits `wait`, or less once discovery sees the room again or the user gives what was
+    /// missing; `false` when the user left.
+    async fn wait_to_retry(
+        &mut self,
+        wait: Duration,
+        cmds: &mut mpsc::UnboundedReceiver<SessionCmd>,
+    ) -> bool {
         let retry = tokio::time::sleep(wait.min(Duration::from_secs(24 * 3600)));
         tokio::pin!(retry);
         loop {
             tokio::select! {
-                _ = &mut retry => break,
-                cmd = cmds.recv() => match run.offline(cmd) {
+                _ = &mut retry => return true,
+                cmd = cmds.recv() => match self.offline(cmd) {
                     Offline::Stay => {}
-                    Offline::Redialled => break,
+                    Offline::Redialled => return true,
                     Offline::Seen => {
                         let soon = tokio::time::Instant::now()
                             + SEEN_SPREAD.mul_f64(rand::random::<f64>());
@@ -190,7 +263,7 @@ pub(super) async fn run(
                             retry.as_mut().reset(soon);
                         }
                     }
-                    Offline::Leave => return run.state(SessionState::Left),
+                    Offline::Leave => return false,
                 },
             }
         }
