@@ -13,12 +13,16 @@
 //!   (`interfaces` chosen and skipped, `advert` TXT both ways, `rooms` the list, `browse` the
 //!   task that keeps it true, `mdns` what it asks of mdns-sd).
 //! - [`net`]: everything on the network but discovery: the one connection seam ([`net::link`]:
-//!   version check, Noise handshake, deadlines, encrypted codec), device keys
+//!   the link and its deadlines, `dial` racing a room's addresses, `handshake` the version
+//!   check and Noise, `record` the encrypted codec), device keys
 //!   ([`net::identity`]), pinned host keys ([`net::trust`]), password rooms
 //!   ([`net::password`]), the host's limits ([`net::limits`]), a room's host ([`net::host`]:
 //!   `accept` routes each connection by its first frame, `room/` is the room task — joins,
 //!   what members say, pages of history —, `member` one member's connection) and a member's
-//!   session ([`net::session`]). `net` never imports `files`.
+//!   session ([`net::session`]: `rejoin` the loop that joins, waits and rejoins with its
+//!   retry policy, `join` the greeting up to the welcome, `connected` a joined spell,
+//!   `outbox` posts until answered, `history`, `directs`, `who` a probe of an address).
+//!   `net` never imports `files`.
 //! - [`files`]: the file feature in one place: the host's side ([`files::serve`], a service
 //!   registered with the room's host), a member's side ([`files::fetch`]), piece hashes,
 //!   transfers' retries ([`files::jobs`], telling how they stand through a

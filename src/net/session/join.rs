@@ -1,0 +1,216 @@
+//! Joining: dial the host, greet it (and prove the password, in a locked room), and take
+//! its welcome.
+
+use super::{Event, Failure, Run, SessionConfig, SessionState};
+use crate::net::identity::PublicKey;
+use crate::net::link::{self, Expect, Link, LinkError};
+use crate::net::password::MemberExchange;
+use crate::protocol::{APP_VERSION, Frame, Hello, RefuseCode, Welcome};
+use std::time::Duration;
+
+/// Why joining failed.
+pub(super) enum JoinError {
+    /// The host refused; retrying will not help until something changes.
+    Refused(RefuseCode, String),
+    /// Nobody answered, or the answer was not a welcome.
+    Unreachable(String),
+    /// The host presented another key than the one pinned for the room: nothing of ours
+    /// reached it.
+    KeyChanged {
+        pinned: PublicKey,
+        presented: PublicKey,
+    },
+    /// The room wants a (right) password; the text says which.
+    Password(String),
+    /// The host asks us to try again after a while (password tries are slowed down).
+    Later(Duration, String),
+    /// Retrying cannot help (another protocol version), and why.
+    Hopeless(Failure),
+}
+
+/// Dials the room, proves who we are (and, in a locked room, that we know the password),
+/// and gets the welcome.
+pub(super) async fn join(
+    config: SessionConfig,
+    since: Option<u64>,
+    epoch: Option<u64>,
+) -> Result<(Link, Welcome), JoinError> {
+    let expect = config.trust.expect(&config.room);
+    let mut link = link::dial(&config.addrs, &config.identity, expect, &config.timeouts)
+        .await
+        .map_err(|e| match e {
+            LinkError::KeyChanged { pinned, presented } => {
+                JoinError::KeyChanged { pinned, presented }
+            }
+            LinkError::Version { theirs } => JoinError::Hopeless(Failure::Version { theirs }),
+            e => JoinError::Unreachable(e.to_string()),
+        })?;
+    let exchange = hello(&config, &mut link, since, epoch).await?;
+    welcome(&config, link, exchange, expect).await
+}
+
+/// Says who we are and which room we mean (with the first password message, in a locked
+/// room); the password exchange continues when the host answers.
+async fn hello(
+    config: &SessionConfig,
+    link: &mut Link,
+    since: Option<u64>,
+    epoch: Option<u64>,
+) -> Result<Option<MemberExchange>, JoinError> {
+    let (exchange, password) = match &config.password {
+        Some(secret) => {
+            let (exchange, message) = MemberExchange::start(secret, link.handshake_hash);
+            (Some(exchange), Some(message))
+        }
+        None => (None, None),
+    };
+    let hello = Frame::Hello(Hello {
+        app: APP_VERSION.to_owned(),
+        name: config.name.clone(),
+        room: config.room.clone(),
+        since,
+        epoch,
+        resume: config.resume,
+        password,
+        passing: config.passing,
+    });
+    link.writer.send(hello).await.map_err(link_broke)?;
+    Ok(exchange)
+}
+
+/// Reads the host's answers to our hello until it lets us in or says why not, answering
+/// its password challenge on the way.
+// A match over what a host may answer a hello with: clearest as one list.
+async fn welcome(
+    config: &SessionConfig,
+    mut link: Link,
+    mut exchange: Option<MemberExchange>,
+    expect: Expect,
+) -> Result<(Link, Welcome), JoinError> {
+    let deadline = config.timeouts.handshake;
+    loop {
+        match link.reader.next_within(deadline).await {
+            // A host seen for the first time that lets us in without checking the password we
+            // brought has not shown it knows it: it may not be the room we mean.
+            Ok(Frame::Welcome(_)) if exchange.is_some() && expect == Expect::Anyone => {
+                return Err(JoinError::Hopeless(Failure::PasswordNotChecked));
+            }
+            Ok(Frame::Welcome(welcome)) if welcome.room == config.room => {
+                return Ok((link, welcome));
+            }
+            Ok(Frame::Welcome(_)) => {
+                return Err(JoinError::Refused(
+                    RefuseCode::WrongRoom,
+                    "that address now runs another room".into(),
+                ));
+            }
+            Ok(Frame::Spake { msg, proof }) => {
+                prove(&mut link, exchange.take(), &msg, &proof).await?
+            }
+            Ok(Frame::TryLater { after_ms, reason }) => {
+                // A little past the wait, and never less than a moment.
+                let wait = Duration::from_millis(after_ms.clamp(500, 3_600_000) + 100);
+                return Err(JoinError::Later(wait, reason));
+            }
+            Ok(Frame::Refused { code, reason }) => return Err(refused(code, reason)),
+            Ok(other) => {
+                return Err(JoinError::Unreachable(format!(
+                    "the host sent {} before welcome",
+                    other.kind()
+                )));
+            }
+            Err(LinkError::Ended) => return Err(JoinError::Unreachable("the host hung up".into())),
+            Err(LinkError::TimedOut(_)) => {
+                return Err(JoinError::Unreachable("the host did not answer".into()));
+            }
+            Err(e) => return Err(link_broke(e)),
+        }
+    }
+}
+
+/// Answers the host's password challenge; a host whose own proof fails has another
+/// password, and we say nothing more to it.
+async fn prove(
+    link: &mut Link,
+    exchange: Option<MemberExchange>,
+    msg: &[u8],
+    proof: &[u8],
+) -> Result<(), JoinError> {
+    let Some(exchange) = exchange else {
+        return Err(JoinError::Unreachable(
+            "the host sent spake out of turn".into(),
+        ));
+    };
+    let proof = exchange
+        .finish(msg, proof)
+        .map_err(|_| JoinError::Password("wrong password".into()))?;
+    link.writer
+        .send(Frame::Proof { proof })
+        .await
+        .map_err(link_broke)
+}
+
+/// What a refusal means for the session: a password to ask for, no hope (another
+/// version), or a refusal that may pass.
+fn refused(code: RefuseCode, reason: String) -> JoinError {
+    match code {
+        RefuseCode::Password => JoinError::Password(reason),
+        RefuseCode::Version => JoinError::Hopeless(Failure::TurnedAway { reason }),
+        code => JoinError::Refused(code, reason),
+    }
+}
+
+/// A link that broke while joining.
+fn link_broke(e: LinkError) -> JoinError {
+    JoinError::Unreachable(e.to_string())
+}
+
+impl Run {
+    /// In: the host's key is pinned for the room (trust on first use), and the front end hears
+    /// who is here.
+    pub(super) async fn welcomed(&mut self, welcome: Welcome, host: PublicKey) {
+        let (trust, room, name) = (
+            self.config.trust.clone(),
+            self.config.room.clone(),
+            welcome.room_name.clone(),
+        );
+        let pinned = tokio::task::spawn_blocking(move || trust.trust(&room, host, &name)).await;
+        if let Ok(Err(e)) = pinned {
+            tracing::warn!("could not save the host key of {}: {e}", self.config.room);
+        }
+        // Coming back to the history we knew: what it brings was said while we were away.
+        self.history_is_news = self.epoch == Some(welcome.epoch);
+        if self.epoch.is_some_and(|known| known != welcome.epoch) {
+            // The host's history started over: its ids are new.
+            tracing::info!("room {}: the host's history started over", self.config.room);
+            self.last_id = None;
+            self.events.send(Event::HistoryReset {
+                room: self.config.room.clone(),
+            });
+        }
+        self.epoch = Some(welcome.epoch);
+        if let Some(store) = &self.store {
+            store.joined(&welcome.room_name, &welcome.host_name, &self.config.addrs);
+        }
+        self.history_left = welcome.history;
+        self.more_history = welcome.more;
+        self.ask_page = false;
+        self.in_flight = 0;
+        for member in &welcome.members {
+            self.name(member);
+        }
+        self.events.send(Event::Joined {
+            room: self.config.room.clone(),
+            room_name: welcome.room_name,
+            host_name: welcome.host_name,
+            you: welcome.you,
+            members: welcome.members,
+            history: welcome.history,
+            host_key: host,
+        });
+        if welcome.history == 0 {
+            self.page_read(self.config.room.clone());
+        }
+        self.state(SessionState::Connected);
+    }
+}
