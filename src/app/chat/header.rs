@@ -1,15 +1,121 @@
 //! Above and beside the messages: the room's menu, its state, its host, and who is in it.
 
-use crate::app::state::Chat;
+use crate::app::state::{AppState, Chat};
 use crate::app::text;
 use crate::bridge::SessionState;
+use crate::protocol::{DeviceId, RoomId};
 use crate::store::Alerts;
-use egui::{Color32, RichText, ScrollArea};
+use egui::{Align, Color32, Layout, RichText, ScrollArea};
+
+/// What the user asked for in the header and the member list, done once the room is drawn.
+pub(super) struct Asked {
+    /// Whether we host the room: "Close room" then, not "Leave".
+    hosting: bool,
+    /// Leave the room (or close it, when we host it).
+    leave: bool,
+    /// The member to write to privately, with their name.
+    pub(super) write_to: Option<(DeviceId, String)>,
+    /// What the room may notify about, before the menu was drawn…
+    alerts_before: Alerts,
+    /// …and as the menu says now.
+    alerts: Alerts,
+    /// Whether the room's files save themselves, before the menu was drawn…
+    auto_save_before: bool,
+    /// …and as the menu says now.
+    auto_save: bool,
+}
+
+impl Asked {
+    /// Nothing asked yet; the room's settings as they are.
+    pub(super) fn new(state: &AppState, room: &RoomId) -> Self {
+        let alerts = state.preferences.alerts_of(room);
+        let auto_save = !state.preferences.no_auto_save.contains(room);
+        Asked {
+            hosting: state.rooms.hosting.contains_key(room),
+            leave: false,
+            write_to: None,
+            alerts_before: alerts,
+            alerts,
+            auto_save_before: auto_save,
+            auto_save,
+        }
+    }
+
+    /// Does what was asked: a changed setting is kept, a conversation opened, the room left.
+    pub(super) fn apply(self, state: &mut AppState, room: &RoomId) {
+        if self.alerts != self.alerts_before {
+            state
+                .preferences
+                .set_alerts(room, self.alerts, &mut state.outbox);
+        }
+        if self.auto_save != self.auto_save_before {
+            state
+                .preferences
+                .set_room_auto_save(room, self.auto_save, &mut state.outbox);
+        }
+        if let Some((peer, name)) = self.write_to {
+            state.open_direct(&peer, Some(&name));
+        }
+        if self.leave {
+            state.leave_or_ask(room);
+        }
+    }
+}
+
+/// The room's header: its name and host, its state, its menu and the Leave button; in a
+/// `narrow` window also the member list, as a menu.
+pub(super) fn header(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    chat: &Chat,
+    narrow: bool,
+    asked: &mut Asked,
+) {
+    // The controls are placed first, from the right; the room's name takes what is
+    // left and is cut short with "…" rather than drawn under them.
+    ui.horizontal(|ui| {
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            let label = if asked.hosting { "Close room" } else { "Leave" };
+            let hint = if asked.hosting {
+                "Close this room for everyone"
+            } else {
+                "Leave this room"
+            };
+            asked.leave = ui.button(label).on_hover_text(hint).clicked();
+            let limit = state.preferences.auto_save;
+            room_menu(ui, &mut asked.alerts, &mut asked.auto_save, limit);
+            if narrow {
+                ui.menu_button(format!("👥 {}", chat.members.len()), |ui| {
+                    asked.write_to = asked.write_to.take().or(members(ui, chat, &state.me));
+                })
+                .response
+                .on_hover_text("Who is in the room");
+            }
+            state_badge(ui, chat);
+            if chat.catching_up.is_some() {
+                ui.label(RichText::new("catching up…").weak())
+                    .on_hover_text(
+                        "Messages came faster than they were shown; the rest are being read back",
+                    );
+            }
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                let name = text::name(&chat.room_name);
+                ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
+                if !narrow {
+                    host_line(ui, chat);
+                }
+            });
+        });
+    });
+    if narrow {
+        ui.horizontal(|ui| host_line(ui, chat));
+    }
+}
 
 /// What the room may interrupt the user for: a menu behind a bell that shows the choice.
 /// The room's own settings: what it may notify about, and whether its files save
 /// themselves. The bell on the button says the first at a glance.
-pub(super) fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
+fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
     let (bell, now) = match alerts {
         Alerts::All => ("🔔", "every message"),
         Alerts::Mentions => ("🔔 @", "mentions only"),
@@ -46,7 +152,7 @@ pub(super) fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut 
 }
 
 /// "hosted by Ada 🔑 K7QF-…": the host's name and its key's fingerprint, to compare.
-pub(super) fn host_line(ui: &mut egui::Ui, chat: &Chat) {
+fn host_line(ui: &mut egui::Ui, chat: &Chat) {
     let host = format!("hosted by {}", text::name(&chat.host_name));
     let host = ui.add(egui::Label::new(RichText::new(host).weak()).truncate());
     if let Some(fp) = &chat.host_fingerprint {
@@ -57,7 +163,7 @@ pub(super) fn host_line(ui: &mut egui::Ui, chat: &Chat) {
     }
 }
 
-pub(super) fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
+fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
     let state = &chat.state;
     let (text, color) = match state {
         // Named like a room joined before: not joined until the user says so.
@@ -79,11 +185,7 @@ pub(super) fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
 /// Who is in the room. "(you)" and "(host)" follow from the keys we know (ours, and the one
 /// the host proved), not from what anyone says. Returns the member the user chose to write
 /// to privately, if any.
-pub(super) fn members(
-    ui: &mut egui::Ui,
-    chat: &Chat,
-    me: &crate::protocol::DeviceId,
-) -> Option<(crate::protocol::DeviceId, String)> {
+pub(super) fn members(ui: &mut egui::Ui, chat: &Chat, me: &DeviceId) -> Option<(DeviceId, String)> {
     let mut write_to = None;
     ui.add_space(4.0);
     ui.strong(format!("In the room ({})", chat.members.len()));
