@@ -24,6 +24,7 @@ pub enum Offer {
 /// The paste being offered, and the room it is for.
 #[derive(Default)]
 pub struct Paste {
+    /// What was pasted, with the room it goes to and that room's name (for the question).
     offer: Option<(RoomId, String, Offer)>,
 }
 

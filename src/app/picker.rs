@@ -81,13 +81,17 @@ impl Picker {
 /// One entry of a folder, as the built-in picker lists it.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// Its name, as listed.
     name: String,
+    /// Where it is: the folder to open, or the file to tick.
     path: PathBuf,
+    /// A folder (opened with a click) rather than a file (ticked).
     folder: bool,
 }
 
 /// The picker drawn in the window: a folder's entries, to open folders and tick files.
 struct Browser {
+    /// What is being chosen: files for a room, or the downloads folder.
     pick: Pick,
     /// The folder shown.
     dir: PathBuf,
@@ -95,6 +99,7 @@ struct Browser {
     entries: Option<Result<Vec<Entry>, String>>,
     /// Folder listings arrive here from a thread of their own: the window never reads a disk.
     listed: std::sync::mpsc::Receiver<(PathBuf, Result<Vec<Entry>, String>)>,
+    /// Handed to each thread that reads a folder.
     list: std::sync::mpsc::Sender<(PathBuf, Result<Vec<Entry>, String>)>,
     /// Files ticked so far (files mode).
     chosen: std::collections::BTreeSet<PathBuf>,

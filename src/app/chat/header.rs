@@ -112,7 +112,6 @@ pub(super) fn header(
     }
 }
 
-/// What the room may interrupt the user for: a menu behind a bell that shows the choice.
 /// The room's own settings: what it may notify about, and whether its files save
 /// themselves. The bell on the button says the first at a glance.
 fn room_menu(ui: &mut egui::Ui, alerts: &mut Alerts, auto_save: &mut bool, limit: u64) {
@@ -163,6 +162,7 @@ fn host_line(ui: &mut egui::Ui, chat: &Chat) {
     }
 }
 
+/// Where we stand with the room (joining, connected, waiting, …), with why on hover.
 fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
     let state = &chat.state;
     let (text, color) = match state {
