@@ -34,9 +34,12 @@
 //!   searching them ([`store::search`]).
 //! - [`units`]: sizes and durations in words, for any layer.
 //! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
-//! - [`app`]: the window: state that applies events (no egui) and one file per view.
+//! - [`app`]: the window: state that applies events (no egui, `app/state/`: rooms, chats,
+//!   history, unread, directs, files, preferences, search) and one file per view; the open
+//!   room's view is a folder ([`app::chat`]: the message list, one message, the header and
+//!   member list, the composer).
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
-//!   `join`, `json` lines, stdin `input`, and `order`: catching up and auto-save).
+//!   `join`, `json` lines, stdin `input`, and `saving`: which files save themselves).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the
 //!   running window forward when lanchat is started again.
 //!

@@ -7,7 +7,7 @@
 use super::state::AppState;
 use super::text;
 use crate::bridge::NetStatus;
-use crate::discovery::{Report, Skip};
+use crate::discovery::{Interface, Report, Skip};
 use crate::protocol::RoomId;
 use crate::store::Change;
 use egui::{CollapsingHeader, RichText};
@@ -250,35 +250,9 @@ impl Panel {
         ui.add_space(4.0);
         let mut toggled = None;
         for intf in &report.interfaces {
-            let used = intf.skipped.is_none();
-            let mut ticked = match &self.ticked {
-                Some(ticked) => ticked.contains(&intf.name),
-                None => used,
-            };
-            ui.horizontal_wrapped(|ui| {
-                if ui
-                    .checkbox(&mut ticked, text::name(&intf.name).into_owned())
-                    .on_hover_text("Look for rooms on this interface")
-                    .changed()
-                {
-                    toggled = Some(intf.name.clone());
-                }
-                let addrs: Vec<String> = intf.addrs.iter().map(IpAddr::to_string).collect();
-                ui.label(RichText::new(addrs.join("  ")).monospace().weak());
-            });
-            let why = match intf.skipped {
-                None => RichText::new("✔ used").color(ui.visuals().hyperlink_color),
-                Some(skip) => {
-                    let text = RichText::new(format!("skipped: {skip}")).weak();
-                    match skip {
-                        Skip::Absent | Skip::Down if report.chosen.contains(&intf.name) => {
-                            text.color(ui.visuals().warn_fg_color)
-                        }
-                        _ => text,
-                    }
-                }
-            };
-            ui.indent(("why", &intf.name), |ui| ui.label(why.small()));
+            if self.interface(ui, report, intf) {
+                toggled = Some(intf.name.clone());
+            }
         }
         if let Some(name) = toggled {
             let ticked = self.ticked.get_or_insert_with(|| {
@@ -292,6 +266,45 @@ impl Panel {
             }
         }
         ui.add_space(4.0);
+        self.choose(ui, state);
+    }
+
+    /// One interface: its tick, its addresses, and whether it is used or why not. Returns
+    /// whether its tick was changed.
+    fn interface(&self, ui: &mut egui::Ui, report: &Report, intf: &Interface) -> bool {
+        let used = intf.skipped.is_none();
+        let mut ticked = match &self.ticked {
+            Some(ticked) => ticked.contains(&intf.name),
+            None => used,
+        };
+        let mut toggled = false;
+        ui.horizontal_wrapped(|ui| {
+            toggled = ui
+                .checkbox(&mut ticked, text::name(&intf.name).into_owned())
+                .on_hover_text("Look for rooms on this interface")
+                .changed();
+            let addrs: Vec<String> = intf.addrs.iter().map(IpAddr::to_string).collect();
+            ui.label(RichText::new(addrs.join("  ")).monospace().weak());
+        });
+        let why = match intf.skipped {
+            None => RichText::new("✔ used").color(ui.visuals().hyperlink_color),
+            Some(skip) => {
+                let text = RichText::new(format!("skipped: {skip}")).weak();
+                match skip {
+                    Skip::Absent | Skip::Down if report.chosen.contains(&intf.name) => {
+                        text.color(ui.visuals().warn_fg_color)
+                    }
+                    _ => text,
+                }
+            }
+        };
+        ui.indent(("why", &intf.name), |ui| ui.label(why.small()));
+        toggled
+    }
+
+    /// While interfaces are being ticked, the button that uses them (and Cancel); while some
+    /// were chosen, the one that lets lanchat choose again.
+    fn choose(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
         ui.horizontal_wrapped(|ui| {
             if let Some(ticked) = &self.ticked {
                 let choose = egui::Button::new("Use the ticked interfaces");

@@ -7,7 +7,7 @@ use crate::bridge::{Thumbnail, Transfer, TransferId, TransferState, human_durati
 use crate::protocol::{FileHash, FileRef};
 use egui::{Color32, RichText};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the user asked of a file while the view was drawn; applied after drawing.
 pub enum FileAction {
@@ -95,75 +95,73 @@ pub fn file_card(
             Some(_) => None,
             None => state.files.saved.get(&file.hash),
         };
-        if let Some(path) = saved {
-            ui.horizontal(|ui| {
-                if ui
-                    .button("Open")
-                    .on_hover_text(path.display().to_string())
-                    .clicked()
-                {
-                    actions.push(FileAction::Open(path.clone()));
-                }
-                if ui.button("Show in folder").clicked() {
-                    actions.push(FileAction::Reveal(path.clone()));
-                }
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                ui.label(RichText::new(format!("saved as {name}")).small().weak());
-            });
-            return;
-        }
-        match transfer.map(|t| &t.state) {
-            Some(TransferState::Running | TransferState::Preparing) => {
-                let t = transfer.expect("matched");
-                ui.horizontal(|ui| {
-                    progress(ui, t);
-                    if ui
-                        .button("Cancel")
-                        .on_hover_text("Stop this download")
-                        .clicked()
-                    {
-                        actions.push(FileAction::Cancel(t.id));
-                    }
-                });
-            }
-
-            Some(TransferState::Failed(why)) => {
-                ui.colored_label(ui.visuals().error_fg_color, format!("Not received: {why}"));
-                if ui.button("Try again").clicked() {
-                    actions.push(FileAction::Download(file.clone()));
-                }
-            }
-            _ if mine => match state.files.upload_of(file) {
-                Some(t) => {
-                    ui.horizontal(|ui| {
-                        progress(ui, t);
-                        if ui
-                            .button("Cancel")
-                            .on_hover_text("Stop sending this file")
-                            .clicked()
-                        {
-                            actions.push(FileAction::Cancel(t.id));
-                        }
-                    });
-                }
-                None => {
-                    ui.label(RichText::new("You sent this file").small().weak());
-                }
-            },
-            _ => {
-                if ui
-                    .button("Download")
-                    .on_hover_text("Save it in your downloads folder")
-                    .clicked()
-                {
-                    actions.push(FileAction::Download(file.clone()));
-                }
-            }
+        match saved {
+            Some(path) => saved_row(ui, path, actions),
+            None => not_saved(ui, state, (file, transfer), mine, actions),
         }
     });
+}
+
+/// A saved file's Open and Show in folder, and the name it was saved as.
+fn saved_row(ui: &mut egui::Ui, path: &Path, actions: &mut Vec<FileAction>) {
+    ui.horizontal(|ui| {
+        if ui
+            .button("Open")
+            .on_hover_text(path.display().to_string())
+            .clicked()
+        {
+            actions.push(FileAction::Open(path.to_path_buf()));
+        }
+        if ui.button("Show in folder").clicked() {
+            actions.push(FileAction::Reveal(path.to_path_buf()));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ui.label(RichText::new(format!("saved as {name}")).small().weak());
+    });
+}
+
+/// A file not saved here: its download under way or failed, our upload of it (`mine`), or
+/// the Download button.
+fn not_saved(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    (file, transfer): (&FileRef, Option<&Transfer>),
+    mine: bool,
+    actions: &mut Vec<FileAction>,
+) {
+    match transfer.map(|t| &t.state) {
+        Some(TransferState::Running | TransferState::Preparing) => {
+            let t = transfer.expect("matched");
+            ui.horizontal(|ui| under_way(ui, t, "Stop this download", actions));
+        }
+
+        Some(TransferState::Failed(why)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Not received: {why}"));
+            if ui.button("Try again").clicked() {
+                actions.push(FileAction::Download(file.clone()));
+            }
+        }
+        _ if mine => match state.files.upload_of(file) {
+            Some(t) => {
+                ui.horizontal(|ui| under_way(ui, t, "Stop sending this file", actions));
+            }
+            None => {
+                ui.label(RichText::new("You sent this file").small().weak());
+            }
+        },
+        _ => {
+            if ui
+                .button("Download")
+                .on_hover_text("Save it in your downloads folder")
+                .clicked()
+            {
+                actions.push(FileAction::Download(file.clone()));
+            }
+        }
+    }
 }
 
 /// One of our uploads under way (or failed), below the room's messages.
@@ -184,19 +182,18 @@ pub fn upload_row(ui: &mut egui::Ui, t: &Transfer, actions: &mut Vec<FileAction>
                         actions.push(FileAction::Dismiss(t.id));
                     }
                 }
-                _ => {
-                    progress(ui, t);
-                    if ui
-                        .button("Cancel")
-                        .on_hover_text("Stop sending this file")
-                        .clicked()
-                    {
-                        actions.push(FileAction::Cancel(t.id));
-                    }
-                }
+                _ => under_way(ui, t, "Stop sending this file", actions),
             });
         });
     ui.add_space(2.0);
+}
+
+/// A transfer under way: its progress, and Cancel (`hint` says what it stops).
+fn under_way(ui: &mut egui::Ui, t: &Transfer, hint: &str, actions: &mut Vec<FileAction>) {
+    progress(ui, t);
+    if ui.button("Cancel").on_hover_text(hint).clicked() {
+        actions.push(FileAction::Cancel(t.id));
+    }
 }
 
 /// A progress bar that says how far, how fast, and how long is left.

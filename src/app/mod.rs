@@ -461,39 +461,38 @@ impl LanchatApp {
     }
 }
 
-impl eframe::App for LanchatApp {
-    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+impl LanchatApp {
+    /// For the start-up benchmark: says on stderr when the first frame has been drawn.
+    fn say_first_frame(&mut self, ctx: &egui::Context) {
         match self.report_first_frame {
             0 => {}
             2 => {
                 // The next pass begins once this one has been painted.
                 self.report_first_frame = 1;
-                ui.ctx().request_repaint();
+                ctx.request_repaint();
             }
             _ => {
                 self.report_first_frame = 0;
                 eprintln!("lanchat: first frame drawn");
             }
         }
-        self.drain_events();
-        let ctx = ui.ctx().clone();
-        self.follow_look(&ctx);
-        self.attend(&ctx);
-        self.guard_quit(&ctx);
-        self.take_dropped_files(&ctx);
-        let room = match (&self.state.open_direct, &self.state.open) {
+    }
+
+    /// The open room a paste is offered to, with its name: none while a conversation is open.
+    fn paste_target(&self) -> Option<(crate::protocol::RoomId, String)> {
+        match (&self.state.open_direct, &self.state.open) {
             (None, Some(room)) => self
                 .state
                 .chats
                 .get(room)
                 .map(|c| (room.clone(), c.room_name.clone())),
             _ => None,
-        };
-        self.paste.take(&ctx, room);
-        let narrow = ui.available_width() < DRAWER_BELOW;
-        self.drawer_toggled = false;
-        self.top_bar(ui, narrow);
-        self.status_bar(ui);
+        }
+    }
+
+    /// Under the bars: the room list, and the open room, conversation or search results (in
+    /// a narrow window with nothing open, the list alone).
+    fn middle(&mut self, ui: &mut egui::Ui, narrow: bool) {
         let open_room = match (self.state.open_direct.clone(), self.state.open.clone()) {
             (Some(peer), _) if self.state.directs.conversations.contains_key(&peer) => {
                 Some(Err(peer))
@@ -508,44 +507,73 @@ impl eframe::App for LanchatApp {
                 egui::CentralPanel::default()
                     .show(ui, |ui| rooms::show(ui, &mut self.state, &mut self.dialogs));
             }
-        } else {
-            self.room_list(ui, narrow);
-            let searching = search::show(ui, &mut self.state);
-            match open_room {
-                _ if searching => {}
-                Some(Err(peer)) => {
-                    egui::CentralPanel::default()
-                        .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
-                }
-                Some(Ok(room)) => {
-                    egui::CentralPanel::default()
-                        .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
-                }
-                None => {
-                    egui::CentralPanel::default().show(ui, |ui| {
-                        ui.centered_and_justified(|ui| {
-                            ui.label(RichText::new("Pick a room on the left, or host one.").weak());
-                        });
+            return;
+        }
+        self.room_list(ui, narrow);
+        let searching = search::show(ui, &mut self.state);
+        match open_room {
+            _ if searching => {}
+            Some(Err(peer)) => {
+                egui::CentralPanel::default()
+                    .show(ui, |ui| self.direct.show(ui, &mut self.state, &peer));
+            }
+            Some(Ok(room)) => {
+                egui::CentralPanel::default()
+                    .show(ui, |ui| self.chat.show(ui, &mut self.state, &room));
+            }
+            None => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.centered_and_justified(|ui| {
+                        ui.label(RichText::new("Pick a room on the left, or host one.").weak());
                     });
-                }
+                });
             }
         }
-        self.dialogs.show(&ctx, &mut self.state);
-        self.paste.show(&ctx, &self.front.commands);
+    }
+
+    /// A file dialog asked for is opened (the system's needs the window, `frame`); what the
+    /// built-in one chose is sent.
+    fn pick_files(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
         if let Some(pick) = self.state.picking.take() {
             let commands = self.front.commands.clone();
-            self.picker.open(pick, Some(frame), &ctx, commands);
+            self.picker.open(pick, Some(frame), ctx, commands);
         }
-        if let Some(chosen) = self.picker.show(&ctx) {
+        if let Some(chosen) = self.picker.show(ctx) {
             self.state.outbox.push(chosen);
         }
-        self.update_title(&ctx);
+    }
+
+    /// Started again on this profile: this window, not a second one, is the app.
+    fn come_forward(&mut self, ctx: &egui::Context) {
         if std::mem::take(&mut self.state.raise) {
-            // Started again on this profile: this window, not a second one, is the app.
             ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
             ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
         }
+    }
+}
+
+impl eframe::App for LanchatApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        self.say_first_frame(ui.ctx());
+        self.drain_events();
+        let ctx = ui.ctx().clone();
+        self.follow_look(&ctx);
+        self.attend(&ctx);
+        self.guard_quit(&ctx);
+        self.take_dropped_files(&ctx);
+        let room = self.paste_target();
+        self.paste.take(&ctx, room);
+        let narrow = ui.available_width() < DRAWER_BELOW;
+        self.drawer_toggled = false;
+        self.top_bar(ui, narrow);
+        self.status_bar(ui);
+        self.middle(ui, narrow);
+        self.dialogs.show(&ctx, &mut self.state);
+        self.paste.show(&ctx, &self.front.commands);
+        self.pick_files(&ctx, frame);
+        self.update_title(&ctx);
+        self.come_forward(&ctx);
         for command in self.state.outbox.drain(..) {
             self.front.send(command);
         }

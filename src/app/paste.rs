@@ -24,6 +24,7 @@ pub enum Offer {
 /// The paste being offered, and the room it is for.
 #[derive(Default)]
 pub struct Paste {
+    /// What was pasted, with the room it goes to and that room's name (for the question).
     offer: Option<(RoomId, String, Offer)>,
 }
 
@@ -68,42 +69,7 @@ impl Paste {
         let mut cancel = false;
         let modal = egui::Modal::new(egui::Id::unique("paste_dialog")).show(ctx, |ui| {
             ui.set_max_width(420.0);
-            match offer {
-                Offer::Image { image, texture } => {
-                    ui.heading(format!("Send this picture to {}?", super::text::name(name)));
-                    let texture = texture.get_or_insert_with(|| {
-                        ui.ctx()
-                            .load_texture("pasted", image.clone(), egui::TextureOptions::LINEAR)
-                    });
-                    ui.add(
-                        egui::Image::new(&*texture)
-                            .max_size(egui::vec2(400.0, 260.0))
-                            .alt_text("The pasted picture"),
-                    );
-                    ui.label(
-                        RichText::new(format!(
-                            "{} × {} pixels, sent as a PNG file",
-                            image.size[0], image.size[1]
-                        ))
-                        .small()
-                        .weak(),
-                    );
-                }
-                Offer::Files(files) => {
-                    let what = if files.len() == 1 {
-                        "this file".to_owned()
-                    } else {
-                        format!("these {} files", files.len())
-                    };
-                    ui.heading(format!("Send {what} to {}?", super::text::name(name)));
-                    for file in files.iter().take(8) {
-                        ui.label(file.display().to_string());
-                    }
-                    if files.len() > 8 {
-                        ui.label(RichText::new(format!("and {} more", files.len() - 8)).weak());
-                    }
-                }
-            }
+            offer.show(ui, name);
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 send = ui.button("Send to the room").clicked()
@@ -123,7 +89,55 @@ impl Paste {
         if cancel {
             return;
         }
-        match offer {
+        offer.send(room, commands);
+    }
+}
+
+impl Offer {
+    /// What would be sent to the room called `name`: the picture, or the files' paths.
+    fn show(&mut self, ui: &mut egui::Ui, name: &str) {
+        match self {
+            Offer::Image { image, texture } => {
+                ui.heading(format!("Send this picture to {}?", super::text::name(name)));
+                let texture = texture.get_or_insert_with(|| {
+                    ui.ctx()
+                        .load_texture("pasted", image.clone(), egui::TextureOptions::LINEAR)
+                });
+                ui.add(
+                    egui::Image::new(&*texture)
+                        .max_size(egui::vec2(400.0, 260.0))
+                        .alt_text("The pasted picture"),
+                );
+                ui.label(
+                    RichText::new(format!(
+                        "{} × {} pixels, sent as a PNG file",
+                        image.size[0], image.size[1]
+                    ))
+                    .small()
+                    .weak(),
+                );
+            }
+            Offer::Files(files) => {
+                let what = if files.len() == 1 {
+                    "this file".to_owned()
+                } else {
+                    format!("these {} files", files.len())
+                };
+                ui.heading(format!("Send {what} to {}?", super::text::name(name)));
+                for file in files.iter().take(8) {
+                    ui.label(file.display().to_string());
+                }
+                if files.len() > 8 {
+                    ui.label(RichText::new(format!("and {} more", files.len() - 8)).weak());
+                }
+            }
+        }
+    }
+
+    /// Sends the offer to `room`; a picture is written to a file first, on a thread of its
+    /// own.
+    fn send(self, room: RoomId, commands: &UnboundedSender<Command>) {
+        match self {
             Offer::Files(paths) => {
                 let _ = commands.send(Command::SendFiles { room, paths });
             }

@@ -82,13 +82,17 @@ impl Picker {
 /// One entry of a folder, as the built-in picker lists it.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// Its name, as listed.
     name: String,
+    /// Where it is: the folder to open, or the file to tick.
     path: PathBuf,
+    /// A folder (opened with a click) rather than a file (ticked).
     folder: bool,
 }
 
 /// The picker drawn in the window: a folder's entries, to open folders and tick files.
 struct Browser {
+    /// What is being chosen: files for a room, or the downloads folder.
     pick: Pick,
     /// The folder shown.
     dir: PathBuf,
@@ -96,6 +100,7 @@ struct Browser {
     entries: Option<Result<Vec<Entry>, String>>,
     /// Folder listings arrive here from a thread of their own: the window never reads a disk.
     listed: std::sync::mpsc::Receiver<(PathBuf, Result<Vec<Entry>, String>)>,
+    /// Handed to each thread that reads a folder.
     list: std::sync::mpsc::Sender<(PathBuf, Result<Vec<Entry>, String>)>,
     /// Files ticked so far (files mode).
     chosen: std::collections::BTreeSet<PathBuf>,
@@ -135,6 +140,7 @@ impl Browser {
         });
     }
 
+    /// Draws the picker as a modal; says what its buttons said this frame.
     fn show(&mut self, ctx: &egui::Context) -> Chosen {
         while let Ok((dir, entries)) = self.listed.try_recv() {
             if dir == self.dir {
@@ -151,75 +157,11 @@ impl Browser {
             } else {
                 "Save received files in"
             });
-            ui.horizontal(|ui| {
-                if ui
-                    .button("⬆ Up")
-                    .on_hover_text("The folder above")
-                    .clicked()
-                    && let Some(up) = self.dir.parent()
-                {
-                    go = Some(up.to_path_buf());
-                }
-                ui.label(egui::RichText::new(self.dir.display().to_string()).monospace());
-            });
+            let up = self.folder_row(ui);
             ui.separator();
-            egui::ScrollArea::vertical()
-                .max_height(280.0)
-                .auto_shrink([false, true])
-                .show(ui, |ui| match &self.entries {
-                    None => {
-                        ui.label("Reading the folder…");
-                    }
-                    Some(Err(why)) => {
-                        ui.colored_label(ui.visuals().error_fg_color, why);
-                    }
-                    Some(Ok(entries)) if entries.is_empty() => {
-                        ui.label(egui::RichText::new("This folder is empty.").weak());
-                    }
-                    Some(Ok(entries)) => {
-                        for entry in entries {
-                            if entry.folder {
-                                if ui.button(format!("📁 {}", entry.name)).clicked() {
-                                    go = Some(entry.path.clone());
-                                }
-                            } else if files {
-                                let mut ticked = self.chosen.contains(&entry.path);
-                                if ui.checkbox(&mut ticked, &entry.name).changed() {
-                                    if ticked {
-                                        self.chosen.insert(entry.path.clone());
-                                    } else {
-                                        self.chosen.remove(&entry.path);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                });
+            go = self.entries(ui, files).or(up);
             ui.separator();
-            ui.horizontal(|ui| {
-                if files {
-                    let n = self.chosen.len();
-                    let label = if n == 1 {
-                        "Send 1 file".to_owned()
-                    } else {
-                        format!("Send {n} files")
-                    };
-                    if ui.add_enabled(n > 0, egui::Button::new(label)).clicked()
-                        && let Pick::Files(room) = &self.pick
-                    {
-                        outcome = Chosen::Command(Command::SendFiles {
-                            room: room.clone(),
-                            paths: self.chosen.iter().cloned().collect(),
-                        });
-                    }
-                } else if ui.button("Use this folder").clicked() {
-                    outcome =
-                        Chosen::Command(Command::Settings(Change::Downloads(self.dir.clone())));
-                }
-                if ui.button("Cancel").clicked() {
-                    outcome = Chosen::Cancelled;
-                }
-            });
+            outcome = self.buttons(ui, files);
         });
         if modal.should_close() && matches!(outcome, Chosen::Still) {
             outcome = Chosen::Cancelled;
@@ -227,6 +169,91 @@ impl Browser {
         if let Some(dir) = go {
             self.go(dir, ctx);
         }
+        outcome
+    }
+
+    /// The folder shown, with the button to the one above; returns that one when clicked.
+    fn folder_row(&self, ui: &mut egui::Ui) -> Option<PathBuf> {
+        let mut go = None;
+        ui.horizontal(|ui| {
+            if ui
+                .button("⬆ Up")
+                .on_hover_text("The folder above")
+                .clicked()
+                && let Some(up) = self.dir.parent()
+            {
+                go = Some(up.to_path_buf());
+            }
+            ui.label(egui::RichText::new(self.dir.display().to_string()).monospace());
+        });
+        go
+    }
+
+    /// The folder's entries: folders to open, and (choosing `files`) files to tick. Returns
+    /// the folder clicked.
+    fn entries(&mut self, ui: &mut egui::Ui, files: bool) -> Option<PathBuf> {
+        let mut go = None;
+        egui::ScrollArea::vertical()
+            .max_height(280.0)
+            .auto_shrink([false, true])
+            .show(ui, |ui| match &self.entries {
+                None => {
+                    ui.label("Reading the folder…");
+                }
+                Some(Err(why)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, why);
+                }
+                Some(Ok(entries)) if entries.is_empty() => {
+                    ui.label(egui::RichText::new("This folder is empty.").weak());
+                }
+                Some(Ok(entries)) => {
+                    for entry in entries {
+                        if entry.folder {
+                            if ui.button(format!("📁 {}", entry.name)).clicked() {
+                                go = Some(entry.path.clone());
+                            }
+                        } else if files {
+                            let mut ticked = self.chosen.contains(&entry.path);
+                            if ui.checkbox(&mut ticked, &entry.name).changed() {
+                                if ticked {
+                                    self.chosen.insert(entry.path.clone());
+                                } else {
+                                    self.chosen.remove(&entry.path);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        go
+    }
+
+    /// Send the files ticked (choosing `files`) or Use this folder, and Cancel.
+    fn buttons(&self, ui: &mut egui::Ui, files: bool) -> Chosen {
+        let mut outcome = Chosen::Still;
+        ui.horizontal(|ui| {
+            if files {
+                let n = self.chosen.len();
+                let label = if n == 1 {
+                    "Send 1 file".to_owned()
+                } else {
+                    format!("Send {n} files")
+                };
+                if ui.add_enabled(n > 0, egui::Button::new(label)).clicked()
+                    && let Pick::Files(room) = &self.pick
+                {
+                    outcome = Chosen::Command(Command::SendFiles {
+                        room: room.clone(),
+                        paths: self.chosen.iter().cloned().collect(),
+                    });
+                }
+            } else if ui.button("Use this folder").clicked() {
+                outcome = Chosen::Command(Command::Settings(Change::Downloads(self.dir.clone())));
+            }
+            if ui.button("Cancel").clicked() {
+                outcome = Chosen::Cancelled;
+            }
+        });
         outcome
     }
 }

@@ -241,7 +241,9 @@ pub async fn post(conn: &mut Client, seq: u64, text: &str) -> u64 {
             | Frame::MemberLeft(_)
             | Frame::MemberRenamed(_)
             | Frame::MemberAway { .. }
-            | Frame::MemberTyping { .. } => {}
+            | Frame::MemberTyping { .. }
+            // Another member's direct message to this one.
+            | Frame::DirectFrom { .. } => {}
             other => panic!("expected accepted, got {other:?}"),
         }
     }
