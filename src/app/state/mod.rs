@@ -282,6 +282,25 @@ pub(crate) fn test_state() -> AppState {
     )
 }
 
+/// We are in two rooms, "lab" and "other"; "other" is on screen (for unit tests).
+#[cfg(test)]
+pub(crate) fn two_rooms() -> (AppState, RoomId, RoomId) {
+    let mut s = test_state();
+    let (lab, other) = (
+        RoomId::parse("lab").unwrap(),
+        RoomId::parse("other").unwrap(),
+    );
+    for room in [&lab, &other] {
+        s.apply(Event::Restored {
+            room: room.clone(),
+            room_name: "Lab".into(),
+            host_name: "Bob".into(),
+        });
+    }
+    s.show_room(&other);
+    (s, lab, other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::chat::TRIM_SLACK;
@@ -712,24 +731,6 @@ mod tests {
             member: bob,
         });
         assert!(s.chats[&room].gone.is_empty(), "back, not gone");
-    }
-
-    /// We are in two rooms, "lab" and "other"; "other" is on screen.
-    fn two_rooms() -> (AppState, RoomId, RoomId) {
-        let mut s = state();
-        let (lab, other) = (
-            RoomId::parse("lab").unwrap(),
-            RoomId::parse("other").unwrap(),
-        );
-        for room in [&lab, &other] {
-            s.apply(Event::Restored {
-                room: room.clone(),
-                room_name: "Lab".into(),
-                host_name: "Bob".into(),
-            });
-        }
-        s.show_room(&other);
-        (s, lab, other)
     }
 
     #[test]

@@ -224,18 +224,7 @@ mod tests {
 
     /// We are in "lab" (its messages 100 to 199 shown) and "other", which is on screen.
     fn in_two_rooms() -> (AppState, RoomId, RoomId) {
-        let mut s = state();
-        let (lab, other) = (
-            RoomId::parse("lab").unwrap(),
-            RoomId::parse("other").unwrap(),
-        );
-        for room in [&lab, &other] {
-            s.apply(Event::Restored {
-                room: room.clone(),
-                room_name: "Lab".into(),
-                host_name: "Bob".into(),
-            });
-        }
+        let (mut s, lab, other) = super::super::two_rooms();
         for id in 100..200 {
             s.apply(Event::Message {
                 room: lab.clone(),

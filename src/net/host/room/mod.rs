@@ -305,77 +305,90 @@ impl Room {
                     continue;
                 }
             };
-            // One arm per command, each handing it to the part of the room it is about: a
-            // match over the command enum is the clearest form of this dispatch, long as it is.
-            match cmd {
-                RoomCmd::Join { joining, reply } => {
-                    let _ = reply.send(self.join(joining));
-                }
-                RoomCmd::WhoIs { device, reply } => {
-                    let member = self.members.values().find(|s| s.member.device == device);
-                    let _ = reply.send(member.map(|s| (s.member.name.clone(), s.machine)));
-                }
-                RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
-                RoomCmd::History { member, after } => self.history_page(member, after),
-                RoomCmd::Before { member, before } => self.earlier_page(member, before),
-                RoomCmd::Presence { member, away } => self.presence(member, away),
-                RoomCmd::Typing { member } => self.typing(member),
-                RoomCmd::Direct {
-                    member,
-                    to,
-                    seq,
-                    sealed,
-                } => self.direct(member, to, seq, sealed),
-                RoomCmd::Ping { member } => {
-                    let pong = self.pong.clone();
-                    self.send_bytes(member, pong);
-                }
-                RoomCmd::Rename { member, name } => self.rename(member, name),
-                RoomCmd::PostFile {
-                    from,
-                    device,
-                    machine,
-                    file,
-                    reply,
-                } => self.post_file(from, (device, machine), file, reply),
-                RoomCmd::RenameHost { name } => self.config.host_name = name,
-                RoomCmd::HostSays { text } => {
-                    let (from, device) = (self.config.host_name.clone(), self.host_device.clone());
-                    let text = crate::store::clamp_text(&text);
-                    self.store(from, device, text, None, None, Reply::Nobody);
-                }
-                RoomCmd::Leave { member, conn } => {
-                    if self.members.get(&member).is_some_and(|s| s.conn == conn) {
-                        self.leave(member);
-                    }
-                }
-                RoomCmd::About { reply } => {
-                    let _ = reply.send(Frame::About {
-                        room: self.config.room.clone(),
-                        room_name: self.config.room_name.clone(),
-                        host_name: self.config.host_name.clone(),
-                        members: self.present(),
-                        locked: self.config.password.is_some(),
-                    });
-                }
-                RoomCmd::Usage { reply } => {
-                    let queued = self.members.values().map(|s| s.out.queued());
-                    let queued: Vec<usize> = queued.collect();
-                    let _ = reply.send(Usage {
-                        sessions: self.members.len(),
-                        queued: queued.iter().sum(),
-                        most_queued: queued.iter().copied().max().unwrap_or(0),
-                        held: self.members.values().map(|s| s.held_bytes).sum(),
-                    });
-                }
-                RoomCmd::Close { reason } => {
-                    self.close(reason, &mut internal).await;
-                    return;
-                }
+            if let RoomCmd::Close { reason } = cmd {
+                return self.close(reason, &mut internal).await;
             }
+            self.handle(cmd);
         }
         // Every sender is gone without a close: still keep the history.
         self.close("the room stopped".into(), &mut internal).await;
+    }
+
+    /// One command, handed to the part of the room it is about (one arm per command: a match
+    /// over the command enum is the clearest form of this dispatch).
+    fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Join { joining, reply } => {
+                let _ = reply.send(self.join(joining));
+            }
+            RoomCmd::WhoIs { device, reply } => {
+                let member = self.members.values().find(|s| s.member.device == device);
+                let _ = reply.send(member.map(|s| (s.member.name.clone(), s.machine)));
+            }
+            RoomCmd::Post { member, seq, text } => self.post(member, seq, text),
+            RoomCmd::History { member, after } => self.history_page(member, after),
+            RoomCmd::Before { member, before } => self.earlier_page(member, before),
+            RoomCmd::Presence { member, away } => self.presence(member, away),
+            RoomCmd::Typing { member } => self.typing(member),
+            RoomCmd::Direct {
+                member,
+                to,
+                seq,
+                sealed,
+            } => self.direct(member, to, seq, sealed),
+            RoomCmd::Ping { member } => {
+                let pong = self.pong.clone();
+                self.send_bytes(member, pong);
+            }
+            RoomCmd::Rename { member, name } => self.rename(member, name),
+            RoomCmd::PostFile {
+                from,
+                device,
+                machine,
+                file,
+                reply,
+            } => self.post_file(from, (device, machine), file, reply),
+            RoomCmd::RenameHost { name } => self.config.host_name = name,
+            RoomCmd::HostSays { text } => {
+                let (from, device) = (self.config.host_name.clone(), self.host_device.clone());
+                let text = crate::store::clamp_text(&text);
+                self.store(from, device, text, None, None, Reply::Nobody);
+            }
+            RoomCmd::Leave { member, conn } => {
+                if self.members.get(&member).is_some_and(|s| s.conn == conn) {
+                    self.leave(member);
+                }
+            }
+            RoomCmd::About { reply } => {
+                let _ = reply.send(self.about());
+            }
+            RoomCmd::Usage { reply } => {
+                let _ = reply.send(self.usage());
+            }
+            RoomCmd::Close { .. } => unreachable!("the room closes in `run`"),
+        }
+    }
+
+    /// What anyone who asks may know of the room.
+    fn about(&self) -> Frame {
+        Frame::About {
+            room: self.config.room.clone(),
+            room_name: self.config.room_name.clone(),
+            host_name: self.config.host_name.clone(),
+            members: self.present(),
+            locked: self.config.password.is_some(),
+        }
+    }
+
+    /// What the room holds for its members now.
+    fn usage(&self) -> Usage {
+        let queued: Vec<usize> = self.members.values().map(|s| s.out.queued()).collect();
+        Usage {
+            sessions: self.members.len(),
+            queued: queued.iter().sum(),
+            most_queued: queued.iter().copied().max().unwrap_or(0),
+            held: self.members.values().map(|s| s.held_bytes).sum(),
+        }
     }
 
     /// A write or a disk read has finished.
