@@ -13,7 +13,7 @@
 mod errors;
 mod order;
 
-pub use errors::{DatabaseFailure, HostFailure, JoinFailure};
+pub use errors::{DatabaseFailure, HostFailure, JoinFailure, SearchFailure};
 
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
@@ -282,10 +282,10 @@ pub enum Event {
     Downloads(PathBuf),
     /// A file saved by an earlier download (told at start, so its message offers Open).
     Saved { hash: FileHash, path: PathBuf },
-    /// What [`Command::Search`] for `query` found, or why it could not look, in words.
+    /// What [`Command::Search`] for `query` found, or why it could not look.
     SearchResults {
         query: String,
-        found: Result<crate::store::Found, String>,
+        found: Result<crate::store::Found, SearchFailure>,
     },
     /// The messages [`Command::LoadFrom`] `from` asked for, oldest first (empty if they
     /// could not be read).

@@ -108,7 +108,7 @@ fn results(ui: &mut egui::Ui, state: &mut AppState) -> bool {
     let found = match &answer.found {
         Ok(found) => found,
         Err(why) => {
-            ui.colored_label(ui.visuals().error_fg_color, why);
+            ui.colored_label(ui.visuals().error_fg_color, why.to_string());
             return false;
         }
     };

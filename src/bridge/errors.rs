@@ -33,6 +33,17 @@ pub enum HostFailure {
 #[error("lanchat's database cannot be opened: {0}")]
 pub struct DatabaseFailure(pub Arc<StoreError>);
 
+/// Why a search of the messages found nothing to show.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SearchFailure {
+    /// There is no database to search.
+    #[error("Messages cannot be searched: {0}")]
+    NoDatabase(DatabaseFailure),
+    /// The database could not answer.
+    #[error("The search failed: {0}")]
+    Failed(Arc<StoreError>),
+}
+
 /// Why an address typed by a person was not joined (or looked at).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JoinFailure {

@@ -186,7 +186,7 @@ async fn check_offer(
     let offer = &upload.offer;
     let hashes = match hashes_of(offer) {
         Ok(hashes) => Arc::new(hashes),
-        Err(e) => return refuse(sink, RefuseCode::BadOffer, e).await,
+        Err(e) => return refuse(sink, RefuseCode::BadOffer, e.to_string()).await,
     };
     if offer.size > files.store.limit() {
         let reason = format!(

@@ -7,7 +7,7 @@
 //! one. Hashing and disk writes run on blocking threads, one piece behind the network, so the
 //! two overlap.
 
-use crate::files::PieceHashes;
+use crate::files::{PieceError, PieceHashes};
 use crate::net::link::{LinkError, LinkReader, LinkWriter};
 use crate::protocol::{DATA_LEN, FileOffer, Frame, ProtocolError, RefuseCode};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -84,14 +84,13 @@ pub(super) async fn next(frames: &mut LinkReader) -> Result<Frame, TransferError
 }
 
 /// Piece hashes from an offer, tied to its announced hash.
-pub(super) fn hashes_of(offer: &FileOffer) -> Result<PieceHashes, String> {
+pub(super) fn hashes_of(offer: &FileOffer) -> Result<PieceHashes, PieceError> {
     let cvs = offer
         .cvs
         .chunks_exact(32)
         .map(|c| c.try_into().expect("32 bytes"))
         .collect();
     PieceHashes::from_offer(offer.size, offer.piece_len, cvs, offer.hash.bytes())
-        .map_err(|e| e.to_string())
 }
 
 /// How often the host tells an uploader how far it has got.

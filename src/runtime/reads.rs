@@ -2,9 +2,10 @@
 //! last it has, earlier ones, a page around a search result, and searches.
 
 use super::Runtime;
-use crate::bridge::Event;
+use crate::bridge::{Event, SearchFailure};
 use crate::protocol::RoomId;
 use crate::store::stored_after;
+use std::sync::Arc;
 
 impl Runtime {
     /// Sends the front end a page of a room's messages from the database, after the last it
@@ -48,7 +49,7 @@ impl Runtime {
         let db = match &self.db {
             Ok(db) => db.clone(),
             Err(e) => {
-                let found = Err(format!("Messages cannot be searched: {e}"));
+                let found = Err(SearchFailure::NoDatabase(e.clone()));
                 return self.events.send(Event::SearchResults { query, found });
             }
         };
@@ -58,7 +59,7 @@ impl Runtime {
                 return; // the window wants a newer one
             }
             let found = crate::store::search(&db, &query, crate::store::MOST_HITS)
-                .map_err(|e| format!("The search failed: {e}"));
+                .map_err(|e| SearchFailure::Failed(Arc::new(e)));
             events.send(Event::SearchResults { query, found });
         });
     }

@@ -7,7 +7,7 @@
 
 use super::{AppState, Older};
 use crate::app::text;
-use crate::bridge::Command;
+use crate::bridge::{Command, SearchFailure};
 use crate::protocol::{ChatMessage, RoomId};
 use crate::store::{Found, Hit, Record, fts_query};
 
@@ -37,7 +37,7 @@ pub struct Answer {
     /// The query it is for: an answer for another than the field's is not the one wanted.
     pub query: String,
     /// The messages found, or why there are none, in words.
-    pub found: Result<Found, String>,
+    pub found: Result<Found, SearchFailure>,
 }
 
 /// A message to bring into view.
@@ -91,7 +91,7 @@ impl AppState {
     }
 
     /// The runtime answered a search; answers to anything but what is typed now are late.
-    pub fn search_answered(&mut self, query: String, found: Result<Found, String>) {
+    pub fn search_answered(&mut self, query: String, found: Result<Found, SearchFailure>) {
         if query == self.search.query {
             self.search.answer = Some(Answer { query, found });
         }
