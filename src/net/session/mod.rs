@@ -15,12 +15,14 @@ mod history;
 mod join;
 mod outbox;
 mod rejoin;
+mod state;
 mod who;
 
+pub use state::{Failure, SessionState, Waiting};
 pub use who::{About, WhoError, ask_who};
 
 // The words of the front end: the session reports straight to it (see `tests/layers.rs`).
-use crate::bridge::{Event, EventSender, Failure, SessionState, Waiting};
+use crate::bridge::{Event, EventSender};
 use crate::net::identity::Identity;
 use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
