@@ -40,18 +40,11 @@ fn allowed(module: &str) -> Vec<&'static str> {
 }
 
 /// Imports that still run back up, by file and module imported, and why they are still here.
-const STILL_UP: &[(&str, &str, &str)] = &[
-    (
-        "net/session/mod.rs",
-        "bridge",
-        "a session reports straight to the front end; it should report to the runtime",
-    ),
-    (
-        "desktop/notify.rs",
-        "app",
-        "notifications take the window's attention types",
-    ),
-];
+const STILL_UP: &[(&str, &str, &str)] = &[(
+    "desktop/notify.rs",
+    "app",
+    "notifications take the window's attention types",
+)];
 
 /// The top-level modules each source file of `src/` names as `crate::…`, outside comments
 /// and test modules.

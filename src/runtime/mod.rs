@@ -10,6 +10,7 @@
 //! - `rooms.rs`: the rooms this app is in: joining, going back in at start, leaving, posting.
 //! - `join_address.rs`: joining by an address typed by hand: asking again, checking keys.
 //! - `reads.rs`: the database read for the window: catching up, earlier messages, search.
+//! - `reports.rs`: what the sessions of the rooms we are in tell, turned into events.
 //! - `preferences.rs`: the settings, every change to them, and where they are saved.
 //! - `transfers.rs`: files sent, downloaded, opened.
 //! - `trust.rs`: host keys and people's keys accepted by the user.
@@ -20,6 +21,7 @@ mod join_address;
 mod network;
 mod preferences;
 mod reads;
+mod reports;
 mod rooms;
 mod transfers;
 mod trust;
