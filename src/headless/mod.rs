@@ -51,8 +51,6 @@ pub struct Setup {
 /// A running runtime and the front end's half of its bridge.
 pub(super) struct Headless {
     pub(super) front: FrontEnd,
-    /// Whether files shared in the room are downloaded (`--downloads`).
-    pub(super) receives: bool,
     /// Our device, to leave our own joins and leaves unprinted.
     pub(super) me: DeviceId,
     /// The room's password, if given.
@@ -93,11 +91,15 @@ impl Headless {
             limits: Limits::default(),
             restore: false,
             passing,
+            auto_save: if receives {
+                runtime::AutoSave::Every
+            } else {
+                runtime::AutoSave::Off
+            },
         };
         let task = tokio::spawn(runtime::run(back, options));
         Ok(Headless {
             front,
-            receives,
             me,
             password: setup.password,
             accept_new_key: setup.accept_new_key,

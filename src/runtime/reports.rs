@@ -1,9 +1,31 @@
 //! What the sessions of the rooms we are in tell the runtime, turned into the bridge's events
-//! for the front end.
+//! for the front end; a message's file may save itself on the way (`auto_save.rs`).
 
+use super::Runtime;
 use crate::bridge::{Event, EventSender};
 use crate::net::session::{Report, SessionEvent};
 use crate::protocol::RoomId;
+use tokio::sync::mpsc;
+
+/// Where the sessions report to the runtime's loop, each report with its room, in order.
+pub(super) type Reports = mpsc::UnboundedSender<(RoomId, SessionEvent)>;
+
+impl Runtime {
+    /// What a room's session reported: told to the front end, then a message's file saves
+    /// itself if it is to (told after its message, as a front end asking for it would be).
+    pub(super) fn reported(&mut self, room: RoomId, event: SessionEvent) {
+        let message = match &event {
+            SessionEvent::Message { message, live } if message.file.is_some() => {
+                Some((message.clone(), *live))
+            }
+            _ => None,
+        };
+        self.events.send(event_of(room.clone(), event));
+        if let Some((message, live)) = message {
+            self.auto_save(&room, &message, live);
+        }
+    }
+}
 
 /// A session reporting straight to a front end (tests run sessions this way).
 impl Report for EventSender {
