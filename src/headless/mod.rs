@@ -5,7 +5,8 @@
 //!
 //! Where things live: `commands` holds `whoami`, `rooms`, `host` and `send`; `join` finds a
 //! room and runs `lanchat join`; `json` is what each line printed says; `input` reads chat
-//! lines from stdin; `saving` decides which files are saved by themselves. (Messages come in
+//! lines from stdin; `saving` counts the downloads under way, which `join` waits for (with
+//! `--downloads` the runtime saves every file of the room by itself). (Messages come in
 //! order, once, even when output fell behind: the bridge sees to that.)
 
 mod commands;

@@ -1,5 +1,6 @@
-//! Files: transfers under way, downloads and their pictures, files saved in earlier runs,
-//! and whether a file someone shares is saved without the user asking.
+//! Files: transfers under way, downloads and their pictures, files saved in earlier runs.
+//! Which files save themselves the runtime decides (`runtime/auto_save.rs`); they show here
+//! as downloads like any other.
 
 use super::AppState;
 use crate::app::picker::Pick;
