@@ -21,11 +21,15 @@ pub enum AutoSave {
 
 impl Runtime {
     /// A message reported by a room's session: its file is downloaded if it saves itself
-    /// (see [`AutoSave`]). `live`: said while we are in the room, not history.
+    /// (see [`AutoSave`]). `live`: said while we are in the room, not history. A room left
+    /// meanwhile (its session's last words on their way) saves nothing.
     pub(super) fn auto_save(&mut self, room: &RoomId, message: &ChatMessage, live: bool) {
         let Some(file) = &message.file else {
             return;
         };
+        if !self.sessions.contains_key(room) {
+            return;
+        }
         let saves = match self.auto_save {
             AutoSave::Off => false,
             AutoSave::Every => true,
