@@ -8,7 +8,9 @@
 //!   passes (`limits`, `validate`), the version and refusal codes (`version`) and the codec;
 //!   the protocol spec is its doc. It imports nothing else from the crate.
 //! - [`bridge`]: the two message types between a front end and the runtime.
-//! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
+//! - [`runtime`]: the tokio side; routes commands to hosts and sessions, passes what the
+//!   sessions report on to the front end (`reports`), saves received files by itself as the
+//!   settings say (`auto_save`), shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out
 //!   (`interfaces` chosen and skipped, `advert` TXT both ways, `rooms` the list, `browse` the
 //!   task that keeps it true, `mdns` what it asks of mdns-sd).
@@ -21,8 +23,9 @@
 //!   what members say, pages of history —, `member` one member's connection) and a member's
 //!   session ([`net::session`]: `rejoin` the loop that joins, waits and rejoins with its
 //!   retry policy, `join` the greeting up to the welcome, `connected` a joined spell,
-//!   `outbox` posts until answered, `history`, `directs`, `who` a probe of an address).
-//!   `net` never imports `files`.
+//!   `outbox` posts until answered, `history`, `directs`, `who` a probe of an address; it
+//!   tells the runtime what happens through a `report::Report`, its `state` how it stands).
+//!   `net` never imports `files`, nor anything above it.
 //! - [`files`]: the file feature in one place: the host's side ([`files::serve`], a service
 //!   registered with the room's host), a member's side ([`files::fetch`]), piece hashes,
 //!   transfers' retries ([`files::jobs`], telling how they stand through a
@@ -33,13 +36,14 @@
 //!   schema, opening and salvaging the file) with the hosted rooms' histories in it, and
 //!   searching them ([`store::search`]).
 //! - [`units`]: sizes and durations in words, for any layer.
-//! - [`desktop`]: handing files to the system (open, show in folder) and image thumbnails.
+//! - [`desktop`]: handing files to the system (open, show in folder), image thumbnails, and
+//!   desktop notifications (`notify`, with the types the window fills in).
 //! - [`app`]: the window: state that applies events (no egui, `app/state/`: rooms, chats,
 //!   history, unread, directs, files, preferences, search) and one file per view; the open
 //!   room's view is a folder ([`app::chat`]: the message list, one message, the header and
 //!   member list, the composer).
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
-//!   `join`, `json` lines, stdin `input`, and `saving`: which files save themselves).
+//!   `join`, `json` lines, stdin `input`, and `saving`: the downloads `join` waits for).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the
 //!   running window forward when lanchat is started again.
 //!
@@ -50,7 +54,9 @@
 //! writer thread commit it, then fans a `Message` frame out to every member (encoded once,
 //! encrypted per member) and, once the commit is synced to the disk, acknowledges it to its
 //! sender. Each
-//! member's session turns the message into [`bridge::Event::Message`] and wakes the window.
+//! member's session reports the message to its runtime, which turns it into
+//! [`bridge::Event::Message`] (starting its file's download if it saves itself) and wakes the
+//! window.
 
 pub mod app;
 pub mod bridge;

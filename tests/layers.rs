@@ -3,8 +3,9 @@
 //! ← `runtime` ← the front ends (`app`, `headless`). This reads every module's source and
 //! fails on an import that runs back down that list, so a circle cannot creep in unnoticed.
 //!
-//! A few old imports still run back up; they are listed in `STILL_UP` with why, and the test
-//! fails when one of them is gone too (take it off the list) as well as on a new one.
+//! An old import that still runs back up would be listed in `STILL_UP` with why (none is now),
+//! and the test fails when one of them is gone too (take it off the list) as well as on a new
+//! one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -40,18 +41,7 @@ fn allowed(module: &str) -> Vec<&'static str> {
 }
 
 /// Imports that still run back up, by file and module imported, and why they are still here.
-const STILL_UP: &[(&str, &str, &str)] = &[
-    (
-        "net/session/mod.rs",
-        "bridge",
-        "a session reports straight to the front end; it should report to the runtime",
-    ),
-    (
-        "desktop/notify.rs",
-        "app",
-        "notifications take the window's attention types",
-    ),
-];
+const STILL_UP: &[(&str, &str, &str)] = &[];
 
 /// The top-level modules each source file of `src/` names as `crate::…`, outside comments
 /// and test modules.

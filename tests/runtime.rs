@@ -4,6 +4,7 @@
 
 use lanchat::bridge::{
     self, Command, Event, EventSender, FrontEnd, HostFailure, JoinFailure, SessionState,
+    TransferState,
 };
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
@@ -961,6 +962,92 @@ async fn a_saved_download_is_remembered_and_not_fetched_twice() {
     })
     .await;
     assert_eq!(remembered, saved);
+    bob.stop().await;
+    ada.stop().await;
+}
+
+/// Files another member shares save themselves, decided by the runtime with no front end
+/// asking: a small one is saved; one over the size set, or one in a room whose files all
+/// wait, is not. The runtime tells a download it starts before anything after its message,
+/// so "not saved" is seen for sure once the next message arrives.
+#[tokio::test]
+async fn the_runtime_saves_small_files_by_itself_and_leaves_big_ones_and_quiet_rooms_alone() {
+    let mut ada = start_app("Ada");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bob = start_app_adjusted("Bob", None, dir, false, |o| o.settings.auto_save = 100);
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    let share = |ada: &App, name: &str, size: usize| {
+        let path = ada.dir.path().join(name);
+        std::fs::write(&path, vec![7u8; size]).unwrap();
+        ada.front.send(Command::SendFiles {
+            room: room.clone(),
+            paths: vec![path],
+        });
+    };
+    let say = |ada: &App, seq: u64, text: &str| {
+        ada.front.send(Command::Send {
+            room: room.clone(),
+            seq,
+            text: text.into(),
+        });
+    };
+    // Bob's downloads (by file name) told until the message `until` arrives.
+    async fn downloads_until(bob: &mut App, until: &str) -> Vec<(String, TransferState)> {
+        let mut seen = Vec::new();
+        wait_for(&mut bob.front.events, |e| match e {
+            Event::Transfer(t) if !t.upload => {
+                seen.push((t.name, t.state));
+                None
+            }
+            Event::Message { message, .. } if message.text == until => Some(()),
+            _ => None,
+        })
+        .await;
+        seen
+    }
+
+    share(&ada, "small.bin", 20);
+    let saved = wait_for(&mut bob.front.events, |e| match e {
+        Event::Transfer(t) => match t.state {
+            TransferState::Done {
+                path: Some(path), ..
+            } if t.name == "small.bin" => Some(path),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!(std::fs::read(&saved).unwrap(), vec![7u8; 20]);
+
+    share(&ada, "big.bin", 500);
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::Message { message, .. } => message.file.filter(|f| f.name == "big.bin"),
+        _ => None,
+    })
+    .await;
+    say(&ada, 1, "after the big one");
+    let told = downloads_until(&mut bob, "after the big one").await;
+    assert!(told.is_empty(), "over the size set: not saved ({told:?})");
+
+    bob.front.send(Command::Settings(Change::RoomAutoSave {
+        room: room.clone(),
+        on: false,
+    }));
+    share(&ada, "tiny.bin", 10);
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::Message { message, .. } => message.file.filter(|f| f.name == "tiny.bin"),
+        _ => None,
+    })
+    .await;
+    say(&ada, 2, "after the tiny one");
+    let told = downloads_until(&mut bob, "after the tiny one").await;
+    assert!(
+        told.is_empty(),
+        "a room whose files wait: not saved ({told:?})"
+    );
+    let downloads = saved.parent().unwrap();
+    assert_eq!(std::fs::read_dir(downloads).unwrap().count(), 1);
     bob.stop().await;
     ada.stop().await;
 }

@@ -2,30 +2,13 @@
 //! notifications and the window's title. Decided here, apart from drawing; the window shows
 //! the counts and hands notifications to [`crate::desktop::Notifier`].
 
+/// What a notification is and opens: the desktop's types, worded here.
+pub use crate::desktop::notify::{Notification, Target};
 use crate::protocol::{ChatMessage, DeviceId, RoomId};
 use crate::store::Alerts;
 
 /// How much of a message a notification shows.
 const PREVIEW_CHARS: usize = 120;
-
-/// A desktop notification to raise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    /// What it is about: clicking it opens that.
-    pub target: Target,
-    /// "Ada in Lab".
-    pub title: String,
-    /// The start of the message.
-    pub body: String,
-}
-
-/// A conversation a notification opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Room(RoomId),
-    /// The direct messages with this device.
-    Direct(DeviceId),
-}
 
 impl Notification {
     /// The notification for `message` in the room called `room_name`.

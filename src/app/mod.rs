@@ -635,6 +635,7 @@ pub fn run_window(
         limits: Limits::default(),
         restore: true,
         passing: false,
+        auto_save: crate::runtime::AutoSave::AsSet,
     };
     let runtime = RuntimeThread::spawn(back, options)?;
     let mut viewport = egui::ViewportBuilder::default()

@@ -1,7 +1,7 @@
 //! Desktop notifications: handed to the system by a thread of their own, so the window never
 //! waits on D-Bus (Linux), the notification centre (macOS) or the toast service (Windows).
 
-use crate::app::attention::{Notification, Target};
+use crate::protocol::{DeviceId, RoomId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -10,6 +10,25 @@ use std::sync::mpsc as std_mpsc;
 /// the notification closes); past it, newer ones are shown without.
 #[cfg(all(unix, not(target_os = "macos")))]
 const MAX_WATCHED: usize = 16;
+
+/// A desktop notification to raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// What it is about: clicking it opens that.
+    pub target: Target,
+    /// "Ada in Lab".
+    pub title: String,
+    /// The start of the message.
+    pub body: String,
+}
+
+/// A conversation a notification opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Room(RoomId),
+    /// The direct messages with this device.
+    Direct(DeviceId),
+}
 
 /// Hands notifications to the system. Dropping it ends its thread once the queue is empty.
 pub struct Notifier {

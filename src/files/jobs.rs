@@ -149,11 +149,17 @@ impl Transfers {
         let id = self.next_id();
         let cancel = CancellationToken::new();
         let job = job(id, cancel.clone());
+        // A download is told at once, before anything told after it is asked for: a front end
+        // waiting for the downloads under way (`lanchat join --downloads`) counts it already.
+        let first = job.download_report();
+        if let Some(report) = &first {
+            report.send(&self.reporter);
+        }
         // Held while spawning, so the task cannot remove its entry before it is in.
         let mut running = self.running.lock().expect("transfers lock");
         let all = self.running.clone();
         let task = tokio::spawn(async move {
-            job.run().await;
+            job.run(first).await;
             all.lock().expect("transfers lock").remove(&id);
         });
         running.insert(
@@ -305,9 +311,17 @@ fn file_name(path: &Path) -> String {
 }
 
 impl Job {
-    async fn run(self) {
-        let mut report = self.first_report().await;
-        report.send(&self.reporter);
+    /// Does the transfer; `first`: what a download told as it started (an upload tells it
+    /// here, once its file is looked at).
+    async fn run(self, first: Option<Report>) {
+        let mut report = match first {
+            Some(report) => report,
+            None => {
+                let report = self.first_report().await;
+                report.send(&self.reporter);
+                report
+            }
+        };
         let hashes = match self.hash_upload().await {
             Ok(hashes) => hashes,
             Err(e) => {
@@ -336,6 +350,18 @@ impl Job {
             Err(e) => TransferState::Failed(e.to_string()),
         };
         report.send(&self.reporter);
+    }
+
+    /// How a download stands as it starts, known at once; `None` for an upload.
+    fn download_report(&self) -> Option<Report> {
+        let Kind::Download { file, .. } = &self.kind else {
+            return None;
+        };
+        let (room, running) = (self.peer.room.clone(), TransferState::Running);
+        Some(Report {
+            transfer: transfer_of(self.id, room, false, file, running),
+            last: None,
+        })
     }
 
     /// How the transfer stands before it starts: an upload is read (to hash it) first.

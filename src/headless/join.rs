@@ -3,7 +3,7 @@
 
 use super::input::{Input, Line};
 use super::json::{direct_json, emit, fingerprints, message_json, print_room_event};
-use super::saving::AutoSave;
+use super::saving::Receiving;
 use super::{Headless, Setup, terminated};
 use crate::bridge::{Command, Event, SessionState, Transfer, TransferState};
 use crate::discovery::{AdKey, RoomAd};
@@ -142,7 +142,7 @@ async fn join_loop(
     to: Option<String>,
 ) -> anyhow::Result<()> {
     let room = start_join(app, wanted, addr, wait).await?;
-    let mut joining = Joining::new(room, to, app.receives);
+    let mut joining = Joining::new(room, to);
     let mut input = Input::new();
     let term = terminated();
     tokio::pin!(term);
@@ -177,15 +177,15 @@ struct Joining {
     refused: usize,
     /// Who is in the room, for `--to`: lines wait until the member named is.
     members: Vec<Member>,
-    /// Files saved by themselves, and the ones still coming.
-    saving: AutoSave,
+    /// The files still coming (with `--downloads`, the runtime saves each one shared).
+    saving: Receiving,
     /// The end of stdin ends the command only once we are in and have the history (and so
     /// know every file to receive).
     caught_up: bool,
 }
 
 impl Joining {
-    fn new(room: Option<RoomId>, to: Option<String>, receives: bool) -> Self {
+    fn new(room: Option<RoomId>, to: Option<String>) -> Self {
         Joining {
             room,
             to,
@@ -193,7 +193,7 @@ impl Joining {
             unconfirmed: BTreeMap::new(),
             refused: 0,
             members: Vec::new(),
-            saving: AutoSave::new(receives),
+            saving: Receiving::default(),
             caught_up: false,
         }
     }
@@ -254,13 +254,9 @@ impl Joining {
         self.room.as_ref().is_none_or(|id| id == room)
     }
 
-    /// A message of our room: printed, and its file saved if files are.
-    fn message(&mut self, app: &Headless, message: &ChatMessage) {
+    /// A message of our room: printed (with `--downloads`, the runtime is saving its file).
+    fn message(&self, message: &ChatMessage) {
         emit(message_json(message));
-        let room = self.room.as_ref().expect("a message of our room");
-        if let Some(download) = self.saving.message(room, message) {
-            app.front.send(download);
-        }
     }
 
     /// Whether an event is about our room.
@@ -275,12 +271,12 @@ impl Joining {
             Event::Joined { room: r, .. } if self.maybe_ours(r) => self.joined(app, &event),
             Event::Message {
                 room: r, message, ..
-            } if self.ours(r) => self.message(app, message),
+            } if self.ours(r) => self.message(message),
             Event::Missed {
                 room: r, messages, ..
             } if self.ours(r) => {
                 for message in messages {
-                    self.message(app, message);
+                    self.message(message);
                 }
             }
             Event::Transfer(t) if !t.upload && self.ours(&t.room) => self.download(t),

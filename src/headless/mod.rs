@@ -5,7 +5,8 @@
 //!
 //! Where things live: `commands` holds `whoami`, `rooms`, `host` and `send`; `join` finds a
 //! room and runs `lanchat join`; `json` is what each line printed says; `input` reads chat
-//! lines from stdin; `saving` decides which files are saved by themselves. (Messages come in
+//! lines from stdin; `saving` counts the downloads under way, which `join` waits for (with
+//! `--downloads` the runtime saves every file of the room by itself). (Messages come in
 //! order, once, even when output fell behind: the bridge sees to that.)
 
 mod commands;
@@ -51,8 +52,6 @@ pub struct Setup {
 /// A running runtime and the front end's half of its bridge.
 pub(super) struct Headless {
     pub(super) front: FrontEnd,
-    /// Whether files shared in the room are downloaded (`--downloads`).
-    pub(super) receives: bool,
     /// Our device, to leave our own joins and leaves unprinted.
     pub(super) me: DeviceId,
     /// The room's password, if given.
@@ -93,11 +92,15 @@ impl Headless {
             limits: Limits::default(),
             restore: false,
             passing,
+            auto_save: if receives {
+                runtime::AutoSave::Every
+            } else {
+                runtime::AutoSave::Off
+            },
         };
         let task = tokio::spawn(runtime::run(back, options));
         Ok(Headless {
             front,
-            receives,
             me,
             password: setup.password,
             accept_new_key: setup.accept_new_key,

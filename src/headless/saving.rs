@@ -1,48 +1,32 @@
-//! Which files `lanchat join` saves by themselves (see [`AutoSave`]).
+//! What `lanchat join` waits for before it ends: the downloads under way (see [`Receiving`]).
 
-use crate::bridge::{Command, Transfer, TransferState};
-use crate::protocol::{ChatMessage, FileHash, RoomId};
+use crate::bridge::{Transfer, TransferState};
+use crate::protocol::FileHash;
 use std::collections::BTreeSet;
 
-/// The auto-save rule of `lanchat join --downloads`: every file shared in the room is saved,
-/// and the command waits for the ones still coming.
-pub(super) struct AutoSave {
-    /// Whether files shared in the room are downloaded (`--downloads`).
-    receives: bool,
-    /// Downloads under way: the session keeps the end of stdin from ending the command.
-    receiving: BTreeSet<FileHash>,
+/// The downloads of the room still coming. With `--downloads` the runtime saves every file
+/// shared in the room ([`AutoSave::Every`](crate::runtime::AutoSave::Every)) and tells each
+/// download as it starts, before what follows its message (the end of the history, say); the
+/// command ends only once none is under way.
+#[derive(Default)]
+pub(super) struct Receiving {
+    /// Downloads under way, by file, as their transfers tell.
+    under_way: BTreeSet<FileHash>,
 }
 
-impl AutoSave {
-    pub(super) fn new(receives: bool) -> Self {
-        AutoSave {
-            receives,
-            receiving: BTreeSet::new(),
-        }
-    }
-
-    /// A message of the room was shown: the download of its file, if files are saved.
-    pub(super) fn message(&mut self, room: &RoomId, message: &ChatMessage) -> Option<Command> {
-        let (true, Some(file)) = (self.receives, &message.file) else {
-            return None;
-        };
-        self.receiving.insert(file.hash.clone());
-        Some(Command::Download {
-            room: room.clone(),
-            file: file.clone(),
-        })
-    }
-
-    /// A download's progress: one that ended is no longer waited for.
+impl Receiving {
+    /// A download's progress: one running is waited for, one that ended no longer.
     pub(super) fn transfer(&mut self, t: &Transfer) {
-        let finished = !matches!(t.state, TransferState::Preparing | TransferState::Running);
-        if let (true, Some(hash)) = (finished, &t.hash) {
-            self.receiving.remove(hash);
+        let Some(hash) = &t.hash else { return };
+        if matches!(t.state, TransferState::Preparing | TransferState::Running) {
+            self.under_way.insert(hash.clone());
+        } else {
+            self.under_way.remove(hash);
         }
     }
 
     /// Whether no download is under way.
     pub(super) fn idle(&self) -> bool {
-        self.receiving.is_empty()
+        self.under_way.is_empty()
     }
 }

@@ -10,16 +10,20 @@
 //! - `rooms.rs`: the rooms this app is in: joining, going back in at start, leaving, posting.
 //! - `join_address.rs`: joining by an address typed by hand: asking again, checking keys.
 //! - `reads.rs`: the database read for the window: catching up, earlier messages, search.
+//! - `reports.rs`: what the sessions of the rooms we are in tell, turned into events.
+//! - `auto_save.rs`: which received files save themselves.
 //! - `preferences.rs`: the settings, every change to them, and where they are saved.
 //! - `transfers.rs`: files sent, downloaded, opened.
 //! - `trust.rs`: host keys and people's keys accepted by the user.
 //! - `network.rs`: discovery's rooms found and lost, and the status line.
 
+mod auto_save;
 mod hosting;
 mod join_address;
 mod network;
 mod preferences;
 mod reads;
+mod reports;
 mod rooms;
 mod transfers;
 mod trust;
@@ -34,10 +38,11 @@ use crate::net::identity::Identity;
 use crate::net::limits::Limits;
 use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
-use crate::net::session::Session;
+use crate::net::session::{Session, SessionEvent};
 use crate::net::trust::{KnownHosts, KnownPeople};
-use crate::protocol::RoomId;
+use crate::protocol::{DeviceId, RoomId};
 use crate::store::{Database, Paths, Settings, StoreError};
+pub use auto_save::AutoSave;
 use hosting::Hosted;
 use network::INTERFACE_POLL;
 use preferences::Preferences;
@@ -78,6 +83,9 @@ pub struct RuntimeOptions {
     /// Only pass through the rooms joined (`lanchat send`): their hosts do not show this
     /// app as a member joining and leaving.
     pub passing: bool,
+    /// Which received files save themselves this run: as the settings say (the window), none,
+    /// or every one (`lanchat join --downloads`).
+    pub auto_save: AutoSave,
 }
 
 impl RuntimeOptions {
@@ -97,6 +105,7 @@ impl RuntimeOptions {
             limits: Limits::default(),
             restore: false,
             passing: false,
+            auto_save: AutoSave::AsSet,
         })
     }
 }
@@ -160,6 +169,16 @@ enum Internal {
     },
 }
 
+/// Where the runtime's tasks and sessions report to its loop.
+struct Channels {
+    /// The runtime's own tasks.
+    internal: mpsc::UnboundedSender<Internal>,
+    /// Sessions whose host vanished.
+    host_gone: mpsc::UnboundedSender<RoomId>,
+    /// What happens in the rooms we are in.
+    reports: reports::Reports,
+}
+
 /// The runtime's state.
 struct Runtime {
     /// To the front end.
@@ -194,6 +213,12 @@ struct Runtime {
     internal: mpsc::UnboundedSender<Internal>,
     /// Sessions report here when their host vanished.
     host_gone: mpsc::UnboundedSender<RoomId>,
+    /// Sessions report what happens in their rooms here, for the loop to pass on.
+    reports: reports::Reports,
+    /// Which received files save themselves (see [`AutoSave`]).
+    auto_save: AutoSave,
+    /// This device, whose own files are not saved by themselves: they are here already.
+    me: DeviceId,
     /// Goodbyes still being said (sessions leaving, rooms closing), awaited at shutdown.
     goodbyes: TaskTracker,
     /// Names this app run for the hosts' post de-duplication.
@@ -232,6 +257,7 @@ pub async fn run(backend: Backend, mut options: RuntimeOptions) {
     } = backend;
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let (host_gone, mut host_gone_rx) = mpsc::unbounded_channel();
+    let (reports, mut reports_rx) = mpsc::unbounded_channel();
     let (prefs, saver_task) = Preferences::start(
         options.paths.settings_file(),
         options.settings.clone(),
@@ -239,7 +265,12 @@ pub async fn run(backend: Backend, mut options: RuntimeOptions) {
         events.clone(),
     );
     let (discovery, restore) = (options.discovery.take(), options.restore);
-    let mut rt = Runtime::open(options, events, prefs, internal, host_gone).await;
+    let channels = Channels {
+        internal,
+        host_gone,
+        reports,
+    };
+    let mut rt = Runtime::open(options, events, prefs, channels).await;
     let mut found = rt.start_discovery(discovery);
     if restore {
         rt.restore().await;
@@ -256,11 +287,12 @@ pub async fn run(backend: Backend, mut options: RuntimeOptions) {
             },
             Some(event) = async { found.as_mut()?.recv().await } => rt.discovered(event),
             Some(report) = internal_rx.recv() => rt.internal(report),
+            Some((room, report)) = reports_rx.recv() => rt.reported(room, report),
             Some(room) = host_gone_rx.recv() => rt.host_gone(&room),
             _ = poll.tick() => rt.refresh_status(),
         }
     }
-    rt.shutdown(&mut internal_rx).await;
+    rt.shutdown(&mut internal_rx, &mut reports_rx).await;
     let _ = tokio::time::timeout(GOODBYE_LIMIT, saver_task).await;
 }
 
@@ -334,8 +366,7 @@ impl Runtime {
         options: RuntimeOptions,
         events: EventSender,
         prefs: Preferences,
-        internal: mpsc::UnboundedSender<Internal>,
-        host_gone: mpsc::UnboundedSender<RoomId>,
+        channels: Channels,
     ) -> Runtime {
         let downloads = downloads(&options);
         events.send(Event::Downloads(downloads.clone()));
@@ -356,8 +387,11 @@ impl Runtime {
             stretching: Default::default(),
             room_addrs: HashMap::new(),
             transfers,
-            internal,
-            host_gone,
+            internal: channels.internal,
+            host_gone: channels.host_gone,
+            reports: channels.reports,
+            auto_save: options.auto_save,
+            me: options.identity.device(),
             goodbyes: TaskTracker::new(),
             resume: rand::random(),
             passing: options.passing,
@@ -458,7 +492,11 @@ impl Runtime {
 
     /// Leaves every room, closes every hosted room and withdraws every advert, all at once
     /// and within a bounded time.
-    async fn shutdown(mut self, internal: &mut mpsc::UnboundedReceiver<Internal>) {
+    async fn shutdown(
+        mut self,
+        internal: &mut mpsc::UnboundedReceiver<Internal>,
+        reports: &mut mpsc::UnboundedReceiver<(RoomId, SessionEvent)>,
+    ) {
         // A room still starting is given the goodbye time to start, then closed with the rest.
         self.launches.close();
         if !self.starting.is_empty() {
@@ -500,6 +538,10 @@ impl Runtime {
                 }
             },
         );
+        // What the sessions said last (a room left) reaches the front end; nothing saves now.
+        while let Ok((room, report)) = reports.try_recv() {
+            self.events.send(reports::event_of(room, report));
+        }
         // What the sessions and rooms queued last (a post, a room left) is on disk, and the
         // database marked closed cleanly, before the process may end.
         if let Ok(db) = std::mem::replace(

@@ -153,7 +153,8 @@ impl Runtime {
                 }
                 self.refresh_status();
             }
-            // Read where they are used (the front ends, the next start, a file's arrival).
+            // Read where they are used (the front ends, the next start, a file's arrival:
+            // `auto_save.rs`).
             Change::Theme(_)
             | Change::Zoom(_)
             | Change::ReopenRooms(_)

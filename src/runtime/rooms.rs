@@ -57,7 +57,7 @@ impl Runtime {
             store: self.member_store(&room),
             directs: self.db.as_ref().ok().cloned().map(DirectStore::new),
         };
-        let session = Session::spawn(config, self.events.clone());
+        let session = Session::spawn(config, self.reports.clone());
         if self.away {
             session.presence(true);
         }

@@ -5,7 +5,6 @@
 
 use super::AppState;
 use super::chat::Chat;
-use super::files;
 use crate::bridge::{Command, Event, SessionState};
 use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, check_text};
 use std::collections::HashMap;
@@ -186,15 +185,9 @@ impl AppState {
         self.chats.reach(peer)
     }
 
-    /// A message in `room`; `live` if said just now, not history sent on joining. Its file
-    /// may save itself, and it may be unread.
+    /// A message in `room`; `live` if said just now, not history sent on joining. It may be
+    /// unread. (Its file, if it saves itself, the runtime is fetching already.)
     pub(super) fn message(&mut self, room: RoomId, message: ChatMessage, live: bool) {
-        // Files others share while we are here come by themselves (up to the size the user
-        // set); older ones on request.
-        if live {
-            let download = files::auto_download(&self.preferences, &self.me, &room, &message);
-            self.outbox.extend(download);
-        }
         if live && message.device != self.me {
             let announce = (self.chats.rooms.get(&room)).is_some_and(|c| !c.catching_history);
             self.arrived(&room, std::slice::from_ref(&message), announce);

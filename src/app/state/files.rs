@@ -1,11 +1,11 @@
-//! Files: transfers under way, downloads and their pictures, files saved in earlier runs,
-//! and whether a file someone shares is saved without the user asking.
+//! Files: transfers under way, downloads and their pictures, files saved in earlier runs.
+//! Which files save themselves the runtime decides (`runtime/auto_save.rs`); they show here
+//! as downloads like any other.
 
 use super::AppState;
-use super::preferences::Preferences;
 use crate::app::picker::Pick;
 use crate::bridge::{Command, Event, Thumbnail, Transfer, TransferId, TransferState};
-use crate::protocol::{ChatMessage, DeviceId, FileHash, FileRef, RoomId};
+use crate::protocol::{FileHash, FileRef, RoomId};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,27 +70,6 @@ impl Files {
     pub fn dismiss(&mut self, id: TransferId) {
         self.transfers.remove(&id);
     }
-}
-
-/// Whether a file shared in `room` is saved without the user asking: it is no larger than
-/// the size they set, and the room is not one whose files all wait.
-pub fn saves_itself(preferences: &Preferences, room: &RoomId, file: &FileRef) -> bool {
-    file.size <= preferences.auto_save && !preferences.no_auto_save.contains(room)
-}
-
-/// The download a message's file starts by itself: one someone else shared that
-/// [`saves_itself`].
-pub(super) fn auto_download(
-    preferences: &Preferences,
-    me: &DeviceId,
-    room: &RoomId,
-    message: &ChatMessage,
-) -> Option<Command> {
-    let file = message.file.as_ref()?;
-    (&message.device != me && saves_itself(preferences, room, file)).then(|| Command::Download {
-        room: room.clone(),
-        file: file.clone(),
-    })
 }
 
 /// What the user does with files; those of the open room go to it.

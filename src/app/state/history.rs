@@ -4,7 +4,6 @@
 
 use super::AppState;
 use super::chat::Chat;
-use super::files;
 use crate::bridge::Command;
 use crate::protocol::{ChatMessage, DeviceId, RoomId};
 use std::time::{Duration, Instant};
@@ -111,14 +110,7 @@ impl AppState {
         let Some(chat) = self.chats.rooms.get_mut(&room) else {
             return;
         };
-        // They came while the window was behind: their files come by themselves, as live
-        // ones' do.
-        for message in &messages {
-            if !(message.file.as_ref()).is_some_and(|f| chat.files.contains(&f.hash)) {
-                let download = files::auto_download(&self.preferences, &self.me, &room, message);
-                self.outbox.extend(download);
-            }
-        }
+        // Their files saved themselves, if they do, when they came: the runtime saw them.
         // Missed while the window was behind: counted, not each one announced.
         let theirs = chat.unseen(&messages, &self.me);
         self.arrived(&room, &theirs, false);

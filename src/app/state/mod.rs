@@ -6,7 +6,7 @@
 //!   each; [`history`]: a room's history beyond what arrives live; [`unread`]: what the
 //!   user has not seen yet;
 //! - [`directs`]: direct messages, and the keys pinned for the people in them;
-//! - [`files`]: transfers, downloads, and which files save themselves;
+//! - [`files`]: transfers and downloads (which files save themselves the runtime decides);
 //! - [`preferences`]: the settings the window shows;
 //! - [`search`]: searching the rooms' histories.
 //!

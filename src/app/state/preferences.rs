@@ -1,5 +1,6 @@
 //! The settings the window shows and changes: the look (theme, zoom), what each room may
-//! interrupt for, which files save themselves, how much a hosted room keeps. A change is
+//! interrupt for, which files save themselves (the runtime saves them), how much a hosted
+//! room keeps. A change is
 //! applied here and sent as it is ([`Command::Settings`]); the runtime keeps the same
 //! settings, writes them to the settings file and puts the change to work.
 

@@ -1,7 +1,7 @@
 //! A joined spell: the host's frames in, the user's asks out, pings and the idle
 //! deadline, until the user leaves or the link ends.
 
-use super::{Event, Run, SessionCmd};
+use super::{Run, SessionCmd, SessionEvent};
 use crate::net::link::{Link, LinkError, LinkWriter};
 use crate::protocol::{Frame, ProtocolError};
 use std::time::Duration;
@@ -134,7 +134,6 @@ impl Run {
     /// Handles one frame from the host; `Some` when it ends the session.
     // A match over the frames a host sends a member: clearest as one list, each arm a call.
     fn on_frame(&mut self, frame: Frame) -> Option<Ended> {
-        let room = self.config.room.clone();
         match frame {
             Frame::Message(message) => self.message_in(message),
             Frame::Earlier {
@@ -147,25 +146,25 @@ impl Run {
             }
             Frame::Accepted { seq, id } => {
                 self.answered(seq);
-                self.events.send(Event::Accepted { room, seq, id });
+                self.tell(SessionEvent::Accepted { seq, id });
             }
             Frame::Rejected { seq, reason } => self.rejected(seq, reason),
             Frame::DirectSent { seq } => self.direct_sent(seq),
             Frame::DirectFrom { sealed, .. } => self.direct_in(&sealed),
             Frame::MemberJoined(member) => {
                 self.name(&member);
-                self.events.send(Event::MemberJoined { room, member })
+                self.tell(SessionEvent::MemberJoined(member))
             }
             // Gone: still named as it was, for a direct message on its way.
-            Frame::MemberLeft(member) => self.events.send(Event::MemberLeft { room, member }),
+            Frame::MemberLeft(member) => self.tell(SessionEvent::MemberLeft(member)),
             Frame::MemberRenamed(member) => {
                 self.name(&member);
-                self.events.send(Event::MemberRenamed { room, member })
+                self.tell(SessionEvent::MemberRenamed(member))
             }
             Frame::MemberAway { member, away } => {
-                self.events.send(Event::MemberAway { room, member, away })
+                self.tell(SessionEvent::MemberAway { member, away })
             }
-            Frame::MemberTyping { member } => self.events.send(Event::Typing { room, member }),
+            Frame::MemberTyping { member } => self.tell(SessionEvent::Typing { member }),
             Frame::Pong | Frame::Unknown => {}
             Frame::Closing { reason } => return Some(Ended::Closed(reason)),
             other => {

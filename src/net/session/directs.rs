@@ -1,7 +1,7 @@
 //! Direct messages through the room's host: ours sealed for the recipient's key, theirs
 //! opened and named by the key that sealed them.
 
-use super::{Event, Run};
+use super::{Run, SessionEvent};
 use crate::net::identity::PublicKey;
 use crate::net::link::{LinkError, LinkWriter};
 use crate::net::sealed;
@@ -43,7 +43,7 @@ impl Run {
             if let Some(store) = &self.config.directs {
                 store.sent(&peer, seq, Sent::Delivered);
             }
-            self.events.send(Event::DirectSent { peer, seq });
+            self.tell(SessionEvent::DirectSent { peer, seq });
         }
     }
 
@@ -70,7 +70,7 @@ impl Run {
         if let Some(store) = &self.config.directs {
             store.keep(&d);
         }
-        self.events.send(Event::Direct(d.clone()));
+        self.tell(SessionEvent::Direct(d.clone()));
         Some(d)
     }
 
@@ -114,7 +114,7 @@ impl Run {
                     tracing::warn!("could not save the people met: {e}");
                 }
             });
-            self.events.send(Event::People(self.config.people.all()));
+            self.tell(SessionEvent::People(self.config.people.all()));
         }
         known
     }
@@ -123,7 +123,7 @@ impl Run {
         if let Some(store) = &self.config.directs {
             store.sent(peer, seq, Sent::Failed(reason.clone()));
         }
-        self.events.send(Event::DirectFailed {
+        self.tell(SessionEvent::DirectFailed {
             peer: peer.clone(),
             seq,
             reason,
@@ -171,6 +171,6 @@ impl Run {
         if let Some(store) = &self.config.directs {
             store.keep(&d);
         }
-        self.events.send(Event::Direct(d));
+        self.tell(SessionEvent::Direct(d));
     }
 }

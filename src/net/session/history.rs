@@ -1,8 +1,8 @@
 //! Messages as they arrive: live ones, the pages of history sent on joining (and asked for
 //! while catching up), and older pages the user scrolled back to.
 
-use super::{Event, Run};
-use crate::protocol::{ChatMessage, RoomId};
+use super::{Run, SessionEvent};
+use crate::protocol::ChatMessage;
 
 /// A page of history before a message, as its messages arrive.
 pub(super) struct EarlierPage {
@@ -24,7 +24,6 @@ impl Run {
         if self.history_left == 0 && self.more_history {
             return;
         }
-        let room = self.config.room.clone();
         // Only news: a rejoin asks for history after `last_id`, but be sure.
         if self.last_id.is_none_or(|last| message.id > last) {
             self.last_id = Some(message.id);
@@ -33,13 +32,9 @@ impl Run {
             }
             // What was said while we were away counts as live: its files come by themselves.
             let live = self.history_left == 0 || self.history_is_news;
-            self.events.send(Event::Message {
-                room: room.clone(),
-                message,
-                live,
-            });
+            self.tell(SessionEvent::Message { message, live });
         }
-        self.history_read(room);
+        self.history_read();
     }
 
     /// The next page of history we asked for while catching up: `count` messages follow.
@@ -47,7 +42,7 @@ impl Run {
         self.history_left = count;
         self.more_history = more;
         if count == 0 {
-            self.page_read(self.config.room.clone());
+            self.page_read();
         }
     }
 
@@ -66,21 +61,21 @@ impl Run {
 
     /// Counts a history message off; after the last of the last page, says the history is
     /// complete, and after the last of another, asks for the next.
-    fn history_read(&mut self, room: RoomId) {
+    fn history_read(&mut self) {
         if self.history_left > 0 {
             self.history_left -= 1;
             if self.history_left == 0 {
-                self.page_read(room);
+                self.page_read();
             }
         }
     }
 
     /// A page of history has all arrived.
-    pub(super) fn page_read(&mut self, room: RoomId) {
+    pub(super) fn page_read(&mut self) {
         if self.more_history {
             self.ask_page = true;
         } else {
-            self.events.send(Event::HistoryDone { room });
+            self.tell(SessionEvent::HistoryDone);
         }
     }
 
@@ -107,8 +102,7 @@ impl Run {
                 store.seen(epoch, message);
             }
         }
-        self.events.send(Event::Earlier {
-            room: self.config.room.clone(),
+        self.tell(SessionEvent::Earlier {
             before: page.before,
             messages: page.messages,
             more: page.more,

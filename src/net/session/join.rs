@@ -1,7 +1,7 @@
 //! Joining: dial the host, greet it (and prove the password, in a locked room), and take
 //! its welcome.
 
-use super::{Event, Failure, Run, SessionConfig, SessionState};
+use super::{Failure, Run, SessionConfig, SessionEvent, SessionState};
 use crate::net::identity::PublicKey;
 use crate::net::link::{self, Expect, Link, LinkError};
 use crate::net::password::MemberExchange;
@@ -184,9 +184,7 @@ impl Run {
             // The host's history started over: its ids are new.
             tracing::info!("room {}: the host's history started over", self.config.room);
             self.last_id = None;
-            self.events.send(Event::HistoryReset {
-                room: self.config.room.clone(),
-            });
+            self.tell(SessionEvent::HistoryReset);
         }
         self.epoch = Some(welcome.epoch);
         if let Some(store) = &self.store {
@@ -199,8 +197,7 @@ impl Run {
         for member in &welcome.members {
             self.name(member);
         }
-        self.events.send(Event::Joined {
-            room: self.config.room.clone(),
+        self.tell(SessionEvent::Joined {
             room_name: welcome.room_name,
             host_name: welcome.host_name,
             you: welcome.you,
@@ -209,7 +206,7 @@ impl Run {
             host_key: host,
         });
         if welcome.history == 0 {
-            self.page_read(self.config.room.clone());
+            self.page_read();
         }
         self.state(SessionState::Connected);
     }

@@ -1,8 +1,9 @@
 //! The member side of a room: dial the host (racing its addresses), greet, then carry posts
-//! out and the room's frames in as bridge events. When the host goes away the session waits
-//! and rejoins by itself, resending posts the host never confirmed.
+//! out and the room's frames in as [`SessionEvent`]s told to the runtime. When the host goes
+//! away the session waits and rejoins by itself, resending posts the host never confirmed.
 //!
-//! Here: the [`Session`] handle the runtime holds, its configuration, and the task's state.
+//! Here: the [`Session`] handle the runtime holds, its configuration, and the task's state;
+//! `report.rs` holds what it tells (its [`Report`]), `state.rs` how it stands.
 //! The task's life is in the files beside: `rejoin.rs` (the loop that joins, waits and
 //! rejoins), `join.rs` (the handshake up to the welcome), `connected.rs` (a joined spell: the
 //! host's frames and the user's asks), `outbox.rs` (posts until the host answers them),
@@ -15,12 +16,14 @@ mod history;
 mod join;
 mod outbox;
 mod rejoin;
+mod report;
+mod state;
 mod who;
 
+pub use report::{Report, SessionEvent};
+pub use state::{Failure, SessionState, Waiting};
 pub use who::{About, WhoError, ask_who};
 
-// The words of the front end: the session reports straight to it (see `tests/layers.rs`).
-use crate::bridge::{Event, EventSender, Failure, SessionState, Waiting};
 use crate::net::identity::Identity;
 use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
@@ -106,10 +109,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts joining; events for the room arrive on `events`.
-    pub fn spawn(config: SessionConfig, events: EventSender) -> Session {
+    /// Starts joining; what happens in the room is told to `report`.
+    pub fn spawn(config: SessionConfig, report: impl Report) -> Session {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(rejoin::run(config, events, rx));
+        let task = tokio::spawn(rejoin::run(config, Box::new(report), rx));
         Session { tx, task }
     }
 
@@ -134,7 +137,7 @@ impl Session {
     }
 
     /// Asks the host for the page of history before message `before` (the user scrolled
-    /// back); the front end hears [`Event::Earlier`].
+    /// back); the runtime hears [`SessionEvent::Earlier`].
     pub fn before(&self, before: u64) {
         let _ = self.tx.send(SessionCmd::Before(before));
     }
@@ -145,8 +148,8 @@ impl Session {
     }
 
     /// Sends a direct message to member `to` through this room's host, sealed for its key;
-    /// the front end hears [`Event::Direct`], then [`Event::DirectSent`] or
-    /// [`Event::DirectFailed`].
+    /// the runtime hears [`SessionEvent::Direct`], then [`SessionEvent::DirectSent`] or
+    /// [`SessionEvent::DirectFailed`].
     pub fn direct(&self, to: Member, seq: u64, text: String) {
         let _ = self.tx.send(SessionCmd::Direct { to, seq, text });
     }
@@ -175,8 +178,8 @@ impl Session {
 struct Run {
     /// Who joins where; the addresses and name change as discovery and the user say.
     config: SessionConfig,
-    /// To the front end.
-    events: EventSender,
+    /// Where what happens in the room is told (the runtime).
+    report: Box<dyn Report>,
     /// The member's record of the room, if kept.
     store: Option<MemberStore>,
     /// Posts not yet confirmed by the host, oldest first: resent after a rejoin.
@@ -208,11 +211,11 @@ struct Run {
 
 impl Run {
     /// The state of a session not yet joined, knowing nothing of the room yet.
-    fn new(config: SessionConfig, events: EventSender) -> Run {
+    fn new(config: SessionConfig, report: Box<dyn Report>) -> Run {
         let store = config.store.clone();
         Run {
             config,
-            events,
+            report,
             store,
             outbox: VecDeque::new(),
             in_flight: 0,
@@ -229,10 +232,12 @@ impl Run {
         }
     }
 
+    /// Tells the runtime what happened in the room.
+    fn tell(&self, event: SessionEvent) {
+        self.report.report(&self.config.room, event);
+    }
+
     fn state(&self, state: SessionState) {
-        self.events.send(Event::Session {
-            room: self.config.room.clone(),
-            state,
-        });
+        self.tell(SessionEvent::State(state));
     }
 }

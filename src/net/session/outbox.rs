@@ -1,7 +1,7 @@
 //! Posts on their way: kept until the host answers them, sent a window at a time, and
 //! resent after a rejoin.
 
-use super::{Event, Run};
+use super::{Run, SessionEvent};
 use crate::net::link::{self, LinkError};
 use crate::protocol::{Frame, check_text};
 
@@ -25,25 +25,15 @@ impl Run {
                 );
             }
         };
-        let room = self.config.room.clone();
         self.epoch = kept.epoch;
         self.last_id = kept.last_id;
         for message in kept.recent {
-            let room = room.clone();
             let live = false;
-            self.events.send(Event::Message {
-                room,
-                message,
-                live,
-            });
+            self.tell(SessionEvent::Message { message, live });
         }
         for (seq, text) in kept.outbox {
-            let (room, pending) = (room.clone(), text.clone());
-            self.events.send(Event::Pending {
-                room,
-                seq,
-                text: pending,
-            });
+            let pending = text.clone();
+            self.tell(SessionEvent::Pending { seq, text: pending });
             self.outbox.push_back((seq, text));
         }
     }
@@ -56,11 +46,7 @@ impl Run {
                 }
                 self.outbox.push_back((seq, text));
             }
-            Err(reason) => self.events.send(Event::Rejected {
-                room: self.config.room.clone(),
-                seq,
-                reason,
-            }),
+            Err(reason) => self.tell(SessionEvent::Rejected { seq, reason }),
         }
     }
 
@@ -104,8 +90,7 @@ impl Run {
             Some(peer) => self.direct_failed(&peer, seq, reason),
             None => {
                 self.answered(seq);
-                let room = self.config.room.clone();
-                self.events.send(Event::Rejected { room, seq, reason });
+                self.tell(SessionEvent::Rejected { seq, reason });
             }
         }
     }

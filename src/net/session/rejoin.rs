@@ -3,7 +3,7 @@
 
 use super::connected::Ended;
 use super::join::{JoinError, join};
-use super::{Event, EventSender, Failure, Run, SessionCmd, SessionConfig, SessionState, Waiting};
+use super::{Failure, Report, Run, SessionCmd, SessionConfig, SessionEvent, SessionState, Waiting};
 use crate::net::link::Link;
 use crate::protocol::RefuseCode;
 use crate::protocol::Welcome;
@@ -103,10 +103,10 @@ impl Meanwhile {
 
 pub(super) async fn run(
     config: SessionConfig,
-    events: EventSender,
+    report: Box<dyn Report>,
     mut cmds: mpsc::UnboundedReceiver<SessionCmd>,
 ) {
-    let mut run = Run::new(config, events);
+    let mut run = Run::new(config, report);
     run.restore().await;
     let mut retry = Retry::new();
     loop {
@@ -286,8 +286,7 @@ impl Run {
             }
             Some(SessionCmd::Retry) => return Offline::Redialled,
             // Nobody to ask: the front end hears nothing came, and may ask again.
-            Some(SessionCmd::Before(before)) => self.events.send(Event::Earlier {
-                room: self.config.room.clone(),
+            Some(SessionCmd::Before(before)) => self.tell(SessionEvent::Earlier {
                 before,
                 messages: Vec::new(),
                 more: true,
