@@ -12,12 +12,18 @@
 
 mod errors;
 mod order;
+mod reasons;
+pub mod words;
 
 pub use errors::{DatabaseFailure, HostFailure, JoinFailure};
+pub use reasons::{PasswordNeed, Rejection};
 
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::identity::PublicKey;
-use crate::protocol::{ChatMessage, DeviceId, FileHash, FileRef, Member, MemberId, RoomId};
+use crate::protocol::{
+    ChatMessage, CloseCode, DeviceId, FileHash, FileRef, Member, MemberId, Refusal, RoomId,
+    WaitCode,
+};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -195,7 +201,7 @@ pub enum Event {
     DirectFailed {
         peer: DeviceId,
         seq: u64,
-        reason: String,
+        reason: Rejection,
     },
     /// The page of history before message `before`, oldest first (empty if the host could
     /// not be asked), and whether older messages are further back.
@@ -269,7 +275,7 @@ pub enum Event {
     Rejected {
         room: RoomId,
         seq: u64,
-        reason: String,
+        reason: Rejection,
     },
     /// How a file transfer stands (sent a few times a second while it runs).
     Transfer(Transfer),
@@ -334,9 +340,9 @@ pub enum SessionState {
         /// The key presented now (its fingerprint is what the user compares).
         presented: PublicKey,
     },
-    /// The room needs its password, or the one given was wrong, or tries are paused; the text
-    /// says which. The session waits for [`Command::Unlock`] or a leave.
-    NeedsPassword(String),
+    /// The room needs its password, or the one given was wrong; the code says which. The
+    /// session waits for [`Command::Unlock`] or a leave.
+    NeedsPassword(PasswordNeed),
     /// We left.
     Left,
 }
@@ -347,74 +353,39 @@ impl SessionState {
         match self {
             SessionState::Waiting(why) => Some(why.to_string()),
             SessionState::Failed(why) => Some(why.to_string()),
-            SessionState::NeedsPassword(why) => Some(why.clone()),
+            SessionState::NeedsPassword(why) => Some(why.to_string()),
             _ => None,
         }
     }
 }
 
-/// Why a joined room's session is waiting for its host. Its `Display` is the sentence a
-/// person reads.
+/// Why a joined room's session is waiting for its host. Its `Display` ([`words`]) is the
+/// sentence a person reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waiting {
     /// The connection to the host broke; `host` is the host's name.
     HostLeft { host: String },
-    /// The host closed the room, saying why.
-    Closed { reason: String },
+    /// The host closed the room, saying why; `host` is the host's name.
+    Closed { code: CloseCode, host: String },
     /// Nobody answered at the room's addresses.
     Unreachable,
     /// The host turned us away for a reason that may pass (the room was full, or its address
     /// runs another room now).
-    TurnedAway { reason: String },
+    TurnedAway { refusal: Refusal },
     /// The host asked us to wait (password tries are slowed down); trying again in `secs`.
-    Slowed { reason: String, secs: u64 },
+    Slowed { code: WaitCode, secs: u64 },
 }
 
-impl std::fmt::Display for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Waiting::HostLeft { host } => {
-                write!(f, "{host} left — waiting for the room to come back")
-            }
-            Waiting::Closed { reason } => {
-                write!(f, "{reason} — it will reopen here when they host it again")
-            }
-            Waiting::Unreachable => f.write_str("Cannot reach the room's host — trying again"),
-            Waiting::TurnedAway { reason } => write!(f, "The host turned us away: {reason}"),
-            Waiting::Slowed { reason, secs } => write!(f, "{reason} — trying again in {secs} s"),
-        }
-    }
-}
-
-/// Why a joined room's session gave up. Its `Display` is the sentence a person reads.
+/// Why a joined room's session gave up. Its `Display` ([`words`]) is the sentence a person
+/// reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The host refused us for good, saying why.
-    TurnedAway { reason: String },
+    TurnedAway { refusal: Refusal },
     /// The room speaks protocol `theirs`, not ours.
     Version { theirs: u16 },
     /// A host seen for the first time let us in without checking the password we brought.
     PasswordNotChecked,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ours = crate::protocol::PROTOCOL_VERSION;
-        match self {
-            Failure::TurnedAway { reason } => write!(f, "The host turned us away: {reason}"),
-            Failure::Version { theirs } if *theirs > ours => write!(
-                f,
-                "This room runs a newer lanchat (protocol {theirs}, this app speaks {ours}) — update lanchat to join"
-            ),
-            Failure::Version { theirs } => write!(
-                f,
-                "This room runs an older lanchat (protocol {theirs}, this app speaks {ours}) — its host needs to update lanchat"
-            ),
-            Failure::PasswordNotChecked => f.write_str(
-                "The host let us in without checking the password, so it may not be the room you mean; if the room has no password, join without one",
-            ),
-        }
-    }
 }
 
 /// The network side's condition, for the status line.

@@ -5,9 +5,12 @@
 //! # Layout
 //! - [`protocol`]: every frame and its payloads (`frame`; files' in [`protocol::files`], the
 //!   device key in [`protocol::keys`]), the ids, their limits and the checks every frame
-//!   passes (`limits`, `validate`), the version and refusal codes (`version`) and the codec;
-//!   the protocol spec is its doc. It imports nothing else from the crate.
-//! - [`bridge`]: the two message types between a front end and the runtime.
+//!   passes (`limits`, `validate`), the version and refusal codes (`version`), the other codes
+//!   that say why (`reasons`: rejected, closing, try later, cancel) and the codec; the
+//!   protocol spec is its doc. It imports nothing else from the crate, and carries codes,
+//!   never sentences.
+//! - [`bridge`]: the two message types between a front end and the runtime; the words each
+//!   code is said in, for every front end ([`bridge::words`]).
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, shuts down in bounded time.
 //! - [`discovery`]: the only module that touches mDNS: adverts in, room found / lost out
 //!   (`interfaces` chosen and skipped, `advert` TXT both ways, `rooms` the list, `browse` the

@@ -4,7 +4,7 @@
 
 use super::state::{AppState, Ask};
 use super::{look, text};
-use crate::bridge::SessionState;
+use crate::bridge::{PasswordNeed, SessionState};
 use crate::net::identity::PublicKey;
 use crate::protocol::RoomId;
 use crate::store::{Change, Theme};
@@ -216,14 +216,14 @@ impl Dialogs {
             return;
         }
         match chat.state.clone() {
-            SessionState::NeedsPassword(reason) => {
+            SessionState::NeedsPassword(need) => {
                 if self.password.as_ref().is_none_or(|(r, _)| *r != room) {
                     self.password = Some((room.clone(), String::new()));
                 }
                 let Some((_, typed)) = &mut self.password else {
                     return;
                 };
-                match password_dialog(ctx, &room_name, &reason, typed) {
+                match password_dialog(ctx, &room_name, need, typed) {
                     Outcome::Confirm => {
                         if state.give_password(&room, typed).is_ok() {
                             typed.clear();
@@ -330,14 +330,20 @@ fn host_dialog(ctx: &egui::Context, draft: &mut HostDraft) -> Outcome {
     modal.inner
 }
 
-/// Asks for a locked room's password; `reason` says why (first ask, wrong, or wait).
-fn password_dialog(ctx: &egui::Context, room: &str, reason: &str, typed: &mut String) -> Outcome {
+/// Asks for a locked room's password; `need` says why (first ask, or wrong).
+fn password_dialog(
+    ctx: &egui::Context,
+    room: &str,
+    need: PasswordNeed,
+    typed: &mut String,
+) -> Outcome {
     let modal = Modal::new(egui::Id::unique("password_dialog")).show(ctx, |ui| {
         ui.set_width(340.0);
         ui.heading(format!("🔒 {room}"));
         ui.label("This room needs a password.");
-        if reason != "this room needs a password" {
-            ui.colored_label(ui.visuals().error_fg_color, capitalized(reason));
+        if need != PasswordNeed::Missing {
+            let why = capitalized(&need.to_string());
+            ui.colored_label(ui.visuals().error_fg_color, why);
         }
         ui.add_space(8.0);
         let enter = ui.input(|i| i.key_pressed(Key::Enter));

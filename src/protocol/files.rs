@@ -18,7 +18,7 @@
 //! ```
 //! Like every connection, a file connection goes through the link (version, Noise handshake,
 //! encrypted frames), and the host serves it only to a device that has joined the room.
-//! Either side may send `Cancel{reason}` and close; a host that will not take or give a file
+//! Either side may send `Cancel{code}` and close; a host that will not take or give a file
 //! answers `Refused` instead. The file's identity is the BLAKE3 hash of its content; the offer
 //! carries the chaining value of each piece (a power-of-two span of the file), which combine
 //! to that hash, so each piece is checked as soon as it has arrived and an interrupted

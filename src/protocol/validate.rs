@@ -104,10 +104,6 @@ impl Frame {
             }
             Frame::Proof { proof } => check_short("proof", proof),
             Frame::Welcome(w) => w.validate(),
-            Frame::Refused { reason, .. }
-            | Frame::TryLater { reason, .. }
-            | Frame::Rejected { reason, .. }
-            | Frame::Closing { reason } => check_short("reason", reason),
             Frame::Post { text, .. } => check_text(text),
             Frame::Message(m) => m.validate(),
             Frame::Upload(upload) => files::check_upload(upload),
@@ -115,7 +111,6 @@ impl Frame {
             Frame::Data { bytes, .. } if bytes.len() > DATA_LEN => Err(format!(
                 "more than {DATA_LEN} bytes of file data in one frame"
             )),
-            Frame::Cancel { reason } => check_short("reason", reason),
             Frame::Direct { sealed, .. } | Frame::DirectFrom { sealed, .. }
                 if sealed.len() > MAX_SEALED =>
             {
@@ -137,6 +132,11 @@ impl Frame {
                 ))
             }
             Frame::Accepted { .. }
+            | Frame::Refused(_)
+            | Frame::TryLater { .. }
+            | Frame::Rejected { .. }
+            | Frame::Closing { .. }
+            | Frame::Cancel { .. }
             | Frame::History { .. }
             | Frame::Page { .. }
             | Frame::Before { .. }

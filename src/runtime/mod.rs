@@ -36,7 +36,7 @@ use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
 use crate::net::session::Session;
 use crate::net::trust::{KnownHosts, KnownPeople};
-use crate::protocol::RoomId;
+use crate::protocol::{CloseCode, RoomId};
 use crate::store::{Database, Paths, Settings, StoreError};
 use hosting::Hosted;
 use network::INTERFACE_POLL;
@@ -474,14 +474,13 @@ impl Runtime {
                 late.push(host);
             }
         }
-        let reason = format!("{}'s lanchat closed", self.prefs.name());
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
         let closing = self
             .hosts
             .drain()
             .map(|(_, h)| h.host)
             .chain(late)
-            .map(|host| host.close(reason.clone(), GOODBYE_LIMIT));
+            .map(|host| host.close(CloseCode::Quit, GOODBYE_LIMIT));
         let withdrawing = async {
             if let Some(discovery) = self.discovery.take() {
                 discovery.shutdown().await;

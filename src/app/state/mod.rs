@@ -519,7 +519,7 @@ mod tests {
         // Refused: the same session is given the next try.
         s.apply(Event::Session {
             room: room.clone(),
-            state: SessionState::NeedsPassword("wrong password".into()),
+            state: SessionState::NeedsPassword(crate::bridge::PasswordNeed::Wrong),
         });
         s.give_password(&room, "tulips").unwrap();
         assert!(

@@ -20,7 +20,7 @@ mod who;
 pub use who::{About, WhoError, ask_who};
 
 // The words of the front end: the session reports straight to it (see `tests/layers.rs`).
-use crate::bridge::{Event, EventSender, Failure, SessionState, Waiting};
+use crate::bridge::{Event, EventSender, Failure, PasswordNeed, Rejection, SessionState, Waiting};
 use crate::net::identity::Identity;
 use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
