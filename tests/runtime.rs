@@ -553,7 +553,7 @@ async fn hosting_an_invalid_name_fails_in_words() {
     })
     .await;
     assert!(
-        matches!(&error, HostFailure::Name(why) if why.contains("empty")),
+        matches!(&error, HostFailure::Name(why) if why.to_string().contains("empty")),
         "{error}"
     );
     app.stop().await;

@@ -9,8 +9,8 @@ use crate::protocol::RejectCode;
 pub enum Rejection {
     /// The host turned it away.
     Host(RejectCode),
-    /// It broke a limit before it left (empty, or too long); the text is the check's.
-    Invalid(String),
+    /// It broke a limit before it left (empty, or too long).
+    Invalid(crate::protocol::Invalid),
     /// We are not in that room.
     NotInRoom,
     /// The room's session is not connected to its host.

@@ -29,7 +29,7 @@ impl Display for Rejection {
     fn fmt(&self, f: &mut Formatter<'_>) -> Result {
         match self {
             Rejection::Host(code) => code.fmt(f),
-            Rejection::Invalid(why) => f.write_str(why),
+            Rejection::Invalid(why) => why.fmt(f),
             Rejection::NotInRoom => f.write_str("you are not in this room"),
             Rejection::NotConnected => f.write_str("not connected to the room"),
             Rejection::ConnectionLost => f.write_str("the connection to the room was lost"),

@@ -158,7 +158,7 @@ pub use limits::{
     MAX_SEALED, MAX_SHORT_BYTES, MAX_TEXT_BYTES, PING_INTERVAL, WRITE_TIMEOUT,
 };
 pub use reasons::{CancelCode, CloseCode, RejectCode, WaitCode};
-pub use validate::{check_name, check_text};
+pub use validate::{Invalid, check_name, check_text};
 pub use version::{APP_VERSION, PROTOCOL_VERSION, Refusal, RefuseCode};
 
 /// Milliseconds since the Unix epoch: what a message's and a record's time stamps count.

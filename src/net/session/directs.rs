@@ -140,7 +140,7 @@ impl Run {
             .and_then(|(key, payload)| {
                 let body: DirectBody =
                     rmp_serde::from_slice(&payload).map_err(|e| e.to_string())?;
-                body.validate()?;
+                body.validate().map_err(|e| e.to_string())?;
                 Ok((key, body))
             });
         let (key, body) = match opened {
