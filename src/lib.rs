@@ -40,7 +40,8 @@
 //! - [`app`]: the window: state that applies events (no egui, `app/state/`: rooms, chats,
 //!   history, unread, directs, files, preferences, search) and one file per view; the open
 //!   room's view is a folder ([`app::chat`]: the message list, one message, the header and
-//!   member list, the composer).
+//!   member list, the composer), and so are the dialogs ([`app::dialogs`]: one file per
+//!   dialog).
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
 //!   `join`, `json` lines, stdin `input`, and `saving`: which files save themselves).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the

@@ -1,12 +1,12 @@
 //! "Join by address": the address typed, what is there, and a button to join it.
 
 use super::{AppState, Field, Outcome};
+use crate::app::state::Probing;
 use crate::app::text;
 use egui::{Key, Modal, RichText};
 
 /// "Join by address": the address typed, what is there, and a button to join it.
 pub(super) fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut Field) -> Outcome {
-    use crate::app::state::Probing;
     let modal = Modal::new(egui::Id::unique("join_dialog")).show(ctx, |ui| {
         ui.set_width(380.0);
         ui.heading("Join by address");
@@ -31,50 +31,11 @@ pub(super) fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut
         if let Some(error) = &field.error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
-        let probe = state
-            .rooms
-            .probe
-            .as_ref()
-            .filter(|p| p.addr == field.text.trim());
-        let found = match probe.map(|p| &p.found) {
-            Some(Probing::Asking) => {
-                ui.label(RichText::new("Asking…").weak());
-                None
-            }
-            Some(Probing::Failed(why)) => {
-                ui.colored_label(ui.visuals().error_fg_color, why);
-                None
-            }
-            Some(Probing::Found(ad)) => {
-                let people = if ad.members == 1 {
-                    "1 member".to_owned()
-                } else {
-                    format!("{} members", ad.members)
-                };
-                ui.strong(text::name(&ad.name));
-                ui.label(format!(
-                    "hosted by {} · {people}{}",
-                    text::name(&ad.host),
-                    if ad.locked { " · 🔒 password" } else { "" }
-                ));
-                if let Some(fp) = &ad.fingerprint {
-                    ui.label(
-                        RichText::new(format!("host key 🔑 {fp}"))
-                            .monospace()
-                            .small(),
-                    )
-                    .on_hover_text(
-                        "Compare it with the one the host sees at the top of their window",
-                    );
-                }
-                Some(())
-            }
-            None => None,
-        };
+        let found = probe_result(ui, state, field.text.trim());
         ui.add_space(8.0);
         let mut outcome = Outcome::Open;
         ui.horizontal(|ui| {
-            if found.is_some() {
+            if found {
                 if ui.button("Join").clicked() || (enter && typed) {
                     outcome = Outcome::Confirm;
                 }
@@ -91,4 +52,42 @@ pub(super) fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut
         return Outcome::Cancel;
     }
     modal.inner
+}
+
+/// What asking the address typed found, shown under it: whether there is a room to join.
+fn probe_result(ui: &mut egui::Ui, state: &AppState, address: &str) -> bool {
+    let probe = state.rooms.probe.as_ref().filter(|p| p.addr == address);
+    match probe.map(|p| &p.found) {
+        Some(Probing::Asking) => {
+            ui.label(RichText::new("Asking…").weak());
+            false
+        }
+        Some(Probing::Failed(why)) => {
+            ui.colored_label(ui.visuals().error_fg_color, why);
+            false
+        }
+        Some(Probing::Found(ad)) => {
+            let people = if ad.members == 1 {
+                "1 member".to_owned()
+            } else {
+                format!("{} members", ad.members)
+            };
+            ui.strong(text::name(&ad.name));
+            ui.label(format!(
+                "hosted by {} · {people}{}",
+                text::name(&ad.host),
+                if ad.locked { " · 🔒 password" } else { "" }
+            ));
+            if let Some(fp) = &ad.fingerprint {
+                ui.label(
+                    RichText::new(format!("host key 🔑 {fp}"))
+                        .monospace()
+                        .small(),
+                )
+                .on_hover_text("Compare it with the one the host sees at the top of their window");
+            }
+            true
+        }
+        None => false,
+    }
 }
