@@ -327,9 +327,9 @@ pub enum SessionState {
     Connecting,
     /// In the room.
     Connected,
-    /// Not connected, will rejoin by itself when the host is back; says why in words.
+    /// Not connected, will rejoin by itself when the host is back; says why.
     Waiting(Waiting),
-    /// Not connected and will not retry (e.g. incompatible version); says why in words.
+    /// Not connected and will not retry (e.g. incompatible version); says why.
     Failed(Failure),
     /// The host presented another key than the one this room had: it may be a different
     /// machine pretending to be the room. Nothing was sent to it; the session waits for the

@@ -199,3 +199,51 @@ pub fn waiting_name(waiting: &Waiting) -> String {
         Waiting::Slowed { code, .. } => code_name(code),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_as_the_sentences_people_read() {
+        let too_fast = Rejection::Host(RejectCode::TooFast).to_string();
+        assert!(
+            too_fast.contains("faster than this room allows"),
+            "{too_fast}"
+        );
+        let waiting = Waiting::Closed {
+            code: CloseCode::Closed,
+            host: "Ada".into(),
+        };
+        assert_eq!(
+            waiting.to_string(),
+            "Ada closed the room — it will reopen here when they host it again"
+        );
+        assert_eq!(closed(CloseCode::Quit, "Ada"), "Ada's lanchat closed");
+        let no_space = Refusal {
+            code: RefuseCode::NoSpace,
+            limit: Some(1_000_000),
+            need: Some(2_500_000),
+        };
+        assert_eq!(
+            no_space.to_string(),
+            "the host has 1.0 MB free and the file needs 2.5 MB"
+        );
+        assert_eq!(
+            PasswordNeed::Missing.to_string(),
+            "this room needs a password"
+        );
+    }
+
+    #[test]
+    fn headless_names_a_code_as_the_wire_does() {
+        assert_eq!(code_name(RejectCode::TooFast), "too_fast");
+        assert_eq!(code_name(RefuseCode::WrongRoom), "wrong_room");
+        let slowed = Waiting::Slowed {
+            code: WaitCode::JoinsTooOften,
+            secs: 3,
+        };
+        assert_eq!(waiting_name(&slowed), "joins_too_often");
+        assert_eq!(waiting_name(&Waiting::Unreachable), "unreachable");
+    }
+}

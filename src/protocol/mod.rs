@@ -123,10 +123,10 @@
 //! A host keeps, for as long as it runs, what each key and each machine (address) may still
 //! spend of the room: posts, their bytes, pages, presence changes, typing, renames, direct
 //! messages and joins. Another session of the same key, or leaving and joining again, refills
-//! nothing; a key holds a few sessions at most (`Refused{busy}` past them), and joining too
+//! nothing; a key holds a few sessions at most (`Refused{sessions}` past them), and joining too
 //! often is answered `TryLater{after_ms}`. A member passing through (`Hello.passing`: `lanchat
 //! send`) is welcomed with nobody but itself and no history, hears nothing of the room, takes
-//! no member's place (a few may pass at once; past them, `Refused{busy}`), and is not told to
+//! no member's place (a few may pass at once; past them, `Refused{passing}`), and is not told to
 //! anyone.
 //!
 //! File connections (see [`files`]) are admitted only from devices that have

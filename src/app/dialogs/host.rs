@@ -1,6 +1,6 @@
 //! "Host a room": its name, and an optional password.
 
-use super::{Field, Outcome, take_focus_selected};
+use super::{Field, Outcome, outcome_of, take_focus_selected};
 use egui::{Key, Modal, RichText};
 
 /// "Host a room" as it is being filled in.
@@ -65,8 +65,5 @@ pub(super) fn host_dialog(ctx: &egui::Context, draft: &mut HostDraft) -> Outcome
         });
         outcome
     });
-    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
-        return Outcome::Cancel;
-    }
-    modal.inner
+    outcome_of(modal)
 }

@@ -1,6 +1,6 @@
 //! "Join by address": the address typed, what is there, and a button to join it.
 
-use super::{AppState, Field, Outcome};
+use super::{AppState, Field, Outcome, outcome_of};
 use crate::app::state::Probing;
 use crate::app::text;
 use egui::{Key, Modal, RichText};
@@ -48,10 +48,7 @@ pub(super) fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut
         });
         outcome
     });
-    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
-        return Outcome::Cancel;
-    }
-    modal.inner
+    outcome_of(modal)
 }
 
 /// What asking the address typed found, shown under it: whether there is a room to join.

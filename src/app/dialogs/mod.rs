@@ -263,6 +263,14 @@ fn field_dialog(
     modal.inner
 }
 
+/// What a dialog's buttons said, where closing it (Escape, a click outside) is a cancel.
+fn outcome_of(modal: egui::ModalResponse<Outcome>) -> Outcome {
+    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
+        return Outcome::Cancel;
+    }
+    modal.inner
+}
+
 /// Gives a field the keyboard with its text selected: a suggestion (the name at first
 /// start, "Ada's room") is replaced by typing, not typed after.
 fn take_focus_selected(ui: &egui::Ui, field: &egui::Response, text: &str) {

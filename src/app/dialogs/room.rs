@@ -1,7 +1,7 @@
 //! The questions a room asks on joining: whether to join a room named like one joined
 //! before, its password, and whether to trust a host whose key changed.
 
-use super::Outcome;
+use super::{Outcome, outcome_of};
 use crate::bridge::PasswordNeed;
 use crate::net::identity::PublicKey;
 use egui::{Key, Modal, RichText};
@@ -72,10 +72,7 @@ pub(super) fn password_dialog(
         });
         outcome
     });
-    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
-        return Outcome::Cancel;
-    }
-    modal.inner
+    outcome_of(modal)
 }
 
 /// Warns that a room's host presents another key than before, with both fingerprints, and

@@ -1,7 +1,7 @@
 //! "Settings": files kept per hosted room, files saved without asking, rooms reopened at
 //! start, and the look.
 
-use super::{AppState, Outcome};
+use super::{AppState, Outcome, outcome_of};
 use crate::app::look;
 use crate::store::{Change, Theme};
 use egui::{Modal, RichText};
@@ -69,10 +69,7 @@ pub(super) fn settings_dialog(
         });
         outcome
     });
-    if modal.should_close() && matches!(modal.inner, Outcome::Open) {
-        return Outcome::Cancel;
-    }
-    modal.inner
+    outcome_of(modal)
 }
 
 /// Where received files go, which are saved by themselves, and what hosted rooms keep.

@@ -198,7 +198,7 @@ impl Conn {
     }
 
     /// Runs the password exchange of a locked room (see [`crate::net::password`]); a wrong
-    /// password, or none, is refused in words. Tries from one address are slowed down.
+    /// password, or none, is refused with its code. Tries from one address are slowed down.
     async fn check_password(
         &self,
         link: &mut Link,
