@@ -97,7 +97,7 @@ fn child_host(unmetered: bool) {
             while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
         })
         .await;
-        host.close("bench over".into(), Duration::from_secs(2))
+        host.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(2))
             .await;
     });
 }

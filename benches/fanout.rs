@@ -246,7 +246,7 @@ impl Host {
     async fn close(self) {
         match self {
             Host::Lanchat { host, .. } => {
-                host.close("bench over".into(), Duration::from_secs(2))
+                host.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(2))
                     .await
             }
             Host::Minimal(m) => m.cancel.cancel(),

@@ -185,6 +185,6 @@ fn main() {
         percentiles(password)
     );
     println!("  goal: a join under 5 ms at p50");
-    host_rt.block_on(open.close("bench over".into(), Duration::from_secs(2)));
-    host_rt.block_on(locked.close("bench over".into(), Duration::from_secs(2)));
+    host_rt.block_on(open.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(2)));
+    host_rt.block_on(locked.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(2)));
 }

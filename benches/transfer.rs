@@ -712,7 +712,7 @@ fn run_round(
     chatters.stop.cancel();
     rts.chat.block_on(chatters.poster).expect("poster");
     rts.host
-        .block_on(host.close("bench over".into(), Duration::from_secs(2)));
+        .block_on(host.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(2)));
     for reader in chatters.readers {
         let _ = rts
             .chat

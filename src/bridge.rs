@@ -12,9 +12,11 @@
 
 mod errors;
 mod order;
+pub mod words;
 
-/// How a joined room's session stands: the session's own words, shown as they are.
-pub use crate::net::session::{Failure, SessionState, Waiting};
+/// How a joined room's session stands, and why a post or a password was not taken: the
+/// session's codes ([`words`] says them).
+pub use crate::net::session::{Failure, PasswordNeed, Rejection, SessionState, Waiting};
 pub use errors::{DatabaseFailure, HostFailure, JoinFailure, SearchFailure};
 
 use crate::discovery::{AdKey, RoomAd};
@@ -197,7 +199,7 @@ pub enum Event {
     DirectFailed {
         peer: DeviceId,
         seq: u64,
-        reason: String,
+        reason: Rejection,
     },
     /// The page of history before message `before`, oldest first (empty if the host could
     /// not be asked), and whether older messages are further back.
@@ -271,7 +273,7 @@ pub enum Event {
     Rejected {
         room: RoomId,
         seq: u64,
-        reason: String,
+        reason: Rejection,
     },
     /// How a file transfer stands (sent a few times a second while it runs).
     Transfer(Transfer),

@@ -5,9 +5,12 @@
 //! # Layout
 //! - [`protocol`]: every frame and its payloads (`frame`; files' in [`protocol::files`], the
 //!   device key in [`protocol::keys`]), the ids, their limits and the checks every frame
-//!   passes (`limits`, `validate`), the version and refusal codes (`version`) and the codec;
-//!   the protocol spec is its doc. It imports nothing else from the crate.
-//! - [`bridge`]: the two message types between a front end and the runtime.
+//!   passes (`limits`, `validate`), the version and refusal codes (`version`), the other codes
+//!   that say why (`reasons`: rejected, closing, try later, cancel) and the codec; the
+//!   protocol spec is its doc. It imports nothing else from the crate, and carries codes,
+//!   never sentences.
+//! - [`bridge`]: the two message types between a front end and the runtime; the words each
+//!   code is said in, for every front end ([`bridge::words`]).
 //! - [`runtime`]: the tokio side; routes commands to hosts and sessions, passes what the
 //!   sessions report on to the front end (`reports`), saves received files by itself as the
 //!   settings say (`auto_save`), shuts down in bounded time.
@@ -41,7 +44,8 @@
 //! - [`app`]: the window: state that applies events (no egui, `app/state/`: rooms, chats,
 //!   history, unread, directs, files, preferences, search) and one file per view; the open
 //!   room's view is a folder ([`app::chat`]: the message list, one message, the header and
-//!   member list, the composer).
+//!   member list, the composer), and so are the dialogs ([`app::dialogs`]: one file per
+//!   dialog).
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
 //!   `join`, `json` lines, stdin `input`, and `saving`: the downloads `join` waits for).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the

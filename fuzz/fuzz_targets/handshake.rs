@@ -25,7 +25,7 @@ use bytes::BytesMut;
 use common::{Ctx, FuzzFrame, HOST, HOST_SECRET, MEMBER_SECRETS, MEMBERS};
 use lanchat::net::identity::Identity;
 use lanchat::net::link::{self, Expect, Link, LinkError, NOISE_PARAMS, Timeouts};
-use lanchat::protocol::{Frame, FrameCodec, PROTOCOL_VERSION, RefuseCode, encode_frame};
+use lanchat::protocol::{Frame, FrameCodec, PROTOCOL_VERSION, Refusal, RefuseCode, encode_frame};
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
@@ -143,10 +143,10 @@ async fn run(input: Input) {
                     assert!(
                         matches!(
                             frame,
-                            Frame::Refused {
+                            Frame::Refused(Refusal {
                                 code: RefuseCode::Version,
                                 ..
-                            }
+                            })
                         ),
                         "{frame:?}"
                     );

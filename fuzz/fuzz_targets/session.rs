@@ -202,7 +202,8 @@ impl RoomFixture {
     async fn restart(&mut self) {
         self.watcher.stop();
         if let Some(host) = self.host.take() {
-            host.close("restart".into(), Duration::from_secs(5)).await;
+            host.close(lanchat::protocol::CloseCode::Closed, Duration::from_secs(5))
+                .await;
         }
         let (host, addr) = start_host(&self.dir, self.locked, self.addr.port()).await;
         let (watcher, epoch) = Watcher::join(addr, self.locked).await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub enum HostFailure {
     /// The room name is not one a room can have, and why.
     #[error("{0}")]
-    Name(String),
+    Name(crate::protocol::Invalid),
     /// A room with this id is open (or opening) already.
     #[error("this room is already open")]
     AlreadyOpen,

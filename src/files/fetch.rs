@@ -8,7 +8,7 @@ use crate::files::disk::{
 use crate::files::{PieceHashes, clean_file_name, create_unique};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
-use crate::protocol::{FileHash, FileOffer, FileRef, Frame, RoomId, Upload};
+use crate::protocol::{CancelCode, FileHash, FileOffer, FileRef, Frame, RoomId, Upload};
 use crate::units::human_size;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ pub async fn upload(
     send(&mut sink, Frame::Upload(upload)).await?;
     let offset = match next(&mut frames).await? {
         Frame::UploadFrom { offset } if offset <= offer.size => offset,
-        Frame::Refused { code, reason } => return Err(refused(code, reason)),
+        Frame::Refused(refusal) => return Err(refused(refusal)),
         other => return Err(TransferError::Unexpected(other.kind())),
     };
     let source = Source {
@@ -149,7 +149,7 @@ fn heard(
             progress.send_replace(offer.size);
             Ok(Some(id))
         }
-        Frame::Cancel { reason } => Err(TransferError::Stopped(reason)),
+        Frame::Cancel { code } => Err(TransferError::Stopped(code)),
         other => Err(TransferError::Unexpected(other.kind())),
     }
 }
@@ -157,8 +157,8 @@ fn heard(
 /// Tells the host the upload is cancelled, and hangs up cleanly: closing with the host's
 /// last words unread would reset the connection, and the host could lose the cancel with it.
 async fn say_cancelled(frames: &mut LinkReader, mut sink: LinkWriter) {
-    let reason = "the sender cancelled".to_owned();
-    let _ = send(&mut sink, Frame::Cancel { reason }).await;
+    let code = CancelCode::Cancelled;
+    let _ = send(&mut sink, Frame::Cancel { code }).await;
     sink.close().await;
     let drain = async { while let Some(Ok(_)) = frames.recv().await {} };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
@@ -269,7 +269,7 @@ async fn ask(
             Ok((frames, sink, offer, offset))
         }
         Frame::FileHeader { .. } => Err(TransferError::Unexpected("mismatched file header")),
-        Frame::Refused { code, reason } => Err(refused(code, reason)),
+        Frame::Refused(refusal) => Err(refused(refusal)),
         other => Err(TransferError::Unexpected(other.kind())),
     }
 }

@@ -601,6 +601,7 @@ fn transient_io(kind: std::io::ErrorKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::RefuseCode;
     use std::io::{Error, ErrorKind};
 
     #[test]
@@ -635,9 +636,9 @@ mod tests {
             assert!(transient(&link), "{kind:?} on the link");
         }
         assert!(transient(&TransferError::Ended));
-        assert!(transient(&TransferError::Later("busy".into())));
+        assert!(transient(&TransferError::Later(RefuseCode::Busy.into())));
         for permanent in [
-            TransferError::Refused("wrong room".into()),
+            TransferError::Refused(RefuseCode::WrongRoom.into()),
             TransferError::DiskFull,
             TransferError::Mismatch(3),
             TransferError::NoSpace {

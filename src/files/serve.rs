@@ -10,7 +10,9 @@ use crate::files::{FileStore, PieceHashes};
 use crate::net::host::{HostConfig, Incoming, RoomHandle, Service, Who};
 use crate::net::limits::{AddressPlace, Limits, PerAddress};
 use crate::net::link::{Link, LinkReader, LinkWriter};
-use crate::protocol::{FileHash, FileOffer, FileRef, Frame, RefuseCode, RoomId, Upload};
+use crate::protocol::{
+    CancelCode, FileHash, FileOffer, FileRef, Frame, Refusal, RefuseCode, RoomId, Upload,
+};
 use crate::units::human_size;
 use std::collections::HashMap;
 use std::future::Future;
@@ -137,19 +139,17 @@ pub async fn accept_upload(
     // Another sender's upload of the same file may take longer: this sender is told to try
     // again shortly, and then finds the file kept (nothing more to send).
     let Ok(turn) = tokio::time::timeout(TURN_WAIT, files.lock(&offer.hash)).await else {
-        let reason = "the host is receiving this file from someone else right now".to_owned();
-        return refuse(sink, RefuseCode::Busy, reason).await;
+        return refuse(sink, RefuseCode::Receiving.into()).await;
     };
     let size = offer.size;
     let (file, offset) = match files.prepare(&offer).await? {
         Prepared::Partial { file, offset, free } if free >= size - offset => (file, offset),
         Prepared::Partial { offset, free, .. } => {
-            let reason = format!(
-                "the host has {} free and the file needs {}",
-                human_size(free),
-                human_size(size - offset)
-            );
-            return refuse(sink, RefuseCode::NoSpace, reason).await;
+            let refusal = Refusal {
+                need: Some(size - offset),
+                ..Refusal::over(RefuseCode::NoSpace, free)
+            };
+            return refuse(sink, refusal).await;
         }
         // Already kept (sent before, or by someone else): nothing to send, if it is the same.
         Prepared::Kept(kept) if kept.size == size => {
@@ -157,8 +157,7 @@ pub async fn accept_upload(
             return Ok(Accepted::Kept(offer.file_ref()));
         }
         Prepared::Kept(_) => {
-            let reason = "this file's hash belongs to another file".to_owned();
-            return refuse(sink, RefuseCode::BadOffer, reason).await;
+            return refuse(sink, RefuseCode::HashTaken.into()).await;
         }
     };
     send(sink, Frame::UploadFrom { offset }).await?;
@@ -179,21 +178,19 @@ async fn check_offer(
     files: &HostFiles,
 ) -> Result<Arc<PieceHashes>, TransferError> {
     if upload.room != files.room {
-        let reason = "this host does not run that room".to_owned();
-        send(sink, refusal(RefuseCode::WrongRoom, reason)).await?;
-        return Err(TransferError::Refused("wrong room".into()));
+        return refuse(sink, RefuseCode::WrongRoom.into()).await;
     }
     let offer = &upload.offer;
     let hashes = match hashes_of(offer) {
         Ok(hashes) => Arc::new(hashes),
-        Err(e) => return refuse(sink, RefuseCode::BadOffer, e.to_string()).await,
+        Err(e) => {
+            tracing::info!("an upload's piece hashes are not acceptable: {e}");
+            return refuse(sink, RefuseCode::BadOffer.into()).await;
+        }
     };
     if offer.size > files.store.limit() {
-        let reason = format!(
-            "the room keeps files of at most {}",
-            human_size(files.store.limit())
-        );
-        return refuse(sink, RefuseCode::NoSpace, reason).await;
+        let refusal = Refusal::over(RefuseCode::TooLarge, files.store.limit());
+        return refuse(sink, refusal).await;
     }
     Ok(hashes)
 }
@@ -255,19 +252,10 @@ impl HostFiles {
     }
 }
 
-/// A refusal frame.
-fn refusal(code: RefuseCode, reason: String) -> Frame {
-    Frame::Refused { code, reason }
-}
-
 /// Tells the other side why it is refused, and returns that as the error.
-async fn refuse<T>(
-    sink: &mut LinkWriter,
-    code: RefuseCode,
-    reason: String,
-) -> Result<T, TransferError> {
-    send(sink, refusal(code, reason.clone())).await?;
-    Err(refused(code, reason))
+async fn refuse<T>(sink: &mut LinkWriter, refusal: Refusal) -> Result<T, TransferError> {
+    send(sink, Frame::Refused(refusal)).await?;
+    Err(refused(refusal))
 }
 
 impl Receiving {
@@ -313,10 +301,8 @@ impl Receiving {
                 | TransferError::Protocol(_)
                 | TransferError::Link(_),
             ) => Arriving::Broken,
-            Err(TransferError::Stopped(_)) => {
-                Arriving::Failed("the sender stopped sending it".to_owned())
-            }
-            Err(e) => Arriving::Failed(e.to_string()),
+            Err(TransferError::Stopped(_)) => Arriving::Failed(CancelCode::SenderStopped),
+            Err(e) => Arriving::Failed(e.cancel_code()),
         };
         {
             let mut live = files.live.lock().expect("live uploads");
@@ -339,11 +325,8 @@ impl Receiving {
             let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(partial)).await;
         }
         if !matches!(error, TransferError::Stopped(_) | TransferError::Ended) {
-            let reason = match &error {
-                TransferError::DiskFull => "the host's disk is full".to_owned(),
-                other => other.to_string(),
-            };
-            let _ = send(sink, Frame::Cancel { reason }).await;
+            let code = error.cancel_code();
+            let _ = send(sink, Frame::Cancel { code }).await;
         }
         Err(error)
     }
@@ -452,8 +435,7 @@ pub fn failed_notice(from: &str, name: &str, error: &TransferError) -> Option<St
 
 /// Tells a downloader the file is not here, and returns why.
 async fn refuse_gone(sink: &mut LinkWriter) -> Result<(), TransferError> {
-    let reason = "the host no longer keeps this file".to_owned();
-    refuse(sink, RefuseCode::Gone, reason).await
+    refuse(sink, RefuseCode::Gone.into()).await
 }
 
 /// The room's files as a [`Service`] of its host.
@@ -501,16 +483,14 @@ impl FileService {
             room,
         } = incoming;
         let Some(who) = room.who_is(link.remote.device()).await else {
-            let reason = "join the room before sending or fetching its files".to_owned();
             tracing::info!("{peer}: file connection refused: not a member");
-            let code = RefuseCode::NotMember;
-            return link.answer_and_close(Frame::Refused { code, reason }).await;
+            let refused = Frame::Refused(RefuseCode::NotMember.into());
+            return link.answer_and_close(refused).await;
         };
         let files = &self.files;
         let Some(_place) = files.take_place(who.machine) else {
-            let reason = "the host is busy with other files; try again in a moment".to_owned();
-            let code = RefuseCode::Busy;
-            return link.answer_and_close(Frame::Refused { code, reason }).await;
+            let refused = Frame::Refused(RefuseCode::Busy.into());
+            return link.answer_and_close(refused).await;
         };
         let Link {
             mut reader,
@@ -571,9 +551,10 @@ impl FileService {
         };
         let id = match posted {
             Ok(id) => id,
-            Err(reason) => {
-                tracing::info!("{peer}: file not posted: {reason}");
-                let _ = sink.send(Frame::Cancel { reason }).await;
+            Err(rejected) => {
+                tracing::info!("{peer}: file not posted: {rejected}");
+                let code = rejected.into();
+                let _ = sink.send(Frame::Cancel { code }).await;
                 return;
             }
         };

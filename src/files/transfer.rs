@@ -9,7 +9,7 @@
 
 use crate::files::{PieceError, PieceHashes};
 use crate::net::link::{LinkError, LinkReader, LinkWriter};
-use crate::protocol::{DATA_LEN, FileOffer, Frame, ProtocolError, RefuseCode};
+use crate::protocol::{CancelCode, DATA_LEN, FileOffer, Frame, ProtocolError, Refusal, RefuseCode};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// Bytes read from disk at a time when sending.
 pub(super) const READ_BLOCK: usize = 1 << 20;
 
-/// Why a transfer stopped, in words for the user.
+/// Why a transfer stopped; its `Display` is the words for the user (the codes a peer sent
+/// are said by their words in [`crate::bridge::words`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error("{0}")]
@@ -27,9 +28,9 @@ pub enum TransferError {
     #[error("{0}")]
     Protocol(#[from] ProtocolError),
     #[error("the host refused: {0}")]
-    Refused(String),
+    Refused(Refusal),
     #[error("the host cannot take it now: {0}")]
-    Later(String),
+    Later(Refusal),
     #[error("the other side sent too slowly")]
     TooSlow,
     #[error("not enough disk space: {need} needed, {free} free")]
@@ -43,7 +44,7 @@ pub enum TransferError {
     #[error("the other side sent more than the file's announced size")]
     Overrun,
     #[error("the other side stopped the transfer: {0}")]
-    Stopped(String),
+    Stopped(CancelCode),
     #[error("cancelled")]
     Cancelled,
     #[error("unexpected {0} frame")]
@@ -56,10 +57,26 @@ pub enum TransferError {
 
 /// A host's refusal: one for non-members may pass once our session has (re)joined, and a
 /// busy host has room again shortly.
-pub(super) fn refused(code: RefuseCode, reason: String) -> TransferError {
-    match code {
-        RefuseCode::NotMember | RefuseCode::Busy => TransferError::Later(reason),
-        _ => TransferError::Refused(reason),
+pub(super) fn refused(refusal: Refusal) -> TransferError {
+    if refusal.code == RefuseCode::NotMember || refusal.code.is_busy() {
+        TransferError::Later(refusal)
+    } else {
+        TransferError::Refused(refusal)
+    }
+}
+
+impl TransferError {
+    /// What the other side is told when this stops a transfer.
+    pub(super) fn cancel_code(&self) -> CancelCode {
+        match self {
+            TransferError::DiskFull => CancelCode::DiskFull,
+            TransferError::Mismatch(_) => CancelCode::Mismatch,
+            TransferError::Overrun => CancelCode::Overrun,
+            TransferError::TooSlow => CancelCode::TooSlow,
+            TransferError::Cancelled => CancelCode::Cancelled,
+            TransferError::Stopped(code) => *code,
+            _ => CancelCode::Failed,
+        }
     }
 }
 
@@ -249,7 +266,7 @@ impl PieceSink {
                             other => other?,
                         }
                     }
-                    Frame::Cancel { reason } => return Err(TransferError::Stopped(reason)),
+                    Frame::Cancel { code } => return Err(TransferError::Stopped(code)),
                     other => return Err(TransferError::Unexpected(other.kind())),
                 }
             }
@@ -444,15 +461,9 @@ impl Follow {
     async fn wait(&mut self, sink: &mut LinkWriter, size: u64) -> Result<(), TransferError> {
         let state = self.state.borrow_and_update().clone();
         match state {
-            Arriving::Failed(why) => {
-                let _ = send(
-                    sink,
-                    Frame::Cancel {
-                        reason: why.clone(),
-                    },
-                )
-                .await;
-                return Err(TransferError::Stopped(why));
+            Arriving::Failed(code) => {
+                let _ = send(sink, Frame::Cancel { code }).await;
+                return Err(TransferError::Stopped(code));
             }
             // The downloader hears the end of the connection and comes back later.
             Arriving::Broken => return Err(TransferError::Ended),
@@ -487,5 +498,5 @@ pub(super) enum Arriving {
     /// The file is kept whole.
     Kept,
     /// The upload stopped for good, and why.
-    Failed(String),
+    Failed(CancelCode),
 }

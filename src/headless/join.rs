@@ -5,7 +5,7 @@ use super::input::{Input, Line};
 use super::json::{direct_json, emit, fingerprints, message_json, print_room_event};
 use super::saving::Receiving;
 use super::{Headless, Setup, terminated};
-use crate::bridge::{Command, Event, SessionState, Transfer, TransferState};
+use crate::bridge::{Command, Event, Rejection, SessionState, Transfer, TransferState, words};
 use crate::discovery::{AdKey, RoomAd};
 use crate::net::trust::KnownHosts;
 use crate::protocol::{ChatMessage, DeviceId, Member, RoomId, new_post_seq};
@@ -311,7 +311,11 @@ impl Joining {
             Event::Session { room: r, state } if self.maybe_ours(r) => {
                 app.session_state(r, state)?;
                 if let SessionState::Waiting(why) = state {
-                    emit(json!({"event": "status", "state": "waiting", "detail": why.to_string()}));
+                    let reason = words::waiting_name(why);
+                    emit(
+                        json!({"event": "status", "state": "waiting", "reason": reason,
+                                "detail": why.to_string()}),
+                    );
                 }
             }
             other => print_room_event(other, self.room.as_ref(), &app.me),
@@ -366,7 +370,7 @@ impl Joining {
     }
 
     /// A line the room did not take (`what`: "sent", or "delivered" for a direct one).
-    fn refused(&mut self, seq: u64, what: &str, reason: &str) {
+    fn refused(&mut self, seq: u64, what: &str, reason: &Rejection) {
         let line = self.unconfirmed.remove(&seq).unwrap_or_default();
         eprintln!("lanchat: line {line} was not {what}: {reason}");
         self.refused += 1;

@@ -3,7 +3,7 @@
 //! session tests one guess at most (see [`crate::protocol`], "Password rooms"). The host
 //! slows down repeated wrong guesses from one address.
 
-use crate::protocol::{DeviceId, RoomId};
+use crate::protocol::{DeviceId, RoomId, WaitCode};
 use spake2::{Ed25519Group, Identity as SpakeId, Password, Spake2};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -245,8 +245,8 @@ struct Record {
 /// flood of addresses can cost an old guesser its record but never keep anyone out.
 const REMEMBERED: usize = 4096;
 
-const BUSY: &str = "another password try from this computer is under way";
-const WRONG: &str = "too many wrong passwords from this computer lately";
+const BUSY: WaitCode = WaitCode::TryUnderway;
+const WRONG: WaitCode = WaitCode::WrongPasswords;
 
 impl Tries {
     /// The record of `key` in `records`, made if need be: `Err` how long to wait. A record
@@ -257,7 +257,7 @@ impl Tries {
         now: Instant,
         wait: Duration,
         forget_after: Duration,
-    ) -> Result<&'a mut Record, (Duration, &'static str)> {
+    ) -> Result<&'a mut Record, (Duration, WaitCode)> {
         if records.len() >= REMEMBERED && !records.contains_key(key) {
             records.retain(|_, r| r.busy || r.not_before + forget_after > now);
             if records.len() >= REMEMBERED {
@@ -307,7 +307,7 @@ impl Guesses {
         address: IpAddr,
         key: &DeviceId,
         member: bool,
-    ) -> Result<Try, (Duration, &'static str)> {
+    ) -> Result<Try, (Duration, WaitCode)> {
         let now = Instant::now();
         let mut tries = self.inner.lock().expect("password tries");
         let tries = &mut *tries;
@@ -456,7 +456,7 @@ mod tests {
         drop(first); // wrong
         let (wait, why) = guesses.begin(ip, &key("mallory3"), false).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(why.contains("wrong passwords"));
+        assert_eq!(why, WaitCode::WrongPasswords);
         assert!(
             guesses
                 .begin("10.0.0.10".parse().unwrap(), &key("mallory"), false)

@@ -19,7 +19,10 @@ pub enum ProtocolError {
     #[error("undecodable frame: {0}")]
     Malformed(String),
     #[error("invalid {kind} frame: {reason}")]
-    Invalid { kind: &'static str, reason: String },
+    Invalid {
+        kind: &'static str,
+        reason: super::Invalid,
+    },
     #[error("unexpected {kind} frame {context}")]
     OutOfOrder {
         kind: &'static str,

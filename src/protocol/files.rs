@@ -18,13 +18,13 @@
 //! ```
 //! Like every connection, a file connection goes through the link (version, Noise handshake,
 //! encrypted frames), and the host serves it only to a device that has joined the room.
-//! Either side may send `Cancel{reason}` and close; a host that will not take or give a file
+//! Either side may send `Cancel{code}` and close; a host that will not take or give a file
 //! answers `Refused` instead. The file's identity is the BLAKE3 hash of its content; the offer
 //! carries the chaining value of each piece (a power-of-two span of the file), which combine
 //! to that hash, so each piece is checked as soon as it has arrived and an interrupted
 //! transfer resumes from the last whole piece.
 
-use super::{MAX_SHORT_BYTES, RoomId};
+use super::{Invalid, RoomId, validate::check_short};
 use serde::{Deserialize, Serialize};
 
 /// File bytes per `Data` frame.
@@ -128,7 +128,7 @@ pub struct Upload {
 
 impl FileRef {
     /// Checks the limits of a file reference from the network.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         check_file_name(&self.name)?;
         check_size(self.size)
     }
@@ -136,14 +136,14 @@ impl FileRef {
 
 impl FileOffer {
     /// Checks the limits of an offer from the network (not yet its hashes: see `PieceHashes`).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         check_file_name(&self.name)?;
         check_size(self.size)?;
         if !self.piece_len.is_power_of_two() || self.piece_len < 1024 {
-            return Err("piece length is not a power of two of at least 1 KiB".into());
+            return Err(Invalid::PieceLength);
         }
         if !self.cvs.len().is_multiple_of(32) || self.cvs.len() as u64 > MAX_PIECES * 32 {
-            return Err("malformed piece hashes".into());
+            return Err(Invalid::PieceHashes);
         }
         Ok(())
     }
@@ -158,24 +158,22 @@ impl FileOffer {
     }
 }
 
-fn check_file_name(name: &str) -> Result<(), String> {
-    if name.len() > MAX_SHORT_BYTES {
-        return Err(format!("file name is longer than {MAX_SHORT_BYTES} bytes"));
-    }
+fn check_file_name(name: &str) -> Result<(), Invalid> {
+    check_short("file name", name)?;
     if name.is_empty() {
-        return Err("file name is empty".into());
+        return Err(Invalid::Empty { what: "file name" });
     }
     Ok(())
 }
 
-fn check_size(size: u64) -> Result<(), String> {
+fn check_size(size: u64) -> Result<(), Invalid> {
     if size > MAX_FILE_SIZE {
-        return Err("file is larger than 64 GiB".into());
+        return Err(Invalid::FileTooLarge);
     }
     Ok(())
 }
 
 /// Checks the limits of an upload from the network.
-pub(crate) fn check_upload(upload: &Upload) -> Result<(), String> {
+pub(crate) fn check_upload(upload: &Upload) -> Result<(), Invalid> {
     upload.offer.validate()
 }

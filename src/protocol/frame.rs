@@ -1,6 +1,9 @@
 //! [`Frame`]: everything said on the wire, with its payloads and the names of its kinds.
 
-use super::{DeviceId, FileHash, FileOffer, FileRef, MemberId, RefuseCode, RoomId, Upload, keys};
+use super::{
+    CancelCode, CloseCode, DeviceId, FileHash, FileOffer, FileRef, MemberId, Refusal, RejectCode,
+    RoomId, Upload, WaitCode, keys,
+};
 use serde::{Deserialize, Serialize};
 
 /// Everything said on the wire. See the module docs for who sends what, and when.
@@ -11,13 +14,9 @@ pub enum Frame {
     Hello(Hello),
     /// Host → member, first frame: you are in.
     Welcome(Welcome),
-    /// Host → member, instead of `Welcome`: you are not, and why, in words for a person.
-    Refused {
-        /// Machine-readable cause.
-        code: RefuseCode,
-        /// Human-readable cause, shown to the user.
-        reason: String,
-    },
+    /// Host → member, instead of `Welcome` (or an answer to a file connection): you are
+    /// not, and why.
+    Refused(Refusal),
     /// Member → host: a chat message to store and fan out.
     Post {
         /// The member's number for this post, unique among its device's posts for good
@@ -37,8 +36,8 @@ pub enum Frame {
     Rejected {
         /// The post's number.
         seq: u64,
-        /// Why, for the user.
-        reason: String,
+        /// Why.
+        code: RejectCode,
     },
     /// Host → member: a message of the room (from history or new).
     Message(ChatMessage),
@@ -70,7 +69,7 @@ pub enum Frame {
     /// Host → members but the typist: a member is typing (shown for a few seconds).
     MemberTyping { member: MemberId },
     /// Member → host: a direct message for member `to`, sealed for its device; answered
-    /// `DirectSent{seq}` once handed to it, or `Rejected{seq, reason}`.
+    /// `DirectSent{seq}` once handed to it, or `Rejected{seq, code}`.
     Direct {
         to: MemberId,
         seq: u64,
@@ -91,8 +90,8 @@ pub enum Frame {
     Pong,
     /// Member → host: I am leaving.
     Bye,
-    /// Host → members: the room is closing; the connection ends next.
-    Closing { reason: String },
+    /// Host → members: the room is closing, and why; the connection ends next.
+    Closing { code: CloseCode },
     /// Host → member, in a password room: the host's SPAKE2 message and its proof of the
     /// shared key.
     Spake {
@@ -108,7 +107,7 @@ pub enum Frame {
     },
     /// Host → member, instead of `Welcome`: not now — try again after `after_ms` (password
     /// tries from this address are being slowed down); the host closes next.
-    TryLater { after_ms: u64, reason: String },
+    TryLater { after_ms: u64, code: WaitCode },
     /// Client → host, instead of `Hello`: which room is this?
     Who,
     /// Host → client, the answer to `Who`; the host closes next.
@@ -144,7 +143,7 @@ pub enum Frame {
     /// Host → uploader: the file is verified, kept, and posted as message `id`.
     Stored { id: u64 },
     /// Either way on a file connection: this transfer stops, and why.
-    Cancel { reason: String },
+    Cancel { code: CancelCode },
     /// A frame kind from a newer version; decoded from any unknown tag, never sent.
     #[serde(skip)]
     Unknown,
@@ -296,7 +295,7 @@ impl Frame {
         match self {
             Frame::Hello(_) => "hello",
             Frame::Welcome(_) => "welcome",
-            Frame::Refused { .. } => "refused",
+            Frame::Refused(_) => "refused",
             Frame::Post { .. } => "post",
             Frame::Accepted { .. } => "accepted",
             Frame::Rejected { .. } => "rejected",

@@ -56,7 +56,7 @@
 //!   Post{seq, text}                       ─►
 //!                                        ◄─ Message{id, ts, from, device, text}   (to everyone,
 //!                                           once the host has committed it)
-//!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, reason}),
+//!                                        ◄─ Accepted{seq, id}   (or Rejected{seq, code}),
 //!                                           once the message is on the host's disk
 //!                                        ◄─ MemberJoined / MemberLeft
 //!   Rename{name}                          ─►
@@ -66,12 +66,12 @@
 //!   Typing                                ─►  (while typing, at most every 3 s)
 //!                                        ◄─ MemberTyping{member}       (to the others)
 //!   Direct{to, seq, sealed}               ─►  (sealed for `to`'s key: the host cannot read it)
-//!                                        ◄─ DirectSent{seq}     (or Rejected{seq, reason})
+//!                                        ◄─ DirectSent{seq}     (or Rejected{seq, code})
 //!                                        ◄─ DirectFrom{from, sealed}   (to `to` only)
 //!   Ping                                  ─►  (every 4 s)
 //!                                        ◄─ Pong
 //!   Bye                                   ─►  (leaving; the host then closes)
-//!                                        ◄─ Closing{reason}     (the host is closing the room)
+//!                                        ◄─ Closing{code}       (the host is closing the room)
 //! ```
 //! The first frame from the member is `Hello`, `Who`, `Upload` or `Download`; the host's
 //! first answer is `Welcome`, `Spake`, `TryLater` or `Refused` (after the last two it closes). Instead of
@@ -123,10 +123,10 @@
 //! A host keeps, for as long as it runs, what each key and each machine (address) may still
 //! spend of the room: posts, their bytes, pages, presence changes, typing, renames, direct
 //! messages and joins. Another session of the same key, or leaving and joining again, refills
-//! nothing; a key holds a few sessions at most (`Refused{busy}` past them), and joining too
+//! nothing; a key holds a few sessions at most (`Refused{sessions}` past them), and joining too
 //! often is answered `TryLater{after_ms}`. A member passing through (`Hello.passing`: `lanchat
 //! send`) is welcomed with nobody but itself and no history, hears nothing of the room, takes
-//! no member's place (a few may pass at once; past them, `Refused{busy}`), and is not told to
+//! no member's place (a few may pass at once; past them, `Refused{passing}`), and is not told to
 //! anyone.
 //!
 //! File connections (see [`files`]) are admitted only from devices that have
@@ -134,7 +134,8 @@
 //!
 //! Where things live: `frame` holds [`Frame`] and its payloads, `ids` the room and device
 //! ids, `limits` the sizes and times both sides keep, `validate` the checks every decoded
-//! frame passes, `version` the version and why a host refuses; [`files`] the frames that
+//! frame passes, `version` the version and why a host refuses, `reasons` the other codes
+//! that say why (rejected, closing, try later, cancel); [`files`] the frames that
 //! carry files, [`keys`] the device key, and `codec` frames on a byte stream.
 
 mod codec;
@@ -143,6 +144,7 @@ mod frame;
 mod ids;
 pub mod keys;
 mod limits;
+mod reasons;
 mod validate;
 mod version;
 
@@ -155,8 +157,9 @@ pub use limits::{
     HANDSHAKE_TIMEOUT, HISTORY_PAGE, IDLE_TIMEOUT, MAX_FRAME_LEN, MAX_MEMBERS, MAX_NAME_BYTES,
     MAX_SEALED, MAX_SHORT_BYTES, MAX_TEXT_BYTES, PING_INTERVAL, WRITE_TIMEOUT,
 };
-pub use validate::{check_name, check_text};
-pub use version::{APP_VERSION, PROTOCOL_VERSION, RefuseCode};
+pub use reasons::{CancelCode, CloseCode, RejectCode, WaitCode};
+pub use validate::{Invalid, check_name, check_text};
+pub use version::{APP_VERSION, PROTOCOL_VERSION, Refusal, RefuseCode};
 
 /// Milliseconds since the Unix epoch: what a message's and a record's time stamps count.
 pub(crate) fn now_ms() -> i64 {

@@ -10,7 +10,7 @@ use crate::net::host::{HostConfig, RoomHost};
 use crate::net::identity::PublicKey;
 use crate::net::password::RoomSecret;
 use crate::net::trust::KnownHosts;
-use crate::protocol::{RoomId, check_name};
+use crate::protocol::{CloseCode, RoomId, check_name};
 use crate::store::{Database, HostedRoom, ProblemSink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl Runtime {
                 ..
             })) = internal.send(report)
             {
-                host.close("lanchat closed".into(), GOODBYE_LIMIT).await;
+                host.close(CloseCode::Quit, GOODBYE_LIMIT).await;
             }
         });
     }
@@ -198,14 +198,13 @@ impl Runtime {
         self.transfers.cancel_room(room);
         let session = self.sessions.remove(room);
         let withdrawn = self.discovery.as_mut().map(|d| d.withdraw(room));
-        let reason = format!("{} closed the room", self.prefs.name());
         let events = self.events.clone();
         let room = room.clone();
         self.goodbyes.spawn(async move {
             if let Some(session) = session {
                 session.leave(GOODBYE_LIMIT).await;
             }
-            futures::join!(hosted.host.close(reason, GOODBYE_LIMIT), async {
+            futures::join!(hosted.host.close(CloseCode::Closed, GOODBYE_LIMIT), async {
                 if let Some(withdrawn) = withdrawn {
                     withdrawn.await;
                 }

@@ -40,7 +40,7 @@ use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionEvent};
 use crate::net::trust::{KnownHosts, KnownPeople};
-use crate::protocol::{DeviceId, RoomId};
+use crate::protocol::{CloseCode, DeviceId, RoomId};
 use crate::store::{Database, Paths, Settings, StoreError};
 pub use auto_save::AutoSave;
 use hosting::Hosted;
@@ -512,14 +512,13 @@ impl Runtime {
                 late.push(host);
             }
         }
-        let reason = format!("{}'s lanchat closed", self.prefs.name());
         let leaving = self.sessions.drain().map(|(_, s)| s.leave(GOODBYE_LIMIT));
         let closing = self
             .hosts
             .drain()
             .map(|(_, h)| h.host)
             .chain(late)
-            .map(|host| host.close(reason.clone(), GOODBYE_LIMIT));
+            .map(|host| host.close(CloseCode::Quit, GOODBYE_LIMIT));
         let withdrawing = async {
             if let Some(discovery) = self.discovery.take() {
                 discovery.shutdown().await;

@@ -2,7 +2,7 @@
 //! into them at start, leaving, and what the user says and does in them.
 
 use super::{GOODBYE_LIMIT, Internal, Runtime};
-use crate::bridge::Event;
+use crate::bridge::{Event, Rejection};
 use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig};
 use crate::protocol::{Member, RoomId};
@@ -187,7 +187,7 @@ impl Runtime {
             None => self.events.send(Event::Rejected {
                 room,
                 seq,
-                reason: "you are not in this room".into(),
+                reason: Rejection::NotInRoom,
             }),
         }
     }
@@ -199,7 +199,7 @@ impl Runtime {
             None => self.events.send(Event::DirectFailed {
                 peer: to.device,
                 seq,
-                reason: "not in that room".into(),
+                reason: Rejection::NotInRoom,
             }),
         }
     }

@@ -234,7 +234,7 @@ pub async fn post(conn: &mut Client, seq: u64, text: &str) -> u64 {
     loop {
         match next(conn).await {
             Frame::Accepted { seq: s, id } if s == seq => return id,
-            Frame::Rejected { seq: s, reason } if s == seq => panic!("refused: {reason}"),
+            Frame::Rejected { seq: s, code } if s == seq => panic!("refused: {code:?}"),
             // What others do in the room meanwhile.
             Frame::Message(_)
             | Frame::MemberJoined(_)

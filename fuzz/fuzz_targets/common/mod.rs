@@ -9,8 +9,8 @@ use lanchat::files::{FileHash, FileOffer, PieceHashes};
 use lanchat::net::identity::Identity;
 use lanchat::net::password::{MemberExchange, RoomSecret};
 use lanchat::protocol::{
-    ChatMessage, DeviceId, Frame, Hello, MAX_TEXT_BYTES, Member, RefuseCode, RoomId, Upload,
-    Welcome,
+    CancelCode, ChatMessage, CloseCode, DeviceId, Frame, Hello, MAX_TEXT_BYTES, Member, Refusal,
+    RefuseCode, RejectCode, RoomId, Upload, WaitCode, Welcome,
 };
 use std::sync::LazyLock;
 
@@ -45,7 +45,7 @@ fn wrong_secret() -> RoomSecret {
     RoomSecret::derive(&room(), "wrong")
 }
 
-/// Names, texts and reasons: mostly from a list of edge cases, sometimes anything.
+/// Names and texts: mostly from a list of edge cases, sometimes anything.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Str {
     Pick(u8),
@@ -217,7 +217,7 @@ pub enum FuzzFrame {
         start: u32,
     },
     Cancel {
-        reason: Str,
+        code: u8,
     },
     /// A frame only the other side may send.
     Wrong(WrongFrame),
@@ -233,7 +233,8 @@ pub enum WrongFrame {
     },
     Refused {
         code: u8,
-        reason: Str,
+        limit: Option<u64>,
+        need: Option<u64>,
     },
     Accepted {
         seq: u64,
@@ -241,7 +242,7 @@ pub enum WrongFrame {
     },
     Rejected {
         seq: u64,
-        reason: Str,
+        code: u8,
     },
     Message {
         id: u64,
@@ -266,7 +267,7 @@ pub enum WrongFrame {
     },
     Pong,
     Closing {
-        reason: Str,
+        code: u8,
     },
     Spake {
         msg: Vec<u8>,
@@ -274,7 +275,7 @@ pub enum WrongFrame {
     },
     TryLater {
         after_ms: u64,
-        reason: Str,
+        code: u8,
     },
     About {
         members: u32,
@@ -328,12 +329,72 @@ fn member(id: u32, name: &Str) -> Member {
     }
 }
 
+/// One of `codes`, picked by the fuzzer's byte.
+fn pick<T: Copy>(codes: &[T], code: u8) -> T {
+    codes[code as usize % codes.len()]
+}
+
 fn refuse_code(code: u8) -> RefuseCode {
     use RefuseCode::*;
-    [
-        Version, Full, WrongRoom, BadHello, NoSpace, Gone, BadOffer, Password, NotMember, Busy,
+    let codes = [
+        Version,
+        Full,
+        WrongRoom,
+        BadHello,
+        NoSpace,
+        Gone,
+        BadOffer,
+        Password,
+        WrongPassword,
+        PasswordUnfinished,
+        Sessions,
+        Passing,
+        Receiving,
+        TooLarge,
+        HashTaken,
+        NotMember,
+        Busy,
         Other,
-    ][code as usize % 11]
+    ];
+    pick(&codes, code)
+}
+
+fn reject_code(code: u8) -> RejectCode {
+    use RejectCode::*;
+    pick(
+        &[TooFast, NotSaved, NotInRoom, LeftAsItArrived, Other],
+        code,
+    )
+}
+
+fn close_code(code: u8) -> CloseCode {
+    use CloseCode::*;
+    pick(&[Closed, Quit, Stopped, Other], code)
+}
+
+fn wait_code(code: u8) -> WaitCode {
+    use WaitCode::*;
+    pick(
+        &[JoinsTooOften, HostBusy, TryUnderway, WrongPasswords, Other],
+        code,
+    )
+}
+
+fn cancel_code(code: u8) -> CancelCode {
+    use CancelCode::*;
+    let codes = [
+        Cancelled,
+        SenderStopped,
+        DiskFull,
+        Mismatch,
+        Overrun,
+        TooSlow,
+        Failed,
+        TooFast,
+        NotSaved,
+        Other,
+    ];
+    pick(&codes, code)
 }
 
 impl WrongFrame {
@@ -355,14 +416,15 @@ impl WrongFrame {
                 history: *history,
                 more: false,
             }),
-            WrongFrame::Refused { code, reason } => Frame::Refused {
+            WrongFrame::Refused { code, limit, need } => Frame::Refused(Refusal {
                 code: refuse_code(*code),
-                reason: reason.get(),
-            },
+                limit: *limit,
+                need: *need,
+            }),
             WrongFrame::Accepted { seq, id } => Frame::Accepted { seq: *seq, id: *id },
-            WrongFrame::Rejected { seq, reason } => Frame::Rejected {
+            WrongFrame::Rejected { seq, code } => Frame::Rejected {
                 seq: *seq,
-                reason: reason.get(),
+                code: reject_code(*code),
             },
             WrongFrame::Message { id, text, name } => Frame::Message(ChatMessage {
                 id: *id,
@@ -380,16 +442,16 @@ impl WrongFrame {
             WrongFrame::MemberLeft { id, name } => Frame::MemberLeft(member(*id, name)),
             WrongFrame::MemberRenamed { id, name } => Frame::MemberRenamed(member(*id, name)),
             WrongFrame::Pong => Frame::Pong,
-            WrongFrame::Closing { reason } => Frame::Closing {
-                reason: reason.get(),
+            WrongFrame::Closing { code } => Frame::Closing {
+                code: close_code(*code),
             },
             WrongFrame::Spake { msg, proof } => Frame::Spake {
                 msg: msg.clone(),
                 proof: proof.clone(),
             },
-            WrongFrame::TryLater { after_ms, reason } => Frame::TryLater {
+            WrongFrame::TryLater { after_ms, code } => Frame::TryLater {
                 after_ms: *after_ms,
-                reason: reason.get(),
+                code: wait_code(*code),
             },
             WrongFrame::About {
                 members,
@@ -587,8 +649,8 @@ impl FuzzFrame {
                     })
                     .collect();
             }
-            FuzzFrame::Cancel { reason } => Frame::Cancel {
-                reason: reason.get(),
+            FuzzFrame::Cancel { code } => Frame::Cancel {
+                code: cancel_code(*code),
             },
             FuzzFrame::Wrong(wrong) => wrong.get(),
         };

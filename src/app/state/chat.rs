@@ -3,7 +3,7 @@
 
 use super::history::Older;
 use crate::app::text;
-use crate::bridge::SessionState;
+use crate::bridge::{Rejection, SessionState};
 use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, MemberId};
 use std::collections::HashSet;
@@ -390,7 +390,7 @@ impl Chat {
     }
 
     /// The host answered our post `seq`: stored it, or refused it for a reason.
-    pub(super) fn answered(&mut self, seq: u64, refused: Option<String>) {
+    pub(super) fn answered(&mut self, seq: u64, refused: Option<Rejection>) {
         self.pending.retain(|(s, _)| *s != seq);
         if let Some(reason) = refused {
             self.error = Some(format!("Not sent: {reason}."));

@@ -210,7 +210,7 @@ impl AppState {
         let text = text.trim_end_matches(['\n', '\r']);
         if let Err(reason) = check_text(text) {
             chat.error = Some(format!("Not sent: {reason}."));
-            return Err(reason);
+            return Err(reason.to_string());
         }
         let seq = crate::protocol::new_post_seq();
         chat.error = None;

@@ -37,7 +37,7 @@ impl Directs {
             }
             Event::DirectFailed { peer, seq, reason } => {
                 if let Some(c) = self.conversations.get_mut(&peer) {
-                    c.sent(seq, Sent::Failed(reason));
+                    c.sent(seq, Sent::Failed(reason.to_string()));
                 }
             }
             _ => {}

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::chat::Chat;
 use super::rooms::{HostTrust, Probe, Probing};
-use crate::bridge::{Command, SessionState};
+use crate::bridge::{Command, PasswordNeed, SessionState};
 use crate::discovery::AdKey;
 use crate::net::identity::PublicKey;
 use crate::protocol::{DeviceId, RoomId};
@@ -55,10 +55,10 @@ impl AppState {
                 chat.addrs = addrs;
                 chat.asked_to_join = false;
                 if locked {
-                    chat.state = SessionState::NeedsPassword("this room needs a password".into());
+                    chat.state = SessionState::NeedsPassword(PasswordNeed::Missing);
                 }
             } else if locked && !different {
-                chat.state = SessionState::NeedsPassword("this room needs a password".into());
+                chat.state = SessionState::NeedsPassword(PasswordNeed::Missing);
                 chat.addrs = addrs;
                 chat.asked_to_join = false;
             } else if !self.rooms.hosting.contains_key(id) {

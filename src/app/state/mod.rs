@@ -214,7 +214,7 @@ impl AppState {
     /// Confirms the display name. Returns the reason if it is not acceptable.
     pub fn set_name(&mut self, name: &str) -> Result<(), String> {
         let name = name.trim();
-        check_name("Your name", name)?;
+        check_name("Your name", name).map_err(|e| e.to_string())?;
         self.name = name.to_owned();
         self.needs_name = false;
         let change = Change::Name(self.name.clone());
@@ -538,7 +538,7 @@ mod tests {
         // Refused: the same session is given the next try.
         s.apply(Event::Session {
             room: room.clone(),
-            state: SessionState::NeedsPassword("wrong password".into()),
+            state: SessionState::NeedsPassword(crate::bridge::PasswordNeed::Wrong),
         });
         s.give_password(&room, "tulips").unwrap();
         assert!(

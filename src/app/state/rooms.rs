@@ -352,7 +352,7 @@ impl AppState {
     /// name is not acceptable.
     pub fn host(&mut self, name: &str, password: &str) -> Result<(), String> {
         let name = name.trim();
-        check_name("The room name", name)?;
+        check_name("The room name", name).map_err(|e| e.to_string())?;
         self.outbox.push(Command::Host {
             name: name.to_owned(),
             id: None,

@@ -11,7 +11,7 @@ use super::address_key;
 use super::room::{Joining, RoomCmd};
 use crate::net::link::{Link, LinkReader, LinkWriter};
 use crate::net::password::{HostAnswer, RoomSecret};
-use crate::protocol::{Frame, Hello, MemberId, ProtocolError, RefuseCode};
+use crate::protocol::{Frame, Hello, MemberId, ProtocolError, Refusal, RefuseCode};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,7 +198,7 @@ impl Conn {
     }
 
     /// Runs the password exchange of a locked room (see [`crate::net::password`]); a wrong
-    /// password, or none, is refused in words. Tries from one address are slowed down.
+    /// password, or none, is refused with its code. Tries from one address are slowed down.
     async fn check_password(
         &self,
         link: &mut Link,
@@ -206,12 +206,9 @@ impl Conn {
         secret: &RoomSecret,
         deadline: Instant,
     ) -> Result<(), Frame> {
-        let refuse = |reason: &str| Frame::Refused {
-            code: RefuseCode::Password,
-            reason: reason.to_owned(),
-        };
+        let refuse = |code| Frame::Refused(Refusal::new(code));
         let Some(message) = &hello.password else {
-            return Err(refuse("this room needs a password"));
+            return Err(refuse(RefuseCode::Password));
         };
         let key = link.remote.device();
         let attempt = self
@@ -223,25 +220,25 @@ impl Conn {
                 &key,
                 self.is_known(&link.remote),
             )
-            .map_err(|(wait, why)| Frame::TryLater {
+            .map_err(|(wait, code)| Frame::TryLater {
                 after_ms: wait.as_millis() as u64,
-                reason: why.to_owned(),
+                code,
             })?;
         let answer = HostAnswer::new(secret, link.handshake_hash, message)
-            .map_err(|_| refuse("wrong password"))?;
+            .map_err(|_| refuse(RefuseCode::WrongPassword))?;
         let spake = Frame::Spake {
             msg: answer.message.clone(),
             proof: answer.proof.clone(),
         };
         // Whatever happens now counts as a try: only the right proof makes it a right one.
-        let unfinished = || refuse("the password check did not finish");
+        let unfinished = || refuse(RefuseCode::PasswordUnfinished);
         link.writer.send(spake).await.map_err(|_| unfinished())?;
         match tokio::time::timeout_at(deadline, link.reader.recv()).await {
             Ok(Some(Ok(Frame::Proof { proof }))) if answer.admits(&proof) => {
                 attempt.right();
                 Ok(())
             }
-            Ok(Some(Ok(Frame::Proof { .. }))) => Err(refuse("wrong password")),
+            Ok(Some(Ok(Frame::Proof { .. }))) => Err(refuse(RefuseCode::WrongPassword)),
             _ => Err(unfinished()),
         }
     }

@@ -18,7 +18,7 @@ use crate::net::identity::Identity;
 use crate::net::limits::{Handshakes, Limits, PerAddress};
 use crate::net::link::{Link, Timeouts};
 use crate::net::password::{Guesses, RoomSecret};
-use crate::protocol::{DeviceId, FileRef, Frame, RoomId};
+use crate::protocol::{CloseCode, DeviceId, FileRef, Frame, RejectCode, RoomId};
 use crate::store::{Database, History, ProblemSink, StoreError};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -95,7 +95,7 @@ impl RoomHandle {
 
     /// Posts `file` to the room from `who` (costing its allowance, as a post does): the
     /// message's id once it is on the disk, or why not. `None`: the room is closing.
-    pub async fn post_file(&self, who: &Who, file: FileRef) -> Option<Result<u64, String>> {
+    pub async fn post_file(&self, who: &Who, file: FileRef) -> Option<Result<u64, RejectCode>> {
         let (reply, id) = oneshot::channel();
         let post = RoomCmd::PostFile {
             from: who.name.clone(),
@@ -298,9 +298,10 @@ impl RoomHost {
         }
     }
 
-    /// Tells every member the room is closing, stores the history and stops, within `limit`.
-    pub async fn close(self, reason: String, limit: Duration) {
-        let _ = self.room.send(RoomCmd::Close { reason }).await;
+    /// Tells every member the room is closing and why, stores the history and stops, within
+    /// `limit`.
+    pub async fn close(self, code: CloseCode, limit: Duration) {
+        let _ = self.room.send(RoomCmd::Close { code }).await;
         self.tasks.close();
         // The room task ends each session once it has written the goodbye; the token cuts
         // off whatever has not finished by the limit.

@@ -1,9 +1,9 @@
 //! A joined spell: the host's frames in, the user's asks out, pings and the idle
 //! deadline, until the user leaves or the link ends.
 
-use super::{Run, SessionCmd, SessionEvent};
+use super::{Rejection, Run, SessionCmd, SessionEvent};
 use crate::net::link::{Link, LinkError, LinkWriter};
-use crate::protocol::{Frame, ProtocolError};
+use crate::protocol::{CloseCode, Frame, ProtocolError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -12,7 +12,7 @@ pub(super) enum Ended {
     /// The user left.
     Left,
     /// The host closed the room, with its reason.
-    Closed(String),
+    Closed(CloseCode),
     /// The connection broke, or the host misbehaved.
     Lost(String),
 }
@@ -126,7 +126,7 @@ impl Run {
     /// history half received is dropped (the front end asks again).
     pub(super) fn link_ended(&mut self) {
         for (seq, peer) in std::mem::take(&mut self.directs_out) {
-            self.direct_failed(&peer, seq, "the connection to the room was lost".into());
+            self.direct_failed(&peer, seq, Rejection::ConnectionLost);
         }
         self.earlier = None;
     }
@@ -148,7 +148,7 @@ impl Run {
                 self.answered(seq);
                 self.tell(SessionEvent::Accepted { seq, id });
             }
-            Frame::Rejected { seq, reason } => self.rejected(seq, reason),
+            Frame::Rejected { seq, code } => self.rejected(seq, code),
             Frame::DirectSent { seq } => self.direct_sent(seq),
             Frame::DirectFrom { sealed, .. } => self.direct_in(&sealed),
             Frame::MemberJoined(member) => {
@@ -166,7 +166,7 @@ impl Run {
             }
             Frame::MemberTyping { member } => self.tell(SessionEvent::Typing { member }),
             Frame::Pong | Frame::Unknown => {}
-            Frame::Closing { reason } => return Some(Ended::Closed(reason)),
+            Frame::Closing { code } => return Some(Ended::Closed(code)),
             other => {
                 let e = ProtocolError::OutOfOrder {
                     kind: other.kind(),

@@ -1,7 +1,7 @@
 //! Direct messages through the room's host: ours sealed for the recipient's key, theirs
 //! opened and named by the key that sealed them.
 
-use super::{Run, SessionEvent};
+use super::{Rejection, Run, SessionEvent};
 use crate::net::identity::PublicKey;
 use crate::net::link::{LinkError, LinkWriter};
 use crate::net::sealed;
@@ -76,19 +76,18 @@ impl Run {
 
     /// Seals a direct message for `to`, whose key must be the one its device id is made of,
     /// and the one its name had when we first wrote to or heard from them.
-    fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, String> {
+    fn seal(&self, to: &Member, d: &Direct) -> Result<Vec<u8>, Rejection> {
         let key = to
             .key
             .filter(|key| key.device() == to.device)
-            .ok_or("their key is not known")?;
+            .ok_or(Rejection::KeyUnknown)?;
         match self.meet(&to.name, key) {
             Known::Changed { pinned } => {
-                return Err(format!(
-                    "{}'s key is not the one you wrote to before ({} then, {} now): nothing is sent to it until you accept it",
-                    to.name,
-                    pinned.fingerprint(),
-                    key.fingerprint()
-                ));
+                return Err(Rejection::KeyChanged {
+                    name: to.name.clone(),
+                    then: pinned.fingerprint(),
+                    now: key.fingerprint(),
+                });
             }
             Known::New | Known::Same { .. } | Known::Renamed { .. } => {}
         }
@@ -98,9 +97,10 @@ impl Run {
             name: self.config.name.clone(),
             text: d.text.clone(),
         };
-        let payload = rmp_serde::to_vec_named(&body).map_err(|e| e.to_string())?;
+        let unsealed = |e: String| Rejection::NotSealed(e);
+        let payload = rmp_serde::to_vec_named(&body).map_err(|e| unsealed(e.to_string()))?;
         sealed::seal(&self.config.identity, &key, &self.config.room, &payload)
-            .map_err(|e| e.to_string())
+            .map_err(|e| unsealed(e.to_string()))
     }
 
     /// What is known of `name` having `key` as we write to them (see [`KnownPeople::meet`]);
@@ -119,9 +119,11 @@ impl Run {
         known
     }
 
-    pub(super) fn direct_failed(&mut self, peer: &DeviceId, seq: u64, reason: String) {
+    /// Our direct message `seq` to `peer` was not delivered: kept as failed, in the words
+    /// the person reads later too, and told.
+    pub(super) fn direct_failed(&mut self, peer: &DeviceId, seq: u64, reason: Rejection) {
         if let Some(store) = &self.config.directs {
-            store.sent(peer, seq, Sent::Failed(reason.clone()));
+            store.sent(peer, seq, Sent::Failed(reason.to_string()));
         }
         self.tell(SessionEvent::DirectFailed {
             peer: peer.clone(),
@@ -138,7 +140,7 @@ impl Run {
             .and_then(|(key, payload)| {
                 let body: DirectBody =
                     rmp_serde::from_slice(&payload).map_err(|e| e.to_string())?;
-                body.validate()?;
+                body.validate().map_err(|e| e.to_string())?;
                 Ok((key, body))
             });
         let (key, body) = match opened {

@@ -1,17 +1,17 @@
 //! Joining: dial the host, greet it (and prove the password, in a locked room), and take
 //! its welcome.
 
-use super::{Failure, Run, SessionConfig, SessionEvent, SessionState};
+use super::{Failure, PasswordNeed, Run, SessionConfig, SessionEvent, SessionState};
 use crate::net::identity::PublicKey;
 use crate::net::link::{self, Expect, Link, LinkError};
 use crate::net::password::MemberExchange;
-use crate::protocol::{APP_VERSION, Frame, Hello, RefuseCode, Welcome};
+use crate::protocol::{APP_VERSION, Frame, Hello, Refusal, RefuseCode, WaitCode, Welcome};
 use std::time::Duration;
 
 /// Why joining failed.
 pub(super) enum JoinError {
     /// The host refused; retrying will not help until something changes.
-    Refused(RefuseCode, String),
+    Refused(Refusal),
     /// Nobody answered, or the answer was not a welcome.
     Unreachable(String),
     /// The host presented another key than the one pinned for the room: nothing of ours
@@ -20,10 +20,10 @@ pub(super) enum JoinError {
         pinned: PublicKey,
         presented: PublicKey,
     },
-    /// The room wants a (right) password; the text says which.
-    Password(String),
+    /// The room wants a (right) password; the code says which.
+    Password(PasswordNeed),
     /// The host asks us to try again after a while (password tries are slowed down).
-    Later(Duration, String),
+    Later(Duration, WaitCode),
     /// Retrying cannot help (another protocol version), and why.
     Hopeless(Failure),
 }
@@ -99,20 +99,17 @@ async fn welcome(
                 return Ok((link, welcome));
             }
             Ok(Frame::Welcome(_)) => {
-                return Err(JoinError::Refused(
-                    RefuseCode::WrongRoom,
-                    "that address now runs another room".into(),
-                ));
+                return Err(JoinError::Refused(RefuseCode::WrongRoom.into()));
             }
             Ok(Frame::Spake { msg, proof }) => {
                 prove(&mut link, exchange.take(), &msg, &proof).await?
             }
-            Ok(Frame::TryLater { after_ms, reason }) => {
+            Ok(Frame::TryLater { after_ms, code }) => {
                 // A little past the wait, and never less than a moment.
                 let wait = Duration::from_millis(after_ms.clamp(500, 3_600_000) + 100);
-                return Err(JoinError::Later(wait, reason));
+                return Err(JoinError::Later(wait, code));
             }
-            Ok(Frame::Refused { code, reason }) => return Err(refused(code, reason)),
+            Ok(Frame::Refused(refusal)) => return Err(refused(refusal)),
             Ok(other) => {
                 return Err(JoinError::Unreachable(format!(
                     "the host sent {} before welcome",
@@ -143,7 +140,7 @@ async fn prove(
     };
     let proof = exchange
         .finish(msg, proof)
-        .map_err(|_| JoinError::Password("wrong password".into()))?;
+        .map_err(|_| JoinError::Password(PasswordNeed::Wrong))?;
     link.writer
         .send(Frame::Proof { proof })
         .await
@@ -152,11 +149,13 @@ async fn prove(
 
 /// What a refusal means for the session: a password to ask for, no hope (another
 /// version), or a refusal that may pass.
-fn refused(code: RefuseCode, reason: String) -> JoinError {
-    match code {
-        RefuseCode::Password => JoinError::Password(reason),
-        RefuseCode::Version => JoinError::Hopeless(Failure::TurnedAway { reason }),
-        code => JoinError::Refused(code, reason),
+fn refused(refusal: Refusal) -> JoinError {
+    match refusal.code {
+        RefuseCode::Password => JoinError::Password(PasswordNeed::Missing),
+        RefuseCode::WrongPassword => JoinError::Password(PasswordNeed::Wrong),
+        RefuseCode::PasswordUnfinished => JoinError::Password(PasswordNeed::Unfinished),
+        RefuseCode::Version => JoinError::Hopeless(Failure::TurnedAway { refusal }),
+        _ => JoinError::Refused(refusal),
     }
 }
 

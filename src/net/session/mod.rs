@@ -21,7 +21,7 @@ mod state;
 mod who;
 
 pub use report::{Report, SessionEvent};
-pub use state::{Failure, SessionState, Waiting};
+pub use state::{Failure, PasswordNeed, Rejection, SessionState, Waiting};
 pub use who::{About, WhoError, ask_who};
 
 use crate::net::identity::Identity;

@@ -1,9 +1,9 @@
 //! Posts on their way: kept until the host answers them, sent a window at a time, and
 //! resent after a rejoin.
 
-use super::{Run, SessionEvent};
+use super::{Rejection, Run, SessionEvent};
 use crate::net::link::{self, LinkError};
-use crate::protocol::{Frame, check_text};
+use crate::protocol::{Frame, RejectCode, check_text};
 
 /// Most posts sent and not yet answered: the rest wait in the outbox, so a long outbox is
 /// paced by the host's answers instead of running into the room's flood limit.
@@ -46,7 +46,10 @@ impl Run {
                 }
                 self.outbox.push_back((seq, text));
             }
-            Err(reason) => self.tell(SessionEvent::Rejected { seq, reason }),
+            Err(why) => self.tell(SessionEvent::Rejected {
+                seq,
+                reason: Rejection::Invalid(why),
+            }),
         }
     }
 
@@ -85,7 +88,8 @@ impl Run {
     }
 
     /// The host refused post `seq` (or our direct message `seq`): it leaves the outbox.
-    pub(super) fn rejected(&mut self, seq: u64, reason: String) {
+    pub(super) fn rejected(&mut self, seq: u64, code: RejectCode) {
+        let reason = Rejection::Host(code);
         match self.directs_out.remove(&seq) {
             Some(peer) => self.direct_failed(&peer, seq, reason),
             None => {

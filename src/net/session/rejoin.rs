@@ -3,7 +3,9 @@
 
 use super::connected::Ended;
 use super::join::{JoinError, join};
-use super::{Failure, Report, Run, SessionCmd, SessionConfig, SessionEvent, SessionState, Waiting};
+use super::{
+    Failure, Rejection, Report, Run, SessionCmd, SessionConfig, SessionEvent, SessionState, Waiting,
+};
 use crate::net::link::Link;
 use crate::protocol::RefuseCode;
 use crate::protocol::Welcome;
@@ -173,9 +175,9 @@ impl Run {
             Ended::Left => None,
             // Discovery usually announces the room's return first; the backoff covers
             // a return it misses (a restart within the goodbye's grace second).
-            Ended::Closed(reason) => Some((
+            Ended::Closed(code) => Some((
                 retry.next_wait(),
-                SessionState::Waiting(Waiting::Closed { reason }),
+                SessionState::Waiting(Waiting::Closed { code, host }),
             )),
             Ended::Lost(why) => {
                 tracing::info!("room {}: {why}", self.config.room);
@@ -192,12 +194,12 @@ impl Run {
     /// the user does something), and what to say meanwhile.
     fn join_failed(&self, e: JoinError, retry: &mut Retry) -> (Duration, SessionState) {
         match e {
-            JoinError::Refused(code, reason) => {
-                let retrying = matches!(code, RefuseCode::Full | RefuseCode::WrongRoom);
+            JoinError::Refused(refusal) => {
+                let retrying = matches!(refusal.code, RefuseCode::Full | RefuseCode::WrongRoom);
                 let state = if retrying {
-                    SessionState::Waiting(Waiting::TurnedAway { reason })
+                    SessionState::Waiting(Waiting::TurnedAway { refusal })
                 } else {
-                    SessionState::Failed(Failure::TurnedAway { reason })
+                    SessionState::Failed(Failure::TurnedAway { refusal })
                 };
                 (
                     if retrying {
@@ -223,12 +225,9 @@ impl Run {
                 (Duration::MAX, state)
             }
             JoinError::Password(reason) => (Duration::MAX, SessionState::NeedsPassword(reason)),
-            JoinError::Later(wait, reason) => {
+            JoinError::Later(wait, code) => {
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                (
-                    wait,
-                    SessionState::Waiting(Waiting::Slowed { reason, secs }),
-                )
+                (wait, SessionState::Waiting(Waiting::Slowed { code, secs }))
             }
             JoinError::Hopeless(failure) => (Duration::MAX, SessionState::Failed(failure)),
             JoinError::Unreachable(why) => {
@@ -295,8 +294,7 @@ impl Run {
             Some(SessionCmd::Typing) => {}
             Some(SessionCmd::Direct { to, seq, text }) => {
                 if let Some(d) = self.direct_out(&to, seq, text) {
-                    let reason = "not connected to the room".to_owned();
-                    self.direct_failed(&d.peer, seq, reason);
+                    self.direct_failed(&d.peer, seq, Rejection::NotConnected);
                 }
             }
             Some(SessionCmd::Leave) | None => return Offline::Leave,

@@ -2,7 +2,7 @@
 //! session's room, handed to a [`Report`]. The session knows nothing of front ends; the
 //! runtime turns each into the bridge's event, and a test can take them off a channel.
 
-use super::SessionState;
+use super::{Rejection, SessionState};
 use crate::net::identity::PublicKey;
 use crate::net::trust::PersonPin;
 use crate::protocol::{ChatMessage, DeviceId, Member, MemberId, RoomId};
@@ -48,7 +48,7 @@ pub enum SessionEvent {
     /// The host stored our post `seq` as message `id`.
     Accepted { seq: u64, id: u64 },
     /// The host (or we, before sending) refused post `seq`.
-    Rejected { seq: u64, reason: String },
+    Rejected { seq: u64, reason: Rejection },
     /// Someone joined.
     MemberJoined(Member),
     /// Someone left.
@@ -73,7 +73,7 @@ pub enum SessionEvent {
     DirectFailed {
         peer: DeviceId,
         seq: u64,
-        reason: String,
+        reason: Rejection,
     },
     /// The keys pinned for people changed (one was added).
     People(Vec<(String, PersonPin)>),

@@ -51,7 +51,7 @@ impl Room {
         if let Err(wait) = self.allowances.join(&device, address) {
             return Err(Box::new(Frame::TryLater {
                 after_ms: wait.as_millis() as u64,
-                reason: "joining too often from this device; try again in a moment".into(),
+                code: WaitCode::JoinsTooOften,
             }));
         }
         let machine = self.allowances.machine(address);
@@ -93,10 +93,9 @@ impl Room {
     /// Whether a newcomer fits: the room it asks for, its key's sessions, the places for
     /// sessions passing through and for members. One coming back has its place already.
     fn admit(&self, hello: &Hello, device: &DeviceId, returning: bool) -> Result<(), Box<Frame>> {
-        let refuse = |code, reason: String| Box::new(Frame::Refused { code, reason });
+        let refuse = |refusal: Refusal| Box::new(Frame::Refused(refusal));
         if hello.room != self.config.room {
-            let reason = "this host no longer runs that room".into();
-            return Err(refuse(RefuseCode::WrongRoom, reason));
+            return Err(refuse(RefuseCode::WrongRoom.into()));
         }
         if returning {
             return Ok(());
@@ -104,20 +103,15 @@ impl Room {
         let limits = &self.config.limits;
         let sessions = self.members.values().filter(|s| &s.member.device == device);
         if sessions.count() >= limits.sessions_per_key {
-            let reason = format!(
-                "this device is in the room on {} connections already",
-                limits.sessions_per_key
-            );
-            return Err(refuse(RefuseCode::Busy, reason));
+            let most = limits.sessions_per_key as u64;
+            return Err(refuse(Refusal::over(RefuseCode::Sessions, most)));
         }
         let passing = self.members.values().filter(|s| s.passing).count();
         if hello.passing && passing >= limits.passing {
-            let reason = "the room is busy with files being sent; try again in a moment";
-            return Err(refuse(RefuseCode::Busy, reason.into()));
+            return Err(refuse(RefuseCode::Passing.into()));
         }
         if !hello.passing && self.present() as usize >= MAX_MEMBERS {
-            let reason = format!("the room is full ({MAX_MEMBERS} members)");
-            return Err(refuse(RefuseCode::Full, reason));
+            return Err(refuse(RefuseCode::Full.into()));
         }
         Ok(())
     }
@@ -166,8 +160,7 @@ impl Room {
             if out.push(bytes).is_err() {
                 return Err(Box::new(Frame::TryLater {
                     after_ms: 1000,
-                    reason: "the host is busy sending to this computer; try again in a moment"
-                        .into(),
+                    code: WaitCode::HostBusy,
                 }));
             }
         }

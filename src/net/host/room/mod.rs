@@ -13,8 +13,8 @@ use crate::net::identity::PublicKey;
 use crate::net::limits::Allowances;
 use crate::protocol::now_ms;
 use crate::protocol::{
-    ChatMessage, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId, RefuseCode,
-    RoomId, Welcome, encode_frame,
+    ChatMessage, CloseCode, DeviceId, FileRef, Frame, Hello, MAX_MEMBERS, Member, MemberId,
+    Refusal, RefuseCode, RejectCode, RoomId, WaitCode, Welcome, encode_frame,
 };
 use crate::store::{Database, History, StoreError, Stored, read_page, read_page_before};
 use bytes::Bytes;
@@ -84,7 +84,7 @@ pub(super) enum RoomCmd {
         /// The sender's machine, whose allowance the post costs (it may have left since).
         machine: IpAddr,
         file: FileRef,
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, RejectCode>>,
     },
     Rename {
         member: MemberId,
@@ -120,9 +120,9 @@ pub(super) enum RoomCmd {
     Usage {
         reply: oneshot::Sender<Usage>,
     },
-    /// The room is closing.
+    /// The room is closing, for this reason.
     Close {
-        reason: String,
+        code: CloseCode,
     },
 }
 
@@ -161,8 +161,7 @@ pub(super) struct Slot {
 const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why a post is turned away when its sender goes past the room's limits.
-const TOO_FAST: &str =
-    "you are sending faster than this room allows; wait a moment and send it again";
+const TOO_FAST: RejectCode = RejectCode::TooFast;
 
 /// Keys remembered as the room's past members at most (see `Room::known`).
 const KNOWN_KEYS: usize = 65_536;
@@ -175,7 +174,7 @@ enum Reply {
     /// A member's post: `Accepted` (with `seq`), or `Rejected` if it could not be stored.
     Post { member: MemberId, seq: u64 },
     /// A file connection waiting for the file's message id.
-    File(oneshot::Sender<Result<u64, String>>),
+    File(oneshot::Sender<Result<u64, RejectCode>>),
     /// Nobody (the host's own notices).
     Nobody,
 }
@@ -305,13 +304,13 @@ impl Room {
                     continue;
                 }
             };
-            if let RoomCmd::Close { reason } = cmd {
-                return self.close(reason, &mut internal).await;
+            if let RoomCmd::Close { code } = cmd {
+                return self.close(code, &mut internal).await;
             }
             self.handle(cmd);
         }
         // Every sender is gone without a close: still keep the history.
-        self.close("the room stopped".into(), &mut internal).await;
+        self.close(CloseCode::Stopped, &mut internal).await;
     }
 
     /// One command, handed to the part of the room it is about (one arm per command: a match
@@ -415,7 +414,7 @@ impl Room {
         self.members.values().filter(|s| !s.passing).count() as u32
     }
 
-    async fn close(&mut self, reason: String, internal: &mut mpsc::UnboundedReceiver<Internal>) {
+    async fn close(&mut self, code: CloseCode, internal: &mut mpsc::UnboundedReceiver<Internal>) {
         // What is being written is answered first: its senders hear it was stored.
         let flushed = tokio::time::timeout(FLUSH_LIMIT, self.history.database().flush()).await;
         while let Ok(report) = internal.try_recv() {
@@ -429,7 +428,7 @@ impl Room {
             )),
             Err(_) => tracing::warn!("the history of {} is still being written", self.config.room),
         }
-        self.broadcast(&Frame::Closing { reason });
+        self.broadcast(&Frame::Closing { code });
         // Dropping the queues ends each session once it has written what is queued.
         self.members.clear();
         self.count.send_replace(0);

@@ -33,8 +33,13 @@ impl Room {
             self.holding.insert(member);
             return;
         }
-        let reason = TOO_FAST.to_owned();
-        self.send_to(member, &Frame::Rejected { seq, reason });
+        self.send_to(
+            member,
+            &Frame::Rejected {
+                seq,
+                code: TOO_FAST,
+            },
+        );
     }
 
     /// Stores a member's post, under its name now, answering it once on disk.
@@ -54,7 +59,7 @@ impl Room {
         from: String,
         (device, machine): (DeviceId, IpAddr),
         file: FileRef,
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, RejectCode>>,
     ) {
         let now = std::time::Instant::now();
         self.recent_files
@@ -67,7 +72,7 @@ impl Room {
         // A post like any other, from the sender's key and machine, whether or not it is
         // still in the room.
         if !self.allowances.spend(&device, machine, 1.0, 0.0) {
-            let _ = reply.send(Err(TOO_FAST.to_owned()));
+            let _ = reply.send(Err(TOO_FAST));
             return;
         }
         let text = String::new();
@@ -143,20 +148,25 @@ impl Room {
             return;
         }
         if !self.spend(member, 1.0, sealed.len() as f64) {
-            let reason = TOO_FAST.to_owned();
-            return self.send_to(member, &Frame::Rejected { seq, reason });
+            return self.send_to(
+                member,
+                &Frame::Rejected {
+                    seq,
+                    code: TOO_FAST,
+                },
+            );
         }
         if to == member || self.members.get(&to).is_none_or(|s| s.passing) {
-            let reason = "they are not in the room now".to_owned();
-            return self.send_to(member, &Frame::Rejected { seq, reason });
+            let code = RejectCode::NotInRoom;
+            return self.send_to(member, &Frame::Rejected { seq, code });
         }
         // Confirmed only once queued for the recipient's connection.
         let from = member;
         if self.deliver(to, &Frame::DirectFrom { from, sealed }) {
             self.send_to(member, &Frame::DirectSent { seq });
         } else {
-            let reason = "they left the room as it arrived".to_owned();
-            self.send_to(member, &Frame::Rejected { seq, reason });
+            let code = RejectCode::LeftAsItArrived;
+            self.send_to(member, &Frame::Rejected { seq, code });
         }
     }
 
@@ -244,14 +254,14 @@ impl Room {
                     "A message in {} could not be saved: {e}",
                     self.config.room_name
                 ));
-                Err(format!("the host could not save it ({e})"))
+                Err(RejectCode::NotSaved)
             }
         };
         match reply {
             Reply::Post { member, seq } => {
                 let frame = match id {
                     Ok(id) => Frame::Accepted { seq, id },
-                    Err(reason) => Frame::Rejected { seq, reason },
+                    Err(code) => Frame::Rejected { seq, code },
                 };
                 self.send_to(member, &frame);
             }
