@@ -305,7 +305,7 @@ pub enum Event {
 }
 
 /// How a transfer stands: the file feature's report, shown as it is.
-pub use crate::files::report::{Transfer, TransferId, TransferState};
+pub use crate::files::report::{Transfer, TransferFailure, TransferId, TransferState};
 
 /// An image made small, as RGBA pixels.
 #[derive(Debug, PartialEq, Eq)]

@@ -823,7 +823,10 @@ async fn a_read_only_downloads_folder_is_reported_at_once_without_retrying() {
             break why;
         }
     };
-    assert!(why.to_lowercase().contains("read-only"), "{why}");
+    assert!(
+        why.to_string().to_lowercase().contains("read-only"),
+        "{why}"
+    );
     host.close(CloseCode::Closed, DEADLINE).await;
 }
 

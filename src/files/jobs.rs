@@ -7,7 +7,8 @@ use crate::files::PieceHashes;
 use crate::files::TransferError;
 use crate::files::fetch::{self as transfer, Peer};
 use crate::files::report::{
-    Report, Reporter, Transfer, TransferEvent, TransferId, TransferState, transfer_of,
+    Report, Reporter, Transfer, TransferEvent, TransferFailure, TransferId, TransferState,
+    transfer_of,
 };
 use crate::net::link::LinkError;
 use crate::protocol::{FileHash, FileRef, RoomId};
@@ -236,15 +237,9 @@ impl Transfers {
     }
 
     /// Reports a download that cannot start, and why.
-    pub fn refuse(&mut self, room: RoomId, file: FileRef, why: &str) {
+    pub fn refuse(&mut self, room: RoomId, file: FileRef, why: TransferFailure) {
         let id = self.next_id();
-        let transfer = transfer_of(
-            id,
-            room,
-            false,
-            &file,
-            TransferState::Failed(why.to_owned()),
-        );
+        let transfer = transfer_of(id, room, false, &file, TransferState::Failed(why));
         self.reporter.tell(TransferEvent::Transfer(transfer));
     }
 
@@ -327,7 +322,7 @@ impl Job {
             Err(e) => {
                 report.transfer.state = match e {
                     TransferError::Cancelled => TransferState::Cancelled,
-                    e => TransferState::Failed(format!("cannot read the file: {e}")),
+                    e => TransferState::Failed(TransferFailure::Unreadable(Arc::new(e))),
                 };
                 return report.send(&self.reporter);
             }
@@ -347,7 +342,7 @@ impl Job {
                 done
             }
             Err(TransferError::Cancelled) => TransferState::Cancelled,
-            Err(e) => TransferState::Failed(e.to_string()),
+            Err(e) => TransferState::Failed(TransferFailure::Broke(Arc::new(e))),
         };
         report.send(&self.reporter);
     }

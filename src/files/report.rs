@@ -3,6 +3,7 @@
 //! [`Reporter`], which the runtime makes to show it in its front end (the bridge's
 //! events carry these types as they are) and to make an image's thumbnail.
 
+use super::TransferError;
 use crate::protocol::{FileHash, FileRef, RoomId};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,9 +48,37 @@ pub enum TransferState {
         path: Option<PathBuf>,
         message: Option<u64>,
     },
-    /// Stopped by a problem, in words for the user.
-    Failed(String),
+    /// Stopped by a problem; the front end says which in words.
+    Failed(TransferFailure),
     Cancelled,
+}
+
+/// Why a transfer stopped, as the front end hears it. Its `Display` is the words a front
+/// end shows as they are; the error inside is shared so that a report can be copied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransferFailure {
+    /// A download asked for in a room we are not in.
+    #[error("join the room to download it")]
+    NotJoined,
+    /// The file to send could not be read to hash it.
+    #[error("cannot read the file: {0}")]
+    Unreadable(Arc<TransferError>),
+    /// The transfer itself failed.
+    #[error("{0}")]
+    Broke(Arc<TransferError>),
+}
+
+/// Two failures are the same report if they are the same kind, from the same error.
+impl PartialEq for TransferFailure {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::NotJoined, Self::NotJoined) => true,
+            (Self::Unreadable(a), Self::Unreadable(b)) | (Self::Broke(a), Self::Broke(b)) => {
+                Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Transfer {

@@ -71,9 +71,11 @@ impl FileHash {
 }
 
 impl TryFrom<String> for FileHash {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| "invalid file hash".to_owned())
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s).ok_or(Invalid::Malformed {
+            what: "a file hash",
+        })
     }
 }
 

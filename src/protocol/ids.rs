@@ -1,6 +1,7 @@
 //! Room and device ids: short tokens from the network, checked as they are parsed, and the
 //! fingerprint two people compare aloud.
 
+use super::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// A room's identity: random, chosen when the room is first hosted, kept across restarts.
@@ -37,9 +38,11 @@ macro_rules! token_id {
         }
 
         impl TryFrom<String> for $ty {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, String> {
-                Self::parse(&s).ok_or_else(|| format!("invalid {}", stringify!($ty)))
+            type Error = Invalid;
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                Self::parse(&s).ok_or(Invalid::Malformed {
+                    what: stringify!($ty),
+                })
             }
         }
 

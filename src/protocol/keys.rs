@@ -45,10 +45,15 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
+/// Text that is not a key (this module imports nothing from the crate, so it has its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a key is 64 hex digits")]
+pub struct NotAKey;
+
 impl TryFrom<String> for PublicKey {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let bytes = hex32(s.trim()).ok_or("a key is 64 hex digits")?;
+    type Error = NotAKey;
+    fn try_from(s: String) -> Result<Self, NotAKey> {
+        let bytes = hex32(s.trim()).ok_or(NotAKey)?;
         Ok(Self(bytes))
     }
 }

@@ -36,6 +36,8 @@ pub enum Invalid {
     PieceLength,
     #[error("malformed piece hashes")]
     PieceHashes,
+    #[error("{what} is not valid")]
+    Malformed { what: &'static str },
 }
 
 /// Checks a display or room name from the network or from a user.

@@ -4,7 +4,7 @@
 use super::Runtime;
 use crate::bridge::{Event, EventSender};
 use crate::desktop;
-use crate::files::{Peer, Reporter, TransferEvent};
+use crate::files::{Peer, Reporter, TransferEvent, TransferFailure};
 use crate::net::link::Expect;
 use crate::protocol::{FileRef, RoomId};
 
@@ -59,7 +59,7 @@ impl Runtime {
             Some(peer) => self.transfers.download(peer, file),
             None => self
                 .transfers
-                .refuse(room, file, "join the room to download it"),
+                .refuse(room, file, TransferFailure::NotJoined),
         }
     }
 }

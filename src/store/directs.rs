@@ -38,7 +38,9 @@ pub enum Sent {
     Sending,
     /// Handed to the other device's connection.
     Delivered,
-    /// Not delivered, and why.
+    /// Not delivered, and why, in the words the person was told then: a record outlives the
+    /// code that made it (a later lanchat reads it back without knowing that code), so the
+    /// store keeps the sentence, not the reason.
     Failed(String),
 }
 
