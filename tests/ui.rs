@@ -790,6 +790,174 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
     bob.stop();
 }
 
+/// The list scrolled up by the mouse wheel over it, as far as `by` points.
+fn scroll_up(w: &mut TestWindow, by: f32) {
+    let over = w.harness.get_by_label("Message").rect().center() - egui::vec2(0.0, 200.0);
+    w.harness.hover_at(over);
+    w.harness.input_mut().events.push(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, by),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    w.harness.run_steps(20); // the scroll is animated
+}
+
+/// Whether the newest message of `room` is on screen, and nothing is counted below it.
+fn at_the_newest(w: &TestWindow, room: &RoomId) -> bool {
+    let chat = &w.harness.state().state.chats[room];
+    let newest = chat.lines.iter().rev().find_map(|l| match l {
+        lanchat::app::state::Line::Chat { message } => Some(message.text.clone()),
+        _ => None,
+    });
+    newest.is_some_and(|text| w.harness.query_by_label(&text).is_some())
+        && w.harness
+            .query_by_label_contains("Jump to latest")
+            .is_none()
+}
+
+#[test]
+fn sending_while_scrolled_up_brings_you_to_your_message() {
+    let bob = other_host_with_history("Archive", 300);
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    enter(&mut w, &bob, "Archive");
+    w.shows("h299");
+    scroll_up(&mut w, 3000.0);
+    assert!(w.harness.query_by_label("h299").is_none(), "scrolled up");
+    w.harness.get_by_label("Message").type_text("mine");
+    w.harness.key_press(Key::Enter);
+    w.until("our line stored", |h| {
+        h.state().state.chats[&bob.room].pending.is_empty()
+            && h.state().state.chats[&bob.room].message_ids().count() > 300
+    });
+    w.harness.run_steps(5);
+    assert!(
+        w.harness.query_by_label("mine").is_some(),
+        "our own line is in view"
+    );
+    assert!(at_the_newest(&w, &bob.room));
+    w.close();
+    bob.stop();
+}
+
+#[test]
+fn jump_to_latest_lands_on_the_newest_line_at_once_and_stays() {
+    // Lines of very different heights, so the estimates of the rows not yet drawn are off.
+    let dir = tempfile::tempdir().unwrap();
+    let id = hosted_history(dir.path(), 600, |n| {
+        Some(format!("h{n}") + &"\nmore".repeat((n % 7 * 3) as usize))
+    });
+    let bob = other_host_in(dir, "Bob", "Tall", Some(id), None);
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    enter(&mut w, &bob, "Tall");
+    w.until("the history", |h| {
+        h.state().state.chats[&bob.room].message_ids().count() >= 500
+    });
+    for round in 0..3 {
+        // Far up, with the page before loading, and new lines coming in below.
+        scroll_up(&mut w, 1e7);
+        for n in 0..3 {
+            bob.front.send(Command::Send {
+                room: bob.room.clone(),
+                seq: round * 10 + n + 1,
+                text: format!("new {round}.{n}"),
+            });
+        }
+        w.shows("Jump to latest (3 new)");
+        w.harness.get_by_label("Jump to latest (3 new)").click();
+        // At once: the click's frames (egui_kittest steps through its events in one step),
+        // then the next.
+        w.harness.step();
+        w.harness.step();
+        assert!(
+            w.harness
+                .query_by_label(&format!("new {round}.2"))
+                .is_some(),
+            "round {round}: the newest line is on screen at once"
+        );
+        // And it stays there while the rest settles.
+        for _ in 0..60 {
+            w.harness.step();
+            assert!(
+                at_the_newest(&w, &bob.room),
+                "round {round}: the view left the newest line"
+            );
+        }
+    }
+    w.close();
+    bob.stop();
+}
+
+#[test]
+fn keys_typed_across_a_change_of_focus_are_neither_lost_nor_moved() {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    enter(&mut w, &bob, "Bob's room");
+    let value =
+        |w: &TestWindow, field: &str| w.harness.get_by_label(field).value().unwrap_or_default();
+    let frame = |w: &mut TestWindow, events: Vec<egui::Event>| {
+        w.harness.input_mut().events.extend(events);
+        w.run_as_eframe(6);
+    };
+    let click = |at: egui::Pos2, pressed| egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    let text = |s: &str| egui::Event::Text(s.into());
+    let key = |key, modifiers| egui::Event::Key {
+        key,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers,
+    };
+
+    // The keyboard in the search field; a click into the message field and the first
+    // letters come in one frame.
+    w.harness.get_by_label("Search messages").click();
+    w.harness.run();
+    let field = w.harness.get_by_label("Message").rect().left_center() + egui::vec2(8.0, 0.0);
+    frame(
+        &mut w,
+        vec![
+            egui::Event::PointerMoved(field),
+            click(field, true),
+            click(field, false),
+            text("see"),
+        ],
+    );
+    frame(&mut w, vec![text(" you there @Bob")]);
+    assert_eq!(value(&w, "Message"), "see you there @Bob");
+    assert_eq!(value(&w, "Search messages"), "");
+
+    // Enter sends, and what is typed in the same frame starts the next line.
+    frame(&mut w, vec![key(Key::Enter, Modifiers::NONE), text("next")]);
+    w.shows_stored("see you there @Bob");
+    assert_eq!(value(&w, "Message"), "next");
+
+    // Ctrl+F takes the keyboard to search: what came before it stays in the message, what
+    // comes after it is searched for.
+    frame(
+        &mut w,
+        vec![
+            text("!"),
+            key(Key::F, Modifiers::COMMAND),
+            text("pri"),
+            text("vate"),
+        ],
+    );
+    assert_eq!(value(&w, "Message"), "next!");
+    assert_eq!(value(&w, "Search messages"), "private");
+    w.close();
+    bob.stop();
+}
+
 #[test]
 fn scrolling_to_the_top_loads_the_history_page_by_page_to_its_start() {
     let bob = other_host_with_history("Archive", 1200);

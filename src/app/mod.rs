@@ -8,6 +8,7 @@ pub mod diagnostics;
 pub mod dialogs;
 pub mod direct;
 pub mod files;
+pub mod keys;
 pub mod look;
 pub mod markup;
 pub mod paste;
@@ -70,6 +71,8 @@ pub struct LanchatApp {
     pub title: String,
     /// Hands notifications to the system.
     notifier: crate::desktop::Notifier,
+    /// Keys typed on the far side of a change of focus, held for the next frame.
+    keys: keys::KeysInOrder,
     /// The theme last handed to egui, so it is only set when the user changes it (`None`
     /// until the first frame sets it).
     theme: Option<crate::store::Theme>,
@@ -113,6 +116,7 @@ impl LanchatApp {
             drawer_toggled: false,
             title: String::new(),
             notifier,
+            keys: keys::KeysInOrder::default(),
             theme: None,
             asked_attention: false,
             clicked,
@@ -554,6 +558,16 @@ impl LanchatApp {
 }
 
 impl eframe::App for LanchatApp {
+    /// Each frame's input, before egui sees it: keys typed across a change of focus are
+    /// kept in order (see [`keys`]).
+    fn raw_input_hook(&mut self, ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        let button_down = ctx.input(|i| i.pointer.any_down());
+        let now = raw_input.time.unwrap_or_else(|| ctx.input(|i| i.time));
+        if self.keys.sort(&mut raw_input.events, button_down, now) {
+            ctx.request_repaint();
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.say_first_frame(ui.ctx());
         self.drain_events();

@@ -98,6 +98,18 @@ impl TestWindow {
         });
     }
 
+    /// Runs `frames` frames as eframe does: the app's `raw_input_hook` sees each frame's input
+    /// first (egui_kittest does not call it). For events a test puts in one frame by hand.
+    pub fn run_as_eframe(&mut self, frames: usize) {
+        for _ in 0..frames {
+            let ctx = self.harness.ctx.clone();
+            let mut raw = self.harness.input().clone();
+            eframe::App::raw_input_hook(self.harness.state_mut(), &ctx, &mut raw);
+            *self.harness.input_mut() = raw;
+            self.harness.step();
+        }
+    }
+
     pub fn replace_text(&mut self, field: &str, text: &str) {
         self.harness.get_by_label(field).focus();
         self.harness.step();

@@ -31,10 +31,15 @@ pub(super) struct MessageList {
     below: usize,
     /// Whether the list showed its end at the last frame.
     at_end: bool,
-    /// Set by "jump to latest": scroll to the end at the next frame.
-    jump: bool,
+    /// Brought to the end at every frame until the rows there are measured and the view is
+    /// still at the end: set by "jump to latest" and by sending, which must land on the
+    /// newest line however far the estimated heights were off.
+    follow: bool,
     /// The list's scroll offset at the last frame.
     offset: f32,
+    /// The height drawn below the rows at the last frame (our lines being sent, our
+    /// uploads), for finding the end before drawing.
+    tail: f32,
     /// The id of the first message drawn from, to keep the view still when older ones are
     /// put in above it.
     first_id: Option<u64>,
@@ -118,6 +123,12 @@ struct Pass<'a> {
 }
 
 impl MessageList {
+    /// Brings the list to its end, and keeps it there until it has settled.
+    pub(super) fn follow(&mut self) {
+        self.follow = true;
+        self.seek = None;
+    }
+
     /// Scrolls to a search result's message at the next pass.
     pub(super) fn seek(&mut self, id: u64) {
         self.seek = Some(id);
@@ -136,7 +147,7 @@ impl MessageList {
         if let Some(old) = self.room.take() {
             self.parked.insert(old, rows);
         }
-        (self.below, self.at_end, self.jump, self.first_id) = (0, true, false, None);
+        (self.below, self.at_end, self.follow, self.first_id) = (0, true, false, None);
         let rows = self.parked.remove(room).unwrap_or_else(|| Rows {
             // Never drawn: worked out afresh.
             reshaped: u64::MAX,
@@ -179,17 +190,24 @@ impl MessageList {
             marked,
             total,
         };
+        let view = ui.available_height();
         let shown = self
-            .scroll_area(room, total)
+            .scroll_area(room, total, view)
             .show_viewport(ui, |ui, viewport| {
                 self.viewport(ui, viewport, &pass, &mut actions)
             });
         let changed = shown.inner;
         self.offset = shown.state.clamped_offset().y;
+        self.tail = (shown.content_size.y - total).max(0.0);
         let end = self.offset + shown.inner_rect.height();
         self.at_end = end >= shown.content_size.y - 4.0;
         let settled = start == chat.lines.len() && !changed;
-        let earlier = self.older(ui, chat, shown.inner_rect, settled);
+        if self.follow {
+            // Until the rows at the end are measured, the end is not where it seemed.
+            self.follow = !(settled && self.at_end);
+            ui.ctx().request_repaint();
+        }
+        let earlier = !self.follow && self.older(ui, chat, shown.inner_rect, settled);
         self.jump_button(ui, shown.inner_rect);
         if changed {
             // Measured rows moved the ones below; draw once more with the true heights.
@@ -285,15 +303,18 @@ impl MessageList {
         }
     }
 
-    /// The list, kept at the bottom; moved to the end after "jump to latest", or down by
-    /// what older messages put in above took.
-    fn scroll_area(&mut self, room: &RoomId, total: f32) -> ScrollArea {
+    /// The list, kept at the bottom; moved to the end while following, or down by what
+    /// older messages put in above took. `view` is the list's height on screen.
+    fn scroll_area(&mut self, room: &RoomId, total: f32, view: f32) -> ScrollArea {
         let list = ScrollArea::vertical()
             .id_salt(("lines", room))
             .auto_shrink(false)
             .stick_to_bottom(true);
-        if std::mem::take(&mut self.jump) {
-            list.vertical_scroll_offset(total + 1e4)
+        if self.follow {
+            // The end exactly: an offset past it is only clamped after the rows are drawn,
+            // and they would be looked for below the last one (a blank frame).
+            self.shift = 0.0;
+            list.vertical_scroll_offset((total + self.tail - view).max(0.0))
         } else if self.shift > 0.0 {
             list.vertical_scroll_offset(self.offset + std::mem::take(&mut self.shift))
         } else {
@@ -427,7 +448,7 @@ impl MessageList {
                 .put(egui::Rect::from_min_size(corner, size), button)
                 .clicked()
             {
-                self.jump = true;
+                self.follow();
                 ui.ctx().request_repaint();
             }
         }

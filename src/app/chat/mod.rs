@@ -76,6 +76,8 @@ impl ChatView {
             && state.send(&text).is_ok()
         {
             draft.clear();
+            // Wherever the list was, sending brings it to the line sent.
+            self.list.follow();
         }
         self.drafts.insert(room.clone(), draft);
         asked.apply(state, room);
