@@ -1141,6 +1141,103 @@ async fn a_password_room_lets_in_only_the_right_password_and_slows_down_guessing
     ada.stop().await;
 }
 
+/// Bob was let into a locked room once: it reopens at his next start without asking, from a
+/// secret kept owner-only (never the password); once the host changes the password, he is
+/// asked again and the old secret is forgotten.
+#[tokio::test]
+async fn a_password_room_remembers_being_let_in_until_its_password_changes() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app_with("Bob", None, tempfile::tempdir().unwrap(), true);
+    ada.front.send(Command::Host {
+        name: "Locked".into(),
+        id: None,
+        password: Some("tulip".into()),
+    });
+    let (room, port) = wait_for(&mut ada.front.events, |e| match e {
+        Event::Hosting { room, port, .. } => Some((room, port)),
+        _ => None,
+    })
+    .await;
+    let at = vec![SocketAddr::from(([127, 0, 0, 1], port))];
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: at.clone(),
+        password: Some("tulip".into()),
+    });
+    let joined_without_asking = |e: Event| match e {
+        Event::Joined { .. } => Some(()),
+        Event::Session {
+            state: SessionState::NeedsPassword(why),
+            ..
+        } => panic!("asked for the password again: {why}"),
+        _ => None,
+    };
+    wait_for(&mut bob.front.events, joined_without_asking).await;
+    let paths = Paths::resolve(Some(bob.dir.path().into())).unwrap();
+    let file = paths.let_in_file(&room);
+    let kept = loop {
+        match std::fs::read(&file) {
+            Ok(kept) => break kept,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    assert!(
+        !kept.windows(5).any(|w| w == b"tulip"),
+        "the password itself is not kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner may read it");
+    }
+
+    // Bob's app starts again: back in the room, not asked.
+    let dir = bob.stop().await;
+    let mut bob = start_app_with("Bob", None, dir, true);
+    wait_for(&mut bob.front.events, joined_without_asking).await;
+    let dir = bob.stop().await;
+
+    // Ada locks the room with another password: Bob's next start asks, and says why.
+    ada.front.send(Command::StopHosting(room.clone()));
+    ada.front.send(Command::Host {
+        name: "Locked".into(),
+        id: Some(room.clone()),
+        password: Some("rose".into()),
+    });
+    let port = wait_for(&mut ada.front.events, |e| match e {
+        Event::Hosting { port, .. } => Some(port),
+        _ => None,
+    })
+    .await;
+    let mut bob = start_app_with("Bob", None, dir, true);
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        password: None,
+    });
+    let why = wait_for(&mut bob.front.events, |e| match e {
+        Event::Session {
+            state: SessionState::NeedsPassword(why),
+            ..
+        } => Some(why),
+        Event::Joined { .. } => panic!("let in with the old password"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(why, lanchat::bridge::PasswordNeed::Wrong);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old secret is forgotten"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    bob.stop().await;
+    ada.stop().await;
+}
+
 /// Bob joined Ada's room before; now another machine runs a room with its id. Bob's app
 /// stops after the host's key: the impostor gets nothing past the first handshake message
 /// (no name, no message, no password material), and Bob is asked. Trusting the new key, he

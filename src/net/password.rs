@@ -3,6 +3,7 @@
 //! session tests one guess at most (see [`crate::protocol`], "Password rooms"). The host
 //! slows down repeated wrong guesses from one address.
 
+use crate::net::identity::PublicKey;
 use crate::protocol::{DeviceId, RoomId, WaitCode};
 use spake2::{Ed25519Group, Identity as SpakeId, Password, Spake2};
 use std::collections::HashMap;
@@ -68,15 +69,7 @@ impl RoomSecret {
             Some(hex) => (hex, true),
             None => (text, false),
         };
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect();
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{} is damaged", path.display()),
-            )
-        })?;
+        let bytes = hex32(hex).ok_or_else(|| damaged(path))?;
         if stretched {
             return Ok(Some(Self(bytes)));
         }
@@ -100,6 +93,65 @@ impl RoomSecret {
         let hex: String = secret.0.iter().map(|b| format!("{b:02x}")).collect();
         super::identity::write_private(path, format!("{STRETCHED}{hex}").as_bytes())
     }
+
+    /// Remembers the secret that let us into a joined room, with the host key it was proven
+    /// to, in a file only its owner can read. Blocking.
+    pub fn remember(&self, host: &PublicKey, path: &Path) -> std::io::Result<()> {
+        // Inside the profile's data folder, which only its owner can enter.
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        let key = String::from(*host);
+        super::identity::write_private(path, format!("{STRETCHED}{hex}\n{key}\n").as_bytes())
+    }
+
+    /// The secret remembered for a joined room, if it was proven to `host` (the key the room
+    /// is pinned to now); `None` if there is none, or it was proven to another key. Blocking.
+    pub fn recall(path: &Path, host: &PublicKey) -> std::io::Result<Option<Self>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut lines = text.lines();
+        let secret = lines
+            .next()
+            .and_then(|l| l.strip_prefix(STRETCHED))
+            .and_then(hex32);
+        let key = lines
+            .next()
+            .and_then(|k| PublicKey::try_from(k.to_owned()).ok());
+        match (secret, key) {
+            (Some(secret), Some(key)) => Ok((key == *host).then_some(Self(secret))),
+            _ => Err(damaged(path)),
+        }
+    }
+
+    /// Forgets the secret remembered for a joined room (a wrong one, or a room left).
+    /// Blocking.
+    pub fn forget(path: &Path) -> std::io::Result<()> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// 32 bytes written as 64 hex digits.
+fn hex32(hex: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    (hex.len() == 64).then_some(bytes.try_into().ok()).flatten()
+}
+
+/// A secret file that cannot be read as one.
+fn damaged(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{} is damaged", path.display()),
+    )
 }
 
 /// The password's digest, bound to the room: what Argon2 stretches (and what lanchat kept

@@ -539,7 +539,9 @@ impl Runtime {
         );
         // What the sessions said last (a room left) reaches the front end; nothing saves now.
         while let Ok((room, report)) = reports.try_recv() {
-            self.events.send(reports::event_of(room, report));
+            if let Some(event) = reports::event_of(room, report) {
+                self.events.send(event);
+            }
         }
         // What the sessions and rooms queued last (a post, a room left) is on disk, and the
         // database marked closed cleanly, before the process may end.

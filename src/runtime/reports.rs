@@ -3,7 +3,7 @@
 
 use super::Runtime;
 use crate::bridge::{Event, EventSender};
-use crate::net::session::{Report, SessionEvent};
+use crate::net::session::{PasswordNeed, Report, SessionEvent, SessionState};
 use crate::protocol::RoomId;
 use tokio::sync::mpsc;
 
@@ -18,9 +18,18 @@ impl Runtime {
             SessionEvent::Message { message, live } if message.file.is_some() => {
                 Some((message.clone(), *live))
             }
+            SessionEvent::LetIn { secret, host } => {
+                return self.remember_password(&room, secret.clone(), *host);
+            }
+            SessionEvent::State(SessionState::NeedsPassword(PasswordNeed::Wrong)) => {
+                self.forget_password(&room);
+                None
+            }
             _ => None,
         };
-        self.events.send(event_of(room.clone(), event));
+        if let Some(event) = event_of(room.clone(), event) {
+            self.events.send(event);
+        }
         if let Some((message, live)) = message {
             self.auto_save(&room, &message, live);
         }
@@ -30,14 +39,17 @@ impl Runtime {
 /// A session reporting straight to a front end (tests run sessions this way).
 impl Report for EventSender {
     fn report(&self, room: &RoomId, event: SessionEvent) {
-        self.send(event_of(room.clone(), event));
+        if let Some(event) = event_of(room.clone(), event) {
+            self.send(event);
+        }
     }
 }
 
-/// The bridge event a session's report becomes: one arm per report, the clearest form
-/// however long.
-pub(super) fn event_of(room: RoomId, event: SessionEvent) -> Event {
-    match event {
+/// The bridge event a session's report becomes (none for what is the runtime's alone): one
+/// arm per report, the clearest form however long.
+pub(super) fn event_of(room: RoomId, event: SessionEvent) -> Option<Event> {
+    Some(match event {
+        SessionEvent::LetIn { .. } => return None,
         SessionEvent::State(state) => Event::Session { room, state },
         SessionEvent::Joined {
             room_name,
@@ -86,5 +98,5 @@ pub(super) fn event_of(room: RoomId, event: SessionEvent) -> Event {
             Event::DirectFailed { peer, seq, reason }
         }
         SessionEvent::People(people) => Event::People(people),
-    }
+    })
 }

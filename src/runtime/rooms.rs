@@ -3,10 +3,12 @@
 
 use super::{GOODBYE_LIMIT, Internal, Runtime};
 use crate::bridge::{Event, Rejection};
+use crate::net::identity::PublicKey;
 use crate::net::password::RoomSecret;
 use crate::net::session::{Session, SessionConfig};
+use crate::net::trust::KnownHosts;
 use crate::protocol::{Member, RoomId};
-use crate::store::{DirectStore, HostedRoom, MemberStore, joined_rooms};
+use crate::store::{DirectStore, HostedRoom, MemberStore, Paths, joined_rooms};
 use std::net::SocketAddr;
 
 /// Stretches a typed password into a room's secret on a blocking thread (it takes a
@@ -16,6 +18,16 @@ pub(super) async fn secret(room: &RoomId, password: String) -> RoomSecret {
     tokio::task::spawn_blocking(move || RoomSecret::derive(&room, &password))
         .await
         .expect("stretching a password does not panic")
+}
+
+/// The secret remembered for a locked room we were in, if it was proven to the key the room
+/// is pinned to now (a key accepted since asks for the password again). Blocking.
+fn remembered(paths: &Paths, trust: &KnownHosts, room: &RoomId) -> Option<RoomSecret> {
+    let pin = trust.pin(room)?;
+    RoomSecret::recall(&paths.let_in_file(room), &pin.key)
+        .inspect_err(|e| tracing::warn!("the password remembered for a room: {e}"))
+        .ok()
+        .flatten()
 }
 
 impl Runtime {
@@ -96,20 +108,30 @@ impl Runtime {
             Ok(directs) => self.events.send(Event::DirectsKept(directs)),
             Err(e) => tracing::warn!("the direct messages kept cannot be read: {e}"),
         }
-        let rooms = tokio::task::spawn_blocking(move || joined_rooms(&db))
-            .await
-            .unwrap_or_else(|e| Err(crate::store::StoreError::Sqlite(e.to_string())));
+        let (paths, trust) = (self.paths.clone(), self.trust.clone());
+        let rooms = tokio::task::spawn_blocking(move || {
+            let rooms = joined_rooms(&db)?;
+            Ok(rooms
+                .into_iter()
+                .map(|joined| {
+                    let secret = remembered(&paths, &trust, &joined.room);
+                    (joined, secret)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_else(|e| Err(crate::store::StoreError::Sqlite(e.to_string())));
         let rooms = match rooms {
             Ok(rooms) => rooms,
             Err(e) => return tracing::warn!("the rooms we were in cannot be read: {e}"),
         };
-        for joined in rooms {
+        for (joined, secret) in rooms {
             self.events.send(Event::Restored {
                 room: joined.room.clone(),
                 room_name: joined.name,
                 host_name: joined.host,
             });
-            self.join(joined.room, joined.addrs, None);
+            self.join(joined.room, joined.addrs, secret);
         }
     }
 
@@ -160,10 +182,32 @@ impl Runtime {
         }
     }
 
+    /// The host checked our password for `room` and let us in: the secret is remembered (off
+    /// the loop) so the room reopens at the next start without asking.
+    pub(super) fn remember_password(&mut self, room: &RoomId, secret: RoomSecret, host: PublicKey) {
+        let file = self.paths.let_in_file(room);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = secret.remember(&host, &file) {
+                tracing::warn!("could not remember the password of a room: {e}");
+            }
+        });
+    }
+
+    /// The password remembered for `room` is wrong now, or the room is left: forgotten.
+    pub(super) fn forget_password(&mut self, room: &RoomId) {
+        let file = self.paths.let_in_file(room);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = RoomSecret::forget(&file) {
+                tracing::warn!("could not forget the password of a room: {e}");
+            }
+        });
+    }
+
     /// Leaves a room: its settings and transfers go at once, the goodbye in the background,
     /// and the member's record of it once the session has stopped writing.
     pub(super) fn leave(&mut self, room: RoomId) {
         self.stretching.remove(&room);
+        self.forget_password(&room);
         self.prefs.forget_room(&room);
         self.events.caught_up(&room);
         self.room_addrs.remove(&room);

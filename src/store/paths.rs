@@ -75,9 +75,17 @@ impl Paths {
         self.local.join("rooms").join(room.as_str()).join("files")
     }
 
-    /// A hosted room's folder.
+    /// A room's folder: a hosted room's history and password secret, and the secret of the
+    /// password that let us into a joined one ([`Paths::let_in_file`]).
     pub fn room_dir(&self, room: &RoomId) -> PathBuf {
         self.data.join("rooms").join(room.as_str())
+    }
+
+    /// Where a joined locked room's secret is remembered, with the host key it was proven
+    /// to, so that the room reopens at the next start without asking (owner-only, as the
+    /// host's own secret file).
+    pub fn let_in_file(&self, room: &RoomId) -> PathBuf {
+        self.room_dir(room).join("let-in")
     }
 }
 

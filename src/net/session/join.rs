@@ -28,13 +28,21 @@ pub(super) enum JoinError {
     Hopeless(Failure),
 }
 
+/// Let in: the link, the host's welcome, and whether the host checked our password (a
+/// locked room), which is then worth remembering.
+pub(super) struct Admitted {
+    pub link: Link,
+    pub welcome: Welcome,
+    pub proven: bool,
+}
+
 /// Dials the room, proves who we are (and, in a locked room, that we know the password),
 /// and gets the welcome.
 pub(super) async fn join(
     config: SessionConfig,
     since: Option<u64>,
     epoch: Option<u64>,
-) -> Result<(Link, Welcome), JoinError> {
+) -> Result<Admitted, JoinError> {
     let expect = config.trust.expect(&config.room);
     let mut link = link::dial(&config.addrs, &config.identity, expect, &config.timeouts)
         .await
@@ -86,8 +94,9 @@ async fn welcome(
     mut link: Link,
     mut exchange: Option<MemberExchange>,
     expect: Expect,
-) -> Result<(Link, Welcome), JoinError> {
+) -> Result<Admitted, JoinError> {
     let deadline = config.timeouts.handshake;
+    let mut proven = false;
     loop {
         match link.reader.next_within(deadline).await {
             // A host seen for the first time that lets us in without checking the password we
@@ -96,13 +105,18 @@ async fn welcome(
                 return Err(JoinError::Hopeless(Failure::PasswordNotChecked));
             }
             Ok(Frame::Welcome(welcome)) if welcome.room == config.room => {
-                return Ok((link, welcome));
+                return Ok(Admitted {
+                    link,
+                    welcome,
+                    proven,
+                });
             }
             Ok(Frame::Welcome(_)) => {
                 return Err(JoinError::Refused(RefuseCode::WrongRoom.into()));
             }
             Ok(Frame::Spake { msg, proof }) => {
-                prove(&mut link, exchange.take(), &msg, &proof).await?
+                prove(&mut link, exchange.take(), &msg, &proof).await?;
+                proven = true;
             }
             Ok(Frame::TryLater { after_ms, code }) => {
                 // A little past the wait, and never less than a moment.
@@ -165,9 +179,10 @@ fn link_broke(e: LinkError) -> JoinError {
 }
 
 impl Run {
-    /// In: the host's key is pinned for the room (trust on first use), and the front end hears
-    /// who is here.
-    pub(super) async fn welcomed(&mut self, welcome: Welcome, host: PublicKey) {
+    /// In: the host's key is pinned for the room (trust on first use), the password that let
+    /// us in (if the host checked one) is told to be remembered, and the front end hears who
+    /// is here.
+    pub(super) async fn welcomed(&mut self, welcome: Welcome, host: PublicKey, proven: bool) {
         let (trust, room, name) = (
             self.config.trust.clone(),
             self.config.room.clone(),
@@ -176,6 +191,12 @@ impl Run {
         let pinned = tokio::task::spawn_blocking(move || trust.trust(&room, host, &name)).await;
         if let Ok(Err(e)) = pinned {
             tracing::warn!("could not save the host key of {}: {e}", self.config.room);
+        }
+        if proven && let Some(secret) = &self.config.password {
+            self.tell(SessionEvent::LetIn {
+                secret: secret.clone(),
+                host,
+            });
         }
         // Coming back to the history we knew: what it brings was said while we were away.
         self.history_is_news = self.epoch == Some(welcome.epoch);

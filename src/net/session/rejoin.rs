@@ -2,13 +2,11 @@
 //! (backing off, or until discovery sees the room again) and join again.
 
 use super::connected::Ended;
-use super::join::{JoinError, join};
+use super::join::{Admitted, JoinError, join};
 use super::{
     Failure, Rejection, Report, Run, SessionCmd, SessionConfig, SessionEvent, SessionState, Waiting,
 };
-use crate::net::link::Link;
 use crate::protocol::RefuseCode;
-use crate::protocol::Welcome;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -119,10 +117,14 @@ pub(super) async fn run(
             return run.state(SessionState::Left);
         };
         let (wait, why) = match joined {
-            Ok((conn, welcome)) => {
+            Ok(Admitted {
+                link: conn,
+                welcome,
+                proven,
+            }) => {
                 retry = Retry::new();
                 let host = welcome.host_name.clone();
-                run.welcomed(welcome, conn.remote).await;
+                run.welcomed(welcome, conn.remote, proven).await;
                 let ended = run.connected(conn, &mut cmds).await;
                 run.link_ended();
                 match run.spell_ended(ended, host, &mut retry) {
@@ -144,7 +146,7 @@ impl Run {
     async fn attempt(
         &mut self,
         cmds: &mut mpsc::UnboundedReceiver<SessionCmd>,
-    ) -> Option<(Result<(Link, Welcome), JoinError>, Meanwhile)> {
+    ) -> Option<(Result<Admitted, JoinError>, Meanwhile)> {
         let joining = join(self.config.clone(), self.last_id, self.epoch);
         tokio::pin!(joining);
         let mut meanwhile = Meanwhile::default();

@@ -4,6 +4,7 @@
 
 use super::{Rejection, SessionState};
 use crate::net::identity::PublicKey;
+use crate::net::password::RoomSecret;
 use crate::net::trust::PersonPin;
 use crate::protocol::{ChatMessage, DeviceId, Member, MemberId, RoomId};
 use crate::store::Direct;
@@ -23,11 +24,15 @@ impl Report for mpsc::UnboundedSender<(RoomId, SessionEvent)> {
     }
 }
 
-/// What happened in a joined room's session (each names the bridge event it becomes).
+/// What happened in a joined room's session (each names the bridge event it becomes, but
+/// [`SessionEvent::LetIn`], which is the runtime's alone).
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
     /// How the connection stands now.
     State(SessionState),
+    /// The host checked our password and let us in: the secret to remember for the next
+    /// start, with the host key it was proven to. Never passed on to a front end.
+    LetIn { secret: RoomSecret, host: PublicKey },
     /// The host let us in, with who is here and how much history follows.
     Joined {
         room_name: String,
