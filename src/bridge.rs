@@ -66,6 +66,10 @@ pub enum Command {
     /// Trust the new key a room's host presented (after [`SessionState::KeyChanged`]) and
     /// join it.
     TrustHostKey { room: RoomId, key: PublicKey },
+    /// Stay out of the machine presenting `key` for a room (after
+    /// [`SessionState::KeyChanged`]) but keep the room: its session waits for the host key it
+    /// knows, keeping what we wrote meanwhile.
+    StayOut { room: RoomId, key: PublicKey },
     /// Join the room at an address typed by a person (`HOST:PORT`), for networks where
     /// discovery cannot see it. `expect`, if given, is the room's name or id, checked first.
     JoinAddress {

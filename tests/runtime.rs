@@ -4,7 +4,7 @@
 
 use lanchat::bridge::{
     self, Command, Event, EventSender, FrontEnd, HostFailure, JoinFailure, SessionState,
-    TransferState,
+    TransferState, Waiting,
 };
 use lanchat::net::host::{HostConfig, RoomHost};
 use lanchat::net::identity::Identity;
@@ -1234,6 +1234,109 @@ async fn a_password_room_remembers_being_let_in_until_its_password_changes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    bob.stop().await;
+    ada.stop().await;
+}
+
+/// Bob stays out of a machine presenting another key for Ada's room: the room stays, what he
+/// writes waits, meeting that machine again asks nothing, and when Ada is back he is in and
+/// his lines are delivered.
+#[tokio::test]
+async fn staying_out_of_a_changed_key_keeps_the_room_and_its_lines_until_the_host_is_back() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    let ada_dir = ada.stop().await;
+    bob.front.send(Command::Send {
+        room: room.clone(),
+        seq: 1,
+        text: "written while away".into(),
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let eve = Identity::generate();
+    let other = RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ..HostConfig::new(
+            room.clone(),
+            "Lab".into(),
+            "Eve".into(),
+            eve.clone(),
+            dir.path().to_path_buf(),
+        )
+    })
+    .await
+    .unwrap();
+    let at_eve = vec![SocketAddr::from(([127, 0, 0, 1], other.port))];
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: at_eve.clone(),
+        password: None,
+    });
+    let presented = wait_for(&mut bob.front.events, |e| match e {
+        Event::Session {
+            state: SessionState::KeyChanged { presented, .. },
+            ..
+        } => Some(presented),
+        _ => None,
+    })
+    .await;
+    bob.front.send(Command::StayOut {
+        room: room.clone(),
+        key: presented,
+    });
+    let waiting_for_ada = |e: Event| match e {
+        Event::Session {
+            state: SessionState::Waiting(Waiting::OtherKey),
+            ..
+        } => Some(()),
+        Event::Session {
+            state: SessionState::KeyChanged { .. },
+            ..
+        } => panic!("asked again about the key stayed out of"),
+        Event::Joined { .. } => panic!("joined the other machine"),
+        Event::Rejected { .. } => panic!("the line was dropped"),
+        _ => None,
+    };
+    wait_for(&mut bob.front.events, waiting_for_ada).await;
+    // Seen there again: still waiting, nothing asked.
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: at_eve,
+        password: None,
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while let Ok(e) = bob.front.events.try_recv() {
+        let _ = waiting_for_ada(e);
+    }
+
+    // Ada is back: Bob is in, and his line is delivered.
+    let mut ada = start_app_in("Ada", None, ada_dir);
+    ada.front.send(Command::Host {
+        name: "Lab".into(),
+        id: Some(room.clone()),
+        password: None,
+    });
+    let port = wait_for(&mut ada.front.events, |e| match e {
+        Event::Hosting { port, .. } => Some(port),
+        _ => None,
+    })
+    .await;
+    bob.front.send(Command::Join {
+        room: room.clone(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        password: None,
+    });
+    wait_for(&mut bob.front.events, |e| match e {
+        Event::Accepted { seq: 1, .. } => Some(()),
+        Event::Rejected { .. } => panic!("the line was dropped"),
+        _ => None,
+    })
+    .await;
+    other
+        .close(lanchat::protocol::CloseCode::Closed, DEADLINE)
+        .await;
     bob.stop().await;
     ada.stop().await;
 }

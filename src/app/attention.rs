@@ -11,9 +11,9 @@ use crate::store::Alerts;
 const PREVIEW_CHARS: usize = 120;
 
 impl Notification {
-    /// The notification for `message` in the room called `room_name`.
-    pub fn of(room: &RoomId, room_name: &str, message: &ChatMessage) -> Notification {
-        let from = super::text::name(&message.from);
+    /// The notification for `message` in the room called `room_name`, from the person shown
+    /// as `from` (flagged if their name could pass for another's).
+    pub fn of(room: &RoomId, room_name: &str, from: &str, message: &ChatMessage) -> Notification {
         let body = match &message.file {
             Some(file) => format!("shared {}", super::text::name(&file.name)),
             None => preview(&message.text),

@@ -2,7 +2,7 @@
 //! take no room are shown as a visible mark instead of working unseen, and member names that
 //! look alike (Unicode confusables, hidden characters) are found so the list can flag them.
 
-use crate::protocol::{Member, MemberId};
+use crate::protocol::{DeviceId, Member, MemberId};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -56,6 +56,33 @@ fn looks(name: &str) -> String {
         .collect()
 }
 
+/// Whether `name` could pass for another person's in a room whose names in use are
+/// `others`: it looks like one of them without being it, or it mixes scripts (a Latin name
+/// with a Cyrillic letter, say), which is how a look-alike is made.
+pub fn passes_for_another<'a>(name: &str, others: impl IntoIterator<Item = &'a str>) -> bool {
+    use unicode_security::MixedScript;
+    if !name.is_single_script() {
+        return true;
+    }
+    let look = looks(name);
+    others.into_iter().any(|o| o != name && looks(o) == look)
+}
+
+/// A person's name as shown wherever a look-alike could pass for them (on their messages,
+/// in "joined" lines, in notifications): when `flagged`, ⚠ and the first group of their
+/// fingerprint beside it.
+pub fn who(name: &str, device: &DeviceId, flagged: bool) -> String {
+    let shown = self::name(name);
+    match device.fingerprint() {
+        Some(fingerprint) if flagged => {
+            let group = fingerprint.split('-').next().unwrap_or_default();
+            format!("⚠ {shown} · {group}")
+        }
+        _ if flagged => format!("⚠ {shown}"),
+        _ => shown.into_owned(),
+    }
+}
+
 /// How the member list tells look-alike members apart.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LookAlikes {
@@ -73,6 +100,12 @@ pub fn look_alikes(members: &[Member]) -> LookAlikes {
         by_look.entry(looks(&member.name)).or_default().push(member);
     }
     let mut found = LookAlikes::default();
+    // A name mixing scripts is flagged even alone: it is made to look like another.
+    for member in members {
+        if passes_for_another(&member.name, []) {
+            found.confusable.insert(member.id);
+        }
+    }
     for group in by_look.values().filter(|g| g.len() > 1) {
         for member in group {
             let twins = group.iter().filter(|o| o.id != member.id);

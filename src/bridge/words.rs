@@ -154,6 +154,9 @@ impl Display for Waiting {
             ),
             Waiting::Unreachable => f.write_str("Cannot reach the room's host — trying again"),
             Waiting::TurnedAway { refusal } => write!(f, "The host turned us away: {refusal}"),
+            Waiting::OtherKey => f.write_str(
+                "Waiting for the host you know — another machine with a different key answers for this room",
+            ),
             Waiting::Slowed { code, secs } => write!(f, "{code} — trying again in {secs} s"),
         }
     }
@@ -194,6 +197,7 @@ pub fn waiting_name(waiting: &Waiting) -> String {
     match waiting {
         Waiting::HostLeft { .. } => "host_left".to_owned(),
         Waiting::Unreachable => "unreachable".to_owned(),
+        Waiting::OtherKey => "other_key".to_owned(),
         Waiting::Closed { code, .. } => code_name(code),
         Waiting::TurnedAway { refusal } => code_name(refusal.code),
         Waiting::Slowed { code, .. } => code_name(code),

@@ -444,6 +444,7 @@ impl Runtime {
             Command::Probe { addr } => self.probe(addr),
             // Keys of hosts and people (trust.rs).
             Command::TrustHostKey { room, key } => self.trust_key(room, key),
+            Command::StayOut { room, key } => self.stay_out(room, key),
             Command::AcceptPerson {
                 name,
                 key,

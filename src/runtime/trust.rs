@@ -23,6 +23,14 @@ impl Runtime {
         });
     }
 
+    /// The user stays out of the machine presenting `key` for `room`: its session waits for
+    /// the host key pinned.
+    pub(super) fn stay_out(&mut self, room: RoomId, key: PublicKey) {
+        if let Some(session) = self.sessions.get(&room) {
+            session.distrust(key);
+        }
+    }
+
     /// A room's new host key is pinned: its session may try again.
     pub(super) fn trusted(&mut self, room: RoomId) {
         if let Some(session) = self.sessions.get(&room) {

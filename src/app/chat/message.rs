@@ -41,7 +41,12 @@ pub(super) fn draw_line(
         }
         Line::Chat { message } => {
             let mine = state.is_mine(message);
-            let from = text::name(&message.from);
+            let from = match state.open.as_ref().and_then(|r| state.chats.get(r)) {
+                Some(chat) => chat.who(&message.from, &message.device),
+                None => text::name(&message.from).into_owned(),
+            };
+            let fingerprint = message.device.fingerprint().unwrap_or_else(|| "unknown".into());
+            let hint = format!("{}\nFingerprint {fingerprint}", text::name(&message.from));
             let grouped = matches!(previous, Some(Line::Chat { message: above, .. })
                 if above.device == message.device
                     && above.from == message.from
@@ -56,7 +61,7 @@ pub(super) fn draw_line(
             } else {
                 String::new()
             };
-            message_row(ui, &from, &when, look, |ui| {
+            message_row(ui, (&from, &hint), &when, look, |ui| {
                 if !message.text.is_empty() {
                     text_body(ui, &text::message(&message.text), false);
                 }
@@ -85,10 +90,11 @@ pub(super) struct Look {
 }
 
 /// One message: sender and time above its body. Ours sit on a tinted card; one that
-/// mentions us on a warm one. `when` is the time shown beside the sender.
+/// mentions us on a warm one. `from` is the sender as shown and what the pointer resting
+/// on it says (their name and fingerprint); `when` is the time shown beside it.
 pub(super) fn message_row(
     ui: &mut egui::Ui,
-    from: &str,
+    (from, hint): (&str, &str),
     when: &str,
     Look {
         mine,
@@ -124,7 +130,8 @@ pub(super) fn message_row(
                 } else {
                     ui.visuals().strong_text_color()
                 };
-                ui.label(RichText::new(who).strong().color(color));
+                ui.label(RichText::new(who).strong().color(color))
+                    .on_hover_text(hint);
                 ui.label(RichText::new(when).small().weak());
             });
             body(ui);

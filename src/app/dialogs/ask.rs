@@ -1,9 +1,10 @@
-//! Asks before sending people out of rooms we host: closing one, or quitting.
+//! Asks before sending people out of rooms we host (closing one, or quitting), and says
+//! what a warned list entry of a room we are in is.
 
 use super::AppState;
 use crate::app::state::Ask;
 use crate::app::text;
-use egui::Modal;
+use egui::{Modal, RichText};
 
 /// Asks before sending people out of rooms we host: closing one, or quitting.
 pub(super) fn ask_dialog(ctx: &egui::Context, state: &mut AppState, ask: &Ask) {
@@ -32,6 +33,55 @@ pub(super) fn ask_dialog(ctx: &egui::Context, state: &mut AppState, ask: &Ask) {
                     }
                     if ui.button("Keep it open").clicked() {
                         state.asking = None;
+                    }
+                });
+            }
+            Ask::OtherKey {
+                room,
+                room_name,
+                host,
+                fingerprint,
+                ours,
+            } => {
+                let room_name = text::name(room_name);
+                ui.heading(format!("⚠ Another machine presents {room_name}"));
+                let whose = if *ours {
+                    "your room".to_owned()
+                } else {
+                    format!("{room_name}, which you are in")
+                };
+                ui.label(format!(
+                    "A machine calling its host {} advertises {whose}, but with another key \
+                     than the room's host. It may be pretending to be the room. lanchat sends \
+                     it nothing: members who joined before are warned and stay with the host \
+                     they know.",
+                    text::name(host)
+                ));
+                ui.add_space(4.0);
+                ui.horizontal(|ui| {
+                    ui.label("Its fingerprint:");
+                    ui.label(RichText::new(fingerprint).monospace().strong());
+                });
+                ui.add_space(8.0);
+                // The machine the user stayed out of may be the host, moved: trusted only
+                // here, on purpose, after comparing.
+                let stayed_out = state
+                    .chats
+                    .get(room)
+                    .and_then(|c| c.stayed_out)
+                    .filter(|key| key.fingerprint() == *fingerprint);
+                ui.horizontal(|ui| {
+                    if ui.button("OK").clicked() {
+                        state.asking = None;
+                    }
+                    if let Some(key) = stayed_out
+                        && ui
+                            .button("Trust this key instead")
+                            .on_hover_text("Only if the host read you this fingerprint")
+                            .clicked()
+                    {
+                        state.asking = None;
+                        state.trust_new_key(room, key);
                     }
                 });
             }

@@ -208,7 +208,7 @@ impl Dialogs {
             SessionState::KeyChanged { known, presented } => {
                 match key_dialog(ctx, &room_name, &known, &presented) {
                     Outcome::Confirm => state.trust_new_key(&room, presented),
-                    Outcome::Cancel => state.leave(&room),
+                    Outcome::Cancel => state.stay_out(&room, presented),
                     Outcome::Open => {}
                 }
             }

@@ -68,6 +68,9 @@ pub struct Chat {
     pub asked_to_join: bool,
     /// Named like a room joined before but another room: not joined until the user says so.
     pub lookalike: bool,
+    /// The key the user stayed out of when it answered for this room, so its list entry can
+    /// still be trusted later (the host may really have moved).
+    pub stayed_out: Option<crate::net::identity::PublicKey>,
     /// Set while the room's messages come back from the database because the window fell
     /// behind (left minimized through a flood); shown as "catching up".
     pub catching_up: bool,
@@ -121,6 +124,7 @@ impl Chat {
             addrs: Vec::new(),
             asked_to_join: true,
             lookalike: false,
+            stayed_out: None,
             catching_up: false,
             reshaped: 0,
             unread: 0,
@@ -327,9 +331,20 @@ impl Chat {
         }
     }
 
+    /// How the person called `name` on `device` is shown in this room: flagged if the name
+    /// could pass for another member's (see [`text::passes_for_another`]).
+    pub fn who(&self, name: &str, device: &DeviceId) -> String {
+        let others = self
+            .members
+            .iter()
+            .filter(|m| &m.device != device)
+            .map(|m| m.name.as_str());
+        text::who(name, device, text::passes_for_another(name, others))
+    }
+
     /// Someone joined: no longer shown as gone.
     pub(super) fn member_joined(&mut self, member: Member) {
-        self.notice(format!("{} joined", text::name(&member.name)));
+        self.notice(format!("{} joined", self.who(&member.name, &member.device)));
         self.gone.retain(|m| m.device != member.device);
         self.members.push(member);
     }
@@ -338,7 +353,7 @@ impl Chat {
     pub(super) fn member_left(&mut self, member: Member) {
         self.members.retain(|m| m.id != member.id);
         self.typing.retain(|(id, _)| *id != member.id);
-        self.notice(format!("{} left", text::name(&member.name)));
+        self.notice(format!("{} left", self.who(&member.name, &member.device)));
         self.gone.retain(|m| m.device != member.device);
         self.gone.push(member);
         if self.gone.len() > GONE_KEPT {
@@ -355,11 +370,8 @@ impl Chat {
         if member.host {
             self.host_name = member.name.clone();
         }
-        self.notice(format!(
-            "{} is now called {}",
-            text::name(&old),
-            text::name(&member.name)
-        ));
+        let new = self.who(&member.name, &member.device);
+        self.notice(format!("{} is now called {new}", text::name(&old)));
     }
 
     /// A member went away from the keyboard, or came back.

@@ -18,6 +18,20 @@ pub enum Ask {
     CloseRoom(RoomId),
     /// Quitting while people are in rooms we host; `people` of them.
     Quit { people: usize },
+    /// A room we are in (or host) is also advertised by a machine with another key: what
+    /// that list entry is, when it is clicked.
+    OtherKey {
+        /// The room.
+        room: RoomId,
+        /// The room's name.
+        room_name: String,
+        /// The name the other machine gives as its host.
+        host: String,
+        /// The fingerprint the other machine claims.
+        fingerprint: String,
+        /// Whether the room is ours (we host it).
+        ours: bool,
+    },
 }
 
 impl AppState {
@@ -25,7 +39,19 @@ impl AppState {
     /// (see [`AppState::give_password`]).
     pub fn open_room(&mut self, key: &AdKey) {
         let id = &key.id;
-        if !self.chats.rooms.contains_key(id) {
+        if let Some(ad) = self.rooms.discovered.get(key)
+            && (self.chats.rooms.contains_key(id) || self.rooms.hosting.contains_key(id))
+            && self.rooms.trust_of(ad, &self.fingerprint) == HostTrust::Different
+        {
+            // We are in that room already, with the host we know: say what this entry is.
+            self.asking = Some(Ask::OtherKey {
+                room: id.clone(),
+                room_name: ad.name.clone(),
+                host: ad.host.clone(),
+                fingerprint: ad.fingerprint.clone().unwrap_or_default(),
+                ours: self.rooms.hosting.contains_key(id),
+            });
+        } else if !self.chats.rooms.contains_key(id) {
             let (name, host, addrs, locked) =
                 match (self.rooms.discovered.get(key), self.rooms.hosting.get(id)) {
                     (_, Some((name, _, _))) => (name.clone(), self.name.clone(), Vec::new(), false),
@@ -123,6 +149,7 @@ impl AppState {
     pub fn trust_new_key(&mut self, room: &RoomId, key: PublicKey) {
         self.rooms.pinned.insert(room.clone(), key.fingerprint());
         if let Some(chat) = self.chats.rooms.get_mut(room) {
+            chat.stayed_out = None;
             chat.state = SessionState::Connecting;
             chat.notice(format!(
                 "You trusted the host's new key {}",
@@ -130,6 +157,23 @@ impl AppState {
             ));
         }
         self.outbox.push(Command::TrustHostKey {
+            room: room.clone(),
+            key,
+        });
+    }
+
+    /// "Stay out" of a host presenting another key: the room stays, waiting for the host
+    /// known, with whatever was written for it.
+    pub fn stay_out(&mut self, room: &RoomId, key: PublicKey) {
+        if let Some(chat) = self.chats.rooms.get_mut(room) {
+            chat.state = SessionState::Waiting(crate::bridge::Waiting::OtherKey);
+            chat.stayed_out = Some(key);
+            chat.notice(format!(
+                "You stayed out of a machine presenting the key {}; waiting for the host you know",
+                key.fingerprint()
+            ));
+        }
+        self.outbox.push(Command::StayOut {
             room: room.clone(),
             key,
         });

@@ -561,6 +561,38 @@ mod tests {
     }
 
     #[test]
+    fn another_machine_advertising_our_room_is_not_called_ours_and_its_entry_says_what_it_is() {
+        let mut s = state();
+        let room = RoomId::parse("r1").unwrap();
+        s.apply(Event::Hosting {
+            room: room.clone(),
+            name: "Lab".into(),
+            port: 1,
+            locked: false,
+        });
+        let impostor = ad("r1", "Lab");
+        s.apply(Event::RoomFound(impostor.clone()));
+        let rows = s.room_rows();
+        let theirs = rows
+            .iter()
+            .find(|r| r.fingerprint == impostor.fingerprint)
+            .expect("the other machine's entry is listed");
+        assert_eq!(theirs.trust, HostTrust::Different);
+        assert!(!theirs.hosted_by_me, "never 'you' unless the key is ours");
+        let ours = rows.iter().find(|r| r.trust == HostTrust::Mine).unwrap();
+        assert!(ours.hosted_by_me);
+
+        // Clicked, it says what it is, and nothing is joined.
+        s.outbox.clear();
+        s.open_room(&impostor.key());
+        assert!(matches!(
+            &s.asking,
+            Some(Ask::OtherKey { ours: true, fingerprint, .. }) if *fingerprint == "BBBB-BBBB-BBBB-BBBB"
+        ));
+        assert!(s.outbox.is_empty());
+    }
+
+    #[test]
     fn a_locked_room_claiming_another_key_is_asked_about_before_any_password() {
         let mut s = state();
         let room = RoomId::parse("r1").unwrap();
@@ -731,6 +763,66 @@ mod tests {
             member: bob,
         });
         assert!(s.chats[&room].gone.is_empty(), "back, not gone");
+    }
+
+    #[test]
+    fn a_look_alike_name_is_flagged_on_its_joins_messages_and_notifications() {
+        let (mut s, lab, _) = two_rooms();
+        let person = |id, name: &str, seed: u8| Member {
+            id,
+            name: name.into(),
+            device: DeviceId::of_key(&[seed; 32]),
+            host: false,
+            away: false,
+            key: None,
+        };
+        let (bob, fake) = (person(4, "Bob", 1), person(5, "B\u{43e}b", 2));
+        for member in [bob.clone(), fake.clone()] {
+            s.apply(Event::MemberJoined {
+                room: lab.clone(),
+                member,
+            });
+        }
+        let group = |m: &Member| m.device.fingerprint().unwrap()[..4].to_owned();
+        let notices: Vec<String> = s.chats[&lab]
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Notice { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            notices.contains(&format!("⚠ B\u{43e}b · {} joined", group(&fake))),
+            "{notices:?}"
+        );
+        // As a message's sender (and in its notification), and the real Bob too: the two
+        // are told apart by their fingerprints.
+        assert_eq!(
+            s.chats[&lab].who(&fake.name, &fake.device),
+            format!("⚠ B\u{43e}b · {}", group(&fake))
+        );
+        assert_eq!(
+            s.chats[&lab].who(&bob.name, &bob.device),
+            format!("⚠ Bob · {}", group(&bob))
+        );
+        s.apply(Event::Message {
+            room: lab.clone(),
+            message: message(1, &fake.device),
+            live: true,
+        });
+        let mut from_fake = message(2, &fake.device);
+        from_fake.from = fake.name.clone();
+        s.apply(Event::Message {
+            room: lab.clone(),
+            message: from_fake,
+            live: true,
+        });
+        let title = &s.notifications.last().expect("announced").title;
+        assert!(title.starts_with(&format!("⚠ B\u{43e}b · {}", group(&fake))), "{title}");
+        // A name that mixes scripts is flagged even with nobody to pass for.
+        assert!(crate::app::text::passes_for_another("B\u{43e}b", []));
+        assert!(!crate::app::text::passes_for_another("Bob", ["Ada"]));
     }
 
     #[test]

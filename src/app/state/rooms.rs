@@ -209,8 +209,13 @@ impl Rooms {
     /// How an advert's claimed key stands with the key pinned for its room; `fingerprint`
     /// is ours.
     pub(super) fn trust_of(&self, ad: &RoomAd, fingerprint: &str) -> HostTrust {
-        if self.hosting.contains_key(&ad.id) && ad.fingerprint.as_deref() == Some(fingerprint) {
-            return HostTrust::Mine;
+        if self.hosting.contains_key(&ad.id) {
+            // Our own room, advertised by us or by a machine claiming it.
+            return if ad.fingerprint.as_deref() == Some(fingerprint) {
+                HostTrust::Mine
+            } else {
+                HostTrust::Different
+            };
         }
         match self.pinned.get(&ad.id) {
             None if self
@@ -263,16 +268,18 @@ impl AppState {
         let mut rows: Vec<RoomRow> = rooms
             .discovered
             .values()
-            .map(|ad| RoomRow {
+            .map(|ad| (ad, rooms.trust_of(ad, &self.fingerprint)))
+            .map(|(ad, trust)| RoomRow {
                 key: ad.key(),
-                trust: rooms.trust_of(ad, &self.fingerprint),
+                trust,
                 fingerprint: ad.fingerprint.clone(),
                 id: ad.id.clone(),
                 name: ad.name.clone(),
                 host: ad.host.clone(),
                 members: ad.members,
                 locked: ad.locked,
-                hosted_by_me: rooms.hosting.contains_key(&ad.id),
+                // Only with our key: another machine advertising our room is not "you".
+                hosted_by_me: trust == HostTrust::Mine,
                 joined: self.chats.rooms.contains_key(&ad.id),
                 unjoinable: version_gap(ad),
             })

@@ -33,8 +33,9 @@ impl AppState {
             && attention::interrupts(alerts, mention)
             && let Some(newest) = messages.last()
         {
+            let from = chat.who(&newest.from, &newest.device);
             self.notifications
-                .push(Notification::of(room, &chat.room_name, newest));
+                .push(Notification::of(room, &chat.room_name, &from, newest));
             self.wants_attention = true;
         }
     }

@@ -107,6 +107,7 @@ impl Run {
             Some(SessionCmd::Password(secret)) => self.config.password = Some(secret),
             Some(SessionCmd::Redial(addrs)) => self.config.addrs = addrs,
             Some(SessionCmd::Retry) => {}
+            Some(SessionCmd::Distrust(key)) => self.distrusted.push(key),
             Some(SessionCmd::Before(before)) => writer.send(Frame::Before { before }).await?,
             Some(SessionCmd::Presence(away)) => {
                 self.away = away;

@@ -24,7 +24,7 @@ pub use report::{Report, SessionEvent};
 pub use state::{Failure, PasswordNeed, Rejection, SessionState, Waiting};
 pub use who::{About, WhoError, ask_who};
 
-use crate::net::identity::Identity;
+use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::Timeouts;
 use crate::net::password::RoomSecret;
 use crate::net::trust::{KnownHosts, KnownPeople};
@@ -85,6 +85,8 @@ enum SessionCmd {
     Password(RoomSecret),
     /// The user trusted the host's new key (it is pinned now): try again now.
     Retry,
+    /// The user stays out of a host presenting this key: keep waiting for the key pinned.
+    Distrust(PublicKey),
     /// The user scrolled back: the page before message `before`.
     Before(u64),
     /// The user went away from the keyboard, or came back.
@@ -134,6 +136,12 @@ impl Session {
     /// Tries joining again now (after the user trusted the host's new key).
     pub fn retry(&self) {
         let _ = self.tx.send(SessionCmd::Retry);
+    }
+
+    /// Keeps the room but not the key its host presented (after the user chose to stay
+    /// out): the session waits for the key it knows, and says so.
+    pub fn distrust(&self, key: PublicKey) {
+        let _ = self.tx.send(SessionCmd::Distrust(key));
     }
 
     /// Asks the host for the page of history before message `before` (the user scrolled
@@ -207,6 +215,9 @@ struct Run {
     /// Who is in the room by device, as its host lists them: what a direct message's sender is
     /// called (its key's name here, never what the message says).
     names: std::collections::HashMap<DeviceId, String>,
+    /// Keys the user chose to stay out of when they answered for this room: meeting one
+    /// again is waited past, not asked about again.
+    distrusted: Vec<PublicKey>,
 }
 
 impl Run {
@@ -229,6 +240,7 @@ impl Run {
             away: false,
             directs_out: Default::default(),
             names: Default::default(),
+            distrusted: Vec::new(),
         }
     }
 

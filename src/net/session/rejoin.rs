@@ -212,6 +212,9 @@ impl Run {
                     state,
                 )
             }
+            JoinError::KeyChanged { presented, .. } if self.distrusted.contains(&presented) => {
+                (retry.next_wait(), SessionState::Waiting(Waiting::OtherKey))
+            }
             JoinError::KeyChanged { pinned, presented } => {
                 tracing::warn!(
                     "room {}: the host presented key {} instead of {}",
@@ -286,6 +289,12 @@ impl Run {
                 return Offline::Redialled;
             }
             Some(SessionCmd::Retry) => return Offline::Redialled,
+            Some(SessionCmd::Distrust(key)) => {
+                if !self.distrusted.contains(&key) {
+                    self.distrusted.push(key);
+                }
+                return Offline::Redialled;
+            }
             // Nobody to ask: the front end hears nothing came, and may ask again.
             Some(SessionCmd::Before(before)) => self.tell(SessionEvent::Earlier {
                 before,

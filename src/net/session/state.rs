@@ -58,6 +58,9 @@ pub enum Waiting {
     /// The host turned us away for a reason that may pass (the room was full, or its address
     /// runs another room now).
     TurnedAway { refusal: Refusal },
+    /// Only a machine with another key than the room's host answers (the user chose to stay
+    /// out of it): we wait for the host we know.
+    OtherKey,
     /// The host asked us to wait (password tries are slowed down); trying again in `secs`.
     Slowed { code: WaitCode, secs: u64 },
 }
