@@ -252,6 +252,9 @@ pub enum Event {
     JoinFailed { error: JoinFailure },
     /// A problem the user should hear of and can act on (a full disk, say).
     Alert(String),
+    /// A file, or its folder, could not be shown (no app or file manager for it): the
+    /// window says so and offers the path to copy.
+    NotOpened { path: PathBuf, error: String },
     /// A message in a joined room; `live` is false for the history sent on joining.
     Message {
         room: RoomId,

@@ -418,9 +418,13 @@ fn a_password_room_asks_for_the_password_and_says_when_it_is_wrong() {
     w.harness.get_by_label("Password").type_text("tulips");
     w.harness.get_by_label("Join").click();
     w.shows("Wrong password");
-    // The host makes a second guess wait: the window says so, then gets in by itself.
+    // The host makes a second guess wait: the dialog says it is checking (not "Wrong
+    // password" still), then the window gets in by itself.
     w.replace_text("Password", "tulip");
     w.harness.get_by_label("Join").click();
+    w.harness.run_steps(2);
+    assert!(w.harness.query_by_label_contains("Checking…").is_some());
+    assert!(w.harness.query_by_label("Wrong password").is_none());
     w.shows("• connected");
     assert!(
         w.harness
@@ -479,6 +483,27 @@ fn a_changed_host_key_is_shown_and_trusted_only_on_request() {
     w.shows(&format!("🔑 {}", eve.fingerprint));
     w.close();
     eve.stop();
+}
+
+/// A long room name is cut short in the sidebar (which keeps its width) and in the header
+/// (with a gap before the room's state); a locked room being let in says "Checking…".
+#[test]
+fn a_long_room_name_keeps_the_sidebar_narrow() {
+    let (mut w, _dir) = window(Some("Ada"));
+    w.harness.run();
+    let long = "The quarterly planning room for the whole engineering floor";
+    w.harness.state_mut().state.host(long, "").unwrap();
+    w.until("hosting", |h| !h.state().state.rooms.hosting.is_empty());
+    w.harness.run();
+    // The sidebar ends where the composer's first button starts (at 266 points with a
+    // short name; a long one used to push it to 399).
+    let attach = w.harness.get_by_label("Attach…").rect();
+    assert!(
+        attach.left() < 280.0,
+        "the sidebar kept its width: the composer starts at {}",
+        attach.left()
+    );
+    w.close();
 }
 
 /// At the smallest window size the room is still usable: the room list becomes a drawer,

@@ -138,7 +138,7 @@ const HINTS: &[Hint] = &[
         title: "Linux: firewall",
         os: Some("linux"),
         steps: &[
-            "A firewall must let in mDNS (UDP port 5353) and the port of each room you host (TCP, shown above as PORT). With ufw:",
+            "A firewall must let in mDNS (UDP port 5353) and the port of each room you host (TCP, the number after the colon in its address above). With ufw:",
             "$ sudo ufw allow 5353/udp",
             "$ sudo ufw allow PORT/tcp",
             "With firewalld:",
@@ -183,6 +183,21 @@ pub fn hints(os: &str) -> Vec<&'static Hint> {
     hints
 }
 
+/// A hint's steps as shown: a command for the port of a room (`PORT`) is given once for each
+/// room hosted now, with its real port; with none hosted, `PORT` stays, said to be the
+/// room's port.
+pub fn steps(hint: &Hint, ports: &[u16]) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in hint.steps {
+        match (step.contains("PORT"), ports) {
+            (false, _) => out.push((*step).to_owned()),
+            (true, []) => out.push(format!("{step}   (PORT: the port of the room you host)")),
+            (true, ports) => out.extend(ports.iter().map(|p| step.replace("PORT", &p.to_string()))),
+        }
+    }
+    out
+}
+
 /// Whether the problem on the status line is that no interface is in use (then the window
 /// says where to choose one).
 pub fn no_interface(net: &NetStatus) -> bool {
@@ -215,16 +230,22 @@ impl Panel {
                     }
                     ui.add_space(12.0);
                     ui.heading("If rooms still don't appear");
+                    let ports: Vec<u16> = state
+                        .rooms
+                        .hosting
+                        .values()
+                        .map(|(_, port, _)| *port)
+                        .collect();
                     for hint in hints(std::env::consts::OS) {
                         CollapsingHeader::new(hint.title)
                             .default_open(hint.os == Some(std::env::consts::OS))
                             .show(ui, |ui| {
-                                for step in hint.steps {
+                                for step in steps(hint, &ports) {
                                     match step.strip_prefix("$ ") {
                                         Some(command) => {
                                             ui.label(RichText::new(command).monospace())
                                         }
-                                        None => ui.label(*step),
+                                        None => ui.label(step),
                                     };
                                 }
                             });
@@ -483,6 +504,22 @@ mod tests {
                 ]
             )],
             "IPv4 first; no link-local IPv6, no skipped interface"
+        );
+    }
+
+    #[test]
+    fn the_firewall_commands_name_the_ports_of_the_rooms_hosted() {
+        let linux = HINTS.iter().find(|h| h.os == Some("linux")).unwrap();
+        let shown = steps(linux, &[40123, 40200]);
+        assert!(shown.contains(&"$ sudo ufw allow 40123/tcp".to_owned()));
+        assert!(shown.contains(&"$ sudo ufw allow 40200/tcp".to_owned()));
+        assert!(!shown.iter().any(|s| s.contains("PORT")), "{shown:?}");
+        // None hosted: the placeholder stays, and says what it stands for.
+        let shown = steps(linux, &[]);
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("PORT: the port of the room you host"))
         );
     }
 

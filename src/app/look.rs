@@ -5,12 +5,32 @@
 use crate::store::Theme;
 use egui::{Color32, Visuals};
 
-/// Text colours for both themes, chosen so that body and secondary ("weak") text stand at
-/// least 4.5:1 against every background they are drawn on (WCAG AA). egui's own secondary
-/// text is the body colour at 60 % (about 2.7:1 in the dark theme).
+/// Text colours for both themes, chosen so that every colour text is drawn in (body,
+/// secondary, warnings, errors, links, "connected") stands at least 4.5:1 against every
+/// background it is drawn on (WCAG AA); and small text large enough to read. egui's own
+/// secondary text is the body colour at 60 % (about 2.7:1 in the dark theme), its warning
+/// orange and link blue about 3:1 in the light one, and its small text 9 points.
 pub fn readable(ctx: &egui::Context) {
     for theme in [egui::Theme::Dark, egui::Theme::Light] {
-        ctx.style_mut_of(theme, |style| tune(&mut style.visuals));
+        ctx.style_mut_of(theme, |style| {
+            tune(&mut style.visuals);
+            style
+                .text_styles
+                .insert(egui::TextStyle::Small, egui::FontId::proportional(SMALL));
+        });
+    }
+}
+
+/// The size of secondary text ("hosted by…", "saved as…"), in points: 11 px and more at
+/// 100 % zoom, against egui's 9.
+pub const SMALL: f32 = 11.5;
+
+/// The colour of "• connected": green, dark enough on light backgrounds.
+pub fn connected(visuals: &Visuals) -> Color32 {
+    if visuals.dark_mode {
+        Color32::from_rgb(90, 200, 120)
+    } else {
+        Color32::from_rgb(0, 100, 40)
     }
 }
 
@@ -22,6 +42,15 @@ fn tune(visuals: &mut Visuals) {
     };
     visuals.widgets.noninteractive.fg_stroke.color = body;
     visuals.weak_text_color = Some(weak);
+    if visuals.dark_mode {
+        visuals.warn_fg_color = Color32::from_rgb(255, 170, 60);
+        visuals.error_fg_color = Color32::from_rgb(255, 120, 110);
+        visuals.hyperlink_color = Color32::from_rgb(110, 180, 255);
+    } else {
+        visuals.warn_fg_color = Color32::from_rgb(150, 75, 0);
+        visuals.error_fg_color = Color32::from_rgb(185, 20, 20);
+        visuals.hyperlink_color = Color32::from_rgb(0, 85, 175);
+    }
     // A steady cursor: a blinking one would repaint twice a second forever, and an idle
     // window should not draw at all.
     visuals.text_cursor.blink = false;
@@ -69,9 +98,25 @@ mod tests {
                 visuals.window_fill,
                 visuals.extreme_bg_color,
                 visuals.text_edit_bg_color(),
+                // Our own messages' card, and a mention's.
                 blend(visuals.panel_fill, visuals.faint_bg_color),
+                blend(
+                    visuals.panel_fill,
+                    visuals.warn_fg_color.gamma_multiply(0.18),
+                ),
             ];
-            for text in [visuals.text_color(), visuals.weak_text_color()] {
+            // Every colour the window draws text in (see `connected`, and the visuals' own
+            // warning, error and link colours).
+            let texts = [
+                visuals.text_color(),
+                visuals.weak_text_color(),
+                visuals.strong_text_color(),
+                visuals.warn_fg_color,
+                visuals.error_fg_color,
+                visuals.hyperlink_color,
+                connected(&visuals),
+            ];
+            for text in texts {
                 for bg in backgrounds {
                     let ratio = contrast(text, bg);
                     assert!(
@@ -82,9 +127,25 @@ mod tests {
                 }
             }
         }
+        // A selected entry (the open room in the list) keeps its text readable too.
+        for mut visuals in [Visuals::dark(), Visuals::light()] {
+            tune(&mut visuals);
+            let (text, bg) = (visuals.selection.stroke.color, visuals.selection.bg_fill);
+            assert!(contrast(text, bg) >= 4.5, "selected: {text:?} on {bg:?}");
+        }
         // The measure itself: black on white is 21:1, a colour on itself 1:1.
         assert!((contrast(Color32::BLACK, Color32::WHITE) - 21.0).abs() < 0.01);
         assert!((contrast(Color32::GRAY, Color32::GRAY) - 1.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn secondary_text_is_at_least_11_points() {
+        let ctx = egui::Context::default();
+        readable(&ctx);
+        for theme in [egui::Theme::Dark, egui::Theme::Light] {
+            let style = ctx.style_of(theme);
+            assert!(style.text_styles[&egui::TextStyle::Small].size >= 11.0);
+        }
     }
 
     /// `over` painted on `under` (premultiplied alpha, as egui paints).

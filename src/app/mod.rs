@@ -233,8 +233,13 @@ impl LanchatApp {
             if let Some(alert) = self.state.alert.clone() {
                 ui.horizontal_wrapped(|ui| {
                     ui.colored_label(ui.visuals().error_fg_color, alert);
+                    if let Some(path) = &self.state.alert_path
+                        && ui.small_button("Copy path").clicked()
+                    {
+                        ui.ctx().copy_text(path.display().to_string());
+                    }
                     if ui.small_button("Dismiss").clicked() {
-                        self.state.alert = None;
+                        (self.state.alert, self.state.alert_path) = (None, None);
                     }
                 });
             }

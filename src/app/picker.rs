@@ -20,11 +20,26 @@ pub enum Pick {
     Downloads(Option<PathBuf>),
 }
 
+/// The dialog the system gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum System {
+    /// Its own, through rfd (an XDG desktop portal; macOS and Windows always have one).
+    Own,
+    /// zenity, run here with lanchat's title: rfd 0.17's zenity backend drops the title
+    /// (`FileDialog::set_title`), so its window read "zenity". Upstream, in rfd's
+    /// `backend/linux/zenity.rs`: `pick_files` builds `zenity --no-markup --file-selection
+    /// --multiple` and never adds `--title` (minimal reproduction: with no portal on the
+    /// session bus, `rfd::FileDialog::new().set_title("X").pick_files()` shows "zenity").
+    Zenity,
+    /// None: the picker drawn in the window.
+    None,
+}
+
 /// The window's file choosing.
 #[derive(Default)]
 pub struct Picker {
-    /// Whether the system has a dialog to give; asked once, at the first pick.
-    system: Option<bool>,
+    /// The dialog the system gives; asked once, at the first pick.
+    system: Option<System>,
     /// The picker drawn in the window, while it is open.
     builtin: Option<Browser>,
     /// Where the built-in picker starts choosing files, if not the home folder.
@@ -35,7 +50,7 @@ impl Picker {
     /// Always uses the picker drawn in the window (tests, and systems whose dialog misbehaves),
     /// choosing files from `start` (else the home folder).
     pub fn use_builtin(&mut self, start: Option<PathBuf>) {
-        self.system = Some(false);
+        self.system = Some(System::None);
         self.start = start;
     }
 
@@ -48,9 +63,10 @@ impl Picker {
         ctx: &egui::Context,
         commands: UnboundedSender<Command>,
     ) {
-        let system = *self.system.get_or_insert_with(system_dialog_available);
-        match window {
-            Some(window) if system => open_system(pick, window, commands),
+        let system = *self.system.get_or_insert_with(system_dialog);
+        match (window, system) {
+            (Some(window), System::Own) => open_system(pick, window, commands),
+            (Some(_), System::Zenity) => open_zenity(pick, commands),
             _ => {
                 let home = || directories::UserDirs::new().map(|u| u.home_dir().to_path_buf());
                 let start = match &pick {
@@ -317,22 +333,65 @@ fn open_system(pick: Pick, window: &eframe::Frame, commands: UnboundedSender<Com
     }
 }
 
-/// Whether the system can show its own file dialog. On Linux and the BSDs that takes an XDG
-/// desktop portal on the session bus, or zenity; macOS and Windows always have one.
-fn system_dialog_available() -> bool {
+/// The dialog the system can show. On Linux and the BSDs that takes an XDG desktop portal on
+/// the session bus, or zenity; macOS and Windows always have their own.
+fn system_dialog() -> System {
     #[cfg(all(unix, not(target_os = "macos")))]
     {
+        if portal_available() {
+            return System::Own;
+        }
         let zenity = std::env::var_os("PATH").is_some_and(|path| {
             std::env::split_paths(&path).any(|dir| dir.join("zenity").is_file())
         });
-        let available = zenity || portal_available();
-        if !available {
-            tracing::info!("no XDG desktop portal and no zenity: files are picked in the window");
+        if zenity {
+            return System::Zenity;
         }
-        available
+        tracing::info!("no XDG desktop portal and no zenity: files are picked in the window");
+        System::None
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
-    true
+    System::Own
+}
+
+/// zenity's file dialog, titled as lanchat's, awaited on a thread of its own. A path per
+/// line (zenity's default separator, "|", may be in a file's name).
+fn open_zenity(pick: Pick, commands: UnboundedSender<Command>) {
+    let mut zenity = std::process::Command::new("zenity");
+    zenity.args(["--file-selection", "--separator", "\n"]);
+    match &pick {
+        Pick::Files(_) => zenity.args(["--multiple", "--title", "lanchat: send files to the room"]),
+        Pick::Downloads(current) => {
+            zenity.args(["--directory", "--title", "lanchat: save received files in"]);
+            if let Some(dir) = current {
+                // A trailing separator opens the folder itself rather than selecting it.
+                zenity.arg("--filename").arg(dir.join(""));
+            }
+            &mut zenity
+        }
+    };
+    let waiting = std::thread::Builder::new().name("lanchat-dialog".into());
+    let spawned = waiting.spawn(move || {
+        let output = match zenity.output() {
+            Ok(output) if output.status.success() => output,
+            Ok(_) => return, // cancelled
+            Err(e) => return tracing::warn!("zenity: {e}"),
+        };
+        let paths: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let command = match (pick, paths.first()) {
+            (_, None) => return,
+            (Pick::Files(room), Some(_)) => Command::SendFiles { room, paths },
+            (Pick::Downloads(_), Some(dir)) => Command::Settings(Change::Downloads(dir.clone())),
+        };
+        let _ = commands.send(command);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot wait for the file dialog: {e}");
+    }
 }
 
 /// Whether the session bus has (or can start) the XDG desktop portal that rfd asks for files.

@@ -177,7 +177,7 @@ fn network_room(ui: &mut egui::Ui, state: &AppState, row: &RoomRow) -> bool {
         format!("{} members", row.members)
     };
     let label = format!("{warn}{lock}{}", text::name(&row.name));
-    let button = egui::Button::selectable(selected, label);
+    let button = egui::Button::selectable(selected, label).truncate();
     let response = ui
         .add_enabled_ui(row.unjoinable.is_none(), |ui| {
             ui.add_sized([ui.available_width(), 24.0], button)
@@ -185,7 +185,9 @@ fn network_room(ui: &mut egui::Ui, state: &AppState, row: &RoomRow) -> bool {
         .inner;
     let response = match &row.unjoinable {
         Some(why) => response.on_disabled_hover_text(why),
-        None => response.on_hover_text(trust_hint(row)),
+        None => response
+            .on_hover_text(trust_hint(row))
+            .on_hover_cursor(egui::CursorIcon::PointingHand),
     };
     let mut about = format!("hosted by {who} · {people}");
     match row.trust {
@@ -195,11 +197,12 @@ fn network_room(ui: &mut egui::Ui, state: &AppState, row: &RoomRow) -> bool {
         HostTrust::Mine | HostTrust::New => {}
     }
     let about = RichText::new(about).small();
-    ui.label(if warned {
+    let about = if warned {
         about.color(ui.visuals().warn_fg_color)
     } else {
         about.weak()
-    });
+    };
+    ui.add(egui::Label::new(about).truncate());
     ui.add_space(4.0);
     response.clicked()
 }
@@ -257,11 +260,13 @@ fn entry(ui: &mut egui::Ui, name: &str, unread: usize, mentioned: bool, selected
         let badge_width = if badge.is_some() { 40.0 } else { 0.0 };
         let name = RichText::new(text::name(name));
         let name = if unread > 0 { name.strong() } else { name };
+        // A long name is cut short: the list keeps its width.
         let clicked = ui
             .add_sized(
                 [ui.available_width() - badge_width, 24.0],
-                egui::Button::selectable(selected, name),
+                egui::Button::selectable(selected, name).truncate(),
             )
+            .on_hover_cursor(egui::CursorIcon::PointingHand)
             .clicked();
         if let Some((count, hint)) = &badge {
             let color = if mentioned {
@@ -286,14 +291,13 @@ fn my_room(ui: &mut egui::Ui, room: &MyRoom, selected: bool) -> bool {
     } else {
         format!("hosted by {}", text::name(&room.host))
     };
-    match &room.away {
-        Some(why) => ui.label(
-            RichText::new(format!("{who} · {why}"))
-                .small()
-                .color(ui.visuals().warn_fg_color),
-        ),
-        None => ui.label(RichText::new(who).small().weak()),
+    let about = match &room.away {
+        Some(why) => RichText::new(format!("{who} · {why}"))
+            .small()
+            .color(ui.visuals().warn_fg_color),
+        None => RichText::new(who).small().weak(),
     };
+    ui.add(egui::Label::new(about).truncate());
     ui.add_space(4.0);
     clicked
 }

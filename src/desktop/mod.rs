@@ -73,8 +73,11 @@ pub fn reveal(path: &Path) -> std::io::Result<()> {
             .spawn()
             .map(drop)
     }
+    // Elsewhere the folder is opened with xdg-open and the like, waiting for their answer:
+    // with no file manager they fail, and the window then says so (a detached launch would
+    // report nothing). Called off the async threads.
     #[cfg(not(any(target_os = "windows", target_os = "macos")))]
     {
-        open::that_detached(path.parent().unwrap_or(path))
+        open::that(path.parent().unwrap_or(path))
     }
 }

@@ -16,13 +16,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// `lanchat whoami`: this profile's name, device id and fingerprint.
+/// A profile with no name saved (used only with `--name`) has no name to tell: `name` is
+/// then null, and `note` says what a run without `--name` would be called.
 pub fn whoami(setup: Setup) {
-    emit(json!({
+    let name = setup.name.clone().or_else(|| setup.settings.name.clone());
+    let mut said = json!({
         "event": "whoami",
-        "name": setup.name.unwrap_or_else(|| setup.settings.display_name()),
+        "name": name,
         "device": setup.identity.device(),
         "fingerprint": setup.identity.fingerprint(),
-    }));
+    });
+    if name.is_none() {
+        said["note"] = json!(format!(
+            "no name saved in this profile: each run uses --name, or is called {}",
+            setup.settings.display_name()
+        ));
+    }
+    emit(said);
 }
 
 /// `lanchat rooms`: lists the rooms found within `wait`.

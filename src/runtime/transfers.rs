@@ -45,10 +45,10 @@ impl Runtime {
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = how(&path) {
-                events.send(Event::Alert(format!(
-                    "Could not open {}: {e}",
-                    path.display()
-                )));
+                events.send(Event::NotOpened {
+                    path,
+                    error: e.to_string(),
+                });
             }
         });
     }

@@ -5,7 +5,7 @@ use crate::app::text;
 use crate::bridge::SessionState;
 use crate::protocol::{DeviceId, RoomId};
 use crate::store::{Alerts, Change};
-use egui::{Align, Color32, Layout, RichText, ScrollArea};
+use egui::{Align, Layout, RichText, ScrollArea};
 
 /// What the user asked for in the header and the member list, done once the room is drawn.
 pub(super) struct Asked {
@@ -102,6 +102,8 @@ pub(super) fn header(
                         "Messages came faster than they were shown; the rest are being read back",
                     );
             }
+            // A gap, so that a name cut short does not run into the state.
+            ui.add_space(12.0);
             ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
                 let name = text::name(&chat.room_name);
                 ui.add(egui::Label::new(RichText::new(name.as_ref()).heading()).truncate());
@@ -173,7 +175,7 @@ fn state_badge(ui: &mut egui::Ui, chat: &Chat) {
         // Named like a room joined before: not joined until the user says so.
         _ if chat.lookalike => ("⚠ not joined", ui.visuals().warn_fg_color),
         SessionState::Connecting => ("joining…", ui.visuals().weak_text_color()),
-        SessionState::Connected => ("• connected", Color32::from_rgb(60, 170, 90)),
+        SessionState::Connected => ("• connected", crate::app::look::connected(ui.visuals())),
         SessionState::Waiting(_) => ("• waiting for the host", ui.visuals().warn_fg_color),
         SessionState::Failed(_) => ("✖ cannot join", ui.visuals().error_fg_color),
         SessionState::KeyChanged { .. } => ("⚠ host key changed", ui.visuals().error_fg_color),

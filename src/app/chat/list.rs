@@ -472,7 +472,10 @@ fn pending(ui: &mut egui::Ui, pass: &Pass, actions: &mut Vec<FileAction>) {
             header: true,
             mention: false,
         };
-        let hint = format!("{}\nFingerprint {}", pass.state.name, pass.state.fingerprint);
+        let hint = format!(
+            "{}\nFingerprint {}",
+            pass.state.name, pass.state.fingerprint
+        );
         message_row(ui, (&pass.state.name, &hint), "sending…", look, |ui| {
             text_body(ui, text, true)
         });

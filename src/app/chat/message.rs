@@ -45,7 +45,10 @@ pub(super) fn draw_line(
                 Some(chat) => chat.who(&message.from, &message.device),
                 None => text::name(&message.from).into_owned(),
             };
-            let fingerprint = message.device.fingerprint().unwrap_or_else(|| "unknown".into());
+            let fingerprint = message
+                .device
+                .fingerprint()
+                .unwrap_or_else(|| "unknown".into());
             let hint = format!("{}\nFingerprint {fingerprint}", text::name(&message.from));
             let grouped = matches!(previous, Some(Line::Chat { message: above, .. })
                 if above.device == message.device

@@ -10,7 +10,7 @@ mod settings;
 
 use super::state::AppState;
 use super::text;
-use crate::bridge::SessionState;
+use crate::bridge::{PasswordNeed, SessionState, Waiting};
 use crate::protocol::RoomId;
 use ask::ask_dialog;
 use egui::{Key, Modal};
@@ -184,15 +184,27 @@ impl Dialogs {
             }
             return;
         }
-        match chat.state.clone() {
-            SessionState::NeedsPassword(need) => {
+        // While a password given is tried, its dialog stays and says so.
+        let checking = chat.checking_password.then(|| match &chat.state {
+            SessionState::Waiting(Waiting::Slowed { secs, .. }) => format!(
+                "Checking… the host waits {secs} s after a wrong password before it tries another"
+            ),
+            _ => "Checking…".to_owned(),
+        });
+        let asking = match (&chat.state, &checking) {
+            (SessionState::NeedsPassword(need), _) => Some(*need),
+            (_, Some(_)) => Some(PasswordNeed::Missing),
+            _ => None,
+        };
+        match (chat.state.clone(), asking) {
+            (_, Some(need)) => {
                 if self.password.as_ref().is_none_or(|(r, _)| *r != room) {
                     self.password = Some((room.clone(), String::new()));
                 }
                 let Some((_, typed)) = &mut self.password else {
                     return;
                 };
-                match password_dialog(ctx, &room_name, need, typed) {
+                match password_dialog(ctx, &room_name, need, checking.as_deref(), typed) {
                     Outcome::Confirm => {
                         if state.give_password(&room, typed).is_ok() {
                             typed.clear();
@@ -205,7 +217,7 @@ impl Dialogs {
                     Outcome::Open => {}
                 }
             }
-            SessionState::KeyChanged { known, presented } => {
+            (SessionState::KeyChanged { known, presented }, None) => {
                 match key_dialog(ctx, &room_name, &known, &presented) {
                     Outcome::Confirm => state.trust_new_key(&room, presented),
                     Outcome::Cancel => state.stay_out(&room, presented),

@@ -29,18 +29,25 @@ pub(super) fn lookalike_dialog(ctx: &egui::Context, room_name: &str, host: &str)
     modal.inner
 }
 
-/// Asks for a locked room's password; `need` says why (first ask, or wrong).
+/// Asks for a locked room's password; `need` says why (first ask, or wrong), and
+/// `checking`, while one given is tried, says so instead.
 pub(super) fn password_dialog(
     ctx: &egui::Context,
     room: &str,
     need: PasswordNeed,
+    checking: Option<&str>,
     typed: &mut String,
 ) -> Outcome {
     let modal = Modal::new(egui::Id::unique("password_dialog")).show(ctx, |ui| {
         ui.set_width(340.0);
         ui.heading(format!("🔒 {room}"));
         ui.label("This room needs a password.");
-        if need != PasswordNeed::Missing {
+        if let Some(checking) = checking {
+            ui.horizontal(|ui| {
+                ui.add(egui::Spinner::new());
+                ui.label(checking);
+            });
+        } else if need != PasswordNeed::Missing {
             let why = capitalized(&need.to_string());
             ui.colored_label(ui.visuals().error_fg_color, why);
         }
@@ -60,7 +67,7 @@ pub(super) fn password_dialog(
         ui.add_space(8.0);
         let mut outcome = Outcome::Open;
         ui.horizontal(|ui| {
-            let ready = !typed.is_empty();
+            let ready = !typed.is_empty() && checking.is_none();
             if ui.add_enabled(ready, egui::Button::new("Join")).clicked()
                 || (ready && enter && (edit.has_focus() || edit.lost_focus()))
             {

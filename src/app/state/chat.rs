@@ -3,7 +3,7 @@
 
 use super::history::Older;
 use crate::app::text;
-use crate::bridge::{Rejection, SessionState};
+use crate::bridge::{Rejection, SessionState, Waiting};
 use crate::net::identity::PublicKey;
 use crate::protocol::{ChatMessage, DeviceId, FileHash, Member, MemberId};
 use std::collections::HashSet;
@@ -71,6 +71,9 @@ pub struct Chat {
     /// The key the user stayed out of when it answered for this room, so its list entry can
     /// still be trusted later (the host may really have moved).
     pub stayed_out: Option<crate::net::identity::PublicKey>,
+    /// A password was given and is being tried (joining, or waiting out the host's slowdown
+    /// after a wrong one): its dialog stays, saying so, until the answer.
+    pub checking_password: bool,
     /// Set while the room's messages come back from the database because the window fell
     /// behind (left minimized through a flood); shown as "catching up".
     pub catching_up: bool,
@@ -125,6 +128,7 @@ impl Chat {
             asked_to_join: true,
             lookalike: false,
             stayed_out: None,
+            checking_password: false,
             catching_up: false,
             reshaped: 0,
             unread: 0,
@@ -284,6 +288,11 @@ impl Chat {
     /// How the connection stands now; a change worth hearing of is said in the room, once.
     pub(super) fn session_changed(&mut self, state: SessionState) {
         let was = std::mem::replace(&mut self.state, state.clone());
+        // Still trying the password (dialling, or waiting out a slowdown), or answered.
+        self.checking_password &= matches!(
+            state,
+            SessionState::Connecting | SessionState::Waiting(Waiting::Slowed { .. })
+        );
         // A page asked for before the link went will not come; with the host back, ask again.
         self.older = match (&state, self.older) {
             (SessionState::Connected, Older::Unavailable) => Older::Maybe,

@@ -20,6 +20,13 @@ pub struct Directs {
 }
 
 impl Directs {
+    /// A person we write with changed their name in a room: their conversation goes by it.
+    pub(super) fn renamed(&mut self, peer: &DeviceId, name: &str) {
+        if let Some(conversation) = self.conversations.get_mut(peer) {
+            conversation.name = name.to_owned();
+        }
+    }
+
     /// Takes what the runtime says of direct messages and pinned people; other events are
     /// not this part's ([`Event::Direct`] is followed by the window, for its unread count).
     pub(super) fn apply(&mut self, event: Event) {

@@ -110,6 +110,7 @@ impl AppState {
             return Err("this room is closed".into());
         };
         chat.state = SessionState::Connecting;
+        chat.checking_password = true;
         let password = password.to_owned();
         if chat.asked_to_join {
             self.outbox.push(Command::Unlock {

@@ -76,6 +76,8 @@ pub struct AppState {
     pub network: NetStatus,
     /// A problem to show until dismissed (e.g. hosting failed).
     pub alert: Option<String>,
+    /// With the alert, a path the user may copy (a file that could not be shown).
+    pub alert_path: Option<std::path::PathBuf>,
     /// The question on screen, if any.
     pub asking: Option<Ask>,
     /// The user chose to quit and close their rooms: the next close request is let through.
@@ -111,6 +113,7 @@ impl AppState {
             focused: true,
             network: NetStatus::default(),
             alert: warning,
+            alert_path: None,
             asking: None,
             quitting: false,
             raise: false,
@@ -132,7 +135,15 @@ impl AppState {
                 self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
             }
             Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
-            Event::Alert(text) => self.alert = Some(text),
+            Event::Alert(text) => (self.alert, self.alert_path) = (Some(text), None),
+            Event::NotOpened { path, error } => {
+                let what = path.file_name().unwrap_or_default().to_string_lossy();
+                let text = format!(
+                    "Nothing here could show {what} ({error}). It is at {}",
+                    path.display()
+                );
+                (self.alert, self.alert_path) = (Some(text), Some(path));
+            }
             Event::Raise => self.raise = true,
             Event::Stopped => {}
             Event::Hosting {
@@ -187,10 +198,13 @@ impl AppState {
             | Event::KnownHosts(_)
             | Event::HostingStopped { .. }
             | Event::Probed { .. }) => self.rooms.apply(event),
+            Event::MemberRenamed { ref member, .. } => {
+                self.directs.renamed(&member.device, &member.name);
+                self.chats.apply(event, &self.me);
+            }
             event @ (Event::Session { .. }
             | Event::MemberJoined { .. }
             | Event::MemberLeft { .. }
-            | Event::MemberRenamed { .. }
             | Event::MemberAway { .. }
             | Event::Typing { .. }
             | Event::Pending { .. }
@@ -819,10 +833,47 @@ mod tests {
             live: true,
         });
         let title = &s.notifications.last().expect("announced").title;
-        assert!(title.starts_with(&format!("⚠ B\u{43e}b · {}", group(&fake))), "{title}");
+        assert!(
+            title.starts_with(&format!("⚠ B\u{43e}b · {}", group(&fake))),
+            "{title}"
+        );
         // A name that mixes scripts is flagged even with nobody to pass for.
         assert!(crate::app::text::passes_for_another("B\u{43e}b", []));
         assert!(!crate::app::text::passes_for_another("Bob", ["Ada"]));
+    }
+
+    #[test]
+    fn a_person_renamed_in_a_room_goes_by_the_new_name_in_their_conversation() {
+        let (mut s, lab, _) = two_rooms();
+        let bob = DeviceId::of_key(&[7; 32]);
+        let member = |name: &str| Member {
+            id: 4,
+            name: name.into(),
+            device: bob.clone(),
+            host: false,
+            away: false,
+            key: None,
+        };
+        s.apply(Event::MemberJoined {
+            room: lab.clone(),
+            member: member("Bob"),
+        });
+        s.apply(Event::Direct(crate::store::Direct {
+            peer: bob.clone(),
+            peer_name: "Bob".into(),
+            claimed: None,
+            outgoing: false,
+            seq: 1,
+            ts: 0,
+            text: "hi".into(),
+            room: lab.clone(),
+            state: crate::store::Sent::Delivered,
+        }));
+        s.apply(Event::MemberRenamed {
+            room: lab.clone(),
+            member: member("Robert"),
+        });
+        assert_eq!(s.directs.conversations[&bob].name, "Robert");
     }
 
     #[test]
