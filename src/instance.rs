@@ -170,15 +170,21 @@ fn wait_for(lock: &std::fs::File, limit: Duration) -> std::io::Result<bool> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_second_claim_on_a_profile_knocks_and_a_first_hears_it() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A profile in `dir` claimed by a first lanchat, which answers knocks to `front`.
+    fn first_claim(dir: &tempfile::TempDir) -> (Paths, Instance, crate::bridge::FrontEnd) {
         let paths = Paths::resolve(Some(dir.path().into())).unwrap();
         let Claim::Ours(mut first) = Instance::claim(&paths, true).unwrap() else {
             panic!("the first claim gets the profile");
         };
-        let (mut front, back) = crate::bridge::channel();
+        let (front, back) = crate::bridge::channel();
         first.answer_knocks(back.events);
+        (paths, first, front)
+    }
+
+    #[test]
+    fn a_second_claim_on_a_profile_knocks_and_a_first_hears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (paths, first, mut front) = first_claim(&dir);
         let Claim::Taken { knocked } = Instance::claim(&paths, true).unwrap() else {
             panic!("the second claim does not");
         };
@@ -207,12 +213,7 @@ mod tests {
     #[test]
     fn a_lanchat_started_while_a_closed_window_says_goodbye_waits_for_it() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::resolve(Some(dir.path().into())).unwrap();
-        let Claim::Ours(mut first) = Instance::claim(&paths, true).unwrap() else {
-            panic!("the first claim gets the profile");
-        };
-        let (mut front, back) = crate::bridge::channel();
-        first.answer_knocks(back.events);
+        let (paths, first, mut front) = first_claim(&dir);
         first.window_closed();
         // The first process ends a little later, once its goodbyes are said.
         let ending = std::thread::spawn(move || {

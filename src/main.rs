@@ -59,17 +59,8 @@ enum Cmd {
     },
     /// Join a room: print its history and messages, send each stdin line to it.
     Join {
-        /// The room's name or id.
-        room: String,
-        /// Display name for this run.
-        #[arg(long)]
-        name: Option<String>,
-        /// The host's address, for networks where discovery is blocked.
-        #[arg(long, value_name = "HOST:PORT")]
-        addr: Option<String>,
-        /// How long to look for the room, in seconds.
-        #[arg(long, default_value_t = 10.0)]
-        wait: f64,
+        #[command(flatten)]
+        to_room: ToRoom,
         /// Send each stdin line as a direct message to this member (by name), sealed so that
         /// only they can read it; the lines wait until they are in the room.
         #[arg(long, value_name = "NAME")]
@@ -77,39 +68,40 @@ enum Cmd {
         /// Receive every file shared in the room into this folder.
         #[arg(long, value_name = "DIR")]
         downloads: Option<PathBuf>,
-        /// The room's password, if it is locked.
-        #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-        /// Join even if the room's host presents another key than when this profile joined
-        /// it before (only after comparing the new fingerprint with the host).
-        #[arg(long)]
-        accept_new_key: bool,
     },
     /// Send files to a room; exits once the host holds a verified copy of each.
     Send {
-        /// The room's name or id.
-        room: String,
+        #[command(flatten)]
+        to_room: ToRoom,
         /// The files to send.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Display name for this run.
-        #[arg(long)]
-        name: Option<String>,
-        /// The host's address, for networks where discovery is blocked.
-        #[arg(long, value_name = "HOST:PORT")]
-        addr: Option<String>,
-        /// How long to look for the room, in seconds.
-        #[arg(long, default_value_t = 10.0)]
-        wait: f64,
-        /// The room's password, if it is locked.
-        #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-        /// Send even if the room's host presents another key than before.
-        #[arg(long)]
-        accept_new_key: bool,
     },
     /// Print this profile's name, device id and key fingerprint, as JSON.
     Whoami,
+}
+
+/// What `join` and `send` take to reach a room.
+#[derive(clap::Args)]
+struct ToRoom {
+    /// The room's name or id.
+    room: String,
+    /// Display name for this run.
+    #[arg(long)]
+    name: Option<String>,
+    /// The host's address, for networks where discovery is blocked.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// How long to look for the room, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    wait: f64,
+    /// The room's password, if it is locked.
+    #[arg(long, env = "LANCHAT_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Go in even if the room's host presents another key than when this profile joined it
+    /// before (only after comparing the new fingerprint with the host).
+    #[arg(long)]
+    accept_new_key: bool,
 }
 
 fn init_logging(verbose: u8, window: bool) {
@@ -265,29 +257,16 @@ fn headless_command(
                 password,
             } => headless::host(setup(name, None, password, false), room).await,
             Cmd::Join {
-                room,
-                name,
-                addr,
-                wait,
+                to_room: r,
                 to,
                 downloads,
-                password,
-                accept_new_key,
             } => {
-                let setup = setup(name, downloads, password, accept_new_key);
-                headless::join(setup, room, addr, seconds(wait)?, to).await
+                let setup = setup(r.name, downloads, r.password, r.accept_new_key);
+                headless::join(setup, r.room, r.addr, seconds(r.wait)?, to).await
             }
-            Cmd::Send {
-                room,
-                paths,
-                name,
-                addr,
-                wait,
-                password,
-                accept_new_key,
-            } => {
-                let setup = setup(name, None, password, accept_new_key);
-                headless::send(setup, room, paths, addr, seconds(wait)?).await
+            Cmd::Send { to_room: r, paths } => {
+                let setup = setup(r.name, None, r.password, r.accept_new_key);
+                headless::send(setup, r.room, paths, r.addr, seconds(r.wait)?).await
             }
             Cmd::Whoami => {
                 headless::whoami(setup(None, None, None, false));

@@ -461,16 +461,7 @@ fn read_legacy(path: &Path) -> (Vec<ChatMessage>, usize) {
 mod tests {
     use super::*;
 
-    fn msg(id: u64, text: &str) -> ChatMessage {
-        ChatMessage {
-            id,
-            ts: 1_700_000_000_000 + id as i64,
-            from: "Ada".into(),
-            device: DeviceId::parse("d1").unwrap(),
-            text: text.into(),
-            file: None,
-        }
-    }
+    use crate::store::sample_message as msg;
 
     fn open(dir: &Path) -> (Database, History) {
         let (db, _) = Database::open(&dir.join("lanchat.db")).unwrap();

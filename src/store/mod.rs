@@ -18,3 +18,16 @@ pub use search::{Found, Hit, MOST_HITS, Piece, Record, fts_query, search, stored
 pub use settings::{
     Alerts, Change, HostedRoom, Settings, SettingsError, Theme, clamp_name, clamp_text,
 };
+
+/// A message from Ada with this id and text, for the store's tests.
+#[cfg(test)]
+pub(crate) fn sample_message(id: u64, text: &str) -> crate::protocol::ChatMessage {
+    crate::protocol::ChatMessage {
+        id,
+        ts: 1_700_000_000_000 + id as i64,
+        from: "Ada".into(),
+        device: crate::protocol::DeviceId::parse("d1").unwrap(),
+        text: text.into(),
+        file: None,
+    }
+}

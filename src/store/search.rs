@@ -153,29 +153,43 @@ fn stored_last(
     query: &str,
     limit: usize,
 ) -> rusqlite::Result<Vec<Row>> {
+    // The newest `?2` rows of table `$t` that match `?1`, as `f`: each with the words around
+    // the match, marked with ?3 and ?4 (unless the text holds those marks itself).
+    macro_rules! newest_hits {
+        ($t:literal) => {
+            concat!(
+                "(SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
+                         CASE WHEN instr(text, ?3) OR instr(text, ?4)
+                         THEN snippet(",
+                $t,
+                "_fts, 0, '', '', '…', ?5)
+                         ELSE snippet(",
+                $t,
+                "_fts, 0, ?3, ?4, '…', ?5) END AS snippet
+                  FROM ",
+                $t,
+                "_fts WHERE ",
+                $t,
+                "_fts MATCH ?1
+                  ORDER BY rowid DESC LIMIT ?2) f"
+            )
+        };
+    }
     let sql = match table {
-        Table::Messages => {
+        Table::Messages => concat!(
             "SELECT m.rowid, m.room, m.id, m.ts, m.sender, f.unmarked, f.snippet, NULL, NULL
-             FROM (SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
-                          CASE WHEN instr(text, ?3) OR instr(text, ?4)
-                          THEN snippet(messages_fts, 0, '', '', '…', ?5)
-                          ELSE snippet(messages_fts, 0, ?3, ?4, '…', ?5) END AS snippet
-                   FROM messages_fts WHERE messages_fts MATCH ?1
-                   ORDER BY rowid DESC LIMIT ?2) f
-             JOIN messages m ON m.rowid = f.rowid"
-        }
-        Table::Received => {
+             FROM ",
+            newest_hits!("messages"),
+            " JOIN messages m ON m.rowid = f.rowid"
+        ),
+        Table::Received => concat!(
             "SELECT r.rowid, r.room, r.id, r.ts, r.sender, f.unmarked, f.snippet,
                     r.epoch IS (SELECT epoch FROM seen WHERE seen.room = r.room),
                     (SELECT name FROM joined WHERE joined.room = r.room)
-             FROM (SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
-                          CASE WHEN instr(text, ?3) OR instr(text, ?4)
-                          THEN snippet(received_fts, 0, '', '', '…', ?5)
-                          ELSE snippet(received_fts, 0, ?3, ?4, '…', ?5) END AS snippet
-                   FROM received_fts WHERE received_fts MATCH ?1
-                   ORDER BY rowid DESC LIMIT ?2) f
-             JOIN received r ON r.rowid = f.rowid"
-        }
+             FROM ",
+            newest_hits!("received"),
+            " JOIN received r ON r.rowid = f.rowid"
+        ),
     };
     let (open, close) = (OPEN.to_string(), CLOSE.to_string());
     let mut stmt = c.prepare_cached(sql)?;
@@ -279,20 +293,10 @@ pub fn stored_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::DeviceId;
     use crate::store::{History, MemberStore};
     use std::path::Path;
 
-    fn message(id: u64, text: &str) -> ChatMessage {
-        ChatMessage {
-            id,
-            ts: 1_700_000_000_000 + id as i64,
-            from: "Ada".into(),
-            device: DeviceId::parse("d1").unwrap(),
-            text: text.into(),
-            file: None,
-        }
-    }
+    use crate::store::sample_message as message;
 
     /// A room we host holding `texts`, ids from 0.
     fn hosted(db: &Database, dir: &Path, room: &RoomId, texts: &[&str]) {

@@ -3,6 +3,77 @@
 
 use rusqlite::Connection;
 
+/// A search index over the `text` of table `$t`, kept by triggers (see schema step 5): rows
+/// written are queued in `$t_unindexed`; a row deleted or changed leaves the index at once.
+macro_rules! fts_index {
+    ($t:literal) => {
+        concat!(
+            "CREATE VIRTUAL TABLE ",
+            $t,
+            "_fts USING fts5(
+        text, content='",
+            $t,
+            "', content_rowid='rowid',
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE ",
+            $t,
+            "_unindexed (row INTEGER PRIMARY KEY);
+    CREATE TRIGGER ",
+            $t,
+            "_fts_insert AFTER INSERT ON ",
+            $t,
+            " BEGIN
+        INSERT INTO ",
+            $t,
+            "_unindexed (row) VALUES (new.rowid);
+    END;
+    CREATE TRIGGER ",
+            $t,
+            "_fts_delete AFTER DELETE ON ",
+            $t,
+            " BEGIN
+        INSERT INTO ",
+            $t,
+            "_fts (",
+            $t,
+            "_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM ",
+            $t,
+            "_unindexed WHERE row = old.rowid);
+        DELETE FROM ",
+            $t,
+            "_unindexed WHERE row = old.rowid;
+    END;
+    CREATE TRIGGER ",
+            $t,
+            "_fts_update AFTER UPDATE OF text ON ",
+            $t,
+            " BEGIN
+        INSERT INTO ",
+            $t,
+            "_fts (",
+            $t,
+            "_fts, rowid, text)
+            SELECT 'delete', old.rowid, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM ",
+            $t,
+            "_unindexed WHERE row = old.rowid);
+        INSERT OR IGNORE INTO ",
+            $t,
+            "_unindexed (row) VALUES (new.rowid);
+    END;
+    INSERT INTO ",
+            $t,
+            "_fts (",
+            $t,
+            "_fts) VALUES ('rebuild');
+    "
+        )
+    };
+}
+
 /// The schema, one step per version: `PRAGMA user_version` says how many have run. A new
 /// version appends a step; a step is never changed once released.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -98,48 +169,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // once (the text it was indexed with is at hand only then). What is there already is
     // indexed once ('rebuild'). The rowids of these tables are implicit: a VACUUM may
     // renumber them, and would have to be followed by a 'rebuild' of both indexes.
-    "CREATE VIRTUAL TABLE messages_fts USING fts5(
-        text, content='messages', content_rowid='rowid',
-        tokenize='unicode61 remove_diacritics 2'
-    );
-    CREATE TABLE messages_unindexed (row INTEGER PRIMARY KEY);
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_unindexed (row) VALUES (new.rowid);
-    END;
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE row = old.rowid);
-        DELETE FROM messages_unindexed WHERE row = old.rowid;
-    END;
-    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM messages_unindexed WHERE row = old.rowid);
-        INSERT OR IGNORE INTO messages_unindexed (row) VALUES (new.rowid);
-    END;
-    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
-    CREATE VIRTUAL TABLE received_fts USING fts5(
-        text, content='received', content_rowid='rowid',
-        tokenize='unicode61 remove_diacritics 2'
-    );
-    CREATE TABLE received_unindexed (row INTEGER PRIMARY KEY);
-    CREATE TRIGGER received_fts_insert AFTER INSERT ON received BEGIN
-        INSERT INTO received_unindexed (row) VALUES (new.rowid);
-    END;
-    CREATE TRIGGER received_fts_delete AFTER DELETE ON received BEGIN
-        INSERT INTO received_fts (received_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM received_unindexed WHERE row = old.rowid);
-        DELETE FROM received_unindexed WHERE row = old.rowid;
-    END;
-    CREATE TRIGGER received_fts_update AFTER UPDATE OF text ON received BEGIN
-        INSERT INTO received_fts (received_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM received_unindexed WHERE row = old.rowid);
-        INSERT OR IGNORE INTO received_unindexed (row) VALUES (new.rowid);
-    END;
-    INSERT INTO received_fts (received_fts) VALUES ('rebuild');",
+    concat!(fts_index!("messages"), fts_index!("received")),
     // 6: the name a direct message's sender gave inside it, where it differs from the name
     // its key has here (see store::directs): shown as a warning, never as the sender.
     "ALTER TABLE directs ADD COLUMN claimed TEXT;",
