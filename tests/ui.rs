@@ -445,6 +445,17 @@ fn a_changed_host_key_is_shown_and_trusted_only_on_request() {
     w.harness.run();
     let me = w.harness.state().state.fingerprint.clone();
     w.shows(&format!("🔑 {me}"));
+    // A fingerprint is copied by a click, to paste where two people compare it.
+    w.harness.get_by_label(&format!("🔑 {me}")).click();
+    w.harness.step();
+    assert!(
+        w.harness
+            .output()
+            .platform_output
+            .commands
+            .contains(&egui::OutputCommand::CopyText(me.clone())),
+        "the fingerprint is on the clipboard"
+    );
     let advert = bob.advert("Lab", SocketAddr::from(([127, 0, 0, 1], bob.port)));
     w.inject.send(Event::RoomFound(advert.clone()));
     w.shows("Lab");
@@ -1892,7 +1903,8 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     w.harness.get_by_label("Network diagnostics…").click();
     w.harness.run();
     let v4 = format!("192.168.1.20:{port}");
-    assert!(w.harness.query_by_label(&v4).is_some(), "{v4}");
+    // In the panel, and at the bottom of the window (the first address, to read out).
+    assert_eq!(w.harness.query_all_by_label(&v4).count(), 2, "{v4}");
     assert!(
         w.harness
             .query_by_label(&format!("[2001:db8::20]:{port}"))

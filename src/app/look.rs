@@ -56,6 +56,43 @@ fn tune(visuals: &mut Visuals) {
     visuals.text_cursor.blink = false;
 }
 
+/// A fingerprint, shown as `text`: a click (or its menu) copies it, for pasting where two
+/// people compare it; `hint` says whose it is when the pointer rests on it.
+pub fn fingerprint(
+    ui: &mut egui::Ui,
+    text: egui::RichText,
+    fingerprint: &str,
+    hint: &str,
+) -> egui::Response {
+    let name = text.text().to_owned();
+    let response = ui
+        .add(
+            egui::Label::new(text)
+                .truncate()
+                .sense(egui::Sense::click()),
+        )
+        .on_hover_cursor(egui::CursorIcon::Copy)
+        .on_hover_text(format!("{hint}\nClick to copy it."));
+    // Clickable, so reached by Tab: read out as what it shows.
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
+    if response.clicked() {
+        ui.ctx().copy_text(fingerprint.to_owned());
+    }
+    copy_menu(&response, fingerprint);
+    response
+}
+
+/// "Copy fingerprint" in the menu of something that shows whose key it is (a member, a
+/// message's sender).
+pub fn copy_menu(response: &egui::Response, fingerprint: &str) {
+    response.context_menu(|ui| {
+        if ui.button("Copy fingerprint").clicked() {
+            ui.ctx().copy_text(fingerprint.to_owned());
+            ui.close();
+        }
+    });
+}
+
 /// The theme the user picked, as egui takes it.
 pub fn preference(theme: Theme) -> egui::ThemePreference {
     match theme {

@@ -164,24 +164,38 @@ impl LanchatApp {
                 } else {
                     ui.label("Room discovery is off");
                 }
-                let hosting = self.state.rooms.hosting.len();
-                if hosting > 0 {
-                    ui.separator();
-                    let ports: Vec<String> = self
-                        .state
-                        .rooms
-                        .hosting
-                        .values()
-                        .map(|(_, port, _)| port.to_string())
-                        .collect();
-                    ui.label(format!(
-                        "hosting {hosting} room{} (port {})",
-                        if hosting == 1 { "" } else { "s" },
-                        ports.join(", ")
-                    ));
-                }
+                self.hosted_addresses(ui);
             });
         });
+    }
+
+    /// Where each room we host can be joined by address, first address only (the others
+    /// are in Network diagnostics), to read out or copy: what "Join by address" asks for.
+    fn hosted_addresses(&self, ui: &mut egui::Ui) {
+        let rooms =
+            diagnostics::room_addresses(&self.state.network.report, &self.state.rooms.hosting);
+        for ((name, addrs), (_, port, _)) in rooms.iter().zip(self.state.rooms.hosting.values()) {
+            ui.separator();
+            // One room is "your room" (its name is in the sidebar, just above).
+            let which = match rooms.len() {
+                1 => "Your room".into(),
+                _ => text::name(name),
+            };
+            let Some(addr) = addrs.first() else {
+                ui.label(format!("{which} on port {port}"));
+                continue;
+            };
+            ui.label(format!("{which} at"));
+            ui.label(RichText::new(addr).monospace())
+                .on_hover_text("Others can join your room at this address (Join by address…)");
+            if ui
+                .small_button("Copy")
+                .on_hover_text(format!("Copy {addr}"))
+                .clicked()
+            {
+                ui.ctx().copy_text(addr.clone());
+            }
+        }
     }
 
     /// Our name and fingerprint, "Change name" and "Settings"; in a narrow window, also the
@@ -253,13 +267,9 @@ impl LanchatApp {
     }
 
     fn fingerprint(&self, ui: &mut egui::Ui) {
-        ui.label(
-            RichText::new(format!("🔑 {}", self.state.fingerprint))
-                .small()
-                .monospace()
-                .weak(),
-        )
-        .on_hover_text(FINGERPRINT_HINT);
+        let fp = &self.state.fingerprint;
+        let text = RichText::new(format!("🔑 {fp}")).small().monospace().weak();
+        look::fingerprint(ui, text, fp, FINGERPRINT_HINT);
     }
 
     fn buttons(&mut self, ui: &mut egui::Ui) {

@@ -163,8 +163,8 @@ fn host_line(ui: &mut egui::Ui, chat: &Chat) {
     if let Some(fp) = &chat.host_fingerprint {
         let hint = "The fingerprint of the host's key: compare it with the one the host sees at the top of their window";
         host.on_hover_text(hint);
-        let fp = RichText::new(format!("🔑 {fp}")).small().monospace().weak();
-        ui.add(egui::Label::new(fp).truncate()).on_hover_text(hint);
+        let text = RichText::new(format!("🔑 {fp}")).small().monospace().weak();
+        crate::app::look::fingerprint(ui, text, fp, hint);
     }
 }
 
@@ -235,7 +235,8 @@ pub(super) fn members(ui: &mut egui::Ui, chat: &Chat, me: &DeviceId) -> Option<(
                     hint.push_str("\nCompare it with theirs aloud to be sure who this is.");
                 }
                 ui.horizontal(|ui| {
-                    ui.label(text).on_hover_text(hint);
+                    let shown = ui.label(text).on_hover_text(hint);
+                    crate::app::look::copy_menu(&shown, &fingerprint);
                     if !me
                         && m.key.is_some()
                         && ui

@@ -1,7 +1,7 @@
 //! The message list: only the rows in view are drawn, from heights worked out once per
 //! line (estimated, then measured), so a room with 100,000 messages scrolls like an empty one.
 
-use super::message::{Look, draw_line, message_row, text_body};
+use super::message::{Look, Sender, draw_line, message_row, text_body};
 use crate::app::files::{FileAction, Thumbnails, upload_row};
 use crate::app::state::{AppState, Chat, Line, Older};
 use crate::protocol::RoomId;
@@ -472,11 +472,12 @@ fn pending(ui: &mut egui::Ui, pass: &Pass, actions: &mut Vec<FileAction>) {
             header: true,
             mention: false,
         };
-        let hint = format!(
-            "{}\nFingerprint {}",
-            pass.state.name, pass.state.fingerprint
-        );
-        message_row(ui, (&pass.state.name, &hint), "sending…", look, |ui| {
+        let sender = Sender {
+            shown: &pass.state.name,
+            name: &pass.state.name,
+            fingerprint: &pass.state.fingerprint,
+        };
+        message_row(ui, &sender, "sending…", look, |ui| {
             text_body(ui, text, true)
         });
     }

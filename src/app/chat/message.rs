@@ -49,7 +49,12 @@ pub(super) fn draw_line(
                 .device
                 .fingerprint()
                 .unwrap_or_else(|| "unknown".into());
-            let hint = format!("{}\nFingerprint {fingerprint}", text::name(&message.from));
+            let name = text::name(&message.from);
+            let sender = Sender {
+                shown: &from,
+                name: &name,
+                fingerprint: &fingerprint,
+            };
             let grouped = matches!(previous, Some(Line::Chat { message: above, .. })
                 if above.device == message.device
                     && above.from == message.from
@@ -64,7 +69,7 @@ pub(super) fn draw_line(
             } else {
                 String::new()
             };
-            message_row(ui, (&from, &hint), &when, look, |ui| {
+            message_row(ui, &sender, &when, look, |ui| {
                 if !message.text.is_empty() {
                     text_body(ui, &text::message(&message.text), false);
                 }
@@ -92,12 +97,21 @@ pub(super) struct Look {
     pub(super) mention: bool,
 }
 
+/// Who wrote a message, as its header shows them.
+pub(super) struct Sender<'a> {
+    /// As shown (flagged if the name could pass for another's).
+    pub(super) shown: &'a str,
+    /// Their name, said with the fingerprint when the pointer rests on it.
+    pub(super) name: &'a str,
+    /// Their key's fingerprint, which the header's menu copies.
+    pub(super) fingerprint: &'a str,
+}
+
 /// One message: sender and time above its body. Ours sit on a tinted card; one that
-/// mentions us on a warm one. `from` is the sender as shown and what the pointer resting
-/// on it says (their name and fingerprint); `when` is the time shown beside it.
+/// mentions us on a warm one. `when` is the time shown beside the sender.
 pub(super) fn message_row(
     ui: &mut egui::Ui,
-    (from, hint): (&str, &str),
+    sender: &Sender,
     when: &str,
     Look {
         mine,
@@ -124,17 +138,18 @@ pub(super) fn message_row(
             }
             ui.horizontal(|ui| {
                 let who = if mine {
-                    format!("{from} (you)")
+                    format!("{} (you)", sender.shown)
                 } else {
-                    from.to_owned()
+                    sender.shown.to_owned()
                 };
                 let color = if mine {
                     ui.visuals().hyperlink_color
                 } else {
                     ui.visuals().strong_text_color()
                 };
-                ui.label(RichText::new(who).strong().color(color))
-                    .on_hover_text(hint);
+                let hint = format!("{}\nFingerprint {}", sender.name, sender.fingerprint);
+                let shown = ui.label(RichText::new(who).strong().color(color));
+                crate::app::look::copy_menu(&shown.on_hover_text(hint), sender.fingerprint);
                 ui.label(RichText::new(when).small().weak());
             });
             body(ui);

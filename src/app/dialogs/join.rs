@@ -12,7 +12,7 @@ pub(super) fn join_dialog(ctx: &egui::Context, state: &mut AppState, field: &mut
         ui.heading("Join by address");
         ui.label(
             "For a room the list does not show (a network that blocks discovery): ask its host \
-             for the address and port at the bottom of their window.",
+             for the address at the bottom of their window (like 192.168.1.20:40123).",
         );
         ui.add_space(8.0);
         let label = ui.label("Address");
