@@ -135,6 +135,7 @@ fn every_frame() -> Vec<Frame> {
         },
         Frame::Who,
         Frame::Upload(Upload {
+            share: None,
             room: room(),
             offer: offer(),
         }),
@@ -558,6 +559,7 @@ fn file_frames_breaking_limits_are_invalid() {
         offset: 0,
     };
     let nameless = Frame::Upload(Upload {
+        share: None,
         room: room(),
         offer: FileOffer {
             name: String::new(),

@@ -919,6 +919,44 @@ async fn a_closed_room_is_rejoined_when_seen_again() {
         .await;
 }
 
+/// A file shared again is posted again (the host has it: nothing crosses twice), and the
+/// sender hears of it as of the first time.
+#[tokio::test]
+async fn a_file_shared_again_is_posted_again() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app("Bob");
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    let path = bob.dir.path().join("minutes.txt");
+    std::fs::write(&path, b"we agreed on everything").unwrap();
+    let mut posted = Vec::new();
+    for _ in 0..2 {
+        bob.front.send(Command::SendFiles {
+            room: room.clone(),
+            paths: vec![path.clone()],
+        });
+        let id = wait_for(&mut bob.front.events, |e| match e {
+            Event::Transfer(t) if t.upload => match t.state {
+                lanchat::bridge::TransferState::Done { message, .. } => message,
+                lanchat::bridge::TransferState::Failed(why) => panic!("not sent: {why}"),
+                _ => None,
+            },
+            _ => None,
+        })
+        .await;
+        // The room hears of it: a message with the file, under the id the sender was told.
+        wait_for(&mut ada.front.events, |e| match e {
+            Event::Message { message, .. } if message.id == id => message.file,
+            _ => None,
+        })
+        .await;
+        posted.push(id);
+    }
+    assert_ne!(posted[0], posted[1], "two posts: {posted:?}");
+    bob.stop().await;
+    ada.stop().await;
+}
+
 #[tokio::test]
 async fn a_saved_download_is_remembered_and_not_fetched_twice() {
     let mut ada = start_app("Ada");

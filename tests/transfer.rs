@@ -384,6 +384,7 @@ async fn raw_upload_cut(host: &RoomHost, content: &[u8], data: &[u8]) {
     };
     let mut conn = Client::connect(addr(host), &identity("Raw")).await;
     let upload = Upload {
+        share: None,
         room: room(),
         offer,
     };
@@ -417,6 +418,7 @@ async fn raw_upload(host: &RoomHost, content: &[u8], data: &[u8]) -> Vec<Frame> 
     };
     let mut conn = Client::connect(addr(host), &identity("Raw")).await;
     let upload = Upload {
+        share: None,
         room: room(),
         offer,
     };
@@ -674,6 +676,7 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     };
     let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
     let upload = Upload {
+        share: None,
         room: room(),
         offer: offer.clone(),
     };
@@ -761,23 +764,29 @@ async fn a_host_disk_that_fills_up_mid_upload_loses_only_the_partial_file() {
     host.close(CloseCode::Closed, DEADLINE).await;
 }
 
+/// A try of the same sharing after its confirmation was lost is posted once; sharing the
+/// file again is a new post (nothing crosses twice: the host has it).
 #[tokio::test]
-async fn an_upload_sent_again_is_posted_once() {
+async fn an_upload_tried_again_is_posted_once_and_shared_again_posted_again() {
     let dir = tempfile::tempdir().unwrap();
     let host = start_host(&dir.path().join("host"), 1 << 30).await;
     let sent = make_file(dir.path(), "twice.bin", 300_000, 11);
+    let (progress, _) = watch::channel(0);
+    let hashes = hashes(&sent);
+    let bob = peer(&host, "Bob");
+    let never = CancellationToken::new();
+    let share =
+        |n: u64| transfer::upload_shared(&bob, (sent.as_path(), n), &hashes, &progress, &never);
     // As when the first confirmation was lost and the sender tries again.
-    let (_, first) = upload(&host, &sent).await.unwrap();
-    let (_, again) = upload(&host, &sent).await.unwrap();
+    let (_, first) = share(7).await.unwrap();
+    let (_, again) = share(7).await.unwrap();
     assert_eq!(first, again);
-    assert_eq!(
-        history(&host)
-            .await
-            .iter()
-            .filter(|m| m.file.is_some())
-            .count(),
-        1
-    );
+    let files = |history: Vec<ChatMessage>| history.iter().filter(|m| m.file.is_some()).count();
+    assert_eq!(files(history(&host).await), 1);
+    // Shared again, by choice.
+    let (_, later) = share(8).await.unwrap();
+    assert_ne!(first, later);
+    assert_eq!(files(history(&host).await), 2);
     host.close(CloseCode::Closed, DEADLINE).await;
 }
 
@@ -849,6 +858,7 @@ async fn two_members_sending_the_same_file_at_once_both_succeed() {
     // Raw starts and stalls half-way, holding the file's turn.
     let mut raw = Client::connect(addr(&host), &identity("Raw")).await;
     raw.send(Frame::Upload(Upload {
+        share: None,
         room: room(),
         offer,
     }))
@@ -975,6 +985,7 @@ async fn an_empty_file_must_hash_as_empty() {
     };
     let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
     let upload = Upload {
+        share: None,
         room: room(),
         offer,
     };
@@ -1245,6 +1256,7 @@ async fn a_trickling_upload_is_dropped() {
     };
     let mut conn = Client::connect(addr(&host), &identity("Raw")).await;
     conn.send(Frame::Upload(Upload {
+        share: None,
         room: room(),
         offer,
     }))

@@ -45,11 +45,23 @@ impl Peer {
     }
 }
 
-/// Uploads a file to the room's host; `progress` tells the bytes the host has. Returns the
-/// file and the id of the message the host posted it as.
+/// Uploads a file to the room's host as a sharing of its own; `progress` tells the bytes
+/// the host has. Returns the file and the id of the message the host posted it as.
 pub async fn upload(
     peer: &Peer,
     path: &Path,
+    hashes: &PieceHashes,
+    progress: &watch::Sender<u64>,
+    cancel: &CancellationToken,
+) -> Result<(FileRef, u64), TransferError> {
+    upload_shared(peer, (path, rand::random()), hashes, progress, cancel).await
+}
+
+/// Uploads a file as the sharing numbered `share`: each try of one sharing carries the same
+/// number (see [`Upload::share`]).
+pub async fn upload_shared(
+    peer: &Peer,
+    (path, share): (&Path, u64),
     hashes: &PieceHashes,
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
@@ -59,6 +71,7 @@ pub async fn upload(
     let upload = Upload {
         room: peer.room.clone(),
         offer: offer.clone(),
+        share: Some(share),
     };
     send(&mut sink, Frame::Upload(upload)).await?;
     let offset = match next(&mut frames).await? {

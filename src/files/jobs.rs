@@ -185,7 +185,10 @@ impl Transfers {
             reporter,
             cancel,
             saved,
-            kind: Kind::Upload { path },
+            kind: Kind::Upload {
+                path,
+                share: rand::random(),
+            },
         });
     }
 
@@ -278,8 +281,9 @@ impl Transfers {
 
 /// What a transfer does.
 enum Kind {
-    /// Send the file at this path.
-    Upload { path: PathBuf },
+    /// Send the file at this path, as the sharing numbered `share` (random: see
+    /// [`crate::protocol::Upload::share`]).
+    Upload { path: PathBuf, share: u64 },
     /// Fetch this file into this folder.
     Download { file: FileRef, dir: PathBuf },
 }
@@ -362,7 +366,7 @@ impl Job {
     /// How the transfer stands before it starts: an upload is read (to hash it) first.
     async fn first_report(&self) -> Report {
         let (upload, name, size, hash) = match &self.kind {
-            Kind::Upload { path } => {
+            Kind::Upload { path, .. } => {
                 let size = tokio::fs::metadata(path)
                     .await
                     .map(|m| m.len())
@@ -444,7 +448,7 @@ impl Job {
                 saved.store();
                 path.clone()
             }
-            (Kind::Upload { path }, _) => path.clone(),
+            (Kind::Upload { path, .. }, _) => path.clone(),
             _ => return,
         };
         self.reporter.tell(TransferEvent::Finished {
@@ -456,7 +460,7 @@ impl Job {
 
     /// Reads an upload once to hash its pieces; `None` for a download.
     async fn hash_upload(&self) -> Result<Option<PieceHashes>, TransferError> {
-        let Kind::Upload { path } = &self.kind else {
+        let Kind::Upload { path, .. } = &self.kind else {
             return Ok(None);
         };
         let path = path.clone();
@@ -496,8 +500,9 @@ impl Job {
             let before = *progress.borrow();
             let attempt_once = async {
                 match (&self.kind, &hashes) {
-                    (Kind::Upload { path }, Some(hashes)) => {
-                        transfer::upload(&self.peer, path, hashes, &progress, &self.cancel)
+                    (Kind::Upload { path, share }, Some(hashes)) => {
+                        let what = (path.as_path(), *share);
+                        transfer::upload_shared(&self.peer, what, hashes, &progress, &self.cancel)
                             .await
                             .map(|(_, id)| TransferState::Done {
                                 path: None,

@@ -536,6 +536,7 @@ impl FileService {
             token,
         } = keeping;
         let files = &self.files;
+        let share = upload.share;
         let accepted = tokio::select! {
             _ = token.cancelled() => return,
             accepted = accept_upload(sink, upload, files) => accepted,
@@ -546,7 +547,7 @@ impl FileService {
             Err(e) => return tracing::info!("{peer}: upload refused: {e}"),
         };
         let name = file.name.clone();
-        let Some(posted) = room.post_file(&who, file).await else {
+        let Some(posted) = room.post_file(&who, file, share).await else {
             return; // the room is closing
         };
         let id = match posted {

@@ -4,7 +4,7 @@
 //! wait behind file data. The first frame says which way it goes:
 //! ```text
 //! uploader                               host
-//!   Upload{room, offer}                   ─►     offer: name, size, hash, piece length,
+//!   Upload{room, offer, share}            ─►     offer: name, size, hash, piece length,
 //!                                        ◄─ UploadFrom{offset}   piece hashes
 //!   Data{offset, bytes} …                 ─►     (≤ 64 KiB each, in order, up to size)
 //!                                        ◄─ Received{offset} …   (about once a second:
@@ -126,6 +126,11 @@ pub struct Upload {
     pub room: RoomId,
     /// The file and its piece hashes.
     pub offer: FileOffer,
+    /// This sharing's number, the same for each try of it: a try after a lost confirmation
+    /// is answered with the post the first made, while sharing the file again posts it
+    /// again. Absent from an older lanchat (then every try within minutes is one post).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<u64>,
 }
 
 impl FileRef {

@@ -580,6 +580,7 @@ impl FuzzFrame {
                     piece_len: 1u64 << (piece_len_log2 % 64),
                     cvs: cvs.clone(),
                 },
+                share: None,
             }),
             FuzzFrame::UploadReal {
                 room,
@@ -611,6 +612,7 @@ impl FuzzFrame {
                 Frame::Upload(Upload {
                     room: room.get(),
                     offer,
+                    share: None,
                 })
             }
             FuzzFrame::Download { room, hash, offset } => Frame::Download {

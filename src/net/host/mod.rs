@@ -95,13 +95,19 @@ impl RoomHandle {
 
     /// Posts `file` to the room from `who` (costing its allowance, as a post does): the
     /// message's id once it is on the disk, or why not. `None`: the room is closing.
-    pub async fn post_file(&self, who: &Who, file: FileRef) -> Option<Result<u64, RejectCode>> {
+    pub async fn post_file(
+        &self,
+        who: &Who,
+        file: FileRef,
+        share: Option<u64>,
+    ) -> Option<Result<u64, RejectCode>> {
         let (reply, id) = oneshot::channel();
         let post = RoomCmd::PostFile {
             from: who.name.clone(),
             device: who.device.clone(),
             machine: who.machine,
             file,
+            share,
             reply,
         };
         self.room.send(post).await.ok()?;

@@ -84,6 +84,8 @@ pub(super) enum RoomCmd {
         /// The sender's machine, whose allowance the post costs (it may have left since).
         machine: IpAddr,
         file: FileRef,
+        /// The sender's number for this sharing of the file (see `Upload::share`).
+        share: Option<u64>,
         reply: oneshot::Sender<Result<u64, RejectCode>>,
     },
     Rename {
@@ -173,8 +175,12 @@ const TYPING_COST: f64 = 0.5;
 enum Reply {
     /// A member's post: `Accepted` (with `seq`), or `Rejected` if it could not be stored.
     Post { member: MemberId, seq: u64 },
-    /// A file connection waiting for the file's message id.
-    File(oneshot::Sender<Result<u64, RejectCode>>),
+    /// A file connection waiting for the file's message id; `key` finds a try of the same
+    /// sharing again (see [`Room::recent_files`]).
+    File {
+        reply: oneshot::Sender<Result<u64, RejectCode>>,
+        key: FileKey,
+    },
     /// Nobody (the host's own notices).
     Nobody,
 }
@@ -215,7 +221,7 @@ struct Durable {
 }
 
 /// A posted file, by sender, content and name.
-type FileKey = (DeviceId, crate::protocol::FileHash, String);
+type FileKey = (DeviceId, crate::protocol::FileHash, String, Option<u64>);
 
 /// The room task's state: everything about the room, owned by one task, so no locks.
 pub(super) struct Room {
@@ -248,8 +254,9 @@ pub(super) struct Room {
     count: watch::Sender<u32>,
     /// A pong, encoded once.
     pong: Bytes,
-    /// Files posted lately, by sender and content, with their message id: an upload retried
-    /// after its confirmation was lost is answered with the first post, not posted twice.
+    /// Files posted lately, by sender, content and sharing, with their message id: an upload
+    /// retried after its confirmation was lost is answered with the first post, not posted
+    /// twice; the same file shared again (another sharing number) is posted again.
     recent_files: HashMap<FileKey, (u64, std::time::Instant)>,
 }
 
@@ -345,8 +352,9 @@ impl Room {
                 device,
                 machine,
                 file,
+                share,
                 reply,
-            } => self.post_file(from, (device, machine), file, reply),
+            } => self.post_file(from, (device, machine), (file, share), reply),
             RoomCmd::RenameHost { name } => self.config.host_name = name,
             RoomCmd::HostSays { text } => {
                 let (from, device) = (self.config.host_name.clone(), self.host_device.clone());

@@ -58,13 +58,13 @@ impl Room {
         &mut self,
         from: String,
         (device, machine): (DeviceId, IpAddr),
-        file: FileRef,
+        (file, share): (FileRef, Option<u64>),
         reply: oneshot::Sender<Result<u64, RejectCode>>,
     ) {
         let now = std::time::Instant::now();
         self.recent_files
             .retain(|_, (_, at)| now.duration_since(*at) < RECENT_FILE);
-        let key = (device.clone(), file.hash.clone(), file.name.clone());
+        let key = (device.clone(), file.hash.clone(), file.name.clone(), share);
         if let Some((id, _)) = self.recent_files.get(&key) {
             let _ = reply.send(Ok(*id));
             return;
@@ -76,7 +76,14 @@ impl Room {
             return;
         }
         let text = String::new();
-        self.store(from, device, text, Some(file), None, Reply::File(reply));
+        self.store(
+            from,
+            device,
+            text,
+            Some(file),
+            None,
+            Reply::File { reply, key },
+        );
     }
 
     /// Stores a message: once it is committed everyone hears it, once it is on the disk
@@ -91,9 +98,10 @@ impl Room {
         seq: Option<u64>,
         reply: Reply,
     ) {
-        let file_key = file
-            .as_ref()
-            .map(|f| (device.clone(), f.hash.clone(), f.name.clone()));
+        let file_key = match &reply {
+            Reply::File { key, .. } => Some(key.clone()),
+            _ => None,
+        };
         let message = ChatMessage {
             id: self.history.reserve_id(),
             ts: now_ms(),
@@ -265,7 +273,7 @@ impl Room {
                 };
                 self.send_to(member, &frame);
             }
-            Reply::File(reply) => {
+            Reply::File { reply, .. } => {
                 let _ = reply.send(id);
             }
             Reply::Nobody => {}
