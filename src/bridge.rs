@@ -102,6 +102,9 @@ pub enum Command {
     Open(PathBuf),
     /// Show a received file in the system's file manager.
     Reveal(PathBuf),
+    /// Make a thumbnail of the file at `path` (a picture saved or sent in an earlier run,
+    /// shown now): [`Event::Thumbnail`] follows if it is one.
+    Thumbnail { hash: FileHash, path: PathBuf },
     /// Change a setting: kept in the settings file and put to work at once (see
     /// [`crate::store::Change`]).
     Settings(crate::store::Change),

@@ -957,6 +957,52 @@ async fn a_file_shared_again_is_posted_again() {
     ada.stop().await;
 }
 
+/// A picture we sent is remembered with where it is: after a restart its message offers it
+/// again, and its thumbnail is made when the window asks.
+#[tokio::test]
+async fn a_sent_picture_keeps_its_thumbnail_after_a_restart() {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app_with("Bob", None, tempfile::tempdir().unwrap(), true);
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    let path = bob.dir.path().join("cat.png");
+    image::RgbaImage::from_pixel(40, 30, image::Rgba([200, 120, 40, 255]))
+        .save(&path)
+        .unwrap();
+    bob.front.send(Command::SendFiles {
+        room: room.clone(),
+        paths: vec![path.clone()],
+    });
+    let hash = wait_for(&mut bob.front.events, |e| match e {
+        Event::Transfer(t) if t.upload => match t.state {
+            lanchat::bridge::TransferState::Done { .. } => t.hash,
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    let dir = bob.stop().await;
+    let mut bob = start_app_with("Bob", None, dir, true);
+    let saved = wait_for(&mut bob.front.events, |e| match e {
+        Event::Saved { hash: h, path } if h == hash => Some(path),
+        _ => None,
+    })
+    .await;
+    assert_eq!(saved, path);
+    bob.front.send(Command::Thumbnail {
+        hash: hash.clone(),
+        path: saved,
+    });
+    let image = wait_for(&mut bob.front.events, |e| match e {
+        Event::Thumbnail { hash: h, image } if h == hash => Some(image),
+        _ => None,
+    })
+    .await;
+    assert_eq!(image.width * 3, image.height * 4, "the picture's shape");
+    bob.stop().await;
+    ada.stop().await;
+}
+
 #[tokio::test]
 async fn a_saved_download_is_remembered_and_not_fetched_twice() {
     let mut ada = start_app("Ada");

@@ -21,6 +21,8 @@ pub enum FileAction {
     Reveal(PathBuf),
     /// Forget a failed upload's row.
     Dismiss(TransferId),
+    /// Make the picture of a saved file shown (once).
+    Picture(FileHash, PathBuf),
 }
 
 impl FileAction {
@@ -31,6 +33,7 @@ impl FileAction {
             FileAction::Open(path) => state.open_file(path),
             FileAction::Reveal(path) => state.reveal_file(path),
             FileAction::Dismiss(id) => state.files.dismiss(id),
+            FileAction::Picture(hash, path) => state.want_picture(&hash, &path),
         }
     }
 }
@@ -96,14 +99,22 @@ pub fn file_card(
             None => state.files.saved.get(&file.hash),
         };
         match saved {
-            Some(path) => saved_row(ui, path, actions),
+            Some(path) => {
+                if !state.files.thumbnails.contains_key(&file.hash)
+                    && !state.files.pictures_asked.contains(&file.hash)
+                {
+                    actions.push(FileAction::Picture(file.hash.clone(), path.clone()));
+                }
+                saved_row(ui, path, mine, actions)
+            }
             None => not_saved(ui, state, (file, transfer), mine, actions),
         }
     });
 }
 
-/// A saved file's Open and Show in folder, and the name it was saved as.
-fn saved_row(ui: &mut egui::Ui, path: &Path, actions: &mut Vec<FileAction>) {
+/// A saved file's Open and Show in folder, and the name it was saved as (or, for a file we
+/// sent, that we did).
+fn saved_row(ui: &mut egui::Ui, path: &Path, mine: bool, actions: &mut Vec<FileAction>) {
     ui.horizontal(|ui| {
         if ui
             .button("Open")
@@ -119,7 +130,12 @@ fn saved_row(ui: &mut egui::Ui, path: &Path, actions: &mut Vec<FileAction>) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        ui.label(RichText::new(format!("saved as {name}")).small().weak());
+        let said = if mine {
+            "You sent this file".to_owned()
+        } else {
+            format!("saved as {name}")
+        };
+        ui.label(RichText::new(said).small().weak());
     });
 }
 

@@ -15,7 +15,7 @@ const MAX_THUMBNAIL_SOURCE: u64 = 64 << 20;
 const THUMBNAIL_SIDE: u32 = 320;
 
 /// Makes a thumbnail of an image file, off the async threads, and sends it to the front end.
-pub(crate) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf, size: u64) {
+pub(crate) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf) {
     let image = matches!(
         path.extension()
             .and_then(|e| e.to_str())
@@ -23,15 +23,19 @@ pub(crate) fn spawn_thumbnail(events: EventSender, hash: FileHash, path: PathBuf
             .as_deref(),
         Some("png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp")
     );
-    if !image || size > MAX_THUMBNAIL_SOURCE {
+    if !image {
         return;
     }
-    tokio::task::spawn_blocking(move || match thumbnail(&path) {
-        Ok(image) => events.send(Event::Thumbnail {
-            hash,
-            image: Arc::new(image),
-        }),
+    tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
+        Ok(meta) if meta.len() > MAX_THUMBNAIL_SOURCE => {}
         Err(e) => tracing::debug!("no thumbnail for {}: {e}", path.display()),
+        Ok(_) => match thumbnail(&path) {
+            Ok(image) => events.send(Event::Thumbnail {
+                hash,
+                image: Arc::new(image),
+            }),
+            Err(e) => tracing::debug!("no thumbnail for {}: {e}", path.display()),
+        },
     });
 }
 

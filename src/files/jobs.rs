@@ -448,7 +448,14 @@ impl Job {
                 saved.store();
                 path.clone()
             }
-            (Kind::Upload { path, .. }, _) => path.clone(),
+            // What we sent is remembered too: its card offers Open and its picture after a
+            // restart, and fetching it again finds it here.
+            (Kind::Upload { path, .. }, _) => {
+                let mut saved = self.saved.lock().expect("saved lock");
+                saved.files.insert(hash.clone(), path.clone());
+                saved.store();
+                path.clone()
+            }
             _ => return,
         };
         self.reporter.tell(TransferEvent::Finished {

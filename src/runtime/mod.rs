@@ -456,6 +456,9 @@ impl Runtime {
             Command::CancelTransfer(id) => self.transfers.cancel(id),
             Command::Open(path) => self.spawn_opener(path, desktop::open),
             Command::Reveal(path) => self.spawn_opener(path, desktop::reveal),
+            Command::Thumbnail { hash, path } => {
+                desktop::spawn_thumbnail(self.events.clone(), hash, path)
+            }
             // Settings (preferences.rs).
             Command::Settings(change) => self.change_settings(change),
             // Reading the database for the window (reads.rs).

@@ -71,8 +71,8 @@ impl From<EventSender> for Reporter {
         Reporter::new(move |told| match told {
             TransferEvent::Transfer(transfer) => events.send(Event::Transfer(transfer)),
             TransferEvent::Saved { hash, path } => events.send(Event::Saved { hash, path }),
-            TransferEvent::Finished { hash, path, size } => {
-                desktop::spawn_thumbnail(events.clone(), hash, path, size)
+            TransferEvent::Finished { hash, path, .. } => {
+                desktop::spawn_thumbnail(events.clone(), hash, path)
             }
         })
     }

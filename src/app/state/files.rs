@@ -21,8 +21,10 @@ pub struct Files {
     pub thumbnails: HashMap<FileHash, Arc<Thumbnail>>,
     /// Where received files are saved.
     pub downloads_dir: Option<PathBuf>,
-    /// Files saved by downloads of earlier runs.
+    /// Files saved by downloads, or sent, in earlier runs.
     pub saved: HashMap<FileHash, PathBuf>,
+    /// The saved files whose picture was asked for (once each, when first shown).
+    pub pictures_asked: std::collections::HashSet<FileHash>,
 }
 
 impl Files {
@@ -74,6 +76,19 @@ impl Files {
 
 /// What the user does with files; those of the open room go to it.
 impl AppState {
+    /// A saved file is shown: its thumbnail is asked for, once (made lazily, so a profile
+    /// with many pictures does not decode them all at start).
+    pub fn want_picture(&mut self, hash: &FileHash, path: &std::path::Path) {
+        if !self.files.thumbnails.contains_key(hash)
+            && self.files.pictures_asked.insert(hash.clone())
+        {
+            self.outbox.push(Command::Thumbnail {
+                hash: hash.clone(),
+                path: path.to_path_buf(),
+            });
+        }
+    }
+
     /// Sends files to the open room.
     pub fn send_files(&mut self, paths: Vec<PathBuf>) {
         if let Some(room) = self.open.clone()
