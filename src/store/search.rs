@@ -155,25 +155,16 @@ fn stored_last(
 ) -> rusqlite::Result<Vec<Row>> {
     // The newest `?2` rows of table `$t` that match `?1`, as `f`: each with the words around
     // the match, marked with ?3 and ?4 (unless the text holds those marks itself).
+    #[rustfmt::skip]
     macro_rules! newest_hits {
-        ($t:literal) => {
-            concat!(
-                "(SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
-                         CASE WHEN instr(text, ?3) OR instr(text, ?4)
-                         THEN snippet(",
-                $t,
-                "_fts, 0, '', '', '…', ?5)
-                         ELSE snippet(",
-                $t,
-                "_fts, 0, ?3, ?4, '…', ?5) END AS snippet
-                  FROM ",
-                $t,
-                "_fts WHERE ",
-                $t,
-                "_fts MATCH ?1
-                  ORDER BY rowid DESC LIMIT ?2) f"
-            )
-        };
+        ($t:literal) => { concat!(
+            "(SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
+                     CASE WHEN instr(text, ?3) OR instr(text, ?4)
+                     THEN snippet(", $t, "_fts, 0, '', '', '…', ?5)
+                     ELSE snippet(", $t, "_fts, 0, ?3, ?4, '…', ?5) END AS snippet
+              FROM ", $t, "_fts WHERE ", $t, "_fts MATCH ?1
+              ORDER BY rowid DESC LIMIT ?2) f"
+        ) };
     }
     let sql = match table {
         Table::Messages => concat!(

@@ -124,6 +124,29 @@ impl AppState {
         }
     }
 
+    /// A problem to show until dismissed, in words (with a path to copy, for a file that
+    /// could not be shown).
+    fn alerted(&mut self, event: Event) {
+        let (text, path) = match event {
+            Event::HostFailed { name, error } => (
+                format!("Could not host \u{201c}{name}\u{201d}: {error}"),
+                None,
+            ),
+            Event::JoinFailed { error } => (format!("Could not join: {error}"), None),
+            Event::Alert(text) => (text, None),
+            Event::NotOpened { path, error } => {
+                let what = path.file_name().unwrap_or_default().to_string_lossy();
+                let text = format!(
+                    "Nothing here could show {what} ({error}). It is at {}",
+                    path.display()
+                );
+                (text, Some(path))
+            }
+            _ => return,
+        };
+        (self.alert, self.alert_path) = (Some(text), path);
+    }
+
     /// Takes in what the runtime says. Each event goes to the part that owns what it is
     /// about; those that also open a room or touch another part are followed here. One arm
     /// per event (a match over the protocol's events is the clearest form), so that a new
@@ -131,19 +154,10 @@ impl AppState {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::Network(status) => self.network = status,
-            Event::HostFailed { name, error } => {
-                self.alert = Some(format!("Could not host \u{201c}{name}\u{201d}: {error}"));
-            }
-            Event::JoinFailed { error } => self.alert = Some(format!("Could not join: {error}")),
-            Event::Alert(text) => (self.alert, self.alert_path) = (Some(text), None),
-            Event::NotOpened { path, error } => {
-                let what = path.file_name().unwrap_or_default().to_string_lossy();
-                let text = format!(
-                    "Nothing here could show {what} ({error}). It is at {}",
-                    path.display()
-                );
-                (self.alert, self.alert_path) = (Some(text), Some(path));
-            }
+            event @ (Event::HostFailed { .. }
+            | Event::JoinFailed { .. }
+            | Event::Alert(_)
+            | Event::NotOpened { .. }) => self.alerted(event),
             Event::Raise => self.raise = true,
             Event::Stopped => {}
             Event::Hosting {

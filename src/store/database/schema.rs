@@ -4,74 +4,41 @@
 use rusqlite::Connection;
 
 /// A search index over the `text` of table `$t`, kept by triggers (see schema step 5): rows
-/// written are queued in `$t_unindexed`; a row deleted or changed leaves the index at once.
+/// written are queued in `$t_unindexed`; a row deleted or changed leaves the index at once
+/// (`unindex_old!`), unless it was still queued.
+#[rustfmt::skip]
 macro_rules! fts_index {
-    ($t:literal) => {
-        concat!(
-            "CREATE VIRTUAL TABLE ",
-            $t,
-            "_fts USING fts5(
-        text, content='",
-            $t,
-            "', content_rowid='rowid',
-        tokenize='unicode61 remove_diacritics 2'
-    );
-    CREATE TABLE ",
-            $t,
-            "_unindexed (row INTEGER PRIMARY KEY);
-    CREATE TRIGGER ",
-            $t,
-            "_fts_insert AFTER INSERT ON ",
-            $t,
-            " BEGIN
-        INSERT INTO ",
-            $t,
-            "_unindexed (row) VALUES (new.rowid);
-    END;
-    CREATE TRIGGER ",
-            $t,
-            "_fts_delete AFTER DELETE ON ",
-            $t,
-            " BEGIN
-        INSERT INTO ",
-            $t,
-            "_fts (",
-            $t,
-            "_fts, rowid, text)
+    ($t:literal) => { concat!(
+        "CREATE VIRTUAL TABLE ", $t, "_fts USING fts5(
+            text, content='", $t, "', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE ", $t, "_unindexed (row INTEGER PRIMARY KEY);
+        CREATE TRIGGER ", $t, "_fts_insert AFTER INSERT ON ", $t, " BEGIN
+            INSERT INTO ", $t, "_unindexed (row) VALUES (new.rowid);
+        END;
+        CREATE TRIGGER ", $t, "_fts_delete AFTER DELETE ON ", $t, " BEGIN ",
+            unindex_old!($t),
+            "DELETE FROM ", $t, "_unindexed WHERE row = old.rowid;
+        END;
+        CREATE TRIGGER ", $t, "_fts_update AFTER UPDATE OF text ON ", $t, " BEGIN ",
+            unindex_old!($t),
+            "INSERT OR IGNORE INTO ", $t, "_unindexed (row) VALUES (new.rowid);
+        END;
+        INSERT INTO ", $t, "_fts (", $t, "_fts) VALUES ('rebuild');
+        "
+    ) };
+}
+
+/// Takes a row's old text out of `$t`'s search index, if it was indexed (not queued).
+#[rustfmt::skip]
+macro_rules! unindex_old {
+    ($t:literal) => { concat!(
+        "INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, text)
             SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM ",
-            $t,
-            "_unindexed WHERE row = old.rowid);
-        DELETE FROM ",
-            $t,
-            "_unindexed WHERE row = old.rowid;
-    END;
-    CREATE TRIGGER ",
-            $t,
-            "_fts_update AFTER UPDATE OF text ON ",
-            $t,
-            " BEGIN
-        INSERT INTO ",
-            $t,
-            "_fts (",
-            $t,
-            "_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM ",
-            $t,
-            "_unindexed WHERE row = old.rowid);
-        INSERT OR IGNORE INTO ",
-            $t,
-            "_unindexed (row) VALUES (new.rowid);
-    END;
-    INSERT INTO ",
-            $t,
-            "_fts (",
-            $t,
-            "_fts) VALUES ('rebuild');
-    "
-        )
-    };
+            WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
+        "
+    ) };
 }
 
 /// The schema, one step per version: `PRAGMA user_version` says how many have run. A new
