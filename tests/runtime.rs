@@ -919,14 +919,25 @@ async fn a_closed_room_is_rejoined_when_seen_again() {
         .await;
 }
 
+/// Ada hosts "Lab" and Bob is in it.
+async fn bob_in_adas_room() -> (App, App, RoomId) {
+    bob_in_adas_room_restoring(false).await
+}
+
+/// The same, Bob's app going back into its rooms when started again (`restore`).
+async fn bob_in_adas_room_restoring(restore: bool) -> (App, App, RoomId) {
+    let mut ada = start_app("Ada");
+    let mut bob = start_app_with("Bob", None, tempfile::tempdir().unwrap(), restore);
+    let (room, port) = ada.host("Lab").await;
+    bob.join(&room, port).await;
+    (ada, bob, room)
+}
+
 /// A file shared again is posted again (the host has it: nothing crosses twice), and the
 /// sender hears of it as of the first time.
 #[tokio::test]
 async fn a_file_shared_again_is_posted_again() {
-    let mut ada = start_app("Ada");
-    let mut bob = start_app("Bob");
-    let (room, port) = ada.host("Lab").await;
-    bob.join(&room, port).await;
+    let (mut ada, mut bob, room) = bob_in_adas_room().await;
     let path = bob.dir.path().join("minutes.txt");
     std::fs::write(&path, b"we agreed on everything").unwrap();
     let mut posted = Vec::new();
@@ -961,10 +972,7 @@ async fn a_file_shared_again_is_posted_again() {
 /// again, and its thumbnail is made when the window asks.
 #[tokio::test]
 async fn a_sent_picture_keeps_its_thumbnail_after_a_restart() {
-    let mut ada = start_app("Ada");
-    let mut bob = start_app_with("Bob", None, tempfile::tempdir().unwrap(), true);
-    let (room, port) = ada.host("Lab").await;
-    bob.join(&room, port).await;
+    let (ada, mut bob, room) = bob_in_adas_room_restoring(true).await;
     let path = bob.dir.path().join("cat.png");
     image::RgbaImage::from_pixel(40, 30, image::Rgba([200, 120, 40, 255]))
         .save(&path)
@@ -1322,15 +1330,29 @@ async fn a_password_room_remembers_being_let_in_until_its_password_changes() {
     ada.stop().await;
 }
 
+/// A room "Lab" with `room`'s id, hosted by Eve with the key `eve` on loopback: another
+/// machine claiming Ada's room.
+async fn eves_lab(room: &RoomId, eve: &Identity, dir: &std::path::Path) -> RoomHost {
+    RoomHost::start(HostConfig {
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ..HostConfig::new(
+            room.clone(),
+            "Lab".into(),
+            "Eve".into(),
+            eve.clone(),
+            dir.to_path_buf(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
 /// Bob stays out of a machine presenting another key for Ada's room: the room stays, what he
 /// writes waits, meeting that machine again asks nothing, and when Ada is back he is in and
 /// his lines are delivered.
 #[tokio::test]
 async fn staying_out_of_a_changed_key_keeps_the_room_and_its_lines_until_the_host_is_back() {
-    let mut ada = start_app("Ada");
-    let mut bob = start_app("Bob");
-    let (room, port) = ada.host("Lab").await;
-    bob.join(&room, port).await;
+    let (ada, mut bob, room) = bob_in_adas_room().await;
     let ada_dir = ada.stop().await;
     bob.front.send(Command::Send {
         room: room.clone(),
@@ -1339,19 +1361,7 @@ async fn staying_out_of_a_changed_key_keeps_the_room_and_its_lines_until_the_hos
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let eve = Identity::generate();
-    let other = RoomHost::start(HostConfig {
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        ..HostConfig::new(
-            room.clone(),
-            "Lab".into(),
-            "Eve".into(),
-            eve.clone(),
-            dir.path().to_path_buf(),
-        )
-    })
-    .await
-    .unwrap();
+    let other = eves_lab(&room, &Identity::generate(), dir.path()).await;
     let at_eve = vec![SocketAddr::from(([127, 0, 0, 1], other.port))];
     bob.front.send(Command::Join {
         room: room.clone(),
@@ -1487,18 +1497,7 @@ async fn a_room_whose_host_key_changed_is_not_joined_until_trusted() {
 
     // A real host with the impostor's key: once Bob trusts it, he is in.
     let dir = tempfile::tempdir().unwrap();
-    let other = RoomHost::start(HostConfig {
-        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        ..HostConfig::new(
-            room.clone(),
-            "Lab".into(),
-            "Eve".into(),
-            impostor.clone(),
-            dir.path().to_path_buf(),
-        )
-    })
-    .await
-    .unwrap();
+    let other = eves_lab(&room, &impostor, dir.path()).await;
     bob.front.send(Command::Join {
         room: room.clone(),
         addrs: vec![SocketAddr::from(([127, 0, 0, 1], other.port))],

@@ -448,14 +448,7 @@ fn a_changed_host_key_is_shown_and_trusted_only_on_request() {
     // A fingerprint is copied by a click, to paste where two people compare it.
     w.harness.get_by_label(&format!("🔑 {me}")).click();
     w.harness.step();
-    assert!(
-        w.harness
-            .output()
-            .platform_output
-            .commands
-            .contains(&egui::OutputCommand::CopyText(me.clone())),
-        "the fingerprint is on the clipboard"
-    );
+    assert!(copied(&w, &me), "the fingerprint is on the clipboard");
     let advert = bob.advert("Lab", SocketAddr::from(([127, 0, 0, 1], bob.port)));
     w.inject.send(Event::RoomFound(advert.clone()));
     w.shows("Lab");
@@ -833,6 +826,24 @@ fn where_you_left_off_jump_to_latest_grouped_messages_and_mentions_typed() {
     bob.stop();
 }
 
+/// Whether the window's last frame put `text` on the clipboard.
+fn copied(w: &TestWindow, text: &str) -> bool {
+    w.harness
+        .output()
+        .platform_output
+        .commands
+        .contains(&egui::OutputCommand::CopyText(text.to_owned()))
+}
+
+/// Ada's window, in the room Bob's app hosts ("Bob's room").
+fn ada_in_bobs_room() -> (OtherHost, TestWindow, tempfile::TempDir) {
+    let bob = other_host("Bob", "Bob's room");
+    let (mut w, dir) = window(Some("Ada"));
+    w.harness.run();
+    enter(&mut w, &bob, "Bob's room");
+    (bob, w, dir)
+}
+
 /// The list scrolled up by the mouse wheel over it, as far as `by` points.
 fn scroll_up(w: &mut TestWindow, by: f32) {
     let over = w.harness.get_by_label("Message").rect().center() - egui::vec2(0.0, 200.0);
@@ -936,10 +947,7 @@ fn jump_to_latest_lands_on_the_newest_line_at_once_and_stays() {
 
 #[test]
 fn keys_typed_across_a_change_of_focus_are_neither_lost_nor_moved() {
-    let bob = other_host("Bob", "Bob's room");
-    let (mut w, _dir) = window(Some("Ada"));
-    w.harness.run();
-    enter(&mut w, &bob, "Bob's room");
+    let (bob, mut w, _dir) = ada_in_bobs_room();
     let value =
         |w: &TestWindow, field: &str| w.harness.get_by_label(field).value().unwrap_or_default();
     let frame = |w: &mut TestWindow, events: Vec<egui::Event>| {
@@ -1928,11 +1936,7 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     w.harness.get_all_by_label("Copy").next().unwrap().click();
     w.harness.step();
     assert!(
-        w.harness
-            .output()
-            .platform_output
-            .commands
-            .contains(&egui::OutputCommand::CopyText(v4.clone())),
+        copied(&w, &v4),
         "Copy puts the first address on the clipboard"
     );
     // Someone else's room: the panel leads to Join by address.
