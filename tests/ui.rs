@@ -1683,6 +1683,20 @@ fn the_theme_is_picked_in_settings_and_the_zoom_is_kept() {
     assert!(readable(&w));
     w.harness.get_by_label("Larger").click();
     w.harness.run();
+    // A size is typed in a field, its unit beside it all along.
+    w.replace_text("Save files others share by themselves up to", "25");
+    w.harness.run();
+    assert_eq!(
+        w.harness
+            .get_by_label("Save files others share by themselves up to")
+            .value()
+            .as_deref(),
+        Some("25")
+    );
+    assert!(
+        w.harness.query_by_label("MB").is_some(),
+        "the unit stays shown"
+    );
     w.harness.get_by_label("Done").click();
     w.harness.run();
     // Ctrl+plus zooms in further.
@@ -1694,6 +1708,7 @@ fn the_theme_is_picked_in_settings_and_the_zoom_is_kept() {
     let paths = Paths::resolve(Some(dir.path().into())).unwrap();
     let kept = Settings::load(&paths.settings_file()).0;
     assert_eq!(kept.theme, lanchat::store::Theme::Light);
+    assert_eq!(kept.auto_save, 25_000_000);
     assert!(
         (kept.zoom - zoom).abs() < 0.01,
         "{} kept, {zoom} shown",

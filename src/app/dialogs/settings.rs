@@ -90,13 +90,8 @@ fn files_section(ui: &mut egui::Ui, state: &mut AppState, draft: &mut SettingsDr
     ui.add_space(8.0);
     ui.horizontal(|ui| {
         let label = ui.label("Save files others share by themselves up to");
-        ui.add(
-            egui::DragValue::new(&mut draft.auto_save_mb)
-                .range(0.0..=1_000_000.0)
-                .speed(1.0)
-                .suffix(" MB"),
-        )
-        .labelled_by(label.id);
+        let range = 0.0..=1_000_000.0;
+        number(ui, "auto_save_mb", &mut draft.auto_save_mb, range, "MB").labelled_by(label.id);
     });
     ui.label(
         RichText::new("Larger ones show their size and wait for you to press Download.")
@@ -106,15 +101,45 @@ fn files_section(ui: &mut egui::Ui, state: &mut AppState, draft: &mut SettingsDr
     ui.add_space(8.0);
     ui.horizontal_wrapped(|ui| {
         let label = ui.label("Rooms you host keep up to");
-        ui.add(
-            egui::DragValue::new(&mut draft.files_limit_gb)
-                .range(0.1..=10_000.0)
-                .speed(0.5)
-                .suffix(" GB"),
-        )
-        .labelled_by(label.id);
+        let range = 0.1..=10_000.0;
+        number(ui, "files_limit_gb", &mut draft.files_limit_gb, range, "GB").labelled_by(label.id);
         ui.label("of shared files for people who join later; the oldest go first.");
     });
+}
+
+/// A number typed in a field, its unit beside it (a DragValue looked like a button and lost
+/// its unit while edited). Text that is not a number in `range` leaves `value` as it was;
+/// the field keeps what is typed while it has the keyboard.
+fn number(
+    ui: &mut egui::Ui,
+    salt: &str,
+    value: &mut f64,
+    range: std::ops::RangeInclusive<f64>,
+    unit: &str,
+) -> egui::Response {
+    let id = ui.make_persistent_id(salt);
+    let shown = || {
+        let text = format!("{value:.1}");
+        text.strip_suffix(".0").map(str::to_owned).unwrap_or(text)
+    };
+    let mut text = ui.data(|d| d.get_temp::<String>(id)).unwrap_or_else(shown);
+    let response = ui.add(egui::TextEdit::singleline(&mut text).desired_width(64.0));
+    if response.changed()
+        && let Ok(typed) = text.trim().replace(',', ".").parse::<f64>()
+        && range.contains(&typed)
+    {
+        *value = typed;
+    }
+    let editing = response.has_focus();
+    ui.data_mut(|d| {
+        if editing {
+            d.insert_temp(id, text);
+        } else {
+            d.remove::<String>(id);
+        }
+    });
+    ui.label(unit);
+    response
 }
 
 /// The theme (applied at once) and the size of everything (the window's zoom).
