@@ -1829,6 +1829,16 @@ fn a_pasted_picture_or_copied_files_are_offered_to_the_room() {
         w.harness.get_by_label("Message").value().as_deref(),
         Some("just words")
     );
+    // A paste that brought nothing (the clipboard held nothing to send) says so.
+    w.harness
+        .input_mut()
+        .events
+        .push(egui::Event::Paste(String::new()));
+    w.harness.run_steps(4);
+    assert!(w.harness.query_by_label("Nothing to paste").is_some());
+    w.harness.get_by_label("OK").click();
+    w.harness.run_steps(4);
+    assert!(w.harness.query_by_label("Nothing to paste").is_none());
     w.close();
 }
 

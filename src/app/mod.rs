@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod chat;
+pub mod clipboard;
 pub mod diagnostics;
 pub mod dialogs;
 pub mod direct;
@@ -73,6 +74,8 @@ pub struct LanchatApp {
     notifier: crate::desktop::Notifier,
     /// Keys typed on the far side of a change of focus, held for the next frame.
     keys: keys::KeysInOrder,
+    /// The system's clipboard, read on Ctrl+V (see [`clipboard`]).
+    clipboard: clipboard::System,
     /// The theme last handed to egui, so it is only set when the user changes it (`None`
     /// until the first frame sets it).
     theme: Option<crate::store::Theme>,
@@ -117,6 +120,7 @@ impl LanchatApp {
             title: String::new(),
             notifier,
             keys: keys::KeysInOrder::default(),
+            clipboard: clipboard::System::default(),
             theme: None,
             asked_attention: false,
             clicked,
@@ -576,6 +580,7 @@ impl eframe::App for LanchatApp {
     /// Each frame's input, before egui sees it: keys typed across a change of focus are
     /// kept in order (see [`keys`]).
     fn raw_input_hook(&mut self, ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        clipboard::translate(&mut raw_input.events, &mut self.clipboard);
         let button_down = ctx.input(|i| i.pointer.any_down());
         let now = raw_input.time.unwrap_or_else(|| ctx.input(|i| i.time));
         if self.keys.sort(&mut raw_input.events, button_down, now) {
@@ -678,6 +683,8 @@ pub fn run_window(
     }
     let mut native = eframe::NativeOptions {
         viewport,
+        // Read here instead (see `clipboard`): egui-winit pastes no files.
+        clipboard_shortcuts: false,
         ..Default::default()
     };
     if let eframe::egui_wgpu::WgpuSetup::CreateNew(setup) = &mut native.wgpu_options.wgpu_setup {

@@ -26,6 +26,9 @@ pub enum Offer {
 pub struct Paste {
     /// What was pasted, with the room it goes to and that room's name (for the question).
     offer: Option<(RoomId, String, Offer)>,
+    /// A paste brought nothing that could be sent (an empty clipboard, or something other
+    /// than text, files or a picture): said until the user closes it.
+    nothing: bool,
 }
 
 impl Paste {
@@ -35,7 +38,7 @@ impl Paste {
         let Some((room, name)) = room else {
             return;
         };
-        let mut offer = None;
+        let (mut offer, mut nothing) = (None, false);
         ctx.input_mut(|i| {
             i.events.retain(|event| match event {
                 egui::Event::PasteImage(image) => {
@@ -43,6 +46,10 @@ impl Paste {
                         image: image.clone(),
                         texture: None,
                     });
+                    false
+                }
+                egui::Event::Paste(text) if text.is_empty() => {
+                    nothing = true;
                     false
                 }
                 egui::Event::Paste(text) => match copied_files(text) {
@@ -58,10 +65,31 @@ impl Paste {
         if let Some(offer) = offer {
             self.offer = Some((room, name, offer));
         }
+        self.nothing |= nothing;
+    }
+
+    /// Says that a paste brought nothing to send, until closed.
+    fn nothing(&mut self, ctx: &egui::Context) {
+        let modal = egui::Modal::new(egui::Id::unique("paste_nothing")).show(ctx, |ui| {
+            ui.set_max_width(380.0);
+            ui.heading("Nothing to paste");
+            ui.label(
+                "The clipboard holds no text, files or picture that can be sent. Copy files in \
+                 your file manager, or a picture, then paste again.",
+            );
+            ui.add_space(8.0);
+            ui.button("OK").clicked()
+        });
+        if modal.inner || modal.should_close() {
+            self.nothing = false;
+        }
     }
 
     /// The offer's dialog. Sending writes a picture to a file off the UI thread first.
     pub fn show(&mut self, ctx: &egui::Context, commands: &UnboundedSender<Command>) {
+        if self.nothing {
+            return self.nothing(ctx);
+        }
         let Some((_, name, offer)) = &mut self.offer else {
             return;
         };
