@@ -45,7 +45,8 @@
 //!   history, unread, directs, files, preferences, search) and one file per view; the open
 //!   room's view is a folder ([`app::chat`]: the message list, one message, the header and
 //!   member list, the composer), and so are the dialogs ([`app::dialogs`]: one file per
-//!   dialog).
+//!   dialog). Each frame's input passes [`app::clipboard`] (Ctrl+C/X/V, files pasted) and
+//!   [`app::keys`] (keys kept in order across a change of focus) before egui sees it.
 //! - [`headless`]: the same runtime with JSON lines on stdout instead of a window (`commands`,
 //!   `join`, `json` lines, stdin `input`, and `saving`: the downloads `join` waits for).
 //! - [`instance`]: one running lanchat per profile (its data folder's lock), and bringing the
