@@ -255,6 +255,8 @@ pub enum Event {
     JoinFailed { error: JoinFailure },
     /// A problem the user should hear of and can act on (a full disk, say).
     Alert(String),
+    /// How far a file a member sends to a room we host has come.
+    Arriving(Arrival),
     /// A file, or its folder, could not be shown (no app or file manager for it): the
     /// window says so and offers the path to copy.
     NotOpened { path: PathBuf, error: String },
@@ -315,7 +317,7 @@ pub enum Event {
 }
 
 /// How a transfer stands: the file feature's report, shown as it is.
-pub use crate::files::report::{Transfer, TransferFailure, TransferId, TransferState};
+pub use crate::files::report::{Arrival, Transfer, TransferFailure, TransferId, TransferState};
 
 /// An image made small, as RGBA pixels.
 #[derive(Debug, PartialEq, Eq)]

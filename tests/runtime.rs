@@ -968,6 +968,33 @@ async fn a_file_shared_again_is_posted_again() {
     ada.stop().await;
 }
 
+/// A file a member sends to Ada's room is shown arriving in Ada's window: told as it comes,
+/// and once it is kept.
+#[tokio::test]
+async fn a_file_sent_to_a_room_we_host_is_told_arriving() {
+    let (mut ada, bob, room) = bob_in_adas_room().await;
+    let path = bob.dir.path().join("big.bin");
+    std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
+    bob.front.send(Command::SendFiles {
+        room: room.clone(),
+        paths: vec![path],
+    });
+    let first = wait_for(&mut ada.front.events, |e| match e {
+        Event::Arriving(a) if !a.over => Some(a),
+        _ => None,
+    })
+    .await;
+    assert_eq!((first.room.clone(), first.size), (room.clone(), 3 << 20));
+    let last = wait_for(&mut ada.front.events, |e| match e {
+        Event::Arriving(a) if a.over && a.hash == first.hash => Some(a),
+        _ => None,
+    })
+    .await;
+    assert_eq!(last.done, 3 << 20, "kept whole");
+    bob.stop().await;
+    ada.stop().await;
+}
+
 /// A picture we sent is remembered with where it is: after a restart its message offers it
 /// again, and its thumbnail is made when the window asks.
 #[tokio::test]

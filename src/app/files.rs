@@ -169,6 +169,16 @@ fn not_saved(
             }
         },
         _ => {
+            if let Some(arrival) = state.files.arriving.get(&file.hash) {
+                // Sent to our room and still on its way: it can be saved as it comes.
+                let part = arrival.done as f32 / arrival.size.max(1) as f32;
+                let said = format!(
+                    "Arriving: {} of {}",
+                    human_size(arrival.done),
+                    human_size(arrival.size)
+                );
+                ui.add(egui::ProgressBar::new(part).text(said));
+            }
             if ui
                 .button("Download")
                 .on_hover_text("Save it in your downloads folder")

@@ -37,6 +37,8 @@ pub use jobs::Transfers;
 pub use kept::FileStore;
 pub use names::{clean_file_name, create_unique, free_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
-pub use report::{Reporter, Transfer, TransferEvent, TransferFailure, TransferId, TransferState};
+pub use report::{
+    Arrival, Reporter, Transfer, TransferEvent, TransferFailure, TransferId, TransferState,
+};
 pub use serve::FileService;
 pub use transfer::TransferError;

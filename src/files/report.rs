@@ -103,12 +103,33 @@ pub enum TransferEvent {
         path: PathBuf,
         size: u64,
     },
+    /// A file on its way to a room we host, from one of its members.
+    Arriving(Arrival),
+}
+
+/// How far a file being uploaded to a room we host has come: our own window shows it
+/// arriving on its card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub room: RoomId,
+    pub hash: FileHash,
+    /// Bytes verified so far.
+    pub done: u64,
+    pub size: u64,
+    /// The upload is over: kept whole, or stopped for good.
+    pub over: bool,
 }
 
 /// Where the transfers tell what happens; clones tell the same place. It must not block:
 /// it is called on the async threads.
 #[derive(Clone)]
 pub struct Reporter(Arc<dyn Fn(TransferEvent) + Send + Sync>);
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter(..)")
+    }
+}
 
 impl Reporter {
     /// Tells `tell` everything the transfers tell.

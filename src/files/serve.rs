@@ -6,7 +6,7 @@
 
 use super::transfer::*;
 use crate::files::disk::{free_space, open_partial};
-use crate::files::{FileStore, PieceHashes};
+use crate::files::{Arrival, FileStore, PieceHashes, Reporter, TransferEvent};
 use crate::net::host::{HostConfig, Incoming, RoomHandle, Service, Who};
 use crate::net::limits::{AddressPlace, Limits, PerAddress};
 use crate::net::link::{Link, LinkReader, LinkWriter};
@@ -43,6 +43,8 @@ pub struct HostFiles {
     min_per_idle: u64,
     /// Uploads under way, for downloads that start before a file is whole.
     live: std::sync::Mutex<HashMap<FileHash, Live>>,
+    /// Where an upload's progress is told (the host's own window), if anywhere.
+    arrivals: std::sync::Mutex<Option<Reporter>>,
 }
 
 /// A transfer's place on the host, given back when dropped.
@@ -63,6 +65,7 @@ impl HostFiles {
             per_address: PerAddress::new(limits.transfers_per_address),
             min_per_idle: limits.min_upload_per_idle,
             live: Default::default(),
+            arrivals: Default::default(),
         }
     }
 
@@ -241,6 +244,7 @@ impl HostFiles {
     /// try left, for the downloads that wait on it.
     fn go_live(&self, offer: &FileOffer, offset: u64) -> watch::Sender<u64> {
         let mut live = self.live.lock().expect("live uploads");
+        let new = !live.contains_key(&offer.hash);
         let entry = live.entry(offer.hash.clone()).or_insert_with(|| Live {
             offer: offer.clone(),
             verified: watch::channel(offset).0,
@@ -248,7 +252,63 @@ impl HostFiles {
         });
         entry.verified.send_replace(offset);
         entry.state.send_replace(Arriving::Coming);
+        let told = self.arrivals.lock().expect("arrivals").clone();
+        if let (true, Some(reporter)) = (new, told) {
+            let watched = (entry.verified.subscribe(), entry.state.subscribe());
+            tokio::spawn(tell_arrival(
+                reporter,
+                self.room.clone(),
+                offer.clone(),
+                watched,
+            ));
+        }
         entry.verified.clone()
+    }
+}
+
+/// How often an arriving file's progress is told, at most.
+const ARRIVAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Tells `reporter` how far an upload has come, a few times a second, until it is over
+/// (kept, failed, or its entry gone).
+async fn tell_arrival(
+    reporter: Reporter,
+    room: RoomId,
+    offer: FileOffer,
+    (mut verified, mut state): (watch::Receiver<u64>, watch::Receiver<Arriving>),
+) {
+    loop {
+        let done = *verified.borrow_and_update();
+        let over = matches!(
+            *state.borrow_and_update(),
+            Arriving::Kept | Arriving::Failed(_)
+        );
+        let arrival = Arrival {
+            room: room.clone(),
+            hash: offer.hash.clone(),
+            done,
+            size: offer.size,
+            over,
+        };
+        reporter.tell(TransferEvent::Arriving(arrival));
+        if over {
+            return;
+        }
+        tokio::time::sleep(ARRIVAL_EVERY).await;
+        let gone = tokio::select! {
+            changed = verified.changed() => changed.is_err(),
+            changed = state.changed() => changed.is_err(),
+        };
+        if gone {
+            let arrival = Arrival {
+                room,
+                hash: offer.hash,
+                done,
+                size: offer.size,
+                over: true,
+            };
+            return reporter.tell(TransferEvent::Arriving(arrival));
+        }
     }
 }
 
@@ -453,6 +513,11 @@ impl FileService {
         });
         config.services.push(service.clone());
         service
+    }
+
+    /// Tells `reporter` how the uploads to this room come along (for the host's own window).
+    pub fn tell_arrivals(&self, reporter: Reporter) {
+        *self.files.arrivals.lock().expect("arrivals") = Some(reporter);
     }
 
     /// Changes how many bytes of files the room keeps, from the next kept file on.

@@ -77,6 +77,8 @@ impl Runtime {
             &mut config,
             FileStore::new(self.paths.room_files(&id), limit),
         );
+        // Our window shows the files members send to our room arriving.
+        files.tell_arrivals(self.events.clone().into());
         // The room's own key pinned, so the room we host is a known room to us too.
         let (trust, key) = (self.trust.clone(), self.identity.public());
         self.starting.insert(id.clone());

@@ -74,6 +74,7 @@ impl From<EventSender> for Reporter {
             TransferEvent::Finished { hash, path, .. } => {
                 desktop::spawn_thumbnail(events.clone(), hash, path)
             }
+            TransferEvent::Arriving(arrival) => events.send(Event::Arriving(arrival)),
         })
     }
 }

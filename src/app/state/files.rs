@@ -4,7 +4,7 @@
 
 use super::AppState;
 use crate::app::picker::Pick;
-use crate::bridge::{Command, Event, Thumbnail, Transfer, TransferId, TransferState};
+use crate::bridge::{Arrival, Command, Event, Thumbnail, Transfer, TransferId, TransferState};
 use crate::protocol::{FileHash, FileRef, RoomId};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,6 +25,8 @@ pub struct Files {
     pub saved: HashMap<FileHash, PathBuf>,
     /// The saved files whose picture was asked for (once each, when first shown).
     pub pictures_asked: std::collections::HashSet<FileHash>,
+    /// Files members are sending to rooms we host, as far as they have come.
+    pub arriving: HashMap<FileHash, Arrival>,
 }
 
 impl Files {
@@ -45,6 +47,12 @@ impl Files {
                 self.thumbnails.insert(hash, image);
             }
             Event::Downloads(dir) => self.downloads_dir = Some(dir),
+            Event::Arriving(arrival) if arrival.over => {
+                self.arriving.remove(&arrival.hash);
+            }
+            Event::Arriving(arrival) => {
+                self.arriving.insert(arrival.hash.clone(), arrival);
+            }
             Event::Saved { hash, path } => {
                 self.saved.insert(hash, path);
             }

@@ -233,6 +233,7 @@ impl AppState {
             | Event::DirectSent { .. }
             | Event::DirectFailed { .. }) => self.directs.apply(event),
             event @ (Event::Transfer(_)
+            | Event::Arriving(_)
             | Event::Thumbnail { .. }
             | Event::Downloads(_)
             | Event::Saved { .. }) => self.files.apply(event),
@@ -888,6 +889,22 @@ mod tests {
             member: member("Robert"),
         });
         assert_eq!(s.directs.conversations[&bob].name, "Robert");
+    }
+
+    #[test]
+    fn a_file_arriving_in_a_room_we_host_is_shown_until_it_is_over() {
+        let mut s = state();
+        let arrival = |done, over| crate::bridge::Arrival {
+            room: RoomId::parse("r1").unwrap(),
+            hash: crate::protocol::FileHash::parse(&"ab".repeat(32)).unwrap(),
+            done,
+            size: 100,
+            over,
+        };
+        s.apply(Event::Arriving(arrival(40, false)));
+        assert_eq!(s.files.arriving.values().next().map(|a| a.done), Some(40));
+        s.apply(Event::Arriving(arrival(100, true)));
+        assert!(s.files.arriving.is_empty());
     }
 
     #[test]
