@@ -589,6 +589,30 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_secret_is_offered_only_to_the_key_it_was_proven_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rooms/r1/let-in");
+        let room = RoomId::parse("r1").unwrap();
+        let secret = RoomSecret::derive(&room, "tulip");
+        let (host, other) = (
+            crate::net::identity::Identity::generate().public(),
+            crate::net::identity::Identity::generate().public(),
+        );
+        secret.remember(&host, &file).unwrap();
+        assert_eq!(RoomSecret::recall(&file, &host).unwrap(), Some(secret));
+        assert_eq!(
+            RoomSecret::recall(&file, &other).unwrap(),
+            None,
+            "another key"
+        );
+        // A damaged file is an error, never a secret.
+        std::fs::write(&file, "argon2id:zz\n").unwrap();
+        assert!(RoomSecret::recall(&file, &host).is_err());
+        RoomSecret::forget(&file).unwrap();
+        assert_eq!(RoomSecret::recall(&file, &host).unwrap(), None);
+    }
+
+    #[test]
     fn the_kept_secret_is_not_the_fast_digest_and_differs_per_room() {
         let lab = RoomSecret::derive(&room(), "tulip");
         assert_ne!(lab.0, digest(&room(), "tulip"));
