@@ -613,6 +613,10 @@ fn without_a_system_file_dialog_files_are_picked_in_the_window() {
     let folder = dir.path().join("to send");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("notes.txt"), b"minutes of the meeting").unwrap();
+    let long = "an extremely long name for a file that nobody would ever type by hand.txt";
+    std::fs::write(folder.join(long), b"x").unwrap();
+    std::fs::create_dir(folder.join("more")).unwrap();
+    std::fs::write(folder.join("more").join("only.txt"), b"x").unwrap();
     w.harness
         .state_mut()
         .picker
@@ -627,8 +631,32 @@ fn without_a_system_file_dialog_files_are_picked_in_the_window() {
     w.harness.run();
     w.shows("Send files to the room");
     w.shows("notes.txt");
+    // Each file shows its size; ticking one moves nothing (the next click lands where the
+    // eye aimed), even beside a very long name.
+    assert!(
+        w.harness.query_by_label("22 bytes").is_some(),
+        "the size is shown"
+    );
+    let heading = |w: &TestWindow| w.harness.get_by_label("Send files to the room").rect();
+    let before = heading(&w);
     w.harness.get_by_label("notes.txt").click();
     w.harness.run();
+    assert_eq!(heading(&w), before, "the picker stays where it was");
+    w.harness
+        .get_by_label_contains("an extremely long name")
+        .click();
+    w.harness.run();
+    assert_eq!(heading(&w), before, "the picker stays where it was");
+    w.harness
+        .get_by_label_contains("an extremely long name")
+        .click();
+    w.harness.run();
+    // Nor does opening a folder with fewer entries.
+    w.harness.get_by_label("📁 more").click();
+    w.shows("only.txt");
+    assert_eq!(heading(&w), before, "the picker stays where it was");
+    w.harness.get_by_label("⬆ Up").click();
+    w.shows("notes.txt");
     w.harness.get_by_label("Send 1 file").click();
     w.until("the file in the room", |h| {
         h.query_by_label("You sent this file").is_some()

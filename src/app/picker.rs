@@ -104,6 +104,8 @@ struct Entry {
     path: PathBuf,
     /// A folder (opened with a click) rather than a file (ticked).
     folder: bool,
+    /// A file's size in bytes.
+    size: u64,
 }
 
 /// The picker drawn in the window: a folder's entries, to open folders and tick files.
@@ -167,7 +169,11 @@ impl Browser {
         let mut outcome = Chosen::Still;
         let mut go = None;
         let modal = egui::Modal::new(egui::Id::unique("builtin_picker")).show(ctx, |ui| {
-            ui.set_width(460.0);
+            // One size whatever is listed or ticked, so that nothing moves under the mouse;
+            // long names are cut short.
+            ui.set_width(PICKER_WIDTH);
+            ui.set_max_width(PICKER_WIDTH);
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
             ui.heading(if files {
                 "Send files to the room"
             } else {
@@ -210,8 +216,9 @@ impl Browser {
     fn entries(&mut self, ui: &mut egui::Ui, files: bool) -> Option<PathBuf> {
         let mut go = None;
         egui::ScrollArea::vertical()
-            .max_height(280.0)
-            .auto_shrink([false, true])
+            .min_scrolled_height(PICKER_LIST_HEIGHT)
+            .max_height(PICKER_LIST_HEIGHT)
+            .auto_shrink(false)
             .show(ui, |ui| match &self.entries {
                 None => {
                     ui.label("Reading the folder…");
@@ -230,7 +237,7 @@ impl Browser {
                             }
                         } else if files {
                             let mut ticked = self.chosen.contains(&entry.path);
-                            if ui.checkbox(&mut ticked, &entry.name).changed() {
+                            if tick_row(ui, entry, &mut ticked) {
                                 if ticked {
                                     self.chosen.insert(entry.path.clone());
                                 } else {
@@ -274,6 +281,25 @@ impl Browser {
     }
 }
 
+/// The built-in picker's width, and its list's height, in points: fixed.
+const PICKER_WIDTH: f32 = 460.0;
+const PICKER_LIST_HEIGHT: f32 = 280.0;
+
+/// A file to tick, with its size at the right; returns whether it was ticked or unticked.
+fn tick_row(ui: &mut egui::Ui, entry: &Entry, ticked: &mut bool) -> bool {
+    ui.horizontal(|ui| {
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(egui::RichText::new(crate::bridge::human_size(entry.size)).weak());
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                ui.checkbox(ticked, &entry.name).changed()
+            })
+            .inner
+        })
+        .inner
+    })
+    .inner
+}
+
 /// A folder's entries, folders first, then by name; hidden ones (a leading dot) left out.
 fn read_folder(dir: &std::path::Path) -> Result<Vec<Entry>, String> {
     let read = std::fs::read_dir(dir).map_err(|e| format!("Cannot read this folder: {e}"))?;
@@ -281,11 +307,12 @@ fn read_folder(dir: &std::path::Path) -> Result<Vec<Entry>, String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let folder = std::fs::metadata(e.path()).ok()?.is_dir();
+            let meta = std::fs::metadata(e.path()).ok()?;
             (!name.starts_with('.')).then(|| Entry {
                 name,
                 path: e.path(),
-                folder,
+                folder: meta.is_dir(),
+                size: meta.len(),
             })
         })
         .collect();
