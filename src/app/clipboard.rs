@@ -137,15 +137,7 @@ mod tests {
         }
     }
 
-    fn press(key: Key, modifiers: Modifiers) -> Event {
-        Event::Key {
-            key,
-            physical_key: None,
-            pressed: true,
-            repeat: false,
-            modifiers,
-        }
-    }
+    use crate::app::keys::press;
 
     fn pasted(held: &mut Held) -> Event {
         let mut events = vec![press(Key::V, Modifiers::COMMAND)];

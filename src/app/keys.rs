@@ -127,6 +127,18 @@ fn moves_focus(event: &Event) -> bool {
     }
 }
 
+/// A key pressed, as egui-winit tells it (for the tests of this module and the clipboard's).
+#[cfg(test)]
+pub(super) fn press(key: Key, modifiers: egui::Modifiers) -> Event {
+    Event::Key {
+        key,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,15 +148,7 @@ mod tests {
         Event::Text(s.into())
     }
 
-    fn key(key: Key, modifiers: Modifiers) -> Event {
-        Event::Key {
-            key,
-            physical_key: None,
-            pressed: true,
-            repeat: false,
-            modifiers,
-        }
-    }
+    use super::press as key;
 
     fn button(pressed: bool) -> Event {
         Event::PointerButton {
