@@ -51,20 +51,13 @@ pub(super) fn event_of(room: RoomId, event: SessionEvent) -> Option<Event> {
     Some(match event {
         SessionEvent::LetIn { .. } => return None,
         SessionEvent::State(state) => Event::Session { room, state },
-        SessionEvent::Joined {
-            room_name,
-            host_name,
-            you,
-            members,
-            history,
-            host_key,
-        } => Event::Joined {
+        SessionEvent::Joined { welcome, host_key } => Event::Joined {
             room,
-            room_name,
-            host_name,
-            you,
-            members,
-            history,
+            room_name: welcome.room_name,
+            host_name: welcome.host_name,
+            you: welcome.you,
+            members: welcome.members,
+            history: welcome.history,
             host_key,
         },
         SessionEvent::HistoryDone => Event::HistoryDone { room },

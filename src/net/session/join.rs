@@ -217,15 +217,12 @@ impl Run {
         for member in &welcome.members {
             self.name(member);
         }
+        let history = welcome.history;
         self.tell(SessionEvent::Joined {
-            room_name: welcome.room_name,
-            host_name: welcome.host_name,
-            you: welcome.you,
-            members: welcome.members,
-            history: welcome.history,
+            welcome: Box::new(welcome),
             host_key: host,
         });
-        if welcome.history == 0 {
+        if history == 0 {
             self.page_read();
         }
         self.state(SessionState::Connected);

@@ -6,7 +6,7 @@ use super::{Rejection, SessionState};
 use crate::net::identity::PublicKey;
 use crate::net::password::RoomSecret;
 use crate::net::trust::PersonPin;
-use crate::protocol::{ChatMessage, DeviceId, Member, MemberId, RoomId};
+use crate::protocol::{ChatMessage, DeviceId, Member, MemberId, RoomId, Welcome};
 use crate::store::Direct;
 use tokio::sync::mpsc;
 
@@ -33,13 +33,10 @@ pub enum SessionEvent {
     /// The host checked our password and let us in: the secret to remember for the next
     /// start, with the host key it was proven to. Never passed on to a front end.
     LetIn { secret: RoomSecret, host: PublicKey },
-    /// The host let us in, with who is here and how much history follows.
+    /// The host let us in: its welcome (who is here, how much history follows), and the key
+    /// its handshake proved.
     Joined {
-        room_name: String,
-        host_name: String,
-        you: MemberId,
-        members: Vec<Member>,
-        history: u32,
+        welcome: Box<Welcome>,
         host_key: PublicKey,
     },
     /// The history sent on joining has all arrived.
