@@ -56,16 +56,42 @@ fn looks(name: &str) -> String {
         .collect()
 }
 
-/// Whether `name` could pass for another person's in a room whose names in use are
-/// `others`: it looks like one of them without being it, or it mixes scripts (a Latin name
-/// with a Cyrillic letter, say), which is how a look-alike is made.
-pub fn passes_for_another<'a>(name: &str, others: impl IntoIterator<Item = &'a str>) -> bool {
+/// Whether `name` mixes scripts (a Latin name with a Cyrillic letter, say): how a look-alike
+/// is made, flagged even with nobody to pass for.
+pub fn mixes_scripts(name: &str) -> bool {
     use unicode_security::MixedScript;
-    if !name.is_single_script() {
-        return true;
+    !name.is_single_script()
+}
+
+/// The names in use in a room by how they look, worked out once (a skeleton per member) for
+/// telling whether a name could pass for another's: a drawn pass of the message list asks
+/// for each row.
+pub struct Looks(HashMap<String, Vec<(DeviceId, String)>>);
+
+impl Looks {
+    pub fn of(members: &[Member]) -> Self {
+        let mut by_look: HashMap<String, Vec<(DeviceId, String)>> = HashMap::new();
+        for m in members {
+            let entry = (m.device.clone(), m.name.clone());
+            by_look.entry(looks(&m.name)).or_default().push(entry);
+        }
+        Looks(by_look)
     }
-    let look = looks(name);
-    others.into_iter().any(|o| o != name && looks(o) == look)
+
+    /// Whether `name` (on `device`) could pass for another member's: it looks like one of
+    /// theirs without being it, or it mixes scripts.
+    pub fn passes_for_another(&self, name: &str, device: &DeviceId) -> bool {
+        mixes_scripts(name)
+            || self
+                .0
+                .get(&looks(name))
+                .is_some_and(|alike| alike.iter().any(|(d, n)| d != device && n != name))
+    }
+
+    /// `name` (on `device`) as shown where a look-alike could pass for it (see [`who`]).
+    pub fn who(&self, name: &str, device: &DeviceId) -> String {
+        who(name, device, self.passes_for_another(name, device))
+    }
 }
 
 /// A person's name as shown wherever a look-alike could pass for them (on their messages,
@@ -102,7 +128,7 @@ pub fn look_alikes(members: &[Member]) -> LookAlikes {
     let mut found = LookAlikes::default();
     // A name mixing scripts is flagged even alone: it is made to look like another.
     for member in members {
-        if passes_for_another(&member.name, []) {
+        if mixes_scripts(&member.name) {
             found.confusable.insert(member.id);
         }
     }

@@ -120,6 +120,8 @@ struct Pass<'a> {
     marked: Option<u64>,
     /// The height of every row together.
     total: f32,
+    /// The members' names by how they look, to flag a look-alike sender on each row.
+    looks: crate::app::text::Looks,
 }
 
 impl MessageList {
@@ -189,6 +191,7 @@ impl MessageList {
             seek,
             marked,
             total,
+            looks: crate::app::text::Looks::of(&chat.members),
         };
         let view = ui.available_height();
         let shown = self
@@ -386,7 +389,7 @@ impl MessageList {
             let previous = i.checked_sub(1).map(|p| &lines[p]);
             draw_line(
                 ui,
-                pass.state,
+                (pass.state, &pass.looks),
                 &mut self.thumbnails,
                 (previous, &lines[i]),
                 actions,

@@ -11,9 +11,10 @@ use egui::{Color32, RichText};
 const GROUPED_WITHIN_MS: i64 = 5 * 60 * 1000;
 
 /// Draws `line`; `previous` (the line above) tells whether it continues its sender's group.
+/// `looks` tells look-alike senders (worked out once per pass of the list).
 pub(super) fn draw_line(
     ui: &mut egui::Ui,
-    state: &AppState,
+    (state, looks): (&AppState, &text::Looks),
     thumbnails: &mut Thumbnails,
     (previous, line): (Option<&Line>, &Line),
     actions: &mut Vec<FileAction>,
@@ -41,10 +42,7 @@ pub(super) fn draw_line(
         }
         Line::Chat { message } => {
             let mine = state.is_mine(message);
-            let from = match state.open.as_ref().and_then(|r| state.chats.get(r)) {
-                Some(chat) => chat.who(&message.from, &message.device),
-                None => text::name(&message.from).into_owned(),
-            };
+            let from = looks.who(&message.from, &message.device);
             let fingerprint = message
                 .device
                 .fingerprint()

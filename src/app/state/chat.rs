@@ -341,14 +341,9 @@ impl Chat {
     }
 
     /// How the person called `name` on `device` is shown in this room: flagged if the name
-    /// could pass for another member's (see [`text::passes_for_another`]).
+    /// could pass for another member's (see [`text::Looks`]).
     pub fn who(&self, name: &str, device: &DeviceId) -> String {
-        let others = self
-            .members
-            .iter()
-            .filter(|m| &m.device != device)
-            .map(|m| m.name.as_str());
-        text::who(name, device, text::passes_for_another(name, others))
+        text::Looks::of(&self.members).who(name, device)
     }
 
     /// Someone joined: no longer shown as gone.
