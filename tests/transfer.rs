@@ -60,9 +60,39 @@ fn host_config(dir: &Path) -> HostConfig {
 }
 
 /// Starts a room keeping up to `limit` bytes of files, with Bob, Cat and Raw in it.
-async fn start_host_config(mut config: HostConfig, limit: u64) -> RoomHost {
+async fn start_host_config(config: HostConfig, limit: u64) -> RoomHost {
+    start_host_telling(config, limit, None).await
+}
+
+/// The next arrival told that `is` holds for.
+async fn next_arrival(
+    arrivals: &mut tokio::sync::mpsc::UnboundedReceiver<lanchat::files::Arrival>,
+    is: impl Fn(&lanchat::files::Arrival) -> bool,
+) -> lanchat::files::Arrival {
+    loop {
+        let told = tokio::time::timeout(DEADLINE, arrivals.recv()).await;
+        let arrival = told.expect("an arrival told in time").expect("told");
+        if is(&arrival) {
+            return arrival;
+        }
+    }
+}
+
+/// The same, telling how uploads arrive to `arrivals`, as the host's own window hears it.
+async fn start_host_telling(
+    mut config: HostConfig,
+    limit: u64,
+    arrivals: Option<tokio::sync::mpsc::UnboundedSender<lanchat::files::Arrival>>,
+) -> RoomHost {
     let store = FileStore::new(config.dir.join("files"), limit);
-    FileService::register(&mut config, store);
+    let service = FileService::register(&mut config, store);
+    if let Some(arrivals) = arrivals {
+        service.tell_arrivals(lanchat::files::Reporter::new(move |told| {
+            if let lanchat::files::TransferEvent::Arriving(a) = told {
+                let _ = arrivals.send(a);
+            }
+        }));
+    }
     let host = RoomHost::start(config).await.expect("host starts");
     for name in ["Bob", "Cat", "Raw"] {
         stay_in(&host, name).await;
@@ -329,7 +359,8 @@ async fn a_download_cut_half_way_resumes_where_it_stopped() {
 #[tokio::test]
 async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let (told, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let host = start_host_telling(host_config(&dir.path().join("host")), 1 << 30, Some(told)).await;
     let sent = make_file(dir.path(), "upload.bin", 8 * 256 * 1024, 4);
     let hashes = hashes(&sent);
     // The connection breaks after about half the file.
@@ -341,6 +372,12 @@ async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing(
     let (progress, _) = watch::channel(0);
     let cut = transfer::upload(&bob, &sent, &hashes, &progress, &CancellationToken::new()).await;
     assert!(cut.is_err(), "the cut upload fails");
+    // The host's window saw it arriving, then stop arriving part way.
+    let paused = next_arrival(&mut arrivals, |a| a.over).await;
+    assert!(
+        paused.done < paused.size,
+        "broken off, not kept: {paused:?}"
+    );
 
     // Sent again, it starts where the host's verified copy ends: through a link cut at
     // three quarters it still completes, which an upload starting over could not.
@@ -358,6 +395,10 @@ async fn an_upload_cut_half_way_resumes_and_a_cancelled_download_leaves_nothing(
     let (file, _) = transfer::upload(&bob, &sent, &hashes, &progress, &CancellationToken::new())
         .await
         .expect("the resumed upload completes");
+    // Resumed, it arrives to the end, and the window hears it kept (told a few times a
+    // second, so on loopback the arriving in between may be folded into it).
+    let end = next_arrival(&mut arrivals, |a| a.over).await;
+    assert_eq!(end.done, end.size, "kept whole");
 
     // A download the user cancels removes its partial file.
     let downloads = dir.path().join("downloads");

@@ -116,7 +116,8 @@ pub struct Arrival {
     /// Bytes verified so far.
     pub done: u64,
     pub size: u64,
-    /// The upload is over: kept whole, or stopped for good.
+    /// Not arriving now: kept whole, stopped for good, or broken off until its sender
+    /// resumes it (then told again, arriving).
     pub over: bool,
 }
 

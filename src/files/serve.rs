@@ -277,21 +277,22 @@ async fn tell_arrival(
     offer: FileOffer,
     (mut verified, mut state): (watch::Receiver<u64>, watch::Receiver<Arriving>),
 ) {
+    let tell = |done, over| {
+        let (room, hash, size) = (room.clone(), offer.hash.clone(), offer.size);
+        reporter.tell(TransferEvent::Arriving(Arrival {
+            room,
+            hash,
+            done,
+            size,
+            over,
+        }));
+    };
     loop {
         let done = *verified.borrow_and_update();
-        let over = matches!(
-            *state.borrow_and_update(),
-            Arriving::Kept | Arriving::Failed(_)
-        );
-        let arrival = Arrival {
-            room: room.clone(),
-            hash: offer.hash.clone(),
-            done,
-            size: offer.size,
-            over,
-        };
-        reporter.tell(TransferEvent::Arriving(arrival));
-        if over {
+        let now = state.borrow_and_update().clone();
+        // A broken upload stops arriving until its sender resumes it (told again then).
+        tell(done, now != Arriving::Coming);
+        if matches!(now, Arriving::Kept | Arriving::Failed(_)) {
             return;
         }
         tokio::time::sleep(ARRIVAL_EVERY).await;
@@ -300,14 +301,7 @@ async fn tell_arrival(
             changed = state.changed() => changed.is_err(),
         };
         if gone {
-            let arrival = Arrival {
-                room,
-                hash: offer.hash,
-                done,
-                size: offer.size,
-                over: true,
-            };
-            return reporter.tell(TransferEvent::Arriving(arrival));
+            return tell(done, true);
         }
     }
 }
