@@ -108,6 +108,10 @@ pub enum Command {
     /// Change a setting: kept in the settings file and put to work at once (see
     /// [`crate::store::Change`]).
     Settings(crate::store::Change),
+    /// The user looks at how the network fares (the diagnostics panel is open), or no
+    /// longer does: while they do, discovery confirms the rooms' adverts now and then, so
+    /// [`Event::Network`] tells who was heard from lately.
+    Diagnosing(bool),
     /// Send the messages of a room after `after` (all of them for `None`) from the database:
     /// the answer to [`Event::Behind`], sent by the front end's half of the bridge.
     /// [`Event::CaughtUp`] follows, and the room's messages are queued again from now on.

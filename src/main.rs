@@ -73,7 +73,8 @@ enum Cmd {
     Send {
         #[command(flatten)]
         to_room: ToRoom,
-        /// The files to send.
+        /// The files to send; a folder sends its files, which members save in a folder of
+        /// that name.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },

@@ -334,7 +334,8 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
     let (bob_dl, carol_dl, erin_dl, outbox) = (data_dir(), data_dir(), data_dir(), data_dir());
 
     // Two files: one of many pieces whose length is no multiple of a piece (pseudo-random, so
-    // a misplaced piece cannot go unnoticed), and a small one whose name has a space.
+    // a misplaced piece cannot go unnoticed), and a small one whose name has a space; and a
+    // folder, whose file each receiver saves in a folder of that name.
     let big_name = "ünïcødé.bin";
     let small_name = "report final.txt";
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -351,6 +352,10 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
     let small_path = outbox.path().join(small_name);
     std::fs::write(&big_path, &big).expect("writing the big file");
     std::fs::write(&small_path, &small).expect("writing the small file");
+    let folder = outbox.path().join("minutes");
+    let minutes = b"Minutes of the meeting.\n".to_vec();
+    std::fs::create_dir_all(folder.join("2026")).expect("making the folder");
+    std::fs::write(folder.join("2026").join("june.txt"), &minutes).expect("writing june.txt");
     // (name, contents, blake3 hex) of each original.
     let originals: Vec<(&str, &[u8], String)> = vec![
         (big_name, &big, blake3::hash(&big).to_hex().to_string()),
@@ -358,6 +363,11 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
             small_name,
             &small,
             blake3::hash(&small).to_hex().to_string(),
+        ),
+        (
+            "minutes/2026/june.txt",
+            &minutes,
+            blake3::hash(&minutes).to_hex().to_string(),
         ),
     ];
 
@@ -410,7 +420,15 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
         "Dan",
         dan_dir.path(),
         &[
-            "send", "Lab", big_arg, small_arg, "--name", "Dan", "--wait", "20",
+            "send",
+            "Lab",
+            big_arg,
+            small_arg,
+            folder.to_str().expect("a UTF-8 path"),
+            "--name",
+            "Dan",
+            "--wait",
+            "20",
         ],
     );
     dan.close_stdin();
@@ -428,7 +446,7 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
     }
     assert_eq!(
         dan.seen.iter().filter(|v| v["event"] == "sent").count(),
-        2,
+        3,
         "Dan sent something twice: {:?}",
         dan.seen
     );
@@ -468,13 +486,8 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
             let path = path
                 .canonicalize()
                 .unwrap_or_else(|e| panic!("{}: {file}: {e}", p.label));
-            assert_eq!(path.parent(), Some(dl.as_path()), "{} got {file}", p.label);
-            assert_eq!(
-                path.file_name().and_then(|n| n.to_str()),
-                Some(*name),
-                "{} got {file}",
-                p.label
-            );
+            // A folder's file is saved in that folder, inside the downloads.
+            assert_eq!(path, dl.join(name), "{} got {file}", p.label);
             let saved = std::fs::read(&path).expect("reading a received file");
             assert!(
                 saved == *bytes,
@@ -499,7 +512,7 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
         assert_eq!(message["file"]["blake3"], hash.as_str(), "{message}");
     }
 
-    // A late joiner gets both from the history it is welcomed with.
+    // A late joiner gets them all from the history it is welcomed with.
     let until = deadline();
     let mut erin = receiver(2, "Erin", &erin_dir, &erin_dl);
     erin.expect_event("joined", &[("name", "Erin"), ("id", &room_id)], until);
@@ -514,8 +527,8 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
         fay.fail(&format!("exited with {status}"));
     }
     let files = fay.seen.iter().filter(|v| v["event"] == "file").count();
-    if files != 2 {
-        fay.fail(&format!("saved {files} files instead of 2 before leaving"));
+    if files != 3 {
+        fay.fail(&format!("saved {files} files instead of 3 before leaving"));
     }
 
     // Everyone's input ends: each leaves cleanly, with nothing left to download.
@@ -528,13 +541,18 @@ fn files_sent_by_one_member_reach_two_receivers_identical() {
             p.fail(&format!("exited with {status}"));
         }
         let files = p.seen.iter().filter(|v| v["event"] == "file").count();
-        if files != 2 {
-            p.fail(&format!("saved {files} files instead of 2"));
+        if files != 3 {
+            p.fail(&format!("saved {files} files instead of 3"));
         }
     }
 
-    // Each downloads dir holds exactly the two files: no second copy, no partial file.
-    let want: BTreeSet<String> = originals.iter().map(|(n, _, _)| n.to_string()).collect();
+    // Each downloads dir holds exactly the two files and the folder: no second copy, no
+    // partial file.
+    let want: BTreeSet<String> = originals
+        .iter()
+        .filter_map(|(n, _, _)| n.split('/').next())
+        .map(str::to_owned)
+        .collect();
     for (who, dl) in [("Bob", &bob_dl), ("Carol", &carol_dl), ("Erin", &erin_dl)] {
         let names: BTreeSet<String> = std::fs::read_dir(dl.path())
             .expect("listing a downloads dir")

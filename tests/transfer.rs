@@ -283,6 +283,64 @@ async fn a_file_arrives_identical_and_a_late_joiner_can_still_fetch_it() {
     host.close(CloseCode::Closed, DEADLINE).await;
 }
 
+/// A folder sent: each file goes under its path inside the folder and is saved there, in
+/// folders made inside the downloads; a path from a dishonest sender that tries to climb
+/// out is saved inside all the same.
+#[tokio::test]
+async fn a_folders_files_are_saved_in_that_folder_and_never_outside_the_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_host(&dir.path().join("host"), 1 << 30).await;
+    let downloads = dir.path().join("downloads");
+    let (progress, _) = watch::channel(0);
+    let never = CancellationToken::new();
+    let mut saved = Vec::new();
+    // The two last as a dishonest sender's message would name them (the name a member
+    // saves under is the one in the room's message).
+    for (n, name) in [
+        "Photos/2026/summer/beach.jpg",
+        "Photos/cover.png",
+        "../../outside.txt",
+        "Photos/../../../../etc/cron.d/x",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sent = make_file(dir.path(), &format!("f{n}"), 70_000, 20 + n as u64);
+        let hashes = hashes(&sent);
+        let what = (sent.as_path(), name, n as u64);
+        let bob = peer(&host, "Bob");
+        let (file, _) = transfer::upload_shared(&bob, what, &hashes, &progress, &never)
+            .await
+            .unwrap();
+        if n < 2 {
+            assert_eq!(file.name, name, "sent under its path");
+        }
+        let named = FileRef {
+            name: name.into(),
+            ..file
+        };
+        let path = download(&host, &named, &downloads).await.unwrap();
+        same_content(&sent, &path);
+        saved.push(path.strip_prefix(&downloads).unwrap().to_path_buf());
+    }
+    let want: Vec<PathBuf> = [
+        "Photos/2026/summer/beach.jpg",
+        "Photos/cover.png",
+        "outside.txt",
+        "Photos/etc/cron.d/x",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    assert_eq!(saved, want);
+    let outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!outside.iter().any(|n| n == "outside.txt" || n == "etc"));
+    host.close(CloseCode::Closed, DEADLINE).await;
+}
+
 #[tokio::test]
 async fn empty_and_tiny_files_go_too() {
     let dir = tempfile::tempdir().unwrap();
@@ -816,8 +874,15 @@ async fn an_upload_tried_again_is_posted_once_and_shared_again_posted_again() {
     let hashes = hashes(&sent);
     let bob = peer(&host, "Bob");
     let never = CancellationToken::new();
-    let share =
-        |n: u64| transfer::upload_shared(&bob, (sent.as_path(), n), &hashes, &progress, &never);
+    let share = |n: u64| {
+        transfer::upload_shared(
+            &bob,
+            (sent.as_path(), "twice.bin", n),
+            &hashes,
+            &progress,
+            &never,
+        )
+    };
     // As when the first confirmation was lost and the sender tries again.
     let (_, first) = share(7).await.unwrap();
     let (_, again) = share(7).await.unwrap();

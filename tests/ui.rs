@@ -629,6 +629,8 @@ fn without_a_system_file_dialog_files_are_picked_in_the_window() {
 
     w.harness.get_by_label("Attach…").click();
     w.harness.run();
+    w.harness.get_by_label("Files…").click();
+    w.harness.run();
     w.shows("Send files to the room");
     w.shows("notes.txt");
     // Each file shows its size; ticking one moves nothing (the next click lands where the
@@ -662,6 +664,24 @@ fn without_a_system_file_dialog_files_are_picked_in_the_window() {
         h.query_by_label("You sent this file").is_some()
     });
     assert!(w.harness.query_by_label("Send files to the room").is_none());
+
+    // A folder: its files go, each named by its path inside it.
+    w.harness.get_by_label("Attach…").click();
+    w.harness.run();
+    w.harness.get_by_label("A folder…").click();
+    w.harness.run();
+    w.shows("Send a folder to the room");
+    w.harness.get_by_label("📁 more").click();
+    w.shows("📄 only.txt");
+    w.harness.get_by_label("Send “more”").click();
+    w.until("the folder's file in the room", |h| {
+        h.query_by_label("more/only.txt").is_some()
+    });
+    assert!(
+        w.harness
+            .query_by_label("Send a folder to the room")
+            .is_none()
+    );
     w.close();
 }
 
@@ -1468,22 +1488,6 @@ fn other_member(
     }
 }
 
-/// The window's app asked to close, as the system's close button (or Alt+F4) would;
-/// returns what the window told the system in that frame.
-fn request_close(w: &mut TestWindow) -> Vec<egui::ViewportCommand> {
-    w.harness
-        .input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    w.harness.step();
-    let commands = frame_commands(w);
-    w.harness.run();
-    commands
-}
-
 /// What the window told the system in the last frame.
 fn frame_commands(w: &TestWindow) -> Vec<egui::ViewportCommand> {
     w.harness.output().viewport_output[&egui::ViewportId::ROOT]
@@ -1534,7 +1538,7 @@ fn quitting_or_closing_a_room_with_people_in_it_asks_and_open_rooms_come_back() 
     assert!(w.harness.query_by_label("Quit lanchat?").is_none());
 
     // The system's close button asks too; keeping the rooms open puts the window away.
-    let output = request_close(&mut w);
+    let output = w.ask_to_close();
     assert!(
         output.contains(&egui::ViewportCommand::CancelClose),
         "the window stays: {output:?}"
@@ -1890,7 +1894,12 @@ fn network_with_a_lan() -> lanchat::bridge::NetStatus {
         mdns: Some(MdnsCounts {
             queries: 7,
             answers: 3,
-            hosts: ["K7QF-M2XA-PL9D-3RTW".to_owned()].into(),
+            // Heard from a minute and a half ago; its rooms have left the list since.
+            heard: [(
+                "K7QF-M2XA-PL9D-3RTW".to_owned(),
+                std::time::Instant::now() - std::time::Duration::from_secs(90),
+            )]
+            .into(),
             malformed: 2,
         }),
     };
@@ -1930,6 +1939,17 @@ fn the_network_diagnostics_panel_lists_interfaces_reads_out_a_hosted_room_and_ch
     assert!(
         w.harness.query_by_label("1 (0 with a room now)").is_some(),
         "one other device seen"
+    );
+    assert!(
+        w.harness
+            .query_by_label_contains("⚠ Nothing heard from other devices since")
+            .is_some(),
+        "not that mDNS works: nothing is heard now"
+    );
+    assert!(
+        w.harness
+            .query_by_label_contains("✔ mDNS works here")
+            .is_none()
     );
     assert!(
         w.harness
@@ -2061,6 +2081,20 @@ fn hosted_history(
     count: u64,
     text: impl Fn(u64) -> Option<String>,
 ) -> RoomId {
+    hosted_messages(dir, count, |n, message| lanchat::protocol::ChatMessage {
+        text: text(n).unwrap_or(message.text),
+        ..message
+    })
+}
+
+/// Fills the database of the profile in `dir` with the history of a room it hosts: `count`
+/// messages from Bob, "h0", "h1", …, each as `said` makes it of its number and that.
+/// Returns the room.
+fn hosted_messages(
+    dir: &std::path::Path,
+    count: u64,
+    said: impl Fn(u64, lanchat::protocol::ChatMessage) -> lanchat::protocol::ChatMessage,
+) -> RoomId {
     let paths = Paths::resolve(Some(dir.into())).unwrap();
     let id = RoomId::random();
     let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
@@ -2074,9 +2108,10 @@ fn hosted_history(
             ts: n as i64,
             from: "Bob".into(),
             device: lanchat::protocol::DeviceId::parse("bob").unwrap(),
-            text: text(n).unwrap_or_else(|| format!("h{n}")),
+            text: format!("h{n}"),
             file: None,
         };
+        let message = said(n, message);
         let done = done.clone();
         history.store(
             &message,
@@ -2091,14 +2126,8 @@ fn hosted_history(
     id
 }
 
-#[test]
-fn search_jumps_to_a_message_in_its_room() {
-    // Ada hosts an archive of 3000 messages (her window gets the newest 500) and is in Bob's
-    // room, which is on screen.
-    let dir = tempfile::tempdir().unwrap();
-    let archive = hosted_history(dir.path(), 3000, |n| {
-        (n == 1234).then(|| "h1234 the lighthouse keeper".to_owned())
-    });
+/// Ada's window, on the profile in `dir`, hosting `archive` (called "Archive") again.
+fn hosting_archive(dir: &std::path::Path, archive: &RoomId) -> TestWindow {
     let settings = Settings {
         name: Some("Ada".into()),
         hosted: vec![lanchat::store::HostedRoom {
@@ -2109,7 +2138,18 @@ fn search_jumps_to_a_message_in_its_room() {
         }],
         ..Settings::default()
     };
-    let mut w = TestWindow::open(options_at(dir.path(), settings, true));
+    TestWindow::open(options_at(dir, settings, true))
+}
+
+#[test]
+fn search_jumps_to_a_message_in_its_room() {
+    // Ada hosts an archive of 3000 messages (her window gets the newest 500) and is in Bob's
+    // room, which is on screen.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = hosted_history(dir.path(), 3000, |n| {
+        (n == 1234).then(|| "h1234 the lighthouse keeper".to_owned())
+    });
+    let mut w = hosting_archive(dir.path(), &archive);
     w.shows("h2999");
     let bob = other_host("Bob", "Bob's room");
     enter(&mut w, &bob, "Bob's room");
@@ -2168,6 +2208,105 @@ fn search_jumps_to_a_message_in_its_room() {
     );
     w.close();
     bob.stop();
+}
+
+#[test]
+fn search_finds_shared_files_by_name_and_direct_messages_and_opens_their_conversation() {
+    use lanchat::protocol::{ChatMessage, DeviceId, FileHash, FileRef};
+    use lanchat::store::{Direct, DirectStore, Sent};
+    // Ada hosts a room where a budget was shared, and wrote 80 lines with Carol (who is in
+    // no room with her now); the third holds the word looked for.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = hosted_messages(dir.path(), 40, |n, m| match n {
+        7 => ChatMessage {
+            text: String::new(),
+            file: Some(FileRef {
+                hash: FileHash::from_bytes(&[7; 32]),
+                name: "Quarterly-Budget.xlsx".into(),
+                size: 2048,
+            }),
+            ..m
+        },
+        _ => m,
+    });
+    let paths = Paths::resolve(Some(dir.path().into())).unwrap();
+    let (db, _) = lanchat::store::Database::open(&paths.database_file()).unwrap();
+    let directs = DirectStore::new(db.clone());
+    let carol = DeviceId::parse("carol").unwrap();
+    for seq in 0..80u64 {
+        directs.keep(&Direct {
+            peer: carol.clone(),
+            peer_name: "Carol".into(),
+            claimed: None,
+            outgoing: seq % 2 == 1,
+            seq,
+            ts: 1_700_000_000_000 + seq as i64,
+            text: match seq {
+                2 => "the budget for the lighthouse".into(),
+                n => format!("d{n}"),
+            },
+            room: archive.clone(),
+            state: Sent::Delivered,
+        });
+    }
+    drop(directs);
+    db.close();
+    let mut w = hosting_archive(dir.path(), &archive);
+    w.shows("h39");
+
+    w.harness.get_by_label("Search messages").click();
+    w.harness.run();
+    w.harness
+        .get_by_label("Search messages")
+        .type_text("budget");
+    w.until("both results", |h| {
+        h.query_by_label_contains("the budget for the lighthouse")
+            .is_some()
+            && h.query_by_label_contains("📎 Quarterly-Budget.xlsx")
+                .is_some()
+    });
+    assert!(
+        w.harness
+            .query_by_label_contains("✉ Carol · Carol · ")
+            .is_some(),
+        "the person, the sender and the time"
+    );
+
+    // The direct message opens its conversation, scrolled to it (the newest lines are
+    // below, out of view).
+    w.harness
+        .get_by_label_contains("the budget for the lighthouse")
+        .click();
+    w.harness.run_steps(4);
+    let state = &w.harness.state().state;
+    assert_eq!(state.open_direct.as_ref(), Some(&carol));
+    let line = w
+        .harness
+        .get_by_label("the budget for the lighthouse")
+        .rect();
+    let composer = w.harness.get_by_label("Direct message").rect();
+    assert!(
+        line.bottom() < composer.top() && line.top() > 0.0,
+        "the line is in view: {line:?}, composer at {composer:?}"
+    );
+    let newest = w.harness.get_by_label("d79").rect();
+    assert!(newest.top() > composer.top(), "scrolled up from the newest");
+
+    // The file opens its room at the file's card.
+    w.harness
+        .get_by_label_contains("📎 Quarterly-Budget.xlsx")
+        .click();
+    w.harness.run_steps(4);
+    assert_eq!(w.harness.state().state.open.as_ref(), Some(&archive));
+    assert!(w.harness.state().state.open_direct.is_none());
+    assert!(
+        w.harness
+            .query_all_by_label("Quarterly-Budget.xlsx")
+            .next()
+            .is_some(),
+        "the file's card is in view"
+    );
+    w.close();
 }
 
 /// Every control of the main window is reached with Tab alone, each with a name a screen

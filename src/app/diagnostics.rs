@@ -76,6 +76,9 @@ pub struct Mdns {
     pub answers: u64,
     /// Other devices whose room adverts reached us this run.
     pub others_seen: usize,
+    /// How long ago another device was last heard from (its advert arrived, or answered a
+    /// check), if one ever was.
+    pub last_heard: Option<std::time::Duration>,
     /// Other devices with a room in the list now.
     pub others_now: usize,
     /// Adverts for rooms that were not a room's, and were left out of the list.
@@ -94,10 +97,12 @@ impl Mdns {
             .filter_map(|ad| ad.fingerprint.as_deref())
             .filter(|fp| *fp != ours)
             .collect();
+        let others = || counts.heard.iter().filter(|(fp, _)| *fp != ours);
         Some(Mdns {
             queries: counts.queries,
             answers: counts.answers,
-            others_seen: counts.hosts.iter().filter(|fp| *fp != ours).count(),
+            others_seen: others().count(),
+            last_heard: others().map(|(_, at)| at.elapsed()).min(),
             others_now: now.len(),
             malformed: counts.malformed,
         })
@@ -404,16 +409,66 @@ fn mdns(ui: &mut egui::Ui, state: &AppState) {
                 ui.end_row();
             }
         });
-    if counts.others_seen > 0 {
-        ui.label(
-            RichText::new("✔ mDNS works here: rooms from other devices reach this one.")
-                .color(ui.visuals().hyperlink_color),
-        );
-    } else {
-        ui.label(
+    match verdict(&counts) {
+        Verdict::Works(said) => {
+            ui.label(RichText::new(said).color(ui.visuals().hyperlink_color));
+        }
+        Verdict::Silent(said) => {
+            ui.colored_label(ui.visuals().warn_fg_color, said);
+        }
+        Verdict::NothingYet(said) => {
+            ui.label(said);
+        }
+    }
+    // The times said move on while the panel is open.
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_secs(1));
+}
+
+/// What the panel concludes about mDNS, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Other devices' rooms are listed, heard from lately.
+    Works(String),
+    /// Other devices were heard from, but none is now: since when.
+    Silent(String),
+    /// No other device's room has reached this one.
+    NothingYet(String),
+}
+
+/// The verdict on mDNS the counts support now: it follows what reaches this device now
+/// (the rooms listed, and when another device was last heard), not what once did.
+pub fn verdict(counts: &Mdns) -> Verdict {
+    let ago = |d: std::time::Duration| match d.as_secs() {
+        0..=1 => "just now".to_owned(),
+        s @ 2..=119 => format!("{s} s ago"),
+        s => format!("{} min ago", s / 60),
+    };
+    match (counts.others_now, counts.last_heard) {
+        (0, None) => Verdict::NothingYet(
             "No room from another device has reached this one yet. Other devices show up only \
-             while they host a room: if someone does and it is missing here, see the hints below.",
-        );
+             while they host a room: if someone does and it is missing here, see the hints below."
+                .to_owned(),
+        ),
+        (0, Some(last)) => {
+            let since =
+                chrono::Local::now() - chrono::TimeDelta::from_std(last).unwrap_or_default();
+            Verdict::Silent(format!(
+                "⚠ Nothing heard from other devices since {} ({}): their rooms left the list. \
+                 If they still host, mDNS no longer reaches this device — see the hints below.",
+                since.format("%H:%M:%S"),
+                ago(last)
+            ))
+        }
+        (n, last) => Verdict::Works(format!(
+            "✔ mDNS works here: rooms from {} reach this one (last heard {}).",
+            if n == 1 {
+                "1 other device".to_owned()
+            } else {
+                format!("{n} other devices")
+            },
+            last.map_or_else(|| "just now".to_owned(), ago)
+        )),
     }
 }
 
@@ -505,6 +560,45 @@ mod tests {
             )],
             "IPv4 first; no link-local IPv6, no skipped interface"
         );
+    }
+
+    #[test]
+    fn the_mdns_verdict_follows_what_is_heard_now() {
+        use std::time::Duration;
+        let counts = |others_now, last_heard| Mdns {
+            queries: 3,
+            answers: 0,
+            others_seen: 2,
+            others_now,
+            last_heard,
+            malformed: 0,
+        };
+        let said = |v: Verdict| match v {
+            Verdict::Works(s) | Verdict::Silent(s) | Verdict::NothingYet(s) => s,
+        };
+        let works = verdict(&counts(2, Some(Duration::from_secs(4))));
+        assert!(
+            matches!(&works, Verdict::Works(s) if s.contains("2 other devices") && s.contains("4 s ago")),
+            "{works:?}"
+        );
+        // The rooms of others left the list: no "works", but since when nothing was heard.
+        let silent = verdict(&counts(0, Some(Duration::from_secs(80))));
+        assert!(matches!(silent, Verdict::Silent(_)));
+        let since = chrono::Local::now() - chrono::TimeDelta::seconds(80);
+        let said_silent = said(silent);
+        assert!(said_silent.contains("80 s ago"), "{said_silent}");
+        assert!(
+            said_silent.contains(&since.format("%H:%M").to_string()),
+            "{said_silent}"
+        );
+        assert!(said(verdict(&counts(0, Some(Duration::from_secs(600))))).contains("10 min ago"));
+        assert!(matches!(
+            verdict(&Mdns {
+                others_seen: 0,
+                ..counts(0, None)
+            }),
+            Verdict::NothingYet(_)
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A direct-message conversation: the messages with one other person, sealed between your
 //! two devices, and a composer.
 
+use super::look::{MARKED_FOR, mark_found};
 use super::state::{AppState, Conversation, PeerKey, clock};
 use super::text;
 use crate::protocol::DeviceId;
@@ -12,6 +13,18 @@ use egui::{Key, RichText, ScrollArea};
 pub struct DirectView {
     /// Text being written, per conversation.
     drafts: std::collections::HashMap<DeviceId, String>,
+    /// A search result's line (ours or theirs, and its number) to scroll to at the next
+    /// frame, then marked until a time on egui's clock so the eye finds it.
+    found: Option<Found>,
+}
+
+/// A direct message found by a search, in the conversation shown.
+struct Found {
+    peer: DeviceId,
+    line: (bool, u64),
+    /// Not scrolled to yet.
+    scroll: bool,
+    until: f64,
 }
 
 /// What the user asked for in the header, done once the conversation is drawn.
@@ -27,6 +40,15 @@ impl DirectView {
     /// Draws the conversation with `peer`. Header and composer are panels; the messages fill
     /// the rest.
     pub fn show(&mut self, ui: &mut egui::Ui, state: &mut AppState, peer: &DeviceId) {
+        if let Some(line) = state.search.take_seek_direct(peer) {
+            let until = ui.input(|i| i.time) + MARKED_FOR;
+            self.found = Some(Found {
+                peer: peer.clone(),
+                line,
+                scroll: true,
+                until,
+            });
+        }
         let Some(conversation) = state.directs.conversations.get(peer) else {
             return;
         };
@@ -42,7 +64,8 @@ impl DirectView {
                 composer(ui, conversation, (&name, &key), reachable, &mut draft)
             })
             .inner;
-        egui::CentralPanel::default().show(ui, |ui| lines(ui, peer, conversation, &name));
+        let found = self.found.as_mut().filter(|f| &f.peer == peer);
+        egui::CentralPanel::default().show(ui, |ui| lines(ui, peer, conversation, &name, found));
         if let Some(verified) = asked.accept {
             state.accept_peer(peer, verified);
         }
@@ -195,8 +218,22 @@ fn composer(
     send
 }
 
-/// The conversation's messages, kept scrolled to the newest.
-fn lines(ui: &mut egui::Ui, peer: &DeviceId, conversation: &Conversation, name: &str) {
+/// The conversation's messages, kept scrolled to the newest; or to a search result's line,
+/// which is marked for a moment.
+fn lines(
+    ui: &mut egui::Ui,
+    peer: &DeviceId,
+    conversation: &Conversation,
+    name: &str,
+    mut found: Option<&mut Found>,
+) {
+    let now = ui.input(|i| i.time);
+    if let Some(f) = &found
+        && f.until > now
+    {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs_f64(f.until - now));
+    }
     ScrollArea::vertical()
         .id_salt(("direct", peer))
         .auto_shrink(false)
@@ -206,7 +243,22 @@ fn lines(ui: &mut egui::Ui, peer: &DeviceId, conversation: &Conversation, name: 
                 ui.label(RichText::new(format!("Say hello to {name}.")).weak());
             }
             for line in &conversation.lines {
+                let before = ui.cursor().top();
                 direct_line(ui, line, name);
+                let Some(f) = found.as_deref_mut() else {
+                    continue;
+                };
+                if f.line != (line.outgoing, line.seq) || f.until <= now {
+                    continue;
+                }
+                mark_found(ui, before);
+                if std::mem::take(&mut f.scroll) {
+                    let row = egui::Rect::from_x_y_ranges(
+                        ui.max_rect().x_range(),
+                        before..=ui.cursor().top(),
+                    );
+                    ui.scroll_to_rect(row, Some(egui::Align::Center));
+                }
             }
         });
 }

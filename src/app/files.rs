@@ -73,7 +73,7 @@ pub fn file_card(
     mine: bool,
     actions: &mut Vec<FileAction>,
 ) {
-    let name = crate::files::clean_file_name(&file.name);
+    let name = crate::files::shown_path(&file.name);
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.label(RichText::new("📄").size(18.0));
@@ -198,7 +198,7 @@ pub fn upload_row(ui: &mut egui::Ui, t: &Transfer, actions: &mut Vec<FileAction>
             ui.set_width(ui.available_width());
             ui.horizontal(|ui| {
                 ui.label(RichText::new("📤").size(18.0));
-                ui.label(RichText::new(crate::files::clean_file_name(&t.name)).strong());
+                ui.label(RichText::new(crate::files::shown_path(&t.name)).strong());
                 ui.label(RichText::new(human_size(t.size)).weak());
             });
             ui.horizontal(|ui| match &t.state {

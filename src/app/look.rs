@@ -122,6 +122,18 @@ pub fn contrast(a: Color32, b: Color32) -> f32 {
     (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
 }
 
+/// How long a search result's message stays marked, in seconds.
+pub const MARKED_FOR: f64 = 4.0;
+
+/// A frame around the row drawn since `before` (the cursor's top then), so the eye finds
+/// the search result.
+pub fn mark_found(ui: &mut egui::Ui, before: f32) {
+    let row = egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), before..=ui.cursor().top());
+    let stroke = egui::Stroke::new(2.0, ui.visuals().selection.stroke.color);
+    ui.painter()
+        .rect_stroke(row, 6.0, stroke, egui::StrokeKind::Inside);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

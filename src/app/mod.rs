@@ -3,6 +3,7 @@
 //! nothing here waits on a socket, a file or mDNS.
 
 pub mod attention;
+mod background;
 pub mod chat;
 pub mod clipboard;
 pub mod diagnostics;
@@ -44,8 +45,7 @@ type Showing = (
 /// Narrower than this, the room list becomes a drawer so the open room keeps its width.
 const DRAWER_BELOW: f32 = 720.0;
 
-/// The window's icon (the packages carry the other sizes from `icons/`).
-pub const ICON_PNG: &[u8] = include_bytes!("../../icons/lanchat-256.png");
+pub use crate::desktop::ICON_PNG;
 
 /// The eframe app: the bridge to the runtime, the state, and the views' drawing state.
 pub struct LanchatApp {
@@ -84,6 +84,8 @@ pub struct LanchatApp {
     asked_attention: bool,
     /// What the notifications the user clicked are about, from the notifier's threads.
     clicked: std::sync::mpsc::Receiver<attention::Target>,
+    /// The tray icon, and whether the window is hidden in it.
+    background: background::Background,
     /// Set by `LANCHAT_FIRST_FRAME`: say on stderr when the first frame has been drawn, for
     /// the start-up benchmark. Counts the passes until then (2: none yet); 0 once said.
     report_first_frame: u8,
@@ -124,6 +126,9 @@ impl LanchatApp {
             theme: None,
             asked_attention: false,
             clicked,
+            background: background::Background::new(Some(crate::desktop::tray::Tray::start(
+                ctx.clone(),
+            ))),
             report_first_frame: if std::env::var_os("LANCHAT_FIRST_FRAME").is_some() {
                 2
             } else {
@@ -381,21 +386,16 @@ impl LanchatApp {
     }
 
     /// Unread counts, notifications and the call for attention: the open room of a focused
-    /// window is read; what others wrote elsewhere is announced.
+    /// window is read; what others wrote elsewhere is announced. Runs at every pass, the
+    /// window shown or hidden in the tray (so it reads no input: a hidden window's is old).
     fn attend(&mut self, ctx: &egui::Context) {
         while let Ok(target) = self.clicked.try_recv() {
             self.state.show(&target);
-            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.come_back(ctx);
         }
-        let focused = ctx.input(|i| i.focused);
+        let focused = ctx.input(|i| i.focused) && !self.background.hidden();
         self.state.look(focused);
-        // Presence: any input means the user is here; without any, the next change (away,
-        // a typing notice running out) is the only reason to draw again.
         let now = std::time::Instant::now();
-        if ctx.input(|i| !i.events.is_empty()) {
-            self.state.input_seen(now);
-        }
         if let Some(next) = self.state.tick(now) {
             ctx.request_repaint_after(next.saturating_duration_since(now));
         }
@@ -413,7 +413,16 @@ impl LanchatApp {
                 egui::UserAttentionType::Reset,
             ));
         }
-        // Ctrl+Tab and Ctrl+Shift+Tab go through the rooms we are in.
+    }
+
+    /// What the keyboard and mouse say of the user: here (presence), and Ctrl+Tab and
+    /// Ctrl+Shift+Tab going through the rooms we are in.
+    fn follow_input(&mut self, ctx: &egui::Context) {
+        // Presence: any input means the user is here; without any, the next change (away,
+        // a typing notice running out) is the only reason to draw again.
+        if ctx.input(|i| !i.events.is_empty()) {
+            self.state.input_seen(std::time::Instant::now());
+        }
         // The Shift one first: Ctrl+Tab alone would match it too.
         let (previous, next) = ctx.input_mut(|i| {
             (
@@ -428,18 +437,6 @@ impl LanchatApp {
             self.state.switch_room(1);
         } else if previous {
             self.state.switch_room(-1);
-        }
-    }
-
-    /// Closing the window (or Ctrl+Q) while people are in rooms we host asks first; the
-    /// answer comes from the dialog (see [`state::Ask::Quit`]).
-    fn guard_quit(&mut self, ctx: &egui::Context) {
-        let ctrl_q = ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::Q));
-        let close_asked = ctx.input(|i| i.viewport().close_requested());
-        if close_asked && !self.state.may_quit() {
-            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-        } else if ctrl_q && !close_asked && self.state.may_quit() {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
 
@@ -569,9 +566,7 @@ impl LanchatApp {
     /// Started again on this profile: this window, not a second one, is the app.
     fn come_forward(&mut self, ctx: &egui::Context) {
         if std::mem::take(&mut self.state.raise) {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            self.come_back(ctx);
         }
     }
 }
@@ -588,12 +583,23 @@ impl eframe::App for LanchatApp {
         }
     }
 
+    /// Each pass, the window shown or hidden in the tray: what the runtime said is taken in,
+    /// notifications go out, the tray is kept up to date, and commands go to the runtime.
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events();
+        self.attend(ctx);
+        self.tend_tray(ctx);
+        self.come_forward(ctx);
+        for command in self.state.outbox.drain(..) {
+            self.front.send(command);
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.say_first_frame(ui.ctx());
-        self.drain_events();
         let ctx = ui.ctx().clone();
         self.follow_look(&ctx);
-        self.attend(&ctx);
+        self.follow_input(&ctx);
         self.guard_quit(&ctx);
         self.take_dropped_files(&ctx);
         let room = self.paste_target();
@@ -607,7 +613,8 @@ impl eframe::App for LanchatApp {
         self.paste.show(&ctx, &self.front.commands);
         self.pick_files(&ctx, frame);
         self.update_title(&ctx);
-        self.come_forward(&ctx);
+        // "Keep hosting in the background" pressed just now goes at once.
+        self.tend_tray(&ctx);
         for command in self.state.outbox.drain(..) {
             self.front.send(command);
         }

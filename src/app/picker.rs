@@ -1,4 +1,4 @@
-//! Choosing files to send and the downloads folder. The system's own dialog is opened from the
+//! Choosing files or a folder to send, and the downloads folder. The system's own dialog is opened from the
 //! window (as its parent, so it stays on top of it) and awaited on a thread of its own, so the
 //! window never waits. Where the system has no dialog to give (a Linux desktop without an XDG
 //! desktop portal or zenity), a small picker drawn in the window takes its place (the
@@ -16,6 +16,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum Pick {
     /// Files to send to this room.
     Files(RoomId),
+    /// A folder to send to this room (its files, with their paths inside it).
+    Folder(RoomId),
     /// The folder received files are saved in (starting from the current one).
     Downloads(Option<PathBuf>),
 }
@@ -70,7 +72,7 @@ impl Picker {
             _ => {
                 let home = || directories::UserDirs::new().map(|u| u.home_dir().to_path_buf());
                 let start = match &pick {
-                    Pick::Files(_) => self.start.clone().or_else(home),
+                    Pick::Files(_) | Pick::Folder(_) => self.start.clone().or_else(home),
                     Pick::Downloads(current) => current.clone().or_else(home),
                 };
                 self.builtin = Some(Browser::new(pick, start.unwrap_or_default(), ctx));
@@ -174,16 +176,16 @@ impl Browser {
             ui.set_width(PICKER_WIDTH);
             ui.set_max_width(PICKER_WIDTH);
             ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
-            ui.heading(if files {
-                "Send files to the room"
-            } else {
-                "Save received files in"
+            ui.heading(match self.pick {
+                Pick::Files(_) => "Send files to the room",
+                Pick::Folder(_) => "Send a folder to the room",
+                Pick::Downloads(_) => "Save received files in",
             });
             let up = self.folder_row(ui);
             ui.separator();
             go = self.entries(ui, files).or(up);
             ui.separator();
-            outcome = self.buttons(ui, files);
+            outcome = self.buttons(ui);
         });
         if modal.should_close() && matches!(outcome, Chosen::Still) {
             outcome = Chosen::Cancelled;
@@ -215,6 +217,8 @@ impl Browser {
     /// the folder clicked.
     fn entries(&mut self, ui: &mut egui::Ui, files: bool) -> Option<PathBuf> {
         let mut go = None;
+        // Sending a folder: its files are shown, as what goes with it.
+        let shown = matches!(self.pick, Pick::Folder(_));
         egui::ScrollArea::vertical()
             .min_scrolled_height(PICKER_LIST_HEIGHT)
             .max_height(PICKER_LIST_HEIGHT)
@@ -244,6 +248,8 @@ impl Browser {
                                     self.chosen.remove(&entry.path);
                                 }
                             }
+                        } else if shown {
+                            ui.label(egui::RichText::new(format!("📄 {}", entry.name)).weak());
                         }
                     }
                 }
@@ -251,11 +257,27 @@ impl Browser {
         go
     }
 
-    /// Send the files ticked (choosing `files`) or Use this folder, and Cancel.
-    fn buttons(&self, ui: &mut egui::Ui, files: bool) -> Chosen {
+    /// Send the files ticked, Send this folder or Use this folder, and Cancel.
+    fn buttons(&self, ui: &mut egui::Ui) -> Chosen {
         let mut outcome = Chosen::Still;
         ui.horizontal(|ui| {
-            if files {
+            if let Pick::Folder(room) = &self.pick {
+                let name = self
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| self.dir.display().to_string());
+                let send = egui::Button::new(format!("Send \u{201c}{name}\u{201d}"));
+                let response = ui.add_enabled(self.dir.parent().is_some(), send);
+                let response = response
+                    .on_hover_text("Send this folder's files, and those of the folders in it");
+                if response.clicked() {
+                    outcome = Chosen::Command(Command::SendFiles {
+                        room: room.clone(),
+                        paths: vec![self.dir.clone()],
+                    });
+                }
+            } else if matches!(self.pick, Pick::Files(_)) {
                 let n = self.chosen.len();
                 let label = if n == 1 {
                     "Send 1 file".to_owned()
@@ -339,6 +361,15 @@ fn open_system(pick: Pick, window: &eframe::Frame, commands: UnboundedSender<Com
                 }
             })
         }
+        Pick::Folder(room) => {
+            let chosen = dialog.set_title("Send a folder to the room").pick_folder();
+            waiting.spawn(move || {
+                if let Some(dir) = futures::executor::block_on(chosen) {
+                    let paths = vec![dir.path().to_path_buf()];
+                    let _ = commands.send(Command::SendFiles { room, paths });
+                }
+            })
+        }
         Pick::Downloads(current) => {
             let dialog = dialog.set_title("Save received files in");
             let dialog = match current {
@@ -388,6 +419,11 @@ fn open_zenity(pick: Pick, commands: UnboundedSender<Command>) {
     zenity.args(["--file-selection", "--separator", "\n"]);
     match &pick {
         Pick::Files(_) => zenity.args(["--multiple", "--title", "lanchat: send files to the room"]),
+        Pick::Folder(_) => zenity.args([
+            "--directory",
+            "--title",
+            "lanchat: send a folder to the room",
+        ]),
         Pick::Downloads(current) => {
             zenity.args(["--directory", "--title", "lanchat: save received files in"]);
             if let Some(dir) = current {
@@ -411,7 +447,7 @@ fn open_zenity(pick: Pick, commands: UnboundedSender<Command>) {
             .collect();
         let command = match (pick, paths.first()) {
             (_, None) => return,
-            (Pick::Files(room), Some(_)) => Command::SendFiles { room, paths },
+            (Pick::Files(room) | Pick::Folder(room), Some(_)) => Command::SendFiles { room, paths },
             (Pick::Downloads(_), Some(dir)) => Command::Settings(Change::Downloads(dir.clone())),
         };
         let _ = commands.send(command);

@@ -1,6 +1,7 @@
-//! Searching the rooms' histories from the window: the field in the top bar (Ctrl+F), the
-//! results beside the open room (newest first: room, sender, time, and the words around the
-//! match with the matched ones in bold), and a result clicked shown in its room.
+//! Searching the rooms' histories and direct messages from the window: the field in the top
+//! bar (Ctrl+F), the results beside the open room (newest first: room or person, sender,
+//! time, and the words around the match with the matched ones in bold; 📎 for a shared
+//! file, found by its name too), and a result clicked shown in its room or conversation.
 //!
 //! The state (no egui) is [`crate::app::state::search`]; [`field`] and [`show`] draw it.
 
@@ -8,7 +9,7 @@ use super::state::search::Answer;
 use super::state::{AppState, clock};
 use super::text;
 
-use crate::store::{Hit, fts_query};
+use crate::store::{Hit, Place, fts_query};
 use egui::{Key, Modifiers, RichText};
 
 /// The search field, for the top bar. Ctrl+F takes the keyboard to it; Enter opens the
@@ -21,9 +22,9 @@ pub fn field(ui: &mut egui::Ui, state: &mut AppState, width: f32) {
             .hint_text("🔍 Search messages")
             .desired_width(width),
     );
-    let response = response
-        .accessible_name("Search messages")
-        .on_hover_text("Search the messages of your rooms (Ctrl+F)");
+    let response = response.accessible_name("Search messages").on_hover_text(
+        "Search the messages and files of your rooms, and your direct messages (Ctrl+F)",
+    );
     if find {
         response.request_focus();
     }
@@ -150,8 +151,9 @@ fn results(ui: &mut egui::Ui, state: &mut AppState) -> bool {
     state.search.note.is_none()
 }
 
-/// One result: its room, sender and time over the words around the match, the matched ones
-/// in bold; with why it cannot be opened, if so. Returns whether it was clicked.
+/// One result: its room (or ✉ and the person, for a direct message), sender and time over the
+/// words around the match, the matched ones in bold (📎 before a shared file's); with why it
+/// cannot be opened, if so. Returns whether it was clicked.
 fn result(ui: &mut egui::Ui, state: &AppState, hit: &Hit) -> bool {
     let style = ui.style().clone();
     let mut job = egui::text::LayoutJob::default();
@@ -163,14 +165,17 @@ fn result(ui: &mut egui::Ui, state: &AppState, hit: &Hit) -> bool {
             egui::Align::Min,
         )
     };
-    let room = state.room_name_of(hit);
-    add(RichText::new(text::name(&room)).strong());
-    add(RichText::new(format!(
-        " · {} · {}\n",
-        text::name(&hit.sender),
-        clock(hit.ts)
-    ))
-    .weak());
+    let place = text::name(&state.place_name_of(hit)).into_owned();
+    let (place, sender) = match &hit.place {
+        Place::Direct { outgoing: true, .. } => (format!("✉ {place}"), "You".into()),
+        Place::Direct { .. } => (format!("✉ {place}"), text::name(&hit.sender)),
+        Place::Room { .. } => (place, text::name(&hit.sender)),
+    };
+    add(RichText::new(place).strong());
+    add(RichText::new(format!(" · {sender} · {}\n", clock(hit.ts))).weak());
+    if hit.file {
+        add(RichText::new("📎 "));
+    }
     for piece in &hit.snippet {
         let words = RichText::new(text::message(&piece.text));
         add(if piece.matched {
@@ -189,7 +194,10 @@ fn result(ui: &mut egui::Ui, state: &AppState, hit: &Hit) -> bool {
         .min_size(egui::vec2(ui.available_width(), 0.0));
     let response = ui.add(button);
     let response = if reach.is_ok() {
-        response.on_hover_text("Show it in its room")
+        response.on_hover_text(match hit.place {
+            Place::Room { .. } => "Show it in its room",
+            Place::Direct { .. } => "Show it in the conversation",
+        })
     } else {
         response
     };

@@ -1,7 +1,14 @@
 //! Handing things to the system: a file once it is here (a thumbnail for images, opening it
-//! or showing it in its folder) and desktop notifications ([`notify`]).
+//! or showing it in its folder), desktop notifications ([`notify`]), the tray icon
+//! ([`tray`]) and starting at login ([`autostart`]).
 
+/// lanchat's icon, for the window and the tray (the packages carry the other sizes from
+/// `icons/`).
+pub const ICON_PNG: &[u8] = include_bytes!("../../icons/lanchat-256.png");
+
+pub mod autostart;
 pub mod notify;
+pub mod tray;
 pub use notify::Notifier;
 
 use crate::bridge::{Event, EventSender, Thumbnail};

@@ -28,6 +28,8 @@ pub enum Target {
     Room(RoomId),
     /// The direct messages with this device.
     Direct(DeviceId),
+    /// The window itself (lanchat went on in the tray).
+    Window,
 }
 
 /// Hands notifications to the system. Dropping it ends its thread once the queue is empty.

@@ -1,6 +1,8 @@
 //! The browse task: turns mDNS events into room events, checks every listed room's port,
 //! doubts the adverts of rooms that stop answering, looks again for rooms gone missing, and
-//! asks the network afresh for adverts that came without their TXT.
+//! asks the network afresh for adverts that came without their TXT. While someone looks at
+//! how mDNS fares (the diagnostics panel), it also has mDNS confirm every room's advert now
+//! and then, so that "heard from" follows what reaches this device now, not minutes ago.
 
 use super::mdns::Mdns;
 use super::rooms::Rooms;
@@ -36,8 +38,16 @@ const LOOK_AGAIN_MAX: Duration = Duration::from_secs(300);
 /// How long a room that stopped answering is looked for.
 const MISSING_FOR: Duration = Duration::from_secs(3600);
 
+/// While someone looks, how often every listed room's advert is confirmed. mDNS itself asks
+/// again only as a record nears its end (after 96 of its 120 s), so without this a network
+/// that stopped carrying mDNS would look fine for two minutes.
+const LISTEN_EVERY: Duration = Duration::from_secs(10);
+
 /// What the browse task is asked to do.
 pub(super) enum Ask {
+    /// Someone looks at how mDNS fares (`true`) or no longer does: confirm the adverts now
+    /// and then (see [`LISTEN_EVERY`]).
+    Listen(bool),
     /// A member lost this room's host: check its advert.
     Verify(RoomId),
     /// The interfaces changed: check every room's advert (the ones only seen on interfaces
@@ -125,6 +135,12 @@ pub(super) struct Browser<M: Mdns> {
     counts: watch::Sender<MdnsCounts>,
     /// The daemon's counters, asked for and not yet told.
     metrics: Option<mdns_sd::Receiver<mdns_sd::Metrics>>,
+    /// Whether someone looks at how mDNS fares: adverts are confirmed now and then.
+    listening: bool,
+    /// The adverts being confirmed, and when the ones still listed count as heard.
+    round: Option<(Instant, Vec<AdKey>)>,
+    /// When the last round of confirming started.
+    last_round: Option<Instant>,
 }
 
 impl<M: Mdns> Browser<M> {
@@ -146,6 +162,9 @@ impl<M: Mdns> Browser<M> {
             asked: 0,
             counts,
             metrics: None,
+            listening: false,
+            round: None,
+            last_round: None,
         }
     }
 
@@ -173,6 +192,7 @@ impl<M: Mdns> Browser<M> {
                 },
                 _ = check.tick() => {
                     self.check_ports();
+                    self.listen(Instant::now());
                     if self.metrics.is_none() {
                         self.metrics = self.mdns.metrics();
                     }
@@ -191,9 +211,14 @@ impl<M: Mdns> Browser<M> {
                     }
                 }
                 Some(ask) = asked.recv() => {
+                    if let Ask::Listen(on) = ask {
+                        self.listening = on;
+                        self.listen(Instant::now());
+                        continue;
+                    }
                     let keys: Vec<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).filter(|k| match &ask {
                         Ask::Verify(id) => k.id == *id,
-                        Ask::VerifyAll => true,
+                        Ask::VerifyAll | Ask::Listen(_) => true,
                     }).collect();
                     for key in keys {
                         self.doubt(&key);
@@ -223,6 +248,47 @@ impl<M: Mdns> Browser<M> {
             let now = (queries, answers, malformed);
             let changed = (counts.queries, counts.answers, counts.malformed) != now;
             (counts.queries, counts.answers, counts.malformed) = now;
+            changed
+        });
+    }
+
+    /// While someone looks: ends a round of confirming adverts once mDNS has had its time
+    /// (each still listed was heard: nobody answering would have removed it), and starts
+    /// the next one when due.
+    fn listen(&mut self, now: Instant) {
+        if let Some((ends, _)) = &self.round
+            && *ends <= now
+            && let Some((_, keys)) = self.round.take()
+        {
+            let listed: HashSet<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).collect();
+            let heard = keys
+                .into_iter()
+                .filter(|k| listed.contains(k))
+                .filter_map(|k| k.fingerprint);
+            self.heard(heard, now);
+        }
+        let due = self.last_round.is_none_or(|at| now >= at + LISTEN_EVERY);
+        if !self.listening || self.round.is_some() || !due {
+            return;
+        }
+        let keys: Vec<AdKey> = self.rooms.listed().into_iter().map(|(k, _)| k).collect();
+        for key in &keys {
+            self.doubt(key);
+        }
+        self.last_round = Some(now);
+        // A moment more than mDNS gives an advert to be confirmed: one not confirmed is
+        // removed by then.
+        self.round = Some((now + VERIFY_LIMIT + Duration::from_secs(1), keys));
+    }
+
+    /// The hosts with these fingerprints were heard from at `now`.
+    fn heard(&self, fingerprints: impl Iterator<Item = String>, now: Instant) {
+        let at = now.into_std();
+        self.counts.send_if_modified(|counts| {
+            let mut changed = false;
+            for fp in fingerprints {
+                changed |= counts.heard.insert(fp, at) != Some(at);
+            }
             changed
         });
     }
@@ -302,10 +368,7 @@ impl<M: Mdns> Browser<M> {
                 }
                 DiscoveryEvent::Found(ad) => {
                     self.missing.remove(&ad.key());
-                    if let Some(fp) = &ad.fingerprint {
-                        self.counts
-                            .send_if_modified(|counts| counts.hosts.insert(fp.clone()));
-                    }
+                    self.heard(ad.fingerprint.iter().cloned(), now);
                 }
             }
         }
@@ -340,6 +403,73 @@ mod tests {
         fn metrics(&self) -> Option<mdns_sd::Receiver<mdns_sd::Metrics>> {
             None
         }
+    }
+
+    /// Issue 19: "mDNS works" stayed on for minutes after mDNS stopped reaching the device.
+    /// While someone looks, every advert is confirmed each [`LISTEN_EVERY`]: one still
+    /// listed once mDNS had its time was heard then; one nobody confirmed is gone, and its
+    /// host keeps the time it was last heard.
+    #[tokio::test]
+    async fn while_someone_looks_adverts_are_confirmed_and_the_ones_that_stay_count_as_heard() {
+        let advert = |id: &str, fingerprint: &str| Advert {
+            id: RoomId::parse(id).unwrap(),
+            name: "Lab".into(),
+            host: "Ada".into(),
+            port: 4242,
+            members: 2,
+            locked: false,
+            fingerprint: fingerprint.into(),
+        };
+        let (stays, goes) = (
+            advert("stays1", "AAAA-AAAA-AAAA-AAAA"),
+            advert("goes22", "BBBB-BBBB-BBBB-BBBB"),
+        );
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (counted, counts) = watch::channel(MdnsCounts::default());
+        let mut browser = Browser::new(Recorder::default(), tx, counted);
+        let t0 = Instant::now();
+        for ad in [&stays, &goes] {
+            let svc = service_info(ad).unwrap().as_resolved_service();
+            assert!(browser.mdns(ServiceEvent::ServiceResolved(Box::new(svc)), t0));
+        }
+        let heard = |fp: &str| counts.borrow().heard.get(fp).copied();
+        assert_eq!(
+            heard("AAAA-AAAA-AAAA-AAAA"),
+            Some(t0.into_std()),
+            "heard as it came"
+        );
+
+        // Nobody looks: nothing is confirmed.
+        browser.listen(t0);
+        assert!(browser.round.is_none());
+        // Someone looks: a round starts at once; until it ends nothing is said.
+        browser.listening = true;
+        let t1 = t0 + Duration::from_secs(1);
+        browser.listen(t1);
+        let (ends, keys) = browser.round.clone().expect("a round of confirming");
+        assert_eq!(keys.len(), 2);
+        browser.listen(ends - Duration::from_millis(1));
+        assert_eq!(heard("AAAA-AAAA-AAAA-AAAA"), Some(t0.into_std()));
+        // One advert nobody confirmed is removed meanwhile; at the end the other was heard.
+        let gone = service_info(&goes).unwrap().get_fullname().to_owned();
+        let removed = ServiceEvent::ServiceRemoved(crate::discovery::SERVICE_TYPE.into(), gone);
+        assert!(browser.mdns(removed, ends - Duration::from_millis(1)));
+        browser.listen(ends);
+        assert_eq!(heard("AAAA-AAAA-AAAA-AAAA"), Some(ends.into_std()));
+        assert_eq!(
+            heard("BBBB-BBBB-BBBB-BBBB"),
+            Some(t0.into_std()),
+            "still when last heard"
+        );
+        // The next round comes after LISTEN_EVERY, not before; none once nobody looks.
+        browser.listen(t1 + LISTEN_EVERY - Duration::from_millis(1));
+        assert!(browser.round.is_none());
+        browser.listen(t1 + LISTEN_EVERY);
+        assert!(browser.round.is_some());
+        browser.round = None;
+        browser.listening = false;
+        browser.listen(t1 + LISTEN_EVERY * 3);
+        assert!(browser.round.is_none());
     }
 
     /// Issue 22: an answer that left the TXT out made the room unlisted for good.

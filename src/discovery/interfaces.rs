@@ -1,7 +1,7 @@
 //! Which network interfaces discovery uses, and why it leaves each other one out; and the
 //! [`Report`] of both (with how mDNS fares) for the diagnostics panel.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Name prefixes of virtual adapters (containers, VMs, VPN bridges) that no LAN peer sits
@@ -85,9 +85,11 @@ pub struct MdnsCounts {
     pub queries: u64,
     /// Answers sent to queries for the rooms this device hosts (its own queries included).
     pub answers: u64,
-    /// The fingerprint of every host whose room advert arrived (this device's too, when it
-    /// hosts): the other devices among them prove that mDNS reaches this one.
-    pub hosts: BTreeSet<String>,
+    /// The fingerprint of every host whose room advert arrived this run (this device's too,
+    /// when it hosts), with when it was last heard: its advert arrived, or answered a check
+    /// (made while someone looks: see [`super::Discovery::listen_closely`]). The other
+    /// devices among them prove that mDNS reaches this one, and since when it has not.
+    pub heard: BTreeMap<String, std::time::Instant>,
     /// Adverts of our service type whose TXT was not a lanchat room's (a device on the
     /// network that publishes something else under our name, or a broken one).
     pub malformed: u64,

@@ -224,6 +224,13 @@ impl Discovery {
         let _ = self.asks.send(Ask::Verify(id.clone()));
     }
 
+    /// Someone looks at how mDNS fares (the diagnostics panel), or no longer does: while
+    /// they do, every room's advert is confirmed now and then, so the report says who was
+    /// heard from lately ([`MdnsCounts::heard`]), not only who was heard from once.
+    pub fn listen_closely(&self, on: bool) {
+        let _ = self.asks.send(Ask::Listen(on));
+    }
+
     /// Withdraws a room's advert now; the returned future ends when the goodbye is sent
     /// (browsers then drop the room at once), or after a limit.
     pub fn withdraw(

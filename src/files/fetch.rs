@@ -5,7 +5,8 @@ use super::transfer::*;
 use crate::files::disk::{
     free_space, open_partial, partial_len, partial_path, prepare_partial_dir, tidy_partial_dir,
 };
-use crate::files::{PieceHashes, clean_file_name, create_unique};
+use crate::files::names::{clean_path, folder_for, wire_path};
+use crate::files::{PieceHashes, create_unique};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
 use crate::protocol::{CancelCode, FileHash, FileOffer, FileRef, Frame, RoomId, Upload};
@@ -54,19 +55,31 @@ pub async fn upload(
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(FileRef, u64), TransferError> {
-    upload_shared(peer, (path, rand::random()), hashes, progress, cancel).await
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    upload_shared(
+        peer,
+        (path, &name, rand::random()),
+        hashes,
+        progress,
+        cancel,
+    )
+    .await
 }
 
-/// Uploads a file as the sharing numbered `share`: each try of one sharing carries the same
-/// number (see [`Upload::share`]).
+/// Uploads a file as `name` (for a folder's file, its path inside the folder sent), as the
+/// sharing numbered `share`: each try of one sharing carries the same number (see
+/// [`Upload::share`]).
 pub async fn upload_shared(
     peer: &Peer,
-    (path, share): (&Path, u64),
+    (path, name, share): (&Path, &str, u64),
     hashes: &PieceHashes,
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(FileRef, u64), TransferError> {
-    let offer = offer_of(path, hashes);
+    let offer = offer_of(name, hashes);
     let (mut frames, mut sink) = peer.connect().await?;
     let upload = Upload {
         room: peer.room.clone(),
@@ -130,14 +143,10 @@ pub async fn upload_shared(
     }
 }
 
-/// What a file to send is offered as: its cleaned name, size and hashes.
-fn offer_of(path: &Path, hashes: &PieceHashes) -> FileOffer {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
+/// What a file to send is offered as: its cleaned name (or path), size and hashes.
+fn offer_of(name: &str, hashes: &PieceHashes) -> FileOffer {
     FileOffer {
-        name: clean_file_name(&name),
+        name: wire_path(name),
         size: hashes.size(),
         hash: FileHash::from_bytes(&hashes.root()),
         piece_len: hashes.piece_len(),
@@ -309,19 +318,18 @@ async fn open_target(
 }
 
 /// Saves a whole, verified partial file in `dir` under the name its message shows (the same
-/// content may have come with another), never over another file.
+/// content may have come with another), never over another file; a folder's file in the
+/// folders its path names, made inside `dir`.
 async fn save(
     dir: &Path,
     partial: &Path,
     name: &str,
     written: std::fs::File,
 ) -> std::io::Result<PathBuf> {
-    let (dir, partial, name) = (
-        dir.to_path_buf(),
-        partial.to_path_buf(),
-        clean_file_name(name),
-    );
+    let (dir, partial, (folders, name)) =
+        (dir.to_path_buf(), partial.to_path_buf(), clean_path(name));
     tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+        let dir = folder_for(&dir, &folders)?;
         // The empty file create_unique makes holds the name; ours replaces it.
         let (_, path) = create_unique(&dir, &name)?;
         if let Err(e) = std::fs::rename(&partial, &path) {

@@ -174,8 +174,15 @@ impl Transfers {
         );
     }
 
-    /// Sends a file to a room.
+    /// Sends a file to a room, under its own name.
     pub fn upload(&mut self, peer: Peer, path: PathBuf) {
+        let name = file_name(&path);
+        self.upload_as(peer, path, name);
+    }
+
+    /// Sends a file to a room as `name`: for a file of a folder sent, its path inside the
+    /// folder ("Photos/2026/a.jpg"), which the members save it at.
+    pub fn upload_as(&mut self, peer: Peer, path: PathBuf, name: String) {
         let reporter = self.reporter.clone();
         let room = peer.room.clone();
         let saved = self.saved.clone();
@@ -187,6 +194,7 @@ impl Transfers {
             saved,
             kind: Kind::Upload {
                 path,
+                name,
                 share: rand::random(),
             },
         });
@@ -281,9 +289,13 @@ impl Transfers {
 
 /// What a transfer does.
 enum Kind {
-    /// Send the file at this path, as the sharing numbered `share` (random: see
+    /// Send the file at this path as `name`, as the sharing numbered `share` (random: see
     /// [`crate::protocol::Upload::share`]).
-    Upload { path: PathBuf, share: u64 },
+    Upload {
+        path: PathBuf,
+        name: String,
+        share: u64,
+    },
     /// Fetch this file into this folder.
     Download { file: FileRef, dir: PathBuf },
 }
@@ -366,12 +378,12 @@ impl Job {
     /// How the transfer stands before it starts: an upload is read (to hash it) first.
     async fn first_report(&self) -> Report {
         let (upload, name, size, hash) = match &self.kind {
-            Kind::Upload { path, .. } => {
+            Kind::Upload { path, name, .. } => {
                 let size = tokio::fs::metadata(path)
                     .await
                     .map(|m| m.len())
                     .unwrap_or(0);
-                (true, file_name(path), size, None)
+                (true, name.clone(), size, None)
             }
             Kind::Download { file, .. } => {
                 (false, file.name.clone(), file.size, Some(file.hash.clone()))
@@ -507,8 +519,8 @@ impl Job {
             let before = *progress.borrow();
             let attempt_once = async {
                 match (&self.kind, &hashes) {
-                    (Kind::Upload { path, share }, Some(hashes)) => {
-                        let what = (path.as_path(), *share);
+                    (Kind::Upload { path, name, share }, Some(hashes)) => {
+                        let what = (path.as_path(), name.as_str(), *share);
                         transfer::upload_shared(&self.peer, what, hashes, &progress, &self.cancel)
                             .await
                             .map(|(_, id)| TransferState::Done {

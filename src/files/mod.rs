@@ -14,13 +14,15 @@
 //!   files already saved.
 //! - [`report`]: how a transfer stands, told to a [`Reporter`] the runtime makes.
 //! - [`kept`]: the copies a host keeps for its room, within a size limit.
-//! - [`names`]: file names from the network made safe, and files created without ever
-//!   overwriting another.
+//! - [`folder`]: a folder sent as its files, each named by its path inside it.
+//! - [`names`]: file names (and a folder's files' paths) from the network made safe, and
+//!   files and folders created without ever overwriting another.
 //! - [`disk`]: where a download is saved: its hidden partial file, opened safely, and the
 //!   free space check.
 
 pub mod disk;
 pub mod fetch;
+pub mod folder;
 pub mod jobs;
 pub mod kept;
 pub mod names;
@@ -35,7 +37,7 @@ pub use crate::protocol::files::{
 pub use fetch::Peer;
 pub use jobs::Transfers;
 pub use kept::FileStore;
-pub use names::{clean_file_name, create_unique, free_path};
+pub use names::{clean_file_name, create_unique, free_path, shown_path};
 pub use pieces::{MIN_PIECE_LEN, PieceError, PieceHashes};
 pub use report::{
     Arrival, Reporter, Transfer, TransferEvent, TransferFailure, TransferId, TransferState,

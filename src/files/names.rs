@@ -4,6 +4,11 @@
 //! folder, hide its real extension behind bidi controls, hit a Windows device name, or be too
 //! long for the filesystem. [`clean_file_name`] fixes all that; [`create_unique`] then creates
 //! the file without ever overwriting one that is already there.
+//!
+//! A file of a folder sent comes with its path inside that folder ("Photos/2026/a.jpg"):
+//! [`clean_path`] cleans each of its parts as a name and drops those that would climb
+//! (`..`), and [`folder_for`] makes the folders inside the downloads folder, never through
+//! a link and never over a file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -39,6 +44,76 @@ pub fn clean_file_name(name: &str) -> String {
         out = FALLBACK.to_owned();
     }
     out
+}
+
+/// Most folders a received file's path keeps (deeper ones are dropped: no filesystem is
+/// troubled by 16, and a hostile path cannot make thousands).
+const MAX_FOLDERS: usize = 16;
+
+/// A file's path from the network, cleaned: its folders (at most [`MAX_FOLDERS`]) and its
+/// name, each a clean name. Parts that are empty, `.` or `..` are dropped, so the path
+/// never leads out of the folder it is saved in; a name without folders is one part.
+pub fn clean_path(name: &str) -> (Vec<String>, String) {
+    let visible: String = name.chars().filter(|&c| !is_invisible(c)).collect();
+    let mut parts: Vec<String> = visible
+        .split(['/', '\\'])
+        .filter(|part| !trim_ends(strip_drive(part)).is_empty())
+        .map(clean_file_name)
+        .collect();
+    let name = parts.pop().unwrap_or_else(|| FALLBACK.to_owned());
+    parts.truncate(MAX_FOLDERS);
+    (parts, name)
+}
+
+/// A file's name to send (for a folder's file, its path inside the folder), as the network
+/// carries it: its parts cleaned and joined by `/`, the deepest folders dropped until it
+/// fits the protocol's limit on a file's name.
+pub fn wire_path(name: &str) -> String {
+    let (mut folders, name) = clean_path(name);
+    loop {
+        let mut parts = folders.clone();
+        parts.push(name.clone());
+        let path = parts.join("/");
+        if path.len() <= crate::protocol::MAX_SHORT_BYTES || folders.is_empty() {
+            return path;
+        }
+        folders.pop();
+    }
+}
+
+/// A file's path from the network as a person reads it: its clean parts joined by `/`.
+pub fn shown_path(name: &str) -> String {
+    let (mut parts, name) = clean_path(name);
+    parts.push(name);
+    parts.join("/")
+}
+
+/// The folder inside `dir` that `folders` (clean names) lead to, made where missing
+/// (blocking). A part that is there but is not a folder (a file, or a link, which is never
+/// followed) is not used: the first of `name (1)`, `name (2)`, … that is a folder or free is,
+/// so the other files of the same folder find the same one.
+pub fn folder_for(dir: &Path, folders: &[String]) -> io::Result<PathBuf> {
+    let mut at = dir.to_path_buf();
+    for folder in folders {
+        let mut n = 0u64;
+        at = loop {
+            let candidate = at.join(numbered(&clean_file_name(folder), n));
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.is_dir() => break candidate,
+                Ok(_) => n = n.saturating_add(1),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match std::fs::create_dir(&candidate) {
+                        // Made by another file of the folder meanwhile: looked at again.
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                        Ok(()) => break candidate,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+    }
+    Ok(at)
 }
 
 /// A path inside `dir` for `name` (already clean) that does not exist yet: `name`, else `stem (1).ext`, `stem (2).ext`, … (checks the filesystem; blocking).
@@ -229,6 +304,69 @@ fn is_reserved(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_from_the_network_is_cleaned_part_by_part_and_never_climbs() {
+        let path = |name: &str| {
+            let (mut parts, name) = clean_path(name);
+            parts.push(name);
+            parts
+        };
+        assert_eq!(path("Photos/2026/a.jpg"), ["Photos", "2026", "a.jpg"]);
+        assert_eq!(path("a.jpg"), ["a.jpg"]);
+        assert_eq!(path("../../etc/passwd"), ["etc", "passwd"]);
+        assert_eq!(path("/abs/./x"), ["abs", "x"]);
+        assert_eq!(path("C:\\Windows\\..\\x.dll"), ["Windows", "x.dll"]);
+        assert_eq!(path("dir/.."), ["dir"]);
+        assert_eq!(path("../.."), ["file"]);
+        assert_eq!(path("a\u{202E}/CON/nul.txt"), ["a", "_CON", "_nul.txt"]);
+        assert_eq!(path("a/ b /c"), ["a", "b", "c"]);
+        let deep = "d/".repeat(40) + "f";
+        assert_eq!(path(&deep).len(), MAX_FOLDERS + 1);
+        assert_eq!(shown_path("x/../y/\u{200B}z.txt"), "x/y/z.txt");
+        // Sent, a long path keeps its top folders and its name within the limit.
+        let long = format!(
+            "{}/{}/{}/f.txt",
+            "a".repeat(100),
+            "b".repeat(100),
+            "c".repeat(100)
+        );
+        assert_eq!(
+            wire_path(&long),
+            format!("{}/{}/f.txt", "a".repeat(100), "b".repeat(100))
+        );
+        assert_eq!(wire_path("../x.txt"), "x.txt");
+    }
+
+    #[test]
+    fn folders_are_made_inside_the_downloads_and_never_through_a_link_or_over_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let folders = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let made = folder_for(dir.path(), &folders(&["Photos", "2026"])).unwrap();
+        assert_eq!(made, dir.path().join("Photos").join("2026"));
+        assert!(made.is_dir());
+        // The same folder again is the same folder.
+        assert_eq!(
+            folder_for(dir.path(), &folders(&["Photos", "2026"])).unwrap(),
+            made
+        );
+        // A file where a folder goes: the next name, the same one for every file.
+        std::fs::write(dir.path().join("Notes"), b"a file").unwrap();
+        let notes = folder_for(dir.path(), &folders(&["Notes"])).unwrap();
+        assert_eq!(notes, dir.path().join("Notes (1)"));
+        assert_eq!(folder_for(dir.path(), &folders(&["Notes"])).unwrap(), notes);
+        // A link where a folder goes is not followed.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("Linked")).unwrap();
+            let linked = folder_for(dir.path(), &folders(&["Linked", "x"])).unwrap();
+            assert_eq!(linked, dir.path().join("Linked (1)").join("x"));
+            assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        }
+        // No folders: the downloads folder itself.
+        assert_eq!(folder_for(dir.path(), &[]).unwrap(), dir.path());
+    }
 
     #[test]
     fn hostile_names_table() {

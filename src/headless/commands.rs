@@ -136,7 +136,8 @@ async fn host_loop(app: &mut Headless) -> anyhow::Result<()> {
     }
 }
 
-/// `lanchat send`: sends files to a room; exits once the host holds a verified copy of each.
+/// `lanchat send`: sends files (a folder: its files, named by their paths inside it) to a
+/// room; exits once the host holds a verified copy of each.
 pub async fn send(
     setup: Setup,
     wanted: String,
@@ -145,31 +146,37 @@ pub async fn send(
     wait: Duration,
 ) -> anyhow::Result<()> {
     for path in &paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot send {}", path.display()))?;
-        if !meta.is_file() {
-            bail!("cannot send {}: not a file", path.display());
-        }
+        std::fs::metadata(path).with_context(|| format!("cannot send {}", path.display()))?;
+    }
+    // As many files as the runtime will send for these paths.
+    let listed = {
+        let paths = paths.clone();
+        tokio::task::spawn_blocking(move || crate::files::folder::expand(paths)).await?
+    };
+    if listed.files.is_empty() {
+        bail!("nothing to send: the folders hold no file");
     }
     let mut app = Headless::start(setup, addr.is_none(), true)?;
-    let result = send_loop(&mut app, &wanted, paths, addr, wait).await;
+    let result = send_loop(&mut app, &wanted, (paths, listed.files.len()), addr, wait).await;
     app.stop().await;
     result
 }
 
+/// Sends `paths`, which make `files` files, once in the room; returns once each is sent or
+/// failed.
 async fn send_loop(
     app: &mut Headless,
     wanted: &str,
-    paths: Vec<std::path::PathBuf>,
+    (paths, files): (Vec<std::path::PathBuf>, usize),
     addr: Option<String>,
     wait: Duration,
 ) -> anyhow::Result<()> {
     let mut room = start_join(app, wanted, addr, wait).await?;
-    let mut to_send = Some(paths.clone());
+    let mut to_send = Some(paths);
     let (mut finished, mut failed) = (0, 0);
     let term = terminated();
     tokio::pin!(term);
-    while finished < paths.len() {
+    while finished < files {
         let event = tokio::select! {
             _ = &mut term => bail!("interrupted"),
             event = app.next() => event?,
@@ -215,7 +222,7 @@ async fn send_loop(
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} file(s) were not sent", paths.len());
+        bail!("{failed} of {files} file(s) were not sent");
     }
     Ok(())
 }

@@ -161,6 +161,11 @@ enum Internal {
     Trusted(RoomId),
     /// The password typed for a room, stretched: its session tries it.
     Unlocked(RoomId, RoomSecret),
+    /// The files to send to a room are listed (a folder's among them).
+    Listed {
+        room: RoomId,
+        listed: crate::files::folder::Listed,
+    },
     /// A room we host has started listening, or could not: `error` is for the user.
     Started {
         room: RoomId,
@@ -461,6 +466,8 @@ impl Runtime {
             }
             // Settings (preferences.rs).
             Command::Settings(change) => self.change_settings(change),
+            // The network (network.rs).
+            Command::Diagnosing(on) => self.diagnosing(on),
             // Reading the database for the window (reads.rs).
             Command::CatchUp { room, after } => self.catch_up(room, after),
             Command::Earlier { room, before } => self.earlier(room, before),
@@ -491,6 +498,7 @@ impl Runtime {
             } => self.stretched(room, addrs, password),
             Internal::Unlocked(room, secret) => self.unlocked(room, secret),
             Internal::Trusted(room) => self.trusted(room),
+            Internal::Listed { room, listed } => self.listed(room, listed),
         }
     }
 

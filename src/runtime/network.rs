@@ -96,6 +96,13 @@ impl Runtime {
         }
     }
 
+    /// The user looks at how the network fares, or no longer does.
+    pub(super) fn diagnosing(&self, on: bool) {
+        if let Some(discovery) = &self.discovery {
+            discovery.listen_closely(on);
+        }
+    }
+
     /// A session's host vanished: its advert may outlive the host by minutes, so discovery
     /// checks it (unless it is a room we host).
     pub(super) fn host_gone(&self, room: &RoomId) {

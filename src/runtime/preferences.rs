@@ -153,6 +153,14 @@ impl Runtime {
                 }
                 self.refresh_status();
             }
+            Change::StartAtLogin(on) => {
+                let events = self.events.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = crate::desktop::autostart::set(on) {
+                        events.send(Event::Alert(e));
+                    }
+                });
+            }
             // Read where they are used (the front ends, the next start, a file's arrival:
             // `auto_save.rs`).
             Change::Theme(_)

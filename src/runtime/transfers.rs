@@ -1,10 +1,10 @@
 //! Files: sending and downloading them through the room they are posted in, cancelling,
 //! opening or revealing the saved ones, and what the transfers tell shown in the front end.
 
-use super::Runtime;
+use super::{Internal, Runtime};
 use crate::bridge::{Event, EventSender};
 use crate::desktop;
-use crate::files::{Peer, Reporter, TransferEvent, TransferFailure};
+use crate::files::{Peer, Reporter, TransferEvent, TransferFailure, folder};
 use crate::net::link::Expect;
 use crate::protocol::{FileRef, RoomId};
 
@@ -24,16 +24,50 @@ impl Runtime {
         })
     }
 
-    /// Uploads files to a room we are in, one transfer each.
+    /// Uploads files to a room we are in, one transfer each; a folder, each of its files
+    /// under its path inside it. What the paths are is found out off the command loop.
     pub(super) fn send_files(&mut self, room: RoomId, paths: Vec<std::path::PathBuf>) {
+        if self.peer(&room).is_none() {
+            return self.events.send(Event::Alert(
+                "Join the room before sending files to it.".into(),
+            ));
+        }
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let listed = folder::expand(paths);
+            let _ = internal.send(Internal::Listed { room, listed });
+        });
+    }
+
+    /// The files to send to a room are listed: each is uploaded, and what was left out is
+    /// said.
+    pub(super) fn listed(&mut self, room: RoomId, listed: folder::Listed) {
         let Some(peer) = self.peer(&room) else {
             return self.events.send(Event::Alert(
                 "Join the room before sending files to it.".into(),
             ));
         };
-        for path in paths {
-            self.transfers.upload(peer.clone(), path);
+        let folder::Listed {
+            files,
+            skipped,
+            cut,
+        } = listed;
+        if files.is_empty() {
+            return self.events.send(Event::Alert(
+                "There is no file in that folder to send.".into(),
+            ));
         }
+        for (path, name) in files {
+            self.transfers.upload_as(peer.clone(), path, name);
+        }
+        let most = folder::MOST_FILES;
+        let left_out = match (cut, skipped) {
+            (true, _) => format!("Only the first {most} files are sent: send the folders inside it one by one."),
+            (false, 0) => return,
+            (false, 1) => "One file or folder in it could not be read, or is a link to a folder, and is not sent.".into(),
+            (false, n) => format!("{n} files or folders in it could not be read, or are links to folders, and are not sent."),
+        };
+        self.events.send(Event::Alert(left_out));
     }
 
     /// Opens or reveals a file off the async threads; a failure is said to the user.

@@ -1,7 +1,9 @@
-//! Searching the rooms' histories: the messages of the rooms this profile hosts (`messages`)
-//! and what it has seen of the rooms it is in (`received`), through the FTS5 index schema step
-//! 5 keeps of each (see `database.rs`). What a person types is never FTS5 syntax: each word is
-//! looked for as a word, the last one as the start of a word too (it may not be finished).
+//! Searching what this profile holds: the messages of the rooms it hosts (`messages`), what
+//! it has seen of the rooms it is in (`received`), both by their text and by the name of
+//! the file a message shares, and its direct messages (`directs`), through the FTS5 indexes
+//! schema steps 5 and 7 keep of each (see `database/schema.rs`). What a person types is
+//! never FTS5 syntax: each word is looked for as a word, the last one as the start of a word
+//! too (it may not be finished).
 //!
 //! A hit carries a few words around the match, with the matched words told apart: FTS5
 //! marks them with two characters of Unicode's private use area, and they are split on here,
@@ -9,7 +11,7 @@
 
 use super::database::{Database, StoreError};
 use super::history::row_message;
-use crate::protocol::{ChatMessage, RoomId};
+use crate::protocol::{ChatMessage, DeviceId, RoomId};
 use rusqlite::{Connection, params};
 
 /// Most hits one search answers with: the newest.
@@ -37,20 +39,44 @@ pub struct Found {
 /// One message that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
-    pub room: RoomId,
-    /// The message's id in its room's history.
-    pub id: u64,
-    /// When the host stored it, milliseconds since the Unix epoch.
+    /// When it was said, milliseconds since the Unix epoch (the host's clock for a room's
+    /// message, the sender's for a direct one).
     pub ts: i64,
-    /// The sender's name at the time.
+    /// The sender's name at the time; for a direct message of ours, empty (it is "You").
     pub sender: String,
-    /// The words around the match, in order, on one line.
+    /// The words around the match, in order, on one line: of its text, or of the name of
+    /// the file it shares, whichever matched best.
     pub snippet: Vec<Piece>,
-    /// Which of the profile's records holds it: what the window can do with the hit.
-    pub record: Record,
-    /// The room's name as last joined (for a room we are in); the window knows the names of
-    /// the rooms we host, and better ones for the rooms open now.
-    pub room_name: Option<String>,
+    /// It shares a file (whose name may be what matched): the hit opens onto its card.
+    pub file: bool,
+    /// Where it was said: what the window can do with the hit.
+    pub place: Place,
+}
+
+/// Where a hit was said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// In a room.
+    Room {
+        room: RoomId,
+        /// The message's id in its room's history.
+        id: u64,
+        /// Which of the profile's records holds it.
+        record: Record,
+        /// The room's name as last joined (for a room we are in); the window knows the
+        /// names of the rooms we host, and better ones for the rooms open now.
+        room_name: Option<String>,
+    },
+    /// In a direct conversation.
+    Direct {
+        /// The other device of the conversation.
+        peer: DeviceId,
+        /// Its user's name, as the message was kept.
+        peer_name: String,
+        /// Ours (`true`) or theirs, and the sender's number for it: which line it is.
+        outgoing: bool,
+        seq: u64,
+    },
 }
 
 /// A run of a snippet's text.
@@ -61,7 +87,7 @@ pub struct Piece {
     pub matched: bool,
 }
 
-/// Which record a hit comes from.
+/// Which record a room's hit comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
     /// The history of a room we host (or hosted): it is all here, ids as the members know them.
@@ -110,9 +136,11 @@ pub fn search(db: &Database, typed: &str, most: usize) -> Result<Found, StoreErr
     };
     db.read(move |c| {
         let candidates = most * CANDIDATES_PER_HIT;
-        let mut rows = stored_last(c, Table::Messages, &query, candidates)?;
-        rows.extend(stored_last(c, Table::Received, &query, candidates)?);
-        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+        let mut rows = Vec::new();
+        for table in [Table::Messages, Table::Received, Table::Directs] {
+            rows.extend(stored_last(c, table, &query, candidates)?);
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.rowid)));
         let more = rows.len() > most;
         rows.truncate(most);
         let hits = rows.into_iter().filter_map(hit).collect();
@@ -120,25 +148,31 @@ pub fn search(db: &Database, typed: &str, most: usize) -> Result<Found, StoreErr
     })
 }
 
-/// The two tables searched.
+/// The tables searched.
 #[derive(Debug, Clone, Copy)]
 enum Table {
     Messages,
     Received,
+    Directs,
 }
 
 /// A match as read.
 struct Row {
     table: Table,
-    room: String,
+    rowid: i64,
+    /// The room's id, or for a direct message the other device's.
+    place: String,
+    /// The message's id in its room, or the sender's number for a direct message.
     id: u64,
     ts: i64,
     sender: String,
     /// Its text holds a marker itself: the snippet is not marked.
     unmarked: bool,
     snippet: String,
-    /// For a room we are in: whether it is of the room's current history.
-    current: Option<bool>,
+    file: bool,
+    /// For a room we are in: whether it is of the room's current history; for a direct
+    /// message: whether it is ours.
+    flag: Option<bool>,
     /// For a room we are in: its name as last joined.
     room_name: Option<String>,
 }
@@ -154,32 +188,42 @@ fn stored_last(
     limit: usize,
 ) -> rusqlite::Result<Vec<Row>> {
     // The newest `?2` rows of table `$t` that match `?1`, as `f`: each with the words around
-    // the match, marked with ?3 and ?4 (unless the text holds those marks itself).
+    // the match in whichever of its columns `$all` matched best, marked with ?3 and ?4
+    // (unless the text holds those marks itself).
     #[rustfmt::skip]
     macro_rules! newest_hits {
-        ($t:literal) => { concat!(
-            "(SELECT rowid, instr(text, ?3) OR instr(text, ?4) AS unmarked,
-                     CASE WHEN instr(text, ?3) OR instr(text, ?4)
-                     THEN snippet(", $t, "_fts, 0, '', '', '…', ?5)
-                     ELSE snippet(", $t, "_fts, 0, ?3, ?4, '…', ?5) END AS snippet
+        ($t:literal, $all:literal) => { concat!(
+            "(SELECT rowid, instr(", $all, ", ?3) OR instr(", $all, ", ?4) AS unmarked,
+                     CASE WHEN instr(", $all, ", ?3) OR instr(", $all, ", ?4)
+                     THEN snippet(", $t, "_fts, -1, '', '', '…', ?5)
+                     ELSE snippet(", $t, "_fts, -1, ?3, ?4, '…', ?5) END AS snippet
               FROM ", $t, "_fts WHERE ", $t, "_fts MATCH ?1
               ORDER BY rowid DESC LIMIT ?2) f"
         ) };
     }
     let sql = match table {
         Table::Messages => concat!(
-            "SELECT m.rowid, m.room, m.id, m.ts, m.sender, f.unmarked, f.snippet, NULL, NULL
+            "SELECT m.rowid, m.room, m.id, m.ts, m.sender, f.unmarked, f.snippet,
+                    m.file IS NOT NULL, NULL, NULL
              FROM ",
-            newest_hits!("messages"),
+            newest_hits!("messages", "text || ifnull(file_name, '')"),
             " JOIN messages m ON m.rowid = f.rowid"
         ),
         Table::Received => concat!(
             "SELECT r.rowid, r.room, r.id, r.ts, r.sender, f.unmarked, f.snippet,
+                    r.file IS NOT NULL,
                     r.epoch IS (SELECT epoch FROM seen WHERE seen.room = r.room),
                     (SELECT name FROM joined WHERE joined.room = r.room)
              FROM ",
-            newest_hits!("received"),
+            newest_hits!("received", "text || ifnull(file_name, '')"),
             " JOIN received r ON r.rowid = f.rowid"
+        ),
+        Table::Directs => concat!(
+            "SELECT d.rowid, d.peer, d.seq, d.ts, d.peer_name, f.unmarked, f.snippet,
+                    0, d.outgoing, NULL
+             FROM ",
+            newest_hits!("directs", "text"),
+            " JOIN directs d ON d.rowid = f.rowid"
         ),
     };
     let (open, close) = (OPEN.to_string(), CLOSE.to_string());
@@ -188,36 +232,52 @@ fn stored_last(
     stmt.query_map(marks, |r| {
         Ok(Row {
             table,
-            room: r.get(1)?,
+            rowid: r.get(0)?,
+            place: r.get(1)?,
             id: r.get::<_, i64>(2)? as u64,
             ts: r.get(3)?,
             sender: r.get(4)?,
             unmarked: r.get(5)?,
             snippet: r.get(6)?,
-            current: r.get(7)?,
-            room_name: r.get(8)?,
+            file: r.get(7)?,
+            flag: r.get(8)?,
+            room_name: r.get(9)?,
         })
     })?
     .collect()
 }
 
-/// A match as a hit; `None` for a row whose room id is not one (a damaged row).
+/// A match as a hit; `None` for a row whose room or device id is not one (a damaged row).
 fn hit(row: Row) -> Option<Hit> {
-    let room = RoomId::parse(&row.room)?;
-    let record = match row.table {
-        Table::Messages => Record::Hosted,
-        Table::Received => Record::Member {
-            current: row.current.unwrap_or(false),
+    let room = |record| {
+        Some(Place::Room {
+            room: RoomId::parse(&row.place)?,
+            id: row.id,
+            record,
+            room_name: row.room_name.clone(),
+        })
+    };
+    let flag = row.flag.unwrap_or(false);
+    let place = match row.table {
+        Table::Messages => room(Record::Hosted)?,
+        Table::Received => room(Record::Member { current: flag })?,
+        Table::Directs => Place::Direct {
+            peer: DeviceId::parse(&row.place)?,
+            peer_name: row.sender.clone(),
+            outgoing: flag,
+            seq: row.id,
         },
     };
+    let sender = match place {
+        Place::Direct { outgoing: true, .. } => String::new(),
+        _ => row.sender,
+    };
     Some(Hit {
-        room,
-        id: row.id,
         ts: row.ts,
-        sender: row.sender,
+        sender,
         snippet: pieces(&row.snippet, !row.unmarked),
-        record,
-        room_name: row.room_name,
+        file: row.file,
+        place,
     })
 }
 
@@ -365,15 +425,32 @@ mod tests {
         );
         assert!(!found.more);
         let newest = &found.hits[0];
-        assert_eq!((&newest.room, newest.id), (&theirs, 41));
-        assert_eq!(newest.record, Record::Member { current: true });
-        assert_eq!(newest.room_name.as_deref(), Some("Bob's room"));
+        assert_eq!(
+            newest.place,
+            Place::Room {
+                room: theirs.clone(),
+                id: 41,
+                record: Record::Member { current: true },
+                room_name: Some("Bob's room".into())
+            }
+        );
         assert_eq!(matched(newest), ["cafe"]);
-        assert_eq!(found.hits[1].record, Record::Member { current: false });
+        assert!(matches!(
+            found.hits[1].place,
+            Place::Room {
+                record: Record::Member { current: false },
+                ..
+            }
+        ));
         let lunch = &found.hits[3];
         assert_eq!(
-            (lunch.record, lunch.id, lunch.room_name.as_deref()),
-            (Record::Hosted, 0, None)
+            lunch.place,
+            Place::Room {
+                room: ours.clone(),
+                id: 0,
+                record: Record::Hosted,
+                room_name: None
+            }
         );
         assert_eq!(matched(lunch), ["Café"]);
         assert_eq!(lunch.sender, "Ada");
@@ -412,6 +489,86 @@ mod tests {
         member.forget();
         db.flush().await.unwrap();
         assert_eq!(search(&db, "cafe", MOST_HITS).unwrap().hits.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn files_are_found_by_name_and_direct_messages_by_their_text() {
+        use crate::protocol::{FileHash, FileRef};
+        use crate::store::{Direct, DirectStore, Sent};
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Database::open(&dir.path().join("lanchat.db")).unwrap();
+        let file = |id, name: &str| ChatMessage {
+            file: Some(FileRef {
+                hash: FileHash::from_bytes(&[id as u8; 32]),
+                name: name.into(),
+                size: 10,
+            }),
+            ..message(id, "")
+        };
+        // A file shared in a room we host, and one in a room we are in.
+        let ours = RoomId::parse("ours").unwrap();
+        let (mut history, _) = History::open(&db, &ours, &dir.path().join("none")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let budget = file(history.reserve_id(), "Budget_2027-final.xlsx");
+        history.store(&budget, None, |_| {}, move |r| tx.send(r.is_ok()).unwrap());
+        assert!(rx.recv().unwrap());
+        let theirs = RoomId::parse("theirs").unwrap();
+        let member = MemberStore::new(db.clone(), theirs.clone());
+        member.seen(1, &file(5, "holiday photos.zip"));
+        // Direct messages, theirs and ours.
+        let directs = DirectStore::new(db.clone());
+        let carol = DeviceId::parse("carol").unwrap();
+        let direct = |outgoing, seq, text: &str| Direct {
+            peer: carol.clone(),
+            peer_name: "Carol".into(),
+            claimed: None,
+            outgoing,
+            seq,
+            ts: 1_800_000_000_000 + seq as i64,
+            text: text.into(),
+            room: theirs.clone(),
+            state: Sent::Delivered,
+        };
+        directs.keep(&direct(false, 1, "the budget is in the shared folder"));
+        directs.keep(&direct(true, 2, "thanks, reading the budget now"));
+        db.flush().await.unwrap();
+
+        let found = search(&db, "budget", MOST_HITS).unwrap();
+        assert_eq!(
+            texts(&found),
+            [
+                "thanks, reading the budget now",
+                "the budget is in the shared folder",
+                "Budget_2027-final.xlsx"
+            ]
+        );
+        let [ours_now, theirs_then, shared] = &found.hits[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            ours_now.place,
+            Place::Direct {
+                peer: carol.clone(),
+                peer_name: "Carol".into(),
+                outgoing: true,
+                seq: 2
+            }
+        );
+        assert_eq!(ours_now.sender, "", "ours is said to be the user's");
+        assert_eq!(theirs_then.sender, "Carol");
+        assert!(
+            matches!(&shared.place, Place::Room { room, id: 0, record: Record::Hosted, .. } if room == &ours)
+        );
+        assert!(shared.file && !ours_now.file);
+        assert_eq!(matched(shared), ["Budget"]);
+        // A file in a room we are in, by a word of its name.
+        let photos = search(&db, "photos", MOST_HITS).unwrap();
+        assert!(
+            matches!(&photos.hits[..], [h] if h.file && matches!(&h.place, Place::Room { room, id: 5, .. } if room == &theirs))
+        );
+        assert_eq!(matched(&photos.hits[0]), ["photos"]);
+        // A file name's own parts are words.
+        assert_eq!(search(&db, "xlsx", MOST_HITS).unwrap().hits.len(), 1);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Settings {
     /// every suitable one. `--interface` overrides it for one run.
     #[serde(default)]
     pub interfaces: Vec<String>,
+    /// Start lanchat when the user logs in (see `desktop::autostart`); off unless asked.
+    #[serde(default)]
+    pub start_at_login: bool,
 }
 
 /// One change to the settings, as the user makes it. Every front end applies it to the
@@ -82,6 +85,8 @@ pub enum Change {
     Alerts { room: RoomId, alerts: Alerts },
     /// Look for rooms on exactly these interfaces (by name; empty: every suitable one).
     Interfaces(Vec<String>),
+    /// Start lanchat when the user logs in (or not).
+    StartAtLogin(bool),
 }
 
 /// Light or dark.
@@ -159,6 +164,7 @@ impl Default for Settings {
             theme: Theme::System,
             zoom: 1.0,
             interfaces: Vec::new(),
+            start_at_login: false,
         }
     }
 }
@@ -250,6 +256,7 @@ impl Settings {
                 self.alerts.insert(room.clone(), *alerts) != Some(*alerts)
             }
             Change::Interfaces(names) => set(&mut self.interfaces, names),
+            Change::StartAtLogin(on) => set(&mut self.start_at_login, on),
         }
     }
 

@@ -28,6 +28,23 @@ pub struct TestWindow {
     pub notifications: mpsc::Receiver<lanchat::app::attention::Notification>,
 }
 
+/// A runtime for a window of Ada's, with its profile in `dir`: on loopback, without
+/// discovery.
+pub fn adas_options(dir: &std::path::Path) -> RuntimeOptions {
+    let settings = lanchat::store::Settings {
+        name: Some("Ada".into()),
+        ..Default::default()
+    };
+    let paths = lanchat::store::Paths::resolve(Some(dir.into())).unwrap();
+    RuntimeOptions {
+        downloads: None,
+        name: None,
+        discovery: None,
+        bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        ..RuntimeOptions::profile(paths, settings).unwrap()
+    }
+}
+
 impl TestWindow {
     /// Opens the window on the runtime `options` describe (their settings are the app's).
     pub fn open(options: RuntimeOptions) -> TestWindow {
@@ -67,19 +84,33 @@ impl TestWindow {
 
     /// Steps the UI until `done` holds, each time the runtime has said something.
     pub fn until(&mut self, what: &str, done: impl Fn(&Harness<'static, LanchatApp>) -> bool) {
+        self.until_within(DEADLINE, what, done);
+    }
+
+    /// [`TestWindow::until`], for something that may take up to `limit`.
+    pub fn until_within(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Harness<'static, LanchatApp>) -> bool,
+    ) {
         let start = Instant::now();
         loop {
             let _ = self.harness.try_run();
             if done(&self.harness) {
                 return;
             }
-            let left = DEADLINE.saturating_sub(start.elapsed());
-            if self.wakes.recv_timeout(left).is_err() {
+            let left = limit.saturating_sub(start.elapsed());
+            if left.is_zero() {
                 panic!(
                     "timed out waiting for {what}; the window shows:\n{:#?}",
                     self.harness.root()
                 );
             }
+            // The runtime's events wake the window; a thread of the window's own (a folder
+            // read for the picker, the tray) only asks egui for a repaint, which no test
+            // hears: look again every so often too.
+            let _ = self.wakes.recv_timeout(left.min(Duration::from_millis(50)));
             while self.wakes.try_recv().is_ok() {}
         }
     }
@@ -108,6 +139,24 @@ impl TestWindow {
             *self.harness.input_mut() = raw;
             self.harness.step();
         }
+    }
+
+    /// The system's close button (or the window manager) asks the window to close; returns
+    /// what the window told the system in that frame.
+    pub fn ask_to_close(&mut self) -> Vec<egui::ViewportCommand> {
+        self.harness
+            .input_mut()
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .events
+            .push(egui::ViewportEvent::Close);
+        self.harness.step();
+        let commands = self.harness.output().viewport_output[&egui::ViewportId::ROOT]
+            .commands
+            .clone();
+        self.harness.run();
+        commands
     }
 
     pub fn replace_text(&mut self, field: &str, text: &str) {

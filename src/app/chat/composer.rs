@@ -1,5 +1,5 @@
 //! Below the messages: who is typing, the message field with its mention suggestions, and
-//! the Attach and Send buttons.
+//! the Attach menu (files or a folder) and Send.
 
 use crate::app::attention;
 use crate::app::state::Chat;
@@ -77,15 +77,22 @@ fn typing_line(ui: &mut egui::Ui, chat: &Chat) {
     ui.label(RichText::new(said).italics().weak());
 }
 
-/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, whether
-/// the user asked to attach files, and whether they typed.
+/// What the Attach menu asked to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attach {
+    Files,
+    Folder,
+}
+
+/// The composer. Enter sends, Shift+Enter adds a line. Returns the text to send, what the
+/// user asked to attach, and whether they typed.
 pub(super) fn composer(
     ui: &mut egui::Ui,
     chat: &Chat,
     me: &crate::protocol::DeviceId,
     draft: &mut String,
     opened: bool,
-) -> (Option<String>, bool, bool) {
+) -> (Option<String>, Option<Attach>, bool) {
     typing_line(ui, chat);
     if let Some(error) = &chat.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
@@ -104,7 +111,7 @@ pub(super) fn composer(
             i.events.len() != before
         });
     let mut send = enter;
-    let mut attach = false;
+    let mut attach = None;
     let mut typed = false;
     let button = [62.0, 28.0];
     // The text takes what is left of the row but `reserve` points.
@@ -125,9 +132,19 @@ pub(super) fn composer(
         }
     };
     let attach_button = |ui: &mut egui::Ui| {
-        ui.add_sized(button, egui::Button::new("Attach…"))
-            .on_hover_text("Send files to the room (or drop them on the window)")
-            .clicked()
+        let attach = egui::Button::new("Attach…").min_size(button.into());
+        let (response, menu) =
+            egui::containers::menu::MenuButton::from_button(attach).ui(ui, |ui| {
+                if ui.button("Files…").clicked() {
+                    Some(Attach::Files)
+                } else if ui.button("A folder…").clicked() {
+                    Some(Attach::Folder)
+                } else {
+                    None
+                }
+            });
+        response.on_hover_text("Send files or a folder to the room (or drop them on the window)");
+        menu.and_then(|menu| menu.inner)
     };
     if ui.available_width() >= COMPOSER_IN_ONE_ROW {
         ui.horizontal(|ui| {

@@ -3,12 +3,10 @@
 
 use super::message::{Look, Sender, draw_line, message_row, text_body};
 use crate::app::files::{FileAction, Thumbnails, upload_row};
+use crate::app::look::{MARKED_FOR, mark_found};
 use crate::app::state::{AppState, Chat, Line, Older};
 use crate::protocol::RoomId;
 use egui::{Align, RichText, ScrollArea, UiBuilder};
-
-/// How long a search result's message stays marked, in seconds.
-const MARKED_FOR: f64 = 4.0;
 
 /// Drawing state of the message list: what is known of each row's height, and where the
 /// list stands.
@@ -397,7 +395,7 @@ impl MessageList {
             if let Line::Chat { message } = &lines[i]
                 && pass.marked == Some(message.id)
             {
-                mark(ui, before);
+                mark_found(ui, before);
             }
             let h = ui.cursor().top() - before;
             if (h - self.heights[i]).abs() > 0.5 {
@@ -487,13 +485,4 @@ fn pending(ui: &mut egui::Ui, pass: &Pass, actions: &mut Vec<FileAction>) {
     for upload in pass.state.uploads_to(pass.room) {
         upload_row(ui, upload, actions);
     }
-}
-
-/// A frame around the row drawn since `before` (the cursor's top then), so the eye finds
-/// the search result.
-fn mark(ui: &mut egui::Ui, before: f32) {
-    let row = egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), before..=ui.cursor().top());
-    let stroke = egui::Stroke::new(2.0, ui.visuals().selection.stroke.color);
-    ui.painter()
-        .rect_stroke(row, 6.0, stroke, egui::StrokeKind::Inside);
 }

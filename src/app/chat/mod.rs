@@ -68,8 +68,10 @@ impl ChatView {
         if earlier {
             state.ask_earlier(room);
         }
-        if attach {
-            state.pick_files();
+        match attach {
+            Some(composer::Attach::Files) => state.pick_files(),
+            Some(composer::Attach::Folder) => state.pick_folder(),
+            None => {}
         }
 
         if let Some(text) = sent

@@ -117,12 +117,13 @@ fn quit(ui: &mut egui::Ui, state: &mut AppState, people: usize) {
     ui.vertical(|ui| {
         if ui
             .button("Keep hosting in the background")
-            .on_hover_text("The window goes away; your rooms stay open")
+            .on_hover_text(
+                "The window goes away (to the tray, where there is one); your rooms stay open",
+            )
             .clicked()
         {
             state.asking = None;
-            ui.ctx()
-                .send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+            state.to_background = true;
         }
         if ui.button("Close my rooms and quit").clicked() {
             state.asking = None;

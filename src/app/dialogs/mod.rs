@@ -145,6 +145,7 @@ impl Dialogs {
                 Shown::JoinByAddress => self.open_join(),
             }
         }
+        state.set_diagnosing(self.network.is_some());
         if let Some(field) = &mut self.join {
             match join_dialog(ctx, state, field) {
                 Outcome::Confirm => {

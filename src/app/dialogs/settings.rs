@@ -1,5 +1,5 @@
 //! "Settings": files kept per hosted room, files saved without asking, rooms reopened at
-//! start, and the look.
+//! start, starting at login, and the look.
 
 use super::{AppState, Outcome, outcome_of};
 use crate::app::look;
@@ -15,6 +15,8 @@ pub struct SettingsDraft {
     pub auto_save_mb: f64,
     /// Host the rooms open at exit again at start.
     pub reopen_rooms: bool,
+    /// Start lanchat when the user logs in.
+    pub start_at_login: bool,
 }
 
 impl SettingsDraft {
@@ -23,6 +25,7 @@ impl SettingsDraft {
             files_limit_gb: state.preferences.files_limit as f64 / 1e9,
             auto_save_mb: state.preferences.auto_save as f64 / 1e6,
             reopen_rooms: state.preferences.reopen_rooms,
+            start_at_login: state.preferences.start_at_login,
         }
     }
 
@@ -32,6 +35,7 @@ impl SettingsDraft {
             Change::FilesLimit((self.files_limit_gb * 1e9).round() as u64),
             Change::AutoSave((self.auto_save_mb * 1e6).round() as u64),
             Change::ReopenRooms(self.reopen_rooms),
+            Change::StartAtLogin(self.start_at_login),
         ];
         for change in changes {
             state.preferences.change(change, &mut state.outbox);
@@ -57,6 +61,10 @@ pub(super) fn settings_dialog(
             "Reopen my rooms when lanchat starts",
         )
         .on_hover_text("The rooms you host that were open when lanchat stopped open again");
+        ui.checkbox(&mut draft.start_at_login, "Start lanchat when I log in")
+            .on_hover_text(
+                "So your rooms are open and messages reach you without starting it yourself",
+            );
         ui.add_space(8.0);
         let mut outcome = Outcome::Open;
         ui.horizontal(|ui| {

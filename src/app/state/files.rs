@@ -113,6 +113,13 @@ impl AppState {
         }
     }
 
+    /// Asks for a folder to send to the open room (the window opens the dialog).
+    pub fn pick_folder(&mut self) {
+        if let Some(room) = self.open.clone() {
+            self.picking = Some(Pick::Folder(room));
+        }
+    }
+
     /// Asks for the folder received files go to (the window opens the dialog).
     pub fn pick_downloads(&mut self) {
         self.picking = Some(Pick::Downloads(self.files.downloads_dir.clone()));

@@ -86,6 +86,11 @@ pub struct AppState {
     pub raise: bool,
     /// A file dialog the user asked for, for the window to open.
     pub picking: Option<super::picker::Pick>,
+    /// The user asked for the window to go away with the rooms open ("Keep hosting in the
+    /// background"): into the tray, or minimised (see `app::background`).
+    pub to_background: bool,
+    /// Whether the network diagnostics are open, as the runtime was last told.
+    diagnosing: bool,
     /// Notifications to raise, for the window to hand to the system.
     pub notifications: Vec<Notification>,
     /// Set when a message should make an unfocused window ask for attention.
@@ -118,6 +123,8 @@ impl AppState {
             quitting: false,
             raise: false,
             picking: None,
+            diagnosing: false,
+            to_background: false,
             notifications: Vec::new(),
             wants_attention: false,
             outbox: Vec::new(),
@@ -266,6 +273,7 @@ impl AppState {
         match target {
             Target::Room(room) => self.show_room(room),
             Target::Direct(peer) => self.open_direct(peer, None),
+            Target::Window => {}
         }
     }
 
@@ -285,6 +293,15 @@ impl AppState {
             None => 0,
         };
         self.show_room(&rooms[next].id);
+    }
+
+    /// The network diagnostics are open (or not): the runtime hears of a change, and while
+    /// they are, has discovery confirm the rooms' adverts now and then.
+    pub fn set_diagnosing(&mut self, open: bool) {
+        if open != self.diagnosing {
+            self.diagnosing = open;
+            self.outbox.push(Command::Diagnosing(open));
+        }
     }
 
     /// Brings one of our rooms to the front (the room list, a notification clicked).
@@ -932,6 +949,20 @@ mod tests {
             live: true,
         });
         assert_eq!(s.notifications.len(), 1, "news from now on is announced");
+    }
+
+    #[test]
+    fn the_runtime_hears_when_the_diagnostics_open_and_close_once_each() {
+        let mut s = test_state();
+        s.set_diagnosing(false);
+        assert!(s.outbox.is_empty());
+        s.set_diagnosing(true);
+        s.set_diagnosing(true);
+        s.set_diagnosing(false);
+        assert!(matches!(
+            &s.outbox[..],
+            [Command::Diagnosing(true), Command::Diagnosing(false)]
+        ));
     }
 
     #[test]

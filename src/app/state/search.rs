@@ -1,15 +1,17 @@
-//! Searching the rooms' histories, apart from how it is drawn ([`crate::app::search`] draws
-//! it): what is typed, the runtime's answer, and a result chosen brought into its room.
+//! Searching the rooms' histories and the direct messages, apart from how it is drawn
+//! ([`crate::app::search`] draws it): what is typed, the runtime's answer, and a result
+//! chosen brought into its room or conversation.
 //!
 //! A result older than what its room shows is brought in from the database first: everything
 //! from it up to the oldest message shown, merged like a page of earlier history, so the room
-//! reads on without a gap. Then the view scrolls to it and marks it for a moment.
+//! reads on without a gap. Then the view scrolls to it and marks it for a moment. A direct
+//! message is always at hand (every conversation is read in at start).
 
 use super::{AppState, Older};
 use crate::app::text;
 use crate::bridge::{Command, SearchFailure};
-use crate::protocol::{ChatMessage, RoomId};
-use crate::store::{Found, Hit, Record, fts_query};
+use crate::protocol::{ChatMessage, DeviceId, RoomId};
+use crate::store::{Found, Hit, Place, Record, fts_query};
 
 /// Messages read in before a result older than its room's lines, so it is seen after what
 /// led to it.
@@ -27,6 +29,8 @@ pub struct Search {
     pub shown: bool,
     /// The message of the result chosen, until its room's view has scrolled to it.
     pub seek: Option<Seek>,
+    /// The direct message of the result chosen, until its conversation has scrolled to it.
+    pub seek_direct: Option<DirectLine>,
     /// Why the result chosen cannot be shown in its room, in words.
     pub note: Option<String>,
 }
@@ -50,6 +54,15 @@ pub struct Seek {
     pub loading: Option<u64>,
 }
 
+/// One line of a direct conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectLine {
+    pub peer: DeviceId,
+    /// Ours, or theirs; with the sender's number, which line it is.
+    pub outgoing: bool,
+    pub seq: u64,
+}
+
 impl Search {
     /// Whether the answer shown is for what is typed now.
     pub fn current(&self) -> bool {
@@ -63,6 +76,13 @@ impl Search {
             return None;
         }
         self.seek.take().map(|s| s.id)
+    }
+
+    /// Takes the direct message to scroll to in the conversation with `peer`: whether ours,
+    /// and its number.
+    pub fn take_seek_direct(&mut self, peer: &DeviceId) -> Option<(bool, u64)> {
+        let line = self.seek_direct.take_if(|line| &line.peer == peer)?;
+        Some((line.outgoing, line.seq))
     }
 
     /// Empties the field and hides the results.
@@ -97,26 +117,40 @@ impl AppState {
         }
     }
 
-    /// The name to show for a hit's room: the room's own if we are in it, the one it had
-    /// when we hosted or joined it otherwise.
-    pub fn room_name_of(&self, hit: &Hit) -> String {
-        if let Some(chat) = self.chats.rooms.get(&hit.room) {
+    /// The name to show for where a hit was said: its room's own if we are in it, the one
+    /// it had when we hosted or joined it otherwise; the person's, for a direct message.
+    pub fn place_name_of(&self, hit: &Hit) -> String {
+        let (room, room_name) = match &hit.place {
+            Place::Direct {
+                peer, peer_name, ..
+            } => {
+                let now = self.directs.conversations.get(peer).map(|c| &c.name);
+                return now.filter(|n| !n.is_empty()).unwrap_or(peer_name).clone();
+            }
+            Place::Room {
+                room, room_name, ..
+            } => (room, room_name),
+        };
+        if let Some(chat) = self.chats.rooms.get(room) {
             return chat.room_name.clone();
         }
         self.rooms
             .remembered
             .iter()
-            .find(|r| r.id == hit.room)
+            .find(|r| &r.id == room)
             .map(|r| r.name.clone())
-            .or_else(|| hit.room_name.clone())
+            .or_else(|| room_name.clone())
             .unwrap_or_else(|| "a room you left".to_owned())
     }
 
-    /// Whether a hit can be shown in its room now, or why not in words.
+    /// Whether a hit can be shown in its room or conversation now, or why not in words.
     pub fn reach_hit(&self, hit: &Hit) -> Result<(), String> {
-        let name = text::name(&self.room_name_of(hit)).into_owned();
-        match hit.record {
-            Record::Hosted if self.rooms.hosting.contains_key(&hit.room) => Ok(()),
+        let Place::Room { room, record, .. } = &hit.place else {
+            return Ok(());
+        };
+        let name = text::name(&self.place_name_of(hit)).into_owned();
+        match record {
+            Record::Hosted if self.rooms.hosting.contains_key(room) => Ok(()),
             Record::Hosted => Err(format!(
                 "\u{201c}{name}\u{201d} is closed: host it again to see this message in it."
             )),
@@ -124,7 +158,7 @@ impl AppState {
                 "From an earlier history of the room (its host started it over): it is not in the room any more."
                     .to_owned(),
             ),
-            Record::Member { .. } if !self.chats.rooms.contains_key(&hit.room) => {
+            Record::Member { .. } if !self.chats.rooms.contains_key(room) => {
                 Err(format!("You are no longer in \u{201c}{name}\u{201d}."))
             }
             Record::Member { .. } => Ok(()),
@@ -132,31 +166,51 @@ impl AppState {
     }
 
     /// Opens a hit's room and brings the message into view, reading what lies between it
-    /// and the oldest message shown from the database first; or says why it cannot.
+    /// and the oldest message shown from the database first; or opens its conversation at
+    /// the direct message; or says why it cannot.
     pub fn open_hit(&mut self, hit: &Hit) {
         if let Err(why) = self.reach_hit(hit) {
             self.search.note = Some(why);
             return;
         }
         self.search.note = None;
-        self.show_room(&hit.room);
-        let Some(chat) = self.chats.rooms.get(&hit.room) else {
+        self.search.seek = None;
+        self.search.seek_direct = None;
+        let (room, id) = match &hit.place {
+            Place::Direct {
+                peer,
+                peer_name,
+                outgoing,
+                seq,
+            } => {
+                self.open_direct(peer, Some(peer_name));
+                self.search.seek_direct = Some(DirectLine {
+                    peer: peer.clone(),
+                    outgoing: *outgoing,
+                    seq: *seq,
+                });
+                return;
+            }
+            Place::Room { room, id, .. } => (room, *id),
+        };
+        self.show_room(room);
+        let Some(chat) = self.chats.rooms.get(room) else {
             return;
         };
         let oldest = chat.message_ids().next();
         let loading = oldest
-            .is_none_or(|oldest| hit.id < oldest)
-            .then(|| hit.id.saturating_sub(CONTEXT));
+            .is_none_or(|oldest| id < oldest)
+            .then(|| id.saturating_sub(CONTEXT));
         if let Some(from) = loading {
             self.outbox.push(Command::LoadFrom {
-                room: hit.room.clone(),
+                room: room.clone(),
                 from,
                 until: oldest,
             });
         }
         self.search.seek = Some(Seek {
-            room: hit.room.clone(),
-            id: hit.id,
+            room: room.clone(),
+            id,
             loading,
         });
     }
@@ -209,16 +263,19 @@ mod tests {
 
     fn hit(room: &RoomId, id: u64, record: Record) -> Hit {
         Hit {
-            room: room.clone(),
-            id,
             ts: id as i64,
             sender: "Bob".into(),
             snippet: vec![Piece {
                 text: format!("m{id}"),
                 matched: true,
             }],
-            record,
-            room_name: None,
+            file: false,
+            place: Place::Room {
+                room: room.clone(),
+                id,
+                record,
+                room_name: None,
+            },
         }
     }
 
@@ -288,6 +345,34 @@ mod tests {
         s.open_hit(&hit(&lab, 10, current));
         s.loaded(lab.clone(), 0, (0..30).map(message).collect());
         assert_eq!(s.chats[&lab].older, Older::Complete);
+    }
+
+    #[test]
+    fn a_direct_message_found_opens_its_conversation_at_it() {
+        let (mut s, _, other) = in_two_rooms();
+        let carol = DeviceId::parse("carol").unwrap();
+        let found = Hit {
+            place: Place::Direct {
+                peer: carol.clone(),
+                peer_name: "Carol".into(),
+                outgoing: true,
+                seq: 2,
+            },
+            ..hit(&other, 0, Record::Hosted)
+        };
+        assert_eq!(s.reach_hit(&found), Ok(()), "even with Carol in no room");
+        assert_eq!(s.place_name_of(&found), "Carol");
+        s.open_hit(&found);
+        assert_eq!(s.open_direct.as_ref(), Some(&carol));
+        assert_eq!(s.directs.conversations[&carol].name, "Carol");
+        assert_eq!(s.search.take_seek_direct(&other_device()), None);
+        assert_eq!(s.search.take_seek_direct(&carol), Some((true, 2)));
+        assert_eq!(s.search.take_seek_direct(&carol), None, "once");
+        assert!(s.outbox.is_empty());
+    }
+
+    fn other_device() -> DeviceId {
+        DeviceId::parse("someone-else").unwrap()
     }
 
     #[test]

@@ -539,7 +539,7 @@ mod tests {
     /// FTS5's own check that each index agrees with its table, row for row.
     fn index_agrees(db: &Database) {
         db.write_blocking(|c| {
-            for table in ["messages", "received"] {
+            for table in ["messages", "received", "directs"] {
                 c.execute(
                     &format!(
                         "INSERT INTO {table}_fts ({table}_fts, rank) VALUES ('integrity-check', 1)"
@@ -565,13 +565,19 @@ mod tests {
             c.pragma_update(None, "user_version", 4).unwrap();
             c.execute_batch(
                 "INSERT INTO messages (room, id, ts, sender, device, text) VALUES ('r', 0, 0, 'Ada', 'd', 'an old word');
-                 INSERT INTO received (room, epoch, id, ts, sender, device, text) VALUES ('s', 1, 0, 0, 'Bob', 'e', 'old news');",
+                 INSERT INTO received (room, epoch, id, ts, sender, device, text) VALUES ('s', 1, 0, 0, 'Bob', 'e', 'old news');
+                 INSERT INTO messages (room, id, ts, sender, device, text, file) VALUES ('r', 1, 0, 'Ada', 'd', '', '{\"hash\":\"h\",\"name\":\"plans.pdf\",\"size\":1}');
+                 INSERT INTO received (room, epoch, id, ts, sender, device, text, file) VALUES ('s', 1, 1, 0, 'Bob', 'e', 'damaged', 'not json');
+                 INSERT INTO directs (peer, outgoing, seq, peer_name, ts, text, room, state) VALUES ('p', 0, 1, 'Cy', 0, 'old secret', 's', 'delivered');",
             )
             .unwrap();
         }
         let (db, _) = Database::open(&path).unwrap();
         assert_eq!(indexed(&db, "messages", "old"), 1);
         assert_eq!(indexed(&db, "received", "old"), 1);
+        assert_eq!(indexed(&db, "messages", "plans"), 1, "a file's name");
+        assert_eq!(indexed(&db, "received", "damaged"), 1, "damaged file JSON");
+        assert_eq!(indexed(&db, "directs", "secret"), 1);
         db.write_blocking(|c| {
             c.execute_batch(
                 "UPDATE messages SET text = 'a new word' WHERE id = 0;
@@ -582,6 +588,12 @@ mod tests {
         assert_eq!(indexed(&db, "messages", "old"), 0);
         assert_eq!(indexed(&db, "messages", "new"), 1);
         assert_eq!(indexed(&db, "received", "old"), 0);
+        db.write_blocking(|c| {
+            c.execute_batch("DELETE FROM directs; DELETE FROM messages WHERE id = 1;")
+        })
+        .unwrap();
+        assert_eq!(indexed(&db, "directs", "secret"), 0);
+        assert_eq!(indexed(&db, "messages", "plans"), 0);
         index_agrees(&db);
 
         // Rows written, changed and deleted in one group, before it indexed them; a rowid

@@ -41,6 +41,65 @@ macro_rules! unindex_old {
     ) };
 }
 
+/// Schema step 7's search index over `$columns` of table `$t` (step 5's was over `text`
+/// alone): kept by triggers as step 5's is, `$old` being the columns of the `old` row, and
+/// `$changed` the columns whose change re-indexes a row. What the table holds is indexed
+/// once ('rebuild').
+#[rustfmt::skip]
+macro_rules! search_index {
+    ($t:literal, $columns:literal, $old:literal, $changed:literal) => { concat!(
+        "CREATE VIRTUAL TABLE ", $t, "_fts USING fts5(
+            ", $columns, ", content='", $t, "', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE ", $t, "_unindexed (row INTEGER PRIMARY KEY);
+        CREATE TRIGGER ", $t, "_fts_insert AFTER INSERT ON ", $t, " BEGIN
+            INSERT INTO ", $t, "_unindexed (row) VALUES (new.rowid);
+        END;
+        CREATE TRIGGER ", $t, "_fts_delete AFTER DELETE ON ", $t, " BEGIN
+            INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, ", $columns, ")
+                SELECT 'delete', old.rowid, ", $old, "
+                WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
+            DELETE FROM ", $t, "_unindexed WHERE row = old.rowid;
+        END;
+        CREATE TRIGGER ", $t, "_fts_update AFTER UPDATE OF ", $changed, " ON ", $t, " BEGIN
+            INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, ", $columns, ")
+                SELECT 'delete', old.rowid, ", $old, "
+                WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
+            INSERT OR IGNORE INTO ", $t, "_unindexed (row) VALUES (new.rowid);
+        END;
+        INSERT INTO ", $t, "_fts (", $t, "_fts) VALUES ('rebuild');
+        "
+    ) };
+}
+
+/// Takes away step 5's search index of table `$t`: its index, queue and triggers.
+#[rustfmt::skip]
+macro_rules! drop_search_index {
+    ($t:literal) => { concat!(
+        "DROP TRIGGER ", $t, "_fts_insert;
+        DROP TRIGGER ", $t, "_fts_delete;
+        DROP TRIGGER ", $t, "_fts_update;
+        DROP TABLE ", $t, "_fts;
+        DROP TABLE ", $t, "_unindexed;
+        "
+    ) };
+}
+
+/// A shared file's name, read from a message's `file` (JSON; see `history::file_json`), as a
+/// column of its own for the search index; NULL for a message without one (or a damaged one).
+macro_rules! file_name_column {
+    ($t:literal) => {
+        concat!(
+            "ALTER TABLE ",
+            $t,
+            " ADD COLUMN file_name TEXT GENERATED ALWAYS AS
+                (CASE WHEN json_valid(file) THEN json_extract(file, '$.name') END) VIRTUAL;
+            "
+        )
+    };
+}
+
 /// The schema, one step per version: `PRAGMA user_version` says how many have run. A new
 /// version appends a step; a step is never changed once released.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -140,18 +199,52 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 6: the name a direct message's sender gave inside it, where it differs from the name
     // its key has here (see store::directs): shown as a warning, never as the sender.
     "ALTER TABLE directs ADD COLUMN claimed TEXT;",
+    // 7: search finds shared files by name, and direct messages: the rooms' indexes cover
+    // the name of a message's file as well (a column computed from `file`, stored nowhere),
+    // and direct messages get an index of their own. Kept as step 5's are.
+    concat!(
+        file_name_column!("messages"),
+        file_name_column!("received"),
+        drop_search_index!("messages"),
+        drop_search_index!("received"),
+        search_index!(
+            "messages",
+            "text, file_name",
+            "old.text, old.file_name",
+            "text, file"
+        ),
+        search_index!(
+            "received",
+            "text, file_name",
+            "old.text, old.file_name",
+            "text, file"
+        ),
+        search_index!("directs", "text", "old.text", "text"),
+    ),
 ];
 
-/// Indexes the rows written since the last time for search (see schema step 5), in a
+/// Indexes the rows of table `$t` queued since the last time, its `$columns` (see
+/// `search_index!`).
+#[rustfmt::skip]
+macro_rules! index_queued {
+    ($t:literal, $columns:literal) => { concat!(
+        "INSERT INTO ", $t, "_fts (rowid, ", $columns, ")
+            SELECT rowid, ", $columns, " FROM ", $t, "
+            WHERE rowid IN (SELECT row FROM ", $t, "_unindexed);
+        DELETE FROM ", $t, "_unindexed;
+        "
+    ) };
+}
+
+/// Indexes the rows written since the last time for search (see schema steps 5 and 7), in a
 /// savepoint of its own: a failure leaves them queued for the next time, not half indexed.
-const INDEX_QUEUED: &str = "SAVEPOINT search_index;
-    INSERT INTO messages_fts (rowid, text)
-        SELECT m.rowid, m.text FROM messages_unindexed q JOIN messages m ON m.rowid = q.row;
-    DELETE FROM messages_unindexed;
-    INSERT INTO received_fts (rowid, text)
-        SELECT r.rowid, r.text FROM received_unindexed q JOIN received r ON r.rowid = q.row;
-    DELETE FROM received_unindexed;
-    RELEASE search_index;";
+const INDEX_QUEUED: &str = concat!(
+    "SAVEPOINT search_index;",
+    index_queued!("messages", "text, file_name"),
+    index_queued!("received", "text, file_name"),
+    index_queued!("directs", "text"),
+    "RELEASE search_index;"
+);
 
 /// Indexes what is queued for search; on failure (said in the log: search misses those rows
 /// until the next group of writes tries again) nothing of it is kept.
