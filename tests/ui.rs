@@ -940,6 +940,18 @@ fn sending_while_scrolled_up_brings_you_to_your_message() {
         "our own line is in view"
     );
     assert!(at_the_newest(&w, &bob.room));
+    // Brought there, the list stays with the newest lines as they come (in the trial, after
+    // a send the lines that came next were counted below instead).
+    for n in 0..4u64 {
+        bob.front.send(Command::Send {
+            room: bob.room.clone(),
+            seq: n + 1,
+            text: format!("later {n}\nwith a second line"),
+        });
+        w.shows(&format!("later {n}\nwith a second line"));
+        w.harness.run_steps(3);
+        assert!(at_the_newest(&w, &bob.room), "line {n} is followed");
+    }
     w.close();
     bob.stop();
 }

@@ -105,16 +105,27 @@ pub fn file_card(
                 {
                     actions.push(FileAction::Picture(file.hash.clone(), path.clone()));
                 }
-                saved_row(ui, path, mine, actions)
+                saved_row(
+                    ui,
+                    (path, state.files.downloads_dir.as_deref()),
+                    mine,
+                    actions,
+                )
             }
             None => not_saved(ui, state, (file, transfer), mine, actions),
         }
     });
 }
 
-/// A saved file's Open and Show in folder, and the name it was saved as (or, for a file we
-/// sent, that we did).
-fn saved_row(ui: &mut egui::Ui, path: &Path, mine: bool, actions: &mut Vec<FileAction>) {
+/// A saved file's Open and Show in folder, and the name it was saved as: inside the
+/// `downloads` folder, its path there (a folder's file is in that folder); or, for a file
+/// we sent, that we did.
+fn saved_row(
+    ui: &mut egui::Ui,
+    (path, downloads): (&Path, Option<&Path>),
+    mine: bool,
+    actions: &mut Vec<FileAction>,
+) {
     ui.horizontal(|ui| {
         if ui
             .button("Open")
@@ -126,10 +137,18 @@ fn saved_row(ui: &mut egui::Ui, path: &Path, mine: bool, actions: &mut Vec<FileA
         if ui.button("Show in folder").clicked() {
             actions.push(FileAction::Reveal(path.to_path_buf()));
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let inside = downloads.and_then(|d| path.strip_prefix(d).ok());
+        let name = match inside {
+            Some(inside) => inside
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
         let said = if mine {
             "You sent this file".to_owned()
         } else {

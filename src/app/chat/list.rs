@@ -262,9 +262,14 @@ impl MessageList {
             self.heights.push(shape.estimate(chars_per_row, row));
         }
         if start > 0 && start < chat.lines.len() {
-            // New rows below are drawn (and the list kept at the bottom) on the next pass.
+            // New rows below are drawn on the next pass. At the end, the list follows them
+            // itself rather than leave it to the scroll area's stick to the end, which holds
+            // only while its offset equals the end exactly (a fraction of a pixel off after
+            // a jump or a send, and the lines that come next were counted below instead).
             ui.ctx().request_repaint();
-            if !self.at_end {
+            if self.at_end {
+                self.follow = true;
+            } else {
                 self.below += chat.lines[start..]
                     .iter()
                     .filter(|l| matches!(l, Line::Chat { .. }))
