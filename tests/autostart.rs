@@ -32,12 +32,19 @@ fn starting_at_login_is_set_and_unset_from_settings() {
     };
     assert!(!entry.exists(), "off unless asked");
     toggle(&mut w);
+    // Written whole (the file is made, then written).
     let start = std::time::Instant::now();
-    while !entry.exists() {
-        assert!(start.elapsed().as_secs() < 10, "no autostart entry");
+    let said = loop {
+        let said = std::fs::read_to_string(&entry).unwrap_or_default();
+        if said.contains("Terminal=") {
+            break said;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "no autostart entry: {said:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let said = std::fs::read_to_string(&entry).unwrap();
+    };
     let exe = std::env::current_exe().unwrap();
     assert!(
         said.contains(&format!("Exec={}", exe.display())),

@@ -58,8 +58,10 @@ impl Tray {
         let (unread, unread_rx) = tokio::sync::watch::channel(0);
         let (actions_tx, actions) = mpsc::channel();
         let (shown_tx, shown) = mpsc::channel();
+        // Linux and the BSDs: ksni on a thread of its own (Windows and macOS: below).
         #[cfg(all(unix, not(target_os = "macos")))]
         sni::spawn(ctx, unread_rx, actions_tx, shown_tx);
+        // Windows and macOS: tray-icon on this, the window's, thread (Linux: above).
         #[cfg(any(windows, target_os = "macos"))]
         let native = {
             drop(unread_rx);
@@ -414,8 +416,16 @@ mod tests {
         let (plain, dotted) = icon_pair(32).expect("the built-in icon");
         assert_eq!(plain.dimensions(), (32, 32));
         assert_eq!(dotted.dimensions(), (32, 32));
-        assert_eq!(dotted.get_pixel(24, 8).0, [0xd3, 0x2f, 0x2f, 0xff], "the dot");
-        assert_eq!(plain.get_pixel(4, 28), dotted.get_pixel(4, 28), "the rest as it was");
+        assert_eq!(
+            dotted.get_pixel(24, 8).0,
+            [0xd3, 0x2f, 0x2f, 0xff],
+            "the dot"
+        );
+        assert_eq!(
+            plain.get_pixel(4, 28),
+            dotted.get_pixel(4, 28),
+            "the rest as it was"
+        );
         assert_eq!(unread_words(0), "No unread messages");
         assert_eq!(unread_words(1), "1 unread message");
         assert_eq!(unread_words(12), "12 unread messages");
