@@ -12,8 +12,8 @@ use crate::desktop::tray::{Shown, Tray, TrayAction};
 
 /// The window's side of the tray.
 pub struct Background {
-    /// The tray icon; `None` where the window was made without one (tests of other things).
-    tray: Option<Tray>,
+    /// The tray icon (whether the desktop shows it, it says).
+    tray: Tray,
     /// The window is hidden in the tray.
     hidden: bool,
     /// The user was told, the first time, that lanchat went on in the tray.
@@ -21,7 +21,7 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn new(tray: Option<Tray>) -> Self {
+    pub fn new(tray: Tray) -> Self {
         Self {
             tray,
             hidden: false,
@@ -31,7 +31,7 @@ impl Background {
 
     /// Whether the desktop shows our icon, so the window may hide in it.
     fn in_tray(&mut self) -> bool {
-        self.tray.as_mut().is_some_and(|t| t.shown() == Shown::Yes)
+        self.tray.shown() == Shown::Yes
     }
 
     /// Whether the window is hidden in the tray.
@@ -48,12 +48,8 @@ impl LanchatApp {
 
     /// What the tray asked, and the unread count it shows: each pass, shown or hidden.
     pub(super) fn tend_tray(&mut self, ctx: &egui::Context) {
-        if std::mem::take(&mut self.state.to_background) {
-            self.go_to_background(ctx);
-        }
-        let Some(tray) = &self.background.tray else {
-            return;
-        };
+        self.leave_if_asked(ctx);
+        let tray = &self.background.tray;
         tray.set_unread(self.state.unread_total());
         let actions: Vec<TrayAction> = std::iter::from_fn(|| tray.take_action()).collect();
         if actions.contains(&TrayAction::Open) {
@@ -63,6 +59,13 @@ impl LanchatApp {
             // The question about the people in our rooms needs the window.
             self.come_back(ctx);
             self.quit(ctx);
+        }
+    }
+
+    /// "Keep hosting in the background" was pressed: the window goes.
+    pub(super) fn leave_if_asked(&mut self, ctx: &egui::Context) {
+        if std::mem::take(&mut self.state.to_background) {
+            self.go_to_background(ctx);
         }
     }
 

@@ -126,9 +126,7 @@ impl LanchatApp {
             theme: None,
             asked_attention: false,
             clicked,
-            background: background::Background::new(Some(crate::desktop::tray::Tray::start(
-                ctx.clone(),
-            ))),
+            background: background::Background::new(crate::desktop::tray::Tray::start(ctx.clone())),
             report_first_frame: if std::env::var_os("LANCHAT_FIRST_FRAME").is_some() {
                 2
             } else {
@@ -614,7 +612,7 @@ impl eframe::App for LanchatApp {
         self.pick_files(&ctx, frame);
         self.update_title(&ctx);
         // "Keep hosting in the background" pressed just now goes at once.
-        self.tend_tray(&ctx);
+        self.leave_if_asked(&ctx);
         for command in self.state.outbox.drain(..) {
             self.front.send(command);
         }

@@ -5,7 +5,7 @@ use super::transfer::*;
 use crate::files::disk::{
     free_space, open_partial, partial_len, partial_path, prepare_partial_dir, tidy_partial_dir,
 };
-use crate::files::names::{clean_path, folder_for, wire_path};
+use crate::files::names::{clean_path, folder_for, name_of, wire_path};
 use crate::files::{PieceHashes, create_unique};
 use crate::net::identity::{Identity, PublicKey};
 use crate::net::link::{self, Expect, LinkReader, LinkWriter, Timeouts};
@@ -55,10 +55,7 @@ pub async fn upload(
     progress: &watch::Sender<u64>,
     cancel: &CancellationToken,
 ) -> Result<(FileRef, u64), TransferError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
+    let name = name_of(path);
     upload_shared(
         peer,
         (path, &name, rand::random()),

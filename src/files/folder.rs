@@ -26,10 +26,7 @@ pub fn expand(paths: Vec<PathBuf>) -> Listed {
     let mut all = Listed::default();
     for path in paths {
         if !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".into());
+            let name = super::names::name_of(&path);
             all.files.push((path, name));
             continue;
         }

@@ -176,7 +176,7 @@ impl Transfers {
 
     /// Sends a file to a room, under its own name.
     pub fn upload(&mut self, peer: Peer, path: PathBuf) {
-        let name = file_name(&path);
+        let name = super::names::name_of(&path);
         self.upload_as(peer, path, name);
     }
 
@@ -312,13 +312,6 @@ struct Job {
     /// Where a finished download is recorded.
     saved: Arc<Mutex<Saved>>,
     kind: Kind,
-}
-
-/// The name to show for a file to send.
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into())
 }
 
 impl Job {

@@ -46,6 +46,14 @@ pub fn clean_file_name(name: &str) -> String {
     out
 }
 
+/// A local file's name as it is sent: the last part of its path (lossily, if it is not
+/// UTF-8), or "file" for a path without one.
+pub fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| FALLBACK.to_owned())
+}
+
 /// Most folders a received file's path keeps (deeper ones are dropped: no filesystem is
 /// troubled by 16, and a hostile path cannot make thousands).
 const MAX_FOLDERS: usize = 16;

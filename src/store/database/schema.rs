@@ -3,48 +3,11 @@
 
 use rusqlite::Connection;
 
-/// A search index over the `text` of table `$t`, kept by triggers (see schema step 5): rows
-/// written are queued in `$t_unindexed`; a row deleted or changed leaves the index at once
-/// (`unindex_old!`), unless it was still queued.
-#[rustfmt::skip]
-macro_rules! fts_index {
-    ($t:literal) => { concat!(
-        "CREATE VIRTUAL TABLE ", $t, "_fts USING fts5(
-            text, content='", $t, "', content_rowid='rowid',
-            tokenize='unicode61 remove_diacritics 2'
-        );
-        CREATE TABLE ", $t, "_unindexed (row INTEGER PRIMARY KEY);
-        CREATE TRIGGER ", $t, "_fts_insert AFTER INSERT ON ", $t, " BEGIN
-            INSERT INTO ", $t, "_unindexed (row) VALUES (new.rowid);
-        END;
-        CREATE TRIGGER ", $t, "_fts_delete AFTER DELETE ON ", $t, " BEGIN ",
-            unindex_old!($t),
-            "DELETE FROM ", $t, "_unindexed WHERE row = old.rowid;
-        END;
-        CREATE TRIGGER ", $t, "_fts_update AFTER UPDATE OF text ON ", $t, " BEGIN ",
-            unindex_old!($t),
-            "INSERT OR IGNORE INTO ", $t, "_unindexed (row) VALUES (new.rowid);
-        END;
-        INSERT INTO ", $t, "_fts (", $t, "_fts) VALUES ('rebuild');
-        "
-    ) };
-}
-
-/// Takes a row's old text out of `$t`'s search index, if it was indexed (not queued).
-#[rustfmt::skip]
-macro_rules! unindex_old {
-    ($t:literal) => { concat!(
-        "INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, text)
-            SELECT 'delete', old.rowid, old.text
-            WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
-        "
-    ) };
-}
-
-/// Schema step 7's search index over `$columns` of table `$t` (step 5's was over `text`
-/// alone): kept by triggers as step 5's is, `$old` being the columns of the `old` row, and
-/// `$changed` the columns whose change re-indexes a row. What the table holds is indexed
-/// once ('rebuild').
+/// A search index over `$columns` of table `$t` (step 5: `text`; step 7: a shared file's
+/// name too), kept by triggers: rows written are queued in `$t_unindexed`; a row deleted,
+/// or changed in `$changed`, leaves the index at once (`unindex_old!`, `$old` being the old
+/// row's columns), unless it was still queued. What the table holds is indexed once
+/// ('rebuild').
 #[rustfmt::skip]
 macro_rules! search_index {
     ($t:literal, $columns:literal, $old:literal, $changed:literal) => { concat!(
@@ -56,19 +19,27 @@ macro_rules! search_index {
         CREATE TRIGGER ", $t, "_fts_insert AFTER INSERT ON ", $t, " BEGIN
             INSERT INTO ", $t, "_unindexed (row) VALUES (new.rowid);
         END;
-        CREATE TRIGGER ", $t, "_fts_delete AFTER DELETE ON ", $t, " BEGIN
-            INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, ", $columns, ")
-                SELECT 'delete', old.rowid, ", $old, "
-                WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
-            DELETE FROM ", $t, "_unindexed WHERE row = old.rowid;
+        CREATE TRIGGER ", $t, "_fts_delete AFTER DELETE ON ", $t, " BEGIN ",
+            unindex_old!($t, $columns, $old),
+            "DELETE FROM ", $t, "_unindexed WHERE row = old.rowid;
         END;
-        CREATE TRIGGER ", $t, "_fts_update AFTER UPDATE OF ", $changed, " ON ", $t, " BEGIN
-            INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, ", $columns, ")
-                SELECT 'delete', old.rowid, ", $old, "
-                WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
-            INSERT OR IGNORE INTO ", $t, "_unindexed (row) VALUES (new.rowid);
+        CREATE TRIGGER ", $t, "_fts_update AFTER UPDATE OF ", $changed, " ON ", $t, " BEGIN ",
+            unindex_old!($t, $columns, $old),
+            "INSERT OR IGNORE INTO ", $t, "_unindexed (row) VALUES (new.rowid);
         END;
         INSERT INTO ", $t, "_fts (", $t, "_fts) VALUES ('rebuild');
+        "
+    ) };
+}
+
+/// Takes a row's old `$columns` (`$old`) out of `$t`'s search index, if it was indexed
+/// (not queued).
+#[rustfmt::skip]
+macro_rules! unindex_old {
+    ($t:literal, $columns:literal, $old:literal) => { concat!(
+        "INSERT INTO ", $t, "_fts (", $t, "_fts, rowid, ", $columns, ")
+            SELECT 'delete', old.rowid, ", $old, "
+            WHERE NOT EXISTS (SELECT 1 FROM ", $t, "_unindexed WHERE row = old.rowid);
         "
     ) };
 }
@@ -195,7 +166,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // once (the text it was indexed with is at hand only then). What is there already is
     // indexed once ('rebuild'). The rowids of these tables are implicit: a VACUUM may
     // renumber them, and would have to be followed by a 'rebuild' of both indexes.
-    concat!(fts_index!("messages"), fts_index!("received")),
+    concat!(
+        search_index!("messages", "text", "old.text", "text"),
+        search_index!("received", "text", "old.text", "text"),
+    ),
     // 6: the name a direct message's sender gave inside it, where it differs from the name
     // its key has here (see store::directs): shown as a warning, never as the sender.
     "ALTER TABLE directs ADD COLUMN claimed TEXT;",
